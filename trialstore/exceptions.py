@@ -1,0 +1,48 @@
+"""Exceptions raised by trialstore.
+
+Every error a storage raises on purpose is one of these, a :class:`KeyError` (an id or a name
+that does not exist) or a :class:`ValueError` (an argument outside what the protocol allows; the
+message names the argument and the allowed values). The same types arrive on the far side of the
+gRPC proxy.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DuplicatedStudyError",
+    "OptunaError",
+    "StorageInternalError",
+    "TrialPruned",
+    "TrialstoreError",
+    "UpdateFinishedTrialError",
+]
+
+
+class TrialstoreError(Exception):
+    """Base class of every trialstore-specific error."""
+
+
+#: Alias kept so that scripts written for Optuna (``optuna.exceptions.OptunaError``) still run
+#: after the textual replacement ``optuna`` -> ``trialstore``.
+OptunaError = TrialstoreError
+
+
+class TrialPruned(TrialstoreError):
+    """Raised inside an objective function to stop the trial early and mark it PRUNED."""
+
+
+class StorageInternalError(TrialstoreError):
+    """The storage failed for a reason that is not the caller's input.
+
+    Examples: a database that cannot be reached after the retries, a journal whose middle is
+    corrupt, a server-side error of the gRPC proxy that maps to no other type. Whether the
+    operation took effect is unknown unless the backend's documentation says otherwise.
+    """
+
+
+class DuplicatedStudyError(TrialstoreError):
+    """A study with the requested name already exists."""
+
+
+class UpdateFinishedTrialError(TrialstoreError, RuntimeError):
+    """A write was attempted on a trial that is already COMPLETE, PRUNED or FAIL."""

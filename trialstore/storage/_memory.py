@@ -1,0 +1,345 @@
+"""InMemoryStorage: one process, many threads, nothing kept after exit."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import threading
+import time
+import uuid
+from collections.abc import Container, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from trialstore._typing import JSONSerializable
+from trialstore.distributions import BaseDistribution
+from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
+from trialstore.storage import _validation as check
+from trialstore.storage.base import BaseStorage
+from trialstore.study._direction import StudyDirection
+from trialstore.study._frozen import FrozenStudy
+from trialstore.trial._frozen import FrozenTrial
+from trialstore.trial._state import TrialState
+
+__all__ = ["InMemoryStorage"]
+
+
+@dataclass
+class _Study:
+    name: str
+    directions: list[StudyDirection]
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+    trial_ids: list[int] = field(default_factory=list)
+    distributions: dict[str, BaseDistribution] = field(default_factory=dict)
+
+
+def _copy_trial(trial: FrozenTrial) -> FrozenTrial:
+    """Return a copy that shares nothing mutable with ``trial`` (distributions are values)."""
+    return FrozenTrial(
+        number=trial.number,
+        state=trial.state,
+        value=None,
+        values=None if trial.values is None else list(trial.values),
+        datetime_start=trial.datetime_start,
+        datetime_complete=trial.datetime_complete,
+        params=dict(trial.params),
+        distributions=dict(trial.distributions),
+        user_attrs=copy.deepcopy(trial.user_attrs) if trial.user_attrs else {},
+        system_attrs=copy.deepcopy(trial.system_attrs) if trial.system_attrs else {},
+        intermediate_values=dict(trial.intermediate_values),
+        trial_id=trial._trial_id,
+    )
+
+
+class InMemoryStorage(BaseStorage):
+    """A storage held in this process's memory.
+
+    Thread-safe: every operation runs under one lock, so each is atomic and linearizable.
+    Stored trials are copy-on-write: a write replaces the stored snapshot with a new object, so
+    a snapshot handed out earlier never changes. ``get_all_trials(deepcopy=False)`` returns the
+    stored snapshots themselves (cheap; the caller must not mutate them).
+
+    Heartbeats are off unless ``heartbeat_interval`` (seconds) is given; ``grace_period``
+    defaults to twice the interval. The clock is this process's monotonic clock.
+
+    Raises:
+        ValueError: ``heartbeat_interval`` or ``grace_period`` is not a positive number, or
+            ``grace_period`` is given without ``heartbeat_interval``.
+    """
+
+    def __init__(
+        self, *, heartbeat_interval: float | None = None, grace_period: float | None = None
+    ) -> None:
+        self._heartbeat_interval, self._grace_period = check.check_heartbeat_settings(
+            heartbeat_interval, grace_period
+        )
+        self._lock = threading.RLock()
+        self._studies: dict[int, _Study] = {}
+        self._name_to_id: dict[str, int] = {}
+        self._trials: dict[int, FrozenTrial] = {}
+        self._trial_study: dict[int, int] = {}
+        self._heartbeats: dict[int, float] = {}
+        self._next_study_id = 0
+        self._next_trial_id = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    # -- studies ----------------------------------------------------------------------------
+
+    def create_new_study(
+        self, directions: Sequence[StudyDirection], study_name: str | None = None
+    ) -> int:
+        checked_directions = check.check_directions(directions)
+        name = check.check_study_name(study_name)
+        with self._lock:
+            if name is None:
+                name = f"no-name-{uuid.uuid4()}"
+            if name in self._name_to_id:
+                raise DuplicatedStudyError(f"Another study with name '{name}' already exists.")
+            study_id = self._next_study_id
+            self._next_study_id += 1
+            self._studies[study_id] = _Study(name=name, directions=checked_directions)
+            self._name_to_id[name] = study_id
+            return study_id
+
+    def delete_study(self, study_id: int) -> None:
+        with self._lock:
+            study = self._study(study_id)
+            for trial_id in study.trial_ids:
+                del self._trials[trial_id]
+                del self._trial_study[trial_id]
+                self._heartbeats.pop(trial_id, None)
+            del self._name_to_id[study.name]
+            del self._studies[study_id]
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        stored = check.check_attr(key, value)
+        with self._lock:
+            self._study(study_id).user_attrs[key] = stored
+
+    def set_study_system_attr(self, study_id: int, key: str, value: JSONSerializable) -> None:
+        stored = check.check_attr(key, value)
+        with self._lock:
+            self._study(study_id).system_attrs[key] = stored
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        with self._lock:
+            if study_name not in self._name_to_id:
+                raise KeyError(f"No such study {study_name!r}.")
+            return self._name_to_id[study_name]
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        with self._lock:
+            return self._study(study_id).name
+
+    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        with self._lock:
+            return list(self._study(study_id).directions)
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._study(study_id).user_attrs)
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._study(study_id).system_attrs)
+
+    def get_all_studies(self) -> list[FrozenStudy]:
+        with self._lock:
+            return [
+                FrozenStudy(
+                    study_name=study.name,
+                    direction=None,
+                    directions=list(study.directions),
+                    user_attrs=copy.deepcopy(study.user_attrs),
+                    system_attrs=copy.deepcopy(study.system_attrs),
+                    study_id=study_id,
+                )
+                for study_id, study in sorted(self._studies.items())
+            ]
+
+    # -- trials -----------------------------------------------------------------------------
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        if template_trial is None:
+            trial = FrozenTrial(
+                number=-1,
+                state=TrialState.RUNNING,
+                value=None,
+                datetime_start=datetime.datetime.now(),
+                datetime_complete=None,
+                params={},
+                distributions={},
+                user_attrs={},
+                system_attrs={},
+                intermediate_values={},
+                trial_id=-1,
+            )
+        else:
+            trial = check.check_template(template_trial)
+        with self._lock:
+            study = self._study(study_id)
+            check.check_values_count(trial.values, len(study.directions))
+            for name, dist in trial.distributions.items():
+                check.check_distribution_against(name, study.distributions.get(name), dist)
+            for name, dist in trial.distributions.items():
+                study.distributions.setdefault(name, dist)
+            trial_id = self._next_trial_id
+            self._next_trial_id += 1
+            trial.number = len(study.trial_ids)
+            trial._trial_id = trial_id
+            study.trial_ids.append(trial_id)
+            self._trials[trial_id] = trial
+            self._trial_study[trial_id] = study_id
+            return trial_id
+
+    def set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+    ) -> None:
+        name, internal = check.check_param(param_name, param_value_internal, distribution)
+        with self._lock:
+            trial = self._updatable_trial(trial_id)
+            study = self._studies[self._trial_study[trial_id]]
+            check.check_distribution_against(name, study.distributions.get(name), distribution)
+            study.distributions.setdefault(name, distribution)
+            updated = _copy_trial(trial)
+            updated.params[name] = distribution.to_external_repr(internal)
+            updated.distributions[name] = distribution
+            self._trials[trial_id] = updated
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        with self._lock:
+            trial_ids = self._study(study_id).trial_ids
+            if (
+                isinstance(trial_number, bool)
+                or not isinstance(trial_number, int)
+                or not 0 <= trial_number < len(trial_ids)
+            ):
+                raise KeyError(f"No trial with number {trial_number!r} in study {study_id}.")
+            return trial_ids[trial_number]
+
+    def get_trial_number_from_id(self, trial_id: int) -> int:
+        with self._lock:
+            return self._trial(trial_id).number
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        state, checked_values = check.check_state_values(state, values)
+        with self._lock:
+            trial = self._updatable_trial(trial_id)
+            study = self._studies[self._trial_study[trial_id]]
+            check.check_values_count(checked_values, len(study.directions))
+            if state == TrialState.RUNNING and trial.state != TrialState.WAITING:
+                return False
+            updated = _copy_trial(trial)
+            updated.state = state
+            if checked_values is not None:
+                updated.values = checked_values
+            if state == TrialState.RUNNING:
+                updated.datetime_start = datetime.datetime.now()
+            else:
+                updated.datetime_complete = datetime.datetime.now()
+                self._heartbeats.pop(trial_id, None)
+            self._trials[trial_id] = updated
+            return True
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        checked_step, value = check.check_intermediate_value(step, intermediate_value)
+        with self._lock:
+            updated = _copy_trial(self._updatable_trial(trial_id))
+            updated.intermediate_values[checked_step] = value
+            self._trials[trial_id] = updated
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        stored = check.check_attr(key, value)
+        with self._lock:
+            updated = _copy_trial(self._updatable_trial(trial_id))
+            updated.user_attrs[key] = stored
+            self._trials[trial_id] = updated
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: JSONSerializable) -> None:
+        stored = check.check_attr(key, value)
+        with self._lock:
+            updated = _copy_trial(self._updatable_trial(trial_id))
+            updated.system_attrs[key] = stored
+            self._trials[trial_id] = updated
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        with self._lock:
+            return _copy_trial(self._trial(trial_id))
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[FrozenTrial]:
+        with self._lock:
+            trials = [self._trials[i] for i in self._study(study_id).trial_ids]
+        if states is not None:
+            trials = [t for t in trials if t.state in states]
+        return [_copy_trial(t) for t in trials] if deepcopy else trials
+
+    # -- heartbeats -------------------------------------------------------------------------
+
+    def get_heartbeat_interval(self) -> float | None:
+        return self._heartbeat_interval
+
+    def get_grace_period(self) -> float | None:
+        return self._grace_period
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        with self._lock:
+            self._updatable_trial(trial_id)
+            self._heartbeats[trial_id] = time.monotonic()
+
+    def get_stale_trial_ids(self, study_id: int) -> list[int]:
+        with self._lock:
+            study = self._study(study_id)
+            if self._grace_period is None:
+                return []
+            deadline = time.monotonic() - self._grace_period
+            return [
+                trial_id
+                for trial_id in study.trial_ids
+                if self._trials[trial_id].state == TrialState.RUNNING
+                and trial_id in self._heartbeats
+                and self._heartbeats[trial_id] < deadline
+            ]
+
+    # -- private ----------------------------------------------------------------------------
+
+    def _study(self, study_id: int) -> _Study:
+        try:
+            return self._studies[study_id]
+        except (KeyError, TypeError):
+            raise KeyError(f"No study with id {study_id!r}.") from None
+
+    def _trial(self, trial_id: int) -> FrozenTrial:
+        try:
+            return self._trials[trial_id]
+        except (KeyError, TypeError):
+            raise KeyError(f"No trial with id {trial_id!r}.") from None
+
+    def _updatable_trial(self, trial_id: int) -> FrozenTrial:
+        trial = self._trial(trial_id)
+        if trial.state.is_finished():
+            raise UpdateFinishedTrialError(
+                f"Trial#{trial.number} has already finished and can not be updated."
+            )
+        return trial

@@ -1,0 +1,73 @@
+"""Turning a storage URL into a storage (private; public entry: ``get_storage``)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from trialstore.storage.base import BaseStorage
+
+__all__ = ["SCHEME_FACTORIES", "get_storage", "mask_password"]
+
+#: URL scheme (the part before ``://``, lower-case, before any ``+driver``) -> the
+#: ``"module:function"`` that builds a storage from the whole URL. Imported lazily so that a
+#: plain install never imports an optional driver.
+SCHEME_FACTORIES: dict[str, str] = {}
+
+
+def get_storage(storage: str | BaseStorage | None, **kwargs: Any) -> BaseStorage:
+    """Return the storage that ``storage`` names.
+
+    ``None`` gives a new :class:`~trialstore.storage.InMemoryStorage`; a storage object is
+    returned unchanged; a string is a URL whose scheme picks the backend (see the README's
+    table). Keyword arguments go to the backend's constructor.
+
+    Raises:
+        ValueError: the URL has no scheme or an unknown one (the message lists the known ones).
+        ImportError: the backend's optional dependency is missing (the message names the extra
+            to install).
+    """
+    if storage is None:
+        from trialstore.storage._memory import InMemoryStorage
+
+        return InMemoryStorage(**kwargs)
+    if isinstance(storage, BaseStorage):
+        return storage
+    if not isinstance(storage, str):
+        raise ValueError(
+            f"storage must be None, a URL str or a BaseStorage, got {type(storage).__name__}."
+        )
+    return _factory_for(storage)(storage, **kwargs)
+
+
+def _factory_for(url: str) -> Callable[..., BaseStorage]:
+    scheme, sep, _ = url.partition("://")
+    known = ", ".join(f"{s}://" for s in sorted(SCHEME_FACTORIES))
+    if not sep:
+        raise ValueError(f"storage URL {mask_password(url)!r} has no scheme; known: {known}.")
+    scheme = scheme.lower()
+    target = SCHEME_FACTORIES.get(scheme) or SCHEME_FACTORIES.get(scheme.split("+")[0])
+    if target is None:
+        raise ValueError(
+            f"storage URL scheme {scheme!r} is not supported ({mask_password(url)!r}); "
+            f"known: {known}."
+        )
+    module_name, _, function_name = target.partition(":")
+    factory: Callable[..., BaseStorage] = getattr(
+        importlib.import_module(module_name), function_name
+    )
+    return factory
+
+
+def mask_password(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***`` (for errors and logs)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}"
+    return f"{scheme}{sep}{netloc}{slash}{path}"

@@ -1,0 +1,264 @@
+"""Argument checks shared by every backend (private).
+
+Each check raises :class:`ValueError` naming the argument and what is allowed, and returns the
+normalised value that the backend stores. Backends call these before writing anything, so a
+rejected call never changes stored data.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+from trialstore.distributions import BaseDistribution, check_distribution_compatibility
+from trialstore.study._direction import StudyDirection
+from trialstore.trial._frozen import FrozenTrial
+from trialstore.trial._state import TrialState
+
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "MAX_STEP",
+    "check_attr",
+    "check_directions",
+    "check_distribution_against",
+    "check_heartbeat_settings",
+    "check_intermediate_value",
+    "check_param",
+    "check_state_values",
+    "check_study_name",
+    "check_template",
+    "check_values_count",
+]
+
+#: Longest study name, attribute key and parameter name (Optuna's VARCHAR(512)).
+MAX_NAME_LENGTH = 512
+#: Steps are stored in a 32-bit signed INT column by the RDB backend.
+MAX_STEP = 2**31 - 1
+
+_ALLOWED_DIRECTIONS = (StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE)
+_SETTABLE_STATES = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def _check_name(field: str, name: Any) -> str:
+    if not isinstance(name, str):
+        raise ValueError(f"{field} must be a str, got {type(name).__name__}.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"{field} must be at most {MAX_NAME_LENGTH} characters, got {len(name)}.")
+    return name
+
+
+def check_study_name(study_name: Any) -> str | None:
+    """Return ``study_name`` (None means: generate one)."""
+    if study_name is None:
+        return None
+    return _check_name("study_name", study_name)
+
+
+def check_directions(directions: Any) -> list[StudyDirection]:
+    """Return the directions as a list of StudyDirection (MINIMIZE or MAXIMIZE only)."""
+    if isinstance(directions, (str, bytes)) or not isinstance(directions, Sequence):
+        raise ValueError(
+            f"directions must be a sequence of StudyDirection, got {type(directions).__name__}."
+        )
+    if len(directions) == 0:
+        raise ValueError("directions must hold at least one direction.")
+    checked = []
+    for direction in directions:
+        if isinstance(direction, bool) or direction not in _ALLOWED_DIRECTIONS:
+            raise ValueError(
+                f"directions: {direction!r} is not allowed; allowed: "
+                "StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE."
+            )
+        checked.append(StudyDirection(direction))
+    return checked
+
+
+def check_attr(key: Any, value: Any) -> Any:
+    """Return ``json.loads(json.dumps(value))``: what every backend hands back."""
+    _check_name("key", key)
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"value of attribute {key!r} must be JSON-serializable "
+            f"(dict with str keys, list, str, int, float, bool, None): {e}"
+        ) from e
+
+
+def _check_real(field: str, value: Any, *, allow_nan: bool, allow_inf: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{field} must be a real number, got {value!r}.")
+    number = float(value)
+    if not allow_nan and math.isnan(number):
+        raise ValueError(f"{field} must not be NaN.")
+    if not allow_inf and math.isinf(number):
+        raise ValueError(f"{field} must be finite, got {number!r}.")
+    return number
+
+
+def check_param(
+    param_name: Any, param_value_internal: Any, distribution: Any
+) -> tuple[str, float]:
+    """Return the parameter's name and internal value as stored."""
+    _check_name("param_name", param_name)
+    if not isinstance(distribution, BaseDistribution):
+        raise ValueError(
+            f"distribution of {param_name!r} must be a FloatDistribution, IntDistribution or "
+            f"CategoricalDistribution, got {type(distribution).__name__}."
+        )
+    value = _check_real(
+        f"param_value_internal of {param_name!r}",
+        param_value_internal,
+        allow_nan=False,
+        allow_inf=False,
+    )
+    if not distribution._contains(value):
+        raise ValueError(
+            f"param_value_internal of {param_name!r}: {value!r} is not in {distribution!r}."
+        )
+    return param_name, value
+
+
+def check_distribution_against(
+    param_name: str, known: BaseDistribution | None, distribution: BaseDistribution
+) -> None:
+    """Check ``distribution`` against the one the study already uses for ``param_name``."""
+    if known is None:
+        return
+    try:
+        check_distribution_compatibility(known, distribution)
+    except ValueError as e:
+        raise ValueError(f"param {param_name!r}: {e}") from None
+
+
+def check_state_values(
+    state: Any, values: Sequence[float] | None
+) -> tuple[TrialState, list[float] | None]:
+    """Return the target state and the values as floats (their count is checked later, by
+    :func:`check_values_count`, once the study's directions are known)."""
+    if isinstance(state, bool) or state not in _SETTABLE_STATES:
+        raise ValueError(
+            f"state {state!r} is not allowed; allowed: RUNNING, COMPLETE, PRUNED, FAIL."
+        )
+    state = TrialState(state)
+    if values is None:
+        if state == TrialState.COMPLETE:
+            raise ValueError("values are required when state is COMPLETE.")
+        return state, None
+    if state == TrialState.RUNNING:
+        raise ValueError("values must be None when state is RUNNING.")
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ValueError(f"values must be a sequence of numbers, got {type(values).__name__}.")
+    return state, [_check_real("values", v, allow_nan=False) for v in values]
+
+
+def check_values_count(values: list[float] | None, n_objectives: int) -> None:
+    """Check there is one value per direction (when values are given)."""
+    if values is not None and len(values) != n_objectives:
+        raise ValueError(
+            f"values must hold one number per direction ({n_objectives}), got {len(values)}."
+        )
+
+
+def check_intermediate_value(step: Any, intermediate_value: Any) -> tuple[int, float]:
+    """Return the step and value as stored."""
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise ValueError(f"step must be an int, got {step!r}.")
+    if not 0 <= int(step) <= MAX_STEP:
+        raise ValueError(f"step must be in [0, {MAX_STEP}], got {step}.")
+    return int(step), _check_real("intermediate_value", intermediate_value, allow_nan=True)
+
+
+def _check_datetime(field: str, value: Any) -> None:
+    if value is not None and not isinstance(value, datetime.datetime):
+        raise ValueError(f"template_trial.{field} must be a datetime or None, got {value!r}.")
+
+
+def check_template(template: Any) -> FrozenTrial:
+    """Return a private, normalised copy of a template trial.
+
+    The count of values is not checked here (see :func:`check_values_count`). The copy holds
+    JSON-normalised attributes, float values, int steps, and params whose
+    internal values lie in their distributions; the caller's object is never stored.
+    """
+    if not isinstance(template, FrozenTrial):
+        raise ValueError(f"template_trial must be a FrozenTrial, got {type(template).__name__}.")
+    if isinstance(template.state, bool) or template.state not in tuple(TrialState):
+        raise ValueError(f"template_trial.state {template.state!r} is not a TrialState.")
+    state = TrialState(template.state)
+    _check_datetime("datetime_start", template.datetime_start)
+    _check_datetime("datetime_complete", template.datetime_complete)
+    if state.is_finished() and template.datetime_complete is None:
+        raise ValueError("template_trial.datetime_complete is required for a finished state.")
+    if not state.is_finished() and template.datetime_complete is not None:
+        raise ValueError("template_trial.datetime_complete must be None for an unfinished state.")
+    if state == TrialState.RUNNING and template.datetime_start is None:
+        raise ValueError("template_trial.datetime_start is required when state is RUNNING.")
+    values = template.values
+    if values is None:
+        if state == TrialState.COMPLETE:
+            raise ValueError("template_trial.values are required when state is COMPLETE.")
+        checked_values = None
+    else:
+        _, checked_values = check_state_values(TrialState.COMPLETE, values)
+    if list(template.params) != list(template.distributions):
+        raise ValueError(
+            "template_trial.params and template_trial.distributions must have the same keys: "
+            f"{list(template.params)} vs {list(template.distributions)}."
+        )
+    params: dict[str, Any] = {}
+    distributions: dict[str, BaseDistribution] = {}
+    for name, external in template.params.items():
+        dist = template.distributions[name]
+        if not isinstance(dist, BaseDistribution):
+            raise ValueError(f"template_trial.distributions[{name!r}] is not a distribution.")
+        try:
+            internal = dist.to_internal_repr(external)
+        except ValueError as e:
+            raise ValueError(f"template_trial.params[{name!r}]: {e}") from None
+        check_param(name, internal, dist)
+        params[name] = dist.to_external_repr(internal)
+        distributions[name] = dist
+    user_attrs = {k: check_attr(k, v) for k, v in template.user_attrs.items()}
+    system_attrs = {k: check_attr(k, v) for k, v in template.system_attrs.items()}
+    intermediate_values = dict(
+        check_intermediate_value(step, value)
+        for step, value in template.intermediate_values.items()
+    )
+    return FrozenTrial(
+        number=-1,
+        state=state,
+        value=None,
+        values=checked_values,
+        datetime_start=template.datetime_start,
+        datetime_complete=template.datetime_complete,
+        params=params,
+        distributions=distributions,
+        user_attrs=user_attrs,
+        system_attrs=system_attrs,
+        intermediate_values=intermediate_values,
+        trial_id=-1,
+    )
+
+
+def check_heartbeat_settings(
+    heartbeat_interval: Any, grace_period: Any
+) -> tuple[float | None, float | None]:
+    """Return (interval, grace period) in seconds; the grace period defaults to 2 x interval."""
+    if heartbeat_interval is None:
+        if grace_period is not None:
+            raise ValueError("grace_period requires heartbeat_interval to be set.")
+        return None, None
+    for field, number in (
+        ("heartbeat_interval", heartbeat_interval),
+        ("grace_period", grace_period),
+    ):
+        if number is not None and (
+            isinstance(number, bool) or not isinstance(number, (int, float)) or not number > 0
+        ):
+            raise ValueError(f"{field} must be a number > 0 or None, got {number!r}.")
+    return float(heartbeat_interval), float(grace_period or 2 * heartbeat_interval)

@@ -1,0 +1,390 @@
+"""The storage protocol: :class:`BaseStorage`.
+
+``docs/protocol.md`` is the long form of this contract and
+:mod:`trialstore.conformance` its executable form; the docstrings here are the short form.
+The method names and meanings are Optuna's, so a storage written for one library can serve the
+other through :mod:`trialstore.interop.optuna`; the heartbeat methods are trialstore's addition
+and every backend supports them.
+
+Common rules, stated once:
+
+* Ids are ints, never reused within one storage, not even after a delete. A missing id or name
+  raises :class:`KeyError`.
+* An argument outside the protocol raises :class:`ValueError` naming the argument and what is
+  allowed, *before* anything is written: stored data never changes on a rejected call.
+* Every write is atomic: afterwards it is either wholly visible or not at all, to every reader.
+* Read-your-writes: once a write returns, every later read through the same storage object
+  observes it. Other storage objects (other processes) observe it after their next read of the
+  same study, except caching clients, which document their lag.
+* Objects returned (FrozenTrial, FrozenStudy, dicts, lists) are snapshots; later writes never
+  change them. ``deepcopy=False`` only allows a storage to share one snapshot between callers,
+  who must then not mutate it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Container, Sequence
+from typing import Any
+
+from trialstore._typing import JSONSerializable
+from trialstore.distributions import BaseDistribution
+from trialstore.exceptions import UpdateFinishedTrialError
+from trialstore.study._direction import StudyDirection
+from trialstore.study._frozen import FrozenStudy
+from trialstore.trial._frozen import FrozenTrial
+from trialstore.trial._state import TrialState
+
+__all__ = ["BaseStorage"]
+
+
+class BaseStorage(abc.ABC):
+    """A place where studies and their trials live, shared by threads, processes or machines.
+
+    Implementations must be safe to call from many threads at once on one object, and (unless
+    their documentation says otherwise) from many processes each with its own object.
+
+    Trial state machine: a trial is created WAITING (from a template) or RUNNING.
+    WAITING -> RUNNING is a *claim*: of many concurrent callers exactly one gets True.
+    WAITING or RUNNING -> COMPLETE, PRUNED or FAIL finishes it; a finished trial never changes.
+    Only unfinished trials take params, intermediate values and attributes.
+    """
+
+    # -- studies ----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_new_study(
+        self, directions: Sequence[StudyDirection], study_name: str | None = None
+    ) -> int:
+        """Create a study and return its id.
+
+        ``study_name=None`` makes a name ``"no-name-<uuid4>"``. Names are at most 512
+        characters; ``""`` is a valid name.
+
+        Raises:
+            DuplicatedStudyError: a study with this name exists (of several concurrent creators
+                of one name exactly one succeeds).
+            ValueError: ``directions`` is empty or holds anything but MINIMIZE and MAXIMIZE;
+                ``study_name`` is not a str or is longer than 512 characters.
+        """
+
+    @abc.abstractmethod
+    def delete_study(self, study_id: int) -> None:
+        """Delete a study with its trials. Its name becomes free; its ids are never reused.
+
+        Raises:
+            KeyError: no such study.
+        """
+
+    @abc.abstractmethod
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        """Set one user attribute of a study, replacing any earlier value of ``key``.
+
+        The value read back equals ``json.loads(json.dumps(value))``.
+
+        Raises:
+            KeyError: no such study.
+            ValueError: ``key`` is not a str of at most 512 characters, or ``value`` is not
+                JSON-serializable.
+        """
+
+    @abc.abstractmethod
+    def set_study_system_attr(self, study_id: int, key: str, value: JSONSerializable) -> None:
+        """Set one system attribute of a study; same rules as :meth:`set_study_user_attr`."""
+
+    @abc.abstractmethod
+    def get_study_id_from_name(self, study_name: str) -> int:
+        """Return the id of the study named ``study_name``.
+
+        Raises:
+            KeyError: no such study.
+        """
+
+    @abc.abstractmethod
+    def get_study_name_from_id(self, study_id: int) -> str:
+        """Return the name of the study.
+
+        Raises:
+            KeyError: no such study.
+        """
+
+    @abc.abstractmethod
+    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        """Return the study's directions, one per objective.
+
+        Raises:
+            KeyError: no such study.
+        """
+
+    @abc.abstractmethod
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        """Return a new dict of the study's user attributes.
+
+        Raises:
+            KeyError: no such study.
+        """
+
+    @abc.abstractmethod
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        """Return a new dict of the study's system attributes.
+
+        Raises:
+            KeyError: no such study.
+        """
+
+    @abc.abstractmethod
+    def get_all_studies(self) -> list[FrozenStudy]:
+        """Return every study that exists, ordered by study id."""
+
+    # -- trials -----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        """Create a trial in a study and return its id.
+
+        Without a template the trial is RUNNING with ``datetime_start`` now. With one, the
+        trial copies the template's state, values, datetimes, params, distributions,
+        attributes and intermediate values; the template's number and id are ignored.
+        The trial's number is the count of trials created in the study before it: numbers are
+        dense and unique per study under any concurrency.
+
+        Raises:
+            KeyError: no such study.
+            ValueError: the template is inconsistent (see :meth:`FrozenTrial._validate`-like
+                rules in docs/protocol.md), its values do not match the number of directions,
+                or a distribution is incompatible with the study's earlier one of that name.
+        """
+
+    @abc.abstractmethod
+    def set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+    ) -> None:
+        """Set one parameter of an unfinished trial (internal representation).
+
+        Raises:
+            KeyError: no such trial.
+            UpdateFinishedTrialError: the trial is finished.
+            ValueError: ``param_name`` is not a str of at most 512 characters; the value is not
+                a finite number or not in ``distribution``; ``distribution`` is incompatible
+                with one already used for ``param_name`` in the study.
+        """
+
+    @abc.abstractmethod
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        """Return the id of the trial with this number in this study.
+
+        Raises:
+            KeyError: no such study or no such trial.
+        """
+
+    def get_trial_number_from_id(self, trial_id: int) -> int:
+        """Return the trial's number within its study.
+
+        Raises:
+            KeyError: no such trial.
+        """
+        return self.get_trial(trial_id).number
+
+    def get_trial_param(self, trial_id: int, param_name: str) -> float:
+        """Return one parameter's internal value.
+
+        Raises:
+            KeyError: no such trial, or the trial has no such parameter.
+        """
+        trial = self.get_trial(trial_id)
+        return trial.distributions[param_name].to_internal_repr(trial.params[param_name])
+
+    @abc.abstractmethod
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        """Move a trial to ``state`` and set its values; return whether the state changed.
+
+        ``state=RUNNING`` claims a WAITING trial: it returns True for exactly one caller,
+        setting ``datetime_start``; on a RUNNING trial it returns False and changes nothing.
+        A finishing state sets ``datetime_complete``. ``values`` replaces any earlier values.
+
+        Raises:
+            KeyError: no such trial.
+            UpdateFinishedTrialError: the trial is finished.
+            ValueError: ``state`` is WAITING or not a TrialState; ``values`` given with RUNNING,
+                missing with COMPLETE, of a length other than the number of directions, or
+                holding NaN or a non-number.
+        """
+
+    @abc.abstractmethod
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        """Set the intermediate value at ``step``, replacing an earlier one. NaN and ±inf are
+        allowed.
+
+        Raises:
+            KeyError: no such trial.
+            UpdateFinishedTrialError: the trial is finished.
+            ValueError: ``step`` is not an int in ``[0, 2**31)``, or the value is not a number.
+        """
+
+    @abc.abstractmethod
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        """Set one user attribute of an unfinished trial.
+
+        Raises:
+            KeyError: no such trial.
+            UpdateFinishedTrialError: the trial is finished.
+            ValueError: as for :meth:`set_study_user_attr`.
+        """
+
+    @abc.abstractmethod
+    def set_trial_system_attr(self, trial_id: int, key: str, value: JSONSerializable) -> None:
+        """Set one system attribute of an unfinished trial; as :meth:`set_trial_user_attr`."""
+
+    @abc.abstractmethod
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        """Return a snapshot of the trial.
+
+        Raises:
+            KeyError: no such trial.
+        """
+
+    @abc.abstractmethod
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[FrozenTrial]:
+        """Return the study's trials ordered by number, filtered by ``states`` if given.
+
+        Raises:
+            KeyError: no such study.
+        """
+
+    def get_n_trials(
+        self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
+    ) -> int:
+        """Return the number of the study's trials, filtered by ``state`` if given.
+
+        Raises:
+            KeyError: no such study.
+        """
+        if isinstance(state, TrialState):
+            state = (state,)
+        return len(self.get_all_trials(study_id, deepcopy=False, states=state))
+
+    def get_best_trial(self, study_id: int) -> FrozenTrial:
+        """Return the COMPLETE trial with the best value (the lowest number among equals).
+
+        Raises:
+            KeyError: no such study.
+            RuntimeError: the study has several objectives.
+            ValueError: the study has no COMPLETE trial.
+        """
+        directions = self.get_study_directions(study_id)
+        if len(directions) > 1:
+            raise RuntimeError(
+                "Best trial can be obtained only for single-objective optimization."
+            )
+        trials = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.COMPLETE,))
+        if not trials:
+            raise ValueError("No trials are completed yet.")
+        if directions[0] == StudyDirection.MAXIMIZE:
+            best = max(trials, key=lambda t: (t.value, -t.number))
+        else:
+            best = min(trials, key=lambda t: (t.value, t.number))
+        return self.get_trial(best._trial_id)
+
+    def get_trial_params(self, trial_id: int) -> dict[str, Any]:
+        """Return a new dict of the trial's parameters (external values).
+
+        Raises:
+            KeyError: no such trial.
+        """
+        return dict(self.get_trial(trial_id).params)
+
+    def get_trial_user_attrs(self, trial_id: int) -> dict[str, Any]:
+        """Return a new dict of the trial's user attributes.
+
+        Raises:
+            KeyError: no such trial.
+        """
+        return dict(self.get_trial(trial_id).user_attrs)
+
+    def get_trial_system_attrs(self, trial_id: int) -> dict[str, Any]:
+        """Return a new dict of the trial's system attributes.
+
+        Raises:
+            KeyError: no such trial.
+        """
+        return dict(self.get_trial(trial_id).system_attrs)
+
+    def remove_session(self) -> None:
+        """Release per-thread connections (kept for Optuna compatibility; may do nothing)."""
+        return None
+
+    def close(self) -> None:
+        """Release every resource the storage holds. Calls after ``close`` are undefined."""
+        self.remove_session()
+
+    def check_trial_is_updatable(self, trial_id: int, trial_state: TrialState) -> None:
+        """Raise UpdateFinishedTrialError if ``trial_state`` is finished.
+
+        Raises:
+            UpdateFinishedTrialError: ``trial_state.is_finished()``.
+        """
+        if trial_state.is_finished():
+            trial = self.get_trial(trial_id)
+            raise UpdateFinishedTrialError(
+                f"Trial#{trial.number} has already finished and can not be updated."
+            )
+
+    # -- heartbeats -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def get_heartbeat_interval(self) -> float | None:
+        """Return the heartbeat interval in seconds, or None when heartbeats are off."""
+
+    @abc.abstractmethod
+    def get_grace_period(self) -> float | None:
+        """Return the grace period in seconds (default twice the interval), or None when off."""
+
+    @abc.abstractmethod
+    def record_heartbeat(self, trial_id: int) -> None:
+        """Record that the RUNNING trial's worker is alive now.
+
+        Raises:
+            KeyError: no such trial.
+            UpdateFinishedTrialError: the trial is finished (the worker should stop beating).
+        """
+
+    @abc.abstractmethod
+    def get_stale_trial_ids(self, study_id: int) -> list[int]:
+        """Return the ids of the study's RUNNING trials whose last heartbeat is older than the
+        grace period, ordered by id. A RUNNING trial that never beat is not stale. Always empty
+        when heartbeats are off.
+
+        Raises:
+            KeyError: no such study.
+        """
+
+    def fail_stale_trials(self, study_id: int) -> list[int]:
+        """Set every stale RUNNING trial of the study to FAIL; return the ids this call failed.
+
+        Of many concurrent callers, each stale trial is failed by exactly one: the others do
+        not list it.
+
+        Raises:
+            KeyError: no such study.
+        """
+        failed = []
+        for trial_id in self.get_stale_trial_ids(study_id):
+            try:
+                if self.set_trial_state_values(trial_id, TrialState.FAIL):
+                    failed.append(trial_id)
+            except UpdateFinishedTrialError:
+                continue
+        return failed
