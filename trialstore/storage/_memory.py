@@ -305,8 +305,8 @@ class InMemoryStorage(BaseStorage):
 
     def record_heartbeat(self, trial_id: int) -> None:
         with self._lock:
-            self._updatable_trial(trial_id)
-            self._heartbeats[trial_id] = time.monotonic()
+            if self._updatable_trial(trial_id).state == TrialState.RUNNING:
+                self._heartbeats[trial_id] = time.monotonic()
 
     def get_stale_trial_ids(self, study_id: int) -> list[int]:
         with self._lock:
@@ -325,16 +325,16 @@ class InMemoryStorage(BaseStorage):
     # -- private ----------------------------------------------------------------------------
 
     def _study(self, study_id: int) -> _Study:
-        try:
-            return self._studies[study_id]
-        except (KeyError, TypeError):
-            raise KeyError(f"No study with id {study_id!r}.") from None
+        study = self._studies.get(study_id) if _is_id(study_id) else None
+        if study is None:
+            raise KeyError(f"No study with id {study_id!r}.")
+        return study
 
     def _trial(self, trial_id: int) -> FrozenTrial:
-        try:
-            return self._trials[trial_id]
-        except (KeyError, TypeError):
-            raise KeyError(f"No trial with id {trial_id!r}.") from None
+        trial = self._trials.get(trial_id) if _is_id(trial_id) else None
+        if trial is None:
+            raise KeyError(f"No trial with id {trial_id!r}.")
+        return trial
 
     def _updatable_trial(self, trial_id: int) -> FrozenTrial:
         trial = self._trial(trial_id)
@@ -343,3 +343,8 @@ class InMemoryStorage(BaseStorage):
                 f"Trial#{trial.number} has already finished and can not be updated."
             )
         return trial
+
+
+def _is_id(value: object) -> bool:
+    """Ids are ints; True, 1.0 and "1" name nothing (a KeyError, as for any unknown id)."""
+    return type(value) is int

@@ -82,11 +82,11 @@ def check_attr(key: Any, value: Any) -> Any:
     _check_name("key", key)
     try:
         return json.loads(json.dumps(value))
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RecursionError) as e:
         raise ValueError(
-            f"value of attribute {key!r} must be JSON-serializable "
-            f"(dict with str keys, list, str, int, float, bool, None): {e}"
-        ) from e
+            f"value of attribute {key!r} must be JSON-serializable (dict, list, str, int, "
+            f"float, bool, None; dict keys str, int, float, bool or None): {e}"
+        ) from None
 
 
 def _check_real(field: str, value: Any, *, allow_nan: bool, allow_inf: bool = True) -> float:
@@ -178,6 +178,13 @@ def _check_datetime(field: str, value: Any) -> None:
         raise ValueError(f"template_trial.{field} must be a datetime or None, got {value!r}.")
 
 
+def _naive_local(value: datetime.datetime | None) -> datetime.datetime | None:
+    """Return an aware datetime as naive local time (how every backend returns datetimes)."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone().replace(tzinfo=None)
+
+
 def check_template(template: Any) -> FrozenTrial:
     """Return a private, normalised copy of a template trial.
 
@@ -205,7 +212,7 @@ def check_template(template: Any) -> FrozenTrial:
         checked_values = None
     else:
         _, checked_values = check_state_values(TrialState.COMPLETE, values)
-    if list(template.params) != list(template.distributions):
+    if set(template.params) != set(template.distributions):
         raise ValueError(
             "template_trial.params and template_trial.distributions must have the same keys: "
             f"{list(template.params)} vs {list(template.distributions)}."
@@ -234,8 +241,8 @@ def check_template(template: Any) -> FrozenTrial:
         state=state,
         value=None,
         values=checked_values,
-        datetime_start=template.datetime_start,
-        datetime_complete=template.datetime_complete,
+        datetime_start=_naive_local(template.datetime_start),
+        datetime_complete=_naive_local(template.datetime_complete),
         params=params,
         distributions=distributions,
         user_attrs=user_attrs,

@@ -12,10 +12,14 @@ Common rules, stated once:
   raises :class:`KeyError`.
 * An argument outside the protocol raises :class:`ValueError` naming the argument and what is
   allowed, *before* anything is written: stored data never changes on a rejected call.
+* When several errors apply, the first of these wins: ValueError for arguments checkable
+  without stored state; KeyError; UpdateFinishedTrialError; ValueError that needs stored state
+  (value count vs directions, a distribution incompatible with the study's earlier one).
 * Every write is atomic: afterwards it is either wholly visible or not at all, to every reader.
 * Read-your-writes: once a write returns, every later read through the same storage object
-  observes it. Other storage objects (other processes) observe it after their next read of the
-  same study, except caching clients, which document their lag.
+  observes it. Through other storage objects (other processes), every read that starts after
+  the write returned observes it, except with caching clients: their reads of a study reflect
+  every write acknowledged before their previous sync of that study.
 * Objects returned (FrozenTrial, FrozenStudy, dicts, lists) are snapshots; later writes never
   change them. ``deepcopy=False`` only allows a storage to share one snapshot between callers,
   who must then not mutate it.
@@ -150,9 +154,10 @@ class BaseStorage(abc.ABC):
 
         Raises:
             KeyError: no such study.
-            ValueError: the template is inconsistent (see :meth:`FrozenTrial._validate`-like
-                rules in docs/protocol.md), its values do not match the number of directions,
-                or a distribution is incompatible with the study's earlier one of that name.
+            ValueError: the template is inconsistent (the rules are listed under
+                ``create_new_trial`` in docs/protocol.md; a template may be in any state), its
+                values do not match the number of directions, or a distribution is incompatible
+                with the study's earlier one of that name.
         """
 
     @abc.abstractmethod
@@ -206,7 +211,8 @@ class BaseStorage(abc.ABC):
 
         ``state=RUNNING`` claims a WAITING trial: it returns True for exactly one caller,
         setting ``datetime_start``; on a RUNNING trial it returns False and changes nothing.
-        A finishing state sets ``datetime_complete``. ``values`` replaces any earlier values.
+        A finishing state sets ``datetime_complete`` and returns True. ``values`` replaces any
+        earlier values; ``values=None`` keeps them.
 
         Raises:
             KeyError: no such trial.
@@ -354,7 +360,8 @@ class BaseStorage(abc.ABC):
 
     @abc.abstractmethod
     def record_heartbeat(self, trial_id: int) -> None:
-        """Record that the RUNNING trial's worker is alive now.
+        """Record that the RUNNING trial's worker is alive now. On a WAITING trial it does
+        nothing (a heartbeat counts only once the trial is claimed).
 
         Raises:
             KeyError: no such trial.

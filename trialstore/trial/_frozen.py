@@ -85,7 +85,7 @@ class FrozenTrial:
         return self._number <= other._number
 
     def __hash__(self) -> int:
-        return hash(tuple(getattr(self, field) for field in self.__dict__ if field != "_values"))
+        return hash((self._trial_id, self._number))
 
     def __repr__(self) -> str:
         return (
