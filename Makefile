@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
-PYTEST_ARGS ?=
+# Four workers: most tests wait on servers, sleeps or child processes, not on the CPU.
+PYTEST_ARGS ?= -n 4
 
 .PHONY: demo test lint typecheck check venv clean bench
 

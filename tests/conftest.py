@@ -31,14 +31,12 @@ SERVER_EXAMPLES = {
     "mysql": "mysql+pymysql://root@127.0.0.1:3306/test",
     "redis": "redis://127.0.0.1:6379/0",
 }
-_skipped_servers: set[str] = set()
 
 
 def server_url(kind: str) -> str:
     """Return the configured URL of a server, or skip the calling test when there is none."""
     url = os.environ.get(SERVER_ENV[kind])
     if not url:
-        _skipped_servers.add(kind)
         pytest.skip(f"{kind} suite not run: set {SERVER_ENV[kind]} to enable it")
     return url
 
@@ -95,10 +93,13 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not _skipped_servers:
+    # Decided from the environment, not from the skips seen, so that it also holds in the
+    # controller process of a pytest-xdist run (the skips happen in its workers).
+    missing = [kind for kind, variable in SERVER_ENV.items() if not os.environ.get(variable)]
+    if not missing:
         return
     terminalreporter.section("server suites not run")
-    for kind in sorted(_skipped_servers):
+    for kind in missing:
         terminalreporter.write_line(
             f"{kind}: not run. Enable with {SERVER_ENV[kind]}={SERVER_EXAMPLES[kind]}"
         )

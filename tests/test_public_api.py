@@ -17,6 +17,8 @@ def _public_modules() -> list[str]:
     for info in pkgutil.walk_packages(trialstore.__path__, prefix="trialstore."):
         if any(part.startswith("_") for part in info.name.split(".")):
             continue
+        if ".alembic" in info.name:  # migration scripts run by Alembic, not an API
+            continue
         names.append(info.name)
     return sorted(names)
 

@@ -83,6 +83,15 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_finite_real(value: Any) -> bool:
+    if not _is_real(value):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float64's range
+        return False
+
+
 class FloatDistribution(BaseDistribution):
     """Floats in ``[low, high]``, optionally on a log scale or on a grid of ``step``.
 
@@ -95,14 +104,14 @@ class FloatDistribution(BaseDistribution):
         self, low: float, high: float, log: bool = False, step: float | None = None
     ) -> None:
         for field, bound in (("low", low), ("high", high)):
-            if not _is_real(bound) or not math.isfinite(bound):
+            if not _is_finite_real(bound):
                 raise ValueError(
                     f"FloatDistribution: {field} must be a finite real number, got {bound!r}."
                 )
         if log and step is not None:
             raise ValueError("FloatDistribution: step must be None when log is True.")
         if step is not None:
-            if not _is_real(step) or not step > 0:
+            if not _is_finite_real(step) or not step > 0:
                 raise ValueError(
                     f"FloatDistribution: step must be a number > 0 or None, got {step!r}."
                 )

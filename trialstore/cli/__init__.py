@@ -14,7 +14,19 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
-_COMMAND_MODULES: list[str] = []
+_COMMAND_MODULES: list[str] = [
+    "_copy",
+    "_journal",
+    "_studies",
+    "_trials",
+    "_best_trial",
+    "_create_study",
+    "_delete_study",
+    "_demo",
+    "_grpc",
+    "_stress",
+    "_storage",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

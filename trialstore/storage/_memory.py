@@ -68,6 +68,8 @@ class InMemoryStorage(BaseStorage):
             ``grace_period`` is given without ``heartbeat_interval``.
     """
 
+    cheap_trial_lookup = True
+
     def __init__(
         self, *, heartbeat_interval: float | None = None, grace_period: float | None = None
     ) -> None:

@@ -13,7 +13,17 @@ __all__ = ["SCHEME_FACTORIES", "get_storage", "mask_password"]
 #: URL scheme (the part before ``://``, lower-case, before any ``+driver``) -> the
 #: ``"module:function"`` that builds a storage from the whole URL. Imported lazily so that a
 #: plain install never imports an optional driver.
-SCHEME_FACTORIES: dict[str, str] = {}
+SCHEME_FACTORIES: dict[str, str] = {
+    "grpc": "trialstore.storage.grpc:storage_from_url",
+    "grpcs": "trialstore.storage.grpc:storage_from_url",
+    "journal": "trialstore.storage.journal._url:storage_from_url",
+    "journal+redis": "trialstore.storage.journal._url:storage_from_url",
+    "mariadb": "trialstore.storage.rdb._storage:RDBStorage",
+    "mysql": "trialstore.storage.rdb._storage:RDBStorage",
+    "postgres": "trialstore.storage.rdb._storage:RDBStorage",
+    "postgresql": "trialstore.storage.rdb._storage:RDBStorage",
+    "sqlite": "trialstore.storage.rdb._storage:RDBStorage",
+}
 
 
 def get_storage(storage: str | BaseStorage | None, **kwargs: Any) -> BaseStorage:

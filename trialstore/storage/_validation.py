@@ -92,7 +92,10 @@ def check_attr(key: Any, value: Any) -> Any:
 def _check_real(field: str, value: Any, *, allow_nan: bool, allow_inf: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{field} must be a real number, got {value!r}.")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError(f"{field} is too large for a float64: {value!r}.") from None
     if not allow_nan and math.isnan(number):
         raise ValueError(f"{field} must not be NaN.")
     if not allow_inf and math.isinf(number):

@@ -54,6 +54,12 @@ class BaseStorage(abc.ABC):
     Only unfinished trials take params, intermediate values and attributes.
     """
 
+    #: True when ``get_trial_id_from_study_id_trial_number`` and ``get_trial`` are local and
+    #: cheap (no round trip), so a reader that knows how far it has read may fetch only the
+    #: trials after that point one by one instead of listing the study. A hint for the study
+    #: layer; it changes no result.
+    cheap_trial_lookup: bool = False
+
     # -- studies ----------------------------------------------------------------------------
 
     @abc.abstractmethod

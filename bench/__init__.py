@@ -1,0 +1,1 @@
+"""Benchmarks of trialstore against Optuna 5.0 (``python -m bench``; see docs/performance.md)."""

@@ -1,0 +1,178 @@
+"""``python -m bench``: the same workloads on trialstore and Optuna 5.0, with ratios.
+
+Workloads: (a) optimize 1000 trials, RandomSampler, 5 float params, 1 process; (b) the same
+split over 4 processes on one storage; (c) a fresh process loading a study of 5000 finished
+trials, reading all of them and the best trial; (d) the mean cost of the trials after the k-th
+(k = 1k, 10k, 100k; ``--k-scale`` shrinks k); (tpe) median best value over 10 seeds after 100
+TPE trials on (x-2)^2, 2-D Rosenbrock and 5-D sphere. Every measurement runs in a fresh process;
+backends whose module or server is missing are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from typing import Any
+
+from bench._backends import (
+    ALL_BACKENDS,
+    default_url,
+    drop_created_databases,
+    make_location,
+    unavailable_reason,
+)
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(job: dict[str, Any], timeout: float) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench._worker", json.dumps(job)],
+        cwd=_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr else "failed")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _pair(
+    job: dict[str, Any], backend: str, workdir: str, url: str | None, timeout: float
+) -> dict[str, Any]:
+    """Run ``job`` for both libraries, each on a fresh location; return {lib: result}."""
+    results: dict[str, Any] = {}
+    for lib in ("trialstore", "optuna"):
+        location = make_location(backend, workdir, url)
+        try:
+            if job["task"] == "load":
+                _run({**job, "task": "fill", "lib": lib, "location": location}, timeout)
+            results[lib] = _run({**job, "lib": lib, "location": location}, timeout)
+        except Exception as e:  # report and go on: one failing backend must not stop the run
+            results[lib] = {"error": str(e)[:200]}
+    return results
+
+
+def _row(label: str, backend: str, results: dict[str, Any], key: str, higher: bool) -> str:
+    ts, op = results.get("trialstore", {}), results.get("optuna", {})
+    if key not in ts or key not in op:
+        error = ts.get("error") or op.get("error") or "n/a"
+        return f"{label:<34} {backend:<11} error: {error}"
+    ratio = ts[key] / op[key] if higher else op[key] / ts[key]
+    return f"{label:<34} {backend:<11} {ts[key]:>12.4g} {op[key]:>12.4g} {ratio:>8.2f}x"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--backends", default=",".join(ALL_BACKENDS))
+    parser.add_argument("--url", action="append", default=[], help="BACKEND=URL")
+    parser.add_argument("--only", default="a,b,c,d,tpe", help="workloads to run")
+    parser.add_argument("--k-scale", type=float, default=1.0, help="scale k of (d)")
+    parser.add_argument("--tpe-seeds", type=int, default=10)
+    parser.add_argument("--tpe-trials", type=int, default=100)
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="scale the trial counts of (a), (b) and (c)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes for a smoke run (200/500 trials, k scaled by 0.01, 2 TPE seeds)",
+    )
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    args = parser.parse_args(argv)
+    urls = dict(item.split("=", 1) for item in args.url)
+    n_opt, n_load = max(8, int(1000 * args.scale)), max(10, int(5000 * args.scale))
+    if args.quick:
+        n_opt, n_load = 200, 500
+        args.k_scale, args.tpe_seeds, args.tpe_trials = 0.01, 2, 30
+    only = set(args.only.split(","))
+    header = f"{'workload':<34} {'backend':<11} {'trialstore':>12} {'optuna':>12} {'ratio':>9}"
+    print(header)
+    print("-" * len(header))
+    try:
+        _run_all(args, urls, only, n_opt, n_load)
+    finally:
+        drop_created_databases()
+    return 0
+
+
+def _run_all(
+    args: argparse.Namespace, urls: dict[str, str], only: set[str], n_opt: int, n_load: int
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="trialstore-bench-") as workdir:
+        for backend in args.backends.split(","):
+            url = urls.get(backend) or default_url(backend)
+            reason = unavailable_reason(backend, url)
+            if reason is not None:
+                print(f"{'(all)':<34} {backend:<11} skipped: {reason}")
+                continue
+            if "a" in only:
+                job = {"task": "optimize", "n_trials": n_opt}
+                res = _pair(job, backend, workdir, url, args.timeout)
+                label = f"(a) optimize {n_opt}, trials/s"
+                print(_row(label, backend, res, "trials_per_s", True))
+            if "b" in only:
+                if backend == "memory":
+                    print(
+                        f"{'(b) 4 processes, trials/s':<34} {backend:<11} skipped: "
+                        "in-memory storage is not shared across processes"
+                    )
+                else:
+                    job = {"task": "processes", "n_trials": n_opt, "n_procs": 4}
+                    res = _pair(job, backend, workdir, url, args.timeout)
+                    print(_row("(b) 4 processes, trials/s", backend, res, "trials_per_s", True))
+            if "c" in only:
+                if backend == "memory":
+                    print(
+                        f"{'(c) load 5000 + read, s':<34} {backend:<11} skipped: "
+                        "in-memory storage does not outlive its process"
+                    )
+                else:
+                    job = {"task": "load", "n_trials": n_load}
+                    res = _pair(job, backend, workdir, url, args.timeout)
+                    label = f"(c) load {n_load} + read, s"
+                    print(_row(label, backend, res, "seconds", False))
+            if "d" in only:
+                for k in (1_000, 10_000, 100_000):
+                    k_run = max(10, int(k * args.k_scale))
+                    job = {"task": "trial_k", "k": k_run, "n_measure": 100}
+                    res = _pair(job, backend, workdir, url, args.timeout)
+                    print(
+                        _row(f"(d) trial k={k_run}, ms/trial", backend, res, "ms_per_trial", False)
+                    )
+            sys.stdout.flush()
+        if "tpe" in only:
+            seeds = list(range(args.tpe_seeds))
+            n_tpe = args.tpe_trials
+            print()
+            print(
+                f"TPE quality: median best value over {len(seeds)} seeds after {n_tpe} trials "
+                "(lower is better; ratio = trialstore / optuna, target <= 2)"
+            )
+            for function in ("quadratic", "rosenbrock", "sphere5"):
+                job = {"task": "tpe", "function": function, "n_trials": n_tpe, "seeds": seeds}
+                res = _pair(job, "memory", workdir, None, args.timeout)
+                medians = {
+                    lib: statistics.median(r["best_values"])
+                    for lib, r in res.items()
+                    if "best_values" in r
+                }
+                if len(medians) != 2:
+                    print(f"{function:<34} error: {res}")
+                    continue
+                ts, op = medians["trialstore"], medians["optuna"]
+                ratio = ts / op if op > 0 else float("inf") if ts > 0 else 1.0
+                print(f"{function:<34} {'memory':<11} {ts:>12.4g} {op:>12.4g} {ratio:>8.2f}x")
+                sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

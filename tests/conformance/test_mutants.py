@@ -1,0 +1,324 @@
+"""Tests of the conformance suite itself (trialstore/conformance/): deliberately broken
+storages must fail it, for the right reasons, and the reference storage must pass the same
+selection.
+
+Each mutant is InMemoryStorage with one guarantee broken. The suite runs through the public
+entry point ``run_conformance`` with a ``-k`` selection, and a small plugin records which tests
+failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from trialstore.conformance import run_conformance
+from trialstore.distributions import BaseDistribution
+from trialstore.storage import BaseStorage, InMemoryStorage
+from trialstore.storage import _validation as check
+from trialstore.storage._memory import _copy_trial
+from trialstore.trial import FrozenTrial, TrialState
+
+YIELD = 0.0005  # seconds: long enough for another thread to enter the critical section
+
+
+# -- the mutants ------------------------------------------------------------------------------
+
+
+class _SleepyList(list):  # type: ignore[type-arg]
+    def __len__(self) -> int:
+        n = super().__len__()
+        time.sleep(YIELD)
+        return n
+
+
+class _SleepyDict(dict):  # type: ignore[type-arg]
+    def __contains__(self, key: object) -> bool:
+        found = super().__contains__(key)
+        time.sleep(YIELD)
+        return found
+
+
+class NoLock(InMemoryStorage):
+    """The lock is dropped, and every read-then-write gives other threads time to interleave."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lock = contextlib.nullcontext()  # type: ignore[assignment]
+        self._name_to_id = _SleepyDict()
+
+    @property  # type: ignore[override]
+    def _next_trial_id(self) -> int:
+        value: int = self.__dict__["_next_trial_value"]
+        time.sleep(YIELD)
+        return value
+
+    @_next_trial_id.setter
+    def _next_trial_id(self, value: int) -> None:
+        self.__dict__["_next_trial_value"] = value
+
+    def _study(self, study_id: int) -> Any:
+        study = super()._study(study_id)
+        if not isinstance(study.trial_ids, _SleepyList):
+            study.trial_ids = _SleepyList(study.trial_ids)
+        return study
+
+    def _updatable_trial(self, trial_id: int) -> FrozenTrial:
+        trial = super()._updatable_trial(trial_id)
+        time.sleep(YIELD)
+        return trial
+
+
+class FinishedUpdatable(InMemoryStorage):
+    """Finished trials accept writes."""
+
+    def _updatable_trial(self, trial_id: int) -> FrozenTrial:
+        return self._trial(trial_id)
+
+
+class IdsReused(InMemoryStorage):
+    """After a delete, the next ids continue from the largest id still in use."""
+
+    def delete_study(self, study_id: int) -> None:
+        super().delete_study(study_id)
+        with self._lock:
+            self._next_study_id = max(self._studies, default=-1) + 1
+            self._next_trial_id = max(self._trials, default=-1) + 1
+
+
+class NumbersNotDense(InMemoryStorage):
+    """A trial's number is its (storage-wide) id, not its index in the study."""
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        trial_id = super().create_new_trial(study_id, template_trial)
+        with self._lock:
+            self._trials[trial_id].number = trial_id
+        return trial_id
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        for trial in self.get_all_trials(study_id):
+            if trial.number == trial_number:
+                return trial._trial_id
+        raise KeyError(trial_number)
+
+
+class SnapshotsShared(InMemoryStorage):
+    """get_trial hands out the stored object, and attribute writes change it in place."""
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        with self._lock:
+            return self._trial(trial_id)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        stored = check.check_attr(key, value)
+        with self._lock:
+            self._updatable_trial(trial_id).user_attrs[key] = stored
+
+
+class PartiallyApplied(InMemoryStorage):
+    """Bad input is partly written before it is rejected."""
+
+    def set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+    ) -> None:
+        with self._lock:
+            if (
+                isinstance(param_name, str)
+                and isinstance(distribution, BaseDistribution)
+                and trial_id in self._trial_study
+            ):
+                study = self._studies[self._trial_study[trial_id]]
+                study.distributions.setdefault(param_name, distribution)
+        super().set_trial_param(trial_id, param_name, param_value_internal, distribution)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        with self._lock:
+            if isinstance(key, str) and trial_id in self._trials:
+                updated = _copy_trial(self._trials[trial_id])
+                updated.user_attrs[key] = repr(value)
+                self._trials[trial_id] = updated
+        super().set_trial_user_attr(trial_id, key, value)
+
+
+class ClaimTwice(InMemoryStorage):
+    """RUNNING -> RUNNING reports True (a second worker would run the trial again)."""
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        changed = super().set_trial_state_values(trial_id, state, values)
+        return changed or state == TrialState.RUNNING
+
+
+class KeyErrorFirst(InMemoryStorage):
+    """A missing trial is reported before a bad argument (wrong error precedence)."""
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        self.get_trial(trial_id)
+        super().set_trial_intermediate_value(trial_id, step, intermediate_value)
+
+
+# -- running the suite on them ----------------------------------------------------------------
+
+
+class _Outcomes:
+    """A pytest plugin recording the names of failed and passed tests."""
+
+    def __init__(self) -> None:
+        self.failed: list[str] = []
+        self.passed: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        name = report.nodeid.rsplit("::", 1)[-1]
+        if report.failed:
+            self.failed.append(name)
+        elif report.passed and report.when == "call":
+            self.passed.append(name)
+
+
+def _factory(cls: type[InMemoryStorage]) -> Callable[..., BaseStorage]:
+    def make(*, heartbeat_interval: float | None = None, grace_period: float | None = None) -> Any:
+        return cls(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
+
+    return make
+
+
+def _run(cls: type[InMemoryStorage], select: str, **capabilities: Any) -> tuple[int, _Outcomes]:
+    outcomes = _Outcomes()
+    code = run_conformance(
+        _factory(cls),
+        select=select,
+        pytest_args=["-q", "--tb=line", "-p", "no:randomly"],
+        plugins=[outcomes],
+        **capabilities,
+    )
+    return code, outcomes
+
+
+#: (mutant, -k selection, tests that must be among the failures).
+CASES: list[tuple[type[InMemoryStorage], str, list[str]]] = [
+    (
+        NoLock,
+        "threads",
+        [
+            "test_threads_create_trials_with_dense_numbers",
+            "test_threads_claim_a_waiting_trial_once",
+            "test_threads_finish_a_trial_once",
+            "test_threads_create_study_with_one_name",
+            "test_threads_fail_stale_trials_once",
+            "test_threads_lose_no_writes",
+        ],
+    ),
+    (
+        FinishedUpdatable,
+        "finished or precedence",
+        ["test_finished_trial_never_changes", "test_error_precedence"],
+    ),
+    (
+        IdsReused,
+        "reused or removes",
+        ["test_deleted_name_is_free_and_ids_are_never_reused"],
+    ),
+    (
+        NumbersNotDense,
+        "dense",
+        ["test_numbers_are_dense_per_study_and_ids_fresh"],
+    ),
+    (
+        SnapshotsShared,
+        "snapshot or later_writes or mutating",
+        [
+            "test_returned_trials_are_not_changed_by_later_writes",
+            "test_mutating_returned_objects_does_not_change_the_storage",
+        ],
+    ),
+    (
+        PartiallyApplied,
+        "bad_param or non_json",
+        ["test_bad_param_raises_value_error", "test_non_json_value_raises_value_error"],
+    ),
+    (
+        ClaimTwice,
+        "claim or running_to_running",
+        ["test_claim_waiting_trial", "test_running_to_running_returns_false"],
+    ),
+    (
+        KeyErrorFirst,
+        "precedence",
+        ["test_error_precedence"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutant", "select", "must_fail"), CASES, ids=[cls.__name__ for cls, _, _ in CASES]
+)
+def test_mutant_fails_the_suite(
+    mutant: type[InMemoryStorage], select: str, must_fail: list[str]
+) -> None:
+    code, outcomes = _run(mutant, select)
+    assert code == pytest.ExitCode.TESTS_FAILED
+    failed = {name.split("[")[0] for name in outcomes.failed}
+    missing = [name for name in must_fail if name not in failed]
+    assert not missing, f"{mutant.__name__} was not caught by {missing}; failed: {failed}"
+
+
+@pytest.mark.parametrize("select", sorted({select for _, select, _ in CASES}))
+def test_reference_storage_passes_the_same_selection(select: str) -> None:
+    code, outcomes = _run(InMemoryStorage, select)
+    assert code == pytest.ExitCode.OK, outcomes.failed
+    assert outcomes.passed
+
+
+@pytest.mark.parametrize(
+    "mutant",
+    [FinishedUpdatable, IdsReused, NumbersNotDense, SnapshotsShared, PartiallyApplied, ClaimTwice],
+    ids=lambda cls: cls.__name__,
+)
+def test_state_machine_catches_mutant(
+    mutant: type[InMemoryStorage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TRIALSTORE_CONFORMANCE_EXAMPLES", raising=False)
+    monkeypatch.delenv("TRIALSTORE_CONFORMANCE_STEPS", raising=False)
+    code, outcomes = _run(
+        mutant, "test_state_machine", state_machine_examples=100, state_machine_shrink=False
+    )
+    assert code == pytest.ExitCode.TESTS_FAILED
+    assert outcomes.failed == ["test_state_machine"]
+
+
+def test_run_conformance_rejects_unknown_capabilities() -> None:
+    with pytest.raises(ValueError, match="unknown capabilities"):
+        run_conformance(_factory(InMemoryStorage), thread_unsafe=True)
+
+
+def test_capability_flags_skip_tests() -> None:
+    code, outcomes = _run(
+        NoLock, "threads", thread_safe=False
+    )  # the lockless mutant passes once it admits it is not thread-safe
+    assert code == pytest.ExitCode.OK
+    assert outcomes.failed == []
+
+
+def test_process_races_catch_a_storage_that_is_not_shared() -> None:
+    # InMemoryStorage claiming to be shared: each child process works on its own copy.
+    code, outcomes = _run(
+        InMemoryStorage, "processes", shared_across_processes=True, max_processes=2
+    )
+    assert code == pytest.ExitCode.TESTS_FAILED
+    assert {
+        "test_processes_claim_waiting_trials_once",
+        "test_processes_create_trials_with_dense_numbers",
+        "test_processes_create_study_with_one_name",
+        "test_processes_see_each_others_writes",
+    } <= set(outcomes.failed)

@@ -1,0 +1,186 @@
+"""Fixtures for the interoperability tests: one trialstore storage per backend.
+
+``ts_backend`` is parametrized over every backend; a backend whose code is not in this checkout
+(its URL scheme is not registered) is skipped with a reason naming it. The SQL backends use one
+database per test module (PostgreSQL, MariaDB: created on the server named by
+``TRIALSTORE_TEST_*_URL`` and dropped at the end; SQLite: a file), emptied before each test:
+creating a database and its schema per test would cost seconds each.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trialstore.storage import BaseStorage, get_storage
+
+#: Every trialstore backend, by the name used in test ids.
+BACKENDS = [
+    "inmemory",
+    "journal_file",
+    "journal_redis",
+    "sqlite",
+    "postgresql",
+    "mysql",
+    "grpc",
+]
+
+StorageFactory = Callable[..., BaseStorage]
+
+
+def open_url(url: str, backend: str, **kwargs: Any) -> BaseStorage:
+    """Return ``get_storage(url, **kwargs)``, skipping when the backend is not built yet."""
+    try:
+        return get_storage(url, **kwargs)
+    except ValueError as e:
+        if "is not supported" in str(e):
+            pytest.skip(f"backend {backend!r} not in this checkout (no URL scheme for {url!r})")
+        raise
+
+
+_SERVER_ENV = {"postgresql": "TRIALSTORE_TEST_POSTGRES_URL", "mysql": "TRIALSTORE_TEST_MYSQL_URL"}
+_KEPT_TABLES = {"alembic_version", "version_info"}
+
+
+class SharedDatabases:
+    """One database per SQL backend for a whole test module, emptied on each :meth:`fresh`."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._urls: dict[str, str] = {}
+        self._created: list[tuple[str, str]] = []  # (admin URL, database name)
+
+    def fresh(self, kind: str) -> str:
+        """Return the URL of the module's ``kind`` database with every row of every table
+        deleted (the schema stays). Skips when the server is not configured."""
+        import sqlalchemy as sa
+
+        if kind not in self._urls:
+            self._urls[kind] = self._create(kind)
+            return self._urls[kind]
+        engine = sa.create_engine(self._urls[kind])
+        try:
+            meta = sa.MetaData()
+            meta.reflect(engine)
+            with engine.begin() as conn:
+                for table in reversed(meta.sorted_tables):
+                    if table.name not in _KEPT_TABLES:
+                        conn.execute(table.delete())
+        finally:
+            engine.dispose()
+        return self._urls[kind]
+
+    def _create(self, kind: str) -> str:
+        import sqlalchemy as sa
+
+        if kind == "sqlite":
+            return f"sqlite:///{self._directory}/shared.sqlite3"
+        server = os.environ.get(_SERVER_ENV[kind])
+        if not server:
+            pytest.skip(f"{kind} suite not run: set {_SERVER_ENV[kind]} to enable it")
+        base = sa.engine.make_url(server)
+        name = f"ts_interop_{uuid.uuid4().hex[:12]}"
+        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f"CREATE DATABASE {name}"))
+        finally:
+            admin.dispose()
+        self._created.append((server, name))
+        return base.set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        """Drop the server databases this object created."""
+        import sqlalchemy as sa
+
+        for server, name in self._created:
+            admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+            try:
+                with admin.connect() as conn:
+                    force = " WITH (FORCE)" if server.startswith("postgres") else ""
+                    conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}{force}"))
+            finally:
+                admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def shared_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedDatabases]:
+    """The module's SQL databases (see :class:`SharedDatabases`)."""
+    databases = SharedDatabases(tmp_path_factory.mktemp("shared-db"))
+    yield databases
+    databases.drop_all()
+
+
+def _grpc_factory() -> Iterator[StorageFactory]:
+    try:
+        from trialstore.storage.grpc import GrpcProxyServer  # type: ignore[attr-defined]
+    except ImportError:
+        pytest.skip("backend 'grpc' not in this checkout (no trialstore.storage.grpc)")
+    servers: list[Any] = []
+    clients: list[BaseStorage] = []
+
+    def make(**kwargs: Any) -> BaseStorage:
+        from trialstore.storage import InMemoryStorage
+
+        server = GrpcProxyServer(InMemoryStorage(**kwargs), host="127.0.0.1", port=0)
+        server.start()
+        servers.append(server)
+        client = open_url(f"grpc://127.0.0.1:{server.port}", "grpc")
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+    for server in servers:
+        server.stop(0)
+
+
+@pytest.fixture(params=BACKENDS)
+def ts_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageFactory]:
+    """A factory ``make(**kwargs)`` of fresh, empty trialstore storages of one backend.
+
+    Keyword arguments (``heartbeat_interval``, ``grace_period``) go to the backend. Each call
+    makes a new, empty store. Storages are closed after the test.
+    """
+    backend: str = request.param
+    made: list[BaseStorage] = []
+    counter = iter(range(1_000_000))
+
+    def url_for() -> str:
+        n = next(counter)
+        if backend == "journal_file":
+            return f"journal://{tmp_path}/journal-{n}.log"
+        if backend == "sqlite" and n > 0:
+            return f"sqlite:///{tmp_path}/db-{n}.sqlite3"
+        if backend == "journal_redis":
+            redis_url = request.getfixturevalue("redis_url")
+            prefix = request.getfixturevalue("redis_prefix")
+            return f"journal+{redis_url}?prefix={prefix}-{n}"
+        if backend in ("postgresql", "mysql", "sqlite"):
+            if n > 0:
+                pytest.fail("one fresh server database per test: call the factory once")
+            databases: SharedDatabases = request.getfixturevalue("shared_databases")
+            return databases.fresh(backend)
+        raise AssertionError(backend)
+
+    if backend == "grpc":
+        yield from _grpc_factory()
+        return
+
+    def make(**kwargs: Any) -> BaseStorage:
+        if backend == "inmemory":
+            storage = get_storage(None, **kwargs)
+        else:
+            storage = open_url(url_for(), backend, **kwargs)
+        made.append(storage)
+        return storage
+
+    yield make
+    for storage in made:
+        storage.close()

@@ -1,0 +1,233 @@
+"""Wire compatibility of the gRPC proxy (trialstore/storage/grpc) with Optuna 5.0, both ways.
+
+* Optuna's ``GrpcStorageProxy`` (and its study layer) against a trialstore server;
+* trialstore's ``GrpcStorageProxy`` against Optuna's ``run_grpc_proxy_server``, run in a
+  subprocess so the two libraries' servers never share a process.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+grpc = pytest.importorskip("grpc")
+optuna = pytest.importorskip("optuna")
+
+from _grpc_helpers import served  # noqa: E402
+
+from trialstore.distributions import CategoricalDistribution, FloatDistribution  # noqa: E402
+from trialstore.exceptions import (  # noqa: E402
+    DuplicatedStudyError,
+    UpdateFinishedTrialError,
+)
+from trialstore.storage import InMemoryStorage  # noqa: E402
+from trialstore.storage.grpc import GrpcProxyServer, GrpcStorageProxy  # noqa: E402
+from trialstore.study._direction import StudyDirection  # noqa: E402
+from trialstore.trial._frozen import FrozenTrial  # noqa: E402
+from trialstore.trial._state import TrialState  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@pytest.fixture
+def backend() -> InMemoryStorage:
+    return InMemoryStorage()
+
+
+@pytest.fixture
+def server(backend: InMemoryStorage) -> Iterator[GrpcProxyServer]:
+    with served(backend) as server:
+        yield server
+
+
+@pytest.fixture
+def optuna_client(server: GrpcProxyServer) -> Any:
+    client = optuna.storages.GrpcStorageProxy(host="localhost", port=server.port)
+    yield client
+    client.close()
+
+
+# -- Optuna's client, trialstore's server --------------------------------------------------
+
+
+def test_optuna_study_runs_against_a_trialstore_server(
+    optuna_client: Any, backend: InMemoryStorage
+) -> None:
+    study = optuna.create_study(
+        study_name="from-optuna",
+        storage=optuna_client,
+        directions=["minimize", "maximize"],
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
+    study.set_user_attr("owner", {"name": "x", "n": [1, 2]})
+    study.enqueue_trial({"x": 0.25, "c": "b"})
+
+    def objective(trial: Any) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0, 1)
+        c = trial.suggest_categorical("c", ["a", "b"])
+        trial.set_user_attr("c", c)
+        return x, x * 2
+
+    study.optimize(objective, n_trials=12)
+    ours = backend.get_all_trials(backend.get_study_id_from_name("from-optuna"))
+    assert [t.number for t in ours] == list(range(12))
+    assert ours[0].params == {"x": 0.25, "c": "b"}
+    theirs = study.get_trials()
+    assert [(t.number, t.state.value, t.values, t.params, t.user_attrs) for t in theirs] == [
+        (t.number, int(t.state), t.values, t.params, t.user_attrs) for t in ours
+    ]
+    assert theirs[3].datetime_start == ours[3].datetime_start
+    assert study.user_attrs == {"owner": {"name": "x", "n": [1, 2]}}
+    assert backend.get_study_directions(study._study_id) == [
+        StudyDirection.MINIMIZE,
+        StudyDirection.MAXIMIZE,
+    ]
+    summaries = optuna.get_all_study_summaries(optuna_client)
+    assert [s.study_name for s in summaries] == ["from-optuna"]
+
+
+def test_optuna_client_sees_optuna_status_codes(optuna_client: Any) -> None:
+    study_id = optuna_client.create_new_study([optuna.study.StudyDirection.MINIMIZE], "dup")
+    with pytest.raises(optuna.exceptions.DuplicatedStudyError):
+        optuna_client.create_new_study([optuna.study.StudyDirection.MINIMIZE], "dup")
+    with pytest.raises(KeyError):
+        optuna_client.get_study_name_from_id(study_id + 10)
+    trial_id = optuna_client.create_new_trial(study_id)
+    optuna_client.set_trial_state_values(trial_id, optuna.trial.TrialState.COMPLETE, [1.0])
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        optuna_client.set_trial_user_attr(trial_id, "k", 1)
+    with pytest.raises(ValueError):
+        optuna_client.set_trial_param(
+            optuna_client.create_new_trial(study_id),
+            "x",
+            5.0,
+            optuna.distributions.FloatDistribution(0, 1),
+        )
+
+
+def test_optuna_template_trials_round_trip(optuna_client: Any, backend: InMemoryStorage) -> None:
+    study = optuna.create_study(study_name="t", storage=optuna_client)
+    trial = optuna.trial.create_trial(
+        params={"x": 2.0, "c": "q"},
+        distributions={
+            "x": optuna.distributions.FloatDistribution(1.0, 3.0),
+            "c": optuna.distributions.CategoricalDistribution(["p", "q"]),
+        },
+        value=0.5,
+        intermediate_values={0: float("nan"), 3: float("inf")},
+        user_attrs={"u": [1]},
+        system_attrs={"s": None},
+    )
+    study.add_trial(trial)
+    [stored] = backend.get_all_trials(study._study_id)
+    assert stored.params == {"x": 2.0, "c": "q"}
+    assert stored.values == [0.5] and stored.user_attrs == {"u": [1]}
+    assert stored.intermediate_values[3] == float("inf")
+    [back] = study.get_trials()
+    assert back.params == trial.params and back.system_attrs == {"s": None}
+
+
+# -- trialstore's client, Optuna's server ---------------------------------------------------
+
+_OPTUNA_SERVER = """
+import sys, warnings
+warnings.simplefilter("ignore")
+import optuna
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+optuna.storages.run_grpc_proxy_server(
+    optuna.storages.InMemoryStorage(), host="127.0.0.1", port=int(sys.argv[1])
+)
+"""
+
+
+@pytest.fixture(scope="module")
+def optuna_server() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", _OPTUNA_SERVER, str(port)])
+    try:
+        GrpcStorageProxy(host="127.0.0.1", port=port).wait_server_ready(timeout=60)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture
+def ts_client(optuna_server: int) -> Iterator[GrpcStorageProxy]:
+    client = GrpcStorageProxy(host="127.0.0.1", port=optuna_server, retry_timeout=5)
+    yield client
+    client.close()
+
+
+def test_trialstore_client_against_an_optuna_server(ts_client: GrpcStorageProxy) -> None:
+    name = f"ts-{time.monotonic_ns()}"
+    study_id = ts_client.create_new_study([StudyDirection.MAXIMIZE], name)
+    assert ts_client.get_study_id_from_name(name) == study_id
+    assert ts_client.get_study_directions(study_id) == [StudyDirection.MAXIMIZE]
+    ts_client.set_study_user_attr(study_id, "k", {"a": [1, None]})
+    assert ts_client.get_study_user_attrs(study_id) == {"k": {"a": [1, None]}}
+    trial_id = ts_client.create_new_trial(study_id)
+    ts_client.set_trial_param(trial_id, "x", 0.5, FloatDistribution(0, 1))
+    ts_client.set_trial_param(trial_id, "c", 1, CategoricalDistribution(["a", "b"]))
+    ts_client.set_trial_intermediate_value(trial_id, 2, float("nan"))
+    ts_client.set_trial_user_attr(trial_id, "u", 1)
+    assert ts_client.set_trial_state_values(trial_id, TrialState.COMPLETE, [3.0])
+    template = FrozenTrial(
+        number=0,
+        state=TrialState.WAITING,
+        value=None,
+        datetime_start=None,
+        datetime_complete=None,
+        params={"x": 0.25},
+        distributions={"x": FloatDistribution(0, 1)},
+        user_attrs={},
+        system_attrs={"fixed_params": {"x": 0.25}},
+        intermediate_values={},
+        trial_id=0,
+    )
+    waiting = ts_client.create_new_trial(study_id, template)
+    assert ts_client.set_trial_state_values(waiting, TrialState.RUNNING)
+    assert not ts_client.set_trial_state_values(waiting, TrialState.RUNNING)
+    trials = ts_client.get_all_trials(study_id)
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.RUNNING]
+    assert trials[0].params == {"x": 0.5, "c": "b"} and trials[0].values == [3.0]
+    assert trials[0].user_attrs == {"u": 1}
+    assert ts_client.get_best_trial(study_id).number == 0
+    assert ts_client.get_heartbeat_interval() is None  # Optuna's proxy has no heartbeats
+    assert ts_client.get_stale_trial_ids(study_id) == []
+    assert name in [s.study_name for s in ts_client.get_all_studies()]
+    with pytest.raises(DuplicatedStudyError):
+        ts_client.create_new_study([StudyDirection.MAXIMIZE], name)
+    with pytest.raises(KeyError):
+        ts_client.get_trial(10**9)
+    with pytest.raises(UpdateFinishedTrialError):
+        ts_client.set_trial_user_attr(trial_id, "u", 2)
+    with pytest.raises(ValueError):  # checked by the client before it sends
+        ts_client.set_trial_param(waiting, "x", 2.0, FloatDistribution(0, 1))
+    with pytest.raises(ValueError, match="log"):  # INVALID_ARGUMENT from Optuna's server
+        ts_client.set_trial_param(waiting, "x", 2.0, FloatDistribution(0.1, 3, log=True))
+    ts_client.delete_study(study_id)
+    with pytest.raises(KeyError):
+        ts_client.get_all_trials(study_id)
+
+
+def test_trialstore_study_layer_against_an_optuna_server(optuna_server: int) -> None:
+    import trialstore
+
+    study = trialstore.create_study(
+        study_name=f"layer-{time.monotonic_ns()}",
+        storage=f"grpc://127.0.0.1:{optuna_server}",
+        sampler=trialstore.samplers.RandomSampler(seed=1),
+    )
+    study.optimize(lambda t: (t.suggest_float("x", -1, 1)) ** 2, n_trials=10, n_jobs=2)
+    assert sorted(t.number for t in study.trials) == list(range(10))
+    assert study.best_value >= 0

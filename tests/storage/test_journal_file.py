@@ -1,0 +1,422 @@
+"""The journal file backend (trialstore/storage/journal/_file.py): crash safety, bad input,
+incremental reads, locking, snapshots and compaction."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trialstore.distributions import FloatDistribution
+from trialstore.exceptions import StorageInternalError
+from trialstore.storage import get_storage
+from trialstore.storage.journal import (
+    JournalFileBackend,
+    JournalFileLock,
+    JournalStorage,
+    compact_journal,
+)
+from trialstore.study._direction import StudyDirection
+from trialstore.trial._state import TrialState
+
+MIN = [StudyDirection.MINIMIZE]
+
+
+def state_of(storage: JournalStorage) -> list[Any]:
+    """A comparable picture of every study and trial (NaN-free workloads only)."""
+    out: list[Any] = []
+    for study in storage.get_all_studies():
+        out.append((study._study_id, study.study_name, study.user_attrs))
+        for t in storage.get_all_trials(study._study_id):
+            out.append(
+                (
+                    t._trial_id,
+                    t.number,
+                    t.state,
+                    t.values,
+                    t.datetime_start,
+                    t.datetime_complete,
+                    t.params,
+                    t.user_attrs,
+                    t.intermediate_values,
+                )
+            )
+    return out
+
+
+def small_workload(storage: JournalStorage, n: int = 6) -> None:
+    sid = storage.create_new_study(MIN, "s")
+    storage.set_study_user_attr(sid, "k", "v")
+    for i in range(n):
+        tid = storage.create_new_trial(sid)
+        storage.set_trial_param(tid, "x", i / 100, FloatDistribution(0, 1))
+        storage.set_trial_user_attr(tid, "note", "é" * i)
+        storage.set_trial_intermediate_value(tid, 0, float(i))
+        storage.set_trial_state_values(tid, TrialState.COMPLETE, [float(i)])
+
+
+def line_starts(data: bytes) -> list[int]:
+    starts = [0]
+    for i, byte in enumerate(data):
+        if byte == 0x0A:
+            starts.append(i + 1)
+    return starts
+
+
+# -- crash safety ----------------------------------------------------------------------------
+
+
+def test_truncation_at_every_byte_of_the_last_five_records(tmp_path: Path) -> None:
+    source = tmp_path / "source.log"
+    small_workload(JournalStorage(JournalFileBackend(source)), n=3)
+    data = source.read_bytes()
+    starts = line_starts(data)  # starts[-1] == len(data)
+    first = starts[-6]
+    expected: dict[int, list[Any]] = {}
+    path = tmp_path / "journal.log"
+    for cut in range(first, len(data) + 1):
+        complete = data.rfind(b"\n", 0, cut) + 1
+        if complete not in expected:
+            path.write_bytes(data[:complete])
+            expected[complete] = state_of(JournalStorage(JournalFileBackend(path)))
+        path.write_bytes(data[:cut])
+        storage = JournalStorage(JournalFileBackend(path))
+        assert state_of(storage) == expected[complete], cut
+        sid = storage.get_study_id_from_name("s")
+        tid = storage.create_new_trial(sid)
+        storage.set_trial_user_attr(tid, "after", cut)
+        written = path.read_bytes()
+        assert written.startswith(data[:complete])
+        assert written.endswith(b"\n")
+        for line in written.splitlines():
+            json.loads(line)
+        reopened = JournalStorage(JournalFileBackend(path))
+        assert reopened.get_trial(tid).user_attrs == {"after": cut}
+        assert state_of(reopened) == state_of(storage)
+
+
+def test_torn_tail_is_invisible_to_readers_until_cut(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    storage = JournalStorage(JournalFileBackend(path))
+    small_workload(storage, n=1)
+    with open(path, "ab") as f:
+        f.write(b'{"op_code":0,"worker_id":"dead","study_name":"tor')
+    reader = JournalStorage(JournalFileBackend(path))
+    assert [s.study_name for s in reader.get_all_studies()] == ["s"]
+    storage.create_new_study(MIN, "after")
+    assert [s.study_name for s in reader.get_all_studies()] == ["s", "after"]
+    assert b"tor" not in path.read_bytes()
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+
+def test_corrupt_middle_line_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    small_workload(JournalStorage(JournalFileBackend(path)), n=2)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[4] = lines[4][:10] + b"#garbage#" + lines[4][10:]
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(StorageInternalError, match=rf"{path}, line 5: corrupt record"):
+        JournalStorage(JournalFileBackend(path))
+
+
+def test_corrupt_line_appearing_later_is_reported_to_an_open_reader(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    reader = JournalStorage(JournalFileBackend(path))
+    small_workload(JournalStorage(JournalFileBackend(path)), n=1)
+    n_lines = len(path.read_bytes().splitlines())
+    with open(path, "ab") as f:
+        f.write(b"{not json}\n")
+    with pytest.raises(StorageInternalError, match=rf"line {n_lines + 1}"):
+        reader.get_all_studies()
+
+
+def test_unknown_op_code_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    small_workload(JournalStorage(JournalFileBackend(path)), n=1)
+    n_lines = len(path.read_bytes().splitlines())
+    with open(path, "ab") as f:
+        f.write(b'{"op_code":42,"worker_id":"w"}\n')
+    with pytest.raises(
+        StorageInternalError, match=rf"{path}, line {n_lines + 1}: unknown op_code 42"
+    ):
+        JournalStorage(JournalFileBackend(path))
+
+
+def test_malformed_record_fields_name_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    path.write_bytes(
+        b'{"op_code":0,"worker_id":"w","study_name":"a","directions":[1]}\n'
+        b'{"op_code":4,"worker_id":"w"}\n'
+    )
+    with pytest.raises(StorageInternalError, match=r"line 2: malformed record"):
+        JournalStorage(JournalFileBackend(path))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"hello world\nthis is text\n",
+        b"\x89PNG\r\n\x1a\n\x00\x00binary",
+        b"no newline at all",
+        b"[1, 2, 3]\n",
+        b'{"no_op_code": 1}\n',
+    ],
+)
+def test_a_file_that_is_not_a_journal_is_refused_untouched(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(content)
+    with pytest.raises(StorageInternalError, match="is not a journal file"):
+        JournalStorage(JournalFileBackend(path))
+    backend = JournalFileBackend(path)
+    with pytest.raises(StorageInternalError, match="not a journal"):
+        backend.append([{"op_code": 0, "worker_id": "w", "study_name": "x", "directions": [1]}])
+    assert path.read_bytes() == content
+
+
+def test_read_only_journal_opens_for_reading_and_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    small_workload(JournalStorage(JournalFileBackend(path)), n=2)
+    expected = state_of(JournalStorage(JournalFileBackend(path)))
+    os.chmod(path, 0o444)
+    os.chmod(tmp_path, 0o555)
+    try:
+        before = sorted(os.listdir(tmp_path))
+        storage = JournalStorage(JournalFileBackend(path))
+        assert state_of(storage) == expected
+        assert sorted(os.listdir(tmp_path)) == before
+        if os.geteuid() != 0:  # root may write anyway
+            with pytest.raises(StorageInternalError, match="cannot"):
+                storage.create_new_study(MIN, "no")
+    finally:
+        os.chmod(tmp_path, 0o755)
+
+
+# -- incremental reads -----------------------------------------------------------------------
+
+
+class CountingBackend(JournalFileBackend):
+    """Counts the records handed to the storage by read_new."""
+
+    records_read = 0
+
+    def read_new(self) -> list[tuple[int, dict[str, Any]]]:
+        out = super().read_new()
+        self.records_read += len(out)
+        return out
+
+
+def test_each_instance_applies_only_new_records(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    writer = JournalStorage(JournalFileBackend(path))
+    small_workload(writer, n=20)
+    backend = CountingBackend(path)
+    reader = JournalStorage(backend)
+    total = len(path.read_bytes().splitlines())
+    assert backend.records_read == total
+    for _ in range(5):
+        reader.get_all_trials(0)
+    assert backend.records_read == total
+    sid = writer.get_study_id_from_name("s")
+    tid = writer.create_new_trial(sid)
+    writer.set_trial_state_values(tid, TrialState.FAIL)
+    reader.get_trial(tid)
+    assert backend.records_read == total + 2
+    # A writer alone on the file never reads its own records back.
+    reader.create_new_trial(sid)
+    reader.create_new_trial(sid)
+    assert backend.records_read == total + 2
+    assert reader._state.records_applied == total + 4
+
+
+def test_snapshot_plus_tail_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    small_workload(JournalStorage(JournalFileBackend(path)), n=30)
+    total = len(path.read_bytes().splitlines())
+    first = JournalStorage(JournalFileBackend(path), snapshot_threshold=50)
+    assert Path(str(path) + ".snapshot").exists()
+    expected = state_of(first)
+    small_workload_tail = JournalStorage(JournalFileBackend(path))
+    tid = small_workload_tail.create_new_trial(0)
+    small_workload_tail.set_trial_state_values(tid, TrialState.PRUNED)
+    backend = CountingBackend(path)
+    reopened = JournalStorage(backend)
+    assert backend.records_read == 2  # only the tail after the snapshot
+    assert state_of(reopened)[:-1] == expected
+    assert reopened.get_trial(tid).state == TrialState.PRUNED
+    assert total > 50
+
+
+def test_snapshot_of_another_file_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    small_workload(JournalStorage(JournalFileBackend(path)), n=10)
+    JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+    snapshot = Path(str(path) + ".snapshot").read_bytes()
+    path.unlink()
+    storage = JournalStorage(JournalFileBackend(path))
+    storage.create_new_study(MIN, "other")
+    Path(str(path) + ".snapshot").write_bytes(snapshot)
+    assert [s.study_name for s in JournalStorage(JournalFileBackend(path)).get_all_studies()] == [
+        "other"
+    ]
+
+
+# -- locking ---------------------------------------------------------------------------------
+
+_HOLDER = """
+import sys, time
+from trialstore.storage.journal import JournalFileLock
+lock = JournalFileLock(sys.argv[1])
+lock.acquire()
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_sigkilled_lock_holder_never_blocks_the_next_writer(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    storage = JournalStorage(JournalFileBackend(path))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        done = threading.Event()
+
+        def write() -> None:
+            storage.create_new_study(MIN, "after-kill")
+            done.set()
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        assert not done.wait(0.5), "the append did not wait for the lock holder"
+        holder.send_signal(signal.SIGKILL)
+        assert done.wait(10), "the append stayed blocked after the holder died"
+        thread.join()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert storage.get_study_id_from_name("after-kill") == 0
+
+
+def test_lock_is_exclusive_between_threads_and_forked_children(tmp_path: Path) -> None:
+    lock = JournalFileLock(str(tmp_path / "x"))
+    lock.acquire()
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+
+    def child() -> None:
+        t = time.monotonic()
+        lock.acquire()
+        queue.put(time.monotonic() - t)
+        lock.release()
+
+    proc = ctx.Process(target=child)
+    proc.start()
+    time.sleep(0.4)
+    lock.release()
+    waited = queue.get(timeout=10)
+    proc.join(10)
+    assert waited >= 0.3
+
+
+# -- compaction ------------------------------------------------------------------------------
+
+
+def test_compaction_keeps_everything_and_open_readers_follow(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    storage = JournalStorage(JournalFileBackend(path))
+    small_workload(storage, n=10)
+    sid = storage.create_new_study([StudyDirection.MAXIMIZE], "deleted")
+    storage.create_new_trial(sid)
+    storage.delete_study(sid)
+    storage.create_new_study(MIN, "deleted")
+    reader = JournalStorage(JournalFileBackend(path))
+    size = path.stat().st_size
+    result = compact_journal(JournalFileBackend(path))
+    assert path.stat().st_size == result.bytes_after < size
+    # Both the old writer and the old reader continue on the new file.
+    tid = storage.create_new_trial(0)
+    assert reader.get_trial(tid).number == 10
+    assert state_of(reader) == state_of(storage)
+    Path(str(path) + ".snapshot").unlink()
+    assert state_of(JournalStorage(JournalFileBackend(path))) == state_of(storage)
+
+
+def _busy_writer(path: str, name: str, n: int, acks: str) -> None:
+    storage = JournalStorage(JournalFileBackend(path))
+    sid = storage.get_study_id_from_name("load")
+    with open(acks, "a") as out:
+        for i in range(n):
+            tid = storage.create_new_trial(sid)
+            storage.set_trial_user_attr(tid, "token", f"{name}-{i}")
+            storage.set_trial_state_values(tid, TrialState.COMPLETE, [float(i)])
+            out.write(f"{tid} {name}-{i}\n")
+            out.flush()
+
+
+def test_compaction_while_writers_run_loses_nothing(tmp_path: Path) -> None:
+    path = str(tmp_path / "journal.log")
+    JournalStorage(JournalFileBackend(path)).create_new_study(MIN, "load")
+    reader = JournalStorage(JournalFileBackend(path))
+    acks = str(tmp_path / "acks")
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_busy_writer, args=(path, f"w{i}", 150, acks)) for i in range(3)]
+    for p in procs:
+        p.start()
+    compactions = 0
+    while any(p.is_alive() for p in procs) or compactions < 3:
+        compact_journal(JournalFileBackend(path))
+        compactions += 1
+        reader.get_all_trials(0, deepcopy=False)
+        time.sleep(0.02)
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    fresh = JournalStorage(JournalFileBackend(path))
+    trials = fresh.get_all_trials(0)
+    assert [t.number for t in trials] == list(range(450))
+    tokens = {t._trial_id: t.user_attrs["token"] for t in trials}
+    for line in Path(acks).read_text().splitlines():
+        tid, token = line.split()
+        assert tokens[int(tid)] == token
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert state_of(reader) == state_of(fresh)
+    assert compactions >= 3
+
+
+# -- URLs ------------------------------------------------------------------------------------
+
+
+def test_journal_url(tmp_path: Path) -> None:
+    path = tmp_path / "j.log"
+    storage = get_storage(f"journal://{path}", heartbeat_interval=1.0)
+    assert isinstance(storage, JournalStorage)
+    assert storage.get_heartbeat_interval() == 1.0
+    storage.create_new_study(MIN, "u")
+    assert path.exists()
+    with pytest.raises(ValueError, match="absolute"):
+        get_storage("journal://relative.log")
+
+
+def test_cli_compact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from trialstore.cli import main
+
+    path = tmp_path / "j.log"
+    small_workload(JournalStorage(JournalFileBackend(path)), n=5)
+    expected = state_of(JournalStorage(JournalFileBackend(path)))
+    assert main(["journal", "compact", "--storage", f"journal://{path}"]) == 0
+    assert "records" in capsys.readouterr().out
+    assert state_of(JournalStorage(JournalFileBackend(path))) == expected
+    assert main(["journal", "compact", "--storage", f"journal://{tmp_path}/x/none.log"]) == 1

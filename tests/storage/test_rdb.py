@@ -1,0 +1,359 @@
+"""RDBStorage (trialstore/storage/rdb/): URLs, errors, schema versions and upgrades, Optuna's
+old databases, pickling, incremental reads."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy as sa
+from _rdb_helpers import DIALECTS, database_url, trial_key
+
+from trialstore.distributions import FloatDistribution
+from trialstore.exceptions import StorageInternalError
+from trialstore.storage import get_storage
+from trialstore.storage.rdb import RDBStorage
+from trialstore.storage.rdb._engine import normalize_url
+from trialstore.study._direction import StudyDirection
+from trialstore.trial._state import TrialState
+
+FIXTURES = Path("/work/shared/fixtures/optuna")
+SECRET = "s3cr3t-pw"
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+# -- URLs and errors -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "drivername"),
+    [
+        ("postgres://u@h/db", "postgresql+psycopg"),
+        ("postgresql://u@h/db", "postgresql+psycopg"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg"),
+        ("mysql://u@h/db", "mysql+pymysql"),
+        ("mariadb://u@h/db", "mariadb+pymysql"),
+        ("mysql+pymysql://u@h/db", "mysql+pymysql"),
+        ("sqlite:///x.db", "sqlite"),
+    ],
+)
+def test_urls_pick_the_installed_drivers(url: str, drivername: str) -> None:
+    assert normalize_url(url).drivername == drivername
+
+
+def test_mysql_urls_default_to_utf8mb4() -> None:
+    assert normalize_url("mysql://u@h/db").query["charset"] == "utf8mb4"
+    assert normalize_url("mysql://u@h/db?charset=latin1").query["charset"] == "latin1"
+
+
+def test_get_storage_accepts_rdb_urls(tmp_path: Path) -> None:
+    storage = get_storage(f"sqlite:///{tmp_path / 'x.db'}")
+    assert isinstance(storage, RDBStorage)
+    storage.close()
+
+
+def _message(error: pytest.ExceptionInfo[BaseException]) -> str:
+    text = str(error.value)
+    assert SECRET not in text
+    assert SECRET not in repr(error.value)
+    return text
+
+
+def test_unknown_database_names_the_supported_ones() -> None:
+    with pytest.raises(ValueError) as error:
+        RDBStorage(f"oracle://scott:{SECRET}@h/db")
+    text = _message(error)
+    assert "sqlite" in text and "postgresql" in text and "mysql" in text and "***" in text
+    with pytest.raises(ValueError) as error:
+        get_storage(f"nosuch://u:{SECRET}@h/db")
+    _message(error)
+
+
+@pytest.mark.parametrize(
+    ("url", "hint"),
+    [
+        ("postgresql+psycopg2://u:{pw}@h/db", "psycopg2-binary"),
+        ("mysql+mysqldb://u:{pw}@h/db", "mysqlclient"),
+    ],
+)
+def test_missing_driver_says_what_to_install(url: str, hint: str) -> None:
+    with pytest.raises(ImportError) as error:
+        RDBStorage(url.format(pw=SECRET))
+    assert hint in _message(error)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [f"postgresql://postgres:{SECRET}@127.0.0.1:1/db", f"mysql://root:{SECRET}@127.0.0.1:1/db"],
+)
+def test_unreachable_server_is_one_clear_error(url: str) -> None:
+    with pytest.raises(StorageInternalError) as error:
+        RDBStorage(url)
+    text = _message(error)
+    assert "127.0.0.1:1 is running and reachable" in text
+    assert "***" in text
+
+
+@pytest.mark.mysql
+def test_wrong_password_is_one_clear_error(mysql_url: str) -> None:
+    url = sa.engine.make_url(mysql_url)
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    user = f"ts_{url.database}"[:32]
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'right-pw'"))
+    try:
+        with pytest.raises(StorageInternalError) as error:
+            RDBStorage(url.set(username=user, password=SECRET).render_as_string(False))
+        text = _message(error)
+        assert "check the user name and password" in text and "***" in text
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"DROP USER '{user}'@'%'"))
+        admin.dispose()
+
+
+@pytest.mark.postgresql
+def test_missing_postgresql_role_is_one_clear_error(postgres_url: str) -> None:
+    url = sa.engine.make_url(postgres_url).set(username="no_such_role", password=SECRET)
+    with pytest.raises(StorageInternalError) as error:
+        RDBStorage(url.render_as_string(hide_password=False))
+    assert "check the user name and password" in _message(error)
+
+
+# -- schema versions ---------------------------------------------------------------------------
+
+
+def _copy_fixture(name: str, tmp_path: Path) -> str:
+    target = tmp_path / name
+    shutil.copy(FIXTURES / name, target)
+    target.chmod(0o644)
+    return f"sqlite:///{target}"
+
+
+def _upgrade(url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "trialstore.cli", "storage", "upgrade", "--storage", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_old_schema_is_refused_with_the_upgrade_command(tmp_path: Path) -> None:
+    url = _copy_fixture("rdb-schema-2.6.0.a.db", tmp_path)
+    with pytest.raises(StorageInternalError) as error:
+        RDBStorage(url)
+    assert f"trialstore storage upgrade --storage '{url}'" in str(error.value)
+    assert "v2.6.0.a" in str(error.value)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # Optuna reading its old distributions
+@pytest.mark.parametrize(
+    "fixture", ["rdb-schema-2.6.0.a.db", "rdb-schema-3.0.0.d.db", "rdb-schema-3.2.0.a.db"]
+)
+def test_optuna_fixture_databases_upgrade_and_read_as_optuna_reads_them(
+    fixture: str, tmp_path: Path
+) -> None:
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "theirs").mkdir()
+    ours_url = _copy_fixture(fixture, tmp_path / "ours")
+    theirs_url = _copy_fixture(fixture, tmp_path / "theirs")
+    result = _upgrade(ours_url)
+    assert result.returncode == 0, result.stderr
+    assert "v3.2.0.a" in result.stdout
+    theirs = optuna.storages.RDBStorage(theirs_url, skip_compatibility_check=True)
+    theirs.upgrade()
+    ours = RDBStorage(ours_url)
+    try:
+        their_studies = theirs.get_all_studies()
+        assert [s.study_name for s in ours.get_all_studies()] == [
+            s.study_name for s in their_studies
+        ]
+        assert sum(len(theirs.get_all_trials(s._study_id)) for s in their_studies) > 0
+        for study in their_studies:
+            assert [trial_key(t) for t in ours.get_all_trials(study._study_id)] == [
+                trial_key(t) for t in theirs.get_all_trials(study._study_id)
+            ]
+        # The upgraded database is at Optuna's head: Optuna opens it as is, and so do we
+        # when it was Optuna that upgraded it.
+        optuna.storages.RDBStorage(ours_url).engine.dispose()
+        RDBStorage(theirs_url).close()
+    finally:
+        ours.close()
+        theirs.engine.dispose()
+    again = _upgrade(ours_url)
+    assert again.returncode == 0 and "already at revision v3.2.0.a" in again.stdout
+
+
+def test_upgrade_command_reports_errors_without_the_password() -> None:
+    result = _upgrade(f"postgresql://u:{SECRET}@127.0.0.1:1/db")
+    assert result.returncode == 1
+    assert SECRET not in result.stderr and "***" in result.stderr
+
+
+def test_skip_table_creation_never_creates(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    with pytest.raises(StorageInternalError):
+        RDBStorage(url, skip_table_creation=True)
+    RDBStorage(url).close()
+    RDBStorage(url, skip_table_creation=True).close()
+
+
+# -- behaviour ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=DIALECTS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return database_url(request, request.param, tmp_path)
+
+
+def test_pickled_storage_works_in_a_child_process(url: str) -> None:
+    storage = RDBStorage(url)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "pickled")
+    script = (
+        "import pickle, sys\n"
+        "from trialstore.trial._state import TrialState\n"
+        "storage = pickle.loads(sys.stdin.buffer.read())\n"
+        f"trial_id = storage.create_new_trial({study_id})\n"
+        "storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [2.0])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        input=pickle.dumps(storage),
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [t.values for t in storage.get_all_trials(study_id)] == [[2.0]]
+    storage.close()
+
+
+def test_reads_are_incremental(url: str) -> None:
+    storage = RDBStorage(url)
+    other = RDBStorage(url)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "incremental")
+    for i in range(5):
+        trial_id = storage.create_new_trial(study_id)
+        storage.set_trial_param(trial_id, "x", 0.5, FloatDistribution(0, 1))
+        if i < 4:
+            storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [float(i)])
+    first = storage.get_all_trials(study_id, deepcopy=False)
+    statements: list[str] = []
+    sa.event.listen(storage._engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    # Another process finishes the running trial and adds one: one query brings both.
+    other.set_trial_state_values(first[4]._trial_id, TrialState.PRUNED)
+    other.create_new_trial(study_id)
+    second = storage.get_all_trials(study_id, deepcopy=False)
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 1
+    assert [t.state for t in second][4:] == [TrialState.PRUNED, TrialState.RUNNING]
+    # finished trials are kept, not re-read
+    assert all(a is b for a, b in zip(first[:4], second[:4], strict=True))
+    storage.close()
+    other.close()
+
+
+def test_close_releases_connections(url: str) -> None:
+    storage = RDBStorage(url)
+    storage.create_new_study([StudyDirection.MINIMIZE])
+    storage.close()
+    assert storage._engine.pool.checkedout() == 0
+
+
+def test_engine_kwargs_are_passed_through(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kw.db'}"
+    storage = RDBStorage(url, engine_kwargs={"pool_size": 3, "connect_args": {"timeout": 7}})
+    assert storage._engine.pool.size() == 3  # type: ignore[attr-defined]
+    storage.close()
+    with pytest.raises(ValueError, match="isolation_level"):
+        RDBStorage(url, engine_kwargs={"isolation_level": "SERIALIZABLE"})
+
+
+def test_upgrade_from_optunas_first_schema(url: str) -> None:
+    """Optuna's own scripts build its first schema (v0.9.0.a, one direction per study, one
+    value per trial, numbers in a system attribute, old distribution names); trialstore's
+    migrations bring it to the head, and both libraries read the result."""
+    from alembic import command
+    from alembic.config import Config
+
+    optuna_rdb = Path(optuna.__file__).parent / "storages" / "_rdb"
+    config = Config(str(optuna_rdb / "alembic.ini"))
+    config.set_main_option("script_location", str(optuna_rdb / "alembic"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, "v0.9.0.a")
+    engine = sa.create_engine(url)
+    uniform = '{"name": "UniformDistribution", "attributes": {"low": 0.0, "high": 1.0}}'
+    with engine.begin() as connection:
+        run = connection.execute
+        run(sa.text("INSERT INTO version_info VALUES (1, 10, '0.9.0')"))
+        run(
+            sa.text(
+                "INSERT INTO studies (study_id, study_name, direction) "
+                "VALUES (1, 'old', 'MAXIMIZE')"
+            )
+        )
+        run(
+            sa.text(
+                "INSERT INTO trials (trial_id, study_id, state, value, datetime_start, "
+                "datetime_complete) VALUES (1, 1, 'COMPLETE', 1.5, "
+                "'2019-03-01 10:00:00', '2019-03-01 10:00:05')"
+            )
+        )
+        run(
+            sa.text(
+                "INSERT INTO trial_params (trial_id, param_name, param_value, "
+                "distribution_json) VALUES (1, 'x', 0.5, :d)"
+            ),
+            {"d": uniform},
+        )
+        run(sa.text("INSERT INTO trial_values (trial_id, step, value) VALUES (1, 0, 0.25)"))
+        run(
+            sa.text(
+                'INSERT INTO trial_system_attributes (trial_id, "key", value_json) '
+                "VALUES (1, '_number', '0')"
+                if engine.dialect.name != "mysql"
+                else "INSERT INTO trial_system_attributes (trial_id, `key`, value_json) "
+                "VALUES (1, '_number', '0')"
+            )
+        )
+    engine.dispose()
+    result = _upgrade(url)
+    assert result.returncode == 0, result.stderr
+    storage = RDBStorage(url)
+    try:
+        assert storage.get_study_directions(1) == [StudyDirection.MAXIMIZE]
+        (trial,) = storage.get_all_trials(1)
+        assert (trial.number, trial.state, trial.values) == (0, TrialState.COMPLETE, [1.5])
+        assert trial.params == {"x": 0.5}
+        assert trial.distributions == {"x": FloatDistribution(0.0, 1.0)}
+        assert trial.intermediate_values == {0: 0.25}
+        assert trial.system_attrs == {}
+    finally:
+        storage.close()
+    theirs = optuna.storages.RDBStorage(url)
+    assert [t.value for t in theirs.get_all_trials(1)] == [1.5]
+    theirs.engine.dispose()
+
+
+@pytest.mark.mysql
+def test_plain_mysql_url_works_without_mysqlclient(mysql_url: str) -> None:
+    plain = "mysql://" + mysql_url.split("://", 1)[1]
+    storage = RDBStorage(plain)
+    assert storage._engine.dialect.driver == "pymysql"
+    assert storage.create_new_study([StudyDirection.MINIMIZE], "plain") >= 0
+    storage.close()
+
+
+@pytest.mark.postgresql
+def test_postgres_alias_url_works(postgres_url: str) -> None:
+    alias = "postgres://" + postgres_url.split("://", 1)[1]
+    storage = RDBStorage(alias)
+    assert storage._engine.dialect.driver == "psycopg"
+    assert storage.create_new_study([StudyDirection.MINIMIZE], "alias") >= 0
+    storage.close()

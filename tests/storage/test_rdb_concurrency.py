@@ -1,0 +1,197 @@
+"""RDBStorage under real concurrency: processes numbering trials (also with Optuna writing the
+same study), processes opening one new database at once, SQLite writers, lost connections."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from _rdb_helpers import DIALECTS, database_url
+
+from trialstore.distributions import FloatDistribution
+from trialstore.storage.rdb import RDBStorage
+from trialstore.study._direction import StudyDirection
+from trialstore.trial._state import TrialState
+
+# fork: the children start at once without re-importing everything (each opens its own
+# storage, nothing of the parent is shared).
+_MP = multiprocessing.get_context("fork")
+_START_TIMEOUT = 120.0
+
+
+def _trialstore_writer(url: str, study_name: str, n_trials: int, start: Any, errors: Any) -> None:
+    try:
+        storage = RDBStorage(url)
+        study_id = storage.get_study_id_from_name(study_name)
+        dist = FloatDistribution(0.0, 1.0)
+        start.wait(_START_TIMEOUT)
+        for i in range(n_trials):
+            trial_id = storage.create_new_trial(study_id)
+            storage.set_trial_param(trial_id, "x", i / n_trials, dist)
+            storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [float(i)])
+            storage.get_all_trials(study_id, deepcopy=False)
+        storage.close()
+    except BaseException as e:  # reported to the parent
+        errors.put(repr(e))
+
+
+def _optuna_writer(url: str, study_name: str, n_trials: int, start: Any, errors: Any) -> None:
+    try:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        study = optuna.load_study(study_name=study_name, storage=url)
+        start.wait(_START_TIMEOUT)
+        study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=n_trials)
+    except BaseException as e:
+        errors.put(repr(e))
+
+
+def _run_processes(targets: list[tuple[Any, tuple[Any, ...]]]) -> list[str]:
+    start = _MP.Event()
+    errors = _MP.Queue()
+    processes = [
+        _MP.Process(target=target, args=(*args, start, errors)) for target, args in targets
+    ]
+    for process in processes:
+        process.start()
+    time.sleep(2.0)  # let them import and connect, then release them at one instant
+    start.set()
+    for process in processes:
+        process.join(300)
+        assert process.exitcode == 0, process.exitcode
+    found = []
+    while not errors.empty():
+        found.append(errors.get())
+    return found
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql"])
+def test_32_processes_and_optuna_number_one_study_densely(
+    request: pytest.FixtureRequest, tmp_path: Path, dialect: str
+) -> None:
+    import optuna
+
+    url = database_url(request, dialect, tmp_path)
+    storage = RDBStorage(url)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "race")
+    n_ours, n_optuna, each = 30, 2, 5
+    targets: list[tuple[Any, tuple[Any, ...]]] = [
+        (_trialstore_writer, (url, "race", each)) for _ in range(n_ours)
+    ]
+    targets += [(_optuna_writer, (url, "race", each)) for _ in range(n_optuna)]
+    assert _run_processes(targets) == []
+    total = (n_ours + n_optuna) * each
+    trials = storage.get_all_trials(study_id)
+    assert [t.number for t in trials] == list(range(total))
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    # Optuna agrees, trial by trial.
+    theirs = optuna.storages.RDBStorage(url)
+    assert [(t._trial_id, t.number) for t in theirs.get_all_trials(study_id)] == [
+        (t._trial_id, t.number) for t in trials
+    ]
+    theirs.engine.dispose()
+    storage.close()
+
+
+def _opener(url: str, index: int, start: Any, errors: Any) -> None:
+    try:
+        start.wait(_START_TIMEOUT)
+        storage = RDBStorage(url)
+        try:
+            study_id = storage.create_new_study([StudyDirection.MINIMIZE], "shared")
+        except Exception:
+            study_id = storage.get_study_id_from_name("shared")
+        storage.create_new_trial(study_id)
+        storage.close()
+    except BaseException as e:
+        errors.put(f"{index}: {e!r}")
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_16_processes_open_a_new_database_at_once(
+    request: pytest.FixtureRequest, tmp_path: Path, dialect: str
+) -> None:
+    url = database_url(request, dialect, tmp_path)
+    assert _run_processes([(_opener, (url, i)) for i in range(16)]) == []
+    storage = RDBStorage(url)
+    study_id = storage.get_study_id_from_name("shared")
+    assert [t.number for t in storage.get_all_trials(study_id)] == list(range(16))
+    storage.close()
+
+
+def test_8_sqlite_processes_never_see_database_is_locked(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    storage = RDBStorage(url)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "race")
+    assert _run_processes([(_trialstore_writer, (url, "race", 20)) for _ in range(8)]) == []
+    assert [t.number for t in storage.get_all_trials(study_id)] == list(range(160))
+    storage.close()
+
+
+def _kill_connections(url: str) -> int:
+    """Drop every server connection to the test database, as a server restart does."""
+    parsed = sa.engine.make_url(url)
+    admin_url = parsed.set(
+        database="postgres" if parsed.get_backend_name() == "postgresql" else ""
+    )
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    killed = 0
+    with admin.connect() as connection:
+        if parsed.get_backend_name() == "postgresql":
+            killed = len(
+                connection.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :d AND pid <> pg_backend_pid()"
+                    ),
+                    {"d": parsed.database},
+                ).all()
+            )
+        else:
+            ids = connection.execute(
+                sa.text(
+                    "SELECT id FROM information_schema.processlist "
+                    "WHERE db = :d AND id <> CONNECTION_ID()"
+                ),
+                {"d": parsed.database},
+            ).scalars()
+            for connection_id in list(ids):
+                connection.execute(sa.text(f"KILL {int(connection_id)}"))
+                killed += 1
+    admin.dispose()
+    return killed
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql"])
+def test_lost_connections_are_reestablished_and_no_trial_is_lost(
+    request: pytest.FixtureRequest, tmp_path: Path, dialect: str
+) -> None:
+    url = database_url(request, dialect, tmp_path)
+    storage = RDBStorage(url, engine_kwargs={"pool_size": 4})
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "restart")
+    kills = []
+    completed = []
+    for i in range(30):
+        if i % 3 == 0:
+            # Every pooled connection dies, as when the server restarts between two calls.
+            kills.append(_kill_connections(url))
+        trial_id = storage.create_new_trial(study_id)
+        if i % 3 == 1:
+            kills.append(_kill_connections(url))
+        storage.set_trial_param(trial_id, "x", 0.5, FloatDistribution(0.0, 1.0))
+        storage.set_trial_user_attr(trial_id, "i", i)
+        assert storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [float(i)])
+        completed.append(trial_id)
+        assert len(storage.get_all_trials(study_id)) == i + 1
+    assert sum(kills) > 0
+    fresh = RDBStorage(url)
+    trials = fresh.get_all_trials(study_id)
+    assert [t._trial_id for t in trials] == completed
+    assert all(t.state == TrialState.COMPLETE and t.params == {"x": 0.5} for t in trials)
+    fresh.close()
+    storage.close()

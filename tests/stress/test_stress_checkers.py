@@ -1,0 +1,91 @@
+"""Invariant checkers on small hand-made histories (the sensitivity runs cover the rest)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trialstore.stress import CheckContext, Op, run_checkers
+
+S = 1_000_000_000  # one second in ns
+
+
+def op(worker: str, seq: int, name: str, args: dict[str, Any], t0: float, t1: float | None,
+       outcome: str = "ok", result: Any = None, error: str | None = None) -> Op:  # fmt: skip
+    end = 2**63 - 1 if t1 is None else int(t1 * S)
+    return Op(worker, seq, name, args, int(t0 * S), outcome, result, error, end)
+
+
+def trial(tid: int, number: int, state: str, **fields: Any) -> dict[str, Any]:
+    record: dict[str, Any] = dict(id=tid, number=number, state=state, values=None, params={})
+    record.update(iv={}, user_attrs={}, complete=None, digest=f"d{tid}{state}")
+    record.update(fields)
+    return record
+
+
+def final(*trials: dict[str, Any]) -> dict[str, Any]:
+    return {"studies": [{"id": 0, "name": "stress-x-s0", "trials": list(trials)}]}
+
+
+def violated(ops: list[Op], contents: dict[str, Any], **ctx: Any) -> dict[str, int]:
+    context = CheckContext(end_ns=100 * S, **ctx)
+    return {i.name: i.violation_count for i in run_checkers(ops, contents, context)
+            if i.violation_count}  # fmt: skip
+
+
+def _killed_owner_history(reaped: bool) -> list[Op]:
+    return [
+        op("a", 1, "create_trial", {"s": 0}, 1.0, 1.1, result=0),
+        op("a", 2, "heartbeat", {"t": 0}, 1.2, 1.3),
+        op("a", 3, "set_param", {"t": 0, "k": "p0", "v": 0.5}, 1.4, None, outcome="unknown"),
+        # a's process was SIGKILLed at t=2; grace period 2 s: stale from t=4 (+1.5 s slack)
+        op("b", 1, "fail_stale", {"s": 0}, 3.0, 3.1, result=[]),  # too early: fine
+        op("b", 2, "fail_stale", {"s": 0}, 8.0, 8.1, result=[0] if reaped else []),
+    ]
+
+
+def test_stale_trial_of_a_killed_worker_must_be_failed() -> None:
+    settings = dict(deaths={"a": 2 * S}, grace_period=2.0, heartbeat_interval=1.0)
+    ok = violated(_killed_owner_history(True), final(trial(0, 0, "FAIL")), **settings)
+    assert ok == {}
+    bad = violated(_killed_owner_history(False), final(trial(0, 0, "RUNNING")), **settings)
+    assert bad == {"stale_trials_failed": 1}
+
+
+def test_two_creators_of_one_study_name() -> None:
+    ops = [
+        op("a", 1, "create_study", {"name": "stress-x-s0"}, 1.0, 1.2, result=0),
+        op("b", 1, "create_study", {"name": "stress-x-s0"}, 1.1, 1.3, result=1),
+    ]
+    assert violated(ops, final()) == {"one_creator_per_study": 2}
+
+
+def test_write_to_a_finished_trial_acknowledged() -> None:
+    ops = [
+        op("a", 1, "create_trial", {"s": 0}, 1.0, 1.1, result=0),
+        op("a", 2, "finish", {"t": 0, "state": "FAIL", "values": None}, 1.2, 1.3, result=True),
+        op("a", 3, "report", {"t": 0, "k": 0, "v": 1.5}, 1.4, 1.5),
+    ]
+    contents = final(trial(0, 0, "FAIL", iv={"0": 1.5}))
+    assert violated(ops, contents) == {"linearizable_trial_state": 1}
+
+
+def test_finished_trial_that_changes_between_reads() -> None:
+    ops = [
+        op("a", 1, "create_trial", {"s": 0}, 1.0, 1.1, result=0),
+        op("a", 2, "finish", {"t": 0, "state": "FAIL", "values": None}, 1.2, 1.3, result=True),
+        op("b", 1, "get_trial", {"t": 0}, 2.0, 2.1, result=[0, 0, "FAIL", "old"]),
+    ]
+    contents = final(trial(0, 0, "FAIL", digest="new"))
+    assert violated(ops, contents) == {"finished_trials_unchanged": 1}
+
+
+def test_unknown_create_may_fill_a_number() -> None:
+    ops = [
+        op("a", 1, "create_trial", {"s": 0}, 1.0, None, outcome="unknown"),
+        op("b", 1, "create_trial", {"s": 0}, 2.0, 2.1, result=1),
+        op("b", 2, "finish", {"t": 1, "state": "FAIL", "values": None}, 2.2, 2.3, result=True),
+    ]
+    contents = final(trial(0, 0, "RUNNING"), trial(1, 1, "FAIL"))
+    assert violated(ops, contents) == {}
+    # without the unknown create, number 1 for the only create is a gap
+    assert "linearizable_trial_counter" in violated(ops[1:], final(trial(1, 1, "FAIL")))

@@ -1,0 +1,58 @@
+"""Pure helpers of the fault injectors: lock-holder detection and URL rewriting for hosts."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+import pytest
+
+from trialstore.stress._faults import holds_lock
+from trialstore.stress._netns import Forwarder, host_url
+
+LOCKS = """\
+1: FLOCK  ADVISORY  WRITE 4242 00:2a:1234 0 EOF
+1: -> FLOCK  ADVISORY  WRITE 5151 00:2a:1234 0 EOF
+2: POSIX  ADVISORY  READ 777 00:2a:99 0 EOF
+"""
+
+
+def test_holds_lock_reads_holders_not_waiters() -> None:
+    assert holds_lock(4242, LOCKS)
+    assert holds_lock(777, LOCKS)
+    assert not holds_lock(5151, LOCKS)  # waiting for the lock, not holding it
+    assert not holds_lock(1, LOCKS)
+
+
+def test_holds_lock_sees_a_real_flock(tmp_path: Path) -> None:
+    with open(tmp_path / "lock", "w") as f:
+        assert not holds_lock(os.getpid())
+        fcntl.flock(f, fcntl.LOCK_EX)
+        assert holds_lock(os.getpid())
+        fcntl.flock(f, fcntl.LOCK_UN)
+    assert not holds_lock(os.getpid())
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "postgresql+psycopg://u:p@127.0.0.1:5432/db",
+            "postgresql+psycopg://u:p@198.18.0.5:5432/db",
+        ),
+        (
+            "journal+redis://127.0.0.1:6379/0?prefix=x",
+            "journal+redis://198.18.0.5:6379/0?prefix=x",
+        ),
+        ("grpc://localhost:13000", "grpc://198.18.0.5:13000"),
+        ("journal:///tmp/x.log", "journal:///tmp/x.log"),
+    ],
+)
+def test_host_url(url: str, expected: str) -> None:
+    assert host_url(url, "198.18.0.5") == expected
+
+
+def test_forwarder_refuses_addresses_outside_the_test_range() -> None:
+    with pytest.raises(ValueError, match=r"198\.18\.0\.0/24"):
+        Forwarder("0.0.0.0", 5432, 5432)

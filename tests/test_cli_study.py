@@ -1,0 +1,92 @@
+"""The study sub-commands: studies, trials, best-trial, create-study, delete-study, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import trialstore
+from trialstore.cli import main
+
+pytest.importorskip("trialstore.storage.journal", reason="backend journal not available")
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"journal://{tmp_path / 'cli.journal'}"
+
+
+def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> object:
+    capsys.readouterr()
+    assert main([*argv, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_create_list_show_delete(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["create-study", "--storage", url, "--study-name", "s1"]) == 0
+    assert capsys.readouterr().out.strip() == "s1"
+    assert main(["create-study", "--storage", url, "--study-name", "s1"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["create-study", "--storage", url, "--study-name", "s1", "--skip-if-exists"]) == 0
+    created = _json(
+        capsys, ["create-study", "--storage", url, "--directions", "minimize", "maximize"]
+    )
+    assert isinstance(created, list) and created[0]["name"].startswith("no-name-")
+
+    study = trialstore.load_study(study_name="s1", storage=url)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    best = study.best_trial
+
+    assert main(["studies", "--storage", url]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["name", "direction", "n_trials", "datetime_start"]
+    assert table[2].split()[:3] == ["s1", '["MINIMIZE"]', "3"]
+    studies = _json(capsys, ["studies", "--storage", url])
+    assert [s["name"] for s in studies] == ["s1", created[0]["name"]]  # type: ignore[union-attr,index]
+    assert studies[1]["direction"] == ["MINIMIZE", "MAXIMIZE"]  # type: ignore[index]
+
+    trials = _json(capsys, ["trials", "--storage", url, "--study-name", "s1"])
+    assert [t["number"] for t in trials] == [0, 1, 2]  # type: ignore[union-attr,index]
+    assert all(t["state"] == "COMPLETE" for t in trials)  # type: ignore[union-attr,index]
+    assert main(["trials", "--storage", url, "--study-name", "s1"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 5
+
+    shown = _json(capsys, ["best-trial", "--storage", url, "--study-name", "s1"])
+    assert shown[0]["number"] == best.number and shown[0]["value"] == best.value  # type: ignore[index]
+    assert shown[0]["params"] == best.params  # type: ignore[index]
+    assert main(["best-trial", "--storage", url, "--study-name", created[0]["name"]]) == 1
+    assert main(["best-trial", "--storage", url, "--study-name", "missing"]) == 1
+
+    assert main(["delete-study", "--storage", url, "--study-name", "s1"]) == 0
+    assert main(["delete-study", "--storage", url, "--study-name", "s1"]) == 1
+    assert trialstore.get_all_study_names(url) == [created[0]["name"]]
+
+
+def test_bad_storage_url_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["studies", "--storage", "nosuch://x"]) == 1
+    assert "nosuch" in capsys.readouterr().err
+
+
+def test_demo_console_script(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("trialstore")
+    out = subprocess.run(
+        [str(script), "demo", "--n-trials", "20"],
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "20 trials" in out.stdout and "best    : trial" in out.stdout
+    assert "ThreadPoolExecutor-" in out.stdout
+    journal = tmp_path / "trialstore-demo" / "demo.journal"
+    assert journal.exists()
+    summaries = trialstore.get_all_study_summaries(f"journal://{journal}")
+    assert summaries[0].n_trials == 20
+    assert "A new study created in Journal with name: demo-" in out.stderr

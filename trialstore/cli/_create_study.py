@@ -1,0 +1,46 @@
+"""``trialstore create-study``: create a study and print its name (private)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from trialstore.cli._output import add_common, emit, fail
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``create-study`` sub-command."""
+    parser = subparsers.add_parser("create-study", help="create a study")
+    add_common(parser)
+    parser.add_argument("--study-name", default=None, help="the name (default: generated)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--direction", choices=("minimize", "maximize"), default=None)
+    group.add_argument("--directions", nargs="+", choices=("minimize", "maximize"), default=None)
+    parser.add_argument(
+        "--skip-if-exists", action="store_true", help="reuse a study of that name if it exists"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Create the study; exit 1 if the name is taken (without --skip-if-exists)."""
+    from trialstore.exceptions import DuplicatedStudyError
+    from trialstore.study import create_study
+
+    try:
+        study = create_study(
+            storage=args.storage,
+            study_name=args.study_name,
+            direction=args.direction,
+            directions=args.directions,
+            load_if_exists=args.skip_if_exists,
+        )
+    except (DuplicatedStudyError, KeyError, ValueError, ImportError, OSError) as e:
+        return fail("create-study", str(e))
+    if args.format == "json":
+        emit([{"name": study.study_name}], "json", ["name"])
+    else:
+        print(study.study_name)
+    return 0

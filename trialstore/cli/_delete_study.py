@@ -1,0 +1,33 @@
+"""``trialstore delete-study``: delete a study and its trials (private)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from trialstore.cli._output import add_common, emit, fail
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``delete-study`` sub-command."""
+    parser = subparsers.add_parser("delete-study", help="delete a study and its trials")
+    add_common(parser)
+    parser.add_argument("--study-name", required=True, help="the study")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Delete the study; exit 1 if it does not exist."""
+    from trialstore.study import delete_study
+
+    try:
+        delete_study(study_name=args.study_name, storage=args.storage)
+    except (KeyError, ValueError, ImportError, OSError) as e:
+        return fail("delete-study", f"no study {args.study_name!r} ({e})")
+    if args.format == "json":
+        emit([{"deleted": args.study_name}], "json", ["deleted"])
+    else:
+        print(f"Deleted study {args.study_name!r}.")
+    return 0

@@ -1,0 +1,68 @@
+"""``trialstore journal compact``: rewrite a journal to its minimal equivalent."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from trialstore.exceptions import TrialstoreError
+from trialstore.storage._url import mask_password
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``journal`` sub-command (with its ``compact`` action) to ``subparsers``."""
+    parser = subparsers.add_parser(
+        "journal",
+        help="maintain journal storages",
+        description="Maintain journal storages (journal:// files and journal+redis://).",
+    )
+    actions = parser.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
+    compact = actions.add_parser(
+        "compact",
+        help="rewrite a journal to its minimal equivalent and snapshot it",
+        description=(
+            "Journal file: rewrite it to the fewest records that give the same studies and "
+            "trials (ids and numbers kept) and write a snapshot next to it; workers may keep "
+            "running (Optuna processes must not). Redis: write trialstore's snapshot; "
+            "Optuna's keys stay as they are."
+        ),
+    )
+    compact.add_argument(
+        "--storage",
+        required=True,
+        metavar="URL",
+        help="journal:///absolute/path.log or journal+redis://host:port/db?prefix=NAME",
+    )
+    compact.set_defaults(func=run_compact)
+
+
+def run_compact(args: argparse.Namespace) -> int:
+    """Compact the journal; return 0 on success and 1 on an error (reported on stderr)."""
+    from trialstore.storage.journal import compact_journal
+    from trialstore.storage.journal._url import backend_from_url
+
+    label = mask_password(args.storage)
+    started = time.perf_counter()
+    try:
+        backend = backend_from_url(args.storage)
+        try:
+            result = compact_journal(backend)
+        finally:
+            backend.close()
+    except (TrialstoreError, ValueError, OSError) as e:
+        print(f"trialstore journal compact: error: {label}: {e}", file=sys.stderr)
+        return 1
+    elapsed = time.perf_counter() - started
+    if result.bytes_before:
+        print(
+            f"{label}: {result.records_before} records ({result.bytes_before} bytes) -> "
+            f"{result.records_after} records ({result.bytes_after} bytes), snapshot written, "
+            f"{elapsed:.2f} s"
+        )
+    else:
+        print(f"{label}: snapshot of {result.records_before} records written, {elapsed:.2f} s")
+    return 0

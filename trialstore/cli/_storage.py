@@ -1,0 +1,67 @@
+"""``trialstore storage upgrade``: bring an RDB storage's schema to the current version."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from trialstore.exceptions import TrialstoreError
+from trialstore.storage._url import mask_password
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``storage`` sub-command (with its ``upgrade`` action) to ``subparsers``."""
+    parser = subparsers.add_parser(
+        "storage",
+        help="maintain RDB storages",
+        description="Maintain relational-database storages (sqlite, postgresql, mysql).",
+    )
+    actions = parser.add_subparsers(dest="storage_command", metavar="ACTION", required=True)
+    upgrade = actions.add_parser(
+        "upgrade",
+        help="upgrade the schema of an RDB storage to the current version",
+        description=(
+            "Upgrade the database's schema (Optuna's Alembic revisions) to the one this "
+            "trialstore uses, or create it in an empty database. Safe to run while other "
+            "processes open the database (they wait for the schema lock); back the database "
+            "up first."
+        ),
+    )
+    upgrade.add_argument(
+        "--storage",
+        required=True,
+        metavar="URL",
+        help="sqlite:///path.db, postgresql://user@host/db or mysql://user@host/db",
+    )
+    upgrade.set_defaults(func=run_upgrade)
+
+
+def run_upgrade(args: argparse.Namespace) -> int:
+    """Upgrade the schema; return 0 on success and 1 on an error (reported on stderr)."""
+    from sqlalchemy import exc
+
+    from trialstore.storage.rdb import _engine, _schema
+
+    label = mask_password(args.storage)
+    try:
+        url = _engine.normalize_url(args.storage)
+        engine = _engine.create_engine(url, None)
+        try:
+            old, new = _schema.upgrade_schema(engine)
+        except exc.DBAPIError as e:
+            raise _engine.connection_error(url, e) from None
+        finally:
+            engine.dispose()
+    except (TrialstoreError, ValueError, ImportError) as e:
+        print(f"trialstore storage upgrade: error: {e}", file=sys.stderr)
+        return 1
+    if old is None:
+        print(f"{label}: created the schema at revision {new}.")
+    elif old == new:
+        print(f"{label}: already at revision {new}.")
+    else:
+        print(f"{label}: upgraded from revision {old} to {new}.")
+    return 0

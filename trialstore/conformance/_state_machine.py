@@ -1,0 +1,847 @@
+"""Conformance: a hypothesis state machine comparing a storage with the reference model
+(private).
+
+Every step calls one operation on both, with good and bad arguments, and compares the result
+or the exception type. After a rejected call it compares everything the suite created, so bad
+input that changes stored data is caught. Snapshots handed out earlier are re-checked after
+every step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, seed, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from trialstore.conformance._base import (
+    ConformanceBase,
+    StorageFactory,
+    canonical_trial,
+    unique_name,
+)
+from trialstore.conformance._model import NOW, Model, ModelTrial
+from trialstore.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
+from trialstore.storage.base import BaseStorage
+from trialstore.study._direction import StudyDirection
+from trialstore.trial._frozen import FrozenTrial
+from trialstore.trial._state import TrialState
+
+__all__ = ["StateMachineConformance", "StorageMachine", "machine_settings"]
+
+MIN, MAX = StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE
+EXPECTED_ERRORS = (
+    ValueError,
+    KeyError,
+    UpdateFinishedTrialError,
+    DuplicatedStudyError,
+    RuntimeError,
+)
+
+#: Distributions per parameter name. Within a name, some pairs are incompatible.
+PALETTE: dict[str, list[BaseDistribution]] = {
+    "x": [
+        FloatDistribution(0.0, 1.0),
+        FloatDistribution(-5.0, 5.0, step=0.5),
+        FloatDistribution(1e-3, 10.0, log=True),
+        IntDistribution(0, 10),
+    ],
+    "n": [
+        IntDistribution(1, 9),
+        IntDistribution(0, 100, step=5),
+        IntDistribution(1, 64, log=True),
+        CategoricalDistribution([1, 2, 3]),
+    ],
+    "c": [
+        CategoricalDistribution(["a", "b", None]),
+        CategoricalDistribution([True, "1", 2.5]),
+        CategoricalDistribution(["a", "b"]),
+    ],
+}
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+non_json_values = st.sampled_from(
+    [{1, 2}, b"bytes", {(1, 2): 3}, [1, object()], {"k": {"n": 1j}}, object()]
+)
+good_keys = st.sampled_from(["a", "b", "", "key é"])
+bad_keys = st.sampled_from([1, None, "k" * 513])
+nan_values = st.floats(allow_nan=True, allow_infinity=True)
+good_floats = st.floats(allow_nan=False)  # infinities included
+bad_numbers = st.sampled_from([math.nan, "1.0", None, True, [1.0], 1j])
+
+
+def _valid_internal(dist: BaseDistribution) -> st.SearchStrategy[float]:
+    if isinstance(dist, FloatDistribution):
+        if dist.step is not None:
+            count = round((dist.high - dist.low) / dist.step)
+            return st.integers(0, count).map(lambda k: dist.low + k * dist.step)  # type: ignore[operator]
+        return st.floats(dist.low, dist.high)
+    if isinstance(dist, IntDistribution):
+        count = (dist.high - dist.low) // dist.step
+        return st.integers(0, count).map(lambda k: dist.low + k * dist.step) | st.integers(
+            0, count
+        ).map(lambda k: float(dist.low + k * dist.step))
+    assert isinstance(dist, CategoricalDistribution)
+    return st.integers(0, len(dist.choices) - 1).map(float)
+
+
+def _invalid_internal(dist: BaseDistribution) -> st.SearchStrategy[Any]:
+    if isinstance(dist, CategoricalDistribution):
+        outside = [float(len(dist.choices)), -1.0, 0.5]
+    else:
+        assert isinstance(dist, (FloatDistribution, IntDistribution))
+        outside = [float(dist.high) + 1.0, float(dist.low) - 1.0]
+        if isinstance(dist, IntDistribution) or dist.step is not None:
+            outside.append(float(dist.low) + float(dist.step or 1) / 2)
+    return st.sampled_from([*outside, math.nan, math.inf, -math.inf, "0", None, True])
+
+
+def coin(data: st.DataObject, percent: int, label: str = "coin") -> bool:
+    """Draw True with about ``percent`` % probability."""
+    return data.draw(st.integers(0, 99), label=label) < percent
+
+
+def draw_key(data: st.DataObject) -> Any:
+    """An attribute key, bad in about 15 % of draws."""
+    return data.draw(bad_keys if coin(data, 15, "bad key?") else good_keys, label="key")
+
+
+def draw_attr_value(data: st.DataObject) -> Any:
+    """An attribute value, not JSON-serializable in about 15 % of draws."""
+    bad = coin(data, 15, "non-JSON value?")
+    return data.draw(non_json_values if bad else json_values, label="value")
+
+
+def machine_settings(examples: int, steps: int, shrink: bool = True) -> settings:
+    """Return the hypothesis settings of the state machine (no deadline, no database).
+
+    The environment variables TRIALSTORE_CONFORMANCE_EXAMPLES, _STEPS and _SHRINK (1 or 0)
+    override the arguments; TRIALSTORE_CONFORMANCE_SEED switches from the derandomized run
+    (the same sequences every time) to a random one from that seed.
+    """
+    shrink = os.environ.get("TRIALSTORE_CONFORMANCE_SHRINK", "1" if shrink else "0") == "1"
+    phases = [phase for phase in Phase if shrink or phase not in (Phase.shrink, Phase.explain)]
+    return settings(
+        phases=phases,
+        max_examples=int(os.environ.get("TRIALSTORE_CONFORMANCE_EXAMPLES", examples)),
+        stateful_step_count=int(os.environ.get("TRIALSTORE_CONFORMANCE_STEPS", steps)),
+        deadline=None,
+        derandomize="TRIALSTORE_CONFORMANCE_SEED" not in os.environ,
+        database=None,
+        print_blob=True,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
+def _matches(error: BaseException, expected: type[BaseException]) -> bool:
+    if expected is RuntimeError:
+        return isinstance(error, RuntimeError) and not isinstance(error, UpdateFinishedTrialError)
+    if expected is ValueError:
+        return isinstance(error, ValueError)
+    return isinstance(error, expected)
+
+
+class StorageMachine(RuleBasedStateMachine):
+    """Random operation sequences on a storage and on the reference model, compared."""
+
+    factory: StorageFactory
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.storage: BaseStorage = self.factory()
+        self.model = Model()
+        self.prefix = unique_name("sm")
+        self.n_names = 0
+        self.seen_study_ids = {s._study_id for s in self.storage.get_all_studies()}
+        self.seen_trial_ids: set[int] = set()
+        self.held: list[tuple[FrozenTrial, Any]] = []
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def call(
+        self, what: str, on_storage: Callable[[], Any], on_model: Callable[[], Any]
+    ) -> tuple[bool, Any, Any]:
+        """Run one operation on both sides; return (succeeded, storage result, model result).
+
+        A mismatch in success or exception type fails; a rejected call is followed by a full
+        comparison (stored data must be unchanged).
+        """
+        expected_error: type[BaseException] | None = None
+        expected: Any = None
+        try:
+            expected = on_model()
+        except EXPECTED_ERRORS as e:
+            expected_error = type(e)
+        try:
+            got = on_storage()
+        except Exception as e:
+            if expected_error is None:
+                raise AssertionError(
+                    f"{what}: storage raised {e!r}, model expected success"
+                ) from e
+            if not _matches(e, expected_error):
+                raise AssertionError(
+                    f"{what}: storage raised {type(e).__name__} ({e}), expected "
+                    f"{expected_error.__name__}"
+                ) from e
+            self.compare_everything()
+            return False, None, None
+        if expected_error is not None:
+            raise AssertionError(
+                f"{what}: storage returned {got!r}, expected {expected_error.__name__}"
+            )
+        return True, got, expected
+
+    def pick_study(self, data: st.DataObject) -> Any:
+        live = sorted(self.model.studies)
+        gone = sorted(self.model.deleted_study_ids)
+        if live and not coin(data, 12, "missing study?"):
+            return data.draw(st.sampled_from(live), label="study_id")
+        return data.draw(st.sampled_from([*gone, -1, True, 0.0, "0"]), label="missing study_id")
+
+    def pick_trial(self, data: st.DataObject) -> Any:
+        live = sorted(self.model.trials)
+        unfinished = [t for t in live if not self.model.trials[t].state.is_finished()]
+        gone = sorted(self.model.deleted_trial_ids)
+        if unfinished and coin(data, 65, "unfinished trial?"):
+            return data.draw(st.sampled_from(unfinished), label="trial_id")
+        if live and not coin(data, 25, "missing trial?"):
+            return data.draw(st.sampled_from(live), label="trial_id")
+        return data.draw(st.sampled_from([*gone, -7, True, 0.0, "0"]), label="missing trial_id")
+
+    def hold(self, trial: FrozenTrial) -> None:
+        """Remember a returned snapshot: it must never change."""
+        self.held = [*self.held[-3:], (trial, canonical_trial(trial))]
+
+    def check_trial(self, got: Any, want: ModelTrial) -> None:
+        assert isinstance(got, FrozenTrial), f"expected a FrozenTrial, got {got!r}"
+        where = f"trial {want.trial_id} (number {want.number})"
+        assert got._trial_id == want.trial_id, f"{where}: id {got._trial_id}"
+        assert got.number == want.number, f"{where}: number {got.number}"
+        assert got.state == want.state, f"{where}: state {got.state!r} != {want.state!r}"
+        if want.values is None:
+            assert got.values is None, f"{where}: values {got.values!r}, expected None"
+        else:
+            assert got.values is not None and [float(v) for v in got.values] == want.values, (
+                f"{where}: values {got.values!r} != {want.values!r}"
+            )
+            assert all(type(v) is float for v in got.values), f"{where}: values not floats"
+        for field in ("datetime_start", "datetime_complete"):
+            expected, actual = getattr(want, field), getattr(got, field)
+            if expected is NOW:
+                assert isinstance(actual, datetime.datetime), f"{where}: {field} {actual!r}"
+                setattr(want, field, actual)
+            else:
+                assert actual == expected, f"{where}: {field} {actual!r} != {expected!r}"
+        assert list(got.params) == list(want.params), f"{where}: params {got.params!r}"
+        for name, value in want.params.items():
+            assert type(got.params[name]) is type(value) and got.params[name] == value, (
+                f"{where}: param {name}={got.params[name]!r}, expected {value!r}"
+            )
+        assert list(got.distributions) == list(want.distributions)
+        assert got.distributions == want.distributions, f"{where}: {got.distributions!r}"
+        for field in ("user_attrs", "system_attrs"):
+            g, w = getattr(got, field), getattr(want, field)
+            assert json.dumps(g, sort_keys=True) == json.dumps(w, sort_keys=True), (
+                f"{where}: {field} {g!r} != {w!r}"
+            )
+        assert set(got.intermediate_values) == set(want.intermediate_values), (
+            f"{where}: intermediate steps {sorted(got.intermediate_values)}"
+        )
+        for step, value in want.intermediate_values.items():
+            actual = got.intermediate_values[step]
+            assert type(actual) is float and (
+                actual == value or (math.isnan(actual) and math.isnan(value))
+            ), f"{where}: intermediate {step}: {actual!r} != {value!r}"
+
+    def check_trial_list(self, got: Any, want: list[ModelTrial]) -> None:
+        assert [t._trial_id for t in got] == [t.trial_id for t in want], (
+            f"trial ids {[t._trial_id for t in got]} != {[t.trial_id for t in want]}"
+        )
+        for g, w in zip(got, want, strict=True):
+            self.check_trial(g, w)
+
+    def compare_everything(self) -> None:
+        """Compare every study and trial the machine created with the model."""
+        listed = {s._study_id: s for s in self.storage.get_all_studies()}
+        for study_id in self.model.deleted_study_ids:
+            assert study_id not in listed, f"deleted study {study_id} is listed"
+        for study_id, study in self.model.studies.items():
+            assert study_id in listed, f"study {study_id} is not listed"
+            frozen = listed[study_id]
+            assert frozen.study_name == study.name
+            assert frozen.directions == study.directions
+            assert json.dumps(frozen.user_attrs, sort_keys=True) == json.dumps(
+                study.user_attrs, sort_keys=True
+            )
+            assert json.dumps(frozen.system_attrs, sort_keys=True) == json.dumps(
+                study.system_attrs, sort_keys=True
+            )
+            self.check_trial_list(
+                self.storage.get_all_trials(study_id), self.model.get_all_trials(study_id)
+            )
+
+    def teardown(self) -> None:
+        try:
+            self.compare_everything()
+        finally:
+            # Best effort: leave a shared store clean without hiding the original failure.
+            with contextlib.suppress(Exception):
+                for study_id in list(self.model.studies):
+                    self.storage.delete_study(study_id)
+            self.storage.close()
+
+    @invariant()
+    def held_snapshots_never_change(self) -> None:
+        for trial, canonical in self.held:
+            assert canonical_trial(trial) == canonical, "a returned snapshot changed"
+
+    # -- studies ----------------------------------------------------------------------------
+
+    @initialize(directions=st.lists(st.sampled_from([MIN, MAX]), min_size=1, max_size=2))
+    def first_study(self, directions: list[StudyDirection]) -> None:
+        name = f"{self.prefix}-0"
+        study_id = self.storage.create_new_study(directions, name)
+        assert study_id not in self.seen_study_ids, f"study id {study_id} was used before"
+        self.seen_study_ids.add(study_id)
+        self.model.commit_create_study(study_id, name, list(directions))
+        self.add_plain_trial(study_id)
+        self.add_plain_trial(study_id)
+
+    def add_plain_trial(self, study_id: Any) -> None:
+        """create_new_trial(study_id) without a template, checked against the model."""
+        ok, trial_id, planned = self.call(
+            f"create_new_trial({study_id})",
+            lambda: self.storage.create_new_trial(study_id),
+            lambda: self.model.plan_create_trial(study_id, None),
+        )
+        if ok:
+            self.commit_trial(trial_id, planned)
+
+    def commit_trial(self, trial_id: Any, planned: ModelTrial) -> None:
+        """Check a new trial id, record it in the model and compare the trial."""
+        assert type(trial_id) is int, f"trial id {trial_id!r} is not an int"
+        assert trial_id not in self.seen_trial_ids, f"trial id {trial_id} was used before"
+        self.seen_trial_ids.add(trial_id)
+        self.model.commit_create_trial(planned, trial_id)
+        trial = self.storage.get_trial(trial_id)
+        self.check_trial(trial, planned)
+        self.hold(trial)
+
+    @rule(data=st.data())
+    def create_study(self, data: st.DataObject) -> None:
+        kind = data.draw(
+            st.sampled_from(["fresh", "fresh", "fresh", "existing", "deleted", "none", "bad"]),
+            label="name kind",
+        )
+        name: Any
+        if kind == "existing" and self.model.studies:
+            name = data.draw(st.sampled_from(sorted(s.name for s in self.model.studies.values())))
+        elif kind == "deleted" and self.model.deleted_names:
+            name = data.draw(st.sampled_from(self.model.deleted_names))
+        elif kind == "none":
+            name = None
+        elif kind == "bad":
+            name = data.draw(st.sampled_from([5, b"bytes", 1.5, self.prefix + "x" * 512]))
+        else:
+            self.n_names += 1
+            name = f"{self.prefix}-{self.n_names}"
+        directions: Any
+        if coin(data, 15, "bad directions?"):
+            directions = data.draw(
+                st.sampled_from(
+                    [[], [StudyDirection.NOT_SET], ["minimize"], [MIN, None], MIN, "maximize"]
+                ),
+                label="directions",
+            )
+        elif coin(data, 60, "single objective?"):
+            directions = [data.draw(st.sampled_from([MIN, MAX]), label="direction")]
+        else:
+            directions = data.draw(
+                st.lists(st.sampled_from([MIN, MAX]), min_size=2, max_size=3)
+                | st.lists(st.sampled_from([MIN, MAX]), min_size=1, max_size=2).map(tuple),
+                label="directions",
+            )
+        ok, study_id, planned = self.call(
+            f"create_new_study({directions!r}, {name!r})",
+            lambda: self.storage.create_new_study(directions, name),
+            lambda: self.model.plan_create_study(directions, name),
+        )
+        if not ok:
+            return
+        assert type(study_id) is int, f"study id {study_id!r} is not an int"
+        assert study_id not in self.seen_study_ids, f"study id {study_id} was used before"
+        self.seen_study_ids.add(study_id)
+        actual = self.storage.get_study_name_from_id(study_id)
+        if name is None:
+            assert actual.startswith("no-name-"), f"generated name {actual!r}"
+        else:
+            assert actual == name, f"name {actual!r} != {name!r}"
+        self.model.commit_create_study(study_id, actual, planned)
+
+    @rule(data=st.data())
+    def delete_study(self, data: st.DataObject) -> None:
+        study_id = self.pick_study(data)
+        if not coin(data, 40, "delete (or add a trial)?"):
+            self.add_plain_trial(study_id)
+            return
+        self.call(
+            f"delete_study({study_id})",
+            lambda: self.storage.delete_study(study_id),
+            lambda: self.model.delete_study(study_id),
+        )
+
+    @rule(data=st.data(), kind=st.sampled_from(["user", "system"]))
+    def set_study_attr(self, data: st.DataObject, kind: str) -> None:
+        study_id = self.pick_study(data)
+        key = draw_key(data)
+        value = draw_attr_value(data)
+        method = getattr(self.storage, f"set_study_{kind}_attr")
+        self.call(
+            f"set_study_{kind}_attr({study_id}, {key!r}, {value!r})",
+            lambda: method(study_id, key, value),
+            lambda: self.model.set_study_attr(kind, study_id, key, value),
+        )
+
+    @rule(data=st.data(), what=st.sampled_from(["name", "directions", "user", "system", "id"]))
+    def read_study(self, data: st.DataObject, what: str) -> None:
+        study_id = self.pick_study(data)
+        if what == "id":
+            names = [s.name for s in self.model.studies.values()]
+            name = data.draw(
+                st.sampled_from([*names, *self.model.deleted_names, self.prefix + "-never"])
+            )
+            ok, got, want = self.call(
+                f"get_study_id_from_name({name!r})",
+                lambda: self.storage.get_study_id_from_name(name),
+                lambda: self.model.get_study_id_from_name(name),
+            )
+        elif what == "name":
+            ok, got, want = self.call(
+                f"get_study_name_from_id({study_id})",
+                lambda: self.storage.get_study_name_from_id(study_id),
+                lambda: self.model.study(study_id).name,
+            )
+        elif what == "directions":
+            ok, got, want = self.call(
+                f"get_study_directions({study_id})",
+                lambda: self.storage.get_study_directions(study_id),
+                lambda: list(self.model.study(study_id).directions),
+            )
+        else:
+            method = getattr(self.storage, f"get_study_{what}_attrs")
+            ok, got, want = self.call(
+                f"get_study_{what}_attrs({study_id})",
+                lambda: method(study_id),
+                lambda: getattr(self.model.study(study_id), f"{what}_attrs"),
+            )
+            if ok:
+                got, want = json.dumps(got, sort_keys=True), json.dumps(want, sort_keys=True)
+        if ok:
+            assert got == want, f"read {what} of study {study_id}: {got!r} != {want!r}"
+
+    @rule()
+    def get_all_studies(self) -> None:
+        studies = self.storage.get_all_studies()
+        ids = [s._study_id for s in studies]
+        assert ids == sorted(ids), "get_all_studies is not ordered by id"
+        self.seen_study_ids.update(ids)
+        self.compare_everything()
+
+    # -- trials -----------------------------------------------------------------------------
+
+    def draw_template(self, data: st.DataObject, study_id: Any) -> Any:
+        study = self.model.studies.get(study_id) if type(study_id) is int else None
+        n_directions = len(study.directions) if study else 1
+        state = data.draw(st.sampled_from(list(TrialState)), label="template state")
+        start = datetime.datetime(2023, 4, 5, 6, 7, 8, data.draw(st.integers(0, 999_999)))
+        if coin(data, 20, "aware datetimes?"):
+            start = start.replace(tzinfo=datetime.timezone(datetime.timedelta(hours=-3)))
+        finished = state.is_finished()
+        values = (
+            data.draw(st.lists(good_floats, min_size=n_directions, max_size=n_directions))
+            if state == TrialState.COMPLETE or data.draw(st.booleans())
+            else None
+        )
+        params: dict[str, Any] = {}
+        distributions: dict[str, Any] = {}
+        for name in data.draw(st.lists(st.sampled_from(sorted(PALETTE)), unique=True)):
+            dist = data.draw(st.sampled_from(PALETTE[name]))
+            params[name] = dist.to_external_repr(data.draw(_valid_internal(dist)))
+            distributions[name] = dist
+        if coin(data, 20, "distributions in another order?"):
+            distributions = dict(reversed(distributions.items()))
+        template = FrozenTrial(
+            number=data.draw(st.integers(-5, 5)),
+            state=state,
+            value=None,
+            values=values,
+            datetime_start=None if state == TrialState.WAITING else start,
+            datetime_complete=start + datetime.timedelta(seconds=1.5) if finished else None,
+            params=params,
+            distributions=distributions,
+            user_attrs=data.draw(st.dictionaries(st.sampled_from(["a", "b"]), json_values)),
+            system_attrs=data.draw(st.dictionaries(st.sampled_from(["a", "c"]), json_values)),
+            intermediate_values=data.draw(
+                st.dictionaries(st.integers(0, 2**31 - 1), nan_values, max_size=3)
+            ),
+            trial_id=data.draw(st.integers(-5, 5)),
+        )
+        flaw = data.draw(
+            st.sampled_from(
+                ["none"] * 24
+                + [
+                    "state",
+                    "no datetime_complete",
+                    "datetime_complete",
+                    "no datetime_start",
+                    "nan value",
+                    "value count",
+                    "param out",
+                    "not a distribution",
+                    "attr",
+                    "attr key",
+                    "step",
+                    "intermediate",
+                    "not a trial",
+                ]
+            ),
+            label="template flaw",
+        )
+        if flaw == "state":
+            bad_state: Any = data.draw(st.sampled_from(["COMPLETE", None, True, 9]))
+            template.state = bad_state
+        elif flaw == "no datetime_complete":
+            template.datetime_complete = None
+        elif flaw == "datetime_complete":
+            template.datetime_complete = start
+        elif flaw == "no datetime_start":
+            template.datetime_start = None
+        elif flaw == "nan value":
+            template.values = [math.nan] * n_directions
+        elif flaw == "value count":
+            template.values = [1.0] * data.draw(st.sampled_from([0, n_directions + 1]))
+        elif flaw == "param out":
+            dist = FloatDistribution(0.0, 1.0)
+            template.params = {**params, "x": 2.0}
+            template.distributions = {**distributions, "x": dist}
+        elif flaw == "not a distribution":
+            template.params = {**params, "z": 0.5}
+            template.distributions = {**distributions, "z": "FloatDistribution"}  # type: ignore[dict-item]
+        elif flaw == "attr":
+            template.user_attrs = {"bad": data.draw(non_json_values)}
+        elif flaw == "attr key":
+            template.system_attrs = {"k" * 513: 1}
+        elif flaw == "step":
+            template.intermediate_values = {data.draw(st.sampled_from([-1, 2**31])): 1.0}
+        elif flaw == "intermediate":
+            template.intermediate_values = {1: data.draw(st.sampled_from(["1", None]))}  # type: ignore[dict-item]
+        elif flaw == "not a trial":
+            return data.draw(st.sampled_from([{"state": TrialState.RUNNING}, 1, "trial"]))
+        return template
+
+    @rule(data=st.data())
+    def create_trial(self, data: st.DataObject) -> None:
+        study_id = self.pick_study(data)
+        template = self.draw_template(data, study_id) if data.draw(st.booleans()) else None
+        ok, trial_id, planned = self.call(
+            f"create_new_trial({study_id}, {template!r})",
+            lambda: self.storage.create_new_trial(study_id, template),
+            lambda: self.model.plan_create_trial(study_id, template),
+        )
+        if ok:
+            self.commit_trial(trial_id, planned)
+
+    @rule(data=st.data())
+    def set_trial_param(self, data: st.DataObject) -> None:
+        trial_id = self.pick_trial(data)
+        name: Any = data.draw(st.sampled_from(sorted(PALETTE)), label="name")
+        dist: Any = data.draw(st.sampled_from(PALETTE[name]), label="distribution")
+        mode = data.draw(st.sampled_from(["good"] * 12 + ["bad value", "bad name", "bad dist"]))
+        value: Any = data.draw(
+            _invalid_internal(dist) if mode == "bad value" else _valid_internal(dist),
+            label="internal value",
+        )
+        if mode == "bad name":
+            name = data.draw(st.sampled_from([None, 3, "p" * 513]))
+        elif mode == "bad dist":
+            dist = data.draw(st.sampled_from([None, "FloatDistribution", {"low": 0}]))
+        ok, _, _ = self.call(
+            f"set_trial_param({trial_id}, {name!r}, {value!r}, {dist!r})",
+            lambda: self.storage.set_trial_param(trial_id, name, value, dist),
+            lambda: self.model.set_trial_param(trial_id, name, value, dist),
+        )
+        if ok:
+            self.check_trial(self.storage.get_trial(trial_id), self.model.trials[trial_id])
+
+    @rule(data=st.data())
+    def set_trial_state_values(self, data: st.DataObject) -> None:
+        trial_id = self.pick_trial(data)
+        trial = self.model.trials.get(trial_id) if type(trial_id) is int else None
+        n_directions = len(self.model.studies[trial.study_id].directions) if trial else 1
+        state: Any = data.draw(
+            st.sampled_from(list(TrialState))
+            if not coin(data, 10, "bad state?")
+            else st.sampled_from(["RUNNING", None, True, 7]),
+            label="state",
+        )
+        fitting = st.lists(good_floats, min_size=n_directions, max_size=n_directions)
+        values: Any
+        if coin(data, 70, "fitting values?"):
+            if state == TrialState.COMPLETE:
+                values = data.draw(fitting, label="values")
+            elif state in (TrialState.PRUNED, TrialState.FAIL):
+                values = data.draw(st.none() | fitting, label="values")
+            else:
+                values = None
+        else:
+            values = data.draw(
+                st.none()
+                | fitting
+                | st.lists(good_floats, max_size=3)
+                | st.lists(bad_numbers, min_size=1, max_size=n_directions)
+                | st.sampled_from([1.0, "1.0"]),
+                label="values",
+            )
+        ok, got, want = self.call(
+            f"set_trial_state_values({trial_id}, {state!r}, {values!r})",
+            lambda: self.storage.set_trial_state_values(trial_id, state, values),
+            lambda: self.model.set_trial_state_values(trial_id, state, values),
+        )
+        if ok:
+            assert got is want, f"set_trial_state_values returned {got!r}, expected {want!r}"
+            self.check_trial(self.storage.get_trial(trial_id), self.model.trials[trial_id])
+
+    @rule(data=st.data())
+    def set_intermediate_value(self, data: st.DataObject) -> None:
+        trial_id = self.pick_trial(data)
+        step: Any = data.draw(
+            st.sampled_from([2**31, -1, 1.0, "1", None, True])
+            if coin(data, 15, "bad step?")
+            else st.integers(0, 5) | st.just(2**31 - 1),
+            label="step",
+        )
+        value: Any = data.draw(
+            st.sampled_from(["1.0", None, True, [1.0], 1j])
+            if coin(data, 15, "bad value?")
+            else nan_values,
+            label="value",
+        )
+        ok, _, _ = self.call(
+            f"set_trial_intermediate_value({trial_id}, {step!r}, {value!r})",
+            lambda: self.storage.set_trial_intermediate_value(trial_id, step, value),
+            lambda: self.model.set_trial_intermediate_value(trial_id, step, value),
+        )
+        if ok:
+            self.check_trial(self.storage.get_trial(trial_id), self.model.trials[trial_id])
+
+    @rule(data=st.data(), kind=st.sampled_from(["user", "system"]))
+    def set_trial_attr(self, data: st.DataObject, kind: str) -> None:
+        trial_id = self.pick_trial(data)
+        key = draw_key(data)
+        value = draw_attr_value(data)
+        method = getattr(self.storage, f"set_trial_{kind}_attr")
+        ok, _, _ = self.call(
+            f"set_trial_{kind}_attr({trial_id}, {key!r}, {value!r})",
+            lambda: method(trial_id, key, value),
+            lambda: self.model.set_trial_attr(kind, trial_id, key, value),
+        )
+        if ok:
+            self.check_trial(self.storage.get_trial(trial_id), self.model.trials[trial_id])
+
+    @rule(
+        data=st.data(),
+        what=st.sampled_from(["trial", "number", "param", "params", "user", "system", "id"]),
+    )
+    def read_trial(self, data: st.DataObject, what: str) -> None:
+        trial_id = self.pick_trial(data)
+        if what == "trial":
+            ok, got, want = self.call(
+                f"get_trial({trial_id})",
+                lambda: self.storage.get_trial(trial_id),
+                lambda: self.model.trial(trial_id),
+            )
+            if ok:
+                self.check_trial(got, want)
+                self.hold(got)
+            return
+        if what == "id":
+            study_id = self.pick_study(data)
+            study = self.model.studies.get(study_id) if type(study_id) is int else None
+            count = len(study.trial_ids) if study is not None else 0
+            number = data.draw(
+                st.integers(0, count - 1)
+                if count and coin(data, 70)
+                else st.integers(-1, count + 1),
+                label="number",
+            )
+            ok, got, want = self.call(
+                f"get_trial_id_from_study_id_trial_number({study_id}, {number})",
+                lambda: self.storage.get_trial_id_from_study_id_trial_number(study_id, number),
+                lambda: self.model.get_trial_id_from_number(study_id, number),
+            )
+        elif what == "number":
+            ok, got, want = self.call(
+                f"get_trial_number_from_id({trial_id})",
+                lambda: self.storage.get_trial_number_from_id(trial_id),
+                lambda: self.model.trial(trial_id).number,
+            )
+        elif what == "param":
+            trial = self.model.trials.get(trial_id) if type(trial_id) is int else None
+            names = [*sorted(PALETTE), "missing"]
+            if trial is not None and trial.params and coin(data, 70, "existing param?"):
+                names = list(trial.params)
+            name = data.draw(st.sampled_from(names), label="name")
+            ok, got, want = self.call(
+                f"get_trial_param({trial_id}, {name!r})",
+                lambda: self.storage.get_trial_param(trial_id, name),
+                lambda: self.model.get_trial_param(trial_id, name),
+            )
+            if ok:
+                assert type(got) is float, f"get_trial_param returned {got!r}"
+        elif what == "params":
+            ok, got, want = self.call(
+                f"get_trial_params({trial_id})",
+                lambda: self.storage.get_trial_params(trial_id),
+                lambda: self.model.trial(trial_id).params,
+            )
+            if ok:
+                got = [(k, type(v), v) for k, v in got.items()]
+                want = [(k, type(v), v) for k, v in want.items()]
+        else:
+            method = getattr(self.storage, f"get_trial_{what}_attrs")
+            ok, got, want = self.call(
+                f"get_trial_{what}_attrs({trial_id})",
+                lambda: method(trial_id),
+                lambda: getattr(self.model.trial(trial_id), f"{what}_attrs"),
+            )
+            if ok:
+                got, want = json.dumps(got, sort_keys=True), json.dumps(want, sort_keys=True)
+        if ok:
+            assert got == want, f"{what} of trial {trial_id}: {got!r} != {want!r}"
+
+    @rule(data=st.data())
+    def get_all_trials(self, data: st.DataObject) -> None:
+        study_id = self.pick_study(data)
+        states = data.draw(
+            st.none() | st.lists(st.sampled_from(list(TrialState)), max_size=3).map(tuple),
+            label="states",
+        )
+        deepcopy = data.draw(st.booleans(), label="deepcopy")
+        ok, got, want = self.call(
+            f"get_all_trials({study_id}, deepcopy={deepcopy}, states={states})",
+            lambda: self.storage.get_all_trials(study_id, deepcopy=deepcopy, states=states),
+            lambda: self.model.get_all_trials(study_id, states),
+        )
+        if ok:
+            self.check_trial_list(got, want)
+            if got:
+                self.hold(got[-1])
+        ok, got, want = self.call(
+            f"get_n_trials({study_id}, {states})",
+            lambda: self.storage.get_n_trials(study_id, states),
+            lambda: len(self.model.get_all_trials(study_id, states)),
+        )
+        if ok:
+            assert got == want, f"get_n_trials: {got} != {want}"
+
+    @rule(data=st.data())
+    def get_best_trial(self, data: st.DataObject) -> None:
+        candidates = sorted(
+            study.study_id
+            for study in self.model.studies.values()
+            if len(study.directions) == 1
+            and any(self.model.trials[t].state == TrialState.COMPLETE for t in study.trial_ids)
+        )
+        if candidates and coin(data, 70, "study with a COMPLETE trial?"):
+            study_id = data.draw(st.sampled_from(candidates), label="study_id")
+        else:
+            study_id = self.pick_study(data)
+        ok, got, want = self.call(
+            f"get_best_trial({study_id})",
+            lambda: self.storage.get_best_trial(study_id),
+            lambda: self.model.get_best_trial(study_id),
+        )
+        if ok:
+            self.check_trial(got, want)
+
+    @rule(data=st.data(), what=st.sampled_from(["beat", "stale", "fail", "updatable"]))
+    def heartbeats_off(self, data: st.DataObject, what: str) -> None:
+        if what in ("stale", "fail"):
+            study_id = self.pick_study(data)
+            method = getattr(
+                self.storage, "get_stale_trial_ids" if what == "stale" else "fail_stale_trials"
+            )
+            ok, got, _ = self.call(
+                f"{method.__name__}({study_id})",
+                lambda: method(study_id),
+                lambda: self.model.study(study_id),
+            )
+            if ok:
+                assert got == [], f"{method.__name__} with heartbeats off returned {got!r}"
+            return
+        trial_id = self.pick_trial(data)
+        trial = self.model.trials.get(trial_id) if type(trial_id) is int else None
+        if what == "beat":
+            self.call(
+                f"record_heartbeat({trial_id})",
+                lambda: self.storage.record_heartbeat(trial_id),
+                lambda: self.model.record_heartbeat(trial_id),
+            )
+        elif trial is not None:
+            state = data.draw(st.sampled_from(list(TrialState)), label="state")
+
+            def expect() -> None:
+                if state.is_finished():
+                    raise UpdateFinishedTrialError(trial_id)
+
+            self.call(
+                f"check_trial_is_updatable({trial_id}, {state!r})",
+                lambda: self.storage.check_trial_is_updatable(trial_id, state),
+                expect,
+            )
+
+
+class StateMachineConformance(ConformanceBase):
+    """The hypothesis state machine against the reference model."""
+
+    def test_state_machine(self, storage_factory: StorageFactory) -> None:
+        machine = type("Machine", (StorageMachine,), {"factory": staticmethod(storage_factory)})
+        run: Callable[[], RuleBasedStateMachine] = machine
+        if "TRIALSTORE_CONFORMANCE_SEED" in os.environ:
+            run = seed(int(os.environ["TRIALSTORE_CONFORMANCE_SEED"]))(run)
+        run_state_machine_as_test(
+            run,  # type: ignore[arg-type]
+            settings=machine_settings(
+                self.state_machine_examples, self.state_machine_steps, self.state_machine_shrink
+            ),
+        )

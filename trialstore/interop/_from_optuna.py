@@ -1,0 +1,311 @@
+"""An Optuna storage seen through trialstore's storage protocol (private; imports Optuna).
+
+Public entry: :func:`trialstore.interop.optuna.from_optuna`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Sequence
+from types import TracebackType
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage as OptunaBaseStorage
+from optuna.storages._heartbeat import BaseHeartbeat as OptunaBaseHeartbeat
+
+from trialstore._typing import JSONSerializable
+from trialstore.distributions import BaseDistribution
+from trialstore.exceptions import UpdateFinishedTrialError
+from trialstore.interop import _convert as conv
+from trialstore.storage import _validation as check
+from trialstore.storage.base import BaseStorage
+from trialstore.study._direction import StudyDirection
+from trialstore.study._frozen import FrozenStudy
+from trialstore.trial._frozen import FrozenTrial
+from trialstore.trial._state import TrialState
+
+__all__ = ["TrialstoreView"]
+
+
+class _TrialstoreErrors:
+    """Context manager re-raising Optuna's exceptions as trialstore's (others pass)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, optuna.exceptions.OptunaError):
+            raise conv.error_from_optuna(exc) from exc
+
+
+_ERRORS = _TrialstoreErrors()
+
+
+def _states_to_optuna(states: Any) -> Any:
+    if states is None or isinstance(states, TrialState):
+        return conv.state_to_optuna(states)
+    if isinstance(states, (tuple, list, set, frozenset)):
+        return tuple(conv.state_to_optuna(s) for s in states)
+    return states
+
+
+def _heartbeat_backend(storage: OptunaBaseStorage) -> OptunaBaseStorage:
+    # Optuna's cache wrapper keeps the grace period on the RDBStorage it wraps.
+    backend = getattr(storage, "_backend", None)
+    return backend if isinstance(backend, OptunaBaseStorage) else storage
+
+
+class TrialstoreView(BaseStorage):
+    """A trialstore storage whose data lives in an Optuna storage.
+
+    Arguments are checked by trialstore's rules before anything reaches the Optuna storage, so
+    a rejected call never writes; everything else (atomicity, concurrency, durability, what
+    other processes see) is the Optuna storage's. Optuna's exceptions arrive as trialstore's.
+
+    Heartbeats are on exactly when the Optuna storage has them (an Optuna ``BaseHeartbeat``
+    with an interval, such as ``RDBStorage(heartbeat_interval=...)``); the grace period is
+    then the storage's ``grace_period`` or twice the interval. Otherwise they are off:
+    :meth:`record_heartbeat` only checks the trial and :meth:`get_stale_trial_ids` is empty.
+    """
+
+    def __init__(self, storage: OptunaBaseStorage) -> None:
+        self._storage = storage
+        self._finished: dict[int, FrozenTrial] = {}
+
+    @property
+    def optuna_storage(self) -> OptunaBaseStorage:
+        """The wrapped Optuna storage."""
+        return self._storage
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_finished"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._storage!r})"
+
+    # -- studies ----------------------------------------------------------------------------
+
+    def create_new_study(
+        self, directions: Sequence[StudyDirection], study_name: str | None = None
+    ) -> int:
+        checked = check.check_directions(directions)
+        name = check.check_study_name(study_name)
+        with _ERRORS:
+            return self._storage.create_new_study(
+                [conv.direction_to_optuna(d) for d in checked], name
+            )
+
+    def delete_study(self, study_id: int) -> None:
+        with _ERRORS:
+            self._storage.delete_study(study_id)
+        self._finished = {}
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        stored = check.check_attr(key, value)
+        with _ERRORS:
+            self._storage.set_study_user_attr(study_id, key, stored)
+
+    def set_study_system_attr(self, study_id: int, key: str, value: JSONSerializable) -> None:
+        stored = check.check_attr(key, value)
+        with _ERRORS:
+            self._storage.set_study_system_attr(study_id, key, stored)
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        with _ERRORS:
+            return self._storage.get_study_id_from_name(study_name)
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        with _ERRORS:
+            return self._storage.get_study_name_from_id(study_id)
+
+    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        with _ERRORS:
+            directions = self._storage.get_study_directions(study_id)
+        return [conv.direction_from_optuna(d) for d in directions]
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        with _ERRORS:
+            return dict(self._storage.get_study_user_attrs(study_id))
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        with _ERRORS:
+            return dict(self._storage.get_study_system_attrs(study_id))
+
+    def get_all_studies(self) -> list[FrozenStudy]:
+        with _ERRORS:
+            studies = self._storage.get_all_studies()
+        return sorted(conv.study_from_optuna(s) for s in studies)
+
+    # -- trials -----------------------------------------------------------------------------
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        optuna_template = None
+        if template_trial is not None:
+            template = check.check_template(template_trial)
+            n_objectives = len(self.get_study_directions(study_id))
+            check.check_values_count(template.values, n_objectives)
+            optuna_template = conv.trial_to_optuna(template)
+        with _ERRORS:
+            return self._storage.create_new_trial(study_id, optuna_template)
+
+    def set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+    ) -> None:
+        name, internal = check.check_param(param_name, param_value_internal, distribution)
+        with _ERRORS:
+            self._storage.set_trial_param(
+                trial_id, name, internal, conv.distribution_to_optuna(distribution)
+            )
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        with _ERRORS:
+            return self._storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
+
+    def get_trial_number_from_id(self, trial_id: int) -> int:
+        with _ERRORS:
+            return self._storage.get_trial_number_from_id(trial_id)
+
+    def get_trial_param(self, trial_id: int, param_name: str) -> float:
+        with _ERRORS:
+            return float(self._storage.get_trial_param(trial_id, param_name))
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        checked_state, checked_values = check.check_state_values(state, values)
+        with _ERRORS:
+            return self._storage.set_trial_state_values(
+                trial_id, conv.state_to_optuna(checked_state), checked_values
+            )
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        checked_step, value = check.check_intermediate_value(step, intermediate_value)
+        with _ERRORS:
+            self._storage.set_trial_intermediate_value(trial_id, checked_step, value)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        stored = check.check_attr(key, value)
+        with _ERRORS:
+            self._storage.set_trial_user_attr(trial_id, key, stored)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: JSONSerializable) -> None:
+        stored = check.check_attr(key, value)
+        with _ERRORS:
+            self._storage.set_trial_system_attr(trial_id, key, stored)
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        with _ERRORS:
+            trial = self._storage.get_trial(trial_id)
+        converted: FrozenTrial = conv.trial_from_optuna(trial)
+        return converted
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[FrozenTrial]:
+        with _ERRORS:
+            trials = self._storage.get_all_trials(
+                study_id, deepcopy=deepcopy, states=_states_to_optuna(states)
+            )
+        if deepcopy:
+            return [conv.trial_from_optuna(t) for t in trials]
+        finished = self._finished
+        converted = []
+        for trial in trials:
+            ts_trial = finished.get(trial._trial_id)
+            if ts_trial is None:
+                ts_trial = conv.trial_from_optuna(trial)
+                if trial.state.is_finished():
+                    finished[trial._trial_id] = ts_trial
+            converted.append(ts_trial)
+        return converted
+
+    def get_n_trials(
+        self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
+    ) -> int:
+        with _ERRORS:
+            return self._storage.get_n_trials(study_id, _states_to_optuna(state))
+
+    def get_best_trial(self, study_id: int) -> FrozenTrial:
+        with _ERRORS:
+            trial = self._storage.get_best_trial(study_id)
+        converted: FrozenTrial = conv.trial_from_optuna(trial)
+        return converted
+
+    def get_trial_params(self, trial_id: int) -> dict[str, Any]:
+        with _ERRORS:
+            return dict(self._storage.get_trial_params(trial_id))
+
+    def get_trial_user_attrs(self, trial_id: int) -> dict[str, Any]:
+        with _ERRORS:
+            return dict(self._storage.get_trial_user_attrs(trial_id))
+
+    def get_trial_system_attrs(self, trial_id: int) -> dict[str, Any]:
+        with _ERRORS:
+            return dict(self._storage.get_trial_system_attrs(trial_id))
+
+    def remove_session(self) -> None:
+        with _ERRORS:
+            self._storage.remove_session()
+
+    def check_trial_is_updatable(self, trial_id: int, trial_state: TrialState) -> None:
+        with _ERRORS:
+            self._storage.check_trial_is_updatable(trial_id, conv.state_to_optuna(trial_state))
+
+    # -- heartbeats -------------------------------------------------------------------------
+
+    def _heartbeat(self) -> OptunaBaseHeartbeat | None:
+        storage = self._storage
+        if isinstance(storage, OptunaBaseHeartbeat) and storage.get_heartbeat_interval():
+            return storage
+        return None
+
+    def get_heartbeat_interval(self) -> float | None:
+        heartbeat = self._heartbeat()
+        if heartbeat is None:
+            return None
+        return float(heartbeat.get_heartbeat_interval() or 0)
+
+    def get_grace_period(self) -> float | None:
+        interval = self.get_heartbeat_interval()
+        if interval is None:
+            return None
+        grace = getattr(_heartbeat_backend(self._storage), "grace_period", None)
+        return float(grace) if grace else 2.0 * interval
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        with _ERRORS:
+            trial = self._storage.get_trial(trial_id)
+            if trial.state.is_finished():
+                raise UpdateFinishedTrialError(
+                    f"Trial#{trial.number} has already finished and can not be updated."
+                )
+            heartbeat = self._heartbeat()
+            if heartbeat is not None:
+                heartbeat.record_heartbeat(trial_id)
+
+    def get_stale_trial_ids(self, study_id: int) -> list[int]:
+        with _ERRORS:
+            self._storage.get_study_directions(study_id)
+            heartbeat = self._heartbeat()
+            if heartbeat is None:
+                return []
+            return sorted(heartbeat._get_stale_trial_ids(study_id))

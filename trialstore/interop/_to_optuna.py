@@ -1,0 +1,333 @@
+"""A trialstore storage seen through Optuna's storage interface (private; imports Optuna).
+
+Public entry: :func:`trialstore.interop.optuna.to_optuna`.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Container, Sequence
+from types import TracebackType
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution as OptunaDistribution
+from optuna.storages import BaseStorage as OptunaBaseStorage
+from optuna.storages._heartbeat import BaseHeartbeat as OptunaBaseHeartbeat
+from optuna.study import StudyDirection as OptunaDirection
+from optuna.study._frozen import FrozenStudy as OptunaStudy
+from optuna.trial import FrozenTrial as OptunaTrial
+from optuna.trial import TrialState as OptunaState
+
+from trialstore.exceptions import TrialstoreError, UpdateFinishedTrialError
+from trialstore.interop import _convert as conv
+from trialstore.storage.base import BaseStorage
+from trialstore.trial._frozen import FrozenTrial
+from trialstore.trial._state import TrialState
+
+__all__ = ["OptunaHeartbeatView", "OptunaView", "StaleTrialCallback"]
+
+StaleTrialCallback = Callable[["optuna.Study", OptunaTrial], None]
+
+
+class _OptunaErrors:
+    """Context manager re-raising trialstore's own exceptions as Optuna's (others pass)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, TrialstoreError):
+            raise conv.error_to_optuna(exc) from exc
+
+
+_ERRORS = _OptunaErrors()
+
+
+def _states_from_optuna(states: Any) -> Any:
+    if states is None or isinstance(states, OptunaState):
+        return conv.state_from_optuna(states)
+    if isinstance(states, (tuple, list, set, frozenset)):
+        return tuple(conv.state_from_optuna(s) for s in states)
+    return states
+
+
+def _template_from_optuna(template: OptunaTrial | None) -> FrozenTrial | None:
+    """Convert a template; Optuna stores a finished template without ``datetime_complete``
+    (or a RUNNING one without ``datetime_start``) as it is, trialstore needs the datetime, so
+    the missing one becomes now."""
+    converted: FrozenTrial | None = conv.trial_from_optuna(template)
+    if not isinstance(converted, FrozenTrial) or not isinstance(converted.state, TrialState):
+        return converted
+    if converted.state.is_finished() and converted.datetime_complete is None:
+        converted.datetime_complete = datetime.datetime.now()
+    if converted.state == TrialState.RUNNING and converted.datetime_start is None:
+        converted.datetime_start = datetime.datetime.now()
+    return converted
+
+
+class OptunaView(OptunaBaseStorage):
+    """An Optuna storage whose data lives in a trialstore storage.
+
+    Every call goes to the wrapped storage, so the concurrency and durability guarantees are
+    the wrapped backend's. Types are converted both ways; trialstore's exceptions arrive as
+    Optuna's (DuplicatedStudyError, UpdateFinishedTrialError, StorageInternalError,
+    OptunaError); KeyError and ValueError pass unchanged.
+
+    ``get_all_trials(deepcopy=False)`` shares the converted snapshot of each finished trial
+    between callers (a finished trial never changes); callers must not mutate it, as Optuna's
+    contract for ``deepcopy=False`` says.
+    """
+
+    def __init__(self, storage: BaseStorage) -> None:
+        self._storage = storage
+        self._finished: dict[int, OptunaTrial] = {}
+
+    @property
+    def trialstore_storage(self) -> BaseStorage:
+        """The wrapped trialstore storage."""
+        return self._storage
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_finished"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._storage!r})"
+
+    def _rejected(self, trial_id: int, error: ValueError) -> Exception:
+        """Return the error for a write trialstore rejected with ``error``.
+
+        Optuna checks that the trial exists and is unfinished before it checks the arguments;
+        trialstore checks the arguments first. Only on this error path is the trial read, so
+        that a missing trial gives KeyError and a finished one UpdateFinishedTrialError.
+        """
+        with _ERRORS:
+            trial = self._storage.get_trial(trial_id)
+        if trial.state.is_finished():
+            return optuna.exceptions.UpdateFinishedTrialError(
+                f"Trial#{trial.number} has already finished and can not be updated."
+            )
+        return error
+
+    # -- studies ----------------------------------------------------------------------------
+
+    def create_new_study(
+        self, directions: Sequence[OptunaDirection], study_name: str | None = None
+    ) -> int:
+        if isinstance(directions, (list, tuple)):
+            directions = [conv.direction_from_optuna(d) for d in directions]
+        with _ERRORS:
+            return self._storage.create_new_study(directions, study_name)  # type: ignore[arg-type]
+
+    def delete_study(self, study_id: int) -> None:
+        with _ERRORS:
+            self._storage.delete_study(study_id)
+        self._finished = {}
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        with _ERRORS:
+            self._storage.set_study_user_attr(study_id, key, value)
+
+    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
+        with _ERRORS:
+            self._storage.set_study_system_attr(study_id, key, value)
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        with _ERRORS:
+            return self._storage.get_study_id_from_name(study_name)
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        with _ERRORS:
+            return self._storage.get_study_name_from_id(study_id)
+
+    def get_study_directions(self, study_id: int) -> list[OptunaDirection]:
+        with _ERRORS:
+            directions = self._storage.get_study_directions(study_id)
+        return [conv.direction_to_optuna(d) for d in directions]
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        with _ERRORS:
+            return self._storage.get_study_user_attrs(study_id)
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        with _ERRORS:
+            return self._storage.get_study_system_attrs(study_id)
+
+    def get_all_studies(self) -> list[OptunaStudy]:
+        with _ERRORS:
+            studies = self._storage.get_all_studies()
+        return [conv.study_to_optuna(s) for s in studies]
+
+    # -- trials -----------------------------------------------------------------------------
+
+    def create_new_trial(self, study_id: int, template_trial: OptunaTrial | None = None) -> int:
+        template = _template_from_optuna(template_trial)
+        with _ERRORS:
+            return self._storage.create_new_trial(study_id, template)
+
+    def set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: OptunaDistribution,
+    ) -> None:
+        try:
+            with _ERRORS:
+                self._storage.set_trial_param(
+                    trial_id,
+                    param_name,
+                    param_value_internal,
+                    conv.distribution_from_optuna(distribution),
+                )
+        except ValueError as e:
+            raise self._rejected(trial_id, e) from e
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        with _ERRORS:
+            return self._storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
+
+    def get_trial_number_from_id(self, trial_id: int) -> int:
+        with _ERRORS:
+            return self._storage.get_trial_number_from_id(trial_id)
+
+    def get_trial_param(self, trial_id: int, param_name: str) -> float:
+        with _ERRORS:
+            return self._storage.get_trial_param(trial_id, param_name)
+
+    def set_trial_state_values(
+        self, trial_id: int, state: OptunaState, values: Sequence[float] | None = None
+    ) -> bool:
+        try:
+            with _ERRORS:
+                return self._storage.set_trial_state_values(
+                    trial_id, conv.state_from_optuna(state), values
+                )
+        except ValueError as e:
+            raise self._rejected(trial_id, e) from e
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        try:
+            with _ERRORS:
+                self._storage.set_trial_intermediate_value(trial_id, step, intermediate_value)
+        except ValueError as e:
+            raise self._rejected(trial_id, e) from e
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        try:
+            with _ERRORS:
+                self._storage.set_trial_user_attr(trial_id, key, value)
+        except ValueError as e:
+            raise self._rejected(trial_id, e) from e
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        try:
+            with _ERRORS:
+                self._storage.set_trial_system_attr(trial_id, key, value)
+        except ValueError as e:
+            raise self._rejected(trial_id, e) from e
+
+    def get_trial(self, trial_id: int) -> OptunaTrial:
+        with _ERRORS:
+            trial = self._storage.get_trial(trial_id)
+        return conv.trial_to_optuna(trial)
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[OptunaState] | None = None,
+    ) -> list[OptunaTrial]:
+        with _ERRORS:
+            trials = self._storage.get_all_trials(
+                study_id, deepcopy=deepcopy, states=_states_from_optuna(states)
+            )
+        if deepcopy:
+            return [conv.trial_to_optuna(t) for t in trials]
+        finished = self._finished
+        converted = []
+        for trial in trials:
+            optuna_trial = finished.get(trial._trial_id)
+            if optuna_trial is None:
+                optuna_trial = conv.trial_to_optuna(trial)
+                if trial.state.is_finished():
+                    finished[trial._trial_id] = optuna_trial
+            converted.append(optuna_trial)
+        return converted
+
+    def get_n_trials(
+        self, study_id: int, state: tuple[OptunaState, ...] | OptunaState | None = None
+    ) -> int:
+        with _ERRORS:
+            return self._storage.get_n_trials(study_id, _states_from_optuna(state))
+
+    def get_best_trial(self, study_id: int) -> OptunaTrial:
+        with _ERRORS:
+            trial = self._storage.get_best_trial(study_id)
+        return conv.trial_to_optuna(trial)
+
+    def get_trial_params(self, trial_id: int) -> dict[str, Any]:
+        with _ERRORS:
+            return self._storage.get_trial_params(trial_id)
+
+    def get_trial_user_attrs(self, trial_id: int) -> dict[str, Any]:
+        with _ERRORS:
+            return self._storage.get_trial_user_attrs(trial_id)
+
+    def get_trial_system_attrs(self, trial_id: int) -> dict[str, Any]:
+        with _ERRORS:
+            return self._storage.get_trial_system_attrs(trial_id)
+
+    def remove_session(self) -> None:
+        with _ERRORS:
+            self._storage.remove_session()
+
+    def check_trial_is_updatable(self, trial_id: int, trial_state: OptunaState) -> None:
+        with _ERRORS:
+            self._storage.check_trial_is_updatable(trial_id, conv.state_from_optuna(trial_state))
+
+
+class OptunaHeartbeatView(OptunaView, OptunaBaseHeartbeat):
+    """An :class:`OptunaView` of a storage with heartbeats on, so that Optuna's heartbeat
+    thread, stale-trial failing and stale-trial callback work.
+
+    The interval and grace period are the trialstore storage's. A heartbeat for a trial that
+    has already finished is ignored (Optuna's heartbeat thread may beat once more after another
+    worker failed the trial as stale).
+    """
+
+    def __init__(
+        self, storage: BaseStorage, heartbeat_stale_trial_callback: StaleTrialCallback | None
+    ) -> None:
+        super().__init__(storage)
+        self._stale_callback = heartbeat_stale_trial_callback
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            self._storage.record_heartbeat(trial_id)
+        except UpdateFinishedTrialError:
+            return
+        except TrialstoreError as e:
+            raise conv.error_to_optuna(e) from e
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        with _ERRORS:
+            return self._storage.get_stale_trial_ids(study_id)
+
+    def get_heartbeat_interval(self) -> float | None:  # type: ignore[override]
+        return self._storage.get_heartbeat_interval()
+
+    def get_heartbeat_stale_trial_callback(self) -> StaleTrialCallback | None:
+        return self._stale_callback

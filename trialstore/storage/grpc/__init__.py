@@ -1,0 +1,60 @@
+"""The gRPC storage proxy: one server holds the storage, many clients reach it over gRPC.
+
+Needs the ``grpc`` extra (``pip install trialstore[grpc]``).
+
+* :class:`GrpcProxyServer` (embeddable) and :func:`run_grpc_proxy_server` (blocking) serve any
+  :class:`~trialstore.storage.BaseStorage`; ``trialstore grpc-proxy --storage URL`` does the
+  same from a shell.
+* :class:`GrpcStorageProxy` is the client, a complete BaseStorage;
+  ``get_storage("grpc://host:port")`` (``grpcs://`` for TLS) builds one.
+
+Wire compatibility: the service ``optuna.StorageService`` is Optuna's (4.2 to 5.0), message
+for message, so Optuna's ``GrpcStorageProxy`` works against this server and this client works
+against Optuna's ``run_grpc_proxy_server``. trialstore's additions (heartbeats, exact trials
+with key order and timezones, server info) are a second service, ``trialstore.StorageExtensions``,
+plus metadata keys (``trialstore-request-id``, ``trialstore-error-type``, ``authorization``);
+an Optuna peer never sees them, and against an Optuna server the client falls back to the
+plain service (heartbeats off, datetimes naive, params in the server's map order).
+
+Errors: see ``_errors`` for the table; a storage exception arrives with its type and message.
+
+Retries and what they guarantee: a call that cannot reach the server (UNAVAILABLE), is dropped by a
+stopping server (CANCELLED) or gets no answer within ``timeout`` is retried with backoff for
+``retry_timeout`` seconds, then raises :class:`ProxyConnectionError`. Every write carries a request
+id that stays the same across its retries; the server remembers the outcome of the last
+``idempotency_capacity`` ids, so:
+
+* while the server process lives, a retried write runs exactly once (dropped connections,
+  timeouts, a retry racing its own first attempt);
+* across a graceful restart (:meth:`GrpcProxyServer.stop` or SIGTERM/SIGINT on
+  ``run_grpc_proxy_server``), too, for calls that finish within the grace period: the stop
+  answers the calls in flight, and a call refused (UNAVAILABLE) or dropped before it started
+  (CANCELLED) never ran, so its retry against the new server runs it for the first time;
+* a server *crash* (SIGKILL, power loss) between committing a write to the backend and
+  sending its reply is the one case left open: the new server does not know the id, so the
+  retry runs the write again. For most writes that is harmless (setting a param, value or
+  attribute to the same value; a finished trial answers UpdateFinishedTrialError, a created
+  study DuplicatedStudyError); a retried ``create_new_trial`` can then create one extra trial.
+"""
+
+from __future__ import annotations
+
+try:
+    import grpc  # noqa: F401
+except ImportError as e:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "the gRPC storage proxy needs the 'grpc' extra: pip install 'trialstore[grpc]'"
+    ) from e
+
+from trialstore.storage.grpc._client import GrpcStorageProxy, storage_from_url
+from trialstore.storage.grpc._errors import ProxyAuthenticationError, ProxyConnectionError
+from trialstore.storage.grpc._server import GrpcProxyServer, run_grpc_proxy_server
+
+__all__ = [
+    "GrpcProxyServer",
+    "GrpcStorageProxy",
+    "ProxyAuthenticationError",
+    "ProxyConnectionError",
+    "run_grpc_proxy_server",
+    "storage_from_url",
+]

@@ -1,0 +1,560 @@
+"""The proxy client: :class:`GrpcStorageProxy`, a complete BaseStorage over gRPC."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Container, Sequence
+from typing import Any
+
+import grpc
+
+from trialstore._typing import JSONSerializable
+from trialstore.distributions import BaseDistribution, distribution_to_json
+from trialstore.storage import _validation as check
+from trialstore.storage._memory import _copy_trial
+from trialstore.storage.base import BaseStorage
+from trialstore.storage.grpc import _convert as conv
+from trialstore.storage.grpc._cache import StudyCache
+from trialstore.storage.grpc._errors import ProxyConnectionError, raise_rpc_error
+from trialstore.storage.grpc._pb import extensions_pb2 as ext
+from trialstore.storage.grpc._pb import storage_pb2 as pb
+from trialstore.storage.grpc._security import AUTH_KEY, read_bytes, read_token
+from trialstore.storage.grpc._server import EXTENSION_SERVICE, REQUEST_ID_KEY, STORAGE_SERVICE
+from trialstore.study._direction import StudyDirection
+from trialstore.study._frozen import FrozenStudy
+from trialstore.trial._frozen import FrozenTrial
+from trialstore.trial._state import TrialState
+
+__all__ = ["GrpcStorageProxy", "storage_from_url"]
+
+_INT64 = 2**63
+#: Status codes after which a call is retried (same request id): the server was not reached,
+#: went away (a stopping server cancels the calls it has not started), or did not answer in
+#: time. This client never cancels its own calls, so CANCELLED always comes from the far side.
+_RETRY_CODES = (
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+)
+
+
+def _pem(value: bytes | str | os.PathLike[str] | None) -> bytes | None:
+    """PEM bytes given directly, or read from a path."""
+    if value is None or isinstance(value, bytes):
+        return value
+    return read_bytes(value)
+
+
+def _id(value: Any, what: str) -> int:
+    """Return an id that fits the wire, or raise KeyError as for any missing id."""
+    if isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
+        raise KeyError(f"No {what} with id {value!r}.")
+    return value
+
+
+class GrpcStorageProxy(BaseStorage):
+    """A storage served by a gRPC proxy (trialstore's or Optuna's ``run_grpc_proxy_server``).
+
+    Args:
+        host, port: the server's address.
+        tls: use TLS. Implied by any of the ``tls_*`` arguments. The server's certificate is
+            checked against ``tls_ca_cert`` (PEM bytes or a path) or the system's CAs.
+        tls_client_cert, tls_client_key: the client's certificate and key for servers that
+            require client certificates (PEM bytes or paths).
+        tls_server_name: the name expected in the server's certificate, when not ``host``.
+        token: the server's shared token (sent as ``authorization`` metadata; never logged).
+        timeout: seconds one call may take before it counts as failed (and is retried).
+        retry_timeout: seconds during which a call that cannot reach the server is retried
+            (backing off from 50 ms to 1 s); after that it raises
+            :class:`~trialstore.storage.grpc.ProxyConnectionError`.
+
+    Errors arrive as the server's storage raised them (same type, same message); see
+    ``trialstore.storage.grpc._errors`` for the table. A write retried after a connection
+    failure carries its first attempt's request id, so the server runs it at most once (see
+    the package docstring for the one case a server crash leaves open).
+
+    Cache: :meth:`get_all_trials` syncs incrementally: only new and unfinished trials cross
+    the wire, finished ones are served from memory (they never change). Study names and
+    directions (fixed for a study id) are served from memory after the first read; the one lag
+    this allows: after another client deletes the study, they are still served until this
+    client's next call that reads the study's trials or attributes. Every other read asks the
+    server, so writes and deletes by other clients are seen on the next read.
+
+    Thread-safe; picklable (the child process opens its own channel, cache empty).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "localhost",
+        port: int = 13000,
+        tls: bool = False,
+        tls_ca_cert: bytes | str | os.PathLike[str] | None = None,
+        tls_client_cert: bytes | str | os.PathLike[str] | None = None,
+        tls_client_key: bytes | str | os.PathLike[str] | None = None,
+        tls_server_name: str | None = None,
+        token: str | None = None,
+        timeout: float = 60.0,
+        retry_timeout: float = 20.0,
+    ) -> None:
+        if (tls_client_cert is None) != (tls_client_key is None):
+            raise ValueError("tls_client_cert and tls_client_key must be given together.")
+        if timeout <= 0 or retry_timeout < 0:
+            raise ValueError("timeout must be > 0 and retry_timeout >= 0.")
+        self._host = host
+        self._port = port
+        self._tls_files = (_pem(tls_ca_cert), _pem(tls_client_cert), _pem(tls_client_key))
+        self._tls = tls or any(x is not None for x in self._tls_files) or bool(tls_server_name)
+        self._tls_server_name = tls_server_name
+        self._token = token
+        self._timeout = timeout
+        self._retry_timeout = retry_timeout
+        self._setup()
+
+    def _setup(self) -> None:
+        options: list[tuple[str, Any]] = [
+            ("grpc.max_receive_message_length", -1),
+            ("grpc.max_send_message_length", -1),
+            ("grpc.initial_reconnect_backoff_ms", 50),
+            ("grpc.min_reconnect_backoff_ms", 50),
+            ("grpc.max_reconnect_backoff_ms", 1000),
+        ]
+        target = f"{self._host}:{self._port}"
+        if self._tls:
+            ca, cert, key = self._tls_files
+            if self._tls_server_name:
+                options.append(("grpc.ssl_target_name_override", self._tls_server_name))
+            credentials = grpc.ssl_channel_credentials(ca, key, cert)
+            self._channel = grpc.secure_channel(target, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(target, options=options)
+        self._metadata: tuple[tuple[str, str], ...] = (
+            ((AUTH_KEY, f"Bearer {self._token}"),) if self._token else ()
+        )
+        self._stubs: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._caches: dict[int, StudyCache] = {}
+        self._names: dict[int, str] = {}
+        self._directions: dict[int, list[StudyDirection]] = {}
+        self._info: ext.GetServerInfoReply | None = None
+        self._extensions: bool | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"GrpcStorageProxy(host={self._host!r}, port={self._port}, tls={self._tls}, "
+            f"token={'***' if self._token else None})"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        keep = (
+            "_host",
+            "_port",
+            "_tls_files",
+            "_tls",
+            "_tls_server_name",
+            "_token",
+            "_timeout",
+            "_retry_timeout",
+        )
+        return {k: self.__dict__[k] for k in keep}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._setup()
+
+    def close(self) -> None:
+        """Close the channel. Later calls are undefined."""
+        self._channel.close()
+
+    def wait_server_ready(self, timeout: float | None = None) -> None:
+        """Wait until the server accepts connections.
+
+        Raises:
+            ProxyConnectionError: not ready within ``timeout`` seconds.
+        """
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            raise ProxyConnectionError(
+                f"gRPC proxy at {self._host}:{self._port} not ready after {timeout} s."
+            ) from None
+
+    # -- transport --------------------------------------------------------------------------
+
+    def _call(
+        self,
+        service: str,
+        method: str,
+        request: Any,
+        reply_cls: Any,
+        write: bool,
+        unimplemented: Any = None,
+    ) -> Any:
+        """Run one call, retrying transport failures; return the reply (or ``unimplemented``
+        when the server does not know the method and that is not None)."""
+        path = f"/{service}/{method}"
+        stub = self._stubs.get(path)
+        if stub is None:
+            stub = self._stubs[path] = self._channel.unary_unary(
+                path,
+                request_serializer=type(request).SerializeToString,
+                response_deserializer=reply_cls.FromString,
+            )
+        metadata = self._metadata
+        if write:
+            metadata += ((REQUEST_ID_KEY, uuid.uuid4().hex),)
+        deadline = time.monotonic() + self._retry_timeout
+        delay = 0.05
+        while True:
+            try:
+                return stub(request, timeout=self._timeout, metadata=metadata)
+            except grpc.RpcError as e:
+                if e.code() == grpc.StatusCode.UNIMPLEMENTED and unimplemented is not None:
+                    return unimplemented
+                if e.code() not in _RETRY_CODES:
+                    raise_rpc_error(e, method)
+                if time.monotonic() + delay > deadline:
+                    raise ProxyConnectionError(
+                        f"gRPC proxy at {self._host}:{self._port} unreachable for "
+                        f"{self._retry_timeout} s ({method}): {e.code().name}: {e.details()}"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def _rpc(self, method: str, request: Any, reply_cls: Any, write: bool = False) -> Any:
+        return self._call(STORAGE_SERVICE, method, request, reply_cls, write)
+
+    def _has_extensions(self) -> bool:
+        """Whether the server is a trialstore server (else: plain Optuna)."""
+        if self._extensions is None:
+            reply = self._call(
+                EXTENSION_SERVICE,
+                "GetServerInfo",
+                ext.GetServerInfoRequest(),
+                ext.GetServerInfoReply,
+                False,
+                unimplemented=False,
+            )
+            if reply is not False:
+                self._info = reply
+            self._extensions = reply is not False
+        return self._extensions
+
+    def _ext(self, method: str, request: Any, reply_cls: Any, write: bool = False) -> Any:
+        return self._call(EXTENSION_SERVICE, method, request, reply_cls, write)
+
+    # -- studies ----------------------------------------------------------------------------
+
+    def create_new_study(
+        self, directions: Sequence[StudyDirection], study_name: str | None = None
+    ) -> int:
+        checked = check.check_directions(directions)
+        name = check.check_study_name(study_name)
+        if name is None:
+            name = f"no-name-{uuid.uuid4()}"
+        request = pb.CreateNewStudyRequest(
+            directions=conv.directions_to_wire(checked),  # type: ignore[arg-type]
+            study_name=name,
+        )
+        study_id: int = self._rpc("CreateNewStudy", request, pb.CreateNewStudyReply, True).study_id
+        return study_id
+
+    def delete_study(self, study_id: int) -> None:
+        request = pb.DeleteStudyRequest(study_id=_id(study_id, "study"))
+        try:
+            self._rpc("DeleteStudy", request, pb.DeleteStudyReply, True)
+        finally:
+            self._forget_study(study_id)
+
+    def _forget_study(self, study_id: int) -> None:
+        with self._lock:
+            self._caches.pop(study_id, None)
+            self._names.pop(study_id, None)
+            self._directions.pop(study_id, None)
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        stored = check.check_attr(key, value)
+        request = pb.SetStudyUserAttributeRequest(
+            study_id=_id(study_id, "study"), key=key, value=conv.attrs_to_wire({key: stored})[key]
+        )
+        self._rpc("SetStudyUserAttribute", request, pb.SetStudyUserAttributeReply, True)
+
+    def set_study_system_attr(self, study_id: int, key: str, value: JSONSerializable) -> None:
+        stored = check.check_attr(key, value)
+        request = pb.SetStudySystemAttributeRequest(
+            study_id=_id(study_id, "study"), key=key, value=conv.attrs_to_wire({key: stored})[key]
+        )
+        self._rpc("SetStudySystemAttribute", request, pb.SetStudySystemAttributeReply, True)
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        if not isinstance(study_name, str):
+            raise KeyError(f"No such study {study_name!r}.")
+        request = pb.GetStudyIdFromNameRequest(study_name=study_name)
+        study_id: int = self._rpc(
+            "GetStudyIdFromName", request, pb.GetStudyIdFromNameReply
+        ).study_id
+        return study_id
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        study_id = _id(study_id, "study")  # before the cache: 0.0 and True are not ids
+        name = self._names.get(study_id)
+        if name is None:
+            request = pb.GetStudyNameFromIdRequest(study_id=study_id)
+            name = self._rpc("GetStudyNameFromId", request, pb.GetStudyNameFromIdReply).study_name
+            self._names[study_id] = name
+        return name
+
+    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        study_id = _id(study_id, "study")  # before the cache: 0.0 and True are not ids
+        directions = self._directions.get(study_id)
+        if directions is None:
+            request = pb.GetStudyDirectionsRequest(study_id=study_id)
+            reply = self._rpc("GetStudyDirections", request, pb.GetStudyDirectionsReply)
+            directions = self._directions[study_id] = conv.directions_from_wire(reply.directions)
+        return list(directions)
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        request = pb.GetStudyUserAttributesRequest(study_id=_id(study_id, "study"))
+        reply = self._of_study(
+            study_id, "GetStudyUserAttributes", request, pb.GetStudyUserAttributesReply
+        )
+        return conv.attrs_from_wire(reply.user_attributes)
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        request = pb.GetStudySystemAttributesRequest(study_id=_id(study_id, "study"))
+        reply = self._of_study(
+            study_id, "GetStudySystemAttributes", request, pb.GetStudySystemAttributesReply
+        )
+        return conv.attrs_from_wire(reply.system_attributes)
+
+    def _of_study(self, study_id: int, method: str, request: Any, reply_cls: Any) -> Any:
+        """A read of one study; KeyError (the study is gone) also drops what is cached of it."""
+        try:
+            return self._rpc(method, request, reply_cls)
+        except KeyError:
+            self._forget_study(study_id)
+            raise
+
+    def get_all_studies(self) -> list[FrozenStudy]:
+        reply = self._rpc("GetAllStudies", pb.GetAllStudiesRequest(), pb.GetAllStudiesReply)
+        return sorted(conv.study_from_proto(s) for s in reply.studies)
+
+    # -- trials -----------------------------------------------------------------------------
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        template = None if template_trial is None else check.check_template(template_trial)
+        study_id = _id(study_id, "study")
+        if self._has_extensions():
+            request = ext.CreateNewTrialRequest(
+                study_id=study_id,
+                template_trial=None if template is None else conv.exact_trial(template),
+                template_trial_is_none=template is None,
+            )
+            reply = self._ext("CreateNewTrial", request, pb.CreateNewTrialReply, True)
+        else:
+            if template is not None and template.values == []:
+                raise ValueError("values must hold one number per direction, got 0.")
+            plain = pb.CreateNewTrialRequest(
+                study_id=study_id,
+                template_trial=None if template is None else conv.trial_to_proto(template),
+                template_trial_is_none=template is None,
+            )
+            reply = self._rpc("CreateNewTrial", plain, pb.CreateNewTrialReply, True)
+        trial_id: int = reply.trial_id
+        return trial_id
+
+    def set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+    ) -> None:
+        name, internal = check.check_param(param_name, param_value_internal, distribution)
+        request = pb.SetTrialParameterRequest(
+            trial_id=_id(trial_id, "trial"),
+            param_name=name,
+            param_value_internal=internal,
+            distribution=distribution_to_json(distribution),
+        )
+        self._rpc("SetTrialParameter", request, pb.SetTrialParameterReply, True)
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        if isinstance(trial_number, bool) or not isinstance(trial_number, int):
+            raise KeyError(f"No trial with number {trial_number!r} in study {study_id}.")
+        request = pb.GetTrialIdFromStudyIdTrialNumberRequest(
+            study_id=_id(study_id, "study"), trial_number=_id(trial_number, "trial number")
+        )
+        reply = self._rpc(
+            "GetTrialIdFromStudyIdTrialNumber", request, pb.GetTrialIdFromStudyIdTrialNumberReply
+        )
+        trial_id: int = reply.trial_id
+        return trial_id
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        checked_state, checked_values = check.check_state_values(state, values)
+        request = pb.SetTrialStateValuesRequest(
+            trial_id=_id(trial_id, "trial"),
+            state=int(checked_state),  # type: ignore[arg-type]
+            values=checked_values or [],
+        )
+        if self._has_extensions():
+            exact = ext.SetTrialStateValuesRequest(
+                request=request, values_given=checked_values is not None
+            )
+            reply = self._ext("SetTrialStateValues", exact, pb.SetTrialStateValuesReply, True)
+        else:
+            if checked_values == []:  # Optuna's wire cannot say "empty list"; none is allowed
+                raise ValueError("values must hold one number per direction, got 0.")
+            reply = self._rpc("SetTrialStateValues", request, pb.SetTrialStateValuesReply, True)
+        updated: bool = reply.trial_updated
+        return updated
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        checked_step, value = check.check_intermediate_value(step, intermediate_value)
+        request = pb.SetTrialIntermediateValueRequest(
+            trial_id=_id(trial_id, "trial"), step=checked_step, intermediate_value=value
+        )
+        self._rpc("SetTrialIntermediateValue", request, pb.SetTrialIntermediateValueReply, True)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        stored = check.check_attr(key, value)
+        request = pb.SetTrialUserAttributeRequest(
+            trial_id=_id(trial_id, "trial"), key=key, value=conv.attrs_to_wire({key: stored})[key]
+        )
+        self._rpc("SetTrialUserAttribute", request, pb.SetTrialUserAttributeReply, True)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: JSONSerializable) -> None:
+        stored = check.check_attr(key, value)
+        request = pb.SetTrialSystemAttributeRequest(
+            trial_id=_id(trial_id, "trial"), key=key, value=conv.attrs_to_wire({key: stored})[key]
+        )
+        self._rpc("SetTrialSystemAttribute", request, pb.SetTrialSystemAttributeReply, True)
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        # Always asked: only the server knows whether the trial's study was deleted since.
+        request = pb.GetTrialRequest(trial_id=_id(trial_id, "trial"))
+        if self._has_extensions():
+            reply = self._ext("GetTrial", request, ext.GetTrialReply)
+            return conv.trial_from_proto(reply.trial.trial, reply.trial.extras)
+        return conv.trial_from_proto(self._rpc("GetTrial", request, pb.GetTrialReply).trial)
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[FrozenTrial]:
+        study_id = _id(study_id, "study")
+        with self._lock:
+            cache = self._caches.setdefault(study_id, StudyCache())
+        with cache.lock:
+            after, included = cache.request()
+            request = pb.GetTrialsRequest(
+                study_id=study_id, included_trial_ids=included, trial_id_greater_than=after
+            )
+            try:
+                if self._has_extensions():
+                    reply = self._ext("GetTrials", request, ext.GetTrialsReply)
+                    fresh = [conv.trial_from_proto(t.trial, t.extras) for t in reply.trials]
+                else:
+                    reply = self._rpc("GetTrials", request, pb.GetTrialsReply)
+                    fresh = [conv.trial_from_proto(t) for t in reply.trials]
+            except KeyError:
+                self._forget_study(study_id)
+                raise
+            cache.update(fresh)
+            trials = cache.trials()
+        if states is not None:
+            trials = [t for t in trials if t.state in states]
+        return [_copy_trial(t) for t in trials] if deepcopy else trials
+
+    # -- heartbeats -------------------------------------------------------------------------
+
+    def _server_info(self) -> ext.GetServerInfoReply | None:
+        return self._info if self._has_extensions() else None
+
+    def get_heartbeat_interval(self) -> float | None:
+        info = self._server_info()
+        return info.heartbeat_interval if info is not None and info.heartbeat_enabled else None
+
+    def get_grace_period(self) -> float | None:
+        info = self._server_info()
+        return info.grace_period if info is not None and info.heartbeat_enabled else None
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        request = ext.RecordHeartbeatRequest(trial_id=_id(trial_id, "trial"))
+        if self._has_extensions():
+            self._ext("RecordHeartbeat", request, ext.RecordHeartbeatReply)
+        else:  # an Optuna server keeps no heartbeats; still check the trial exists
+            self.check_trial_is_updatable(trial_id, self.get_trial(trial_id).state)
+
+    def get_stale_trial_ids(self, study_id: int) -> list[int]:
+        request = ext.StaleTrialsRequest(study_id=_id(study_id, "study"))
+        if not self._has_extensions():
+            self.get_study_name_from_id(study_id)
+            return []
+        return list(self._ext("GetStaleTrialIds", request, ext.StaleTrialsReply).trial_ids)
+
+    def fail_stale_trials(self, study_id: int) -> list[int]:
+        request = ext.StaleTrialsRequest(study_id=_id(study_id, "study"))
+        if not self._has_extensions():
+            self.get_study_name_from_id(study_id)
+            return []
+        return list(self._ext("FailStaleTrials", request, ext.StaleTrialsReply, True).trial_ids)
+
+
+def storage_from_url(url: str, **kwargs: Any) -> GrpcStorageProxy:
+    """Build a client from ``grpc://host:port`` or ``grpcs://host:port`` (TLS).
+
+    Query parameters (all optional): ``ca_cert``, ``client_cert``, ``client_key`` (PEM file
+    paths), ``server_name``, ``token_file`` (a file holding the token), ``timeout``,
+    ``retry_timeout`` (seconds). Without ``token_file`` the token is read from the environment
+    variable ``TRIALSTORE_GRPC_TOKEN`` when set. Tokens never go in the URL itself. Keyword
+    arguments override the URL's.
+
+    Raises:
+        ValueError: not a grpc/grpcs URL, no port, or an unknown query parameter.
+    """
+    parsed = urllib.parse.urlsplit(url)
+    scheme = parsed.scheme.lower()
+    if scheme not in ("grpc", "grpcs"):
+        raise ValueError(f"not a grpc:// or grpcs:// URL: {url!r}")
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if not parsed.hostname or port is None:
+        raise ValueError(f"gRPC storage URL needs a host and a port (grpc://host:port): {url!r}")
+    query = dict(urllib.parse.parse_qsl(parsed.query))
+    options: dict[str, Any] = {"host": parsed.hostname, "port": port, "tls": scheme == "grpcs"}
+    names = {
+        "ca_cert": "tls_ca_cert",
+        "client_cert": "tls_client_cert",
+        "client_key": "tls_client_key",
+        "server_name": "tls_server_name",
+    }
+    for key, value in query.items():
+        if key in names:
+            options[names[key]] = value
+        elif key in ("timeout", "retry_timeout"):
+            options[key] = float(value)
+        elif key == "token_file":
+            options["token"] = read_token(value)
+        else:
+            raise ValueError(
+                f"unknown query parameter {key!r} in gRPC storage URL; allowed: "
+                f"{sorted([*names, 'timeout', 'retry_timeout', 'token_file'])}."
+            )
+    if "token" not in options and os.environ.get("TRIALSTORE_GRPC_TOKEN"):
+        options["token"] = os.environ["TRIALSTORE_GRPC_TOKEN"]
+    options.update(kwargs)
+    return GrpcStorageProxy(**options)

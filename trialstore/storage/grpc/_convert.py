@@ -1,0 +1,225 @@
+"""Converting between trialstore objects and the proxy's protobuf messages (private).
+
+Optuna's wire conventions: directions MINIMIZE=0 and MAXIMIZE=1 (not Python's values), trial
+states equal to Python's, datetimes as ``%Y-%m-%d %H:%M:%S.%f`` text (``""`` for none), params
+as internal floats, distributions and attribute values as JSON text, an empty values list for
+none. :class:`TrialExtras` carries what those conventions lose (map order, timezones) between
+trialstore peers.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from trialstore.distributions import distribution_to_json, json_to_distribution
+from trialstore.storage.grpc._pb import extensions_pb2, storage_pb2
+from trialstore.study._direction import StudyDirection
+from trialstore.study._frozen import FrozenStudy
+from trialstore.trial._frozen import FrozenTrial
+from trialstore.trial._state import TrialState
+
+__all__ = [
+    "DATETIME_FORMAT",
+    "attrs_from_wire",
+    "attrs_to_wire",
+    "directions_from_wire",
+    "directions_to_wire",
+    "exact_trial",
+    "state_from_wire",
+    "study_from_proto",
+    "study_to_proto",
+    "trial_from_proto",
+    "trial_to_proto",
+]
+
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+_TO_WIRE_DIRECTION = {
+    StudyDirection.MINIMIZE: storage_pb2.MINIMIZE,
+    StudyDirection.MAXIMIZE: storage_pb2.MAXIMIZE,
+}
+_FROM_WIRE_DIRECTION: dict[int, StudyDirection] = {
+    int(wire): direction for direction, wire in _TO_WIRE_DIRECTION.items()
+}
+
+
+def directions_to_wire(directions: Iterable[StudyDirection]) -> list[int]:
+    """Return wire enum values (MINIMIZE=0, MAXIMIZE=1); the caller has validated them."""
+    return [_TO_WIRE_DIRECTION[StudyDirection(d)] for d in directions]
+
+
+def directions_from_wire(directions: Iterable[int]) -> list[StudyDirection]:
+    """Return StudyDirections.
+
+    Raises:
+        ValueError: a value other than MINIMIZE (0) or MAXIMIZE (1).
+    """
+    result = []
+    for wire in directions:
+        if wire not in _FROM_WIRE_DIRECTION:
+            raise ValueError(
+                f"directions: wire value {wire!r} is not allowed; allowed: 0 (MINIMIZE), "
+                "1 (MAXIMIZE)."
+            )
+        result.append(_FROM_WIRE_DIRECTION[wire])
+    return result
+
+
+def state_from_wire(state: int) -> TrialState:
+    """Return the TrialState of a wire value.
+
+    Raises:
+        ValueError: not a TrialState value.
+    """
+    try:
+        return TrialState(state)
+    except ValueError:
+        raise ValueError(f"state: wire value {state!r} is not a TrialState (0..4).") from None
+
+
+def attrs_to_wire(attrs: dict[str, Any]) -> dict[str, str]:
+    """Return the attributes with JSON-text values."""
+    return {key: json.dumps(value) for key, value in attrs.items()}
+
+
+def attrs_from_wire(attrs: Any, order: Sequence[str] = ()) -> dict[str, Any]:
+    """Return the attributes with parsed values, in ``order`` when it names every key.
+
+    Raises:
+        ValueError: a value is not JSON text.
+    """
+    keys = list(order) if len(order) == len(attrs) and set(order) == set(attrs) else list(attrs)
+    result = {}
+    for key in keys:
+        text = attrs[key]
+        try:
+            result[key] = json.loads(text)
+        except ValueError:
+            raise ValueError(f"value of attribute {key!r} is not JSON text: {text!r}") from None
+    return result
+
+
+def _datetime_to_wire(value: datetime.datetime | None) -> str:
+    return "" if value is None else value.strftime(DATETIME_FORMAT)
+
+
+def _datetime_from_wire(field: str, text: str, iso: str = "") -> datetime.datetime | None:
+    try:
+        if iso:
+            return datetime.datetime.fromisoformat(iso)
+        return datetime.datetime.strptime(text, DATETIME_FORMAT) if text else None
+    except ValueError:
+        raise ValueError(f"{field}: not a datetime: {iso or text!r}") from None
+
+
+def trial_to_proto(trial: FrozenTrial) -> storage_pb2.Trial:
+    """Return Optuna's wire form of ``trial``."""
+    return storage_pb2.Trial(
+        trial_id=trial._trial_id,
+        number=trial.number,
+        state=int(trial.state),  # type: ignore[arg-type]
+        values=trial.values or [],
+        datetime_start=_datetime_to_wire(trial.datetime_start),
+        datetime_complete=_datetime_to_wire(trial.datetime_complete),
+        params={
+            name: dist.to_internal_repr(trial.params[name])
+            for name, dist in trial.distributions.items()
+        },
+        distributions={
+            name: distribution_to_json(dist) for name, dist in trial.distributions.items()
+        },
+        user_attributes=attrs_to_wire(trial.user_attrs),
+        system_attributes=attrs_to_wire(trial.system_attrs),
+        intermediate_values=trial.intermediate_values,
+    )
+
+
+def exact_trial(trial: FrozenTrial) -> extensions_pb2.ExactTrial:
+    """Return ``trial`` on the wire together with what Optuna's form loses."""
+    start, complete = trial.datetime_start, trial.datetime_complete
+    return extensions_pb2.ExactTrial(
+        trial=trial_to_proto(trial),
+        extras=extensions_pb2.TrialExtras(
+            param_order=list(trial.distributions),
+            user_attribute_order=list(trial.user_attrs),
+            system_attribute_order=list(trial.system_attrs),
+            datetime_start="" if start is None else start.isoformat(),
+            datetime_complete="" if complete is None else complete.isoformat(),
+            values_given=trial.values is not None,
+        ),
+    )
+
+
+def trial_from_proto(
+    proto: storage_pb2.Trial, extras: extensions_pb2.TrialExtras | None = None
+) -> FrozenTrial:
+    """Return the FrozenTrial that ``proto`` (plus ``extras`` from a trialstore peer) carries.
+
+    Raises:
+        ValueError: a field cannot be decoded (bad state, datetime, distribution or JSON text,
+            a param without a distribution or outside it).
+    """
+    if extras is None:
+        extras = extensions_pb2.TrialExtras()
+    names = list(proto.distributions)
+    if len(extras.param_order) == len(names) and set(extras.param_order) == set(names):
+        names = list(extras.param_order)
+    if set(proto.params) != set(names):
+        raise ValueError("template_trial: params and distributions must have the same keys.")
+    distributions = {name: json_to_distribution(proto.distributions[name]) for name in names}
+    params = {}
+    for name, dist in distributions.items():
+        try:
+            params[name] = dist.to_external_repr(proto.params[name])
+        except (ValueError, IndexError, TypeError, OverflowError):
+            raise ValueError(
+                f"param {name!r}: internal value {proto.params[name]!r} is not in {dist!r}."
+            ) from None
+    return FrozenTrial(
+        number=proto.number,
+        state=state_from_wire(proto.state),
+        value=None,
+        values=list(proto.values) if proto.values or extras.values_given else None,
+        datetime_start=_datetime_from_wire(
+            "datetime_start", proto.datetime_start, extras.datetime_start
+        ),
+        datetime_complete=_datetime_from_wire(
+            "datetime_complete", proto.datetime_complete, extras.datetime_complete
+        ),
+        params=params,
+        distributions=distributions,
+        user_attrs=attrs_from_wire(proto.user_attributes, extras.user_attribute_order),
+        system_attrs=attrs_from_wire(proto.system_attributes, extras.system_attribute_order),
+        intermediate_values=dict(proto.intermediate_values),
+        trial_id=proto.trial_id,
+    )
+
+
+def study_to_proto(study: FrozenStudy) -> storage_pb2.Study:
+    """Return Optuna's wire form of ``study``."""
+    return storage_pb2.Study(
+        study_id=study._study_id,
+        study_name=study.study_name,
+        directions=directions_to_wire(study.directions),  # type: ignore[arg-type]
+        user_attributes=attrs_to_wire(study.user_attrs),
+        system_attributes=attrs_to_wire(study.system_attrs),
+    )
+
+
+def study_from_proto(proto: storage_pb2.Study) -> FrozenStudy:
+    """Return the FrozenStudy that ``proto`` carries.
+
+    Raises:
+        ValueError: a direction or attribute cannot be decoded.
+    """
+    return FrozenStudy(
+        study_name=proto.study_name,
+        direction=None,
+        directions=directions_from_wire(proto.directions),
+        user_attrs=attrs_from_wire(proto.user_attributes),
+        system_attrs=attrs_from_wire(proto.system_attributes),
+        study_id=proto.study_id,
+    )

@@ -1,0 +1,103 @@
+# mypy: ignore-errors
+from trialstore.storage.grpc._pb import storage_pb2 as _storage_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class GetServerInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetServerInfoReply(_message.Message):
+    __slots__ = ("server_version", "instance_id", "heartbeat_enabled", "heartbeat_interval", "grace_period")
+    SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    GRACE_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    server_version: str
+    instance_id: str
+    heartbeat_enabled: bool
+    heartbeat_interval: float
+    grace_period: float
+    def __init__(self, server_version: _Optional[str] = ..., instance_id: _Optional[str] = ..., heartbeat_enabled: _Optional[bool] = ..., heartbeat_interval: _Optional[float] = ..., grace_period: _Optional[float] = ...) -> None: ...
+
+class RecordHeartbeatRequest(_message.Message):
+    __slots__ = ("trial_id",)
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    trial_id: int
+    def __init__(self, trial_id: _Optional[int] = ...) -> None: ...
+
+class RecordHeartbeatReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StaleTrialsRequest(_message.Message):
+    __slots__ = ("study_id",)
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    study_id: int
+    def __init__(self, study_id: _Optional[int] = ...) -> None: ...
+
+class StaleTrialsReply(_message.Message):
+    __slots__ = ("trial_ids",)
+    TRIAL_IDS_FIELD_NUMBER: _ClassVar[int]
+    trial_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, trial_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class TrialExtras(_message.Message):
+    __slots__ = ("param_order", "user_attribute_order", "system_attribute_order", "datetime_start", "datetime_complete", "values_given")
+    PARAM_ORDER_FIELD_NUMBER: _ClassVar[int]
+    USER_ATTRIBUTE_ORDER_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_ATTRIBUTE_ORDER_FIELD_NUMBER: _ClassVar[int]
+    DATETIME_START_FIELD_NUMBER: _ClassVar[int]
+    DATETIME_COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_GIVEN_FIELD_NUMBER: _ClassVar[int]
+    param_order: _containers.RepeatedScalarFieldContainer[str]
+    user_attribute_order: _containers.RepeatedScalarFieldContainer[str]
+    system_attribute_order: _containers.RepeatedScalarFieldContainer[str]
+    datetime_start: str
+    datetime_complete: str
+    values_given: bool
+    def __init__(self, param_order: _Optional[_Iterable[str]] = ..., user_attribute_order: _Optional[_Iterable[str]] = ..., system_attribute_order: _Optional[_Iterable[str]] = ..., datetime_start: _Optional[str] = ..., datetime_complete: _Optional[str] = ..., values_given: _Optional[bool] = ...) -> None: ...
+
+class SetTrialStateValuesRequest(_message.Message):
+    __slots__ = ("request", "values_given")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    VALUES_GIVEN_FIELD_NUMBER: _ClassVar[int]
+    request: _storage_pb2.SetTrialStateValuesRequest
+    values_given: bool
+    def __init__(self, request: _Optional[_Union[_storage_pb2.SetTrialStateValuesRequest, _Mapping]] = ..., values_given: _Optional[bool] = ...) -> None: ...
+
+class ExactTrial(_message.Message):
+    __slots__ = ("trial", "extras")
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    EXTRAS_FIELD_NUMBER: _ClassVar[int]
+    trial: _storage_pb2.Trial
+    extras: TrialExtras
+    def __init__(self, trial: _Optional[_Union[_storage_pb2.Trial, _Mapping]] = ..., extras: _Optional[_Union[TrialExtras, _Mapping]] = ...) -> None: ...
+
+class CreateNewTrialRequest(_message.Message):
+    __slots__ = ("study_id", "template_trial", "template_trial_is_none")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_TRIAL_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_TRIAL_IS_NONE_FIELD_NUMBER: _ClassVar[int]
+    study_id: int
+    template_trial: ExactTrial
+    template_trial_is_none: bool
+    def __init__(self, study_id: _Optional[int] = ..., template_trial: _Optional[_Union[ExactTrial, _Mapping]] = ..., template_trial_is_none: _Optional[bool] = ...) -> None: ...
+
+class GetTrialReply(_message.Message):
+    __slots__ = ("trial",)
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    trial: ExactTrial
+    def __init__(self, trial: _Optional[_Union[ExactTrial, _Mapping]] = ...) -> None: ...
+
+class GetTrialsReply(_message.Message):
+    __slots__ = ("trials",)
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    trials: _containers.RepeatedCompositeFieldContainer[ExactTrial]
+    def __init__(self, trials: _Optional[_Iterable[_Union[ExactTrial, _Mapping]]] = ...) -> None: ...

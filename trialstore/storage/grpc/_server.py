@@ -1,0 +1,564 @@
+"""The proxy server: :class:`GrpcProxyServer` and :func:`run_grpc_proxy_server`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import uuid
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from types import FrameType, TracebackType
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from trialstore.distributions import json_to_distribution
+from trialstore.storage.base import BaseStorage
+from trialstore.storage.grpc import _convert as conv
+from trialstore.storage.grpc._errors import ERROR_TYPE_KEY, status_for
+from trialstore.storage.grpc._idempotency import IdempotencyTable
+from trialstore.storage.grpc._pb import extensions_pb2 as ext
+from trialstore.storage.grpc._pb import storage_pb2 as pb
+from trialstore.storage.grpc._security import TokenInterceptor, is_loopback
+from trialstore.version import __version__
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "EXTENSION_SERVICE",
+    "REQUEST_ID_KEY",
+    "STORAGE_SERVICE",
+    "GrpcProxyServer",
+    "run_grpc_proxy_server",
+]
+
+_logger = logging.getLogger("trialstore.storage.grpc")
+
+STORAGE_SERVICE = "optuna.StorageService"
+EXTENSION_SERVICE = "trialstore.StorageExtensions"
+#: Request metadata key of a write's idempotency key (see ``_idempotency``).
+REQUEST_ID_KEY = "trialstore-request-id"
+#: Largest request the server accepts by default (gRPC's own default); larger ones get
+#: RESOURCE_EXHAUSTED. Replies are not limited.
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+_Handler = Callable[[Any], Any]
+
+
+def _json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ValueError(f"{what}: not JSON text: {text[:200]!r}") from None
+
+
+class _Service:
+    """The handlers of both services over one storage."""
+
+    def __init__(self, storage: BaseStorage, idempotency: IdempotencyTable) -> None:
+        self._storage = storage
+        self._idempotency = idempotency
+        self.instance_id = str(uuid.uuid4())
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def method_handlers(self) -> list[grpc.GenericRpcHandler]:
+        s = self._storage
+        optuna_methods: dict[str, tuple[Any, Any, _Handler, bool]] = {
+            "CreateNewStudy": (
+                pb.CreateNewStudyRequest,
+                pb.CreateNewStudyReply,
+                self._create_new_study,
+                True,
+            ),
+            "DeleteStudy": (pb.DeleteStudyRequest, pb.DeleteStudyReply, self._delete_study, True),
+            "SetStudyUserAttribute": (
+                pb.SetStudyUserAttributeRequest,
+                pb.SetStudyUserAttributeReply,
+                lambda r: s.set_study_user_attr(r.study_id, r.key, _json(r.value, "value")),
+                True,
+            ),
+            "SetStudySystemAttribute": (
+                pb.SetStudySystemAttributeRequest,
+                pb.SetStudySystemAttributeReply,
+                lambda r: s.set_study_system_attr(r.study_id, r.key, _json(r.value, "value")),
+                True,
+            ),
+            "GetStudyIdFromName": (
+                pb.GetStudyIdFromNameRequest,
+                pb.GetStudyIdFromNameReply,
+                lambda r: {"study_id": s.get_study_id_from_name(r.study_name)},
+                False,
+            ),
+            "GetStudyNameFromId": (
+                pb.GetStudyNameFromIdRequest,
+                pb.GetStudyNameFromIdReply,
+                lambda r: {"study_name": s.get_study_name_from_id(r.study_id)},
+                False,
+            ),
+            "GetStudyDirections": (
+                pb.GetStudyDirectionsRequest,
+                pb.GetStudyDirectionsReply,
+                lambda r: {
+                    "directions": conv.directions_to_wire(s.get_study_directions(r.study_id))
+                },
+                False,
+            ),
+            "GetStudyUserAttributes": (
+                pb.GetStudyUserAttributesRequest,
+                pb.GetStudyUserAttributesReply,
+                lambda r: {
+                    "user_attributes": conv.attrs_to_wire(s.get_study_user_attrs(r.study_id))
+                },
+                False,
+            ),
+            "GetStudySystemAttributes": (
+                pb.GetStudySystemAttributesRequest,
+                pb.GetStudySystemAttributesReply,
+                lambda r: {
+                    "system_attributes": conv.attrs_to_wire(s.get_study_system_attrs(r.study_id))
+                },
+                False,
+            ),
+            "GetAllStudies": (
+                pb.GetAllStudiesRequest,
+                pb.GetAllStudiesReply,
+                lambda r: {"studies": [conv.study_to_proto(x) for x in s.get_all_studies()]},
+                False,
+            ),
+            "CreateNewTrial": (
+                pb.CreateNewTrialRequest,
+                pb.CreateNewTrialReply,
+                lambda r: self._create_new_trial(
+                    r.study_id, r.template_trial_is_none, r.template_trial
+                ),
+                True,
+            ),
+            "SetTrialParameter": (
+                pb.SetTrialParameterRequest,
+                pb.SetTrialParameterReply,
+                lambda r: s.set_trial_param(
+                    r.trial_id,
+                    r.param_name,
+                    r.param_value_internal,
+                    json_to_distribution(r.distribution),
+                ),
+                True,
+            ),
+            "GetTrialIdFromStudyIdTrialNumber": (
+                pb.GetTrialIdFromStudyIdTrialNumberRequest,
+                pb.GetTrialIdFromStudyIdTrialNumberReply,
+                lambda r: {
+                    "trial_id": s.get_trial_id_from_study_id_trial_number(
+                        r.study_id, r.trial_number
+                    )
+                },
+                False,
+            ),
+            "SetTrialStateValues": (
+                pb.SetTrialStateValuesRequest,
+                pb.SetTrialStateValuesReply,
+                lambda r: {
+                    "trial_updated": s.set_trial_state_values(
+                        r.trial_id, conv.state_from_wire(r.state), list(r.values) or None
+                    )
+                },
+                True,
+            ),
+            "SetTrialIntermediateValue": (
+                pb.SetTrialIntermediateValueRequest,
+                pb.SetTrialIntermediateValueReply,
+                lambda r: s.set_trial_intermediate_value(r.trial_id, r.step, r.intermediate_value),
+                True,
+            ),
+            "SetTrialUserAttribute": (
+                pb.SetTrialUserAttributeRequest,
+                pb.SetTrialUserAttributeReply,
+                lambda r: s.set_trial_user_attr(r.trial_id, r.key, _json(r.value, "value")),
+                True,
+            ),
+            "SetTrialSystemAttribute": (
+                pb.SetTrialSystemAttributeRequest,
+                pb.SetTrialSystemAttributeReply,
+                lambda r: s.set_trial_system_attr(r.trial_id, r.key, _json(r.value, "value")),
+                True,
+            ),
+            "GetTrial": (
+                pb.GetTrialRequest,
+                pb.GetTrialReply,
+                lambda r: {"trial": conv.trial_to_proto(s.get_trial(r.trial_id))},
+                False,
+            ),
+            "GetTrials": (
+                pb.GetTrialsRequest,
+                pb.GetTrialsReply,
+                lambda r: {"trials": [conv.trial_to_proto(t) for t in self._trials_since(r)]},
+                False,
+            ),
+        }
+        extension_methods: dict[str, tuple[Any, Any, _Handler, bool]] = {
+            "GetServerInfo": (ext.GetServerInfoRequest, ext.GetServerInfoReply, self._info, False),
+            "RecordHeartbeat": (
+                ext.RecordHeartbeatRequest,
+                ext.RecordHeartbeatReply,
+                lambda r: s.record_heartbeat(r.trial_id),
+                False,
+            ),
+            "GetStaleTrialIds": (
+                ext.StaleTrialsRequest,
+                ext.StaleTrialsReply,
+                lambda r: {"trial_ids": s.get_stale_trial_ids(r.study_id)},
+                False,
+            ),
+            "FailStaleTrials": (
+                ext.StaleTrialsRequest,
+                ext.StaleTrialsReply,
+                lambda r: {"trial_ids": s.fail_stale_trials(r.study_id)},
+                True,
+            ),
+            "CreateNewTrial": (
+                ext.CreateNewTrialRequest,
+                pb.CreateNewTrialReply,
+                lambda r: self._create_new_trial(
+                    r.study_id,
+                    r.template_trial_is_none,
+                    r.template_trial.trial,
+                    r.template_trial.extras,
+                ),
+                True,
+            ),
+            "GetTrial": (
+                pb.GetTrialRequest,
+                ext.GetTrialReply,
+                lambda r: {"trial": conv.exact_trial(s.get_trial(r.trial_id))},
+                False,
+            ),
+            "SetTrialStateValues": (
+                ext.SetTrialStateValuesRequest,
+                pb.SetTrialStateValuesReply,
+                lambda r: {
+                    "trial_updated": s.set_trial_state_values(
+                        r.request.trial_id,
+                        conv.state_from_wire(r.request.state),
+                        list(r.request.values) if r.values_given else None,
+                    )
+                },
+                True,
+            ),
+            "GetTrials": (
+                pb.GetTrialsRequest,
+                ext.GetTrialsReply,
+                lambda r: {"trials": [conv.exact_trial(t) for t in self._trials_since(r)]},
+                False,
+            ),
+        }
+        return [
+            grpc.method_handlers_generic_handler(
+                service,
+                {name: self._wrap(f"/{service}/{name}", *spec) for name, spec in methods.items()},
+            )
+            for service, methods in (
+                (STORAGE_SERVICE, optuna_methods),
+                (EXTENSION_SERVICE, extension_methods),
+            )
+        ]
+
+    def _wrap(
+        self, path: str, request_cls: Any, reply_cls: Any, handler: _Handler, write: bool
+    ) -> grpc.RpcMethodHandler:
+        idempotency = self._idempotency
+
+        def call(request: Any, context: grpc.ServicerContext) -> Any:
+            try:
+                if write:
+                    key = None
+                    for k, v in context.invocation_metadata() or ():
+                        if k == REQUEST_ID_KEY:
+                            key = f"{path}:{v}"
+                    result = idempotency.run(key, lambda: handler(request))
+                else:
+                    result = handler(request)
+            except Exception as e:
+                code, type_name, message = status_for(e)
+                if type_name == "StorageInternalError":
+                    _logger.warning("%s failed: %s", path, message)
+                context.set_trailing_metadata(((ERROR_TYPE_KEY, type_name),))
+                context.abort(code, message)
+            if isinstance(result, dict):
+                return reply_cls(**result)
+            return reply_cls()
+
+        return grpc.unary_unary_rpc_method_handler(
+            call,
+            request_deserializer=request_cls.FromString,
+            response_serializer=reply_cls.SerializeToString,
+        )
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    def _create_new_study(self, request: pb.CreateNewStudyRequest) -> dict[str, Any]:
+        directions = conv.directions_from_wire(request.directions)
+        return {"study_id": self._storage.create_new_study(directions, request.study_name)}
+
+    def _delete_study(self, request: pb.DeleteStudyRequest) -> None:
+        self._storage.delete_study(request.study_id)
+
+    def _create_new_trial(
+        self,
+        study_id: int,
+        template_is_none: bool,
+        template: pb.Trial,
+        extras: ext.TrialExtras | None = None,
+    ) -> dict[str, Any]:
+        template_trial = None if template_is_none else conv.trial_from_proto(template, extras)
+        return {"trial_id": self._storage.create_new_trial(study_id, template_trial)}
+
+    def _trials_since(self, request: pb.GetTrialsRequest) -> list[Any]:
+        included = set(request.included_trial_ids)
+        after = request.trial_id_greater_than
+        return [
+            t
+            for t in self._storage.get_all_trials(request.study_id, deepcopy=False)
+            if t._trial_id > after or t._trial_id in included
+        ]
+
+    def _info(self, _request: ext.GetServerInfoRequest) -> dict[str, Any]:
+        interval = self._storage.get_heartbeat_interval()
+        grace = self._storage.get_grace_period()
+        return {
+            "server_version": __version__,
+            "instance_id": self.instance_id,
+            "heartbeat_enabled": interval is not None,
+            "heartbeat_interval": interval or 0.0,
+            "grace_period": grace or 0.0,
+        }
+
+
+class GrpcProxyServer:
+    """A gRPC server that serves ``storage`` to :class:`GrpcStorageProxy` and Optuna clients.
+
+    Embeddable: :meth:`start` binds and returns at once, :meth:`wait_until_ready` waits for
+    another thread's start, :meth:`stop` finishes the calls in flight (up to ``grace`` seconds)
+    and refuses new ones. Also a context manager (start on enter, stop on exit).
+
+    Args:
+        storage: the storage to serve; calls run on it from ``max_workers`` threads.
+        host, port: where to listen. ``port=0`` picks a free port (read :attr:`port` after
+            :meth:`start`). Binds to ``localhost`` by default; binding any other address
+            without TLS logs and warns (``UserWarning``), as the data and any token then cross
+            the network unencrypted.
+        tls_cert, tls_key: PEM server certificate chain and private key (bytes); both or none.
+        tls_client_ca: PEM CA bundle (bytes); when given, clients must present a certificate
+            signed by it (mutual TLS). Requires ``tls_cert``.
+        token: when given, every call except health checks must carry it (see
+            :class:`GrpcStorageProxy`); others get UNAUTHENTICATED. Never logged.
+        max_workers: threads serving calls (also the most calls in the backend at once).
+        max_message_bytes: largest request accepted; larger ones get RESOURCE_EXHAUSTED.
+        idempotency_capacity: how many write request ids are remembered (see the package
+            docstring for the retry guarantees).
+
+    Concurrency: the server calls ``storage`` from many threads at once; every
+    :class:`~trialstore.storage.BaseStorage` is thread-safe by contract.
+
+    Raises:
+        ValueError: inconsistent TLS arguments.
+    """
+
+    def __init__(
+        self,
+        storage: BaseStorage,
+        *,
+        host: str = "localhost",
+        port: int = 13000,
+        tls_cert: bytes | None = None,
+        tls_key: bytes | None = None,
+        tls_client_ca: bytes | None = None,
+        token: str | None = None,
+        max_workers: int = 32,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        idempotency_capacity: int = 100_000,
+        thread_pool: ThreadPoolExecutor | None = None,
+    ) -> None:
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("tls_cert and tls_key must be given together.")
+        if tls_client_ca is not None and tls_cert is None:
+            raise ValueError("tls_client_ca requires tls_cert and tls_key.")
+        if token is not None and not token:
+            raise ValueError("token must be a non-empty str or None.")
+        self._storage = storage
+        self._host = host
+        self._requested_port = port
+        self._tls = (tls_cert, tls_key, tls_client_ca)
+        self._token = token
+        self._max_message_bytes = max_message_bytes
+        self._service = _Service(storage, IdempotencyTable(idempotency_capacity))
+        self._health = health.HealthServicer()
+        self._pool = thread_pool or ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="trialstore-grpc"
+        )
+        self._server: grpc.Server | None = None
+        self._port: int | None = None
+        self._started = threading.Event()
+        self._stopped = threading.Event()
+
+    def __repr__(self) -> str:
+        return (
+            f"GrpcProxyServer(storage={type(self._storage).__name__}, host={self._host!r}, "
+            f"port={self._port or self._requested_port}, tls={self._tls[0] is not None}, "
+            f"token={'***' if self._token else None})"
+        )
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (the real one when started with ``port=0``).
+
+        Raises:
+            RuntimeError: the server has not been started.
+        """
+        if self._port is None:
+            raise RuntimeError("the server has not been started.")
+        return self._port
+
+    @property
+    def instance_id(self) -> str:
+        """A uuid4 that is new for every server object (clients use it to see a restart)."""
+        return self._service.instance_id
+
+    def start(self) -> None:
+        """Bind and start serving; returns once the port is bound.
+
+        Raises:
+            RuntimeError: already started.
+            OSError: the address cannot be bound (in use, or not an address of this machine).
+        """
+        if self._server is not None:
+            raise RuntimeError("the server was already started.")
+        interceptors = [TokenInterceptor(self._token)] if self._token else []
+        server = grpc.server(
+            self._pool,
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_receive_message_length", self._max_message_bytes),
+                ("grpc.max_send_message_length", -1),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        server.add_generic_rpc_handlers(tuple(self._service.method_handlers()))
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        address = f"{self._host}:{self._requested_port}"
+        cert, key, client_ca = self._tls
+        try:
+            if cert is not None and key is not None:
+                credentials = grpc.ssl_server_credentials(
+                    [(key, cert)],
+                    root_certificates=client_ca,
+                    require_client_auth=client_ca is not None,
+                )
+                port = server.add_secure_port(address, credentials)
+            else:
+                port = server.add_insecure_port(address)
+        except RuntimeError as e:
+            raise OSError(f"gRPC proxy cannot listen on {address}: {e}") from None
+        if port == 0:
+            raise OSError(f"gRPC proxy cannot listen on {address}.")
+        if cert is None and not is_loopback(self._host):
+            message = (
+                f"gRPC proxy listens on {address} without TLS: study data"
+                + (" and the token" if self._token else "")
+                + " cross the network unencrypted. Pass tls_cert/tls_key to encrypt."
+            )
+            _logger.warning(message)
+            warnings.warn(message, UserWarning, stacklevel=2)
+        self._server = server
+        self._port = port
+        server.start()
+        for service in ("", STORAGE_SERVICE, EXTENSION_SERVICE):
+            self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        _logger.info(
+            "gRPC proxy serving %s on %s:%d (TLS %s, client certificates %s, token %s)",
+            type(self._storage).__name__,
+            self._host,
+            port,
+            "on" if cert is not None else "off",
+            "required" if client_ca is not None else "not required",
+            "required" if self._token else "off",
+        )
+        self._started.set()
+
+    def wait_until_ready(self, timeout: float | None = None) -> bool:
+        """Wait until :meth:`start` has returned (in any thread); return whether it has."""
+        return self._started.wait(timeout)
+
+    def stop(self, grace: float | None = 5.0) -> None:
+        """Stop serving: refuse new calls, let calls in flight finish for up to ``grace``
+        seconds (None: wait for all), then cancel the rest. Blocks until stopped.
+
+        Health checks report NOT_SERVING from the moment this is called. Calling it again, or
+        on a server that never started, does nothing. The storage is not closed.
+        """
+        server = self._server
+        if server is None or self._stopped.is_set():
+            return
+        self._health.enter_graceful_shutdown()
+        server.stop(grace).wait()
+        self._stopped.set()
+        _logger.info("gRPC proxy on %s:%s stopped", self._host, self._port)
+
+    def wait_for_termination(self, timeout: float | None = None) -> bool:
+        """Block until the server stops (or ``timeout`` passes); return whether it stopped."""
+        return self._stopped.wait(timeout)
+
+    def __enter__(self) -> GrpcProxyServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def run_grpc_proxy_server(
+    storage: BaseStorage,
+    *,
+    host: str = "localhost",
+    port: int = 13000,
+    thread_pool: ThreadPoolExecutor | None = None,
+    grace: float = 5.0,
+    **options: Any,
+) -> None:
+    """Serve ``storage`` over gRPC until SIGINT or SIGTERM, then stop gracefully.
+
+    Optuna's signature plus :class:`GrpcProxyServer`'s keyword options (TLS, token, limits).
+    On a signal (or KeyboardInterrupt) the calls in flight get up to ``grace`` seconds to
+    finish. Signal handlers are installed only when called from the main thread.
+
+    Raises:
+        OSError: the address cannot be bound.
+        ValueError: inconsistent options (see :class:`GrpcProxyServer`).
+    """
+    server = GrpcProxyServer(storage, host=host, port=port, thread_pool=thread_pool, **options)
+    server.start()
+    previous: dict[signal.Signals, Any] = {}
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        _logger.info("signal %d received: stopping the gRPC proxy", signum)
+        threading.Thread(target=server.stop, args=(grace,), daemon=True).start()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    try:
+        while not server.wait_for_termination(0.5):
+            pass
+    except KeyboardInterrupt:
+        server.stop(grace)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

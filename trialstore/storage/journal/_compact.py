@@ -1,0 +1,173 @@
+"""Compaction: rewrite a journal to its minimal equivalent while workers keep running."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+import uuid
+
+from trialstore.exceptions import StorageInternalError
+from trialstore.storage.journal._base import BaseJournalBackend
+from trialstore.storage.journal._file import JournalFileBackend
+from trialstore.storage.journal._records import COMPACTION_KEY, JournalOp, dump_file_line
+from trialstore.storage.journal._redis import JournalRedisBackend
+from trialstore.storage.journal._replay import MalformedRecordError, ReplayState
+
+__all__ = ["CompactionResult", "compact_journal"]
+
+_MARKER = (
+    '{"op_code":%d,"worker_id":"trialstore-compact","trial_ids":[],"%s":'
+    '{"replaces":[%-20d,%-20d],"old_size":%-20d,"new_offset":%-20d,"new_lines":%-20d}}\n'
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class CompactionResult:
+    """What :func:`compact_journal` did.
+
+    ``records_before``/``records_after`` count records (lines or keys) and ``bytes_before``/
+    ``bytes_after`` the file size; for Redis only a snapshot is written, so the after-figures
+    equal the before-figures.
+    """
+
+    records_before: int
+    records_after: int
+    bytes_before: int
+    bytes_after: int
+    snapshot_written: bool
+
+
+def _replay(backend: BaseJournalBackend) -> ReplayState:
+    state = ReplayState()
+    for log_number, record in backend.read_new():
+        try:
+            state.apply(record)
+        except MalformedRecordError as e:
+            raise StorageInternalError(f"{backend.location(log_number)}: {e}") from e
+    return state
+
+
+def _marker(ident: tuple[int, int], old_size: int, new_offset: int, new_lines: int) -> bytes:
+    text = _MARKER % (
+        int(JournalOp.DISCARD_TRIALS),
+        COMPACTION_KEY,
+        ident[0],
+        ident[1],
+        old_size,
+        new_offset,
+        new_lines,
+    )
+    return text.encode("ascii")
+
+
+def compact_journal(backend: BaseJournalBackend) -> CompactionResult:
+    """Compact the journal that ``backend`` names (``backend`` itself is only used for its
+    location; its reading position does not move).
+
+    File: replays the file without any lock, writes the minimal equivalent records (one
+    CREATE_TRIAL per trial holding its whole content; every id and number kept) to a temporary
+    file, then, holding the writers' lock only for this last step, copies the records appended
+    meanwhile, and atomically replaces the file (``os.replace``). A snapshot of the compacted
+    part is written next to it. Readers notice the new file and continue from the equivalent
+    position (a marker record, ignored by Optuna, maps the old file's end to it), so no record
+    is lost or applied twice, and writers append to the new file. Optuna processes must not
+    have the journal open during compaction (they cannot follow a replaced file).
+
+    Redis: writes trialstore's snapshot of the whole log; Optuna's keys are left as they are
+    (deleting them would break Optuna readers).
+
+    Raises:
+        StorageInternalError: the journal is corrupt or the new file cannot be written.
+        ValueError: an unknown backend type.
+    """
+    if isinstance(backend, JournalFileBackend):
+        return _compact_file(backend)
+    if isinstance(backend, JournalRedisBackend):
+        reader = JournalRedisBackend.__new__(JournalRedisBackend)
+        reader.__setstate__(backend.__getstate__())
+        state = _replay(reader)
+        reader.save_snapshot(state.to_document())
+        reader.close()
+        return CompactionResult(state.records_applied, state.records_applied, 0, 0, True)
+    raise ValueError(f"cannot compact a {type(backend).__name__}.")
+
+
+def _compact_file(backend: JournalFileBackend) -> CompactionResult:
+    path = backend.file_path
+    lock = backend._lock
+    for _ in range(100):
+        reader = JournalFileBackend.__new__(JournalFileBackend)
+        reader.__setstate__(backend.__getstate__())
+        try:
+            state = _replay(reader)
+            fd, ident, covered = reader._fd, reader._ident, reader._offset
+            assert fd is not None
+            tmp = f"{path}.compact-{uuid.uuid4().hex}.tmp"
+            try:
+                result = _write_compacted(reader, state, fd, ident, covered, tmp, lock)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        finally:
+            reader.close()
+        if result is not None:
+            return result
+    raise StorageInternalError(f"could not compact {path}: it was replaced 100 times meanwhile")
+
+
+def _write_compacted(
+    reader: JournalFileBackend,
+    state: ReplayState,
+    fd: int,
+    ident: tuple[int, int],
+    covered: int,
+    tmp: str,
+    lock: object,
+) -> CompactionResult | None:
+    path = reader.file_path
+    records_before = reader._line
+    try:
+        out = open(tmp, "w+b")
+    except OSError as e:
+        raise StorageInternalError(f"cannot write the compacted journal {tmp}: {e}") from e
+    with out:
+        out.write(_marker((0, 0), 0, 0, 0))
+        lines = 1
+        for record in state.to_records():
+            out.write(dump_file_line(record))
+            lines += 1
+        prefix_end = out.tell()
+        prefix_lines = lines
+        lock.acquire()  # type: ignore[attr-defined]
+        try:
+            st = os.stat(path)
+            if (st.st_dev, st.st_ino) != ident:
+                return None  # compacted by someone else meanwhile: start again
+            size = os.fstat(fd).st_size
+            tail = os.pread(fd, size - covered, covered)
+            tail = tail[: tail.rfind(b"\n") + 1]
+            out.write(tail)
+            tail_lines = tail.count(b"\n")
+            final = out.tell()
+            out.seek(0)
+            out.write(_marker(ident, covered + len(tail), final, lines + tail_lines))
+            out.flush()
+            os.fsync(out.fileno())
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))
+            os.replace(tmp, path)
+            dir_fd = os.open(os.path.dirname(path), os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        finally:
+            lock.release()  # type: ignore[attr-defined]
+        reader.write_snapshot(state.to_document(), out.fileno(), prefix_end, prefix_lines)
+    return CompactionResult(
+        records_before=records_before + tail_lines,
+        records_after=lines + tail_lines,
+        bytes_before=covered + len(tail),
+        bytes_after=final,
+        snapshot_written=True,
+    )

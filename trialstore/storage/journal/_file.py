@@ -1,0 +1,426 @@
+"""The journal file backend: one JSON record per line, appended under an OS lock."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import uuid
+from typing import Any, Protocol
+
+import portalocker
+
+from trialstore.exceptions import StorageInternalError
+from trialstore.storage.journal._base import BaseJournalBackend, JournalReset
+from trialstore.storage.journal._records import COMPACTION_KEY, dump_file_line
+from trialstore.storage.journal._replay import SNAPSHOT_FORMAT
+
+__all__ = [
+    "JournalFileBackend",
+    "JournalFileLock",
+    "JournalFileOpenLock",
+    "JournalFileSymlinkLock",
+]
+
+_CHUNK = 16 * 1024 * 1024
+_TAIL_CHECK = 4096
+LOCK_SUFFIX = ".tslock"
+SNAPSHOT_SUFFIX = ".snapshot"
+
+
+class _Lock(Protocol):
+    def acquire(self) -> Any: ...
+
+    def release(self) -> Any: ...
+
+
+class JournalFileLock:
+    """An exclusive OS lock (``flock`` through portalocker) on ``<file>.tslock``.
+
+    The kernel drops the lock when its holder exits for any reason, SIGKILL included, so a
+    lock is never stale. Safe for threads (an in-process lock is taken first) and for forked
+    children (the lock file is reopened in a new process). The lock file stays on disk.
+    """
+
+    def __init__(self, filepath: str) -> None:
+        self._lock_path = os.fspath(filepath) + LOCK_SUFFIX
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+        self._pid = -1
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_lock_path": self._lock_path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["_lock_path"][: -len(LOCK_SUFFIX)])  # type: ignore[misc]
+
+    def acquire(self) -> bool:
+        """Block until this process holds the lock; return True."""
+        if self._pid != os.getpid():
+            # A forked child: the parent's thread lock and descriptor are the parent's.
+            self._thread_lock = threading.Lock()
+            self._fd = None
+            self._pid = os.getpid()
+        self._thread_lock.acquire()
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+            portalocker.lock(self._fd, portalocker.LockFlags.EXCLUSIVE)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        return True
+
+    def release(self) -> None:
+        """Release the lock held by :meth:`acquire`."""
+        try:
+            assert self._fd is not None
+            portalocker.unlock(self._fd)
+        finally:
+            self._thread_lock.release()
+
+
+class JournalFileOpenLock(JournalFileLock):
+    """Name kept for scripts written for Optuna; the same OS lock as :class:`JournalFileLock`.
+
+    ``grace_period`` is accepted and ignored: an OS lock cannot outlive its holder.
+    """
+
+    def __init__(self, filepath: str, grace_period: int | None = 30) -> None:
+        super().__init__(filepath)
+
+
+class JournalFileSymlinkLock(JournalFileOpenLock):
+    """Name kept for scripts written for Optuna; the same OS lock as :class:`JournalFileLock`."""
+
+
+def _tail_digest(fd: int, offset: int) -> str:
+    start = max(0, offset - _TAIL_CHECK)
+    return hashlib.sha256(os.pread(fd, offset - start, start)).hexdigest()
+
+
+class JournalFileBackend(BaseJournalBackend):
+    """A journal in one file, in Optuna 5.0's format (compatible both ways).
+
+    Appends take an exclusive OS lock (:class:`JournalFileLock`, or ``lock_obj`` if given: any
+    object with ``acquire()`` and ``release()``) that covers only the write; readers take no
+    lock. A record becomes visible to others when its whole line, newline included, is in the
+    file: a writer killed in the middle of a write leaves a *torn tail* (bytes without a
+    final newline) that readers ignore and the next appender cuts off under the lock before
+    writing, so it can never merge with a later record.
+
+    ``fsync=True`` also flushes each append to the disk (survives power loss, costs a disk
+    flush per write); without it an acknowledged append survives the death of any process
+    but not of the machine.
+
+    A snapshot of the replay state may be kept next to the file in ``<file>.snapshot``.
+    The file may be read-only (then only reading works). If the file is missing it is
+    created.
+
+    Raises:
+        StorageInternalError: the file cannot be created or opened.
+    """
+
+    def __init__(
+        self,
+        file_path: str | os.PathLike[str],
+        lock_obj: _Lock | None = None,
+        *,
+        fsync: bool = False,
+    ) -> None:
+        self._path = os.path.abspath(os.fspath(file_path))
+        self._custom_lock = lock_obj
+        self._lock: _Lock = lock_obj if lock_obj is not None else JournalFileLock(self._path)
+        self._fsync = fsync
+        if not os.path.exists(self._path):
+            try:
+                os.close(os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666))
+            except OSError as e:
+                raise StorageInternalError(f"cannot create journal file {self._path}: {e}") from e
+        self._init_handles()
+
+    def _init_handles(self) -> None:
+        self._fd: int | None = None  # reading
+        self._ident: tuple[int, int] = (-1, -1)
+        self._offset = 0
+        self._line = 0
+        self._wfd: int | None = None  # appending
+        self._wident: tuple[int, int] = (-1, -1)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self._path, "lock": self._custom_lock, "fsync": self._fsync}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._path = state["path"]
+        self._custom_lock = state["lock"]
+        self._lock = self._custom_lock or JournalFileLock(self._path)
+        self._fsync = state["fsync"]
+        self._init_handles()
+
+    @property
+    def file_path(self) -> str:
+        """The absolute path of the journal file."""
+        return self._path
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _open_reader(self) -> None:
+        if self._fd is None:
+            try:
+                self._fd = os.open(self._path, os.O_RDONLY)
+            except OSError as e:
+                raise StorageInternalError(f"cannot open journal file {self._path}: {e}") from e
+            st = os.fstat(self._fd)
+            self._ident = (st.st_dev, st.st_ino)
+
+    def location(self, log_number: int) -> str:
+        return f"journal file {self._path}, line {log_number}"
+
+    def reset(self) -> None:
+        self._open_reader()
+        self._offset = 0
+        self._line = 0
+
+    def read_new(self) -> list[tuple[int, dict[str, Any]]]:
+        self._open_reader()
+        assert self._fd is not None
+        try:
+            st = os.stat(self._path)
+        except OSError as e:
+            raise StorageInternalError(f"journal file {self._path} is gone: {e}") from e
+        out: list[tuple[int, dict[str, Any]]] = []
+        if (st.st_dev, st.st_ino) != self._ident:
+            self._read_to(os.fstat(self._fd).st_size, out)
+            self._follow_replacement()
+            st = os.fstat(self._fd)
+        if st.st_size < self._offset:
+            raise StorageInternalError(
+                f"journal file {self._path} shrank below {self._offset} bytes already read: "
+                "it was truncated or rewritten in place (only appends are allowed)."
+            )
+        if st.st_size > self._offset:
+            self._read_to(st.st_size, out)
+        return out
+
+    def _read_to(self, size: int, out: list[tuple[int, dict[str, Any]]]) -> None:
+        assert self._fd is not None
+        loads = json.loads
+        while self._offset < size:
+            data = os.pread(self._fd, min(size - self._offset, _CHUNK), self._offset)
+            if not data:
+                return
+            end = data.rfind(b"\n")
+            if end < 0:
+                if self._offset + len(data) < size and len(data) == _CHUNK:
+                    data = os.pread(self._fd, size - self._offset, self._offset)
+                    end = data.rfind(b"\n")
+                if end < 0:
+                    self._check_torn_tail(data)
+                    return
+            lines = data[:end].split(b"\n")
+            line = self._line
+            for raw in lines:
+                line += 1
+                try:
+                    record = loads(raw)
+                except ValueError as e:
+                    raise self._bad_line(line, f"corrupt record ({e})") from None
+                if type(record) is not dict or "op_code" not in record:
+                    raise self._bad_line(line, "not a journal record (a JSON object with op_code)")
+                out.append((line, record))
+            self._line = line
+            self._offset += end + 1
+
+    def _bad_line(self, line: int, what: str) -> StorageInternalError:
+        if line == 1:
+            return StorageInternalError(f"{self._path} is not a journal file: line 1 is a {what}.")
+        return StorageInternalError(
+            f"journal file {self._path}, line {line}: {what}. A corrupt line in the middle of "
+            "a journal is never skipped; repair or truncate the file by hand."
+        )
+
+    def _check_torn_tail(self, tail: bytes) -> None:
+        if not tail.startswith(b"{"):
+            raise self._bad_line(self._line + 1, "text that is not a JSON record")
+
+    def _follow_replacement(self) -> None:
+        """Switch to the file now at the path (after :meth:`_read_to` drained the old one)."""
+        assert self._fd is not None
+        old_ident, old_offset = self._ident, self._offset
+        os.close(self._fd)
+        self._fd = None
+        self._open_reader()
+        assert self._fd is not None
+        head = os.pread(self._fd, 4096, 0)
+        marker: Any = None
+        if b"\n" in head:
+            try:
+                marker = json.loads(head[: head.index(b"\n")]).get(COMPACTION_KEY)
+            except (ValueError, AttributeError):
+                marker = None
+        if (
+            isinstance(marker, dict)
+            and marker.get("replaces") == list(old_ident)
+            and marker.get("old_size") == old_offset
+        ):
+            self._offset = int(marker["new_offset"])
+            self._line = int(marker["new_lines"])
+            return
+        self._offset = 0
+        self._line = 0
+        raise JournalReset
+
+    # -- appending -----------------------------------------------------------------------------
+
+    def _writer(self) -> tuple[int, int]:
+        """Return the appending descriptor of the file now at the path, and its size (lock
+        held)."""
+        try:
+            st = os.stat(self._path)
+        except OSError as e:
+            raise StorageInternalError(f"journal file {self._path} is gone: {e}") from e
+        if self._wfd is None or (st.st_dev, st.st_ino) != self._wident:
+            if self._wfd is not None:
+                os.close(self._wfd)
+                self._wfd = None
+            try:
+                self._wfd = os.open(self._path, os.O_RDWR | os.O_APPEND)
+            except OSError as e:
+                raise StorageInternalError(
+                    f"cannot append to journal file {self._path}: {e}"
+                ) from e
+            wst = os.fstat(self._wfd)
+            self._wident = (wst.st_dev, wst.st_ino)
+            self._check_head(self._wfd)
+            return self._wfd, os.fstat(self._wfd).st_size
+        return self._wfd, st.st_size
+
+    def _check_head(self, fd: int) -> None:
+        """Refuse to append to a non-empty file whose first line is not a journal record."""
+        head = os.pread(fd, 65536, 0)
+        if not head:
+            return
+        newline = head.find(b"\n")
+        if newline < 0:
+            if len(head) < 65536:
+                self._check_torn_tail(head)
+            return
+        try:
+            record = json.loads(head[:newline])
+        except ValueError:
+            record = None
+        if type(record) is not dict or "op_code" not in record:
+            raise StorageInternalError(
+                f"{self._path} is not a journal file: line 1 is not a journal record; "
+                "refusing to append."
+            )
+
+    def _cut_torn_tail(self, fd: int, size: int) -> int:
+        """Cut the bytes after the last newline (a writer died mid-line); return the new size."""
+        pos = size
+        while pos > 0:
+            start = max(0, pos - 65536)
+            chunk = os.pread(fd, pos - start, start)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                cut = start + newline + 1
+                break
+            pos = start
+        else:
+            cut = 0
+        head = os.pread(fd, 1, cut)
+        if head != b"{":
+            raise StorageInternalError(
+                f"{self._path} is not a journal file: it ends with text that is not a JSON "
+                f"record (byte {cut}); refusing to append."
+            )
+        os.ftruncate(fd, cut)
+        return cut
+
+    def append(self, records: list[dict[str, Any]]) -> bool:
+        data = b"".join(dump_file_line(r) for r in records)
+        self._lock.acquire()
+        try:
+            fd, size = self._writer()
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                size = self._cut_torn_tail(fd, size)
+            try:
+                written = 0
+                while written < len(data):
+                    written += os.write(fd, data[written:])
+                if self._fsync:
+                    os.fsync(fd)
+            except OSError as e:
+                try:
+                    os.ftruncate(fd, size)
+                except OSError:
+                    pass
+                raise StorageInternalError(
+                    f"appending to journal file {self._path} failed: {e}"
+                ) from e
+            ident = self._wident
+        finally:
+            self._lock.release()
+        if ident == self._ident and size == self._offset:
+            self._offset = size + len(data)
+            self._line += len(records)
+            return True
+        return False
+
+    # -- snapshots -----------------------------------------------------------------------------
+
+    @property
+    def snapshot_path(self) -> str:
+        """Where this journal's snapshot lives: ``<file>.snapshot``."""
+        return self._path + SNAPSHOT_SUFFIX
+
+    def load_snapshot(self) -> dict[str, Any] | None:
+        self._open_reader()
+        assert self._fd is not None
+        try:
+            with open(self.snapshot_path, "rb") as f:
+                doc = json.loads(f.read())
+            where = doc["journal"]
+            offset, lines, digest = int(where["offset"]), int(where["lines"]), where["digest"]
+            if doc["format"] != SNAPSHOT_FORMAT:
+                return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if os.fstat(self._fd).st_size < offset or _tail_digest(self._fd, offset) != digest:
+            return None
+        state: dict[str, Any] = doc["state"]
+        self._offset, self._line = offset, lines
+        return state
+
+    def save_snapshot(self, state: dict[str, Any]) -> None:
+        self._open_reader()
+        assert self._fd is not None
+        self.write_snapshot(state, self._fd, self._offset, self._line)
+
+    def write_snapshot(self, state: dict[str, Any], fd: int, offset: int, lines: int) -> None:
+        """Write the snapshot of the file open as ``fd`` up to ``offset`` (``lines`` lines)."""
+        doc = {
+            "format": SNAPSHOT_FORMAT,
+            "journal": {"offset": offset, "lines": lines, "digest": _tail_digest(fd, offset)},
+            "state": state,
+        }
+        tmp = f"{self.snapshot_path}.{uuid.uuid4().hex}.tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(doc, f, separators=(",", ":"))
+            os.replace(tmp, self.snapshot_path)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        for fd in (self._fd, self._wfd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._init_handles()

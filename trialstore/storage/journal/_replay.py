@@ -1,0 +1,559 @@
+"""The replay state of a journal: studies and trials rebuilt from records (private).
+
+:class:`ReplayState` follows Optuna 5.0's replay rules exactly where they decide what other
+readers see (study ids count successful CREATE_STUDY records from 0, trial ids count successful
+CREATE_TRIAL records from 0 in log order, a trial's number is its index in its study, the first
+RUNNING record of a WAITING trial wins the claim). A record that is invalid when replayed (a
+duplicate name, a missing id, an update of a finished trial, an incompatible distribution) stays
+in the log and changes nothing; :meth:`ReplayState.apply` returns the error as a value, so only
+the writer of the record raises it.
+
+The state also serializes to trialstore's snapshot document and back, and to the minimal list
+of records that replays to the same state (compaction).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from trialstore.distributions import (
+    BaseDistribution,
+    check_distribution_compatibility,
+    distribution_to_json,
+    json_to_distribution,
+)
+from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
+from trialstore.storage.journal._records import (
+    HEARTBEAT_KEY,
+    JournalOp,
+    format_datetime,
+    parse_datetime,
+)
+from trialstore.study._direction import StudyDirection
+from trialstore.trial._frozen import FrozenTrial
+from trialstore.trial._state import TrialState
+
+__all__ = [
+    "SNAPSHOT_FORMAT",
+    "MalformedRecordError",
+    "ReplayState",
+    "copy_trial",
+    "heartbeat_record",
+    "trial_template_fields",
+]
+
+SNAPSHOT_FORMAT = "trialstore-journal-snapshot/2"
+_COMPACTOR_WORKER_ID = "trialstore-compact"
+
+
+class MalformedRecordError(Exception):
+    """A record that no writer could have produced: unknown op code or broken fields."""
+
+
+@dataclass
+class _Study:
+    name: str
+    directions: list[StudyDirection]
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+    trial_ids: list[int] = field(default_factory=list)
+    distributions: dict[str, BaseDistribution] = field(default_factory=dict)
+    deleted: bool = False
+
+
+def copy_trial(trial: FrozenTrial) -> FrozenTrial:
+    """Return a copy of ``trial`` that shares nothing mutable with it."""
+    new = object.__new__(FrozenTrial)
+    new.__dict__.update(trial.__dict__)
+    new._values = None if trial._values is None else list(trial._values)
+    new._params = dict(trial._params)
+    new._distributions = dict(trial._distributions)
+    new._user_attrs = copy.deepcopy(trial._user_attrs) if trial._user_attrs else {}
+    new._system_attrs = copy.deepcopy(trial._system_attrs) if trial._system_attrs else {}
+    new.intermediate_values = dict(trial.intermediate_values)
+    return new
+
+
+def _shallow(trial: FrozenTrial) -> FrozenTrial:
+    """Return a new FrozenTrial sharing ``trial``'s containers (copy-on-write updates)."""
+    new = object.__new__(FrozenTrial)
+    new.__dict__.update(trial.__dict__)
+    return new
+
+
+class ReplayState:
+    """Studies and trials as the records replayed so far define them. Not thread-safe."""
+
+    def __init__(self) -> None:
+        self.studies: list[_Study] = []  # index = study id, deleted ones included
+        self.name_to_id: dict[str, int] = {}  # live studies only
+        self.trials: list[FrozenTrial] = []  # index = trial id
+        self.trial_study: list[int] = []  # index = trial id
+        self.heartbeats: dict[int, float] = {}
+        #: (trials created before, kind 0=create 1=delete, study id), in log order.
+        self.structure: list[tuple[int, int, int]] = []
+        self.records_applied = 0
+        self._dist_cache: dict[str, BaseDistribution] = {}
+        self._appliers: list[Callable[[dict[str, Any]], Any]] = [
+            self._create_study,
+            self._delete_study,
+            self._set_study_user_attr,
+            self._set_study_system_attr,
+            self._create_trial,
+            self._set_trial_param,
+            self._set_trial_state_values,
+            self._set_trial_intermediate_value,
+            self._set_trial_user_attr,
+            self._set_trial_system_attr,
+            self._discard_trials,
+        ]
+
+    # -- applying records --------------------------------------------------------------------
+
+    def apply(self, record: dict[str, Any]) -> Any:
+        """Apply one record; return its outcome for the record's writer.
+
+        The outcome is the new study or trial id (creations), whether a claim won (state
+        RUNNING), None, or an exception *instance* when the record is invalid here and
+        changed nothing.
+
+        Raises:
+            MalformedRecordError: unknown op code or fields of the wrong shape.
+        """
+        self.records_applied += 1
+        try:
+            op = record["op_code"]
+            if type(op) is not int or not 0 <= op < len(self._appliers):
+                raise MalformedRecordError(f"unknown op_code {op!r}")
+            return self._appliers[op](record)
+        except MalformedRecordError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            raise MalformedRecordError(f"malformed record ({type(e).__name__}: {e})") from e
+
+    def _dist(self, text: str) -> BaseDistribution:
+        dist = self._dist_cache.get(text)
+        if dist is None:
+            dist = json_to_distribution(text)
+            if len(self._dist_cache) < 100_000:
+                self._dist_cache[text] = dist
+        return dist
+
+    def live_study(self, study_id: Any) -> _Study | None:
+        """Return the live study with this id, or None."""
+        if type(study_id) is not int or not 0 <= study_id < len(self.studies):
+            return None
+        study = self.studies[study_id]
+        return None if study.deleted else study
+
+    def live_trial(self, trial_id: Any) -> FrozenTrial | None:
+        """Return the stored trial with this id if its study is live, or None."""
+        if type(trial_id) is not int or not 0 <= trial_id < len(self.trials):
+            return None
+        if self.studies[self.trial_study[trial_id]].deleted:
+            return None
+        return self.trials[trial_id]
+
+    def _updatable(self, trial_id: Any) -> FrozenTrial | BaseException:
+        trial = self.live_trial(trial_id)
+        if trial is None:
+            return KeyError(f"No trial with id {trial_id!r}.")
+        if trial.state.is_finished():
+            return UpdateFinishedTrialError(
+                f"Trial#{trial.number} has already finished and can not be updated."
+            )
+        return trial
+
+    def _create_study(self, record: dict[str, Any]) -> Any:
+        name = record["study_name"]
+        directions = [StudyDirection(d) for d in record["directions"]]
+        if not isinstance(name, str):
+            raise MalformedRecordError(f"study_name {name!r} is not a str")
+        if name in self.name_to_id:
+            return DuplicatedStudyError(f"Another study with name '{name}' already exists.")
+        study_id = len(self.studies)
+        self.studies.append(_Study(name=name, directions=directions))
+        self.name_to_id[name] = study_id
+        self.structure.append((len(self.trials), 0, study_id))
+        return study_id
+
+    def _delete_study(self, record: dict[str, Any]) -> Any:
+        study_id = record["study_id"]
+        study = self.live_study(study_id)
+        if study is None:
+            return KeyError(f"No study with id {study_id!r}.")
+        study.deleted = True
+        del self.name_to_id[study.name]
+        for trial_id in study.trial_ids:
+            self.heartbeats.pop(trial_id, None)
+        self.structure.append((len(self.trials), 1, study_id))
+        return None
+
+    def _set_study_attr(self, record: dict[str, Any], field_name: str) -> Any:
+        study = self.live_study(record["study_id"])
+        attrs = record[field_name]
+        if not isinstance(attrs, dict):
+            raise MalformedRecordError(f"{field_name} is not an object")
+        if study is None:
+            return KeyError(f"No study with id {record['study_id']!r}.")
+        getattr(study, field_name + "s").update(attrs)
+        return None
+
+    def _set_study_user_attr(self, record: dict[str, Any]) -> Any:
+        return self._set_study_attr(record, "user_attr")
+
+    def _set_study_system_attr(self, record: dict[str, Any]) -> Any:
+        return self._set_study_attr(record, "system_attr")
+
+    def _create_trial(self, record: dict[str, Any]) -> Any:
+        study_id = record["study_id"]
+        study = self.live_study(study_id)
+        if study is None:
+            return KeyError(f"No study with id {study_id!r}.")
+        distributions = {k: self._dist(v) for k, v in record.get("distributions", {}).items()}
+        params = {
+            k: distributions[k].to_external_repr(p) for k, p in record.get("params", {}).items()
+        }
+        start = record["datetime_start"]
+        complete = record.get("datetime_complete")
+        values = record.get("values")
+        if values is None and record.get("value") is not None:
+            values = [record["value"]]
+        trial_id = len(self.trials)
+        trial = FrozenTrial(
+            number=len(study.trial_ids),
+            state=TrialState(record.get("state", 0)),
+            value=None,
+            values=None if values is None else [float(v) for v in values],
+            datetime_start=None if start is None else parse_datetime(start),
+            datetime_complete=None if complete is None else parse_datetime(complete),
+            params=params,
+            distributions=distributions,
+            user_attrs=dict(record.get("user_attrs", {})),
+            system_attrs=dict(record.get("system_attrs", {})),
+            intermediate_values={
+                int(k): float(v) for k, v in record.get("intermediate_values", {}).items()
+            },
+            trial_id=trial_id,
+        )
+        for name, dist in distributions.items():
+            study.distributions.setdefault(name, dist)
+        self.trials.append(trial)
+        self.trial_study.append(study_id)
+        study.trial_ids.append(trial_id)
+        return trial_id
+
+    def _set_trial_param(self, record: dict[str, Any]) -> Any:
+        name = record["param_name"]
+        dist = self._dist(record["distribution"])
+        external = dist.to_external_repr(record["param_value_internal"])
+        trial = self._updatable(record["trial_id"])
+        if isinstance(trial, BaseException):
+            return trial
+        study = self.studies[self.trial_study[trial._trial_id]]
+        known = study.distributions.get(name)
+        if known is not None:
+            try:
+                check_distribution_compatibility(known, dist)
+            except ValueError as e:
+                return ValueError(f"param {name!r}: {e}")
+        else:
+            study.distributions[name] = dist
+        new = _shallow(trial)
+        new._params = {**trial._params, name: external}
+        new._distributions = {**trial._distributions, name: dist}
+        self.trials[trial._trial_id] = new
+        return None
+
+    def _set_trial_state_values(self, record: dict[str, Any]) -> Any:
+        state = TrialState(record["state"])
+        values = record["values"]
+        trial = self._updatable(record["trial_id"])
+        if isinstance(trial, BaseException):
+            return trial
+        if state == TrialState.RUNNING and trial.state == TrialState.RUNNING:
+            return False
+        new = _shallow(trial)
+        if state == TrialState.RUNNING:
+            new._datetime_start = parse_datetime(record["datetime_start"])
+        elif state.is_finished():
+            new.datetime_complete = parse_datetime(record["datetime_complete"])
+            self.heartbeats.pop(trial._trial_id, None)
+        new.state = state
+        if values is not None:
+            new._values = [float(v) for v in values]
+        self.trials[trial._trial_id] = new
+        return True
+
+    def _set_trial_intermediate_value(self, record: dict[str, Any]) -> Any:
+        step = record["step"]
+        value = record["intermediate_value"]
+        if type(step) is not int:
+            raise MalformedRecordError(f"step {step!r} is not an int")
+        trial = self._updatable(record["trial_id"])
+        if isinstance(trial, BaseException):
+            return trial
+        new = _shallow(trial)
+        new.intermediate_values = {**trial.intermediate_values, step: float(value)}
+        self.trials[trial._trial_id] = new
+        return None
+
+    def _set_trial_attr(self, record: dict[str, Any], field_name: str) -> Any:
+        attrs = record[field_name]
+        if not isinstance(attrs, dict):
+            raise MalformedRecordError(f"{field_name} is not an object")
+        trial = self._updatable(record["trial_id"])
+        if isinstance(trial, BaseException):
+            return trial
+        new = _shallow(trial)
+        if field_name == "user_attr":
+            new._user_attrs = {**trial._user_attrs, **attrs}
+        else:
+            new._system_attrs = {**trial._system_attrs, **attrs}
+        self.trials[trial._trial_id] = new
+        return None
+
+    def _set_trial_user_attr(self, record: dict[str, Any]) -> Any:
+        return self._set_trial_attr(record, "user_attr")
+
+    def _set_trial_system_attr(self, record: dict[str, Any]) -> Any:
+        return self._set_trial_attr(record, "system_attr")
+
+    def _discard_trials(self, record: dict[str, Any]) -> Any:
+        beat = record.get(HEARTBEAT_KEY)
+        if beat is None:
+            return None  # Optuna ignores DISCARD_TRIALS on replay; so do we.
+        trial_id = beat["trial_id"]
+        beat_time = float(beat["time"])
+        trial = self.live_trial(trial_id)
+        if trial is not None and trial.state == TrialState.RUNNING:
+            self.heartbeats[trial_id] = max(beat_time, self.heartbeats.get(trial_id, -math.inf))
+        return None
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def to_document(self) -> dict[str, Any]:
+        """Return the state as trialstore's JSON snapshot document (without position).
+
+        Distributions are stored once each, and each distinct set of a trial's distributions
+        once, so that loading is cheap; parameters are stored as external values.
+        """
+        dist_index: dict[str, int] = {}
+        dists: list[str] = []
+        dset_index: dict[tuple[tuple[str, int], ...], int] = {}
+        dsets: list[dict[str, int]] = []
+
+        def index(dist: BaseDistribution) -> int:
+            text = distribution_to_json(dist)
+            if text not in dist_index:
+                dist_index[text] = len(dists)
+                dists.append(text)
+            return dist_index[text]
+
+        def set_index(distributions: dict[str, BaseDistribution]) -> int:
+            key = tuple((name, index(dist)) for name, dist in distributions.items())
+            if key not in dset_index:
+                dset_index[key] = len(dsets)
+                dsets.append(dict(key))
+            return dset_index[key]
+
+        trials = []
+        for trial_id, trial in enumerate(self.trials):
+            start = trial._datetime_start
+            complete = trial.datetime_complete
+            trials.append(
+                [
+                    self.trial_study[trial_id],
+                    int(trial.state),
+                    trial._values,
+                    None if start is None else start.isoformat(),
+                    None if complete is None else complete.isoformat(),
+                    trial._params,
+                    set_index(trial._distributions),
+                    trial._user_attrs,
+                    trial._system_attrs,
+                    [[step, value] for step, value in trial.intermediate_values.items()],
+                ]
+            )
+        return {
+            "studies": [
+                [
+                    s.name,
+                    [int(d) for d in s.directions],
+                    s.user_attrs,
+                    s.system_attrs,
+                    s.deleted,
+                    {name: index(dist) for name, dist in s.distributions.items()},
+                ]
+                for s in self.studies
+            ],
+            "dists": dists,
+            "dsets": dsets,
+            "trials": trials,
+            "heartbeats": [[k, v] for k, v in self.heartbeats.items()],
+            "structure": self.structure,
+            "records_applied": self.records_applied,
+        }
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> ReplayState:
+        """Rebuild a state from :meth:`to_document`'s output.
+
+        Raises:
+            KeyError, TypeError, ValueError, IndexError: the document is not a snapshot.
+        """
+        import datetime
+
+        state = cls()
+        dists = [json_to_distribution(text) for text in doc["dists"]]
+        for text, dist in zip(doc["dists"], dists, strict=True):
+            state._dist_cache[text] = dist
+        # Stored trials are copy-on-write, so trials may share one distributions dict.
+        dsets = [{name: dists[i] for name, i in dset.items()} for dset in doc["dsets"]]
+        for study_id, (name, directions, ua, sa, deleted, sdists) in enumerate(doc["studies"]):
+            study = _Study(
+                name=name,
+                directions=[StudyDirection(d) for d in directions],
+                user_attrs=ua,
+                system_attrs=sa,
+                deleted=deleted,
+                distributions={k: dists[i] for k, i in sdists.items()},
+            )
+            state.studies.append(study)
+            if not deleted:
+                state.name_to_id[name] = study_id
+        fromiso = datetime.datetime.fromisoformat
+        states = sorted(TrialState, key=int)
+        new = object.__new__
+        trials = state.trials
+        trial_study = state.trial_study
+        study_trials = [study.trial_ids for study in state.studies]
+        for trial_id, row in enumerate(doc["trials"]):
+            sid, st, values, start, complete, params, dset, ua, sa, ivs = row
+            ids = study_trials[sid]
+            trial = new(FrozenTrial)
+            trial.__dict__ = {
+                "_number": len(ids),
+                "state": states[st],
+                "_values": values,
+                "_datetime_start": None if start is None else fromiso(start),
+                "datetime_complete": None if complete is None else fromiso(complete),
+                "_params": params,
+                "_distributions": dsets[dset],
+                "_user_attrs": ua,
+                "_system_attrs": sa,
+                "intermediate_values": {step: value for step, value in ivs} if ivs else {},
+                "_trial_id": trial_id,
+            }
+            trials.append(trial)
+            trial_study.append(sid)
+            ids.append(trial_id)
+        state.heartbeats = {int(k): float(v) for k, v in doc["heartbeats"]}
+        state.structure = [(int(a), int(b), int(c)) for a, b, c in doc["structure"]]
+        state.records_applied = int(doc["records_applied"])
+        return state
+
+    # -- compaction --------------------------------------------------------------------------
+
+    def to_records(self) -> Iterable[dict[str, Any]]:
+        """Yield the fewest records that replay (in Optuna and here) to this state.
+
+        Every study and trial keeps its id and number: deleted studies are created and deleted
+        again at the same place relative to the trials, and every trial is one CREATE_TRIAL
+        record holding its whole current content.
+        """
+        wid = _COMPACTOR_WORKER_ID
+        events = iter(self.structure)
+        pending = next(events, None)
+        for trial_id in range(len(self.trials) + 1):
+            while pending is not None and pending[0] <= trial_id:
+                _, kind, study_id = pending
+                study = self.studies[study_id]
+                if kind == 0:
+                    yield {
+                        "op_code": int(JournalOp.CREATE_STUDY),
+                        "worker_id": wid,
+                        "study_name": study.name,
+                        "directions": [int(d) for d in study.directions],
+                    }
+                    if not study.deleted:
+                        for key, value in study.user_attrs.items():
+                            yield {
+                                "op_code": int(JournalOp.SET_STUDY_USER_ATTR),
+                                "worker_id": wid,
+                                "study_id": study_id,
+                                "user_attr": {key: value},
+                            }
+                        for key, value in study.system_attrs.items():
+                            yield {
+                                "op_code": int(JournalOp.SET_STUDY_SYSTEM_ATTR),
+                                "worker_id": wid,
+                                "study_id": study_id,
+                                "system_attr": {key: value},
+                            }
+                else:
+                    yield {
+                        "op_code": int(JournalOp.DELETE_STUDY),
+                        "worker_id": wid,
+                        "study_id": study_id,
+                    }
+                pending = next(events, None)
+            if trial_id < len(self.trials):
+                yield _trial_record(self.trials[trial_id], self.trial_study[trial_id], wid)
+        for trial_id, beat in self.heartbeats.items():
+            yield heartbeat_record(wid, trial_id, beat)
+
+
+def heartbeat_record(worker_id: str, trial_id: int, beat_time: float) -> dict[str, Any]:
+    """Return the record of a heartbeat: a DISCARD_TRIALS of no trial, which Optuna ignores."""
+    return {
+        "op_code": int(JournalOp.DISCARD_TRIALS),
+        "worker_id": worker_id,
+        "trial_ids": [],
+        HEARTBEAT_KEY: {"trial_id": trial_id, "time": beat_time},
+    }
+
+
+def trial_template_fields(trial: FrozenTrial) -> dict[str, Any]:
+    """Return the CREATE_TRIAL fields that carry a whole trial, as Optuna writes them."""
+    values = trial._values
+    fields: dict[str, Any] = {
+        "datetime_start": None
+        if trial._datetime_start is None
+        else format_datetime(trial._datetime_start),
+        "state": int(trial.state),
+    }
+    if values is not None and len(values) != 1:
+        fields["value"] = None
+        fields["values"] = list(values)
+    else:
+        fields["value"] = None if values is None else values[0]
+        fields["values"] = None
+    if trial.datetime_complete is not None:
+        fields["datetime_complete"] = format_datetime(trial.datetime_complete)
+    fields["distributions"] = {
+        name: distribution_to_json(dist) for name, dist in trial._distributions.items()
+    }
+    fields["params"] = {
+        name: dist.to_internal_repr(trial._params[name])
+        for name, dist in trial._distributions.items()
+    }
+    fields["user_attrs"] = trial._user_attrs
+    fields["system_attrs"] = trial._system_attrs
+    fields["intermediate_values"] = {
+        str(step): value for step, value in trial.intermediate_values.items()
+    }
+    return fields
+
+
+def _trial_record(trial: FrozenTrial, study_id: int, worker_id: str) -> dict[str, Any]:
+    return {
+        "op_code": int(JournalOp.CREATE_TRIAL),
+        "worker_id": worker_id,
+        "study_id": study_id,
+        **trial_template_fields(trial),
+    }

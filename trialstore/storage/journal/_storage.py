@@ -1,0 +1,516 @@
+"""JournalStorage: a storage that is a log of operations, replayed in memory."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import gc
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Container, Sequence
+from typing import Any, TypeVar
+
+from trialstore._typing import JSONSerializable
+from trialstore.distributions import BaseDistribution, distribution_to_json
+from trialstore.exceptions import (
+    DuplicatedStudyError,
+    StorageInternalError,
+    UpdateFinishedTrialError,
+)
+from trialstore.storage import _validation as check
+from trialstore.storage.base import BaseStorage
+from trialstore.storage.journal._base import BaseJournalBackend, JournalReset
+from trialstore.storage.journal._records import HEARTBEAT_KEY, JournalOp, format_datetime
+from trialstore.storage.journal._replay import (
+    MalformedRecordError,
+    ReplayState,
+    copy_trial,
+    trial_template_fields,
+)
+from trialstore.study._direction import StudyDirection
+from trialstore.study._frozen import FrozenStudy
+from trialstore.trial._frozen import FrozenTrial
+from trialstore.trial._state import TrialState
+
+__all__ = ["JournalStorage"]
+
+_MISSING = object()
+_T = TypeVar("_T")
+
+
+def _now() -> str:
+    return format_datetime(datetime.datetime.now(datetime.timezone.utc))
+
+
+class JournalStorage(BaseStorage):
+    """A storage kept as a journal of operations in a backend (a file or Redis), in the
+    record format of Optuna 5.0, so either library can open what the other wrote.
+
+    Every write appends one record, then reads every record appended since this object's last
+    read (only those: each object keeps its position in the log) and applies them to an
+    in-memory replay state, in log order. The log order decides races: of two processes
+    creating a study of one name, or claiming one WAITING trial, the first record wins; a
+    record that is invalid when its turn comes stays in the log, changes nothing for any
+    reader, and makes only its writer raise. Reads first catch up with the log, so every
+    object observes every write that returned before the read began.
+
+    Thread-safe (one lock per object). Pickling gives an object that replays the log afresh.
+
+    Opening reads the backend's snapshot (if one matches the log) and the records after it;
+    when that tail is longer than ``snapshot_threshold`` records, the opener writes a new
+    snapshot for the next one.
+
+    Heartbeats (off unless ``heartbeat_interval`` is given; ``grace_period`` defaults to twice
+    the interval) are records of their own, in a form Optuna ignores: a DISCARD_TRIALS record
+    of no trial with a ``trialstore_heartbeat`` field. The beat time is the writer's wall
+    clock, so the processes sharing a journal need roughly synchronized clocks.
+
+    Raises:
+        ValueError: bad heartbeat settings.
+        StorageInternalError: the journal is not readable or is corrupt (names where).
+    """
+
+    cheap_trial_lookup = True
+
+    def __init__(
+        self,
+        log_storage: BaseJournalBackend,
+        *,
+        heartbeat_interval: float | None = None,
+        grace_period: float | None = None,
+        snapshot_threshold: int = 10_000,
+    ) -> None:
+        self._heartbeat_interval, self._grace_period = check.check_heartbeat_settings(
+            heartbeat_interval, grace_period
+        )
+        self._backend = log_storage
+        self._snapshot_threshold = snapshot_threshold
+        self._lock = threading.RLock()
+        self._init_runtime()
+        with self._lock:
+            self._load()
+
+    def _init_runtime(self) -> None:
+        self._pid = os.getpid()
+        self._worker_prefix = f"{uuid.uuid4()}-"
+        self._pending: str | None = None
+        self._outcome: Any = _MISSING
+        self._state = ReplayState()
+        self._dist_json: dict[BaseDistribution, str] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "backend": self._backend,
+            "heartbeat_interval": self._heartbeat_interval,
+            "grace_period": self._grace_period,
+            "snapshot_threshold": self._snapshot_threshold,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._backend = state["backend"]
+        self._heartbeat_interval = state["heartbeat_interval"]
+        self._grace_period = state["grace_period"]
+        self._snapshot_threshold = state["snapshot_threshold"]
+        self._lock = threading.RLock()
+        self._init_runtime()
+        with self._lock:
+            self._load()
+
+    def _distribution_json(self, distribution: BaseDistribution) -> str:
+        text = self._dist_json.get(distribution)
+        if text is None:
+            text = distribution_to_json(distribution)
+            if len(self._dist_json) < 10_000:
+                self._dist_json[distribution] = text
+        return text
+
+    @property
+    def backend(self) -> BaseJournalBackend:
+        """The backend this storage reads and appends to."""
+        return self._backend
+
+    # -- replay ----------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        self._state = ReplayState()
+        self._backend.reset()
+        # Loading builds up to millions of long-lived objects at once; the cyclic collector
+        # would rescan them many times meanwhile (none of them can be garbage yet).
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            doc = self._backend.load_snapshot()
+            if doc is not None:
+                try:
+                    self._state = ReplayState.from_document(doc)
+                except (KeyError, TypeError, ValueError, IndexError):
+                    self._state = ReplayState()
+                    self._backend.reset()
+            before = self._state.records_applied
+            self._sync()
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        if self._state.records_applied - before >= self._snapshot_threshold:
+            self._backend.save_snapshot(self._state.to_document())
+
+    def _sync(self) -> None:
+        try:
+            batch = self._backend.read_new()
+        except JournalReset:
+            self._state = ReplayState()
+            doc = self._backend.load_snapshot()
+            if doc is not None:
+                self._state = ReplayState.from_document(doc)
+            batch = self._backend.read_new()
+        apply = self._state.apply
+        pending = self._pending
+        for log_number, record in batch:
+            try:
+                outcome = apply(record)
+            except MalformedRecordError as e:
+                raise StorageInternalError(f"{self._backend.location(log_number)}: {e}") from e
+            if pending is not None and record.get("worker_id") == pending:
+                self._outcome = outcome
+
+    def _worker_id(self) -> str:
+        if self._pid != os.getpid():  # a forked child must not pass for its parent
+            self._pid = os.getpid()
+            self._worker_prefix = f"{uuid.uuid4()}-"
+        return self._worker_prefix + str(threading.get_ident())
+
+    def _write(self, op: JournalOp, fields: dict[str, Any]) -> Any:
+        """Append one record, catch up with the log, return the record's outcome (lock held).
+
+        Raises:
+            the record's error when it was invalid at its place in the log.
+        """
+        worker_id = self._worker_id()
+        record = {"op_code": int(op), "worker_id": worker_id, **fields}
+        self._pending = worker_id
+        self._outcome = _MISSING
+        try:
+            if self._backend.append([record]):
+                try:
+                    self._outcome = self._state.apply(record)
+                except MalformedRecordError as e:  # pragma: no cover - our own records
+                    raise StorageInternalError(f"bad record written: {e}") from e
+            else:
+                self._sync()
+        finally:
+            self._pending = None
+        outcome = self._outcome
+        self._outcome = _MISSING
+        if outcome is _MISSING:
+            raise StorageInternalError(
+                "the journal was compacted twice while this write was in flight; whether it "
+                "took effect is unknown."
+            )
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def _precheck(self, check_fn: Callable[[], _T]) -> _T:
+        """Run a write's checks on the state as last read, and again after catching up with
+        the log if they fail (lock held).
+
+        The state only moves forward (studies and trials appear, trials finish), so checks
+        that pass on an older state are re-decided by the replay of the record itself; only a
+        failure needs the newest state before it is reported.
+        """
+        try:
+            return check_fn()
+        except (KeyError, UpdateFinishedTrialError, DuplicatedStudyError, ValueError):
+            self._sync()
+            return check_fn()
+
+    # -- private lookups (lock held) -----------------------------------------------------------
+
+    def _study(self, study_id: int) -> Any:
+        study = self._state.live_study(study_id)
+        if study is None:
+            raise KeyError(f"No study with id {study_id!r}.")
+        return study
+
+    def _trial(self, trial_id: int) -> FrozenTrial:
+        trial = self._state.live_trial(trial_id)
+        if trial is None:
+            raise KeyError(f"No trial with id {trial_id!r}.")
+        return trial
+
+    def _updatable_trial(self, trial_id: int) -> FrozenTrial:
+        trial = self._trial(trial_id)
+        if trial.state.is_finished():
+            raise UpdateFinishedTrialError(
+                f"Trial#{trial.number} has already finished and can not be updated."
+            )
+        return trial
+
+    # -- studies ----------------------------------------------------------------------------
+
+    def create_new_study(
+        self, directions: Sequence[StudyDirection], study_name: str | None = None
+    ) -> int:
+        checked = check.check_directions(directions)
+        name = check.check_study_name(study_name)
+        if name is None:
+            name = f"no-name-{uuid.uuid4()}"
+
+        def unused_name() -> None:
+            if name in self._state.name_to_id:
+                raise DuplicatedStudyError(f"Another study with name '{name}' already exists.")
+
+        with self._lock:
+            self._precheck(unused_name)
+            study_id: int = self._write(
+                JournalOp.CREATE_STUDY,
+                {"study_name": name, "directions": [int(d) for d in checked]},
+            )
+            return study_id
+
+    def delete_study(self, study_id: int) -> None:
+        with self._lock:
+            self._precheck(lambda: self._study(study_id))
+            self._write(JournalOp.DELETE_STUDY, {"study_id": study_id})
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        stored = check.check_attr(key, value)
+        with self._lock:
+            self._precheck(lambda: self._study(study_id))
+            self._write(
+                JournalOp.SET_STUDY_USER_ATTR, {"study_id": study_id, "user_attr": {key: stored}}
+            )
+
+    def set_study_system_attr(self, study_id: int, key: str, value: JSONSerializable) -> None:
+        stored = check.check_attr(key, value)
+        with self._lock:
+            self._precheck(lambda: self._study(study_id))
+            self._write(
+                JournalOp.SET_STUDY_SYSTEM_ATTR,
+                {"study_id": study_id, "system_attr": {key: stored}},
+            )
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        with self._lock:
+            self._sync()
+            try:
+                return self._state.name_to_id[study_name]
+            except (KeyError, TypeError):
+                raise KeyError(f"No such study {study_name!r}.") from None
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        with self._lock:
+            self._sync()
+            name: str = self._study(study_id).name
+            return name
+
+    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        with self._lock:
+            self._sync()
+            return list(self._study(study_id).directions)
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        with self._lock:
+            self._sync()
+            return copy.deepcopy(self._study(study_id).user_attrs)
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        with self._lock:
+            self._sync()
+            return copy.deepcopy(self._study(study_id).system_attrs)
+
+    def get_all_studies(self) -> list[FrozenStudy]:
+        with self._lock:
+            self._sync()
+            return [
+                FrozenStudy(
+                    study_name=study.name,
+                    direction=None,
+                    directions=list(study.directions),
+                    user_attrs=copy.deepcopy(study.user_attrs),
+                    system_attrs=copy.deepcopy(study.system_attrs),
+                    study_id=study_id,
+                )
+                for study_id, study in enumerate(self._state.studies)
+                if not study.deleted
+            ]
+
+    # -- trials -----------------------------------------------------------------------------
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        if template_trial is None:
+            fields: dict[str, Any] = {"study_id": study_id, "datetime_start": _now()}
+            template = None
+        else:
+            template = check.check_template(template_trial)
+            fields = {"study_id": study_id, **trial_template_fields(template)}
+
+        def consistent() -> None:
+            study = self._study(study_id)
+            if template is not None:
+                check.check_values_count(template.values, len(study.directions))
+                for name, dist in template.distributions.items():
+                    check.check_distribution_against(name, study.distributions.get(name), dist)
+
+        with self._lock:
+            self._precheck(consistent)
+            trial_id: int = self._write(JournalOp.CREATE_TRIAL, fields)
+            return trial_id
+
+    def set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+    ) -> None:
+        name, internal = check.check_param(param_name, param_value_internal, distribution)
+
+        def compatible() -> None:
+            self._updatable_trial(trial_id)
+            study = self._state.studies[self._state.trial_study[trial_id]]
+            check.check_distribution_against(name, study.distributions.get(name), distribution)
+
+        with self._lock:
+            self._precheck(compatible)
+            self._write(
+                JournalOp.SET_TRIAL_PARAM,
+                {
+                    "trial_id": trial_id,
+                    "param_name": name,
+                    "param_value_internal": internal,
+                    "distribution": self._distribution_json(distribution),
+                },
+            )
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        with self._lock:
+            self._sync()
+            trial_ids = self._study(study_id).trial_ids
+            if (
+                isinstance(trial_number, bool)
+                or not isinstance(trial_number, int)
+                or not 0 <= trial_number < len(trial_ids)
+            ):
+                raise KeyError(f"No trial with number {trial_number!r} in study {study_id}.")
+            trial_id: int = trial_ids[trial_number]
+            return trial_id
+
+    def get_trial_number_from_id(self, trial_id: int) -> int:
+        with self._lock:
+            self._sync()
+            return self._trial(trial_id).number
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        state, checked_values = check.check_state_values(state, values)
+
+        def updatable() -> FrozenTrial:
+            trial = self._updatable_trial(trial_id)
+            study = self._state.studies[self._state.trial_study[trial_id]]
+            check.check_values_count(checked_values, len(study.directions))
+            return trial
+
+        with self._lock:
+            if state == TrialState.RUNNING:
+                self._sync()  # a claim decides on the newest state, as Optuna does
+            trial = self._precheck(updatable)
+            if state == TrialState.RUNNING and trial.state != TrialState.WAITING:
+                return False
+            fields: dict[str, Any] = {
+                "trial_id": trial_id,
+                "state": int(state),
+                "values": checked_values,
+            }
+            if state == TrialState.RUNNING:
+                fields["datetime_start"] = _now()
+            else:
+                fields["datetime_complete"] = _now()
+            return bool(self._write(JournalOp.SET_TRIAL_STATE_VALUES, fields))
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        checked_step, value = check.check_intermediate_value(step, intermediate_value)
+        with self._lock:
+            self._precheck(lambda: self._updatable_trial(trial_id))
+            self._write(
+                JournalOp.SET_TRIAL_INTERMEDIATE_VALUE,
+                {"trial_id": trial_id, "step": checked_step, "intermediate_value": value},
+            )
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        stored = check.check_attr(key, value)
+        with self._lock:
+            self._precheck(lambda: self._updatable_trial(trial_id))
+            self._write(
+                JournalOp.SET_TRIAL_USER_ATTR, {"trial_id": trial_id, "user_attr": {key: stored}}
+            )
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: JSONSerializable) -> None:
+        stored = check.check_attr(key, value)
+        with self._lock:
+            self._precheck(lambda: self._updatable_trial(trial_id))
+            self._write(
+                JournalOp.SET_TRIAL_SYSTEM_ATTR,
+                {"trial_id": trial_id, "system_attr": {key: stored}},
+            )
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        with self._lock:
+            self._sync()
+            return copy_trial(self._trial(trial_id))
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[FrozenTrial]:
+        with self._lock:
+            self._sync()
+            stored = self._state.trials
+            trials = [stored[i] for i in self._study(study_id).trial_ids]
+        if states is not None:
+            trials = [t for t in trials if t.state in states]
+        return [copy_trial(t) for t in trials] if deepcopy else trials
+
+    # -- heartbeats -------------------------------------------------------------------------
+
+    def get_heartbeat_interval(self) -> float | None:
+        return self._heartbeat_interval
+
+    def get_grace_period(self) -> float | None:
+        return self._grace_period
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        with self._lock:
+            self._precheck(lambda: self._updatable_trial(trial_id))
+            self._write(
+                JournalOp.DISCARD_TRIALS,
+                {"trial_ids": [], HEARTBEAT_KEY: {"trial_id": trial_id, "time": time.time()}},
+            )
+
+    def get_stale_trial_ids(self, study_id: int) -> list[int]:
+        with self._lock:
+            self._sync()
+            self._study(study_id)
+            if self._grace_period is None:
+                return []
+            deadline = time.time() - self._grace_period
+            trials = self._state.trials
+            trial_study = self._state.trial_study
+            return sorted(
+                trial_id
+                for trial_id, beat in self._state.heartbeats.items()
+                if beat < deadline
+                and trial_study[trial_id] == study_id
+                and trials[trial_id].state == TrialState.RUNNING
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._backend.close()

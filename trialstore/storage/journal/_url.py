@@ -1,0 +1,54 @@
+"""Journal storage URLs (private; used through ``trialstore.storage.get_storage``).
+
+* ``journal:///absolute/path.log``: a journal file;
+* ``journal+redis://[user:password@]host:port/db?prefix=NAME``: a Redis journal.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+from trialstore.storage.journal._base import BaseJournalBackend
+from trialstore.storage.journal._storage import JournalStorage
+
+__all__ = ["backend_from_url", "storage_from_url"]
+
+
+def backend_from_url(url: str) -> BaseJournalBackend:
+    """Return the journal backend that a ``journal://`` or ``journal+redis://`` URL names.
+
+    Raises:
+        ValueError: another scheme, a relative file path, or unknown query parameters.
+    """
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if scheme == "journal" and sep:
+        if not rest.startswith("/"):
+            raise ValueError(
+                f"journal URL {url!r} must hold an absolute path: journal:///absolute/path.log"
+            )
+        from trialstore.storage.journal._file import JournalFileBackend
+
+        return JournalFileBackend(urllib.parse.unquote(rest))
+    if scheme == "journal+redis" and sep:
+        parts = urllib.parse.urlsplit("redis://" + rest)
+        query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+        unknown = sorted(set(query) - {"prefix"})
+        if unknown:
+            raise ValueError(f"journal+redis URL: unknown parameters {unknown}; allowed: prefix.")
+        prefix = query.get("prefix", [""])[-1]
+        redis_url = urllib.parse.urlunsplit(parts._replace(query=""))
+        from trialstore.storage.journal._redis import JournalRedisBackend
+
+        return JournalRedisBackend(redis_url, prefix=prefix)
+    raise ValueError(f"not a journal URL: {url!r} (journal:///path or journal+redis://...)")
+
+
+def storage_from_url(url: str, **kwargs: Any) -> JournalStorage:
+    """Return a :class:`JournalStorage` on the URL's backend; ``kwargs`` go to its constructor.
+
+    Raises:
+        ValueError: as :func:`backend_from_url`.
+    """
+    return JournalStorage(backend_from_url(url), **kwargs)

@@ -1,0 +1,223 @@
+"""The statements of one dialect, built once with bound parameters (private).
+
+Building a SQLAlchemy statement and its cache key costs far more than running it on a local
+server, so every statement on a hot path is built once per dialect and executed with
+parameters. Per-dialect parts: upserts, row locks and the database clock.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+from trialstore.storage.rdb import _read
+from trialstore.storage.rdb._tables import (
+    studies,
+    trial_heartbeats,
+    trial_intermediate_values,
+    trial_params,
+    trial_system_attributes,
+    trial_user_attributes,
+    trial_values,
+    trials,
+)
+
+__all__ = ["Statements", "statements_for"]
+
+_UNFINISHED = sa.text("trials.state IN ('RUNNING', 'WAITING')")
+
+
+def _insert(dialect: str, table: sa.Table) -> Any:
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    return mysql.insert(table)
+
+
+class Statements:
+    """Prebuilt statements for one dialect (``postgresql``, ``mysql`` or ``sqlite``)."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.now = self._now()
+        self.upsert_param = self._upsert_for_unfinished(
+            trial_params, ("param_name", "param_value", "distribution_json"), ("param_name",)
+        )
+        self.upsert_intermediate = self._upsert_for_unfinished(
+            trial_intermediate_values,
+            ("step", "intermediate_value", "intermediate_value_type"),
+            ("step",),
+        )
+        self.upsert_user_attr = self._upsert_for_unfinished(
+            trial_user_attributes, ("key", "value_json"), ("key",)
+        )
+        self.upsert_system_attr = self._upsert_for_unfinished(
+            trial_system_attributes, ("key", "value_json"), ("key",)
+        )
+        self.upsert_heartbeat = self._upsert_heartbeat()
+        self.upsert_value = self._upsert_values(
+            trial_values, ("trial_id", "objective"), ("value", "value_type")
+        )
+        self.upsert_study_user_attr = self._upsert_values(
+            trial_user_attributes.metadata.tables["study_user_attributes"],
+            ("study_id", "key"),
+            ("value_json",),
+        )
+        self.upsert_study_system_attr = self._upsert_values(
+            trial_user_attributes.metadata.tables["study_system_attributes"],
+            ("study_id", "key"),
+            ("value_json",),
+        )
+        lock = sa.select(studies.c.study_id).where(studies.c.study_id == sa.bindparam("study_id"))
+        if dialect == "postgresql":
+            # Conflicts with FOR UPDATE (Optuna's numbering lock) and with itself, but not with
+            # the FOR KEY SHARE of foreign-key checks: inserting rows that reference the study
+            # does not wait for it.
+            lock = lock.with_for_update(key_share=True)
+        elif dialect == "mysql":
+            lock = lock.with_for_update()
+        #: SELECT the study row, locked against other trial creators (SQLite: its write
+        #: transactions are serialized already).
+        self.lock_study = lock
+        self.max_number = sa.select(sa.func.max(trials.c.number)).where(
+            trials.c.study_id == sa.bindparam("study_id")
+        )
+        self.insert_trial = trials.insert()
+        self.finish_trial = (
+            trials.update()
+            .where(trials.c.trial_id == sa.bindparam("tid"), _UNFINISHED)
+            .values(state=sa.bindparam("new_state"), datetime_complete=sa.bindparam("now"))
+        )
+        self.claim_trial = (
+            trials.update()
+            .where(trials.c.trial_id == sa.bindparam("tid"), trials.c.state == "WAITING")
+            .values(state="RUNNING", datetime_start=sa.bindparam("now"))
+        )
+        self.trial_state = sa.select(trials.c.state, trials.c.number).where(
+            trials.c.trial_id == sa.bindparam("tid")
+        )
+        self.study_exists = sa.select(studies.c.study_id).where(
+            studies.c.study_id == sa.bindparam("study_id")
+        )
+        self.study_of_trial = sa.select(trials.c.study_id).where(
+            trials.c.trial_id == sa.bindparam("tid")
+        )
+        self.known_distribution = (
+            sa.select(trial_params.c.distribution_json)
+            .select_from(trial_params.join(trials, trial_params.c.trial_id == trials.c.trial_id))
+            .where(
+                trials.c.study_id == sa.bindparam("study_id"),
+                trial_params.c.param_name == sa.bindparam("name"),
+            )
+            .limit(1)
+        )
+        t = trials.c
+        in_study = t.study_id == sa.bindparam("study_id")
+        newer = t.trial_id > sa.bindparam("max_id")
+        #: Incremental reads of one study, by shape of the "read again" condition.
+        self.read_newer = _read.select_trials(dialect, sa.and_(in_study, newer), True)
+        self.read_newer_or_ids = _read.select_trials(
+            dialect,
+            sa.and_(in_study, sa.or_(newer, t.trial_id.in_(sa.bindparam("ids", expanding=True)))),
+            True,
+        )
+        self.read_from = _read.select_trials(
+            dialect, sa.and_(in_study, t.trial_id >= sa.bindparam("min_id")), True
+        )
+        self.read_one = _read.select_trials(dialect, t.trial_id == sa.bindparam("tid"), False)
+        self.stale = self._stale()
+
+    def _now(self) -> sa.ColumnElement[Any]:
+        """The database's clock as a naive datetime in the columns' convention."""
+        if self.dialect == "postgresql":
+            return sa.literal_column("LOCALTIMESTAMP", sa.DateTime())
+        if self.dialect == "mysql":
+            return sa.literal_column("NOW(6)", sa.DateTime())
+        # SQLite: UTC text with microseconds, the format SQLAlchemy writes.
+        return sa.literal_column("strftime('%Y-%m-%d %H:%M:%f000', 'now')", sa.DateTime())
+
+    def _on_conflict(self, stmt: Any, conflict: tuple[str, ...], update: dict[str, Any]) -> Any:
+        if self.dialect == "mysql":
+            stmt = stmt.on_duplicate_key_update(update)
+        else:
+            stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_=update)
+        return stmt.execution_options(preserve_rowcount=True)
+
+    def _upsert_for_unfinished(
+        self, table: sa.Table, columns: tuple[str, ...], key: tuple[str, ...]
+    ) -> Any:
+        """INSERT (or replace on the ``trial_id`` + ``key`` conflict) a row for the trial
+        ``:tid`` if it exists and is unfinished; 0 rows affected means it does not or is not.
+
+        The trial row is read with a share lock, so a concurrent finish waits for this write
+        or this write sees the finished state and does nothing."""
+        params = {name: sa.bindparam(name, type_=table.c[name].type) for name in columns}
+        source = (
+            sa.select(trials.c.trial_id, *params.values())
+            .where(trials.c.trial_id == sa.bindparam("tid"), _UNFINISHED)
+            .with_for_update(read=True)
+        )
+        stmt = _insert(self.dialect, table).from_select(["trial_id", *columns], source)
+        update = {name: params[name] for name in columns if name not in key}
+        return self._on_conflict(stmt, ("trial_id", *key), update)
+
+    def _upsert_heartbeat(self) -> Any:
+        """Record the database's time as the heartbeat of ``:tid`` if it is RUNNING (a WAITING
+        trial has no worker yet: its heartbeat would make it stale on claim)."""
+        source = (
+            sa.select(trials.c.trial_id, self.now)
+            .where(trials.c.trial_id == sa.bindparam("tid"), trials.c.state == "RUNNING")
+            .with_for_update(read=True)
+        )
+        stmt = _insert(self.dialect, trial_heartbeats).from_select(
+            ["trial_id", "heartbeat"], source
+        )
+        return self._on_conflict(stmt, ("trial_id",), {"heartbeat": self.now})
+
+    def _upsert_values(
+        self, table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...]
+    ) -> Any:
+        """INSERT one row (parameters named as the columns), replacing one with its key."""
+        stmt = _insert(self.dialect, table).values(
+            {name: sa.bindparam(name, type_=table.c[name].type) for name in (*key, *columns)}
+        )
+        if self.dialect == "mysql":
+            update = {name: stmt.inserted[name] for name in columns}
+        else:
+            update = {name: stmt.excluded[name] for name in columns}
+        return self._on_conflict(stmt, key, update)
+
+    def _stale(self) -> sa.Select[Any]:
+        """SELECT the ids of the study ``:study_id``'s RUNNING trials whose heartbeat is older
+        than ``:grace`` seconds by the database's clock."""
+        beat = trial_heartbeats.c.heartbeat
+        grace = sa.bindparam("grace", type_=sa.Float())
+        age: sa.ColumnElement[bool]
+        if self.dialect == "postgresql":
+            age = beat < sa.literal_column("LOCALTIMESTAMP") - sa.func.make_interval(
+                0, 0, 0, 0, 0, 0, grace
+            )
+        elif self.dialect == "mysql":
+            age = sa.func.timestampdiff(sa.text("MICROSECOND"), beat, sa.func.now(6)) > (
+                grace * 1e6
+            )
+        else:
+            age = (sa.func.julianday("now") - sa.func.julianday(beat)) * 86400.0 > grace
+        return (
+            sa.select(trials.c.trial_id)
+            .select_from(
+                trials.join(trial_heartbeats, trial_heartbeats.c.trial_id == trials.c.trial_id)
+            )
+            .where(trials.c.study_id == sa.bindparam("study_id"), trials.c.state == "RUNNING", age)
+            .order_by(trials.c.trial_id)
+        )
+
+
+@functools.cache
+def statements_for(dialect: str) -> Statements:
+    """Return the (shared, immutable) statements of ``dialect``."""
+    return Statements(dialect)

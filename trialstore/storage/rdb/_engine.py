@@ -1,0 +1,288 @@
+"""Engines: URL normalisation, per-dialect connection settings, error classification.
+
+Private to the RDB backend. Every message built here shows the URL with its password masked.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib.util
+import re
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc, pool
+
+from trialstore.exceptions import StorageInternalError
+from trialstore.storage._url import mask_password
+
+__all__ = [
+    "PING_AFTER_IDLE",
+    "SQLITE_BUSY_TIMEOUT",
+    "TX_MODE",
+    "classify_error",
+    "connection_error",
+    "create_engine",
+    "is_sqlite_memory",
+    "masked",
+    "normalize_url",
+]
+
+#: A pooled connection idle for longer than this (seconds) is pinged before it is used.
+PING_AFTER_IDLE = 1.0
+#: Seconds a SQLite connection waits for another writer before giving up.
+SQLITE_BUSY_TIMEOUT = 600.0
+#: How the current context's next transaction begins: ``"none"`` (a single statement in
+#: autocommit mode: no BEGIN, no COMMIT), ``"read"`` (a consistent read-only snapshot) or
+#: ``"write"`` (SQLite: ``BEGIN IMMEDIATE``, so that writers queue instead of failing).
+TX_MODE: contextvars.ContextVar[str] = contextvars.ContextVar("trialstore_tx", default="write")
+
+#: Driver name -> how to install it.
+_INSTALL = {
+    "psycopg": "pip install 'trialstore[postgresql]'  (psycopg 3)",
+    "psycopg2": "pip install psycopg2-binary, or use postgresql+psycopg:// (psycopg 3)",
+    "pymysql": "pip install 'trialstore[mysql]'  (PyMySQL)",
+    "mysqldb": "pip install mysqlclient, or use mysql+pymysql:// (PyMySQL)",
+}
+
+# PostgreSQL SQLSTATEs: transaction conflicts (retry the transaction) and lost or refused
+# connections (reconnect, then retry).
+_PG_CONFLICT = {"40001", "40P01", "55P03"}
+_PG_DISCONNECT_PREFIXES = ("08", "57P")
+# MySQL/MariaDB error numbers.
+_MYSQL_CONFLICT = {1213, 1205}
+_MYSQL_DISCONNECT = {1053, 1927, 2003, 2006, 2013, 2055, 4031}
+
+
+def masked(url: sa.URL | str) -> str:
+    """Return the URL as text with its password replaced by ``***``."""
+    if isinstance(url, sa.URL):
+        return url.render_as_string(hide_password=True)
+    return mask_password(url)
+
+
+def normalize_url(url: str | sa.URL) -> sa.URL:
+    """Return the SQLAlchemy URL trialstore connects with.
+
+    ``postgres://`` means ``postgresql://``; a PostgreSQL URL without a driver uses psycopg 3;
+    a MySQL/MariaDB URL without a driver uses mysqlclient when it is installed, else PyMySQL,
+    with the ``utf8mb4`` character set unless the URL names one.
+
+    Raises:
+        ValueError: the URL cannot be parsed or its database is not SQLite, PostgreSQL, MySQL
+            or MariaDB.
+    """
+    text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    try:
+        parsed = sa.engine.make_url(text)
+    except exc.ArgumentError:
+        raise ValueError(
+            f"storage URL {masked(text)!r} is not a database URL; expected e.g. "
+            "sqlite:///path.db, postgresql://user@host/db or mysql://user@host/db."
+        ) from None
+    backend, _, driver = parsed.drivername.lower().partition("+")
+    if backend == "postgres":
+        backend = "postgresql"
+    if backend not in ("sqlite", "postgresql", "mysql", "mariadb"):
+        raise ValueError(
+            f"storage URL {masked(parsed)!r}: database {backend!r} is not supported; "
+            "supported: sqlite, postgresql (postgres), mysql, mariadb."
+        )
+    if not driver:
+        if backend == "postgresql":
+            driver = "psycopg"
+        elif backend in ("mysql", "mariadb"):
+            driver = "mysqldb" if importlib.util.find_spec("MySQLdb") else "pymysql"
+    parsed = parsed.set(drivername=f"{backend}+{driver}" if driver else backend)
+    if backend in ("mysql", "mariadb") and "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return parsed
+
+
+def is_sqlite_memory(url: sa.URL) -> bool:
+    """Return True for a SQLite database that lives in one process's memory."""
+    if url.get_backend_name() != "sqlite":
+        return False
+    database = url.database or ""
+    return (
+        database in ("", ":memory:")
+        or "mode=memory" in database
+        or (url.query.get("mode") == "memory")
+    )
+
+
+def create_engine(url: sa.URL, engine_kwargs: dict[str, Any] | None) -> sa.Engine:
+    """Return an engine for ``url`` with trialstore's defaults under ``engine_kwargs``.
+
+    Defaults: on servers, a connection that sat in the pool for more than
+    :data:`PING_AFTER_IDLE` seconds is pinged before use and replaced if the server dropped it
+    (SQLAlchemy's ``pool_pre_ping``, without the round trip for connections in steady use;
+    pass ``pool_pre_ping=True`` to ping always); on SQLite, WAL journal and a long busy
+    timeout. The driver runs in autocommit mode and trialstore issues BEGIN itself (see
+    :data:`TX_MODE`), which saves the BEGIN/COMMIT round trips of single statements and lets
+    SQLite writers begin with ``BEGIN IMMEDIATE``, so that they wait for each other instead of
+    failing with "database is locked".
+
+    Raises:
+        ImportError: the database driver is not installed (the message says what to install).
+        ValueError: the URL names an unknown driver, or ``engine_kwargs`` sets the isolation
+            level (trialstore manages transactions itself).
+    """
+    kwargs = dict(engine_kwargs or {})
+    for managed in ("isolation_level", "skip_autocommit_rollback"):
+        if managed in kwargs:
+            raise ValueError(
+                f"engine_kwargs: {managed!r} is managed by trialstore (its transactions need "
+                "the driver in autocommit mode); remove it."
+            )
+    kwargs["isolation_level"] = "AUTOCOMMIT"
+    kwargs["skip_autocommit_rollback"] = True
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT)
+        connect_args.setdefault("check_same_thread", False)
+        kwargs["connect_args"] = connect_args
+        if is_sqlite_memory(url):
+            kwargs.setdefault("poolclass", pool.StaticPool)
+    elif backend == "postgresql" and url.get_driver_name() == "psycopg":
+        # No server-side prepared statements: their generic plans assume a range such as
+        # "trial_id > $1" matches a third of the table, and scan it all on every read.
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("prepare_threshold", None)
+        kwargs["connect_args"] = connect_args
+    try:
+        engine = sa.create_engine(url, **kwargs)
+    except exc.NoSuchModuleError:
+        raise ValueError(
+            f"storage URL {masked(url)!r}: SQLAlchemy has no driver {url.drivername!r}."
+        ) from None
+    except ImportError as e:
+        raise _missing_driver(url, e) from None
+    if backend == "sqlite":
+        _configure_sqlite(engine, memory=is_sqlite_memory(url))
+    else:
+        if not kwargs.get("pool_pre_ping"):
+            _configure_idle_ping(engine)
+    _configure_begin(engine, backend)
+    return engine
+
+
+def _missing_driver(url: sa.URL, error: ImportError) -> ImportError:
+    driver = url.drivername.partition("+")[2]
+    command = _INSTALL.get(driver, f"pip install the package of the {driver!r} driver")
+    return ImportError(
+        f"storage URL {masked(url)!r} needs the database driver {url.drivername!r}, which is "
+        f"not installed ({error}). Install it with: {command}"
+    )
+
+
+def _configure_sqlite(engine: sa.Engine, *, memory: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.isolation_level = None  # transactions begin in _configure_begin
+        cursor = dbapi_connection.cursor()
+        try:
+            if not memory:
+                mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+
+def _configure_idle_ping(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+        record.info["trialstore_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("trialstore_idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as e:
+            if engine.dialect.is_disconnect(e, dbapi_connection, None):  # type: ignore[arg-type]
+                raise exc.DisconnectionError(str(e)) from e  # the pool reconnects
+            raise
+
+
+_BEGIN = {
+    ("sqlite", "read"): "BEGIN",
+    ("sqlite", "write"): "BEGIN IMMEDIATE",
+    ("postgresql", "read"): "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    ("postgresql", "write"): "BEGIN",
+    ("mysql", "read"): "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+    ("mysql", "write"): "START TRANSACTION",
+}
+
+
+def _configure_begin(engine: sa.Engine, backend: str) -> None:
+    if backend == "mariadb":
+        backend = "mysql"
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        statement = _BEGIN.get((backend, TX_MODE.get()))
+        if statement is not None:
+            connection.exec_driver_sql(statement)
+
+
+def classify_error(error: BaseException) -> str | None:
+    """Return ``"conflict"`` (retry the transaction), ``"disconnect"`` (reconnect and retry)
+    or None (not transient) for an exception raised by the database layer."""
+    if not isinstance(error, exc.DBAPIError):
+        return None
+    if error.connection_invalidated:
+        return "disconnect"
+    orig = error.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        if sqlstate in _PG_CONFLICT:
+            return "conflict"
+        if sqlstate.startswith(_PG_DISCONNECT_PREFIXES):
+            return "disconnect"
+        return None
+    module = type(orig).__module__
+    if module.startswith(("pymysql", "MySQLdb")):
+        code = orig.args[0] if orig is not None and orig.args else None
+        if code in _MYSQL_CONFLICT:
+            return "conflict"
+        if code in _MYSQL_DISCONNECT:
+            return "disconnect"
+        return None
+    if module.startswith("psycopg") and isinstance(error, exc.OperationalError):
+        return "disconnect"  # no SQLSTATE: the connection failed or was lost
+    if module.startswith("sqlite3"):
+        message = str(orig).lower()
+        if "database is locked" in message or "database table is locked" in message:
+            return "conflict"
+    return None
+
+
+_PASSWORD_HINTS = re.compile(
+    r"password authentication failed|access denied|authentication failed|"
+    r"password|no pg_hba.conf entry",
+    re.IGNORECASE,
+)
+_USER_HINTS = re.compile(r"role \"[^\"]*\" does not exist|unknown user", re.IGNORECASE)
+_MISSING_DB_HINTS = re.compile(r"does not exist|unknown database", re.IGNORECASE)
+
+
+def connection_error(url: sa.URL, error: BaseException) -> StorageInternalError:
+    """Return a one-line, password-free error for a failed first connection."""
+    detail = " ".join(str(getattr(error, "orig", None) or error).split())
+    if url.password:
+        detail = detail.replace(str(url.password), "***")
+    where = f"{url.host or 'localhost'}" + (f":{url.port}" if url.port else "")
+    if _PASSWORD_HINTS.search(detail) or _USER_HINTS.search(detail):
+        hint = f"check the user name and password in the URL (user {url.username!r})"
+    elif _MISSING_DB_HINTS.search(detail):
+        hint = f"create the database {url.database!r} first, or fix its name in the URL"
+    else:
+        hint = f"check that the database server at {where} is running and reachable"
+    return StorageInternalError(f"cannot connect to storage {masked(url)!r}: {hint}. ({detail})")

@@ -1,0 +1,278 @@
+"""Loading trials with everything they hold in one statement (private).
+
+One ``UNION ALL`` of six SELECTs (the trial rows, their values, intermediate values, params,
+user and system attributes) returns every row of the selected trials in a single round trip
+and from a single snapshot, so a trial is never seen half-written (e.g. RUNNING with values).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from trialstore.distributions import BaseDistribution
+from trialstore.storage.rdb import _codec
+from trialstore.storage.rdb._tables import (
+    studies,
+    trial_intermediate_values,
+    trial_params,
+    trial_system_attributes,
+    trial_user_attributes,
+    trial_values,
+    trials,
+)
+from trialstore.trial._frozen import FrozenTrial
+
+__all__ = ["STUDY_ROW", "build_trials", "select_trials"]
+
+STUDY_ROW = -1
+_TRIAL, _VALUE, _INTERMEDIATE, _PARAM, _USER_ATTR, _SYSTEM_ATTR = range(6)
+
+
+def _null(dialect: str, type_: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
+    # PostgreSQL resolves the column types of a UNION branch by branch, so its NULLs need a
+    # type; MySQL cannot CAST to every type, and needs none.
+    if dialect == "postgresql":
+        return sa.cast(sa.null(), type_)
+    return sa.type_coerce(sa.null(), type_)
+
+
+def _raw_datetime(dialect: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    # SQLite stores datetimes as text; parsing it with datetime.fromisoformat (in
+    # _codec.from_stored_datetime) is much faster than SQLAlchemy's result processor.
+    if dialect == "sqlite":
+        return sa.type_coerce(column, sa.String())
+    return column
+
+
+def _as_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    return sa.cast(column, sa.String(16))
+
+
+def select_trials(
+    dialect: str, condition: sa.ColumnElement[bool], with_study: bool
+) -> sa.CompoundSelect[Any]:
+    """Return the statement loading every trial matching ``condition`` (on ``trials``).
+
+    Columns: kind, trial_id, row_id, i1, e1, s1, s2, f1, d1, d2. With ``with_study``, one extra
+    row of kind :data:`STUDY_ROW` tells whether the study ``:study_id`` exists.
+    """
+
+    def nul(t: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
+        return _null(dialect, t)
+
+    integer, string, text, float_, dt = (
+        sa.Integer(),
+        sa.String(16),
+        sa.Text(),
+        sa.Float(precision=53),
+        sa.DateTime(),
+    )
+    t = trials.c
+    selects = [
+        sa.select(
+            sa.literal_column(str(_TRIAL), integer).label("kind"),
+            t.trial_id.label("trial_id"),
+            t.trial_id.label("row_id"),
+            t.number.label("i1"),
+            _as_text(t.state).label("e1"),
+            nul(sa.Text()).label("s1"),
+            nul(text).label("s2"),
+            nul(float_).label("f1"),
+            _raw_datetime(dialect, t.datetime_start).label("d1"),
+            _raw_datetime(dialect, t.datetime_complete).label("d2"),
+        ).where(condition)
+    ]
+
+    def child(
+        kind: int,
+        table: sa.Table,
+        row_id: sa.ColumnElement[Any],
+        i1: sa.ColumnElement[Any] | None,
+        e1: sa.ColumnElement[Any] | None,
+        s1: sa.ColumnElement[Any] | None,
+        s2: sa.ColumnElement[Any] | None,
+        f1: sa.ColumnElement[Any] | None,
+    ) -> sa.Select[Any]:
+        return (
+            sa.select(
+                sa.literal_column(str(kind), integer),
+                table.c.trial_id,
+                row_id,
+                i1 if i1 is not None else nul(integer),
+                _as_text(e1) if e1 is not None else nul(string),
+                s1 if s1 is not None else nul(sa.Text()),
+                s2 if s2 is not None else nul(text),
+                f1 if f1 is not None else nul(float_),
+                nul(dt),
+                nul(dt),
+            )
+            .select_from(table.join(trials, table.c.trial_id == t.trial_id))
+            .where(condition)
+        )
+
+    v, iv, p = trial_values.c, trial_intermediate_values.c, trial_params.c
+    ua, sa_ = trial_user_attributes.c, trial_system_attributes.c
+    selects += [
+        child(
+            _VALUE, trial_values, v.trial_value_id, v.objective, v.value_type, None, None, v.value
+        ),
+        child(
+            _INTERMEDIATE,
+            trial_intermediate_values,
+            iv.trial_intermediate_value_id,
+            iv.step,
+            iv.intermediate_value_type,
+            None,
+            None,
+            iv.intermediate_value,
+        ),
+        child(
+            _PARAM,
+            trial_params,
+            p.param_id,
+            None,
+            None,
+            p.param_name,
+            p.distribution_json,
+            p.param_value,
+        ),
+        child(
+            _USER_ATTR,
+            trial_user_attributes,
+            ua.trial_user_attribute_id,
+            None,
+            None,
+            ua.key,
+            ua.value_json,
+            None,
+        ),
+        child(
+            _SYSTEM_ATTR,
+            trial_system_attributes,
+            sa_.trial_system_attribute_id,
+            None,
+            None,
+            sa_.key,
+            sa_.value_json,
+            None,
+        ),
+    ]
+    if with_study:
+        selects.append(
+            sa.select(
+                sa.literal_column(str(STUDY_ROW), integer),
+                studies.c.study_id,
+                studies.c.study_id,
+                nul(integer),
+                nul(string),
+                nul(sa.Text()),
+                nul(text),
+                nul(float_),
+                nul(dt),
+                nul(dt),
+            ).where(studies.c.study_id == sa.bindparam("study_id"))
+        )
+    return sa.union_all(*selects)
+
+
+class _Builder:
+    __slots__ = (
+        "complete",
+        "datetime_complete",
+        "datetime_start",
+        "distributions",
+        "intermediate",
+        "number",
+        "params",
+        "state",
+        "system_attrs",
+        "trial_id",
+        "user_attrs",
+        "values",
+    )
+
+    def __init__(self, trial_id: int) -> None:
+        self.trial_id = trial_id
+        self.complete = False
+        self.number = -1
+        self.state = ""
+        self.datetime_start: Any = None
+        self.datetime_complete: Any = None
+        self.values: dict[int, float] = {}
+        self.intermediate: dict[int, float] = {}
+        self.params: list[tuple[int, str, float, str]] = []
+        self.user_attrs: list[tuple[int, str, str]] = []
+        self.system_attrs: list[tuple[int, str, str]] = []
+
+
+def build_trials(rows: Iterable[Sequence[Any]]) -> tuple[bool, list[FrozenTrial]]:
+    """Turn the rows of :func:`select_trials` into (study row seen, trials ordered by id)."""
+    builders: dict[int, _Builder] = {}
+    study_seen = False
+    for kind, trial_id, row_id, i1, e1, s1, s2, f1, d1, d2 in rows:
+        if kind == STUDY_ROW:
+            study_seen = True
+            continue
+        builder = builders.get(trial_id)
+        if builder is None:
+            builder = builders[trial_id] = _Builder(trial_id)
+        if kind == _TRIAL:
+            builder.complete = True
+            builder.number = i1
+            builder.state = e1
+            builder.datetime_start = d1
+            builder.datetime_complete = d2
+        elif kind == _PARAM:
+            builder.params.append((row_id, s1, f1, s2))
+        elif kind == _VALUE:
+            builder.values[i1] = _codec.from_stored_value(f1, e1)
+        elif kind == _INTERMEDIATE:
+            builder.intermediate[i1] = _codec.from_stored_intermediate(f1, e1)
+        elif kind == _USER_ATTR:
+            builder.user_attrs.append((row_id, s1, s2))
+        else:
+            builder.system_attrs.append((row_id, s1, s2))
+    result = []
+    for trial_id in sorted(builders):
+        builder = builders[trial_id]
+        if builder.complete:  # child rows of a trial the trial SELECT did not match are dropped
+            result.append(_freeze(builder))
+    return study_seen, result
+
+
+def _freeze(b: _Builder) -> FrozenTrial:
+    params: dict[str, Any] = {}
+    distributions: dict[str, BaseDistribution] = {}
+    if b.params:
+        b.params.sort()
+        for _, name, internal, distribution_json in b.params:
+            dist = _codec.parse_distribution(distribution_json)
+            params[name] = dist.to_external_repr(internal)
+            distributions[name] = dist
+    values = [b.values[i] for i in sorted(b.values)] if b.values else None
+    user_attrs = {}
+    if b.user_attrs:
+        b.user_attrs.sort()
+        user_attrs = {key: json.loads(text) for _, key, text in b.user_attrs}
+    system_attrs = {}
+    if b.system_attrs:
+        b.system_attrs.sort()
+        system_attrs = {key: json.loads(text) for _, key, text in b.system_attrs}
+    return FrozenTrial(
+        number=b.number,
+        state=_codec.STATE_BY_NAME[b.state],
+        value=None,
+        values=values,
+        datetime_start=_codec.from_stored_datetime(b.datetime_start),
+        datetime_complete=_codec.from_stored_datetime(b.datetime_complete),
+        params=params,
+        distributions=distributions,
+        user_attrs=user_attrs,
+        system_attrs=system_attrs,
+        intermediate_values=b.intermediate,
+        trial_id=b.trial_id,
+    )

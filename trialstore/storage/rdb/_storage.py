@@ -1,0 +1,1004 @@
+"""RDBStorage: studies and trials in SQLite, PostgreSQL or MySQL/MariaDB."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Container, Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+
+from trialstore._typing import JSONSerializable
+from trialstore.distributions import BaseDistribution, distribution_to_json
+from trialstore.exceptions import (
+    DuplicatedStudyError,
+    StorageInternalError,
+    UpdateFinishedTrialError,
+)
+from trialstore.storage import _validation as check
+from trialstore.storage.base import BaseStorage
+from trialstore.storage.rdb import _codec, _engine, _read, _schema
+from trialstore.storage.rdb._dml import statements_for
+from trialstore.storage.rdb._tables import (
+    studies,
+    study_directions,
+    study_system_attributes,
+    study_user_attributes,
+    trial_heartbeats,
+    trial_intermediate_values,
+    trial_params,
+    trial_system_attributes,
+    trial_user_attributes,
+    trial_values,
+    trials,
+)
+from trialstore.study._direction import StudyDirection
+from trialstore.study._frozen import FrozenStudy
+from trialstore.trial._frozen import FrozenTrial
+from trialstore.trial._state import TrialState
+
+__all__ = ["RDBStorage"]
+
+_logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+#: Longest IN-list of unfinished trial ids in an incremental read; beyond it, the read
+#: fetches every trial from the oldest unfinished one on.
+_MAX_IN_LIST = 500
+
+
+def _raw_rows(result: sa.CursorResult[Any]) -> list[Any]:
+    """The rows of a :mod:`_read` statement straight from the driver: its columns need no
+    SQLAlchemy result processing, which would cost more than the query on large reads."""
+    cursor = result.cursor
+    if cursor is None:
+        return list(result.all())
+    rows = list(cursor.fetchall())
+    result.close()
+    return rows
+
+
+def _study_key(study_id: Any) -> int:
+    """Return ``study_id`` if it is an int; ids of any other type name no study."""
+    if isinstance(study_id, bool) or not isinstance(study_id, int):
+        raise KeyError(f"No study with id {study_id!r}.")
+    return study_id
+
+
+def _trial_key(trial_id: Any) -> int:
+    """Return ``trial_id`` if it is an int; ids of any other type name no trial."""
+    if isinstance(trial_id, bool) or not isinstance(trial_id, int):
+        raise KeyError(f"No trial with id {trial_id!r}.")
+    return trial_id
+
+
+class _AmbiguousCommit(Exception):
+    """The connection was lost while committing: the transaction may or may not be durable."""
+
+
+def _copy_trial(trial: FrozenTrial) -> FrozenTrial:
+    return FrozenTrial(
+        number=trial.number,
+        state=trial.state,
+        value=None,
+        values=None if trial.values is None else list(trial.values),
+        datetime_start=trial.datetime_start,
+        datetime_complete=trial.datetime_complete,
+        params=dict(trial.params),
+        distributions=dict(trial.distributions),
+        user_attrs=json.loads(json.dumps(trial.user_attrs)) if trial.user_attrs else {},
+        system_attrs=json.loads(json.dumps(trial.system_attrs)) if trial.system_attrs else {},
+        intermediate_values=dict(trial.intermediate_values),
+        trial_id=trial._trial_id,
+    )
+
+
+class _StudyTrials:
+    """This process's view of one study's trials: finished ones are final and kept; the
+    others are read again on every sync, together with trials newer than ``max_id``."""
+
+    __slots__ = ("by_id", "max_id", "ordered", "unfinished")
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, FrozenTrial] = {}
+        self.ordered: list[FrozenTrial] = []  # index == number while numbers are dense
+        self.unfinished: set[int] = set()
+        self.max_id = -1
+
+    def merge(self, fetched: list[FrozenTrial]) -> None:
+        dense = True
+        for trial in sorted(fetched, key=lambda t: (t.number, t._trial_id)):
+            trial_id = trial._trial_id
+            self.by_id[trial_id] = trial
+            self.max_id = max(self.max_id, trial_id)
+            if trial.state.is_finished():
+                self.unfinished.discard(trial_id)
+            else:
+                self.unfinished.add(trial_id)
+            number = trial.number
+            if number == len(self.ordered):
+                self.ordered.append(trial)
+            elif 0 <= number < len(self.ordered) and self.ordered[number]._trial_id == trial_id:
+                self.ordered[number] = trial
+            else:
+                dense = False
+        if not dense:  # numbers with gaps or duplicates (a damaged database): sort
+            self.ordered = sorted(
+                self.by_id.values(), key=lambda t: (t.number is None, t.number, t._trial_id)
+            )
+
+
+class RDBStorage(BaseStorage):
+    """A storage in a relational database, shared by processes and machines.
+
+    ``url`` is a SQLAlchemy URL: ``sqlite:///path.db``, ``postgresql://user:pw@host/db``
+    (psycopg 3; ``postgres://`` also works), ``mysql://user:pw@host/db`` or
+    ``mariadb://…`` (PyMySQL unless mysqlclient is installed). ``engine_kwargs`` go to
+    :func:`sqlalchemy.create_engine` (except ``isolation_level``: trialstore runs the driver
+    in autocommit mode and begins its transactions itself). Pooled connections that were idle
+    for more than a second are pinged before use and replaced if the server dropped them;
+    ``engine_kwargs={"pool_pre_ping": True}`` pings every time. :meth:`close` closes them all.
+
+    The schema is Optuna 5.0's (Alembic head ``v3.2.0.a``): Optuna opens databases made here and
+    the other way round. A new database gets the schema on first open, also when many
+    processes open it at once. An older schema must be upgraded first with
+    ``trialstore storage upgrade --storage URL``. ``skip_table_creation=True`` never changes
+    the schema (and fails if there is none).
+
+    Concurrency: safe for many threads on one object and many processes or machines on one
+    database. Trial numbers are unique and dense per study, also against Optuna writing the
+    same study (both lock the study row while numbering). Deadlocks, serialization failures,
+    "database is locked" and lost connections are retried inside the storage with backoff
+    (for up to ``retry_timeout`` seconds); an operation whose commit was cut off by a lost
+    connection is retried only when repeating it is harmless, otherwise it raises
+    :class:`StorageInternalError` saying the outcome is unknown.
+
+    A lost connection is re-established (after a server restart, every operation retries
+    until ``retry_timeout``); a commit cut off by the loss is ambiguous: creating a study or
+    a trial then raises :class:`StorageInternalError` (it may have happened), finishing a
+    trial checks whether it did, the other writes are repeated (they are idempotent); a claim
+    (``RUNNING``) cut off this way may report False although it took the trial.
+
+    Reads are incremental: this object keeps the finished trials it has read (they never
+    change), so reading a study costs one query for the trials that are new or unfinished.
+
+    Heartbeats use the database's clock. Datetimes are stored as naive UTC and returned as naive
+    local time (Optuna's convention); MySQL keeps microseconds. The object pickles (the
+    copy opens its own connections), so it can be handed to child processes.
+
+    Raises:
+        ValueError: the URL is not a supported database URL, or bad heartbeat settings.
+        ImportError: the database driver is not installed (the message names the package).
+        StorageInternalError: the database cannot be reached (wrong password, unknown host,
+            server down) or holds an old schema; the message masks the password.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        engine_kwargs: dict[str, Any] | None = None,
+        *,
+        heartbeat_interval: float | None = None,
+        grace_period: float | None = None,
+        skip_table_creation: bool = False,
+        retry_timeout: float = 120.0,
+    ) -> None:
+        self._heartbeat_interval, self._grace_period = check.check_heartbeat_settings(
+            heartbeat_interval, grace_period
+        )
+        self._url = _engine.normalize_url(url)
+        self._engine_kwargs = dict(engine_kwargs or {})
+        self._skip_table_creation = skip_table_creation
+        self._retry_timeout = float(retry_timeout)
+        self._setup()
+        try:
+            _schema.ensure_schema(self._engine, create=not skip_table_creation)
+        except exc.DBAPIError as e:
+            self._engine.dispose()
+            raise _engine.connection_error(self._url, e) from None
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def _setup(self) -> None:
+        self._engine = _engine.create_engine(self._url, self._engine_kwargs)
+        self._dialect = self._engine.dialect.name
+        if self._dialect == "mariadb":
+            self._dialect = "mysql"
+        self._sql = statements_for(self._dialect)
+        self._memory = _engine.is_sqlite_memory(self._url)
+        self._pid = os.getpid()
+        self._lock = threading.RLock()
+        self._studies: dict[int, _StudyTrials] = {}
+        self._directions: dict[int, list[StudyDirection]] = {}
+        self._trial_study: dict[int, int] = {}
+        self._distributions: dict[int, dict[str, BaseDistribution]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "url": self._url.render_as_string(hide_password=False),
+            "engine_kwargs": self._engine_kwargs,
+            "heartbeat_interval": self._heartbeat_interval,
+            "grace_period": self._grace_period,
+            "skip_table_creation": self._skip_table_creation,
+            "retry_timeout": self._retry_timeout,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._url = sa.engine.make_url(state["url"])
+        self._engine_kwargs = state["engine_kwargs"]
+        self._heartbeat_interval = state["heartbeat_interval"]
+        self._grace_period = state["grace_period"]
+        self._skip_table_creation = state["skip_table_creation"]
+        self._retry_timeout = state["retry_timeout"]
+        self._setup()
+
+    def __repr__(self) -> str:
+        return f"RDBStorage({_engine.masked(self._url)!r})"
+
+    @property
+    def url(self) -> str:
+        """The database URL with the password masked."""
+        return _engine.masked(self._url)
+
+    # -- transactions -----------------------------------------------------------------------
+
+    def _check_fork(self) -> None:
+        if os.getpid() != self._pid:
+            # A forked child must not use the parent's pooled connections.
+            self._engine.dispose(close=False)
+            self._pid = os.getpid()
+            self._lock = threading.RLock()
+
+    def _run(
+        self, body: Callable[[sa.Connection], _T], *, mode: str, idempotent: bool = True
+    ) -> _T:
+        """Run ``body`` in one transaction, retrying transient failures with backoff.
+
+        ``mode``: ``"none"`` for a body of one statement (autocommit: atomic by itself, no
+        BEGIN/COMMIT round trips), ``"read"`` for several reads from one snapshot, ``"write"``
+        for a transaction that writes."""
+        self._check_fork()
+        deadline = time.monotonic() + self._retry_timeout
+        delay = 0.005
+        while True:
+            try:
+                return self._attempt(body, mode)
+            except _AmbiguousCommit as e:
+                if not idempotent:
+                    raise StorageInternalError(
+                        f"the connection to {self.url!r} was lost while committing; the "
+                        "operation may or may not have taken effect."
+                    ) from e.__cause__
+                error: BaseException = e.__cause__ or e
+            except exc.DBAPIError as e:
+                if _engine.classify_error(e) is None:
+                    raise
+                error = e
+            if time.monotonic() > deadline:
+                raise StorageInternalError(
+                    f"storage {self.url!r}: giving up after retrying for "
+                    f"{self._retry_timeout:.0f} s: {' '.join(str(error).split())[:300]}"
+                ) from None
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 1.0)
+
+    def _attempt(self, body: Callable[[sa.Connection], _T], mode: str) -> _T:
+        token = _engine.TX_MODE.set(mode)
+        try:
+            if self._memory:
+                with self._lock:
+                    return self._transaction(body, mode)
+            return self._transaction(body, mode)
+        finally:
+            _engine.TX_MODE.reset(token)
+
+    def _transaction(self, body: Callable[[sa.Connection], _T], mode: str) -> _T:
+        with self._engine.connect() as connection:
+            try:
+                result = body(connection)
+            except BaseException:
+                if mode != "none" and not connection.invalidated:
+                    try:
+                        connection.exec_driver_sql("ROLLBACK")
+                    except exc.DBAPIError:
+                        connection.invalidate()
+                raise
+            if mode == "none":
+                return result
+            try:
+                connection.commit()
+            except exc.DBAPIError as e:
+                if _engine.classify_error(e) == "disconnect":
+                    raise _AmbiguousCommit() from e
+                raise
+            return result
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _study_directions(self, study_id: int) -> list[StudyDirection]:
+        _study_key(study_id)
+        directions = self._directions.get(study_id)
+        if directions is not None:
+            return directions
+        rows = self._run(
+            lambda c: c.execute(
+                sa.select(study_directions.c.objective, study_directions.c.direction).where(
+                    study_directions.c.study_id == study_id
+                )
+            ).all(),
+            mode="none",
+        )
+        if not rows:
+            raise KeyError(f"No study with id {study_id!r}.")
+        directions = [_codec.DIRECTION_BY_NAME[d] for _, d in sorted(rows)]
+        self._directions[study_id] = directions
+        return directions
+
+    def _study_of_trial(self, trial_id: int) -> int:
+        _trial_key(trial_id)
+        study_id = self._trial_study.get(trial_id)
+        if study_id is not None:
+            return study_id
+        if isinstance(trial_id, bool) or not isinstance(trial_id, int):
+            raise KeyError(f"No trial with id {trial_id!r}.")
+        found = self._run(
+            lambda c: c.execute(self._sql.study_of_trial, {"tid": trial_id}).scalar(),
+            mode="none",
+        )
+        if found is None:
+            raise KeyError(f"No trial with id {trial_id!r}.")
+        self._trial_study[trial_id] = found
+        return int(found)
+
+    def _raise_not_updatable(self, connection: sa.Connection, trial_id: int) -> None:
+        row = connection.execute(self._sql.trial_state, {"tid": trial_id}).first()
+        if row is None:
+            raise KeyError(f"No trial with id {trial_id!r}.")
+        if _codec.STATE_BY_NAME[row[0]].is_finished():
+            raise UpdateFinishedTrialError(
+                f"Trial#{row[1]} has already finished and can not be updated."
+            )
+
+    def _check_updatable(self, trial_id: int) -> None:
+        """Raise what a write to ``trial_id`` would raise for its state (error paths only)."""
+        self._run(lambda c: self._raise_not_updatable(c, trial_id), mode="none")
+
+    def _known_distribution(
+        self, connection: sa.Connection, study_id: int, name: str
+    ) -> BaseDistribution | None:
+        cached = self._distributions.get(study_id, {}).get(name)
+        if cached is not None:
+            return cached
+        text = connection.execute(
+            self._sql.known_distribution, {"study_id": study_id, "name": name}
+        ).scalar()
+        return None if text is None else _codec.parse_distribution(text)
+
+    def _remember_distribution(
+        self, study_id: int, name: str, distribution: BaseDistribution
+    ) -> None:
+        with self._lock:
+            self._distributions.setdefault(study_id, {}).setdefault(name, distribution)
+
+    # -- studies ----------------------------------------------------------------------------
+
+    def create_new_study(
+        self, directions: Sequence[StudyDirection], study_name: str | None = None
+    ) -> int:
+        checked = check.check_directions(directions)
+        name = check.check_study_name(study_name)
+        generated = name is None
+
+        def body(connection: sa.Connection) -> int:
+            study_name = name if name is not None else f"no-name-{uuid.uuid4()}"
+            try:
+                result = connection.execute(studies.insert().values(study_name=study_name))
+            except exc.IntegrityError:
+                raise DuplicatedStudyError(
+                    f"Another study with name '{study_name}' already exists."
+                ) from None
+            study_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            connection.execute(
+                study_directions.insert(),
+                [
+                    {"study_id": study_id, "direction": d.name, "objective": i}
+                    for i, d in enumerate(checked)
+                ],
+            )
+            return study_id
+
+        while True:
+            try:
+                study_id = self._run(body, mode="write", idempotent=False)
+            except DuplicatedStudyError:
+                if generated:
+                    continue
+                raise
+            self._directions[study_id] = checked
+            return study_id
+
+    def delete_study(self, study_id: int) -> None:
+        _study_key(study_id)
+
+        def body(connection: sa.Connection) -> None:
+            found = connection.execute(
+                sa.select(studies.c.study_id)
+                .where(studies.c.study_id == study_id)
+                .with_for_update()
+            ).scalar()
+            if found is None:
+                raise KeyError(f"No study with id {study_id!r}.")
+            trial_ids = sa.select(trials.c.trial_id).where(trials.c.study_id == study_id)
+            for table in (
+                trial_params,
+                trial_values,
+                trial_intermediate_values,
+                trial_user_attributes,
+                trial_system_attributes,
+                trial_heartbeats,
+            ):
+                connection.execute(table.delete().where(table.c.trial_id.in_(trial_ids)))
+            connection.execute(trials.delete().where(trials.c.study_id == study_id))
+            for table in (study_user_attributes, study_system_attributes, study_directions):
+                connection.execute(table.delete().where(table.c.study_id == study_id))
+            connection.execute(studies.delete().where(studies.c.study_id == study_id))
+
+        self._run(body, mode="write")
+        with self._lock:
+            self._forget_study(study_id)
+
+    def _forget_study(self, study_id: int) -> None:
+        self._studies.pop(study_id, None)
+        self._directions.pop(study_id, None)
+        self._distributions.pop(study_id, None)
+
+    def _set_study_attr(self, statement: Any, study_id: int, key: str, value: Any) -> None:
+        stored = check.check_attr(key, value)
+        _study_key(study_id)
+        params = {"study_id": study_id, "key": key, "value_json": json.dumps(stored)}
+
+        def body(connection: sa.Connection) -> None:
+            exists = connection.execute(self._sql.study_exists, {"study_id": study_id}).scalar()
+            if exists is None:
+                raise KeyError(f"No study with id {study_id!r}.")
+            connection.execute(statement, params)
+
+        self._run(body, mode="write")
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        self._set_study_attr(self._sql.upsert_study_user_attr, study_id, key, value)
+
+    def set_study_system_attr(self, study_id: int, key: str, value: JSONSerializable) -> None:
+        self._set_study_attr(self._sql.upsert_study_system_attr, study_id, key, value)
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        if not isinstance(study_name, str):
+            raise KeyError(f"No such study {study_name!r}.")
+        found = self._run(
+            lambda c: c.execute(
+                sa.select(studies.c.study_id).where(studies.c.study_name == study_name)
+            ).scalar(),
+            mode="none",
+        )
+        if found is None:
+            raise KeyError(f"No such study {study_name!r}.")
+        return int(found)
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        _study_key(study_id)
+        found = self._run(
+            lambda c: c.execute(
+                sa.select(studies.c.study_name).where(studies.c.study_id == study_id)
+            ).scalar(),
+            mode="none",
+        )
+        if found is None:
+            raise KeyError(f"No study with id {study_id!r}.")
+        return str(found)
+
+    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        self._directions.pop(study_id, None)  # the study may have been deleted elsewhere
+        return list(self._study_directions(study_id))
+
+    def _get_study_attrs(self, table: sa.Table, study_id: int) -> dict[str, Any]:
+        _study_key(study_id)
+
+        def body(connection: sa.Connection) -> list[Any]:
+            rows = connection.execute(
+                sa.select(table.c.key, table.c.value_json)
+                .where(table.c.study_id == study_id)
+                .order_by(table.primary_key.columns.values()[0])
+            ).all()
+            if not rows:
+                exists = connection.execute(
+                    sa.select(studies.c.study_id).where(studies.c.study_id == study_id)
+                ).scalar()
+                if exists is None:
+                    raise KeyError(f"No study with id {study_id!r}.")
+            return list(rows)
+
+        return {key: json.loads(text) for key, text in self._run(body, mode="none")}
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        return self._get_study_attrs(study_user_attributes, study_id)
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        return self._get_study_attrs(study_system_attributes, study_id)
+
+    def get_all_studies(self) -> list[FrozenStudy]:
+        def body(connection: sa.Connection) -> tuple[Sequence[Any], ...]:
+            return (
+                connection.execute(
+                    sa.select(studies.c.study_id, studies.c.study_name).order_by(
+                        studies.c.study_id
+                    )
+                ).all(),
+                connection.execute(
+                    sa.select(
+                        study_directions.c.study_id,
+                        study_directions.c.objective,
+                        study_directions.c.direction,
+                    )
+                ).all(),
+                connection.execute(
+                    sa.select(
+                        study_user_attributes.c.study_id,
+                        study_user_attributes.c.key,
+                        study_user_attributes.c.value_json,
+                    ).order_by(study_user_attributes.c.study_user_attribute_id)
+                ).all(),
+                connection.execute(
+                    sa.select(
+                        study_system_attributes.c.study_id,
+                        study_system_attributes.c.key,
+                        study_system_attributes.c.value_json,
+                    ).order_by(study_system_attributes.c.study_system_attribute_id)
+                ).all(),
+            )
+
+        study_rows, direction_rows, user_rows, system_rows = self._run(body, mode="read")
+        directions: dict[int, dict[int, StudyDirection]] = {}
+        for study_id, objective, direction in direction_rows:
+            directions.setdefault(study_id, {})[objective] = _codec.DIRECTION_BY_NAME[direction]
+        user: dict[int, dict[str, Any]] = {}
+        for study_id, key, text in user_rows:
+            user.setdefault(study_id, {})[key] = json.loads(text)
+        system: dict[int, dict[str, Any]] = {}
+        for study_id, key, text in system_rows:
+            system.setdefault(study_id, {})[key] = json.loads(text)
+        result = []
+        for study_id, name in study_rows:
+            by_objective = directions.get(study_id, {})
+            result.append(
+                FrozenStudy(
+                    study_name=name,
+                    direction=None,
+                    directions=[by_objective[i] for i in sorted(by_objective)],
+                    user_attrs=user.get(study_id, {}),
+                    system_attrs=system.get(study_id, {}),
+                    study_id=study_id,
+                )
+            )
+        return result
+
+    # -- trials -----------------------------------------------------------------------------
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        template = None if template_trial is None else check.check_template(template_trial)
+        n_objectives = len(self._study_directions(study_id))
+        if template is not None:
+            try:
+                check.check_values_count(template.values, n_objectives)
+                known = self._distributions.get(study_id, {})
+                for name, dist in template.distributions.items():
+                    check.check_distribution_against(name, known.get(name), dist)
+            except ValueError:
+                self.get_study_directions(study_id)  # KeyError if deleted meanwhile
+                raise
+        sql = self._sql
+
+        def body(connection: sa.Connection) -> tuple[int, int]:
+            locked = connection.execute(sql.lock_study, {"study_id": study_id}).scalar()
+            if locked is None:
+                raise KeyError(f"No study with id {study_id!r}.")
+            if template is not None:
+                for name, dist in template.distributions.items():
+                    check.check_distribution_against(
+                        name, self._known_distribution(connection, study_id, name), dist
+                    )
+            last = connection.execute(sql.max_number, {"study_id": study_id}).scalar()
+            number = 0 if last is None else int(last) + 1
+            if template is None:
+                row = {
+                    "number": number,
+                    "study_id": study_id,
+                    "state": "RUNNING",
+                    "datetime_start": _codec.to_stored_datetime(datetime.datetime.now()),
+                    "datetime_complete": None,
+                }
+            else:
+                row = {
+                    "number": number,
+                    "study_id": study_id,
+                    "state": template.state.name,
+                    "datetime_start": _codec.to_stored_datetime(template.datetime_start),
+                    "datetime_complete": _codec.to_stored_datetime(template.datetime_complete),
+                }
+            result = connection.execute(sql.insert_trial, row)
+            trial_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            if template is not None:
+                self._insert_template_rows(connection, trial_id, template)
+            return trial_id, number
+
+        trial_id, _ = self._run(body, mode="write", idempotent=False)
+        with self._lock:
+            self._trial_study[trial_id] = study_id
+        if template is not None:
+            for name, dist in template.distributions.items():
+                self._remember_distribution(study_id, name, dist)
+        return trial_id
+
+    def _insert_template_rows(
+        self, connection: sa.Connection, trial_id: int, template: FrozenTrial
+    ) -> None:
+        if template.values is not None:
+            rows = []
+            for objective, value in enumerate(template.values):
+                stored, value_type = _codec.to_stored_value(value)
+                rows.append(
+                    {
+                        "trial_id": trial_id,
+                        "objective": objective,
+                        "value": stored,
+                        "value_type": value_type,
+                    }
+                )
+            connection.execute(trial_values.insert(), rows)
+        if template.params:
+            connection.execute(
+                trial_params.insert(),
+                [
+                    {
+                        "trial_id": trial_id,
+                        "param_name": name,
+                        "param_value": dist.to_internal_repr(template.params[name]),
+                        "distribution_json": distribution_to_json(dist),
+                    }
+                    for name, dist in template.distributions.items()
+                ],
+            )
+        for table, attrs in (
+            (trial_user_attributes, template.user_attrs),
+            (trial_system_attributes, template.system_attrs),
+        ):
+            if attrs:
+                connection.execute(
+                    table.insert(),
+                    [
+                        {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+                        for key, value in attrs.items()
+                    ],
+                )
+        if template.intermediate_values:
+            rows = []
+            for step, value in template.intermediate_values.items():
+                stored, value_type = _codec.to_stored_intermediate(value)
+                rows.append(
+                    {
+                        "trial_id": trial_id,
+                        "step": step,
+                        "intermediate_value": stored,
+                        "intermediate_value_type": value_type,
+                    }
+                )
+            connection.execute(trial_intermediate_values.insert(), rows)
+
+    def _write_unfinished(self, trial_id: int, statement: Any, params: dict[str, Any]) -> None:
+        params["tid"] = trial_id
+
+        def body(connection: sa.Connection) -> None:
+            if connection.execute(statement, params).rowcount == 0:
+                self._raise_not_updatable(connection, trial_id)
+                raise StorageInternalError(f"trial {trial_id} could not be updated.")
+
+        self._run(body, mode="none")
+
+    def set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+    ) -> None:
+        name, internal = check.check_param(param_name, param_value_internal, distribution)
+        study_id = self._study_of_trial(trial_id)
+        statement = self._sql.upsert_param
+        params = {
+            "tid": trial_id,
+            "param_name": name,
+            "param_value": internal,
+            "distribution_json": distribution_to_json(distribution),
+        }
+        known = self._distributions.get(study_id, {}).get(name)
+        if known is not None:
+            try:
+                check.check_distribution_against(name, known, distribution)
+            except ValueError:
+                self._check_updatable(trial_id)
+                raise
+            self._write_unfinished(trial_id, statement, params)
+            return
+        sql = self._sql
+
+        def body(connection: sa.Connection) -> None:
+            # A name new to this process: serialize with other first users of the name.
+            if connection.execute(sql.lock_study, {"study_id": study_id}).scalar() is None:
+                raise KeyError(f"No trial with id {trial_id!r}.")
+            previous = self._known_distribution(connection, study_id, name)
+            try:
+                check.check_distribution_against(name, previous, distribution)
+            except ValueError:
+                self._raise_not_updatable(connection, trial_id)
+                raise
+            if connection.execute(statement, params).rowcount == 0:
+                self._raise_not_updatable(connection, trial_id)
+
+        self._run(body, mode="write")
+        self._remember_distribution(study_id, name, distribution)
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        _study_key(study_id)
+        cached = self._studies.get(study_id)
+        if (
+            cached is not None
+            and isinstance(trial_number, int)
+            and 0 <= trial_number < len(cached.ordered)
+            and cached.ordered[trial_number].number == trial_number
+        ):
+            return cached.ordered[trial_number]._trial_id
+
+        def body(connection: sa.Connection) -> Any:
+            found = connection.execute(
+                sa.select(trials.c.trial_id).where(
+                    trials.c.study_id == study_id, trials.c.number == trial_number
+                )
+            ).scalar()
+            if found is None:
+                exists = connection.execute(
+                    sa.select(studies.c.study_id).where(studies.c.study_id == study_id)
+                ).scalar()
+                if exists is None:
+                    raise KeyError(f"No study with id {study_id!r}.")
+                raise KeyError(f"No trial with number {trial_number!r} in study {study_id}.")
+            return found
+
+        if isinstance(trial_number, bool) or not isinstance(trial_number, int):
+            raise KeyError(f"No trial with number {trial_number!r} in study {study_id}.")
+        return int(self._run(body, mode="none"))
+
+    def get_trial_number_from_id(self, trial_id: int) -> int:
+        return self.get_trial(trial_id).number
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        state, checked_values = check.check_state_values(state, values)
+        study_id = self._study_of_trial(trial_id)
+        try:
+            check.check_values_count(checked_values, len(self._study_directions(study_id)))
+        except ValueError:
+            self._check_updatable(trial_id)
+            raise
+        now = _codec.to_stored_datetime(datetime.datetime.now())
+        sql = self._sql
+        outcome: dict[str, bool] = {"retried": False}
+
+        def body(connection: sa.Connection) -> bool:
+            if state == TrialState.RUNNING:
+                updated = connection.execute(
+                    sql.claim_trial, {"tid": trial_id, "now": now}
+                ).rowcount
+                if updated == 0:
+                    self._raise_not_updatable(connection, trial_id)
+                    return False
+                return True
+            updated = connection.execute(
+                sql.finish_trial, {"tid": trial_id, "new_state": state.name, "now": now}
+            ).rowcount
+            if updated == 0:
+                if outcome["retried"] and self._already_done(connection, trial_id, state):
+                    return True
+                self._raise_not_updatable(connection, trial_id)
+                raise StorageInternalError(f"trial {trial_id} could not be updated.")
+            if checked_values is not None:
+                rows = []
+                for objective, value in enumerate(checked_values):
+                    stored, value_type = _codec.to_stored_value(value)
+                    rows.append(
+                        {
+                            "trial_id": trial_id,
+                            "objective": objective,
+                            "value": stored,
+                            "value_type": value_type,
+                        }
+                    )
+                connection.execute(sql.upsert_value, rows[0] if len(rows) == 1 else rows)
+            return True
+
+        def guarded(connection: sa.Connection) -> bool:
+            try:
+                return body(connection)
+            finally:
+                outcome["retried"] = True
+
+        return self._run(guarded, mode="none" if state == TrialState.RUNNING else "write")
+
+    def _already_done(self, connection: sa.Connection, trial_id: int, state: TrialState) -> bool:
+        # After a commit cut off by a lost connection, the retry finds the trial finished:
+        # if it is in the requested state, the first attempt took effect.
+        found = connection.execute(
+            sa.select(trials.c.state).where(trials.c.trial_id == trial_id)
+        ).scalar()
+        return found == state.name
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        checked_step, value = check.check_intermediate_value(step, intermediate_value)
+        self._study_of_trial(trial_id)
+        stored, value_type = _codec.to_stored_intermediate(value)
+        self._write_unfinished(
+            trial_id,
+            self._sql.upsert_intermediate,
+            {
+                "step": checked_step,
+                "intermediate_value": stored,
+                "intermediate_value_type": value_type,
+            },
+        )
+
+    def _set_trial_attr(self, statement: Any, trial_id: int, key: str, value: Any) -> None:
+        stored = check.check_attr(key, value)
+        self._study_of_trial(trial_id)
+        self._write_unfinished(trial_id, statement, {"key": key, "value_json": json.dumps(stored)})
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._set_trial_attr(self._sql.upsert_user_attr, trial_id, key, value)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: JSONSerializable) -> None:
+        self._set_trial_attr(self._sql.upsert_system_attr, trial_id, key, value)
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        _trial_key(trial_id)
+        study_id = self._trial_study.get(trial_id)
+        if study_id is not None:
+            cached = self._studies.get(study_id)
+            trial = None if cached is None else cached.by_id.get(trial_id)
+            if trial is not None and trial.state.is_finished():
+                return _copy_trial(trial)
+        if isinstance(trial_id, bool) or not isinstance(trial_id, int):
+            raise KeyError(f"No trial with id {trial_id!r}.")
+        _, found = _read.build_trials(
+            self._run(
+                lambda c: _raw_rows(c.execute(self._sql.read_one, {"tid": trial_id})),
+                mode="none",
+            )
+        )
+        if not found:
+            raise KeyError(f"No trial with id {trial_id!r}.")
+        return found[0]
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[FrozenTrial]:
+        ordered = self._sync(study_id)
+        if states is not None:
+            ordered = [t for t in ordered if t.state in states]
+        return [_copy_trial(t) for t in ordered] if deepcopy else list(ordered)
+
+    def _sync(self, study_id: int) -> list[FrozenTrial]:
+        """Bring this process's view of the study up to date; return its trials by number."""
+        if isinstance(study_id, bool) or not isinstance(study_id, int):
+            raise KeyError(f"No study with id {study_id!r}.")
+        self._check_fork()
+        with self._lock:
+            cached = self._studies.get(study_id)
+            if cached is None:
+                cached = _StudyTrials()
+            params: dict[str, Any] = {"study_id": study_id, "max_id": cached.max_id}
+            if not cached.unfinished:
+                statement = self._sql.read_newer
+            elif len(cached.unfinished) <= _MAX_IN_LIST:
+                statement = self._sql.read_newer_or_ids
+                params["ids"] = sorted(cached.unfinished)
+            else:
+                statement = self._sql.read_from
+                params["min_id"] = min(cached.unfinished)
+            study_seen, fetched = _read.build_trials(
+                self._run(lambda c: _raw_rows(c.execute(statement, params)), mode="none")
+            )
+            if not study_seen:
+                self._forget_study(study_id)
+                raise KeyError(f"No study with id {study_id!r}.")
+            cached.merge(fetched)
+            self._studies[study_id] = cached
+            for trial in fetched:
+                self._trial_study[trial._trial_id] = study_id
+            return cached.ordered
+
+    def get_n_trials(
+        self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
+    ) -> int:
+        ordered = self._sync(study_id)
+        if state is None:
+            return len(ordered)
+        states = (state,) if isinstance(state, TrialState) else state
+        return sum(1 for t in ordered if t.state in states)
+
+    def remove_session(self) -> None:
+        return None
+
+    def close(self) -> None:
+        """Close every pooled connection. The object must not be used afterwards."""
+        self._engine.dispose()
+
+    # -- heartbeats -------------------------------------------------------------------------
+
+    def get_heartbeat_interval(self) -> float | None:
+        return self._heartbeat_interval
+
+    def get_grace_period(self) -> float | None:
+        return self._grace_period
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        """Record the database's current time as the heartbeat of a RUNNING trial; a WAITING
+        trial is left alone (it has no worker yet)."""
+        _trial_key(trial_id)
+        statement = self._sql.upsert_heartbeat
+
+        def body(connection: sa.Connection) -> None:
+            if connection.execute(statement, {"tid": trial_id}).rowcount == 0:
+                self._raise_not_updatable(connection, trial_id)  # else: WAITING
+
+        self._run(body, mode="none")
+
+    def get_stale_trial_ids(self, study_id: int) -> list[int]:
+        grace_period = self._grace_period
+        _study_key(study_id)
+        if grace_period is None:
+            self.get_study_directions(study_id)  # KeyError for a missing study
+            return []
+        sql = self._sql
+
+        def body(connection: sa.Connection) -> list[int]:
+            rows = (
+                connection.execute(sql.stale, {"study_id": study_id, "grace": grace_period})
+                .scalars()
+                .all()
+            )
+            if (
+                not rows
+                and connection.execute(sql.study_exists, {"study_id": study_id}).scalar() is None
+            ):
+                raise KeyError(f"No study with id {study_id!r}.")
+            return [int(r) for r in rows]
+
+        return self._run(body, mode="none")
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Upgrade the schema to the current head; return (old, new) Alembic revisions."""
+        return _schema.upgrade_schema(self._engine)

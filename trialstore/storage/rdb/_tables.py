@@ -1,0 +1,227 @@
+"""The database schema: Optuna 5.0's tables (schema version 12, Alembic head ``v3.2.0.a``).
+
+Table, column, enum and constraint names are Optuna's, so that either library opens a database
+made by the other. trialstore adds indexes (never tables) for its hot queries, and on
+MySQL/MariaDB stores datetimes with microseconds and compares names byte-wise (a binary,
+no-pad collation); Optuna reads such databases unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.ext.compiler import compiles
+
+__all__ = [
+    "ALEMBIC_HEAD",
+    "EXTRA_INDEXES",
+    "INTERMEDIATE_VALUE_TYPES",
+    "SCHEMA_VERSION",
+    "STUDY_DIRECTIONS",
+    "TRIAL_STATES",
+    "VALUE_TYPES",
+    "metadata",
+    "studies",
+    "study_directions",
+    "study_system_attributes",
+    "study_user_attributes",
+    "trial_heartbeats",
+    "trial_intermediate_values",
+    "trial_params",
+    "trial_system_attributes",
+    "trial_user_attributes",
+    "trial_values",
+    "trials",
+    "version_info",
+]
+
+#: ``version_info.schema_version`` of every database at the current Alembic head.
+SCHEMA_VERSION = 12
+#: The Alembic revision of the schema below (Optuna's revision id).
+ALEMBIC_HEAD = "v3.2.0.a"
+
+MAX_INDEXED_STRING_LENGTH = 512
+MAX_VERSION_LENGTH = 256
+FLOAT_PRECISION = 53
+
+TRIAL_STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING")
+STUDY_DIRECTIONS = ("NOT_SET", "MINIMIZE", "MAXIMIZE")
+VALUE_TYPES = ("FINITE", "INF_POS", "INF_NEG")
+INTERMEDIATE_VALUE_TYPES = ("FINITE", "INF_POS", "INF_NEG", "NAN")
+
+
+class NameString(sa.String):
+    """VARCHAR(512) holding a name or key; compared byte-wise on MySQL/MariaDB."""
+
+    def __init__(self) -> None:
+        super().__init__(MAX_INDEXED_STRING_LENGTH)
+
+
+@compiles(NameString)
+def _compile_name(element: NameString, compiler: Any, **kw: Any) -> str:
+    text: str = compiler.visit_string(element, **kw)
+    return text
+
+
+@compiles(NameString, "mysql")
+@compiles(NameString, "mariadb")
+def _compile_name_mysql(element: NameString, compiler: Any, **kw: Any) -> str:
+    # A binary collation without padding, so that "a", "A" and "a " are three names (the
+    # server's default collation would make them one), as in every other backend.
+    dialect = compiler.dialect
+    if getattr(dialect, "is_mariadb", False):
+        collation = "utf8mb4_nopad_bin"
+    elif (getattr(dialect, "server_version_info", None) or (0,)) >= (8,):
+        collation = "utf8mb4_0900_bin"
+    else:
+        collation = "utf8mb4_bin"
+    varchar: str = compiler.visit_VARCHAR(element, **kw)
+    return f"{varchar} CHARACTER SET utf8mb4 COLLATE {collation}"
+
+
+def _float() -> sa.Float[float]:
+    return sa.Float(precision=FLOAT_PRECISION)
+
+
+def _datetime() -> sa.types.TypeEngine[Any]:
+    return sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+def _enum(name: str, members: tuple[str, ...]) -> sa.Enum:
+    return sa.Enum(*members, name=name)
+
+
+metadata = sa.MetaData()
+# SQLite reuses the largest rowid after a delete unless the table is AUTOINCREMENT; ids must
+# never be reused. (PostgreSQL sequences and MySQL AUTO_INCREMENT never reuse them.)
+_AUTOINCREMENT: dict[str, Any] = {"sqlite_autoincrement": True}
+
+studies = sa.Table(
+    "studies",
+    metadata,
+    sa.Column("study_id", sa.Integer, primary_key=True),
+    sa.Column("study_name", NameString(), nullable=False),
+    sa.Index("ix_studies_study_name", "study_name", unique=True),
+    **_AUTOINCREMENT,
+)
+
+study_directions = sa.Table(
+    "study_directions",
+    metadata,
+    sa.Column("study_direction_id", sa.Integer, primary_key=True),
+    sa.Column("direction", _enum("studydirection", STUDY_DIRECTIONS), nullable=False),
+    sa.Column("study_id", sa.Integer, sa.ForeignKey("studies.study_id"), nullable=False),
+    sa.Column("objective", sa.Integer, nullable=False),
+    sa.UniqueConstraint("study_id", "objective"),
+    **_AUTOINCREMENT,
+)
+
+
+def _attribute_table(name: str, id_column: str, owner: str, owner_table: str) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column(id_column, sa.Integer, primary_key=True),
+        sa.Column(owner, sa.Integer, sa.ForeignKey(f"{owner_table}.{owner}")),
+        sa.Column("key", NameString()),
+        sa.Column("value_json", sa.Text),
+        sa.UniqueConstraint(owner, "key"),
+        **_AUTOINCREMENT,
+    )
+
+
+study_user_attributes = _attribute_table(
+    "study_user_attributes", "study_user_attribute_id", "study_id", "studies"
+)
+study_system_attributes = _attribute_table(
+    "study_system_attributes", "study_system_attribute_id", "study_id", "studies"
+)
+
+trials = sa.Table(
+    "trials",
+    metadata,
+    sa.Column("trial_id", sa.Integer, primary_key=True),
+    sa.Column("number", sa.Integer),
+    sa.Column("study_id", sa.Integer, sa.ForeignKey("studies.study_id")),
+    sa.Column("state", _enum("trialstate", TRIAL_STATES), nullable=False),
+    sa.Column("datetime_start", _datetime()),
+    sa.Column("datetime_complete", _datetime()),
+    sa.Index("ix_trials_study_id", "study_id"),
+    # trialstore's: the next number (MAX) and number -> id lookups; incremental reads.
+    sa.Index("ix_trials_study_id_number", "study_id", "number"),
+    sa.Index("ix_trials_study_id_trial_id", "study_id", "trial_id"),
+    **_AUTOINCREMENT,
+)
+
+trial_user_attributes = _attribute_table(
+    "trial_user_attributes", "trial_user_attribute_id", "trial_id", "trials"
+)
+trial_system_attributes = _attribute_table(
+    "trial_system_attributes", "trial_system_attribute_id", "trial_id", "trials"
+)
+
+trial_params = sa.Table(
+    "trial_params",
+    metadata,
+    sa.Column("param_id", sa.Integer, primary_key=True),
+    sa.Column("trial_id", sa.Integer, sa.ForeignKey("trials.trial_id")),
+    sa.Column("param_name", NameString()),
+    sa.Column("param_value", _float()),
+    sa.Column("distribution_json", sa.Text),
+    sa.UniqueConstraint("trial_id", "param_name"),
+    **_AUTOINCREMENT,
+)
+
+trial_values = sa.Table(
+    "trial_values",
+    metadata,
+    sa.Column("trial_value_id", sa.Integer, primary_key=True),
+    sa.Column("trial_id", sa.Integer, sa.ForeignKey("trials.trial_id"), nullable=False),
+    sa.Column("objective", sa.Integer, nullable=False),
+    sa.Column("value", _float(), nullable=True),
+    sa.Column("value_type", _enum("trialvaluetype", VALUE_TYPES), nullable=False),
+    sa.UniqueConstraint("trial_id", "objective"),
+    **_AUTOINCREMENT,
+)
+
+trial_intermediate_values = sa.Table(
+    "trial_intermediate_values",
+    metadata,
+    sa.Column("trial_intermediate_value_id", sa.Integer, primary_key=True),
+    sa.Column("trial_id", sa.Integer, sa.ForeignKey("trials.trial_id"), nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("intermediate_value", _float(), nullable=True),
+    sa.Column(
+        "intermediate_value_type",
+        _enum("trialintermediatevaluetype", INTERMEDIATE_VALUE_TYPES),
+        nullable=False,
+    ),
+    sa.UniqueConstraint("trial_id", "step"),
+    **_AUTOINCREMENT,
+)
+
+trial_heartbeats = sa.Table(
+    "trial_heartbeats",
+    metadata,
+    sa.Column("trial_heartbeat_id", sa.Integer, primary_key=True),
+    sa.Column("trial_id", sa.Integer, sa.ForeignKey("trials.trial_id"), nullable=False),
+    sa.Column("heartbeat", _datetime(), nullable=False),
+    sa.UniqueConstraint("trial_id"),
+    **_AUTOINCREMENT,
+)
+
+version_info = sa.Table(
+    "version_info",
+    metadata,
+    sa.Column("version_info_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("schema_version", sa.Integer),
+    sa.Column("library_version", sa.String(MAX_VERSION_LENGTH)),
+    sa.CheckConstraint("version_info_id=1"),
+)
+
+#: Indexes trialstore adds to Optuna's schema: (table name, index).
+EXTRA_INDEXES: tuple[sa.Index, ...] = tuple(
+    index for index in trials.indexes if index.name != "ix_trials_study_id"
+)

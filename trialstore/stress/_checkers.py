@@ -1,0 +1,567 @@
+"""Invariant checkers over a run's history and the storage's final contents.
+
+Each checker returns an :class:`Invariant`: how many items it checked and a description of each
+violation. Outcome ``"unknown"`` operations may or may not have taken effect, so they never
+count as acknowledged, but what they wrote may legitimately be present.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from trialstore.stress._history import FAIL, OK, UNKNOWN, Op
+from trialstore.stress._linearizability import LinOp, check_linearizable
+
+__all__ = ["CheckContext", "Invariant", "run_checkers"]
+
+_FINISHED = {"COMPLETE", "PRUNED", "FAIL"}
+_UNFINISHED = {"WAITING", "RUNNING"}
+_TRIAL_WRITES = {"set_param", "report", "set_attr", "heartbeat"}
+_MAX_EXAMPLES = 20
+
+
+@dataclass
+class CheckContext:
+    """What the checkers need besides the history and the final contents.
+
+    ``end_ns``: when the final contents were read (after every worker stopped).
+    ``deaths``: worker name -> monotonic ns at which it was SIGKILLed.
+    ``grace_period`` / ``heartbeat_interval``: the storage's settings (None: heartbeats off).
+    ``reap_every``: seconds between a worker's ``fail_stale_trials`` calls.
+    ``stale_slack``: seconds past the grace period after which a dead worker's trial must be
+    reported stale (the storage's clock resolution: e.g. whole seconds in a DATETIME column).
+    """
+
+    end_ns: int
+    deaths: dict[str, int] = field(default_factory=dict)
+    grace_period: float | None = None
+    heartbeat_interval: float | None = None
+    reap_every: float = 0.5
+    stale_slack: float = 1.5
+    max_lin_steps: int = 200_000
+
+
+@dataclass
+class Invariant:
+    """The result of one checker."""
+
+    name: str
+    checked: int = 0
+    violations: list[str] = field(default_factory=list)
+    violation_count: int = 0
+    inconclusive: int = 0
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def violate(self, message: str) -> None:
+        """Count a violation; keep its description among the first few."""
+        self.violation_count += 1
+        if len(self.violations) < _MAX_EXAMPLES:
+            self.violations.append(message)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for the report."""
+        return {
+            "checked": self.checked,
+            "violated": self.violation_count,
+            "inconclusive": self.inconclusive,
+            "examples": self.violations,
+            **self.figures,
+        }
+
+
+class _Index:
+    """The history and the final contents, indexed the ways the checkers need."""
+
+    def __init__(self, ops: Sequence[Op], final: dict[str, Any]) -> None:
+        self.ops = ops
+        self.trials: dict[int, dict[str, Any]] = {}
+        self.trial_study: dict[int, int] = {}
+        self.studies: dict[int, dict[str, Any]] = {}
+        self.duplicate_final_ids: list[int] = []
+        for study in final["studies"]:
+            self.studies[study["id"]] = study
+            for trial in study["trials"]:
+                if trial["id"] in self.trials:
+                    self.duplicate_final_ids.append(trial["id"])
+                self.trials[trial["id"]] = trial
+                self.trial_study[trial["id"]] = study["id"]
+        self.by_trial: dict[int, list[Op]] = defaultdict(list)
+        self.creates: list[Op] = []
+        for op in ops:
+            if "t" in op.args:
+                self.by_trial[op.args["t"]].append(op)
+            if op.op in ("create_trial", "enqueue"):
+                self.creates.append(op)
+                if op.outcome == OK:
+                    self.by_trial[op.result].append(op)
+            if op.op == "fail_stale" and op.outcome == OK:
+                for tid in op.result or ():
+                    self.by_trial[tid].append(op)
+
+
+def _rows(op: Op) -> list[list[Any]]:
+    """The ``[id, number, state, digest]`` rows an acknowledged read observed (a read of all
+    trials leaves out finished trials its worker had already recorded unchanged)."""
+    if op.outcome != OK:
+        return []
+    if op.op == "read_all":
+        rows: list[list[Any]] = op.result[1]
+        return rows
+    if op.op == "get_trial":
+        return [op.result]
+    return []
+
+
+def _created_ok(index: _Index) -> dict[int, Op]:
+    return {op.result: op for op in index.creates if op.outcome == OK}
+
+
+def check_ids_and_numbers(index: _Index) -> Invariant:
+    """Trial ids are never handed out twice; numbers are 0..n-1 per study, each once; a
+    trial's number never changes between reads."""
+    inv = Invariant("ids_unique_numbers_dense")
+    seen: dict[int, Op] = {}
+    for op in index.creates:
+        if op.outcome != OK:
+            continue
+        inv.checked += 1
+        if op.result in seen:
+            first = seen[op.result]
+            inv.violate(
+                f"trial id {op.result} returned by two creates: {first.worker}#{first.seq} "
+                f"and {op.worker}#{op.seq}"
+            )
+        seen[op.result] = op
+    for tid in index.duplicate_final_ids:
+        inv.violate(f"trial id {tid} appears twice in the final contents")
+    for study in index.studies.values():
+        numbers = sorted(t["number"] for t in study["trials"])
+        inv.checked += 1
+        if numbers != list(range(len(numbers))):
+            dupes = sorted({n for n in numbers if numbers.count(n) > 1})
+            missing = sorted(set(range(len(numbers))) - set(numbers))
+            inv.violate(
+                f"study {study['name']}: numbers not dense/unique (duplicated {dupes[:10]}, "
+                f"missing {missing[:10]})"
+            )
+    for op in index.ops:
+        if op.outcome != OK:
+            continue
+        rows = _rows(op)
+        for tid, number, _state, _digest in rows:
+            final = index.trials.get(tid)
+            if final is None:
+                inv.violate(f"trial {tid} read by {op.worker}#{op.seq} is gone at the end")
+            elif final["number"] != number:
+                inv.violate(
+                    f"trial {tid} read with number {number} by {op.worker}#{op.seq}, "
+                    f"finally {final['number']}"
+                )
+    return inv
+
+
+def check_study_names(index: _Index) -> Invariant:
+    """Of concurrent creators of one study name exactly one wins; lookups agree with it."""
+    inv = Invariant("one_creator_per_study")
+    created: dict[str, list[Op]] = defaultdict(list)
+    looked_up: dict[str, set[int]] = defaultdict(set)
+    for op in index.ops:
+        if op.op == "create_study" and op.outcome == OK:
+            created[op.args["name"]].append(op)
+        elif op.op == "get_study_id" and op.outcome == OK:
+            looked_up[op.args["name"]].add(op.result)
+    names = set(created) | set(looked_up)
+    final_ids = {s["name"]: s["id"] for s in index.studies.values()}
+    for name in sorted(names):
+        inv.checked += 1
+        winners = created.get(name, [])
+        if len(winners) > 1:
+            inv.violate(f"study {name!r} created by {len(winners)} callers")
+        ids = {op.result for op in winners} | looked_up.get(name, set())
+        if name in final_ids:
+            ids.add(final_ids[name])
+        if len(ids) > 1:
+            inv.violate(f"study {name!r} has several ids: {sorted(ids)}")
+    return inv
+
+
+def check_acknowledged_writes(index: _Index) -> Invariant:
+    """Every acknowledged write is in the final contents; nothing is there that nobody
+    wrote."""
+    inv = Invariant("acknowledged_writes_present")
+    written: dict[int, dict[tuple[str, str], set[Any]]] = defaultdict(lambda: defaultdict(set))
+    field_of = {"set_param": "params", "report": "iv", "set_attr": "user_attrs"}
+    for op in index.ops:
+        if op.op in field_of and op.outcome in (OK, UNKNOWN):
+            tid, key, value = op.args["t"], str(op.args["k"]), op.args["v"]
+            written[tid][(field_of[op.op], key)].add(value)
+            if op.outcome == OK:
+                inv.checked += 1
+                trial = index.trials.get(tid)
+                stored = None if trial is None else trial[field_of[op.op]].get(key)
+                if stored != value:
+                    inv.violate(
+                        f"{op.op} trial {tid} {key}={value!r} acknowledged to "
+                        f"{op.worker}#{op.seq} but stored {stored!r}"
+                    )
+        elif op.op == "enqueue" and op.outcome == OK:
+            inv.checked += 1
+            trial = index.trials.get(op.result)
+            if trial is None or trial["params"].get("q") != op.args["q"]:
+                inv.violate(f"enqueued trial {op.result} ({op.worker}#{op.seq}) lost or altered")
+        elif op.op == "create_trial" and op.outcome == OK:
+            inv.checked += 1
+            if index.trial_study.get(op.result) != op.args["s"]:
+                inv.violate(f"created trial {op.result} ({op.worker}#{op.seq}) not in its study")
+        elif op.op == "finish" and op.outcome == OK:
+            inv.checked += 1
+            trial = index.trials.get(op.args["t"])
+            want_values = op.args["values"]
+            if (
+                trial is None
+                or trial["state"] != op.args["state"]
+                or (want_values is not None and trial["values"] != want_values)
+            ):
+                got = None if trial is None else (trial["state"], trial["values"])
+                inv.violate(
+                    f"finish trial {op.args['t']} -> {op.args['state']} {want_values} "
+                    f"acknowledged to {op.worker}#{op.seq} but stored {got}"
+                )
+        elif op.op == "claim" and op.outcome == OK and op.result:
+            inv.checked += 1
+            trial = index.trials.get(op.args["t"])
+            if trial is None or trial["state"] == "WAITING":
+                inv.violate(f"claim of trial {op.args['t']} won by {op.worker}#{op.seq} lost")
+    enqueued_q = {op.args["q"] for op in index.creates if op.op == "enqueue"}
+    for tid, trial in index.trials.items():
+        for fld in ("params", "iv", "user_attrs"):
+            for key, value in trial[fld].items():
+                if fld == "params" and key == "q" and value in enqueued_q:
+                    continue
+                if fld == "user_attrs" and key == "enqueued_by":
+                    continue
+                if value not in written[tid].get((fld, key), set()):
+                    inv.violate(f"trial {tid} holds {fld}[{key}]={value!r} that nobody wrote")
+    return inv
+
+
+def check_finished_unchanged(index: _Index) -> Invariant:
+    """Every observation of a finished trial (reads during the run and the final contents)
+    shows the same contents."""
+    inv = Invariant("finished_trials_unchanged")
+    first_seen: dict[int, tuple[str, str]] = {}
+    for op in index.ops:
+        if op.outcome != OK:
+            continue
+        rows = _rows(op)
+        for tid, _number, state, digest in rows:
+            if state not in _FINISHED:
+                continue
+            inv.checked += 1
+            where = f"{op.worker}#{op.seq}"
+            if tid not in first_seen:
+                first_seen[tid] = (digest, where)
+            elif first_seen[tid][0] != digest:
+                inv.violate(
+                    f"finished trial {tid} read as {first_seen[tid][0]} by {first_seen[tid][1]}"
+                    f" and as {digest} by {where}"
+                )
+    for tid, (digest, where) in first_seen.items():
+        final = index.trials.get(tid)
+        inv.checked += 1
+        if final is None or final["digest"] != digest:
+            inv.violate(f"finished trial {tid} read as {digest} by {where}, finally changed")
+    return inv
+
+
+def check_single_winner(index: _Index) -> Invariant:
+    """At most one caller wins each claim, and each trial is finished by at most one call."""
+    inv = Invariant("single_winner")
+    claims: dict[int, list[str]] = defaultdict(list)
+    finishes: dict[int, list[str]] = defaultdict(list)
+    for op in index.ops:
+        if op.outcome != OK:
+            continue
+        where = f"{op.worker}#{op.seq}"
+        if op.op == "claim":
+            inv.checked += 1
+            if op.result:
+                claims[op.args["t"]].append(where)
+        elif op.op == "finish":
+            inv.checked += 1
+            if op.result:
+                finishes[op.args["t"]].append(where)
+        elif op.op == "fail_stale":
+            for tid in op.result or ():
+                inv.checked += 1
+                finishes[tid].append(where + "(stale)")
+    for tid, winners in sorted(claims.items()):
+        if len(winners) > 1:
+            inv.violate(f"trial {tid} claimed by {len(winners)}: {winners[:4]}")
+    for tid, winners in sorted(finishes.items()):
+        if len(winners) > 1:
+            inv.violate(f"trial {tid} finished by {len(winners)}: {winners[:4]}")
+    return inv
+
+
+def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
+    """A RUNNING trial whose worker was killed after beating is stale once the grace period
+    has passed since the kill: every ``fail_stale_trials`` call on its study invoked later than
+    ``kill + grace_period + slack`` must fail it, unless it was already finished (by a call
+    that may have taken effect first). ``slack`` covers the storage's clock resolution.
+
+    Judged per reaping call, so a run whose workers are all dead for a while is not blamed on
+    the storage. Also reports the delay from each kill to the failing of each stale trial.
+    """
+    inv = Invariant("stale_trials_failed")
+    if ctx.grace_period is None or ctx.heartbeat_interval is None:
+        inv.figures["skipped"] = "heartbeats off"
+        return inv
+    slack_ns = int((ctx.grace_period + ctx.stale_slack) * 1e9)
+    reapers: dict[int, list[Op]] = defaultdict(list)
+    for op in index.ops:
+        if op.op == "fail_stale" and op.outcome == OK:
+            reapers[op.args["s"]].append(op)
+    delays: list[float] = []
+    for tid, ops in index.by_trial.items():
+        beats = [op for op in ops if op.op == "heartbeat" and op.outcome == OK]
+        if not beats:
+            continue
+        owner = beats[-1].worker
+        death = ctx.deaths.get(owner)
+        if death is None:
+            continue
+        enders = [
+            op
+            for op in ops
+            if op.outcome in (OK, UNKNOWN)
+            and op.op in ("finish", "fail_stale")
+            and (op.op == "fail_stale" or op.result or op.outcome == UNKNOWN)
+        ]
+        if any(op.outcome == OK and op.t1 < death for op in enders):
+            continue  # finished before its worker died
+        stale_from = death + slack_ns
+        for reaper in reapers.get(index.trial_study.get(tid, -1), []):
+            if reaper.t0 <= stale_from:
+                continue
+            inv.checked += 1
+            if tid in (reaper.result or ()):
+                delays.append((reaper.t1 - death) / 1e9)
+                break
+            if any(op is not reaper and op.t0 < reaper.t1 for op in enders):
+                break  # someone else may have finished it first
+            inv.violate(
+                f"trial {tid} of {owner} (killed) not failed by fail_stale "
+                f"{reaper.worker}#{reaper.seq} {(reaper.t0 - death) / 1e9:.1f}s after the kill"
+            )
+            break
+    if delays:
+        delays.sort()
+        inv.figures["reap_delay_s"] = {
+            "count": len(delays),
+            "p50": round(delays[len(delays) // 2], 3),
+            "max": round(delays[-1], 3),
+        }
+    return inv
+
+
+# -- linearizability ------------------------------------------------------------------------
+
+
+def _trial_step(op: Op) -> Callable[[Any], list[Any]] | None:
+    """The register step of a history operation on one trial's state (None: says nothing)."""
+    kind, outcome, result = op.op, op.outcome, op.result
+    err = (op.error or "").split(":")[0]
+    finished_err = outcome == FAIL and err == "UpdateFinishedTrialError"
+    missing_err = outcome == FAIL and err == "KeyError"
+
+    if kind in ("create_trial", "enqueue"):
+        init = "RUNNING" if kind == "create_trial" else "WAITING"
+        return lambda s: [init] if s == "ABSENT" else []
+    if missing_err:
+        return lambda s: [s] if s == "ABSENT" else []
+    if kind == "claim":
+        if outcome == OK:
+            if result:
+                return lambda s: ["RUNNING"] if s == "WAITING" else []
+            return lambda s: [s] if s == "RUNNING" else []
+        if finished_err:
+            return lambda s: [s] if s in _FINISHED else []
+        if outcome == UNKNOWN:
+            return lambda s: ["RUNNING"] if s == "WAITING" else [s]
+        return None
+    if kind == "finish":
+        target = op.args["state"]
+        if outcome == OK:
+            if result:
+                return lambda s: [target] if s in _UNFINISHED else []
+            return lambda s: []
+        if finished_err:
+            return lambda s: [s] if s in _FINISHED else []
+        if outcome == UNKNOWN:
+            return lambda s: [target] if s in _UNFINISHED else [s]
+        return None
+    if kind == "fail_stale":
+        if outcome == OK:
+            return lambda s: ["FAIL"] if s == "RUNNING" else []
+        return None
+    if kind in _TRIAL_WRITES:
+        if outcome == OK:
+            return lambda s: [s] if s in _UNFINISHED else []
+        if finished_err:
+            return lambda s: [s] if s in _FINISHED else []
+        return None
+    return None
+
+
+def _read_step(state: str) -> Callable[[Any], list[Any]]:
+    return lambda s: [s] if s == state else []
+
+
+def check_trial_linearizable(index: _Index, ctx: CheckContext) -> Invariant:
+    """Each trial's state, as a register, has a linearizable history (reads included)."""
+    inv = Invariant("linearizable_trial_state")
+    reads: dict[int, list[tuple[Op, str]]] = defaultdict(list)
+    stale_unknown: dict[int, list[Op]] = defaultdict(list)
+    for op in index.ops:
+        if op.outcome == OK and op.op in ("read_all", "get_trial"):
+            rows = _rows(op)
+            for tid, _number, state, _digest in rows:
+                reads[tid].append((op, state))
+        elif op.op == "fail_stale" and op.outcome == UNKNOWN:
+            stale_unknown[op.args["s"]].append(op)
+    created = _created_ok(index)
+    steps_total = 0
+    for tid, final in index.trials.items():
+        lin: list[LinOp] = []
+        for op in index.by_trial.get(tid, []):
+            if op.op == "fail_stale" and op.outcome == OK and tid not in (op.result or ()):
+                continue
+            step = _trial_step(op)
+            if step is None:
+                continue
+            t1 = min(op.effect_deadline, ctx.end_ns)
+            lin.append(
+                LinOp(
+                    op.t0,
+                    t1,
+                    step,
+                    optional=op.outcome == UNKNOWN,
+                    symmetry=(op.op, op.args.get("state")),
+                    label=f"{op.op} {op.worker}#{op.seq}",
+                )
+            )
+        initial = "ABSENT"
+        if tid not in created:
+            initial = "WAITING" if "enqueued_by" in final["user_attrs"] else "RUNNING"
+        for op, state in reads.get(tid, []):
+            lin.append(
+                LinOp(
+                    op.t0,
+                    op.t1,
+                    _read_step(state),
+                    label=f"{op.op} {op.worker}#{op.seq} saw {state}",
+                )
+            )
+        for op in stale_unknown.get(index.trial_study[tid], []):
+            lin.append(
+                LinOp(
+                    op.t0,
+                    ctx.end_ns,
+                    lambda s: ["FAIL", s] if s == "RUNNING" else [s],
+                    optional=True,
+                    symmetry="stale?",
+                    label="fail_stale?",
+                )
+            )
+        lin.append(
+            LinOp(
+                ctx.end_ns + 1,
+                ctx.end_ns + 2,
+                _read_step(final["state"]),
+                label=f"final state {final['state']}",
+            )
+        )
+        inv.checked += 1
+        result = check_linearizable(lin, initial, max_steps=ctx.max_lin_steps)
+        steps_total += result.steps
+        if result.ok is None:
+            inv.inconclusive += 1
+        elif not result.ok:
+            inv.violate(f"trial {tid}: no linearization (stuck at {result.stuck_at})")
+    inv.figures["search_steps"] = steps_total
+    return inv
+
+
+def check_counter_linearizable(index: _Index, ctx: CheckContext) -> Invariant:
+    """Each study's trial count, as a fetch-and-increment counter whose value a create returns
+    (as the trial's number) and a read of all trials observes, has a linearizable history."""
+    inv = Invariant("linearizable_trial_counter")
+    per_study: dict[int, list[LinOp]] = defaultdict(list)
+
+    def inc(number: int) -> Callable[[Any], list[Any]]:
+        return lambda c: [c + 1] if c == number else []
+
+    def count(n: int) -> Callable[[Any], list[Any]]:
+        return lambda c: [c] if c == n else []
+
+    for op in index.ops:
+        where = f"{op.op} {op.worker}#{op.seq}"
+        if op.op in ("create_trial", "enqueue"):
+            sid = op.args["s"]
+            if op.outcome == OK:
+                final = index.trials.get(op.result)
+                if final is None or index.trial_study.get(op.result) != sid:
+                    continue  # reported by acknowledged_writes_present
+                per_study[sid].append(
+                    LinOp(
+                        op.t0, op.t1, inc(final["number"]), label=f"{where} -> #{final['number']}"
+                    )
+                )
+            elif op.outcome == UNKNOWN:
+                per_study[sid].append(
+                    LinOp(
+                        op.t0,
+                        min(op.effect_deadline, ctx.end_ns),
+                        lambda c: [c + 1],
+                        optional=True,
+                        symmetry="create?",
+                        label=where,
+                    )
+                )
+        elif op.op == "read_all" and op.outcome == OK:
+            per_study[op.args["s"]].append(
+                LinOp(op.t0, op.t1, count(op.result[0]), label=f"{where} saw {op.result[0]}")
+            )
+    steps_total = 0
+    for sid, study in index.studies.items():
+        lin = per_study.get(sid, [])
+        n = len(study["trials"])
+        lin.append(LinOp(ctx.end_ns + 1, ctx.end_ns + 2, count(n), label=f"final count {n}"))
+        inv.checked += 1
+        result = check_linearizable(lin, 0, max_steps=ctx.max_lin_steps)
+        steps_total += result.steps
+        if result.ok is None:
+            inv.inconclusive += 1
+        elif not result.ok:
+            inv.violate(f"study {study['name']}: no linearization (stuck at {result.stuck_at})")
+    inv.figures["search_steps"] = steps_total
+    return inv
+
+
+def run_checkers(ops: Sequence[Op], final: dict[str, Any], ctx: CheckContext) -> list[Invariant]:
+    """Run every checker; return their results in a fixed order."""
+    index = _Index(ops, final)
+    return [
+        check_ids_and_numbers(index),
+        check_study_names(index),
+        check_acknowledged_writes(index),
+        check_finished_unchanged(index),
+        check_single_winner(index),
+        check_stale_reaped(index, ctx),
+        check_trial_linearizable(index, ctx),
+        check_counter_linearizable(index, ctx),
+    ]

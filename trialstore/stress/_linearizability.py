@@ -1,0 +1,123 @@
+"""A small linearizability checker (Wing & Gong search with Lowe's memoisation).
+
+A history of one object is a list of :class:`LinOp`: each has an invoke time ``t0``, a time
+``t1`` by which its effect must have happened, and a step function that maps a model state to
+the states the operation may leave it in given the result it returned (an empty list: the
+result is impossible in that state). An operation whose outcome is unknown is *optional*: it
+may take effect at any instant after ``t0`` (before ``t1``), or never.
+
+The search looks for an order of the operations that respects real time (``a.t1 < b.t0``
+puts ``a`` first) in which every required operation's result is what the model gives. States
+already explored with the same set of placed operations are not explored again. Optional
+operations that are interchangeable (same ``symmetry`` key) are tried one at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["LinOp", "LinResult", "check_linearizable"]
+
+
+@dataclass
+class LinOp:
+    """One operation on one object, with its model step."""
+
+    t0: int
+    t1: int
+    step: Callable[[Any], Sequence[Any]]
+    optional: bool = False
+    symmetry: Hashable | None = None
+    label: str = ""
+
+
+@dataclass
+class LinResult:
+    """``ok`` is True (linearizable), False (not) or None (gave up after ``max_steps``).
+
+    ``stuck_at`` names a required operation that could not be placed at the deepest point
+    the search reached (for the report), ``steps`` the search effort spent.
+    """
+
+    ok: bool | None
+    steps: int
+    stuck_at: str = ""
+
+
+def check_linearizable(
+    ops: Sequence[LinOp], initial: Hashable, *, max_steps: int = 200_000
+) -> LinResult:
+    """Return whether ``ops`` is linearizable from the model state ``initial``.
+
+    States must be hashable. Cost is linear in the history for histories with little
+    concurrency and grows with the number of operations that overlap in time.
+    """
+    order = sorted(range(len(ops)), key=lambda i: ops[i].t0)
+    items = [ops[i] for i in order]
+    n = len(items)
+    required_mask = 0
+    for i, op in enumerate(items):
+        if not op.optional:
+            required_mask |= 1 << i
+    if required_mask == 0:
+        return LinResult(True, 0)
+
+    def candidates(mask: int) -> list[int]:
+        result: list[int] = []
+        seen_symmetry: set[Hashable] = set()
+        bound: int | None = None
+        for i in range((~mask & (mask + 1)).bit_length() - 1, n):
+            if mask >> i & 1:
+                continue
+            op = items[i]
+            if bound is not None and op.t0 > bound:
+                break
+            if not op.optional and (bound is None or op.t1 < bound):
+                bound = op.t1  # an optional operation may never take effect: it bounds nothing
+            if op.optional and op.symmetry is not None:
+                if op.symmetry in seen_symmetry:
+                    continue
+                seen_symmetry.add(op.symmetry)
+            result.append(i)
+        return result
+
+    seen: set[tuple[int, Hashable]] = set()
+    stack: list[tuple[int, Hashable, list[tuple[int, Hashable]]]] = []
+    steps = 0
+    best_depth = -1
+    stuck = ""
+
+    def expand(mask: int, state: Hashable) -> list[tuple[int, Hashable]]:
+        moves: list[tuple[int, Hashable]] = []
+        for i in candidates(mask):
+            for nxt in items[i].step(state):
+                moves.append((i, nxt))
+        return moves
+
+    stack.append((0, initial, expand(0, initial)))
+    seen.add((0, initial))
+    while stack:
+        mask, _state, moves = stack[-1]
+        if mask & required_mask == required_mask:
+            return LinResult(True, steps)
+        depth = bin(mask & required_mask).count("1")
+        if depth > best_depth:
+            best_depth = depth
+            pending = [i for i in range(n) if not mask >> i & 1 and not items[i].optional]
+            stuck = items[pending[0]].label if pending else ""
+        if not moves:
+            stack.pop()
+            continue
+        i, nxt = moves.pop()
+        new_mask = mask | 1 << i
+        key = (new_mask, nxt)
+        if key in seen:
+            continue
+        seen.add(key)
+        steps += 1
+        if steps > max_steps:
+            return LinResult(None, steps, stuck)
+        stack.append((new_mask, nxt, expand(new_mask, nxt)))
+    return LinResult(False, steps, stuck)

@@ -1,0 +1,179 @@
+"""Simulated hosts: Linux network namespaces joined to this one by veth pairs.
+
+Host ``i`` is namespace ``tss<tag>h<i>`` with link ``198.18.0.(4i)/30``: this side of the veth
+is ``.4i+1``, the namespace side ``.4i+2``. Servers here listen on 127.0.0.1 only, so for each
+server port a :class:`Forwarder` listens on ``198.18.0.(4i+1):port`` and relays to
+``127.0.0.1:port``; a worker in host ``i`` uses the storage URL with its host part replaced by
+``198.18.0.(4i+1)``. A partition sets this side of the veth down (packets are dropped, TCP
+connections stall until it comes back up). No address outside 198.18.0.0/24 and 127.0.0.1 is
+used. Needs root and ``ip``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import subprocess
+import threading
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = ["Forwarder", "Hosts", "host_url"]
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+
+class Forwarder:
+    """Relay TCP connections from ``listen`` to ``127.0.0.1:target_port`` (threads)."""
+
+    def __init__(self, listen_host: str, listen_port: int, target_port: int) -> None:
+        if not listen_host.startswith("198.18.0."):
+            raise ValueError("the forwarder listens on 198.18.0.0/24 addresses only")
+        self.target = ("127.0.0.1", target_port)
+        self._server = socket.create_server((listen_host, listen_port), backlog=256)
+        self._closing = False
+        self._conns: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._closing:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            for s in (client, upstream):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self._conns.update((client, upstream))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+            with self._lock:
+                self._conns.discard(src)
+                self._conns.discard(dst)
+
+    def close(self) -> None:
+        """Stop accepting and close every relayed connection."""
+        self._closing = True
+        self._server.close()
+        with self._lock:
+            conns = list(self._conns)
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+
+def host_url(url: str, address: str) -> str:
+    """Return ``url`` with its network location's host replaced by ``address``."""
+    parts = urlsplit(url)
+    if parts.hostname is None:
+        return url
+    netloc = parts.netloc
+    userinfo, at, _ = netloc.rpartition("@")
+    port = f":{parts.port}" if parts.port is not None else ""
+    netloc = f"{userinfo}{at}{address}{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class Hosts:
+    """``count`` namespaces with forwarders for ``ports``; use as a context manager.
+
+    Everything created is removed by :meth:`close`, also after a partial setup.
+    """
+
+    def __init__(self, count: int, ports: list[int]) -> None:
+        self.count = count
+        self.ports = ports
+        self.tag = secrets.token_hex(2)
+        self.namespaces: list[str] = []
+        self._links: list[str] = []
+        self._forwarders: list[Forwarder] = []
+        self.cut: set[int] = set()
+
+    def __enter__(self) -> Hosts:
+        try:
+            self._setup()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def gateway(self, host: int) -> str:
+        """This side's address on host ``host``'s link (what its workers connect to)."""
+        return f"198.18.0.{4 * host + 1}"
+
+    def prefix(self, host: int) -> list[str]:
+        """Command prefix that runs a command inside host ``host``."""
+        return ["ip", "netns", "exec", self.namespaces[host]]
+
+    def _setup(self) -> None:
+        for i in range(self.count):
+            ns = f"tss{self.tag}h{i}"
+            here, there = f"tsa{self.tag}{i}", f"tsb{self.tag}{i}"
+            _ip("netns", "add", ns)
+            self.namespaces.append(ns)
+            _ip("link", "add", here, "type", "veth", "peer", "name", there)
+            self._links.append(here)
+            _ip("link", "set", there, "netns", ns)
+            _ip("addr", "add", f"{self.gateway(i)}/30", "dev", here)
+            _ip("link", "set", here, "up")
+            _ip("-n", ns, "addr", "add", f"198.18.0.{4 * i + 2}/30", "dev", there)
+            _ip("-n", ns, "link", "set", there, "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+            for port in self.ports:
+                self._forwarders.append(Forwarder(self.gateway(i), port, port))
+        time.sleep(0.2)  # let the links come up
+
+    def partition(self, host: int) -> None:
+        """Cut host ``host`` off (its link goes down; packets are dropped)."""
+        _ip("link", "set", self._links[host], "down")
+        self.cut.add(host)
+
+    def heal(self, host: int) -> None:
+        """Restore host ``host``'s link."""
+        _ip("link", "set", self._links[host], "up")
+        self.cut.discard(host)
+
+    def close(self) -> None:
+        """Remove forwarders, links and namespaces (errors ignored: best effort, all tried)."""
+        for forwarder in self._forwarders:
+            forwarder.close()
+        self._forwarders.clear()
+        for link in self._links:
+            subprocess.run(["ip", "link", "del", link], capture_output=True, timeout=30)
+        self._links.clear()
+        for ns in self.namespaces:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+        self.namespaces.clear()

@@ -1,0 +1,225 @@
+"""The figures of a run: JSON report, PNG chart and a short text summary."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from trialstore.stress._checkers import Invariant
+from trialstore.stress._faults import FaultEvent
+from trialstore.stress._history import NEVER, OK, Op
+
+__all__ = ["build_report", "write_png", "write_summary"]
+
+
+def _percentile(sorted_values: Sequence[float], q: float) -> float:
+    if not sorted_values:
+        return math.nan
+    k = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
+    return sorted_values[k]
+
+
+def _recovery(event: FaultEvent, ok_by_worker: dict[str, list[int]], all_ok: list[int]) -> Any:
+    """Seconds from the fault's end to the first acknowledged operation of an affected worker
+    (None: none happened before the run ended)."""
+    import bisect
+
+    times = all_ok
+    if event.affected:
+        times = sorted(t for w in event.affected for t in ok_by_worker.get(w, ()))
+    i = bisect.bisect_right(times, event.t_end)
+    if i == len(times):
+        return None
+    return round((times[i] - event.t_end) / 1e9, 4)
+
+
+def build_report(
+    *,
+    config: dict[str, Any],
+    ops: Sequence[Op],
+    invariants: Sequence[Invariant],
+    events: Sequence[FaultEvent],
+    t_start: int,
+    t_end: int,
+    final: dict[str, Any],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """Return every figure of the run as plain JSON data."""
+    by_outcome: dict[str, Counter[str]] = defaultdict(Counter)
+    latencies: dict[str, list[float]] = defaultdict(list)
+    ok_by_worker: dict[str, list[int]] = defaultdict(list)
+    all_ok: list[int] = []
+    for op in ops:
+        by_outcome[op.op][op.outcome] += 1
+        if op.outcome == OK and op.t1 != NEVER:
+            latencies[op.op].append((op.t1 - op.t0) / 1e6)
+            ok_by_worker[op.worker].append(op.t1)
+            all_ok.append(op.t1)
+    all_ok.sort()
+    for times in ok_by_worker.values():
+        times.sort()
+    seconds = max(1e-9, (t_end - t_start) / 1e9)
+    buckets = [0] * (int(seconds) + 1)
+    for t in all_ok:
+        i = int((t - t_start) / 1e9)
+        if 0 <= i < len(buckets):
+            buckets[i] += 1
+    latency = {}
+    for name, values in sorted(latencies.items()):
+        values.sort()
+        latency[name] = {f"p{int(q * 100)}_ms": round(_percentile(values, q), 3)
+                         for q in (0.5, 0.95, 0.99)}  # fmt: skip
+        latency[name]["count"] = len(values)
+    fault_rows = []
+    per_kind: dict[str, list[float]] = defaultdict(list)
+    for event in events:
+        row = event.to_json()
+        row["t_start_s"] = round((event.t_start - t_start) / 1e9, 3)
+        row["duration_s"] = round((event.t_end - event.t_start) / 1e9, 3)
+        row["recovery_s"] = _recovery(event, ok_by_worker, all_ok)
+        if event.kind == "lock-holder-stop":
+            row["others_ok_during_stop"] = sum(
+                1
+                for w in event.affected
+                for t in ok_by_worker.get(w, ())
+                if event.t_start <= t <= event.t_end
+            )
+        del row["affected"], row["t_start"], row["t_end"]
+        fault_rows.append(row)
+        if row["recovery_s"] is not None:
+            per_kind[event.kind].append(row["recovery_s"])
+    faults_by_kind = Counter(e.kind for e in events)
+    recovery_summary = {}
+    for kind, values in per_kind.items():
+        values.sort()
+        recovery_summary[kind] = {
+            "p50_s": _percentile(values, 0.5),
+            "p95_s": _percentile(values, 0.95),
+            "max_s": values[-1],
+        }
+    totals = Counter(op.outcome for op in ops)
+    n_trials = sum(len(s["trials"]) for s in final["studies"])
+    return {
+        "config": config,
+        "duration_s": round(seconds, 3),
+        "operations": {
+            "total": len(ops),
+            "by_outcome": dict(totals),
+            "by_op": {name: dict(c) for name, c in sorted(by_outcome.items())},
+        },
+        "throughput": {
+            "ok_ops_per_s": round(len(all_ok) / seconds, 2),
+            "per_second": buckets,
+        },
+        "latency_ms": latency,
+        "invariants": {inv.name: inv.to_json() for inv in invariants},
+        "violations": sum(inv.violation_count for inv in invariants),
+        "inconclusive": sum(inv.inconclusive for inv in invariants),
+        "faults": {
+            "by_kind": dict(faults_by_kind),
+            "recovery": recovery_summary,
+            "events": fault_rows,
+        },
+        "storage": {"studies": len(final["studies"]), "trials": n_trials},
+        **extra,
+    }
+
+
+def write_summary(report: dict[str, Any], path: Path) -> str:
+    """Write and return a few lines a person reads first."""
+    ops = report["operations"]
+    outcomes = ", ".join(f"{k} {v}" for k, v in ops["by_outcome"].items())
+    lines = [
+        f"trialstore stress: {report['config']['storage_display']} "
+        f"({report['config']['workers']} workers x {report['config']['hosts']} hosts, "
+        f"{report['duration_s']:.0f} s, tier {report['config']['tier']})",
+        f"operations: {ops['total']} ({outcomes}); "
+        f"{report['throughput']['ok_ops_per_s']} ok ops/s",
+        f"storage: {report['storage']['studies']} studies, {report['storage']['trials']} trials",
+        "faults: "
+        + (", ".join(f"{k} {v}" for k, v in report["faults"]["by_kind"].items()) or "none"),
+    ]
+    for kind, rec in report["faults"]["recovery"].items():
+        lines.append(
+            f"  recovery after {kind}: p50 {rec['p50_s']:.3f} s, max {rec['max_s']:.3f} s"
+        )
+    lines.append(
+        f"invariants: {len(report['invariants'])} checked, {report['violations']} violations, "
+        f"{report['inconclusive']} inconclusive"
+    )
+    for name, inv in report["invariants"].items():
+        status = "OK" if inv["violated"] == 0 else f"VIOLATED x{inv['violated']}"
+        lines.append(f"  {name}: {status} ({inv['checked']} checked)")
+        for example in inv["examples"][:3]:
+            lines.append(f"    - {example}")
+    text = "\n".join(lines) + "\n"
+    path.write_text(text)
+    return text
+
+
+_COLORS = {"kill": "tab:red", "server-restart": "tab:purple", "partition": "tab:orange",
+           "lock-holder-stop": "tab:brown"}  # fmt: skip
+
+
+def write_png(report: dict[str, Any], path: Path) -> bool:
+    """Draw throughput over time with fault markers, and latency percentiles per operation.
+
+    Returns False (and draws nothing) when matplotlib is not installed (extra ``stress``).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7))
+    per_second = report["throughput"]["per_second"]
+    top.plot(range(len(per_second)), per_second, color="tab:blue", lw=1)
+    top.set_xlabel("seconds since start")
+    top.set_ylabel("acknowledged ops / s")
+    top.set_title(f"throughput: {report['config']['storage_display']}")
+    seen: set[str] = set()
+    for event in report["faults"]["events"]:
+        kind = event["kind"]
+        top.axvline(event["t_start_s"], color=_COLORS.get(kind, "gray"), alpha=0.5, lw=0.8,
+                    label=None if kind in seen else kind)  # fmt: skip
+        if event["duration_s"] > 0.05:
+            top.axvspan(event["t_start_s"], event["t_start_s"] + event["duration_s"],
+                        color=_COLORS.get(kind, "gray"), alpha=0.12)  # fmt: skip
+        seen.add(kind)
+    if seen:
+        top.legend(loc="upper right", fontsize=8)
+    names = list(report["latency_ms"])
+    width = 0.27
+    for j, q in enumerate(("p50_ms", "p95_ms", "p99_ms")):
+        bottom.bar([i + (j - 1) * width for i in range(len(names))],
+                   [report["latency_ms"][n][q] for n in names], width, label=q[:3])  # fmt: skip
+    bottom.set_xticks(range(len(names)))
+    bottom.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+    bottom.set_yscale("log")
+    bottom.set_ylabel("latency (ms)")
+    bottom.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    """Write the report (NaN as null)."""
+
+    def clean(x: Any) -> Any:
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [clean(v) for v in x]
+        return x
+
+    path.write_text(json.dumps(clean(report), indent=2, sort_keys=False))

@@ -1,0 +1,71 @@
+"""Incremental best-trial tracking for the per-trial log line (private).
+
+Finished trials never change, so the best among the longest prefix (by number) of finished
+trials is remembered; each call scans only the trials after that prefix (for in-process
+storages; others are asked for their best trial).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from trialstore.storage.base import BaseStorage
+from trialstore.study._direction import StudyDirection
+from trialstore.study._scan import probes_by_number, trials_from
+from trialstore.trial._frozen import FrozenTrial
+from trialstore.trial._state import TrialState
+
+__all__ = ["BestTracker"]
+
+
+class BestTracker:
+    """Finds the best COMPLETE trial of a single-objective study, cheaply and thread-safely."""
+
+    def __init__(self, storage: BaseStorage, study_id: int, direction: StudyDirection) -> None:
+        self._storage = storage
+        self._study_id = study_id
+        self._maximize = direction == StudyDirection.MAXIMIZE
+        self._lock = threading.Lock()
+        self._prefix = 0
+        self._prefix_best: FrozenTrial | None = None
+
+    def _better(self, a: FrozenTrial, b: FrozenTrial | None) -> bool:
+        """Return True if ``a`` beats ``b`` strictly (ties keep the lower number)."""
+        if b is None:
+            return True
+        assert a.values is not None and b.values is not None
+        if self._maximize:
+            return a.values[0] > b.values[0]
+        return a.values[0] < b.values[0]
+
+    def best(self) -> FrozenTrial | None:
+        """Return the best COMPLETE trial (a shared snapshot: do not mutate), or None.
+
+        Storages other than in-process ones answer through their own ``get_best_trial``, which
+        each backend may serve from an index or a cache.
+        """
+        if not probes_by_number(self._storage):
+            try:
+                return self._storage.get_best_trial(self._study_id)
+            except ValueError:
+                return None
+        with self._lock:
+            prefix, best = self._prefix, self._prefix_best
+            extending = True
+            tail_best: FrozenTrial | None = None
+            for index, trial in enumerate(
+                trials_from(self._storage, self._study_id, prefix), start=prefix
+            ):
+                state = trial.state
+                if extending and state.is_finished():
+                    prefix = index + 1
+                    if state == TrialState.COMPLETE and self._better(trial, best):
+                        best = trial
+                    continue
+                extending = False
+                if state == TrialState.COMPLETE and self._better(trial, tail_best):
+                    tail_best = trial
+            self._prefix, self._prefix_best = prefix, best
+        if tail_best is not None and (best is None or self._better(tail_best, best)):
+            return tail_best
+        return best

@@ -1,0 +1,382 @@
+"""Study: a named optimization task in a storage (private; public: ``trialstore.Study``)."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import warnings
+from collections.abc import Callable, Container, Iterable, Sequence
+from typing import Any
+
+from trialstore.distributions import BaseDistribution
+from trialstore.logging import get_logger
+from trialstore.pruners._base import BasePruner
+from trialstore.samplers._base import BaseSampler
+from trialstore.storage._url import get_storage
+from trialstore.storage.base import BaseStorage
+from trialstore.study._best import BestTracker
+from trialstore.study._direction import StudyDirection
+from trialstore.study._scan import probes_by_number, trials_from
+from trialstore.trial._create import create_trial
+from trialstore.trial._frozen import FrozenTrial
+from trialstore.trial._state import TrialState
+from trialstore.trial._trial import Trial
+
+__all__ = ["ObjectiveFuncType", "Study"]
+
+_logger = get_logger(__name__)
+
+ObjectiveFuncType = Callable[[Trial], "float | Sequence[float]"]
+FailedTrialCallback = Callable[["Study", FrozenTrial], None]
+
+
+class Study:
+    """A study: its trials live in ``storage``; ``sampler`` and ``pruner`` drive new trials.
+
+    Usually made by :func:`trialstore.create_study` or :func:`trialstore.load_study`. One
+    Study object may be used by many threads (``optimize(n_jobs=...)``); many Study objects in
+    many processes may share one study through a storage that is shared across processes.
+
+    Raises:
+        KeyError: no study named ``study_name`` in the storage.
+    """
+
+    def __init__(
+        self,
+        study_name: str,
+        storage: str | BaseStorage,
+        sampler: BaseSampler | None = None,
+        pruner: BasePruner | None = None,
+        *,
+        failed_trial_callback: FailedTrialCallback | None = None,
+    ) -> None:
+        self.study_name = study_name
+        self._storage = get_storage(storage)
+        self._study_id = self._storage.get_study_id_from_name(study_name)
+        self._directions = self._storage.get_study_directions(self._study_id)
+        if sampler is None:
+            from trialstore.samplers._tpe import TPESampler
+
+            sampler = TPESampler()
+        if pruner is None:
+            from trialstore.pruners._median import MedianPruner
+
+            pruner = MedianPruner()
+        self.sampler: BaseSampler = sampler
+        self.pruner: BasePruner = pruner
+        self._failed_trial_callback = failed_trial_callback
+        self._stop_flag = False
+        self._optimize_lock = threading.Lock()
+        # Every trial numbered below the cursor is known not to be WAITING.
+        self._waiting_lock = threading.Lock()
+        self._waiting_cursor = 0
+        self._best_tracker = (
+            BestTracker(self._storage, self._study_id, self._directions[0])
+            if len(self._directions) == 1
+            else None
+        )
+
+    # -- directions and attributes ---------------------------------------------------------------
+
+    @property
+    def direction(self) -> StudyDirection:
+        """The single direction. Raises RuntimeError for a multi-objective study."""
+        if len(self._directions) > 1:
+            raise RuntimeError(
+                "A single direction cannot be retrieved from a multi-objective study. Consider "
+                "using Study.directions to retrieve a list containing all directions."
+            )
+        return self._directions[0]
+
+    @property
+    def directions(self) -> list[StudyDirection]:
+        """The directions, one per objective."""
+        return list(self._directions)
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        """A copy of the study's user attributes."""
+        return self._storage.get_study_user_attrs(self._study_id)
+
+    @property
+    def system_attrs(self) -> dict[str, Any]:
+        """A copy of the study's system attributes."""
+        return self._storage.get_study_system_attrs(self._study_id)
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Store a JSON-serializable user attribute of the study.
+
+        Raises:
+            ValueError: ``key`` is not a str of at most 512 characters or ``value`` is not
+                JSON-serializable.
+        """
+        self._storage.set_study_user_attr(self._study_id, key, value)
+
+    def set_system_attr(self, key: str, value: Any) -> None:
+        """Store a JSON-serializable system attribute of the study (reserved for libraries)."""
+        self._storage.set_study_system_attr(self._study_id, key, value)
+
+    # -- trials ----------------------------------------------------------------------------------
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        """Copies of all trials, ordered by number."""
+        return self.get_trials(deepcopy=True, states=None)
+
+    def get_trials(
+        self, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        """Return the trials ordered by number, filtered by ``states`` if given.
+
+        With ``deepcopy=False`` the storage may return shared snapshots that must not be mutated.
+        """
+        return self._storage.get_all_trials(self._study_id, deepcopy=deepcopy, states=states)
+
+    def _get_trials(
+        self, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        return self.get_trials(deepcopy=deepcopy, states=states)
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        """The COMPLETE trial with the best value (lowest number among equals).
+
+        Raises:
+            RuntimeError: the study has several objectives.
+            ValueError: no trial is COMPLETE yet.
+        """
+        if len(self._directions) > 1:
+            raise RuntimeError(
+                "A single best trial cannot be retrieved from a multi-objective study. Consider "
+                "using Study.best_trials to retrieve a list containing the best trials."
+            )
+        return self._storage.get_best_trial(self._study_id)
+
+    @property
+    def best_value(self) -> float:
+        """The best trial's value (same errors as :attr:`best_trial`)."""
+        value = self.best_trial.value
+        assert value is not None
+        return value
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        """The best trial's parameters (same errors as :attr:`best_trial`)."""
+        return self.best_trial.params
+
+    @property
+    def best_trials(self) -> list[FrozenTrial]:
+        """The COMPLETE trials on the Pareto front (for one objective: the best trial(s) of
+        equal best value), ordered by number."""
+        complete = self._storage.get_all_trials(
+            self._study_id, deepcopy=False, states=(TrialState.COMPLETE,)
+        )
+        signs = [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in self._directions]
+        losses = [[s * v for s, v in zip(signs, t.values or (), strict=True)] for t in complete]
+        front = []
+        for i, loss in enumerate(losses):
+            dominated = any(
+                all(o <= m for o, m in zip(other, loss, strict=True)) and other != loss
+                for j, other in enumerate(losses)
+                if j != i
+            )
+            if not dominated:
+                front.append(copy.deepcopy(complete[i]))
+        return front
+
+    # -- ask and tell ----------------------------------------------------------------------------
+
+    def ask(self, fixed_distributions: dict[str, BaseDistribution] | None = None) -> Trial:
+        """Start a trial: claim the oldest WAITING (enqueued) trial, else create a new one.
+
+        ``fixed_distributions`` are suggested at once (their values are then in
+        ``trial.params``). Thread-safe: concurrent callers never get the same trial.
+        """
+        trial = self._ask()
+        for name, dist in (fixed_distributions or {}).items():
+            trial._suggest(name, dist)
+        return trial
+
+    def _ask(self) -> Trial:
+        trial_id = self._pop_waiting_trial_id()
+        if trial_id is None:
+            trial_id = self._storage.create_new_trial(self._study_id)
+            trial = Trial(self, trial_id)
+            with self._waiting_lock:
+                if self._waiting_cursor == trial.number:
+                    self._waiting_cursor += 1
+        else:
+            trial = Trial(self, trial_id, self._storage.get_trial(trial_id))
+        self.sampler.before_trial(self, trial._cached_frozen)
+        return trial
+
+    def _pop_waiting_trial_id(self) -> int | None:
+        if probes_by_number(self._storage):
+            return self._pop_waiting_trial_id_from_cursor()
+        waiting = self._storage.get_all_trials(
+            self._study_id, deepcopy=False, states=(TrialState.WAITING,)
+        )
+        for frozen in waiting:
+            if self._storage.set_trial_state_values(frozen._trial_id, TrialState.RUNNING):
+                return frozen._trial_id
+        return None
+
+    def _pop_waiting_trial_id_from_cursor(self) -> int | None:
+        with self._waiting_lock:
+            cursor = self._waiting_cursor
+        claimed = None
+        for frozen in trials_from(self._storage, self._study_id, cursor):
+            cursor = frozen.number + 1
+            if frozen.state == TrialState.WAITING and self._storage.set_trial_state_values(
+                frozen._trial_id, TrialState.RUNNING
+            ):
+                claimed = frozen._trial_id
+                break
+        with self._waiting_lock:
+            self._waiting_cursor = max(self._waiting_cursor, cursor)
+        return claimed
+
+    def tell(
+        self,
+        trial: Trial | int,
+        values: float | Sequence[float] | None = None,
+        state: TrialState | None = None,
+        skip_if_finished: bool = False,
+    ) -> FrozenTrial:
+        """Finish a trial started by :meth:`ask` (``trial`` may be its number).
+
+        Without ``state``: COMPLETE when ``values`` are valid numbers (one per objective), else
+        FAIL with a warning. PRUNED takes the last intermediate value as its value.
+
+        Returns:
+            A copy of the finished trial.
+
+        Raises:
+            ValueError: the trial does not exist, is not RUNNING (unless ``skip_if_finished``
+                and it is finished), ``state`` is WAITING or RUNNING, COMPLETE without values
+                or with values that are not numbers, PRUNED or FAIL with values.
+            TypeError: ``trial`` is neither a Trial nor an int.
+        """
+        from trialstore.study._tell import tell_trial
+
+        trial_id = tell_trial(self, trial, values, state, skip_if_finished, warn=True)[3]
+        return self._storage.get_trial(trial_id)
+
+    # -- adding trials ---------------------------------------------------------------------------
+
+    def enqueue_trial(
+        self,
+        params: dict[str, Any],
+        user_attrs: dict[str, Any] | None = None,
+        skip_if_exists: bool = False,
+    ) -> None:
+        """Add a WAITING trial whose ``suggest_*`` calls return ``params`` (values outside the
+        suggested range are sampled instead, with a warning). The next ``ask`` (of any worker
+        sharing the storage) claims the oldest WAITING trial.
+
+        With ``skip_if_exists``, nothing is added if a trial (in any state) already has exactly
+        these params, either suggested or enqueued.
+        """
+        if skip_if_exists:
+            for t in self._storage.get_all_trials(self._study_id, deepcopy=False):
+                fixed = t.system_attrs.get("fixed_params")
+                if t.params == params or fixed == params:
+                    _logger.info(f"Trial with params {params} already exists. Skipping enqueue.")
+                    return
+        self.add_trial(
+            create_trial(
+                state=TrialState.WAITING,
+                system_attrs={"fixed_params": params},
+                user_attrs=user_attrs,
+            )
+        )
+
+    def add_trial(self, trial: FrozenTrial) -> None:
+        """Store a copy of ``trial`` (e.g. from :func:`trialstore.create_trial`) in the study.
+
+        Raises:
+            ValueError: the trial is inconsistent, its values do not match the directions, or a
+                distribution conflicts with the study's.
+        """
+        self._storage.create_new_trial(self._study_id, template_trial=trial)
+
+    def add_trials(self, trials: Iterable[FrozenTrial]) -> None:
+        """:meth:`add_trial` for each trial, in order."""
+        for trial in trials:
+            self.add_trial(trial)
+
+    # -- optimization ----------------------------------------------------------------------------
+
+    def optimize(
+        self,
+        func: ObjectiveFuncType,
+        n_trials: int | None = None,
+        timeout: float | None = None,
+        n_jobs: int = 1,
+        catch: Iterable[type[Exception]] | type[Exception] = (),
+        callbacks: Iterable[Callable[[Study, FrozenTrial], None]] | None = None,
+        gc_after_trial: bool = False,
+        show_progress_bar: bool = False,
+    ) -> None:
+        """Run trials of ``func`` until ``n_trials`` have run, ``timeout`` seconds have passed
+        (checked before each trial), :meth:`stop` is called, or (without both limits) forever.
+
+        ``n_jobs`` threads (``-1``: the CPU count) of a ``ThreadPoolExecutor`` run trials; each
+        trial first claims a WAITING trial if there is one. A trial whose objective raises is
+        stored as FAIL and logged; the exception is re-raised (after the other threads finish
+        their current trial) unless it is an instance of ``catch``. ``callbacks`` run after each
+        trial with a copy of it. With heartbeats on in the storage, each running trial beats
+        from its own thread, and stale trials are failed (and the stale-trial callback run)
+        before each new trial.
+
+        Raises:
+            RuntimeError: ``optimize`` is already running on this Study (nested call).
+            TypeError: ``catch`` holds something that is not an exception class.
+            ValueError: ``n_jobs`` is 0 or below -1; ``n_trials`` is negative.
+        """
+        from trialstore.study._optimize import optimize
+
+        optimize(
+            self,
+            func,
+            n_trials=n_trials,
+            timeout=timeout,
+            n_jobs=n_jobs,
+            catch=catch,
+            callbacks=callbacks,
+            gc_after_trial=gc_after_trial,
+            show_progress_bar=show_progress_bar,
+        )
+
+    def stop(self) -> None:
+        """Ask a running :meth:`optimize` to start no new trial (running ones finish).
+
+        Raises:
+            RuntimeError: called while no ``optimize`` is running.
+        """
+        if not self._optimize_lock.locked():
+            raise RuntimeError(
+                "`Study.stop` is supposed to be invoked inside an objective function or a "
+                "callback."
+            )
+        self._stop_flag = True
+
+    # -- logging ---------------------------------------------------------------------------------
+
+    def _log_completed_trial(self, values: Sequence[float], number: int, params: Any) -> None:
+        if not _logger.isEnabledFor(20):
+            return
+        if len(values) > 1:
+            _logger.info(
+                f"Trial {number} finished with values: {list(values)} and parameters: {params}."
+            )
+            return
+        message = f"Trial {number} finished with value: {values[0]} and parameters: {params}."
+        best = self._best_tracker.best() if self._best_tracker is not None else None
+        if best is not None:
+            message += f" Best is trial {best.number} with value: {best.value}."
+        _logger.info(message)
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=3)

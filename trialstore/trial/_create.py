@@ -1,0 +1,53 @@
+"""create_trial: build a finished (or waiting) trial to add to a study (private)."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from typing import Any
+
+from trialstore.distributions import BaseDistribution
+from trialstore.trial._frozen import FrozenTrial
+from trialstore.trial._state import TrialState
+
+__all__ = ["create_trial"]
+
+
+def create_trial(
+    *,
+    state: TrialState = TrialState.COMPLETE,
+    value: float | None = None,
+    values: Sequence[float] | None = None,
+    params: dict[str, Any] | None = None,
+    distributions: dict[str, BaseDistribution] | None = None,
+    user_attrs: dict[str, Any] | None = None,
+    system_attrs: dict[str, Any] | None = None,
+    intermediate_values: dict[int, float] | None = None,
+) -> FrozenTrial:
+    """Return a validated FrozenTrial for ``Study.add_trial`` (number and id are -1).
+
+    ``datetime_start`` is now unless the state is WAITING; ``datetime_complete`` is now for a
+    finished state.
+
+    Raises:
+        ValueError: both ``value`` and ``values`` are given, or the fields disagree with each
+            other or with ``state`` (e.g. COMPLETE without a value, a param outside its
+            distribution, params and distributions with different keys).
+    """
+    now = datetime.datetime.now()
+    trial = FrozenTrial(
+        number=-1,
+        state=state,
+        value=value,
+        values=values,
+        datetime_start=None if state == TrialState.WAITING else now,
+        datetime_complete=now if state.is_finished() else None,
+        params=dict(params or {}),
+        distributions=dict(distributions or {}),
+        user_attrs=dict(user_attrs or {}),
+        system_attrs=dict(system_attrs or {}),
+        intermediate_values=dict(intermediate_values or {}),
+        trial_id=-1,
+    )
+    trial._validate()
+    return trial
