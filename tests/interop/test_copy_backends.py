@@ -33,7 +33,8 @@ from trialstore.trial import FrozenTrial, TrialState  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-FIXTURES = Path("/work/shared/fixtures/optuna")
+# ../shared beside the repository holds real Optuna-written files (read-only).
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "optuna"
 T0 = datetime.datetime(2025, 6, 3, 14, 7, 45, 306123)
 
 

@@ -32,7 +32,9 @@ from optuna.storages import JournalStorage as OptunaJournalStorage  # noqa: E402
 from optuna.storages.journal import JournalFileBackend as OptunaFileBackend  # noqa: E402
 from optuna.storages.journal import JournalRedisBackend as OptunaRedisBackend  # noqa: E402
 
-FIXTURE = Path("/work/shared/fixtures/optuna/journal-4.0.0.dev.log")
+# ../shared beside the repository holds real Optuna-written files (read-only).
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "optuna"
+FIXTURE = FIXTURES / "journal-4.0.0.dev.log"
 
 
 def canonical(storage: Any) -> str:

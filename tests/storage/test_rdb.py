@@ -22,7 +22,8 @@ from trialstore.storage.rdb._engine import normalize_url
 from trialstore.study._direction import StudyDirection
 from trialstore.trial._state import TrialState
 
-FIXTURES = Path("/work/shared/fixtures/optuna")
+# ../shared beside the repository holds real Optuna-written files (read-only).
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "optuna"
 SECRET = "s3cr3t-pw"
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)

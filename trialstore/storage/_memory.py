@@ -15,6 +15,7 @@ from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from trialstore.storage import _validation as check
+from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.study._direction import StudyDirection
 from trialstore.study._frozen import FrozenStudy
@@ -32,24 +33,6 @@ class _Study:
     system_attrs: dict[str, Any] = field(default_factory=dict)
     trial_ids: list[int] = field(default_factory=list)
     distributions: dict[str, BaseDistribution] = field(default_factory=dict)
-
-
-def _copy_trial(trial: FrozenTrial) -> FrozenTrial:
-    """Return a copy that shares nothing mutable with ``trial`` (distributions are values)."""
-    return FrozenTrial(
-        number=trial.number,
-        state=trial.state,
-        value=None,
-        values=None if trial.values is None else list(trial.values),
-        datetime_start=trial.datetime_start,
-        datetime_complete=trial.datetime_complete,
-        params=dict(trial.params),
-        distributions=dict(trial.distributions),
-        user_attrs=copy.deepcopy(trial.user_attrs) if trial.user_attrs else {},
-        system_attrs=copy.deepcopy(trial.system_attrs) if trial.system_attrs else {},
-        intermediate_values=dict(trial.intermediate_values),
-        trial_id=trial._trial_id,
-    )
 
 
 class InMemoryStorage(BaseStorage):
@@ -216,7 +199,7 @@ class InMemoryStorage(BaseStorage):
             study = self._studies[self._trial_study[trial_id]]
             check.check_distribution_against(name, study.distributions.get(name), distribution)
             study.distributions.setdefault(name, distribution)
-            updated = _copy_trial(trial)
+            updated = copy_trial(trial)
             updated.params[name] = distribution.to_external_repr(internal)
             updated.distributions[name] = distribution
             self._trials[trial_id] = updated
@@ -246,7 +229,7 @@ class InMemoryStorage(BaseStorage):
             check.check_values_count(checked_values, len(study.directions))
             if state == TrialState.RUNNING and trial.state != TrialState.WAITING:
                 return False
-            updated = _copy_trial(trial)
+            updated = copy_trial(trial)
             updated.state = state
             if checked_values is not None:
                 updated.values = checked_values
@@ -263,27 +246,27 @@ class InMemoryStorage(BaseStorage):
     ) -> None:
         checked_step, value = check.check_intermediate_value(step, intermediate_value)
         with self._lock:
-            updated = _copy_trial(self._updatable_trial(trial_id))
+            updated = copy_trial(self._updatable_trial(trial_id))
             updated.intermediate_values[checked_step] = value
             self._trials[trial_id] = updated
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         stored = check.check_attr(key, value)
         with self._lock:
-            updated = _copy_trial(self._updatable_trial(trial_id))
+            updated = copy_trial(self._updatable_trial(trial_id))
             updated.user_attrs[key] = stored
             self._trials[trial_id] = updated
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: JSONSerializable) -> None:
         stored = check.check_attr(key, value)
         with self._lock:
-            updated = _copy_trial(self._updatable_trial(trial_id))
+            updated = copy_trial(self._updatable_trial(trial_id))
             updated.system_attrs[key] = stored
             self._trials[trial_id] = updated
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         with self._lock:
-            return _copy_trial(self._trial(trial_id))
+            return copy_trial(self._trial(trial_id))
 
     def get_all_trials(
         self,
@@ -295,7 +278,7 @@ class InMemoryStorage(BaseStorage):
             trials = [self._trials[i] for i in self._study(study_id).trial_ids]
         if states is not None:
             trials = [t for t in trials if t.state in states]
-        return [_copy_trial(t) for t in trials] if deepcopy else trials
+        return [copy_trial(t) for t in trials] if deepcopy else trials
 
     # -- heartbeats -------------------------------------------------------------------------
 

@@ -24,7 +24,8 @@ from typing import Any
 
 from trialstore.distributions import BaseDistribution
 from trialstore.storage import _validation as check
-from trialstore.storage._memory import InMemoryStorage, _copy_trial
+from trialstore.storage._memory import InMemoryStorage
+from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.trial._frozen import FrozenTrial
 from trialstore.trial._state import TrialState
@@ -85,7 +86,7 @@ class NonAtomicClaimStorage(InMemoryStorage):
                 return False
             time.sleep(_CLAIM_WINDOW)
             with self._lock:
-                updated = _copy_trial(self._trials[trial_id])
+                updated = copy_trial(self._trials[trial_id])
                 updated.state = TrialState.RUNNING
                 updated.datetime_start = datetime.datetime.now()
                 self._trials[trial_id] = updated

@@ -15,7 +15,7 @@ import grpc
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution, distribution_to_json
 from trialstore.storage import _validation as check
-from trialstore.storage._memory import _copy_trial
+from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.grpc import _convert as conv
 from trialstore.storage.grpc._cache import StudyCache
@@ -475,7 +475,7 @@ class GrpcStorageProxy(BaseStorage):
             trials = cache.trials()
         if states is not None:
             trials = [t for t in trials if t.state in states]
-        return [_copy_trial(t) for t in trials] if deepcopy else trials
+        return [copy_trial(t) for t in trials] if deepcopy else trials
 
     # -- heartbeats -------------------------------------------------------------------------
 

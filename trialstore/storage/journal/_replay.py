@@ -14,7 +14,6 @@ of records that replays to the same state (compaction).
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -41,7 +40,6 @@ __all__ = [
     "SNAPSHOT_FORMAT",
     "MalformedRecordError",
     "ReplayState",
-    "copy_trial",
     "heartbeat_record",
     "trial_template_fields",
 ]
@@ -63,19 +61,6 @@ class _Study:
     trial_ids: list[int] = field(default_factory=list)
     distributions: dict[str, BaseDistribution] = field(default_factory=dict)
     deleted: bool = False
-
-
-def copy_trial(trial: FrozenTrial) -> FrozenTrial:
-    """Return a copy of ``trial`` that shares nothing mutable with it."""
-    new = object.__new__(FrozenTrial)
-    new.__dict__.update(trial.__dict__)
-    new._values = None if trial._values is None else list(trial._values)
-    new._params = dict(trial._params)
-    new._distributions = dict(trial._distributions)
-    new._user_attrs = copy.deepcopy(trial._user_attrs) if trial._user_attrs else {}
-    new._system_attrs = copy.deepcopy(trial._system_attrs) if trial._system_attrs else {}
-    new.intermediate_values = dict(trial.intermediate_values)
-    return new
 
 
 def _shallow(trial: FrozenTrial) -> FrozenTrial:

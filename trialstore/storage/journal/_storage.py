@@ -20,13 +20,13 @@ from trialstore.exceptions import (
     UpdateFinishedTrialError,
 )
 from trialstore.storage import _validation as check
+from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.journal._base import BaseJournalBackend, JournalReset
 from trialstore.storage.journal._records import HEARTBEAT_KEY, JournalOp, format_datetime
 from trialstore.storage.journal._replay import (
     MalformedRecordError,
     ReplayState,
-    copy_trial,
     trial_template_fields,
 )
 from trialstore.study._direction import StudyDirection

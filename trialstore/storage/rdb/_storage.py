@@ -24,6 +24,7 @@ from trialstore.exceptions import (
     UpdateFinishedTrialError,
 )
 from trialstore.storage import _validation as check
+from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.rdb import _codec, _engine, _read, _schema
 from trialstore.storage.rdb._dml import statements_for
@@ -82,23 +83,6 @@ def _trial_key(trial_id: Any) -> int:
 
 class _AmbiguousCommit(Exception):
     """The connection was lost while committing: the transaction may or may not be durable."""
-
-
-def _copy_trial(trial: FrozenTrial) -> FrozenTrial:
-    return FrozenTrial(
-        number=trial.number,
-        state=trial.state,
-        value=None,
-        values=None if trial.values is None else list(trial.values),
-        datetime_start=trial.datetime_start,
-        datetime_complete=trial.datetime_complete,
-        params=dict(trial.params),
-        distributions=dict(trial.distributions),
-        user_attrs=json.loads(json.dumps(trial.user_attrs)) if trial.user_attrs else {},
-        system_attrs=json.loads(json.dumps(trial.system_attrs)) if trial.system_attrs else {},
-        intermediate_values=dict(trial.intermediate_values),
-        trial_id=trial._trial_id,
-    )
 
 
 class _StudyTrials:
@@ -884,7 +868,7 @@ class RDBStorage(BaseStorage):
             cached = self._studies.get(study_id)
             trial = None if cached is None else cached.by_id.get(trial_id)
             if trial is not None and trial.state.is_finished():
-                return _copy_trial(trial)
+                return copy_trial(trial)
         if isinstance(trial_id, bool) or not isinstance(trial_id, int):
             raise KeyError(f"No trial with id {trial_id!r}.")
         _, found = _read.build_trials(
@@ -906,7 +890,7 @@ class RDBStorage(BaseStorage):
         ordered = self._sync(study_id)
         if states is not None:
             ordered = [t for t in ordered if t.state in states]
-        return [_copy_trial(t) for t in ordered] if deepcopy else list(ordered)
+        return [copy_trial(t) for t in ordered] if deepcopy else list(ordered)
 
     def _sync(self, study_id: int) -> list[FrozenTrial]:
         """Bring this process's view of the study up to date; return its trials by number."""
