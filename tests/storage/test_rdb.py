@@ -8,14 +8,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
 import sqlalchemy as sa
 from _rdb_helpers import DIALECTS, database_url, trial_key
 
+from trialstore.conformance._base import make_template
 from trialstore.distributions import FloatDistribution
-from trialstore.exceptions import StorageInternalError
+from trialstore.exceptions import StorageInternalError, UpdateFinishedTrialError
 from trialstore.storage import get_storage
 from trialstore.storage.rdb import RDBStorage
 from trialstore.storage.rdb._engine import normalize_url
@@ -260,6 +262,37 @@ def test_reads_are_incremental(url: str) -> None:
     other.close()
 
 
+def test_waiting_trials_are_probed_with_one_light_query(url: str) -> None:
+    """The study layer asks for WAITING trials before each new trial: with none waiting that
+    is one query of ids and states, and a WAITING trial made elsewhere is still found (also
+    on the next ask, until it is claimed)."""
+    storage = RDBStorage(url)
+    other = RDBStorage(url)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "probe")
+    waiting_only = (TrialState.WAITING,)
+    for _ in range(3):
+        storage.set_trial_state_values(storage.create_new_trial(study_id), TrialState.PRUNED)
+    statements: list[str] = []
+    sa.event.listen(storage._engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    assert storage.get_all_trials(study_id, states=waiting_only) == []
+    assert len(statements) == 1 and "trial_params" not in statements[0]
+    waiting = other.create_new_trial(study_id, make_template(TrialState.WAITING))
+    other.create_new_trial(study_id)
+    for _ in range(2):
+        found = storage.get_all_trials(study_id, deepcopy=False, states=waiting_only)
+        assert [(t._trial_id, t.number, t.state) for t in found] == [
+            (waiting, 3, TrialState.WAITING)
+        ]
+    assert other.set_trial_state_values(waiting, TrialState.RUNNING)
+    assert storage.get_all_trials(study_id, states=waiting_only) == []
+    assert storage.get_all_trials(study_id, states=[TrialState.WAITING, TrialState.RUNNING])
+    other.delete_study(study_id)
+    with pytest.raises(KeyError):
+        storage.get_all_trials(study_id, states=waiting_only)
+    storage.close()
+    other.close()
+
+
 def test_close_releases_connections(url: str) -> None:
     storage = RDBStorage(url)
     storage.create_new_study([StudyDirection.MINIMIZE])
@@ -358,3 +391,38 @@ def test_postgres_alias_url_works(postgres_url: str) -> None:
     assert storage._engine.dialect.driver == "psycopg"
     assert storage.create_new_study([StudyDirection.MINIMIZE], "alias") >= 0
     storage.close()
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql"])
+def test_first_write_of_a_name_sees_a_finish_committed_meanwhile(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    dialect: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A parameter name new to this object is written in a transaction that first reads the
+    study's earlier distribution of it. A finish committed by another process after that read
+    must still make the write fail. (Found by the stress suite on MariaDB: the state check
+    after the write found nothing to update used a plain read, which sees the transaction's
+    snapshot, so the write was reported done and was lost.) SQLite is left out: its write
+    transactions are serialized, so the finish cannot commit in between."""
+    url = database_url(request, dialect, tmp_path)
+    storage = RDBStorage(url)
+    other = RDBStorage(url)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "snapshot")
+    trial_id = storage.create_new_trial(study_id)
+    real = RDBStorage._known_distribution
+
+    def finish_meanwhile(self: RDBStorage, connection: sa.Connection, sid: int, name: str) -> Any:
+        found = real(self, connection, sid, name)
+        other.set_trial_state_values(trial_id, TrialState.FAIL)
+        return found
+
+    monkeypatch.setattr(RDBStorage, "_known_distribution", finish_meanwhile)
+    with pytest.raises(UpdateFinishedTrialError):
+        storage.set_trial_param(trial_id, "x", 0.5, FloatDistribution(0, 1))
+    monkeypatch.undo()
+    assert other.get_trial(trial_id).params == {}
+    assert other.get_trial(trial_id).state == TrialState.FAIL
+    storage.close()
+    other.close()

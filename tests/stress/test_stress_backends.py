@@ -55,11 +55,6 @@ def test_sqlite_kills(tmp_path: Path) -> None:
     assert _kills(_run(f"sqlite:///{tmp_path}/db.sqlite3", tmp_path, faults=("kill",))) >= 1
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open bug (issues 4/7): one invariant violation seen once with SIGKILLed workers on "
-    "journal+redis (CI simulation, 2026-11-28); not yet diagnosed",
-)
 def test_journal_redis_kills(redis_url: str, redis_prefix: str, tmp_path: Path) -> None:
     url = redis_url.replace("redis://", "journal+redis://", 1) + f"?prefix={redis_prefix}"
     assert _kills(_run(url, tmp_path, faults=("kill",))) >= 1

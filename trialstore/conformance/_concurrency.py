@@ -15,9 +15,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import pytest
+
 from trialstore.conformance._base import (
     ConformanceBase,
     StorageFactory,
+    assert_same_trial,
     make_template,
     unique_name,
 )
@@ -306,6 +309,47 @@ class ConcurrencyConformance(ConformanceBase):
         ids = [r for r in results if r is not None]
         assert len(ids) == 1, f"{len(ids)} processes created study {name!r}"
         assert storage.get_study_id_from_name(name) == ids[0]
+
+    def test_write_after_a_finish_through_another_handle_is_rejected(
+        self, storage_factory: StorageFactory
+    ) -> None:
+        """Each trial write is decided on the store's newest state, not on what this handle
+        last read: after another handle (another process) finishes a trial, every write to it
+        through a handle that still holds it as RUNNING raises UpdateFinishedTrialError and
+        changes nothing."""
+        self.require("shared_across_processes")
+        settings = {"heartbeat_interval": 60.0} if self.supports_heartbeats else {}
+        storage = storage_factory(**settings)
+        other = pickle.loads(pickle.dumps(storage))
+        dist = FloatDistribution(0, 1)
+        writes: dict[str, Callable[[int], object]] = {
+            "set_trial_param": lambda t: storage.set_trial_param(t, "y", 0.25, dist),
+            "set_trial_intermediate_value": lambda t: storage.set_trial_intermediate_value(
+                t, 0, 1.0
+            ),
+            "set_trial_user_attr": lambda t: storage.set_trial_user_attr(t, "k", 1),
+            "set_trial_system_attr": lambda t: storage.set_trial_system_attr(t, "k", 1),
+            "set_trial_state_values": lambda t: storage.set_trial_state_values(
+                t, TrialState.COMPLETE, [1.0]
+            ),
+        }
+        if self.supports_heartbeats:
+            writes["record_heartbeat"] = storage.record_heartbeat
+        try:
+            study_id = self.new_study(storage)
+            for write in writes.values():
+                trial_id = storage.create_new_trial(study_id)
+                storage.set_trial_param(trial_id, "x", 0.5, dist)
+                assert storage.get_trial(trial_id).state == TrialState.RUNNING
+                assert other.set_trial_state_values(trial_id, TrialState.FAIL)
+                finished = other.get_trial(trial_id)
+                with pytest.raises(UpdateFinishedTrialError, match=f"Trial#{finished.number} "):
+                    write(trial_id)
+                assert_same_trial(other.get_trial(trial_id), finished)
+                assert_same_trial(storage.get_trial(trial_id), finished)
+        finally:
+            other.close()
+            storage.close()
 
     def test_processes_see_each_others_writes(self, storage: BaseStorage) -> None:
         self.n_processes()

@@ -314,8 +314,13 @@ class ReplayState:
             return None  # Optuna ignores DISCARD_TRIALS on replay; so do we.
         trial_id = beat["trial_id"]
         beat_time = float(beat["time"])
-        trial = self.live_trial(trial_id)
-        if trial is not None and trial.state == TrialState.RUNNING:
+        # The beat is decided at its place in the log, like every other trial write: the
+        # writer's own check ran on the state as last read, and another process may have
+        # finished the trial since (the beat must then fail, so that the worker stops).
+        trial = self._updatable(trial_id)
+        if isinstance(trial, BaseException):
+            return trial
+        if trial.state == TrialState.RUNNING:
             self.heartbeats[trial_id] = max(beat_time, self.heartbeats.get(trial_id, -math.inf))
         return None
 

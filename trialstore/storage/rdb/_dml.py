@@ -100,6 +100,9 @@ class Statements:
         self.trial_state = sa.select(trials.c.state, trials.c.number).where(
             trials.c.trial_id == sa.bindparam("tid")
         )
+        #: The same as a locking read: the newest committed state, also inside a MySQL
+        #: transaction whose plain reads see its snapshot.
+        self.trial_state_current = self.trial_state.with_for_update(read=True)
         self.study_exists = sa.select(studies.c.study_id).where(
             studies.c.study_id == sa.bindparam("study_id")
         )
@@ -118,6 +121,24 @@ class Statements:
         t = trials.c
         in_study = t.study_id == sa.bindparam("study_id")
         newer = t.trial_id > sa.bindparam("max_id")
+        #: The study ``:study_id`` (no row: it does not exist) with the id and state of its
+        #: trials above ``:floor`` and of the trials ``:ids``: whether any may be WAITING.
+        self.probe_waiting = (
+            sa.select(studies.c.study_id, t.trial_id, t.state)
+            .select_from(
+                studies.outerjoin(
+                    trials,
+                    sa.and_(
+                        t.study_id == studies.c.study_id,
+                        sa.or_(
+                            t.trial_id > sa.bindparam("floor"),
+                            t.trial_id.in_(sa.bindparam("ids", expanding=True)),
+                        ),
+                    ),
+                )
+            )
+            .where(studies.c.study_id == sa.bindparam("study_id"))
+        )
         #: Incremental reads of one study, by shape of the "read again" condition.
         self.read_newer = _read.select_trials(dialect, sa.and_(in_study, newer), True)
         self.read_newer_or_ids = _read.select_trials(

@@ -56,6 +56,16 @@ _T = TypeVar("_T")
 _MAX_IN_LIST = 500
 
 
+def _only_waiting(states: Container[TrialState] | None) -> bool:
+    """Whether a ``states`` filter asks for WAITING trials only (a collection we can see
+    through; any other container is treated as asking for more)."""
+    return (
+        isinstance(states, (tuple, list, set, frozenset))
+        and len(states) > 0
+        and all(state == TrialState.WAITING for state in states)
+    )
+
+
 def _raw_rows(result: sa.CursorResult[Any]) -> list[Any]:
     """The rows of a :mod:`_read` statement straight from the driver: its columns need no
     SQLAlchemy result processing, which would cost more than the query on large reads."""
@@ -184,13 +194,30 @@ class RDBStorage(BaseStorage):
         self._retry_timeout = float(retry_timeout)
         self._setup()
         try:
-            _schema.ensure_schema(self._engine, create=not skip_table_creation)
+            self._ensure_schema()
         except exc.DBAPIError as e:
             self._engine.dispose()
             raise _engine.connection_error(self._url, e) from None
         except BaseException:
             self._engine.dispose()
             raise
+
+    def _ensure_schema(self) -> None:
+        """Create or check the schema. A lock conflict with other processes opening the same
+        database (SQLite's "database is locked" while another one switches the file to WAL or
+        creates the tables; a deadlock) is retried with backoff for up to ``retry_timeout``
+        seconds; other errors are raised at once."""
+        deadline = time.monotonic() + self._retry_timeout
+        delay = 0.005
+        while True:
+            try:
+                _schema.ensure_schema(self._engine, create=not self._skip_table_creation)
+                return
+            except exc.DBAPIError as e:
+                if _engine.classify_error(e) != "conflict" or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 1.0)
 
     def _setup(self) -> None:
         self._engine = _engine.create_engine(self._url, self._engine_kwargs)
@@ -202,6 +229,9 @@ class RDBStorage(BaseStorage):
         self._pid = os.getpid()
         self._lock = threading.RLock()
         self._studies: dict[int, _StudyTrials] = {}
+        #: study id -> (floor, ids): of the trials up to ``floor``, only ``ids`` were WAITING
+        #: when last seen (see ``_may_have_waiting``).
+        self._waiting_probes: dict[int, tuple[int, frozenset[int]]] = {}
         self._directions: dict[int, list[StudyDirection]] = {}
         self._trial_study: dict[int, int] = {}
         self._distributions: dict[int, dict[str, BaseDistribution]] = {}
@@ -344,7 +374,11 @@ class RDBStorage(BaseStorage):
         return int(found)
 
     def _raise_not_updatable(self, connection: sa.Connection, trial_id: int) -> None:
-        row = connection.execute(self._sql.trial_state, {"tid": trial_id}).first()
+        """Raise KeyError or UpdateFinishedTrialError for the trial's current state (returns
+        if it is unfinished). The state is read with a locking read: inside a MySQL/MariaDB
+        transaction a plain read would see the transaction's snapshot, which may predate the
+        finish that made a write find nothing to update."""
+        row = connection.execute(self._sql.trial_state_current, {"tid": trial_id}).first()
         if row is None:
             raise KeyError(f"No trial with id {trial_id!r}.")
         if _codec.STATE_BY_NAME[row[0]].is_finished():
@@ -442,6 +476,7 @@ class RDBStorage(BaseStorage):
 
     def _forget_study(self, study_id: int) -> None:
         self._studies.pop(study_id, None)
+        self._waiting_probes.pop(study_id, None)
         self._directions.pop(study_id, None)
         self._distributions.pop(study_id, None)
 
@@ -735,6 +770,7 @@ class RDBStorage(BaseStorage):
                 raise
             if connection.execute(statement, params).rowcount == 0:
                 self._raise_not_updatable(connection, trial_id)
+                raise StorageInternalError(f"trial {trial_id} could not be updated.")
 
         self._run(body, mode="write")
         self._remember_distribution(study_id, name, distribution)
@@ -770,7 +806,13 @@ class RDBStorage(BaseStorage):
         return int(self._run(body, mode="none"))
 
     def get_trial_number_from_id(self, trial_id: int) -> int:
-        return self.get_trial(trial_id).number
+        _trial_key(trial_id)
+        row = self._run(
+            lambda c: c.execute(self._sql.trial_state, {"tid": trial_id}).first(), mode="none"
+        )
+        if row is None:  # deleting a study deletes its trials' rows
+            raise KeyError(f"No trial with id {trial_id!r}.")
+        return int(row[1])
 
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
@@ -887,10 +929,44 @@ class RDBStorage(BaseStorage):
         deepcopy: bool = True,
         states: Container[TrialState] | None = None,
     ) -> list[FrozenTrial]:
+        if _only_waiting(states) and not self._may_have_waiting(study_id):
+            return []
         ordered = self._sync(study_id)
         if states is not None:
             ordered = [t for t in ordered if t.state in states]
         return [copy_trial(t) for t in ordered] if deepcopy else list(ordered)
+
+    def _may_have_waiting(self, study_id: int) -> bool:
+        """Whether the study has WAITING trials, by one light query (ids and states only).
+
+        The study layer asks for WAITING trials before every new trial. A trial never returns
+        to WAITING, so this object remembers a floor below which every trial it saw was past
+        WAITING, and asks only about trials above it (new ones: trial ids grow in the order
+        trials are created, since creators hold the study's lock) and those it saw WAITING.
+
+        Raises:
+            KeyError: no such study.
+        """
+        if isinstance(study_id, bool) or not isinstance(study_id, int):
+            raise KeyError(f"No study with id {study_id!r}.")
+        self._check_fork()
+        with self._lock:
+            floor, waiting = self._waiting_probes.get(study_id, (-1, ()))
+            params = {"study_id": study_id, "floor": floor, "ids": sorted(waiting)}
+            rows = self._run(
+                lambda c: c.execute(self._sql.probe_waiting, params).all(), mode="none"
+            )
+            if not rows:
+                self._forget_study(study_id)
+                raise KeyError(f"No study with id {study_id!r}.")
+            seen = [(int(r[1]), r[2]) for r in rows if r[1] is not None]
+            now_waiting = frozenset(tid for tid, state in seen if state == "WAITING")
+            floor = max((tid for tid, _ in seen), default=floor)
+            if len(now_waiting) > _MAX_IN_LIST:  # too long a list: ask by range next time
+                self._waiting_probes[study_id] = (min(now_waiting) - 1, frozenset())
+            else:
+                self._waiting_probes[study_id] = (floor, now_waiting)
+            return bool(now_waiting)
 
     def _sync(self, study_id: int) -> list[FrozenTrial]:
         """Bring this process's view of the study up to date; return its trials by number."""
