@@ -220,12 +220,24 @@ class JournalFileBackend(BaseJournalBackend):
                     return
             lines = data[:end].split(b"\n")
             line = self._line
-            for raw in lines:
+            # One json.loads for the whole chunk (as an array) instead of one per line: the
+            # per-call overhead was a third of a reader's cost with several writers. Any
+            # problem falls back to line by line, which names the bad line.
+            try:
+                records = loads(b"[" + b",".join(lines) + b"]")
+            except ValueError:
+                records = None
+            if records is None or len(records) != len(lines):
+                records = []
+                for raw in lines:
+                    try:
+                        records.append(loads(raw))
+                    except ValueError as e:
+                        raise self._bad_line(
+                            line + len(records) + 1, f"corrupt record ({e})"
+                        ) from None
+            for record in records:
                 line += 1
-                try:
-                    record = loads(raw)
-                except ValueError as e:
-                    raise self._bad_line(line, f"corrupt record ({e})") from None
                 if type(record) is not dict or "op_code" not in record:
                     raise self._bad_line(line, "not a journal record (a JSON object with op_code)")
                 out.append((line, record))

@@ -241,7 +241,7 @@ class ReplayState:
             return trial
         study = self.studies[self.trial_study[trial._trial_id]]
         known = study.distributions.get(name)
-        if known is not None:
+        if known is not None and known is not dist:  # same JSON text: the same cached object
             try:
                 check_distribution_compatibility(known, dist)
             except ValueError as e:
