@@ -25,6 +25,7 @@ from trialstore.storage.journal import (
     JournalStorage,
     compact_journal,
 )
+from trialstore.storage.journal._base import JournalReset
 from trialstore.study._direction import StudyDirection
 from trialstore.trial._state import TrialState
 
@@ -420,3 +421,28 @@ def test_cli_compact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "records" in capsys.readouterr().out
     assert state_of(JournalStorage(JournalFileBackend(path))) == expected
     assert main(["journal", "compact", "--storage", f"journal://{tmp_path}/x/none.log"]) == 1
+
+
+class _ResetTwice(JournalFileBackend):
+    """A file backend whose reads report a compaction twice in a row, once armed."""
+
+    resets_left = 0
+
+    def read_new(self) -> list[tuple[int, dict[str, Any]]]:
+        if self.resets_left:
+            self.resets_left -= 1
+            self.reset()
+            raise JournalReset
+        return super().read_new()
+
+
+def test_two_compactions_in_a_row_while_catching_up_are_followed(tmp_path: Path) -> None:
+    path = str(tmp_path / "journal.log")
+    backend = _ResetTwice(path)
+    storage = JournalStorage(backend)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "twice")
+    other = JournalStorage(JournalFileBackend(path))
+    trial_id = other.create_new_trial(study_id)
+    backend.resets_left = 2
+    assert [t._trial_id for t in storage.get_all_trials(study_id)] == [trial_id]
+    assert backend.resets_left == 0

@@ -27,8 +27,11 @@ def register(subparsers: Any) -> None:
         description=(
             "Journal file: rewrite it to the fewest records that give the same studies and "
             "trials (ids and numbers kept) and write a snapshot next to it; workers may keep "
-            "running (Optuna processes must not). Redis: write trialstore's snapshot; "
-            "Optuna's keys stay as they are."
+            "running (Optuna processes must not). Redis: rewrite the log keys in place to the "
+            "same minimal records followed by tiny stub records (every log number stays "
+            "readable by Optuna) and write trialstore's snapshot; workers may keep running "
+            "(Optuna processes must not, and Optuna's own <prefix>:snapshot key must not "
+            "exist). Bytes count the record values (without Redis' per-key overhead)."
         ),
     )
     compact.add_argument(
@@ -63,6 +66,8 @@ def run_compact(args: argparse.Namespace) -> int:
             f"{result.records_after} records ({result.bytes_after} bytes), snapshot written, "
             f"{elapsed:.2f} s"
         )
-    else:
+    elif result.snapshot_written:  # pragma: no cover - both backends report bytes
         print(f"{label}: snapshot of {result.records_before} records written, {elapsed:.2f} s")
+    else:
+        print(f"{label}: the journal is empty, nothing to compact, {elapsed:.2f} s")
     return 0

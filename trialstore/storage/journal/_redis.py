@@ -8,27 +8,124 @@ import time
 from typing import Any
 
 from trialstore.exceptions import StorageInternalError
-from trialstore.storage.journal._base import BaseJournalBackend
+from trialstore.storage.journal._base import BaseJournalBackend, JournalReset
 from trialstore.storage.journal._records import dump_redis_value
 from trialstore.storage.journal._replay import SNAPSHOT_FORMAT
 
-__all__ = ["JournalRedisBackend"]
+__all__ = ["STUB_RECORD", "JournalRedisBackend"]
 
 _BATCH = 2000
 _HOLE_TIMEOUT = 30.0
 
-# KEYS[1] = <prefix>:log_number; ARGV[1] = <prefix>; ARGV[2..] = records.
-# Returns the log number of the first record. Redis runs a script atomically.
+#: The value that compaction leaves in a log key whose record it folded into earlier keys: a
+#: DISCARD_TRIALS record of no trial and without trialstore's heartbeat field, which both
+#: Optuna 5.0's replay and trialstore's ignore. Kept tiny: it only holds a log number.
+STUB_RECORD = '{"op_code":10,"worker_id":"","trial_ids":[]}'
+
+# Appending, with the writer's catch-up in the same atomic step.
+# KEYS: none (keys are built from the prefix, as Optuna does; standalone server only).
+# ARGV[1] = <prefix>; ARGV[2] = the writer's reading position P; ARGV[3] = the generation its
+# position is valid under (-1: unknown, then P is 0); ARGV[4] = '1' to append whatever happens
+# and return no records; ARGV[5] = the largest gap (records between P and the log's end) the
+# reply may carry; ARGV[6..] = the records to append.
+# Returns {first, generation, compacted_to, valid, values...}:
+#   * first = -1: nothing appended, because the writer's position is valid but more than
+#     ARGV[5] records behind; it must catch up first (keeps the reply and the script small).
+#   * valid = 1: the writer's position is still valid (no compaction rewrote keys >= P since
+#     its last read); values are the records P .. first-1, read in the same atomic step as the
+#     append, so that no compaction can rewrite them before the writer sees them.
+#   * valid = 0: a compaction rewrote keys the writer had not read yet; the records were
+#     appended after it (so they are at log numbers >= compacted_to) and the writer must reset.
 _APPEND_SCRIPT = """
-redis.call('setnx', KEYS[1], -1)
-local first = -1
-for i = 2, #ARGV do
-  local n = redis.call('incr', KEYS[1])
-  if i == 2 then first = n end
-  redis.call('set', ARGV[1] .. ':log:' .. n, ARGV[i])
+local p = ARGV[1]
+local pos = tonumber(ARGV[2])
+local known = tonumber(ARGV[3])
+local force = ARGV[4] == '1'
+local max_gap = tonumber(ARGV[5])
+local gen = tonumber(redis.call('get', p .. ':trialstore:generation') or '0')
+local compacted_to = tonumber(redis.call('get', p .. ':trialstore:compacted_to') or '0')
+redis.call('setnx', p .. ':log_number', -1)
+local next_number = tonumber(redis.call('get', p .. ':log_number')) + 1
+-- Position 0 is valid under every generation; any other only under its own generation or
+-- when every compaction since rewrote keys below it only.
+local valid = known == gen or pos == 0 or pos >= compacted_to
+if valid and not force and next_number - pos > max_gap then
+  return {-1, gen, compacted_to, 1}
 end
-return first
+local first = -1
+for i = 6, #ARGV do
+  local n = redis.call('incr', p .. ':log_number')
+  if i == 6 then first = n end
+  redis.call('set', p .. ':log:' .. n, ARGV[i])
+end
+local out = {first, gen, compacted_to, valid and 1 or 0}
+if valid and not force then
+  -- The records between the writer's position and its own (never missing, except for a
+  -- non-atomic writer's hole: returned as '' and then read, or waited for, the usual way).
+  for n = pos, first - 1 do
+    out[#out + 1] = redis.call('get', p .. ':log:' .. n) or ''
+  end
+end
+return out
 """
+
+# Storing a snapshot only if no compaction happened since the saver computed it.
+# KEYS: none. ARGV[1] = <prefix>; ARGV[2] = the generation the saver's position is valid
+# under; ARGV[3] = the snapshot document. Returns 1 when stored, 0 when skipped.
+_SAVE_SNAPSHOT_SCRIPT = """
+local gen = tonumber(redis.call('get', ARGV[1] .. ':trialstore:generation') or '0')
+if gen ~= tonumber(ARGV[2]) then return 0 end
+redis.call('set', ARGV[1] .. ':trialstore:snapshot', ARGV[3])
+return 1
+"""
+
+# Compaction's only write: replace the log prefix 0..K-1 by its minimal equivalent, at once.
+# KEYS: none. ARGV[1] = <prefix>; ARGV[2] = the generation the compactor replayed under;
+# ARGV[3] = K (the compactor replayed keys 0..K-1); ARGV[4] = the stub record; ARGV[5] = the
+# snapshot document of the new log up to K; ARGV[6..] = the M <= K minimal records.
+# Returns {-2} when Optuna's <prefix>:snapshot exists (its pickled position would point into
+# the rewritten keys; only its existence is checked, it is never read or written), {-1} when
+# another compaction ran since the compactor's replay (or the log shrank), else
+# {0, records_before, bytes_before, records_after, bytes_after} over keys 0..log_number, where
+# records do not count stubs and bytes are the sum of the values' lengths.
+_COMPACT_SCRIPT = """
+local p = ARGV[1]
+if redis.call('exists', p .. ':snapshot') == 1 then return {-2} end
+local gen = tonumber(redis.call('get', p .. ':trialstore:generation') or '0')
+if gen ~= tonumber(ARGV[2]) then return {-1} end
+local last = tonumber(redis.call('get', p .. ':log_number') or '-1')
+local k = tonumber(ARGV[3])
+if k > last + 1 then return {-1} end
+local stub = ARGV[4]
+local m = #ARGV - 5
+local records_before, bytes_before, records_after, bytes_after = 0, 0, 0, 0
+for n = 0, last do
+  local key = p .. ':log:' .. n
+  local old = redis.call('get', key)
+  local new = old
+  if n < m then new = ARGV[n + 6] elseif n < k then new = stub end
+  if old then
+    bytes_before = bytes_before + #old
+    if old ~= stub then records_before = records_before + 1 end
+  end
+  if new then
+    -- Keys already equal to their new value (stubs of an earlier compaction) are not written.
+    if new ~= old then redis.call('set', key, new) end
+    bytes_after = bytes_after + #new
+    if new ~= stub then records_after = records_after + 1 end
+  end
+end
+-- Readers compare the generation with the one their position is valid under; positions
+-- below compacted_to must reset, the others stay valid (the prefix replays to the same state).
+redis.call('incr', p .. ':trialstore:generation')
+redis.call('set', p .. ':trialstore:compacted_to', k)
+redis.call('set', p .. ':trialstore:snapshot', ARGV[5])
+return {0, records_before, bytes_before, records_after, bytes_after}
+"""
+
+
+def _int(raw: Any, default: int) -> int:
+    return default if raw is None else int(raw)
 
 
 class JournalRedisBackend(BaseJournalBackend):
@@ -39,6 +136,18 @@ class JournalRedisBackend(BaseJournalBackend):
     Appends are one Lua script (atomic on a standalone server); readers fetch new keys in
     batches. trialstore's snapshot lives under ``<prefix>:trialstore:snapshot``; Optuna's
     ``<prefix>:snapshot`` (a pickle) is never read or written.
+
+    Compaction (:func:`~trialstore.storage.journal.compact_journal`) rewrites the keys
+    ``0..K-1`` in place: the first ones hold the minimal equivalent records and the rest
+    :data:`STUB_RECORD`, so every log number stays readable by Optuna (which cannot skip a
+    missing key). It increments ``<prefix>:trialstore:generation`` and sets
+    ``<prefix>:trialstore:compacted_to`` to K. This object remembers the generation its
+    position is valid under; every read fetches the generation in the same atomic step as the
+    keys; under a newer generation a position below ``compacted_to`` raises
+    :class:`JournalReset` (the reader reloads from the snapshot the compaction stored), while
+    a position at or above it stays valid (the rewritten prefix replays to the same state).
+    Appends return, in the same atomic step, the records between the writer's position and
+    its own record, so a compaction can never rewrite a record its writer has not seen yet.
 
     Raises:
         ImportError: the ``redis`` package is missing (``pip install trialstore[redis]``).
@@ -55,7 +164,14 @@ class JournalRedisBackend(BaseJournalBackend):
         self._prefix = prefix
         self._redis = redis.Redis.from_url(url)
         self._script = self._redis.register_script(_APPEND_SCRIPT)
+        self._save_script = self._redis.register_script(_SAVE_SNAPSHOT_SCRIPT)
+        self._compact_script = self._redis.register_script(_COMPACT_SCRIPT)
         self._next = 0
+        # The generation under which self._next is valid (None: any; only at position 0).
+        self._gen: int | None = None
+        # Records already read (atomically with an append) but not yet returned by read_new.
+        self._buffer: list[tuple[int, dict[str, Any]]] = []
+        self._reset_due = False
         self._hole_since: float | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -69,6 +185,21 @@ class JournalRedisBackend(BaseJournalBackend):
         """The key prefix."""
         return self._prefix
 
+    @property
+    def _generation_key(self) -> str:
+        """The key counting compactions (absent: 0)."""
+        return f"{self._prefix}:trialstore:generation"
+
+    @property
+    def _compacted_to_key(self) -> str:
+        """The key holding K of the last compaction: keys below it were rewritten."""
+        return f"{self._prefix}:trialstore:compacted_to"
+
+    @property
+    def position(self) -> tuple[int, int | None]:
+        """The reading position and the generation it is valid under (None: any)."""
+        return self._next, self._gen
+
     def _key(self, log_number: int) -> str:
         return f"{self._prefix}:log:{log_number}"
 
@@ -77,41 +208,102 @@ class JournalRedisBackend(BaseJournalBackend):
 
     def reset(self) -> None:
         self._next = 0
+        self._gen = None
+        self._buffer = []
+        self._reset_due = False
+
+    def _redis_error(self, e: Exception) -> StorageInternalError:
+        return StorageInternalError(f"Redis journal {self._prefix!r}: {e}")
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _head(self) -> tuple[int, int, int]:
+        """Return (last log number, generation, compacted_to), read atomically."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.get(f"{self._prefix}:log_number")
+        pipe.get(self._generation_key)
+        pipe.get(self._compacted_to_key)
+        last, gen, compacted_to = pipe.execute()
+        return _int(last, -1), _int(gen, 0), _int(compacted_to, 0)
+
+    def _follow(self, gen: int, compacted_to: int) -> bool:
+        """Adopt generation ``gen`` if the position is valid under it; return False (position
+        unchanged) when a compaction rewrote keys at or after the position."""
+        if self._gen == gen:
+            return True
+        if self._next == 0 or self._next >= compacted_to:
+            self._gen = gen
+            return True
+        return False
+
+    def _parse(self, n: int, value: bytes | str) -> dict[str, Any]:
+        try:
+            record = json.loads(value)
+        except ValueError as e:
+            raise StorageInternalError(f"{self.location(n)}: corrupt record ({e})") from None
+        if type(record) is not dict or "op_code" not in record:
+            raise StorageInternalError(
+                f"{self.location(n)}: not a journal record (a JSON object with op_code)"
+            )
+        return record
+
+    def _read_into(self, out: list[tuple[int, dict[str, Any]]], limit: int | None) -> bool:
+        """Read new records into ``out`` (at most about ``limit``), moving the position;
+        return False, having read nothing more, when the position must reset."""
+        while limit is None or len(out) < limit:
+            last, gen, compacted_to = self._head()
+            if not self._follow(gen, compacted_to):
+                return False
+            if self._next > last:
+                break
+            numbers = range(self._next, min(last, self._next + _BATCH - 1) + 1)
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.mget([self._key(n) for n in numbers])
+            pipe.get(self._generation_key)
+            values, now_gen = pipe.execute()
+            if _int(now_gen, 0) != gen:
+                continue  # compacted between the two round trips: decide again
+            for n, value in zip(numbers, values, strict=True):
+                if value is None:
+                    self._wait_for_hole(n)
+                    return True
+                out.append((n, self._parse(n, value)))
+                self._next = n + 1
+            if numbers[-1] == last:
+                break
+        self._hole_since = None
+        return True
 
     def read_new(self) -> list[tuple[int, dict[str, Any]]]:
+        """See :meth:`BaseJournalBackend.read_new`.
+
+        Records read atomically with this object's last append come first; if a compaction
+        invalidated the position after them, they are returned and the next call raises
+        :class:`JournalReset` (so that the writer sees its own record's outcome). A position
+        of 0 never resets: the records read in this call are dropped and read again.
+        """
         try:
-            raw_last = self._redis.get(f"{self._prefix}:log_number")
-            out: list[tuple[int, dict[str, Any]]] = []
-            if raw_last is None:
+            out, self._buffer = self._buffer, []
+            if self._reset_due:
+                if out:
+                    return out
+                self.reset()
+                raise JournalReset
+            if out:
+                if not self._read_into(out, None):
+                    self._reset_due = True
                 return out
-            last = int(raw_last)
-            while self._next <= last:
-                numbers = range(self._next, min(last, self._next + _BATCH - 1) + 1)
-                values = self._redis.mget([self._key(n) for n in numbers])
-                for n, value in zip(numbers, values, strict=True):
-                    if value is None:
-                        self._wait_for_hole(n)
-                        return out
-                    try:
-                        record = json.loads(value)
-                    except ValueError as e:
-                        raise StorageInternalError(
-                            f"{self.location(n)}: corrupt record ({e})"
-                        ) from None
-                    if type(record) is not dict or "op_code" not in record:
-                        raise StorageInternalError(
-                            f"{self.location(n)}: not a journal record (a JSON object with "
-                            "op_code)"
-                        )
-                    out.append((n, record))
-                    self._next = n + 1
-            self._hole_since = None
+            start = self._next
+            while not self._read_into(out, None):
+                if start != 0:
+                    self.reset()
+                    raise JournalReset
+                out.clear()
+                self.reset()
             return out
-        except StorageInternalError:
-            raise
         except Exception as e:
             if type(e).__module__.startswith("redis"):
-                raise StorageInternalError(f"Redis journal {self._prefix!r}: {e}") from e
+                raise self._redis_error(e) from e
             raise
 
     def _wait_for_hole(self, n: int) -> None:
@@ -126,22 +318,61 @@ class JournalRedisBackend(BaseJournalBackend):
                 "the record."
             )
 
+    # -- appending -------------------------------------------------------------------------
+
+    def _run_append(self, force: bool, values: list[str]) -> list[Any]:
+        gen = -1 if self._gen is None else self._gen
+        args = [self._prefix, self._next, gen, 1 if force else 0, _BATCH, *values]
+        result: list[Any] = self._script(args=args)
+        return result
+
     def append(self, records: list[dict[str, Any]]) -> bool:
+        """See :meth:`BaseJournalBackend.append`.
+
+        The script also returns the records between the position and the appended ones
+        (read in the same atomic step); they are kept for the next :meth:`read_new`, which
+        the caller makes when this returns False. A writer more than a batch behind first
+        catches up (buffering what it reads), so that the reply stays small. If its position
+        was invalidated by a compaction, the records are appended anyway (after that
+        compaction) and the next :meth:`read_new` raises :class:`JournalReset`.
+        """
+        values = [dump_redis_value(r) for r in records]
         try:
-            first = int(
-                self._script(
-                    keys=[f"{self._prefix}:log_number"],
-                    args=[self._prefix, *(dump_redis_value(r) for r in records)],
-                )
-            )
+            was_due = forced = self._reset_due
+            for _ in range(100):
+                result = self._run_append(forced, values)
+                if int(result[0]) >= 0:
+                    break
+                if not self._read_into(self._buffer, _BATCH):
+                    self._reset_due = True
+                    result = self._run_append(True, values)
+                    break
+            else:  # the log grows faster than this writer catches up: read the rest later
+                forced = True
+                result = self._run_append(True, values)
         except Exception as e:
             if type(e).__module__.startswith("redis"):
-                raise StorageInternalError(f"Redis journal {self._prefix!r}: {e}") from e
+                raise self._redis_error(e) from e
             raise
-        if first == self._next:
-            self._next += len(records)
-            return True
-        return False
+        first, gen, valid = int(result[0]), int(result[1]), int(result[3])
+        if was_due or self._reset_due or not valid:
+            self._buffer = []
+            self._reset_due = True
+            return False
+        self._gen = gen
+        if forced:
+            return False
+        for n, value in enumerate(result[4:], start=self._next):
+            if not value:  # a non-atomic writer's hole: read it (and wait) the usual way
+                return False
+            self._buffer.append((n, self._parse(n, value)))
+            self._next = n + 1
+        if self._buffer:
+            self._buffer.extend((first + i, record) for i, record in enumerate(records))
+            self._next = first + len(records)
+            return False
+        self._next = first + len(records)
+        return True
 
     # -- snapshots -------------------------------------------------------------------------
 
@@ -150,43 +381,123 @@ class JournalRedisBackend(BaseJournalBackend):
         """The key of trialstore's snapshot (never Optuna's ``<prefix>:snapshot``)."""
         return f"{self._prefix}:trialstore:snapshot"
 
-    def _digest(self, covered: int) -> str | None:
-        if covered == 0:
-            return ""
-        value = self._redis.get(self._key(covered - 1))
+    @staticmethod
+    def _digest(value: bytes | str | None) -> str:
+        """Return the digest a snapshot keeps of the value of its last covered key."""
         if value is None:
-            return None
+            return ""
         return hashlib.sha256(value if isinstance(value, bytes) else value.encode()).hexdigest()
 
+    def _snapshot_document(
+        self, state: dict[str, Any], covered: int, generation: int, last_value: str | bytes | None
+    ) -> str:
+        """Return the snapshot of the log up to ``covered`` (exclusive) as stored, valid under
+        ``generation``; ``last_value`` is the value of key ``covered - 1`` (None if 0)."""
+        doc = {
+            "format": SNAPSHOT_FORMAT,
+            "log_number": covered,
+            "generation": generation,
+            "digest": self._digest(last_value),
+            "state": state,
+        }
+        return json.dumps(doc, separators=(",", ":"))
+
     def load_snapshot(self) -> dict[str, Any] | None:
+        """See :meth:`BaseJournalBackend.load_snapshot`. A snapshot is valid if the value of
+        its last covered key still has its digest and either no compaction ran since it was
+        written or every one since rewrote only keys below its position."""
         try:
-            raw = self._redis.get(self.snapshot_key)
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.get(self.snapshot_key)
+            pipe.get(self._generation_key)
+            pipe.get(self._compacted_to_key)
+            raw, raw_gen, raw_compacted_to = pipe.execute()
             if raw is None:
                 return None
+            gen, compacted_to = _int(raw_gen, 0), _int(raw_compacted_to, 0)
             doc = json.loads(raw)
             if doc["format"] != SNAPSHOT_FORMAT:
                 return None
             covered = int(doc["log_number"])
-            if self._digest(covered) != doc["digest"]:
+            if int(doc.get("generation", 0)) != gen and covered < compacted_to:
                 return None
-        except (ValueError, KeyError, TypeError):
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.get(self._key(covered - 1) if covered else self.snapshot_key)
+            pipe.get(self._generation_key)
+            last_value, now_gen = pipe.execute()
+            if _int(now_gen, 0) != gen:
+                return None  # compacted meanwhile: replay from the start
+            if self._digest(last_value if covered else None) != doc["digest"]:
+                return None
+            state: dict[str, Any] = doc["state"]
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
-        state: dict[str, Any] = doc["state"]
-        self._next = covered
+        except Exception as e:
+            if type(e).__module__.startswith("redis"):
+                raise self._redis_error(e) from e
+            raise
+        self._next, self._gen = covered, gen
+        self._buffer, self._reset_due = [], False
         return state
 
     def save_snapshot(self, state: dict[str, Any]) -> None:
+        """See :meth:`BaseJournalBackend.save_snapshot`; skipped (best effort) when a
+        compaction ran since this object's last read, so a compaction's snapshot is never
+        replaced by one of the old log."""
+        if self._gen is None and self._next != 0:  # pragma: no cover - positions have a gen
+            return
         try:
-            doc = {
-                "format": SNAPSHOT_FORMAT,
-                "log_number": self._next,
-                "digest": self._digest(self._next),
-                "state": state,
-            }
-            self._redis.set(self.snapshot_key, json.dumps(doc, separators=(",", ":")))
+            last = self._redis.get(self._key(self._next - 1)) if self._next else None
+            gen = 0 if self._gen is None else self._gen
+            doc = self._snapshot_document(state, self._next, gen, last)
+            self._save_script(args=[self._prefix, gen, doc])
         except Exception as e:
             if not type(e).__module__.startswith("redis"):
                 raise
+
+    # -- compaction ------------------------------------------------------------------------
+
+    def _replace_prefix(
+        self, generation: int, covered: int, records: list[dict[str, Any]], state: dict[str, Any]
+    ) -> tuple[int, int, int, int] | None:
+        """Atomically replace keys ``0..covered-1`` by ``records`` followed by stubs, and store
+        ``state`` as the snapshot of the result up to ``covered``; only if the generation is
+        still ``generation`` (the caller replayed those keys under it).
+
+        Returns (records_before, bytes_before, records_after, bytes_after) over the whole log
+        (records without stubs; bytes as the sum of value lengths), or None when another
+        compaction ran meanwhile (nothing was written).
+
+        Raises:
+            StorageInternalError: Optuna's ``<prefix>:snapshot`` exists (an Optuna process
+                would restore it at a log number whose key is rewritten), or Redis failed.
+        """
+        values = [dump_redis_value(r) for r in records]
+        if len(values) > covered:  # pragma: no cover - to_records never grows the log
+            raise StorageInternalError("the compacted journal would be longer than the log")
+        if covered == 0:
+            last: str | None = None
+        else:
+            last = values[covered - 1] if len(values) == covered else STUB_RECORD
+        doc = self._snapshot_document(state, covered, generation + 1, last)
+        try:
+            result = self._compact_script(
+                args=[self._prefix, generation, covered, STUB_RECORD, doc, *values]
+            )
+        except Exception as e:
+            if type(e).__module__.startswith("redis"):
+                raise self._redis_error(e) from e
+            raise
+        if int(result[0]) == -2:
+            raise StorageInternalError(
+                f"Redis journal {self._prefix!r}: Optuna's snapshot key "
+                f"{self._prefix + ':snapshot'!r} exists; it points at log numbers that "
+                "compaction would rewrite. Stop the Optuna processes using this journal, delete "
+                "that key (Optuna then replays the log from the start) and compact again."
+            )
+        if int(result[0]) == -1:
+            return None
+        return int(result[1]), int(result[2]), int(result[3]), int(result[4])
 
     def close(self) -> None:
         self._redis.close()

@@ -157,14 +157,19 @@ class JournalStorage(BaseStorage):
             self._backend.save_snapshot(self._state.to_document())
 
     def _sync(self) -> None:
-        try:
-            batch = self._backend.read_new()
-        except JournalReset:
-            self._state = ReplayState()
-            doc = self._backend.load_snapshot()
-            if doc is not None:
-                self._state = ReplayState.from_document(doc)
-            batch = self._backend.read_new()
+        for _ in range(100):
+            try:
+                batch = self._backend.read_new()
+                break
+            except JournalReset:  # compacted: start again from its snapshot (or the start)
+                self._state = ReplayState()
+                doc = self._backend.load_snapshot()
+                if doc is not None:
+                    self._state = ReplayState.from_document(doc)
+        else:
+            raise StorageInternalError(
+                "the journal was compacted 100 times while this process was catching up."
+            )
         apply = self._state.apply
         pending = self._pending
         for log_number, record in batch:
