@@ -426,3 +426,68 @@ def test_first_write_of_a_name_sees_a_finish_committed_meanwhile(
     assert other.get_trial(trial_id).state == TrialState.FAIL
     storage.close()
     other.close()
+
+
+def _transient_error(dialect: str) -> Exception:
+    """A driver error that the storage retries (a conflict), raised by hand."""
+    if dialect == "sqlite":
+        import sqlite3
+
+        return sqlite3.OperationalError("database is locked")
+    if dialect == "postgresql":
+        import psycopg
+
+        return psycopg.errors.SerializationFailure("could not serialize access")
+    import pymysql
+
+    return pymysql.err.OperationalError(1213, "Deadlock found when trying to get lock")
+
+
+@pytest.mark.parametrize(
+    ("dialect", "target"),
+    [
+        ("sqlite", TrialState.RUNNING),
+        ("postgresql", TrialState.RUNNING),
+        ("postgresql", TrialState.PRUNED),  # PostgreSQL finishes in one autocommit statement
+        ("mysql", TrialState.RUNNING),
+    ],
+)
+def test_retry_after_a_lost_reply_tells_whose_claim_or_finish_it_was(
+    request: pytest.FixtureRequest, tmp_path: Path, dialect: str, target: TrialState
+) -> None:
+    """A claim or finish is retried after a transient error; the retry finds the trial no
+    longer claimable or finishable and must tell whether the first attempt did that.
+
+    Claim: the first attempt took the trial, its reply was lost, and another process failed
+    the trial in between: the claim succeeded (found by the stress suite: a claim cut off by
+    a MariaDB SIGKILL raised UpdateFinishedTrialError although it took the trial). Finish:
+    the first attempt never ran and another process finished the trial in the same state:
+    the finish was not ours and must raise, not report success."""
+    url = database_url(request, dialect, tmp_path)
+    storage = RDBStorage(url)
+    other = RDBStorage(url)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "retry")
+    claim = target == TrialState.RUNNING
+    trial_id = storage.create_new_trial(
+        study_id, make_template(TrialState.WAITING if claim else TrialState.RUNNING)
+    )
+    column = "datetime_start" if claim else "datetime_complete"
+    interfered: list[str] = []
+
+    def interfere(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not interfered and "UPDATE trials" in statement and column in statement:
+            interfered.append(statement)
+            other.set_trial_state_values(trial_id, TrialState.FAIL if claim else target)
+            raise _transient_error(dialect)
+
+    event = "after_cursor_execute" if claim else "before_cursor_execute"
+    sa.event.listen(storage._engine, event, interfere)
+    if claim:
+        assert storage.set_trial_state_values(trial_id, target) is True
+        assert storage.get_trial(trial_id).state == TrialState.FAIL
+    else:
+        with pytest.raises(UpdateFinishedTrialError):
+            storage.set_trial_state_values(trial_id, target)
+    assert interfered
+    storage.close()
+    other.close()

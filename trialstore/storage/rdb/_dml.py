@@ -25,7 +25,13 @@ from trialstore.storage.rdb._tables import (
     trials,
 )
 
-__all__ = ["Statements", "statements_for"]
+__all__ = [
+    "PG_INSERT_TRIAL",
+    "PG_LOCK_STUDY",
+    "Statements",
+    "pg_finish_with_values",
+    "statements_for",
+]
 
 _UNFINISHED = sa.text("trials.state IN ('RUNNING', 'WAITING')")
 
@@ -236,6 +242,49 @@ class Statements:
             .where(trials.c.study_id == sa.bindparam("study_id"), trials.c.state == "RUNNING", age)
             .order_by(trials.c.trial_id)
         )
+
+
+#: PostgreSQL, pipelined in one round trip by ``RDBStorage.create_new_trial`` after a BEGIN:
+#: lock the study row (as Optuna does while numbering), then insert the trial numbered after
+#: the study's last one. In READ COMMITTED each statement takes a new snapshot when it starts,
+#: after the lock is granted, so MAX(number) sees every trial committed by an earlier holder.
+#: No row from the INSERT: no such study. Parameters in psycopg's pyformat.
+PG_LOCK_STUDY = "SELECT study_id FROM studies WHERE study_id = %(study_id)s FOR NO KEY UPDATE"
+PG_INSERT_TRIAL = (
+    "INSERT INTO trials (number, study_id, state, datetime_start, datetime_complete) "
+    "SELECT COALESCE(MAX(number) + 1, 0), %(study_id)s, CAST('RUNNING' AS trialstate), "
+    "%(start)s, NULL FROM trials WHERE study_id = %(study_id)s "
+    "HAVING EXISTS (SELECT 1 FROM studies WHERE study_id = %(study_id)s) "
+    "RETURNING trial_id, number"
+)
+
+
+@functools.cache
+def pg_finish_with_values(n_values: int) -> str:
+    """PostgreSQL: one statement (atomic without BEGIN/COMMIT round trips) that finishes the
+    trial ``%(tid)s`` if it is unfinished and upserts its ``n_values`` values
+    (``%(value_<i>)s``, ``%(type_<i>)s``); its one row holds 1 if the trial was finished by
+    it, else 0 (then nothing was written). Parameters in psycopg's pyformat."""
+    rows = ", ".join(
+        f"({i}, CAST(%(value_{i})s AS DOUBLE PRECISION), CAST(%(type_{i})s AS trialvaluetype))"
+        for i in range(n_values)
+    )
+    stored = (
+        ", stored AS (INSERT INTO trial_values (trial_id, objective, value, value_type) "
+        "SELECT finished.trial_id, v.objective, v.value, v.value_type "
+        f"FROM finished CROSS JOIN (VALUES {rows}) AS v (objective, value, value_type) "
+        "ON CONFLICT (trial_id, objective) DO UPDATE "
+        "SET value = EXCLUDED.value, value_type = EXCLUDED.value_type RETURNING 1)"
+        if n_values
+        else ""
+    )
+    # Data-modifying WITH clauses run to completion whether or not the query reads them.
+    return (
+        "WITH finished AS (UPDATE trials SET state = CAST(%(new_state)s AS trialstate), "
+        "datetime_complete = %(now)s WHERE trial_id = %(tid)s "
+        "AND state IN ('RUNNING', 'WAITING') RETURNING trial_id)"
+        f"{stored} SELECT count(*) FROM finished"
+    )
 
 
 @functools.cache

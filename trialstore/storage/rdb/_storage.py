@@ -27,7 +27,12 @@ from trialstore.storage import _validation as check
 from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.rdb import _codec, _engine, _read, _schema
-from trialstore.storage.rdb._dml import statements_for
+from trialstore.storage.rdb._dml import (
+    PG_INSERT_TRIAL,
+    PG_LOCK_STUDY,
+    pg_finish_with_values,
+    statements_for,
+)
 from trialstore.storage.rdb._tables import (
     studies,
     study_directions,
@@ -158,8 +163,8 @@ class RDBStorage(BaseStorage):
     A lost connection is re-established (after a server restart, every operation retries
     until ``retry_timeout``); a commit cut off by the loss is ambiguous: creating a study or
     a trial then raises :class:`StorageInternalError` (it may have happened), finishing a
-    trial checks whether it did, the other writes are repeated (they are idempotent); a claim
-    (``RUNNING``) cut off this way may report False although it took the trial.
+    trial or claiming a WAITING one checks whether it did (the trial carries the attempt's own
+    timestamp, to the microsecond), the other writes are repeated (they are idempotent).
 
     Reads are incremental: this object keeps the finished trials it has read (they never
     change), so reading a study costs one query for the trials that are new or unfinished.
@@ -658,13 +663,78 @@ class RDBStorage(BaseStorage):
                 self._insert_template_rows(connection, trial_id, template)
             return trial_id, number
 
-        trial_id, _ = self._run(body, mode="write", idempotent=False)
+        if template is None and self._dialect == "postgresql":
+            trial_id, _ = self._run(
+                lambda c: self._pg_create_trial(c, study_id), mode="none", idempotent=False
+            )
+        else:
+            trial_id, _ = self._run(body, mode="write", idempotent=False)
         with self._lock:
             self._trial_study[trial_id] = study_id
         if template is not None:
             for name, dist in template.distributions.items():
                 self._remember_distribution(study_id, name, dist)
         return trial_id
+
+    def _pg_create_trial(self, connection: sa.Connection, study_id: int) -> tuple[int, int]:
+        """PostgreSQL, no template: BEGIN, lock the study and insert the numbered trial in one
+        round trip (psycopg's pipeline mode; see ``PG_INSERT_TRIAL``), then COMMIT: two round
+        trips instead of five. Returns (trial id, number).
+
+        Raises:
+            KeyError: no such study.
+            sqlalchemy.exc.DBAPIError: a database error, wrapped as SQLAlchemy wraps it (so
+                that conflicts and lost connections are retried as usual).
+            _AmbiguousCommit: the connection was lost while committing.
+        """
+        import psycopg
+
+        raw: Any = connection.connection.driver_connection
+        params = {
+            "study_id": study_id,
+            "start": _codec.to_stored_datetime(datetime.datetime.now()),
+        }
+        try:
+            with raw.pipeline():
+                raw.execute("BEGIN")
+                raw.execute(PG_LOCK_STUDY, params)
+                inserted = raw.execute(PG_INSERT_TRIAL, params)
+            row = inserted.fetchone()
+            if row is None:
+                raw.execute("ROLLBACK")
+                raise KeyError(f"No study with id {study_id!r}.")
+        except psycopg.Error as e:
+            raise self._pg_error(connection, raw, PG_INSERT_TRIAL, params, e) from e
+        try:
+            raw.execute("COMMIT")
+        except psycopg.Error as e:
+            error = self._pg_error(connection, raw, "COMMIT", None, e)
+            if _engine.classify_error(error) == "disconnect":
+                raise _AmbiguousCommit() from error
+            raise error from e
+        return int(row[0]), int(row[1])
+
+    @staticmethod
+    def _pg_error(
+        connection: sa.Connection, raw: Any, statement: str, params: Any, error: Exception
+    ) -> exc.DBAPIError:
+        """Leave the connection idle (rolled back) or invalidated, and return ``error`` wrapped
+        as SQLAlchemy wraps driver errors."""
+        import psycopg
+
+        lost = raw.closed or raw.broken
+        if not lost and raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            try:
+                raw.execute("ROLLBACK")
+            except psycopg.Error:
+                lost = True
+        if lost:
+            connection.invalidate()
+        wrapped = exc.DBAPIError.instance(
+            statement, params, error, psycopg.Error, connection_invalidated=lost
+        )
+        assert isinstance(wrapped, exc.DBAPIError)  # psycopg errors are DBAPI errors
+        return wrapped
 
     def _insert_template_rows(
         self, connection: sa.Connection, trial_id: int, template: FrozenTrial
@@ -827,6 +897,9 @@ class RDBStorage(BaseStorage):
         now = _codec.to_stored_datetime(datetime.datetime.now())
         sql = self._sql
         outcome: dict[str, bool] = {"retried": False}
+        pg_finish = None
+        if self._dialect == "postgresql" and state != TrialState.RUNNING:
+            pg_finish = pg_finish_with_values(len(checked_values or ()))
 
         def body(connection: sa.Connection) -> bool:
             if state == TrialState.RUNNING:
@@ -834,18 +907,26 @@ class RDBStorage(BaseStorage):
                     sql.claim_trial, {"tid": trial_id, "now": now}
                 ).rowcount
                 if updated == 0:
+                    if outcome["retried"] and self._done_by_us(connection, trial_id, state, now):
+                        return True
                     self._raise_not_updatable(connection, trial_id)
                     return False
                 return True
-            updated = connection.execute(
-                sql.finish_trial, {"tid": trial_id, "new_state": state.name, "now": now}
-            ).rowcount
+            params = {"tid": trial_id, "new_state": state.name, "now": now}
+            if pg_finish is not None:
+                for objective, value in enumerate(checked_values or ()):
+                    params[f"value_{objective}"], params[f"type_{objective}"] = (
+                        _codec.to_stored_value(value)
+                    )
+                updated = connection.exec_driver_sql(pg_finish, params).scalar_one()
+            else:
+                updated = connection.execute(sql.finish_trial, params).rowcount
             if updated == 0:
-                if outcome["retried"] and self._already_done(connection, trial_id, state):
+                if outcome["retried"] and self._done_by_us(connection, trial_id, state, now):
                     return True
                 self._raise_not_updatable(connection, trial_id)
                 raise StorageInternalError(f"trial {trial_id} could not be updated.")
-            if checked_values is not None:
+            if checked_values is not None and pg_finish is None:
                 rows = []
                 for objective, value in enumerate(checked_values):
                     stored, value_type = _codec.to_stored_value(value)
@@ -866,15 +947,28 @@ class RDBStorage(BaseStorage):
             finally:
                 outcome["retried"] = True
 
-        return self._run(guarded, mode="none" if state == TrialState.RUNNING else "write")
+        # PostgreSQL finishes in one statement (no BEGIN/COMMIT round trips); the others in
+        # a transaction of an UPDATE and the values' upsert.
+        single = state == TrialState.RUNNING or pg_finish is not None
+        return self._run(guarded, mode="none" if single else "write")
 
-    def _already_done(self, connection: sa.Connection, trial_id: int, state: TrialState) -> bool:
-        # After a commit cut off by a lost connection, the retry finds the trial finished:
-        # if it is in the requested state, the first attempt took effect.
-        found = connection.execute(
-            sa.select(trials.c.state).where(trials.c.trial_id == trial_id)
-        ).scalar()
-        return found == state.name
+    def _done_by_us(
+        self, connection: sa.Connection, trial_id: int, state: TrialState, now: Any
+    ) -> bool:
+        """After an attempt cut off by a lost connection, the retry finds the trial no longer
+        claimable or finishable: whether the first attempt did it. It did if the trial carries
+        that attempt's own timestamp (``now``, to the microsecond: ``datetime_start`` of a
+        claim, ``datetime_complete`` of a finish) and, for a finish, its state. Another
+        process that claimed or finished the trial in between left its own timestamp."""
+        column = (
+            trials.c.datetime_start if state == TrialState.RUNNING else trials.c.datetime_complete
+        )
+        row = connection.execute(
+            sa.select(trials.c.state, column).where(trials.c.trial_id == trial_id)
+        ).first()
+        if row is None or row[1] != now:
+            return False
+        return state == TrialState.RUNNING or row[0] == state.name
 
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
