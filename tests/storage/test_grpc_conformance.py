@@ -7,7 +7,6 @@ process, so the cross-process tests run too.
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 from collections.abc import Callable, Iterator
 
@@ -94,20 +93,12 @@ class _ProxyOverRDB(_ProxyConformance):
     state_machine_examples = 25
 
 
-_needs_rdb = pytest.mark.skipif(
-    importlib.util.find_spec("trialstore.storage.rdb") is None,
-    reason="the RDB backend is not in this checkout",
-)
-
-
-@_needs_rdb
 class TestProxyOverSQLite(_ProxyOverRDB):
     @pytest.fixture
     def backend(self, tmp_path: pathlib.Path) -> Iterator[Backend]:
         yield from _rdb(f"sqlite:///{tmp_path}/db.sqlite3")
 
 
-@_needs_rdb
 @pytest.mark.postgresql
 class TestProxyOverPostgreSQL(_ProxyOverRDB):
     @pytest.fixture
@@ -115,7 +106,6 @@ class TestProxyOverPostgreSQL(_ProxyOverRDB):
         yield from _rdb(postgres_url)
 
 
-@_needs_rdb
 @pytest.mark.mysql
 class TestProxyOverMySQL(_ProxyOverRDB):
     @pytest.fixture

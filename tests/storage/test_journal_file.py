@@ -446,3 +446,25 @@ def test_two_compactions_in_a_row_while_catching_up_are_followed(tmp_path: Path)
     backend.resets_left = 2
     assert [t._trial_id for t in storage.get_all_trials(study_id)] == [trial_id]
     assert backend.resets_left == 0
+
+
+def test_a_failed_read_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read that fails after part of the new records was read applies none of them, so the
+    next read must start where the failed one did."""
+    path = str(tmp_path / "journal.log")
+    ours = JournalStorage(JournalFileBackend(path))
+    theirs = JournalStorage(JournalFileBackend(path))
+    study_id = ours.create_new_study([StudyDirection.MINIMIZE], "io")
+    for _ in range(3):
+        theirs.create_new_trial(study_id)
+    real = JournalFileBackend._read_to
+
+    def read_then_fail(self: JournalFileBackend, size: int, out: Any) -> None:
+        real(self, size, out)
+        raise OSError("I/O error")
+
+    monkeypatch.setattr(JournalFileBackend, "_read_to", read_then_fail)
+    with pytest.raises(OSError):
+        ours.get_all_trials(study_id)
+    monkeypatch.undo()
+    assert len(ours.get_all_trials(study_id)) == 3

@@ -421,3 +421,35 @@ def test_cli_compacts_a_redis_journal(
         f"{len(log_values(redis_url, redis_prefix))} records (" in out and "-> 12 records" in out
     )
     assert picture(JournalStorage(JournalRedisBackend(redis_url, prefix=redis_prefix))) == expected
+
+
+def test_a_failed_read_keeps_the_records_its_append_fetched(
+    redis_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append returns, atomically, the records other writers appended since this object's
+    last read; if the read that applies them then fails (a network partition in the stress
+    suite), the next read must still deliver them, or this object's view loses them forever."""
+    ours = JournalStorage(JournalRedisBackend(redis_url, prefix=redis_prefix))
+    theirs = JournalStorage(JournalRedisBackend(redis_url, prefix=redis_prefix))
+    study_id = ours.create_new_study([StudyDirection.MINIMIZE], "cut")
+    for _ in range(3):
+        theirs.create_new_trial(study_id)
+    real = JournalRedisBackend._read_into
+    cuts: list[int] = []
+
+    def cut_once(self: JournalRedisBackend, out: Any, limit: Any) -> bool:
+        if not cuts:
+            cuts.append(1)
+            raise redis.exceptions.ConnectionError("the link was cut")
+        return real(self, out, limit)
+
+    monkeypatch.setattr(JournalRedisBackend, "_read_into", cut_once)
+    with pytest.raises(StorageInternalError, match="the link was cut"):
+        ours.create_new_trial(study_id)
+    monkeypatch.undo()
+    assert cuts
+    expected = theirs.get_all_trials(study_id)
+    assert len(expected) == 4
+    got = ours.get_all_trials(study_id)
+    assert [t._trial_id for t in got] == [t._trial_id for t in expected]
+    assert ours.create_new_trial(study_id) == theirs.create_new_trial(study_id) - 1

@@ -200,7 +200,15 @@ class JournalFileBackend(BaseJournalBackend):
                 "it was truncated or rewritten in place (only appends are allowed)."
             )
         if st.st_size > self._offset:
-            self._read_to(st.st_size, out)
+            offset, line, replaced_records = self._offset, self._line, len(out)
+            try:
+                self._read_to(st.st_size, out)
+            except BaseException:
+                # Nothing of this call is applied: read it all again next time (unless the
+                # records of a replaced file came first, which cannot be read again).
+                if not replaced_records:
+                    self._offset, self._line = offset, line
+                raise
         return out
 
     def _read_to(self, size: int, out: list[tuple[int, dict[str, Any]]]) -> None:

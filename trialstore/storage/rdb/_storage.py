@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import logging
 import os
@@ -59,6 +60,14 @@ _T = TypeVar("_T")
 #: Longest IN-list of unfinished trial ids in an incremental read; beyond it, the read
 #: fetches every trial from the oldest unfinished one on.
 _MAX_IN_LIST = 500
+
+
+@functools.cache
+def _pg_pipeline_supported() -> bool:
+    """Whether psycopg can pipeline (it needs libpq 14 or newer; the binary wheels have it)."""
+    import psycopg
+
+    return bool(psycopg.Pipeline.is_supported())
 
 
 def _only_waiting(states: Container[TrialState] | None) -> bool:
@@ -663,7 +672,7 @@ class RDBStorage(BaseStorage):
                 self._insert_template_rows(connection, trial_id, template)
             return trial_id, number
 
-        if template is None and self._dialect == "postgresql":
+        if template is None and self._dialect == "postgresql" and _pg_pipeline_supported():
             trial_id, _ = self._run(
                 lambda c: self._pg_create_trial(c, study_id), mode="none", idempotent=False
             )
