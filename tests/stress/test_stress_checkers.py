@@ -51,6 +51,17 @@ def test_stale_trial_of_a_killed_worker_must_be_failed() -> None:
     assert bad == {"stale_trials_failed": 1}
 
 
+def test_stale_trial_may_have_been_failed_by_a_reaper_with_unknown_outcome() -> None:
+    """A fail_stale call cut off by its worker's death (after the last beat) may have failed
+    the trial; a later reaper finding nothing is then no violation (a false alarm of the
+    gRPC stress run). A cut-off call from before the last beat changes nothing."""
+    settings = dict(deaths={"a": 2 * S, "c": 3.6 * S}, grace_period=2.0, heartbeat_interval=1.0)
+    for start, expected in ((3.5, {}), (1.15, {"stale_trials_failed": 1})):
+        ops = _killed_owner_history(False)
+        ops.append(op("c", 1, "fail_stale", {"s": 0}, start, None, outcome="unknown"))
+        assert violated(ops, final(trial(0, 0, "FAIL")), **settings) == expected
+
+
 def test_two_creators_of_one_study_name() -> None:
     ops = [
         op("a", 1, "create_study", {"name": "stress-x-s0"}, 1.0, 1.2, result=0),

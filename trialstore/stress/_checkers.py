@@ -322,9 +322,14 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
         return inv
     slack_ns = int((ctx.grace_period + ctx.stale_slack) * 1e9)
     reapers: dict[int, list[Op]] = defaultdict(list)
+    # fail_stale calls whose outcome is unknown (their worker was killed or the storage lost
+    # the reply) may have failed any stale trial of their study: their result is not known.
+    unknown_reapers: dict[int, list[Op]] = defaultdict(list)
     for op in index.ops:
         if op.op == "fail_stale" and op.outcome == OK:
             reapers[op.args["s"]].append(op)
+        elif op.op == "fail_stale" and op.outcome == UNKNOWN:
+            unknown_reapers[op.args["s"]].append(op)
     delays: list[float] = []
     for tid, ops in index.by_trial.items():
         beats = [op for op in ops if op.op == "heartbeat" and op.outcome == OK]
@@ -343,6 +348,12 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
         ]
         if any(op.outcome == OK and op.t1 < death for op in enders):
             continue  # finished before its worker died
+        last_beat = beats[-1].t0
+        enders += [
+            op
+            for op in unknown_reapers.get(index.trial_study.get(tid, -1), [])
+            if op.t0 > last_beat
+        ]
         stale_from = death + slack_ns
         for reaper in reapers.get(index.trial_study.get(tid, -1), []):
             if reaper.t0 <= stale_from:
