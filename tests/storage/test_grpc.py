@@ -662,3 +662,84 @@ def test_the_seed_example_runs_with_several_clients_at_once(tmp_path: Any) -> No
     assert [t.number for t in trials] == list(range(150))
     assert all(t.state == TrialState.COMPLETE for t in trials)
     assert all("Trial" in out and "finished with value" in out for out in outputs)
+
+
+class _ProxyDied(Exception):
+    """Stands for a proxy that died before replying (answered as UNAVAILABLE)."""
+
+
+class _RestartAfterWrite(IdempotencyTable):
+    """Runs the first armed write, then fails the call as a proxy SIGKILLed before replying
+    would (the client sees UNAVAILABLE and sends it again; the new server does not know its
+    request id). ``before=True`` fails the call before running the write instead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+        self.before = False
+        self.on_fail: Any = None
+
+    def run(self, key: str | None, write: Any) -> Any:
+        if not self.armed:
+            return super().run(key, write)
+        self.armed = False
+        if not self.before:
+            write()
+        if self.on_fail is not None:
+            self.on_fail()
+        raise _ProxyDied("the proxy died before replying")
+
+
+@pytest.mark.parametrize(
+    ("state", "values", "before", "expected"),
+    [
+        (TrialState.COMPLETE, [1.5], False, True),  # ours: same state and values
+        (TrialState.FAIL, None, False, StorageInternalError),  # cannot be told apart
+        (TrialState.COMPLETE, [1.5], True, UpdateFinishedTrialError),  # another one's FAIL
+        (TrialState.RUNNING, None, False, StorageInternalError),  # a claim: unknown
+    ],
+)
+def test_a_write_resent_to_a_restarted_proxy_reports_what_it_knows(
+    state: TrialState,
+    values: list[float] | None,
+    before: bool,
+    expected: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A finish or claim whose proxy died before replying is sent again; the new proxy runs it
+    again and finds the trial finished (or taken). The client must not report that as the
+    first attempt's failure (found by the stress suite: a finish that took effect was reported
+    as UpdateFinishedTrialError after a proxy SIGKILL)."""
+    from trialstore.storage.grpc import _server as server_module
+
+    backend = InMemoryStorage()
+    table = _RestartAfterWrite()
+    monkeypatch.setattr(server_module, "IdempotencyTable", lambda capacity: table)
+    real_status_for = server_module.status_for
+
+    def status_for(error: BaseException) -> Any:
+        if isinstance(error, _ProxyDied):
+            return grpc.StatusCode.UNAVAILABLE, "", str(error)
+        return real_status_for(error)
+
+    monkeypatch.setattr(server_module, "status_for", status_for)
+    with served(backend) as server:
+        client = GrpcStorageProxy(host="localhost", port=server.port, retry_timeout=10.0)
+        study_id = client.create_new_study([StudyDirection.MINIMIZE], "resent")
+        initial = TrialState.WAITING if state == TrialState.RUNNING else TrialState.RUNNING
+        template = FrozenTrial(
+            number=-1, state=initial, value=None, values=None,
+            datetime_start=None if initial == TrialState.WAITING else datetime.datetime.now(),
+            datetime_complete=None, params={}, distributions={}, user_attrs={},
+            system_attrs={}, intermediate_values={}, trial_id=-1,
+        )  # fmt: skip
+        trial_id = client.create_new_trial(study_id, template)
+        if before:  # another process fails the trial while our first attempt is lost
+            table.on_fail = lambda: backend.set_trial_state_values(trial_id, TrialState.FAIL)
+        table.armed, table.before = True, before
+        if expected is True:
+            assert client.set_trial_state_values(trial_id, state, values) is True
+        else:
+            with pytest.raises(expected):
+                client.set_trial_state_values(trial_id, state, values)
+        client.close()

@@ -14,6 +14,7 @@ import grpc
 
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution, distribution_to_json
+from trialstore.exceptions import StorageInternalError, UpdateFinishedTrialError
 from trialstore.storage import _validation as check
 from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
@@ -137,6 +138,8 @@ class GrpcStorageProxy(BaseStorage):
         )
         self._stubs: dict[str, Any] = {}
         self._lock = threading.Lock()
+        # Per thread: whether the last write was sent again after a transport failure.
+        self._resent = threading.local()
         self._caches: dict[int, StudyCache] = {}
         self._names: dict[int, str] = {}
         self._directions: dict[int, list[StudyDirection]] = {}
@@ -209,6 +212,7 @@ class GrpcStorageProxy(BaseStorage):
             metadata += ((REQUEST_ID_KEY, uuid.uuid4().hex),)
         deadline = time.monotonic() + self._retry_timeout
         delay = 0.05
+        self._resent.write = False
         while True:
             try:
                 return stub(request, timeout=self._timeout, metadata=metadata)
@@ -224,6 +228,13 @@ class GrpcStorageProxy(BaseStorage):
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
+                self._resent.write = write
+
+    def _write_was_resent(self) -> bool:
+        """Whether this thread's last write was sent again after a transport failure: its
+        first attempt may have taken effect in a server that died before replying (a restarted
+        server no longer knows the request id, so it runs the write again)."""
+        return bool(getattr(self._resent, "write", False))
 
     def _rpc(self, method: str, request: Any, reply_cls: Any, write: bool = False) -> Any:
         return self._call(STORAGE_SERVICE, method, request, reply_cls, write)
@@ -404,17 +415,50 @@ class GrpcStorageProxy(BaseStorage):
             state=int(checked_state),  # type: ignore[arg-type]
             values=checked_values or [],
         )
-        if self._has_extensions():
-            exact = ext.SetTrialStateValuesRequest(
-                request=request, values_given=checked_values is not None
-            )
-            reply = self._ext("SetTrialStateValues", exact, pb.SetTrialStateValuesReply, True)
-        else:
-            if checked_values == []:  # Optuna's wire cannot say "empty list"; none is allowed
-                raise ValueError("values must hold one number per direction, got 0.")
-            reply = self._rpc("SetTrialStateValues", request, pb.SetTrialStateValuesReply, True)
+        try:
+            if self._has_extensions():
+                exact = ext.SetTrialStateValuesRequest(
+                    request=request, values_given=checked_values is not None
+                )
+                reply = self._ext("SetTrialStateValues", exact, pb.SetTrialStateValuesReply, True)
+            else:
+                if checked_values == []:  # Optuna's wire cannot say "empty list"; none allowed
+                    raise ValueError("values must hold one number per direction, got 0.")
+                reply = self._rpc(
+                    "SetTrialStateValues", request, pb.SetTrialStateValuesReply, True
+                )
+        except UpdateFinishedTrialError:
+            if not self._write_was_resent():
+                raise
+            return self._resent_finish(trial_id, checked_state, checked_values)
         updated: bool = reply.trial_updated
+        if not updated and self._write_was_resent():
+            raise StorageInternalError(
+                f"the connection to the gRPC proxy at {self._host}:{self._port} was lost while "
+                f"claiming trial {trial_id}, and the repeated claim found it taken: the first "
+                "attempt may or may not have taken it."
+            )
         return updated
+
+    def _resent_finish(self, trial_id: int, state: TrialState, values: list[float] | None) -> bool:
+        """A finish sent again after a transport failure found the trial finished: decide
+        whether the first attempt did it. Finished in another state or with other values: it
+        did not (UpdateFinishedTrialError). The same state with the same values (numbers)
+        is taken as ours: True. The same state without values (FAIL, PRUNED), which a
+        stale-trial reaper or another worker also writes, cannot be told apart:
+        StorageInternalError (outcome unknown)."""
+        trial = self.get_trial(trial_id)
+        if trial.state != state or (values is not None and trial.values != values):
+            raise UpdateFinishedTrialError(
+                f"Trial#{trial.number} has already finished and can not be updated."
+            )
+        if values:
+            return True
+        raise StorageInternalError(
+            f"the connection to the gRPC proxy at {self._host}:{self._port} was lost while "
+            f"finishing trial {trial_id}, and the trial is now {state.name}: whether this call "
+            "or another one finished it is unknown."
+        )
 
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
