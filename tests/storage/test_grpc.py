@@ -690,6 +690,23 @@ class _RestartAfterWrite(IdempotencyTable):
         raise _ProxyDied("the proxy died before replying")
 
 
+def _restarting_proxies(monkeypatch: pytest.MonkeyPatch) -> _RestartAfterWrite:
+    """Make the servers started next use a _RestartAfterWrite table (returned)."""
+    from trialstore.storage.grpc import _server as server_module
+
+    table = _RestartAfterWrite()
+    monkeypatch.setattr(server_module, "IdempotencyTable", lambda capacity: table)
+    real_status_for = server_module.status_for
+
+    def status_for(error: BaseException) -> Any:
+        if isinstance(error, _ProxyDied):
+            return grpc.StatusCode.UNAVAILABLE, "", str(error)
+        return real_status_for(error)
+
+    monkeypatch.setattr(server_module, "status_for", status_for)
+    return table
+
+
 @pytest.mark.parametrize(
     ("state", "values", "before", "expected"),
     [
@@ -710,19 +727,8 @@ def test_a_write_resent_to_a_restarted_proxy_reports_what_it_knows(
     again and finds the trial finished (or taken). The client must not report that as the
     first attempt's failure (found by the stress suite: a finish that took effect was reported
     as UpdateFinishedTrialError after a proxy SIGKILL)."""
-    from trialstore.storage.grpc import _server as server_module
-
     backend = InMemoryStorage()
-    table = _RestartAfterWrite()
-    monkeypatch.setattr(server_module, "IdempotencyTable", lambda capacity: table)
-    real_status_for = server_module.status_for
-
-    def status_for(error: BaseException) -> Any:
-        if isinstance(error, _ProxyDied):
-            return grpc.StatusCode.UNAVAILABLE, "", str(error)
-        return real_status_for(error)
-
-    monkeypatch.setattr(server_module, "status_for", status_for)
+    table = _restarting_proxies(monkeypatch)
     with served(backend) as server:
         client = GrpcStorageProxy(host="localhost", port=server.port, retry_timeout=10.0)
         study_id = client.create_new_study([StudyDirection.MINIMIZE], "resent")
@@ -742,4 +748,25 @@ def test_a_write_resent_to_a_restarted_proxy_reports_what_it_knows(
         else:
             with pytest.raises(expected):
                 client.set_trial_state_values(trial_id, state, values)
+        client.close()
+
+
+def test_any_write_resent_to_a_restarted_proxy_that_then_fails_is_unknown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An attribute written by a proxy that died before replying, then the trial finished by
+    another process: the repeated write fails, but the first one took effect, so the client
+    must not report UpdateFinishedTrialError (found by the stress suite)."""
+    backend = InMemoryStorage()
+    table = _restarting_proxies(monkeypatch)
+    with served(backend) as server:
+        client = GrpcStorageProxy(host="localhost", port=server.port, retry_timeout=10.0)
+        study_id = client.create_new_study([StudyDirection.MINIMIZE], "resent-attr")
+        trial_id = client.create_new_trial(study_id)
+        table.on_fail = lambda: backend.set_trial_state_values(trial_id, TrialState.FAIL)
+        table.armed = True
+        with pytest.raises(StorageInternalError, match="may have taken effect") as info:
+            client.set_trial_user_attr(trial_id, "k", 1)
+        assert not isinstance(info.value, UpdateFinishedTrialError)
+        assert backend.get_trial(trial_id).user_attrs == {"k": 1}
         client.close()

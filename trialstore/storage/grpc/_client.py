@@ -8,13 +8,17 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Container, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution, distribution_to_json
-from trialstore.exceptions import StorageInternalError, UpdateFinishedTrialError
+from trialstore.exceptions import (
+    DuplicatedStudyError,
+    StorageInternalError,
+    UpdateFinishedTrialError,
+)
 from trialstore.storage import _validation as check
 from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
@@ -55,6 +59,22 @@ def _id(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
         raise KeyError(f"No {what} with id {value!r}.")
     return value
+
+
+class _ResentWriteError(StorageInternalError):
+    """A write sent again after the connection to the proxy was lost failed with a storage
+    error (the cause): its first attempt may have taken effect in a proxy that died before
+    replying, so the outcome is unknown."""
+
+
+def _raise_resent_write_error(error: grpc.RpcError, method: str) -> NoReturn:
+    try:
+        raise_rpc_error(error, method)
+    except (UpdateFinishedTrialError, DuplicatedStudyError, KeyError) as e:
+        raise _ResentWriteError(
+            f"{method} was sent again after the connection to the gRPC proxy was lost; the "
+            f"first attempt may have taken effect, the repeated one failed: {e}"
+        ) from e
 
 
 class GrpcStorageProxy(BaseStorage):
@@ -220,6 +240,8 @@ class GrpcStorageProxy(BaseStorage):
                 if e.code() == grpc.StatusCode.UNIMPLEMENTED and unimplemented is not None:
                     return unimplemented
                 if e.code() not in _RETRY_CODES:
+                    if self._write_was_resent():
+                        _raise_resent_write_error(e, method)
                     raise_rpc_error(e, method)
                 if time.monotonic() + delay > deadline:
                     raise ProxyConnectionError(
@@ -427,8 +449,8 @@ class GrpcStorageProxy(BaseStorage):
                 reply = self._rpc(
                     "SetTrialStateValues", request, pb.SetTrialStateValuesReply, True
                 )
-        except UpdateFinishedTrialError:
-            if not self._write_was_resent():
+        except _ResentWriteError as e:
+            if not isinstance(e.__cause__, UpdateFinishedTrialError):
                 raise
             return self._resent_finish(trial_id, checked_state, checked_values)
         updated: bool = reply.trial_updated
