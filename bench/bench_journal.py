@@ -47,11 +47,14 @@ def _dist_and_states(lib: str) -> tuple[Any, Any, Any]:
     return FloatDistribution(0.0, 1.0), StudyDirection, TrialState
 
 
-def _run_trials(lib: str, path: str, n: int) -> float:
-    """Append ``n`` trials to study 0 of the journal; return the seconds it took."""
+def _run_trials(lib: str, path: str, n: int, barrier: Any = None) -> float:
+    """Append ``n`` trials to study 0 of the journal; return the seconds it took. The library
+    is imported and the storage opened before the clock starts (and before ``barrier``)."""
     storage = _make(lib, path)
     dist, _, state = _dist_and_states(lib)
     sid = 0
+    if barrier is not None:
+        barrier.wait()
     start = time.perf_counter()
     for i in range(n):
         tid = storage.create_new_trial(sid)
@@ -63,8 +66,7 @@ def _run_trials(lib: str, path: str, n: int) -> float:
 
 def _worker(args: tuple[str, str, int, Any]) -> float:
     lib, path, n, barrier = args
-    barrier.wait()
-    return _run_trials(lib, path, n)
+    return _run_trials(lib, path, n, barrier)
 
 
 def throughput(lib: str, n_trials: int, processes: int, directory: str) -> float:
