@@ -770,3 +770,22 @@ def test_any_write_resent_to_a_restarted_proxy_that_then_fails_is_unknown(
         assert not isinstance(info.value, UpdateFinishedTrialError)
         assert backend.get_trial(trial_id).user_attrs == {"k": 1}
         client.close()
+
+
+def test_a_create_cut_off_by_a_dying_proxy_is_not_sent_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A trial stored by a proxy that died before replying: sending the create again to the
+    restarted proxy would make a second trial (found by the stress suite), so the client
+    reports the unknown outcome instead, and exactly one trial exists."""
+    backend = InMemoryStorage()
+    table = _restarting_proxies(monkeypatch)
+    with served(backend) as server:
+        client = GrpcStorageProxy(host="localhost", port=server.port, retry_timeout=10.0)
+        study_id = client.create_new_study([StudyDirection.MINIMIZE], "resent-create")
+        table.armed = True
+        with pytest.raises(StorageInternalError, match="may or may not have been created"):
+            client.create_new_trial(study_id)
+        assert len(backend.get_all_trials(study_id)) == 1
+        assert client.create_new_trial(study_id) != backend.get_all_trials(study_id)[0]._trial_id
+        client.close()

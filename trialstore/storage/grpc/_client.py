@@ -61,6 +61,15 @@ def _id(value: Any, what: str) -> int:
     return value
 
 
+def _never_sent(error: grpc.RpcError) -> bool:
+    """Whether a transport failure happened before the request could reach a server (no
+    connection could be made), so that sending it again cannot repeat it."""
+    details = (error.details() or "").lower()
+    return error.code() == grpc.StatusCode.UNAVAILABLE and (
+        "failed to connect" in details or "connection refused" in details
+    )
+
+
 class _ResentWriteError(StorageInternalError):
     """A write sent again after the connection to the proxy was lost failed with a storage
     error (the cause): its first attempt may have taken effect in a proxy that died before
@@ -243,6 +252,15 @@ class GrpcStorageProxy(BaseStorage):
                     if self._write_was_resent():
                         _raise_resent_write_error(e, method)
                     raise_rpc_error(e, method)
+                if method == "CreateNewTrial" and not _never_sent(e):
+                    # A repeated create would make a second trial if the first one was
+                    # stored by a proxy that then died (a restarted proxy no longer knows
+                    # the request id): report the unknown outcome instead.
+                    raise StorageInternalError(
+                        f"the connection to the gRPC proxy at {self._host}:{self._port} was "
+                        f"lost while creating a trial ({e.code().name}: {e.details()}); the "
+                        "trial may or may not have been created."
+                    ) from None
                 if time.monotonic() + delay > deadline:
                     raise ProxyConnectionError(
                         f"gRPC proxy at {self._host}:{self._port} unreachable for "
