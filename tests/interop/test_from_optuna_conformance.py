@@ -228,6 +228,9 @@ class TestFromOptunaSQLite(_OptunaStorageConformance):
                 f"sqlite:///{tmp_path}/db-{next(counter)}.sqlite3",
                 heartbeat_interval=heartbeat_interval,  # type: ignore[arg-type]
                 grace_period=grace_period,  # type: ignore[arg-type]
+                # pysqlite's 5 s busy timeout runs out under CI's load ("database is
+                # locked"); trialstore's own SQLite waits longer too.
+                engine_kwargs={"connect_args": {"timeout": 60}},
             )
             engines.append(inner.engine)
             return from_optuna(inner)

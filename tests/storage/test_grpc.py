@@ -6,6 +6,7 @@ compatibility in test_grpc_optuna.py, TLS and tokens in test_grpc_security.py.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import multiprocessing
 import os
@@ -38,7 +39,7 @@ from trialstore.storage.grpc import (  # noqa: E402
     ProxyConnectionError,
 )
 from trialstore.storage.grpc import _client as client_module  # noqa: E402
-from trialstore.storage.grpc._idempotency import IdempotencyTable  # noqa: E402
+from trialstore.storage.grpc._idempotency import CREATE_REQUEST_ATTR, IdempotencyTable  # noqa: E402
 from trialstore.storage.grpc._pb import storage_pb2 as pb  # noqa: E402
 from trialstore.study._direction import StudyDirection  # noqa: E402
 from trialstore.trial._frozen import FrozenTrial  # noqa: E402
@@ -455,8 +456,11 @@ def test_exact_trials_keep_param_order_and_datetimes(
     trial_id = client.create_new_trial(study_id, template)
     trial = client.get_trial(trial_id)
     assert list(trial.params) == names and list(trial.user_attrs) == names
-    assert trial == backend.get_trial(trial_id)
-    assert client.get_all_trials(study_id) == [backend.get_trial(trial_id)]
+    stored = copy.deepcopy(backend.get_trial(trial_id))
+    assert set(stored.system_attrs) == {CREATE_REQUEST_ATTR}  # kept by the server, hidden
+    stored.system_attrs.clear()
+    assert trial == stored
+    assert client.get_all_trials(study_id) == [stored]
 
 
 def test_a_study_deleted_by_another_client_is_gone_from_the_cache(
@@ -772,20 +776,55 @@ def test_any_write_resent_to_a_restarted_proxy_that_then_fails_is_unknown(
         client.close()
 
 
-def test_a_create_cut_off_by_a_dying_proxy_is_not_sent_again(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("with_template", [False, True])
+def test_a_create_cut_off_by_a_dying_proxy_finds_its_trial_when_sent_again(
+    with_template: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A trial stored by a proxy that died before replying: sending the create again to the
-    restarted proxy would make a second trial (found by the stress suite), so the client
-    reports the unknown outcome instead, and exactly one trial exists."""
+    """A trial stored by a proxy that died before replying: the create, sent again to the
+    restarted proxy (which no longer knows the request id), must return that trial instead of
+    making a second one (found by the stress suite: one extra trial per proxy SIGKILL)."""
     backend = InMemoryStorage()
     table = _restarting_proxies(monkeypatch)
     with served(backend) as server:
         client = GrpcStorageProxy(host="localhost", port=server.port, retry_timeout=10.0)
         study_id = client.create_new_study([StudyDirection.MINIMIZE], "resent-create")
+        template = None
+        if with_template:  # as enqueue_trial makes one
+            template = FrozenTrial(
+                number=-1, state=TrialState.WAITING, value=None, datetime_start=None,
+                datetime_complete=None, params={"x": 0.5}, distributions={"x": DIST},
+                user_attrs={"u": 1}, system_attrs={"s": 2}, intermediate_values={},
+                trial_id=-1,
+            )  # fmt: skip
+        table.armed = True
+        trial_id = client.create_new_trial(study_id, template)
+        stored = backend.get_all_trials(study_id)
+        assert [t._trial_id for t in stored] == [trial_id]
+        seen = client.get_trial(trial_id)
+        assert seen.system_attrs == ({"s": 2} if with_template else {})  # the id is hidden
+        if with_template:
+            assert (seen.state, seen.params, seen.user_attrs) == (
+                TrialState.WAITING, {"x": 0.5}, {"u": 1}
+            )  # fmt: skip
+        assert client.create_new_trial(study_id) != trial_id  # a new create is new
+        assert len(backend.get_all_trials(study_id)) == 2
+        client.close()
+
+
+def test_a_create_cut_off_by_a_dying_optuna_proxy_reports_an_unknown_outcome(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Against Optuna's server (no request ids: here the plain service of ours) the first
+    attempt's trial cannot be found: the client reports the unknown outcome instead of
+    creating a second trial."""
+    backend = InMemoryStorage()
+    table = _restarting_proxies(monkeypatch)
+    with served(backend) as server:
+        client = GrpcStorageProxy(host="localhost", port=server.port, retry_timeout=10.0)
+        client._extensions = False  # talk as to an Optuna server
+        study_id = client.create_new_study([StudyDirection.MINIMIZE], "resent-create")
         table.armed = True
         with pytest.raises(StorageInternalError, match="may or may not have been created"):
             client.create_new_trial(study_id)
         assert len(backend.get_all_trials(study_id)) == 1
-        assert client.create_new_trial(study_id) != backend.get_all_trials(study_id)[0]._trial_id
         client.close()

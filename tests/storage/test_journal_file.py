@@ -357,6 +357,28 @@ def test_compaction_keeps_everything_and_open_readers_follow(tmp_path: Path) -> 
     assert state_of(JournalStorage(JournalFileBackend(path))) == state_of(storage)
 
 
+def test_reader_reset_by_compaction_falls_back_to_full_replay_on_malformed_snapshot(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.log"
+    writer = JournalStorage(JournalFileBackend(path))
+    small_workload(writer, n=5)
+    reader = JournalStorage(JournalFileBackend(path))
+    tid = writer.create_new_trial(0)
+    writer.set_trial_state_values(tid, TrialState.FAIL)
+    expected = state_of(writer)
+    # Two compactions: the marker of the file now in place replaces a file the reader never
+    # saw, so the reader cannot follow and must reload from the snapshot.
+    compact_journal(JournalFileBackend(path))
+    compact_journal(JournalFileBackend(path))
+    snapshot = Path(str(path) + ".snapshot")
+    doc = json.loads(snapshot.read_bytes())
+    doc["state"]["trials"][-1] = doc["state"]["trials"][-1][:3]  # a truncated trial row
+    snapshot.write_text(json.dumps(doc))
+    assert state_of(reader) == expected
+    assert state_of(JournalStorage(JournalFileBackend(path))) == expected
+
+
 def _busy_writer(path: str, name: str, n: int, acks: str) -> None:
     storage = JournalStorage(JournalFileBackend(path))
     sid = storage.get_study_id_from_name("load")

@@ -237,6 +237,34 @@ def test_pickled_storage_works_in_a_child_process(url: str) -> None:
     storage.close()
 
 
+@pytest.mark.parametrize(
+    "system_attrs", [{}, {"trialstore:create_request_id": "ab12"}, {"a": [1, "x"], "b": None}]
+)
+def test_running_template_with_system_attrs_only_reads_back(
+    url: str, system_attrs: dict[str, Any]
+) -> None:
+    """What the gRPC proxy sends for every create; PostgreSQL writes it in one pipelined
+    statement, the other dialects as any template."""
+    storage = RDBStorage(url)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "marked")
+    template = make_template(TrialState.RUNNING, system_attrs=system_attrs)
+    trial_id = storage.create_new_trial(study_id, template)
+    second = storage.create_new_trial(study_id, template)
+    fresh = RDBStorage(url)
+    for reader in (storage, fresh):
+        trial = reader.get_trial(trial_id)
+        assert (trial.number, trial.state, trial.system_attrs) == (
+            0, TrialState.RUNNING, system_attrs
+        )  # fmt: skip
+        assert trial.datetime_start == template.datetime_start
+        assert trial.params == {} and trial.values is None
+        assert reader.get_trial(second).number == 1
+    with pytest.raises(KeyError):
+        storage.create_new_trial(study_id + 1000, template)
+    storage.close()
+    fresh.close()
+
+
 def test_reads_are_incremental(url: str) -> None:
     storage = RDBStorage(url)
     other = RDBStorage(url)

@@ -11,10 +11,11 @@ Needs the ``grpc`` extra (``pip install trialstore[grpc]``).
 Wire compatibility: the service ``optuna.StorageService`` is Optuna's (4.2 to 5.0), message
 for message, so Optuna's ``GrpcStorageProxy`` works against this server and this client works
 against Optuna's ``run_grpc_proxy_server``. trialstore's additions (heartbeats, exact trials
-with key order and timezones, server info) are a second service, ``trialstore.StorageExtensions``,
-plus metadata keys (``trialstore-request-id``, ``trialstore-error-type``, ``authorization``);
-an Optuna peer never sees them, and against an Optuna server the client falls back to the
-plain service (heartbeats off, datetimes naive, params in the server's map order).
+with key order and timezones, server info, creates that survive a server crash) are a second
+service, ``trialstore.StorageExtensions``, plus metadata keys (``trialstore-request-id``,
+``trialstore-resent``, ``trialstore-error-type``, ``authorization``); an Optuna peer never sees
+them, and against an Optuna server the client falls back to the plain service (heartbeats off,
+datetimes naive, params in the server's map order).
 
 Errors: see ``_errors`` for the table; a storage exception arrives with its type and message.
 
@@ -31,10 +32,17 @@ id that stays the same across its retries; the server remembers the outcome of t
   answers the calls in flight, and a call refused (UNAVAILABLE) or dropped before it started
   (CANCELLED) never ran, so its retry against the new server runs it for the first time;
 * a server *crash* (SIGKILL, power loss) between committing a write to the backend and
-  sending its reply is the one case left open: the new server does not know the id, so the
-  retry runs the write again. For most writes that is harmless (setting a param, value or
-  attribute to the same value; a finished trial answers UpdateFinishedTrialError, a created
-  study DuplicatedStudyError); a retried ``create_new_trial`` can then create one extra trial.
+  sending its reply: the new server does not know the id, so the retry runs the write again.
+  ``create_new_trial`` is safe even then: the server stores each trial with its create's
+  request id (system attribute ``trialstore:create_request_id``, written with the trial and
+  never sent to clients), and a create sent again returns the trial its first attempt made.
+  Setting a param, value or attribute again is harmless. A repeated write that then fails
+  (a finished trial, a created study) or a claim that finds its trial taken raises
+  StorageInternalError (the first attempt may have taken effect), except a finish that finds
+  the trial finished with its own state and values, which reports success.
+
+Against Optuna's server (no request ids) a create that may have reached the server is not
+sent again: it raises StorageInternalError (outcome unknown).
 """
 
 from __future__ import annotations

@@ -28,7 +28,12 @@ from trialstore.storage.grpc._errors import ProxyConnectionError, raise_rpc_erro
 from trialstore.storage.grpc._pb import extensions_pb2 as ext
 from trialstore.storage.grpc._pb import storage_pb2 as pb
 from trialstore.storage.grpc._security import AUTH_KEY, read_bytes, read_token
-from trialstore.storage.grpc._server import EXTENSION_SERVICE, REQUEST_ID_KEY, STORAGE_SERVICE
+from trialstore.storage.grpc._server import (
+    EXTENSION_SERVICE,
+    REQUEST_ID_KEY,
+    RESENT_KEY,
+    STORAGE_SERVICE,
+)
 from trialstore.study._direction import StudyDirection
 from trialstore.study._frozen import FrozenStudy
 from trialstore.trial._frozen import FrozenTrial
@@ -59,6 +64,9 @@ def _id(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
         raise KeyError(f"No {what} with id {value!r}.")
     return value
+
+
+_PLAIN_CREATE = f"/{STORAGE_SERVICE}/CreateNewTrial"
 
 
 def _never_sent(error: grpc.RpcError) -> bool:
@@ -252,10 +260,10 @@ class GrpcStorageProxy(BaseStorage):
                     if self._write_was_resent():
                         _raise_resent_write_error(e, method)
                     raise_rpc_error(e, method)
-                if method == "CreateNewTrial" and not _never_sent(e):
-                    # A repeated create would make a second trial if the first one was
-                    # stored by a proxy that then died (a restarted proxy no longer knows
-                    # the request id): report the unknown outcome instead.
+                if path == _PLAIN_CREATE and not _never_sent(e):
+                    # Optuna's server: a repeated create would make a second trial if the
+                    # first one was stored by a proxy that then died. (A trialstore server
+                    # finds the first attempt's trial by its request id.)
                     raise StorageInternalError(
                         f"the connection to the gRPC proxy at {self._host}:{self._port} was "
                         f"lost while creating a trial ({e.code().name}: {e.details()}); the "
@@ -268,6 +276,8 @@ class GrpcStorageProxy(BaseStorage):
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
+                if write and not self._write_was_resent():
+                    metadata += ((RESENT_KEY, "1"),)
                 self._resent.write = write
 
     def _write_was_resent(self) -> bool:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from trialstore.distributions import distribution_to_json, json_to_distribution
+from trialstore.storage.grpc._idempotency import CREATE_REQUEST_ATTR
 from trialstore.storage.grpc._pb import extensions_pb2, storage_pb2
 from trialstore.study._direction import StudyDirection
 from trialstore.study._frozen import FrozenStudy
@@ -115,6 +116,13 @@ def _datetime_from_wire(field: str, text: str, iso: str = "") -> datetime.dateti
         raise ValueError(f"{field}: not a datetime: {iso or text!r}") from None
 
 
+def _public_system_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """``attrs`` without the create's request id the server keeps in each trial it creates."""
+    if CREATE_REQUEST_ATTR not in attrs:
+        return attrs
+    return {key: value for key, value in attrs.items() if key != CREATE_REQUEST_ATTR}
+
+
 def trial_to_proto(trial: FrozenTrial) -> storage_pb2.Trial:
     """Return Optuna's wire form of ``trial``."""
     return storage_pb2.Trial(
@@ -132,7 +140,7 @@ def trial_to_proto(trial: FrozenTrial) -> storage_pb2.Trial:
             name: distribution_to_json(dist) for name, dist in trial.distributions.items()
         },
         user_attributes=attrs_to_wire(trial.user_attrs),
-        system_attributes=attrs_to_wire(trial.system_attrs),
+        system_attributes=attrs_to_wire(_public_system_attrs(trial.system_attrs)),
         intermediate_values=trial.intermediate_values,
     )
 
@@ -145,7 +153,7 @@ def exact_trial(trial: FrozenTrial) -> extensions_pb2.ExactTrial:
         extras=extensions_pb2.TrialExtras(
             param_order=list(trial.distributions),
             user_attribute_order=list(trial.user_attrs),
-            system_attribute_order=list(trial.system_attrs),
+            system_attribute_order=list(_public_system_attrs(trial.system_attrs)),
             datetime_start="" if start is None else start.isoformat(),
             datetime_complete="" if complete is None else complete.isoformat(),
             values_given=trial.values is not None,

@@ -8,8 +8,11 @@ attempt's reply (waiting for it if that attempt is still running) instead of run
 The table lives in the server's memory, so the guarantee holds while the server process lives:
 across dropped connections, client timeouts and a *graceful* stop (which finishes the calls in
 flight before it closes, so a call is either answered or never started). A server that dies
-between committing a write and sending the reply forgets the id; see the package docstring for
-what a retry then does.
+between committing a write and sending the reply forgets the id. Trial creates, the one write
+whose repetition is not harmless, are covered durably too: the trial is created with its
+request id in the system attribute ``CREATE_REQUEST_ATTR`` (same atomic write), and a create
+sent again (metadata ``trialstore-resent``) that the table does not know first looks for a
+trial carrying its id. The server hides that attribute from every trial it sends.
 """
 
 from __future__ import annotations
@@ -21,9 +24,14 @@ from typing import Any, TypeVar
 
 from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 
-__all__ = ["IdempotencyTable"]
+__all__ = ["CREATE_REQUEST_ATTR", "IdempotencyTable"]
 
 T = TypeVar("T")
+
+#: System attribute holding the request id of the create that made a trial through the
+#: extension service. Reserved: the server never sends it, and a template's own value for it
+#: is replaced.
+CREATE_REQUEST_ATTR = "trialstore:create_request_id"
 
 #: Errors that a re-run would raise again: they are remembered. Any other error (a backend
 #: failure) forgets the id, so that a retry runs the write again.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import signal
@@ -11,7 +12,7 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -20,16 +21,18 @@ from trialstore.distributions import json_to_distribution
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.grpc import _convert as conv
 from trialstore.storage.grpc._errors import ERROR_TYPE_KEY, status_for
-from trialstore.storage.grpc._idempotency import IdempotencyTable
+from trialstore.storage.grpc._idempotency import CREATE_REQUEST_ATTR, IdempotencyTable
 from trialstore.storage.grpc._pb import extensions_pb2 as ext
 from trialstore.storage.grpc._pb import storage_pb2 as pb
 from trialstore.storage.grpc._security import TokenInterceptor, is_loopback
+from trialstore.trial import FrozenTrial, TrialState
 from trialstore.version import __version__
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "EXTENSION_SERVICE",
     "REQUEST_ID_KEY",
+    "RESENT_KEY",
     "STORAGE_SERVICE",
     "GrpcProxyServer",
     "run_grpc_proxy_server",
@@ -41,11 +44,22 @@ STORAGE_SERVICE = "optuna.StorageService"
 EXTENSION_SERVICE = "trialstore.StorageExtensions"
 #: Request metadata key of a write's idempotency key (see ``_idempotency``).
 REQUEST_ID_KEY = "trialstore-request-id"
+#: Request metadata key present (value "1") when a write is sent again after a transport
+#: failure: its first attempt may have run in a server that has since died.
+RESENT_KEY = "trialstore-resent"
 #: Largest request the server accepts by default (gRPC's own default); larger ones get
 #: RESOURCE_EXHAUSTED. Replies are not limited.
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 _Handler = Callable[[Any], Any]
+
+
+class _WriteCall(NamedTuple):
+    """What the metadata of a write says: its request id (None: not sent with one) and
+    whether it is a repeat of an attempt whose outcome the client did not learn."""
+
+    request_id: str | None
+    resent: bool
 
 
 def _json(text: str, what: str) -> Any:
@@ -199,7 +213,8 @@ class _Service:
                 False,
             ),
         }
-        extension_methods: dict[str, tuple[Any, Any, _Handler, bool]] = {
+        # A fifth element True: the handler also takes the call's _WriteCall.
+        extension_methods: dict[str, tuple[Any, ...]] = {
             "GetServerInfo": (ext.GetServerInfoRequest, ext.GetServerInfoReply, self._info, False),
             "RecordHeartbeat": (
                 ext.RecordHeartbeatRequest,
@@ -222,12 +237,8 @@ class _Service:
             "CreateNewTrial": (
                 ext.CreateNewTrialRequest,
                 pb.CreateNewTrialReply,
-                lambda r: self._create_new_trial(
-                    r.study_id,
-                    r.template_trial_is_none,
-                    r.template_trial.trial,
-                    r.template_trial.extras,
-                ),
+                self._create_marked_trial,
+                True,
                 True,
             ),
             "GetTrial": (
@@ -267,18 +278,32 @@ class _Service:
         ]
 
     def _wrap(
-        self, path: str, request_cls: Any, reply_cls: Any, handler: _Handler, write: bool
+        self,
+        path: str,
+        request_cls: Any,
+        reply_cls: Any,
+        handler: Callable[..., Any],
+        write: bool,
+        takes_write_call: bool = False,
     ) -> grpc.RpcMethodHandler:
         idempotency = self._idempotency
 
         def call(request: Any, context: grpc.ServicerContext) -> Any:
             try:
                 if write:
-                    key = None
+                    request_id = None
+                    resent = False
                     for k, v in context.invocation_metadata() or ():
                         if k == REQUEST_ID_KEY:
-                            key = f"{path}:{v}"
-                    result = idempotency.run(key, lambda: handler(request))
+                            request_id = v
+                        elif k == RESENT_KEY:
+                            resent = v == "1"
+                    key = None if request_id is None else f"{path}:{request_id}"
+                    if takes_write_call:
+                        write_call = _WriteCall(request_id, resent)
+                        result = idempotency.run(key, lambda: handler(request, write_call))
+                    else:
+                        result = idempotency.run(key, lambda: handler(request))
                 else:
                     result = handler(request)
             except Exception as e:
@@ -316,6 +341,29 @@ class _Service:
         template_trial = None if template_is_none else conv.trial_from_proto(template, extras)
         return {"trial_id": self._storage.create_new_trial(study_id, template_trial)}
 
+    def _create_marked_trial(
+        self, request: ext.CreateNewTrialRequest, call: _WriteCall
+    ) -> dict[str, Any]:
+        """Create a trial that carries its request id (system attribute
+        ``CREATE_REQUEST_ATTR``, written atomically with the trial), so that the create, sent
+        again after its server died before replying, finds the trial its first attempt made
+        instead of making a second one. Without a request id: a plain create."""
+        study_id = request.study_id
+        if request.template_trial_is_none:
+            template = None
+        else:
+            template = conv.trial_from_proto(
+                request.template_trial.trial, request.template_trial.extras
+            )
+        if call.request_id is None:
+            return {"trial_id": self._storage.create_new_trial(study_id, template)}
+        if call.resent:
+            for trial in reversed(self._storage.get_all_trials(study_id, deepcopy=False)):
+                if trial.system_attrs.get(CREATE_REQUEST_ATTR) == call.request_id:
+                    return {"trial_id": trial._trial_id}
+        marked = _marked_template(template, call.request_id)
+        return {"trial_id": self._storage.create_new_trial(study_id, marked)}
+
     def _trials_since(self, request: pb.GetTrialsRequest) -> list[Any]:
         included = set(request.included_trial_ids)
         after = request.trial_id_greater_than
@@ -335,6 +383,39 @@ class _Service:
             "heartbeat_interval": interval or 0.0,
             "grace_period": grace or 0.0,
         }
+
+
+def _marked_template(template: FrozenTrial | None, request_id: str) -> FrozenTrial:
+    """Return ``template`` (None: a RUNNING trial started now, what a create without template
+    makes) with the system attribute ``CREATE_REQUEST_ATTR`` set to ``request_id``."""
+    if template is None:
+        return FrozenTrial(
+            number=0,
+            state=TrialState.RUNNING,
+            value=None,
+            datetime_start=datetime.datetime.now(),
+            datetime_complete=None,
+            params={},
+            distributions={},
+            user_attrs={},
+            system_attrs={CREATE_REQUEST_ATTR: request_id},
+            intermediate_values={},
+            trial_id=0,
+        )
+    return FrozenTrial(
+        number=template.number,
+        state=template.state,
+        value=None,
+        values=template.values,
+        datetime_start=template.datetime_start,
+        datetime_complete=template.datetime_complete,
+        params=template.params,
+        distributions=template.distributions,
+        user_attrs=template.user_attrs,
+        system_attrs={**template.system_attrs, CREATE_REQUEST_ATTR: request_id},
+        intermediate_values=template.intermediate_values,
+        trial_id=template._trial_id,
+    )
 
 
 class GrpcProxyServer:

@@ -394,7 +394,8 @@ class ReplayState:
         """Rebuild a state from :meth:`to_document`'s output.
 
         Raises:
-            KeyError, TypeError, ValueError, IndexError: the document is not a snapshot.
+            KeyError, TypeError, ValueError, IndexError, AttributeError: the document is not
+                a snapshot.
         """
         import datetime
 

@@ -133,21 +133,31 @@ class JournalStorage(BaseStorage):
 
     # -- replay ----------------------------------------------------------------------------
 
-    def _load(self) -> None:
+    def _restart_from_snapshot(self) -> None:
+        """Replace the replay state by the backend's snapshot, with the reading position at
+        the point it covers; or, when there is no matching snapshot or its document is
+        malformed, by an empty state with the position at the start of the log (lock held).
+
+        The state is emptied first: if the backend raises, the state is empty and the
+        position (which only a returned snapshot moves) is where it was.
+        """
         self._state = ReplayState()
+        doc = self._backend.load_snapshot()
+        if doc is not None:
+            try:
+                self._state = ReplayState.from_document(doc)
+                return
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+                pass  # not a usable snapshot: replay the whole log
         self._backend.reset()
+
+    def _load(self) -> None:
         # Loading builds up to millions of long-lived objects at once; the cyclic collector
         # would rescan them many times meanwhile (none of them can be garbage yet).
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            doc = self._backend.load_snapshot()
-            if doc is not None:
-                try:
-                    self._state = ReplayState.from_document(doc)
-                except (KeyError, TypeError, ValueError, IndexError):
-                    self._state = ReplayState()
-                    self._backend.reset()
+            self._restart_from_snapshot()
             before = self._state.records_applied
             self._sync()
         finally:
@@ -162,10 +172,7 @@ class JournalStorage(BaseStorage):
                 batch = self._backend.read_new()
                 break
             except JournalReset:  # compacted: start again from its snapshot (or the start)
-                self._state = ReplayState()
-                doc = self._backend.load_snapshot()
-                if doc is not None:
-                    self._state = ReplayState.from_document(doc)
+                self._restart_from_snapshot()
         else:
             raise StorageInternalError(
                 "the journal was compacted 100 times while this process was catching up."

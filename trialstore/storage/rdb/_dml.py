@@ -27,6 +27,7 @@ from trialstore.storage.rdb._tables import (
 
 __all__ = [
     "PG_INSERT_TRIAL",
+    "PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS",
     "PG_LOCK_STUDY",
     "Statements",
     "pg_finish_with_values",
@@ -256,6 +257,15 @@ PG_INSERT_TRIAL = (
     "%(start)s, NULL FROM trials WHERE study_id = %(study_id)s "
     "HAVING EXISTS (SELECT 1 FROM studies WHERE study_id = %(study_id)s) "
     "RETURNING trial_id, number"
+)
+#: ``PG_INSERT_TRIAL`` plus the trial's system attributes (``%(keys)s`` and their JSON texts
+#: ``%(values)s``, two lists of one length) in the same statement.
+PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS = (
+    f"WITH t AS ({PG_INSERT_TRIAL}), "
+    "a AS (INSERT INTO trial_system_attributes (trial_id, key, value_json) "
+    "SELECT t.trial_id, a.key, a.value_json FROM t CROSS JOIN "
+    "unnest(CAST(%(keys)s AS TEXT[]), CAST(%(values)s AS TEXT[])) AS a (key, value_json)) "
+    "SELECT trial_id, number FROM t"
 )
 
 

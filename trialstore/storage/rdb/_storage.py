@@ -30,6 +30,7 @@ from trialstore.storage.base import BaseStorage
 from trialstore.storage.rdb import _codec, _engine, _read, _schema
 from trialstore.storage.rdb._dml import (
     PG_INSERT_TRIAL,
+    PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS,
     PG_LOCK_STUDY,
     pg_finish_with_values,
     statements_for,
@@ -68,6 +69,18 @@ def _pg_pipeline_supported() -> bool:
     import psycopg
 
     return bool(psycopg.Pipeline.is_supported())
+
+
+def _is_running_with_system_attrs_only(template: FrozenTrial) -> bool:
+    """Whether ``template`` makes a RUNNING trial with nothing but system attributes."""
+    return (
+        template.state == TrialState.RUNNING
+        and template.values is None
+        and template.datetime_complete is None
+        and not template.distributions
+        and not template.user_attrs
+        and not template.intermediate_values
+    )
 
 
 def _only_waiting(states: Container[TrialState] | None) -> bool:
@@ -672,9 +685,15 @@ class RDBStorage(BaseStorage):
                 self._insert_template_rows(connection, trial_id, template)
             return trial_id, number
 
-        if template is None and self._dialect == "postgresql" and _pg_pipeline_supported():
+        if (
+            self._dialect == "postgresql"
+            and _pg_pipeline_supported()
+            and (template is None or _is_running_with_system_attrs_only(template))
+        ):
             trial_id, _ = self._run(
-                lambda c: self._pg_create_trial(c, study_id), mode="none", idempotent=False
+                lambda c: self._pg_create_trial(c, study_id, template),
+                mode="none",
+                idempotent=False,
             )
         else:
             trial_id, _ = self._run(body, mode="write", idempotent=False)
@@ -685,10 +704,13 @@ class RDBStorage(BaseStorage):
                 self._remember_distribution(study_id, name, dist)
         return trial_id
 
-    def _pg_create_trial(self, connection: sa.Connection, study_id: int) -> tuple[int, int]:
-        """PostgreSQL, no template: BEGIN, lock the study and insert the numbered trial in one
-        round trip (psycopg's pipeline mode; see ``PG_INSERT_TRIAL``), then COMMIT: two round
-        trips instead of five. Returns (trial id, number).
+    def _pg_create_trial(
+        self, connection: sa.Connection, study_id: int, template: FrozenTrial | None
+    ) -> tuple[int, int]:
+        """PostgreSQL, no template or one that only sets system attributes of a RUNNING trial
+        (what the gRPC proxy sends): BEGIN, lock the study and insert the numbered trial (with
+        its attributes) in one round trip (psycopg's pipeline mode; see ``PG_INSERT_TRIAL``),
+        then COMMIT: two round trips instead of five. Returns (trial id, number).
 
         Raises:
             KeyError: no such study.
@@ -699,21 +721,27 @@ class RDBStorage(BaseStorage):
         import psycopg
 
         raw: Any = connection.connection.driver_connection
-        params = {
+        start = datetime.datetime.now() if template is None else template.datetime_start
+        params: dict[str, Any] = {
             "study_id": study_id,
-            "start": _codec.to_stored_datetime(datetime.datetime.now()),
+            "start": _codec.to_stored_datetime(start),
         }
+        statement = PG_INSERT_TRIAL
+        if template is not None and template.system_attrs:
+            statement = PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS
+            params["keys"] = list(template.system_attrs)
+            params["values"] = [json.dumps(v) for v in template.system_attrs.values()]
         try:
             with raw.pipeline():
                 raw.execute("BEGIN")
                 raw.execute(PG_LOCK_STUDY, params)
-                inserted = raw.execute(PG_INSERT_TRIAL, params)
+                inserted = raw.execute(statement, params)
             row = inserted.fetchone()
             if row is None:
                 raw.execute("ROLLBACK")
                 raise KeyError(f"No study with id {study_id!r}.")
         except psycopg.Error as e:
-            raise self._pg_error(connection, raw, PG_INSERT_TRIAL, params, e) from e
+            raise self._pg_error(connection, raw, statement, params, e) from e
         try:
             raw.execute("COMMIT")
         except psycopg.Error as e:
