@@ -272,6 +272,30 @@ def test_snapshot_of_another_file_is_ignored(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda doc: doc.pop("state"),
+        lambda doc: doc.update(state=[1, 2]),
+        lambda doc: doc.update(state={"studies": "not a list"}),
+        lambda doc: doc.update(journal=[0]),
+    ],
+    ids=["no state", "state a list", "state malformed", "journal a list"],
+)
+def test_malformed_snapshot_falls_back_to_a_full_replay(tmp_path: Path, damage: Any) -> None:
+    """A snapshot file that passes as JSON but is not a snapshot (damaged, or written by a
+    future version) never stops a journal from opening: the whole log is replayed."""
+    path = tmp_path / "journal.log"
+    small_workload(JournalStorage(JournalFileBackend(path)), n=10)
+    expected = state_of(JournalStorage(JournalFileBackend(path)))
+    JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+    snapshot = Path(str(path) + ".snapshot")
+    doc = json.loads(snapshot.read_bytes())
+    damage(doc)
+    snapshot.write_text(json.dumps(doc))
+    assert state_of(JournalStorage(JournalFileBackend(path))) == expected
+
+
 # -- locking ---------------------------------------------------------------------------------
 
 _HOLDER = """

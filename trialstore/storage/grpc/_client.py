@@ -175,8 +175,6 @@ class GrpcStorageProxy(BaseStorage):
         )
         self._stubs: dict[str, Any] = {}
         self._lock = threading.Lock()
-        # Per thread: whether the last write was sent again after a transport failure.
-        self._resent = threading.local()
         self._caches: dict[int, StudyCache] = {}
         self._names: dict[int, str] = {}
         self._directions: dict[int, list[StudyDirection]] = {}
@@ -236,6 +234,21 @@ class GrpcStorageProxy(BaseStorage):
     ) -> Any:
         """Run one call, retrying transport failures; return the reply (or ``unimplemented``
         when the server does not know the method and that is not None)."""
+        return self._send(service, method, request, reply_cls, write, unimplemented)[0]
+
+    def _send(
+        self,
+        service: str,
+        method: str,
+        request: Any,
+        reply_cls: Any,
+        write: bool,
+        unimplemented: Any = None,
+    ) -> tuple[Any, bool]:
+        """:meth:`_call`, also returning whether the call is a write that was sent again
+        after a transport failure: its first attempt may have taken effect in a server that
+        died before replying (a restarted server no longer knows the request id, so it runs
+        the write again)."""
         path = f"/{service}/{method}"
         stub = self._stubs.get(path)
         if stub is None:
@@ -249,15 +262,15 @@ class GrpcStorageProxy(BaseStorage):
             metadata += ((REQUEST_ID_KEY, uuid.uuid4().hex),)
         deadline = time.monotonic() + self._retry_timeout
         delay = 0.05
-        self._resent.write = False
+        resent = False
         while True:
             try:
-                return stub(request, timeout=self._timeout, metadata=metadata)
+                return stub(request, timeout=self._timeout, metadata=metadata), resent
             except grpc.RpcError as e:
                 if e.code() == grpc.StatusCode.UNIMPLEMENTED and unimplemented is not None:
-                    return unimplemented
+                    return unimplemented, resent
                 if e.code() not in _RETRY_CODES:
-                    if self._write_was_resent():
+                    if resent:
                         _raise_resent_write_error(e, method)
                     raise_rpc_error(e, method)
                 if path == _PLAIN_CREATE and not _never_sent(e):
@@ -276,15 +289,9 @@ class GrpcStorageProxy(BaseStorage):
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
-                if write and not self._write_was_resent():
+                if write and not resent:
                     metadata += ((RESENT_KEY, "1"),)
-                self._resent.write = write
-
-    def _write_was_resent(self) -> bool:
-        """Whether this thread's last write was sent again after a transport failure: its
-        first attempt may have taken effect in a server that died before replying (a restarted
-        server no longer knows the request id, so it runs the write again)."""
-        return bool(getattr(self._resent, "write", False))
+                    resent = True
 
     def _rpc(self, method: str, request: Any, reply_cls: Any, write: bool = False) -> Any:
         return self._call(STORAGE_SERVICE, method, request, reply_cls, write)
@@ -465,24 +472,27 @@ class GrpcStorageProxy(BaseStorage):
             state=int(checked_state),  # type: ignore[arg-type]
             values=checked_values or [],
         )
+        reply_cls = pb.SetTrialStateValuesReply
         try:
             if self._has_extensions():
                 exact = ext.SetTrialStateValuesRequest(
                     request=request, values_given=checked_values is not None
                 )
-                reply = self._ext("SetTrialStateValues", exact, pb.SetTrialStateValuesReply, True)
+                reply, resent = self._send(
+                    EXTENSION_SERVICE, "SetTrialStateValues", exact, reply_cls, True
+                )
             else:
                 if checked_values == []:  # Optuna's wire cannot say "empty list"; none allowed
                     raise ValueError("values must hold one number per direction, got 0.")
-                reply = self._rpc(
-                    "SetTrialStateValues", request, pb.SetTrialStateValuesReply, True
+                reply, resent = self._send(
+                    STORAGE_SERVICE, "SetTrialStateValues", request, reply_cls, True
                 )
         except _ResentWriteError as e:
             if not isinstance(e.__cause__, UpdateFinishedTrialError):
                 raise
             return self._resent_finish(trial_id, checked_state, checked_values)
         updated: bool = reply.trial_updated
-        if not updated and self._write_was_resent():
+        if not updated and resent:
             raise StorageInternalError(
                 f"the connection to the gRPC proxy at {self._host}:{self._port} was lost while "
                 f"claiming trial {trial_id}, and the repeated claim found it taken: the first "

@@ -403,13 +403,13 @@ class JournalFileBackend(BaseJournalBackend):
                 doc = json.loads(f.read())
             where = doc["journal"]
             offset, lines, digest = int(where["offset"]), int(where["lines"]), where["digest"]
-            if doc["format"] != SNAPSHOT_FORMAT:
+            state = doc["state"]
+            if doc["format"] != SNAPSHOT_FORMAT or not isinstance(state, dict):
                 return None
         except (OSError, ValueError, KeyError, TypeError):
             return None
         if os.fstat(self._fd).st_size < offset or _tail_digest(self._fd, offset) != digest:
             return None
-        state: dict[str, Any] = doc["state"]
         self._offset, self._line = offset, lines
         return state
 
