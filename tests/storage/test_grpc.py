@@ -391,6 +391,29 @@ def test_calls_during_a_restart_are_retried_and_never_duplicate_a_trial() -> Non
 # -- cache ---------------------------------------------------------------------------------
 
 
+def test_the_number_of_a_created_trial_comes_with_the_create(
+    client: GrpcStorageProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A study's ask needs the new trial's number: it must not cost a second call."""
+    study_id = client.create_new_study(MIN, "s")
+    other_study = client.create_new_study(MIN, "t")
+    client.create_new_trial(other_study)
+    ids = [client.create_new_trial(study_id) for _ in range(3)]
+    sent: list[str] = []
+    original = client._send
+
+    def counting(service: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append(method)
+        return original(service, method, *args, **kwargs)
+
+    monkeypatch.setattr(client, "_send", counting)
+    assert [client.get_trial_number_from_id(i) for i in ids] == [0, 1, 2]
+    assert sent == []
+    client.delete_study(study_id)
+    with pytest.raises(KeyError):  # forgotten with its study
+        client.get_trial_number_from_id(ids[0])
+
+
 def test_only_new_and_unfinished_trials_cross_the_wire(
     client: GrpcStorageProxy, monkeypatch: pytest.MonkeyPatch, server: GrpcProxyServer
 ) -> None:

@@ -117,10 +117,12 @@ class GrpcStorageProxy(BaseStorage):
 
     Cache: :meth:`get_all_trials` syncs incrementally: only new and unfinished trials cross
     the wire, finished ones are served from memory (they never change). Study names and
-    directions (fixed for a study id) are served from memory after the first read; the one lag
-    this allows: after another client deletes the study, they are still served until this
-    client's next call that reads the study's trials or attributes. Every other read asks the
-    server, so writes and deletes by other clients are seen on the next read.
+    directions (fixed for a study id) are served from memory after the first read, and so are
+    the numbers of the trials this client created (a trialstore server sends them with the
+    create); the one lag this allows: after another client deletes the study, they are still
+    served until this client's next call that reads the study's trials or attributes. Every
+    other read asks the server, so writes and deletes by other clients are seen on the next
+    read.
 
     Thread-safe; picklable (the child process opens its own channel, cache empty).
     """
@@ -178,6 +180,8 @@ class GrpcStorageProxy(BaseStorage):
         self._caches: dict[int, StudyCache] = {}
         self._names: dict[int, str] = {}
         self._directions: dict[int, list[StudyDirection]] = {}
+        # trial id -> (study id, number) of the trials this client created.
+        self._numbers: dict[int, tuple[int, int]] = {}
         self._info: ext.GetServerInfoReply | None = None
         self._extensions: bool | None = None
 
@@ -343,6 +347,7 @@ class GrpcStorageProxy(BaseStorage):
             self._caches.pop(study_id, None)
             self._names.pop(study_id, None)
             self._directions.pop(study_id, None)
+            self._numbers = {t: v for t, v in self._numbers.items() if v[0] != study_id}
 
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
         stored = check.check_attr(key, value)
@@ -422,7 +427,9 @@ class GrpcStorageProxy(BaseStorage):
                 template_trial=None if template is None else conv.exact_trial(template),
                 template_trial_is_none=template is None,
             )
-            reply = self._ext("CreateNewTrial", request, pb.CreateNewTrialReply, True)
+            reply = self._ext("CreateNewTrial", request, ext.CreateNewTrialReply, True)
+            with self._lock:
+                self._numbers[reply.trial_id] = (study_id, reply.number)
         else:
             if template is not None and template.values == []:
                 raise ValueError("values must hold one number per direction, got 0.")
@@ -542,6 +549,12 @@ class GrpcStorageProxy(BaseStorage):
             trial_id=_id(trial_id, "trial"), key=key, value=conv.attrs_to_wire({key: stored})[key]
         )
         self._rpc("SetTrialSystemAttribute", request, pb.SetTrialSystemAttributeReply, True)
+
+    def get_trial_number_from_id(self, trial_id: int) -> int:
+        known = self._numbers.get(trial_id) if type(trial_id) is int else None
+        if known is not None:
+            return known[1]
+        return self.get_trial(trial_id).number
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         # Always asked: only the server knows whether the trial's study was deleted since.

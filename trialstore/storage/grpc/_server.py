@@ -236,7 +236,7 @@ class _Service:
             ),
             "CreateNewTrial": (
                 ext.CreateNewTrialRequest,
-                pb.CreateNewTrialReply,
+                ext.CreateNewTrialReply,
                 self._create_marked_trial,
                 True,
                 True,
@@ -347,7 +347,8 @@ class _Service:
         """Create a trial that carries its request id (system attribute
         ``CREATE_REQUEST_ATTR``, written atomically with the trial), so that the create, sent
         again after its server died before replying, finds the trial its first attempt made
-        instead of making a second one. Without a request id: a plain create."""
+        instead of making a second one. Without a request id: a plain create. The reply
+        holds the trial's id and number."""
         study_id = request.study_id
         if request.template_trial_is_none:
             template = None
@@ -356,13 +357,16 @@ class _Service:
                 request.template_trial.trial, request.template_trial.extras
             )
         if call.request_id is None:
-            return {"trial_id": self._storage.create_new_trial(study_id, template)}
-        if call.resent:
-            for trial in reversed(self._storage.get_all_trials(study_id, deepcopy=False)):
-                if trial.system_attrs.get(CREATE_REQUEST_ATTR) == call.request_id:
-                    return {"trial_id": trial._trial_id}
-        marked = _marked_template(template, call.request_id)
-        return {"trial_id": self._storage.create_new_trial(study_id, marked)}
+            trial_id = self._storage.create_new_trial(study_id, template)
+        else:
+            if call.resent:
+                for trial in reversed(self._storage.get_all_trials(study_id, deepcopy=False)):
+                    if trial.system_attrs.get(CREATE_REQUEST_ATTR) == call.request_id:
+                        return {"trial_id": trial._trial_id, "number": trial.number}
+            marked = _marked_template(template, call.request_id)
+            trial_id = self._storage.create_new_trial(study_id, marked)
+        number = self._storage.get_trial_number_from_id(trial_id)
+        return {"trial_id": trial_id, "number": number}
 
     def _trials_since(self, request: pb.GetTrialsRequest) -> list[Any]:
         included = set(request.included_trial_ids)

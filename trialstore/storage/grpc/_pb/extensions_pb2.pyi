@@ -90,6 +90,14 @@ class CreateNewTrialRequest(_message.Message):
     template_trial_is_none: bool
     def __init__(self, study_id: _Optional[int] = ..., template_trial: _Optional[_Union[ExactTrial, _Mapping]] = ..., template_trial_is_none: _Optional[bool] = ...) -> None: ...
 
+class CreateNewTrialReply(_message.Message):
+    __slots__ = ("trial_id", "number")
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    trial_id: int
+    number: int
+    def __init__(self, trial_id: _Optional[int] = ..., number: _Optional[int] = ...) -> None: ...
+
 class GetTrialReply(_message.Message):
     __slots__ = ("trial",)
     TRIAL_FIELD_NUMBER: _ClassVar[int]
