@@ -67,6 +67,9 @@ def _id(value: Any, what: str) -> int:
 
 
 _PLAIN_CREATE = f"/{STORAGE_SERVICE}/CreateNewTrial"
+#: How many created trials' numbers a client keeps (a study needs the number right after the
+#: create; an older one is asked from the server).
+_KEPT_NUMBERS = 10_000
 
 
 def _never_sent(error: grpc.RpcError) -> bool:
@@ -180,7 +183,7 @@ class GrpcStorageProxy(BaseStorage):
         self._caches: dict[int, StudyCache] = {}
         self._names: dict[int, str] = {}
         self._directions: dict[int, list[StudyDirection]] = {}
-        # trial id -> (study id, number) of the trials this client created.
+        # trial id -> (study id, number) of the last _KEPT_NUMBERS trials this client created.
         self._numbers: dict[int, tuple[int, int]] = {}
         self._info: ext.GetServerInfoReply | None = None
         self._extensions: bool | None = None
@@ -430,6 +433,8 @@ class GrpcStorageProxy(BaseStorage):
             reply = self._ext("CreateNewTrial", request, ext.CreateNewTrialReply, True)
             with self._lock:
                 self._numbers[reply.trial_id] = (study_id, reply.number)
+                if len(self._numbers) > _KEPT_NUMBERS:  # the oldest goes (dicts keep order)
+                    del self._numbers[next(iter(self._numbers))]
         else:
             if template is not None and template.values == []:
                 raise ValueError("values must hold one number per direction, got 0.")
