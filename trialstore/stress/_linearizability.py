@@ -87,7 +87,14 @@ def check_linearizable(
     stack: list[tuple[int, Hashable, list[tuple[int, Hashable]]]] = []
     steps = 0
     best_depth = -1
-    stuck = ""
+    best_mask = 0
+
+    def stuck_at() -> str:
+        """A required operation not placed at the deepest point the search reached (named
+        only when the search fails: finding it costs a pass over the history)."""
+        pending = (i for i in range(n) if not best_mask >> i & 1 and not items[i].optional)
+        first = next(pending, None)
+        return "" if first is None else items[first].label
 
     def expand(mask: int, state: Hashable) -> list[tuple[int, Hashable]]:
         moves: list[tuple[int, Hashable]] = []
@@ -102,11 +109,9 @@ def check_linearizable(
         mask, _state, moves = stack[-1]
         if mask & required_mask == required_mask:
             return LinResult(True, steps)
-        depth = bin(mask & required_mask).count("1")
+        depth = (mask & required_mask).bit_count()
         if depth > best_depth:
-            best_depth = depth
-            pending = [i for i in range(n) if not mask >> i & 1 and not items[i].optional]
-            stuck = items[pending[0]].label if pending else ""
+            best_depth, best_mask = depth, mask
         if not moves:
             stack.pop()
             continue
@@ -118,6 +123,6 @@ def check_linearizable(
         seen.add(key)
         steps += 1
         if steps > max_steps:
-            return LinResult(None, steps, stuck)
+            return LinResult(None, steps, stuck_at())
         stack.append((new_mask, nxt, expand(new_mask, nxt)))
-    return LinResult(False, steps, stuck)
+    return LinResult(False, steps, stuck_at())
