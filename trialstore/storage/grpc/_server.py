@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 import signal
@@ -25,7 +24,7 @@ from trialstore.storage.grpc._idempotency import CREATE_REQUEST_ATTR, Idempotenc
 from trialstore.storage.grpc._pb import extensions_pb2 as ext
 from trialstore.storage.grpc._pb import storage_pb2 as pb
 from trialstore.storage.grpc._security import TokenInterceptor, is_loopback
-from trialstore.trial import FrozenTrial, TrialState
+from trialstore.trial import FrozenTrial, TrialState, create_trial
 from trialstore.version import __version__
 
 __all__ = [
@@ -393,18 +392,8 @@ def _marked_template(template: FrozenTrial | None, request_id: str) -> FrozenTri
     """Return ``template`` (None: a RUNNING trial started now, what a create without template
     makes) with the system attribute ``CREATE_REQUEST_ATTR`` set to ``request_id``."""
     if template is None:
-        return FrozenTrial(
-            number=0,
-            state=TrialState.RUNNING,
-            value=None,
-            datetime_start=datetime.datetime.now(),
-            datetime_complete=None,
-            params={},
-            distributions={},
-            user_attrs={},
-            system_attrs={CREATE_REQUEST_ATTR: request_id},
-            intermediate_values={},
-            trial_id=0,
+        return create_trial(
+            state=TrialState.RUNNING, system_attrs={CREATE_REQUEST_ATTR: request_id}
         )
     return FrozenTrial(
         number=template.number,
