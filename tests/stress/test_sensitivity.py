@@ -58,7 +58,9 @@ def test_correct_storage_survives_kills_processes(tmp_path: Path) -> None:
         _config(
             "stress-memory://",
             tmp_path,
-            duration=6.0,
+            # 10 s: under CI's load 6 s sometimes ended before any reaper ran past the grace
+            # period of a killed worker's trial (checked == 0 below).
+            duration=10.0,
             faults=("kill",),
             fault_every=0.6,
             heartbeat_interval=0.5,
