@@ -230,19 +230,6 @@ class GrpcStorageProxy(BaseStorage):
 
     # -- transport --------------------------------------------------------------------------
 
-    def _call(
-        self,
-        service: str,
-        method: str,
-        request: Any,
-        reply_cls: Any,
-        write: bool,
-        unimplemented: Any = None,
-    ) -> Any:
-        """Run one call, retrying transport failures; return the reply (or ``unimplemented``
-        when the server does not know the method and that is not None)."""
-        return self._send(service, method, request, reply_cls, write, unimplemented)[0]
-
     def _send(
         self,
         service: str,
@@ -252,10 +239,11 @@ class GrpcStorageProxy(BaseStorage):
         write: bool,
         unimplemented: Any = None,
     ) -> tuple[Any, bool]:
-        """:meth:`_call`, also returning whether the call is a write that was sent again
-        after a transport failure: its first attempt may have taken effect in a server that
-        died before replying (a restarted server no longer knows the request id, so it runs
-        the write again)."""
+        """Run one call, retrying transport failures. Return the reply (or ``unimplemented``
+        when the server does not know the method and that is not None) and whether the call
+        is a write that was sent again after a transport failure: its first attempt may have
+        taken effect in a server that died before replying (a restarted server no longer
+        knows the request id, so it runs the write again)."""
         path = f"/{service}/{method}"
         stub = self._stubs.get(path)
         if stub is None:
@@ -301,12 +289,12 @@ class GrpcStorageProxy(BaseStorage):
                     resent = True
 
     def _rpc(self, method: str, request: Any, reply_cls: Any, write: bool = False) -> Any:
-        return self._call(STORAGE_SERVICE, method, request, reply_cls, write)
+        return self._send(STORAGE_SERVICE, method, request, reply_cls, write)[0]
 
     def _has_extensions(self) -> bool:
         """Whether the server is a trialstore server (else: plain Optuna)."""
         if self._extensions is None:
-            reply = self._call(
+            reply, _ = self._send(
                 EXTENSION_SERVICE,
                 "GetServerInfo",
                 ext.GetServerInfoRequest(),
@@ -320,7 +308,7 @@ class GrpcStorageProxy(BaseStorage):
         return self._extensions
 
     def _ext(self, method: str, request: Any, reply_cls: Any, write: bool = False) -> Any:
-        return self._call(EXTENSION_SERVICE, method, request, reply_cls, write)
+        return self._send(EXTENSION_SERVICE, method, request, reply_cls, write)[0]
 
     # -- studies ----------------------------------------------------------------------------
 
