@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,12 +26,32 @@ def test_holds_lock_reads_holders_not_waiters() -> None:
 
 
 def test_holds_lock_sees_a_real_flock(tmp_path: Path) -> None:
-    with open(tmp_path / "lock", "w") as f:
-        assert not holds_lock(os.getpid())
-        fcntl.flock(f, fcntl.LOCK_EX)
-        assert holds_lock(os.getpid())
-        fcntl.flock(f, fcntl.LOCK_UN)
-    assert not holds_lock(os.getpid())
+    # A fresh child holds nothing else (this test process may, e.g. other tests' SQLite locks).
+    script = (
+        "import fcntl, sys\n"
+        "f = open(sys.argv[1], 'w')\n"
+        "print('ready', flush=True); sys.stdin.readline()\n"
+        "fcntl.flock(f, fcntl.LOCK_EX)\n"
+        "print('locked', flush=True); sys.stdin.readline()\n"
+        "fcntl.flock(f, fcntl.LOCK_UN)\n"
+        "print('unlocked', flush=True); sys.stdin.readline()\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "lock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        for expected in (False, True, False):
+            child.stdout.readline()
+            assert holds_lock(child.pid) is expected
+            child.stdin.write("\n")
+            child.stdin.flush()
+    finally:
+        child.kill()
+        child.wait()
 
 
 @pytest.mark.parametrize(
