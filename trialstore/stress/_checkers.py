@@ -8,14 +8,14 @@ count as acknowledged, but what they wrote may legitimately be present.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from trialstore.stress._history import FAIL, OK, UNKNOWN, Op
 from trialstore.stress._linearizability import LinOp, check_linearizable
 
-__all__ = ["CheckContext", "Invariant", "run_checkers"]
+__all__ = ["CheckContext", "Invariant", "RunCheck", "run_checkers"]
 
 _FINISHED = {"COMPLETE", "PRUNED", "FAIL"}
 _UNFINISHED = {"WAITING", "RUNNING"}
@@ -54,6 +54,8 @@ class Invariant:
     violation_count: int = 0
     inconclusive: int = 0
     figures: dict[str, Any] = field(default_factory=dict)
+    #: Seconds from a worker's kill to the failing of its stale trial, one per reaped trial.
+    reap_delays: list[float] = field(default_factory=list, repr=False)
 
     def violate(self, message: str) -> None:
         """Count a violation; keep its description among the first few."""
@@ -61,31 +63,50 @@ class Invariant:
         if len(self.violations) < _MAX_EXAMPLES:
             self.violations.append(message)
 
+    def merge(self, part: Invariant) -> None:
+        """Add the result of the same checker over another part of the run (a study)."""
+        self.checked += part.checked
+        self.violation_count += part.violation_count
+        self.violations.extend(part.violations[: _MAX_EXAMPLES - len(self.violations)])
+        self.inconclusive += part.inconclusive
+        self.reap_delays.extend(part.reap_delays)
+        for key, value in part.figures.items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                self.figures[key] = self.figures.get(key, 0) + value
+            else:
+                self.figures.setdefault(key, value)
+
     def to_json(self) -> dict[str, Any]:
         """Plain data for the report."""
-        return {
+        data = {
             "checked": self.checked,
             "violated": self.violation_count,
             "inconclusive": self.inconclusive,
             "examples": self.violations,
             **self.figures,
         }
+        if self.reap_delays:
+            delays = sorted(self.reap_delays)
+            data["reap_delay_s"] = {
+                "count": len(delays),
+                "p50": round(delays[len(delays) // 2], 3),
+                "max": round(delays[-1], 3),
+            }
+        return data
 
 
 class _Index:
-    """The history and the final contents, indexed the ways the checkers need."""
+    """One part of the run (a study's operations and final contents), indexed the ways the
+    per-study checkers need."""
 
-    def __init__(self, ops: Sequence[Op], final: dict[str, Any]) -> None:
+    def __init__(self, ops: Sequence[Op], studies: Sequence[dict[str, Any]]) -> None:
         self.ops = ops
         self.trials: dict[int, dict[str, Any]] = {}
         self.trial_study: dict[int, int] = {}
         self.studies: dict[int, dict[str, Any]] = {}
-        self.duplicate_final_ids: list[int] = []
-        for study in final["studies"]:
+        for study in studies:
             self.studies[study["id"]] = study
             for trial in study["trials"]:
-                if trial["id"] in self.trials:
-                    self.duplicate_final_ids.append(trial["id"])
                 self.trials[trial["id"]] = trial
                 self.trial_study[trial["id"]] = study["id"]
         self.by_trial: dict[int, list[Op]] = defaultdict(list)
@@ -120,23 +141,10 @@ def _created_ok(index: _Index) -> dict[int, Op]:
 
 
 def check_ids_and_numbers(index: _Index) -> Invariant:
-    """Trial ids are never handed out twice; numbers are 0..n-1 per study, each once; a
-    trial's number never changes between reads."""
+    """Numbers are 0..n-1 per study, each once; a trial's number never changes between reads.
+    (That no trial id is handed out twice is checked over the whole run by
+    :class:`RunCheck`.)"""
     inv = Invariant("ids_unique_numbers_dense")
-    seen: dict[int, Op] = {}
-    for op in index.creates:
-        if op.outcome != OK:
-            continue
-        inv.checked += 1
-        if op.result in seen:
-            first = seen[op.result]
-            inv.violate(
-                f"trial id {op.result} returned by two creates: {first.worker}#{first.seq} "
-                f"and {op.worker}#{op.seq}"
-            )
-        seen[op.result] = op
-    for tid in index.duplicate_final_ids:
-        inv.violate(f"trial id {tid} appears twice in the final contents")
     for study in index.studies.values():
         numbers = sorted(t["number"] for t in study["trials"])
         inv.checked += 1
@@ -163,18 +171,21 @@ def check_ids_and_numbers(index: _Index) -> Invariant:
     return inv
 
 
-def check_study_names(index: _Index) -> Invariant:
-    """Of concurrent creators of one study name exactly one wins; lookups agree with it."""
+def check_study_names(ops: Iterable[Op], studies: Iterable[dict[str, Any]]) -> Invariant:
+    """Of concurrent creators of one study name exactly one wins; lookups agree with it.
+
+    ``ops``: the run's ``create_study`` and ``get_study_id`` operations (others are ignored).
+    """
     inv = Invariant("one_creator_per_study")
     created: dict[str, list[Op]] = defaultdict(list)
     looked_up: dict[str, set[int]] = defaultdict(set)
-    for op in index.ops:
+    for op in ops:
         if op.op == "create_study" and op.outcome == OK:
             created[op.args["name"]].append(op)
         elif op.op == "get_study_id" and op.outcome == OK:
             looked_up[op.args["name"]].add(op.result)
     names = set(created) | set(looked_up)
-    final_ids = {s["name"]: s["id"] for s in index.studies.values()}
+    final_ids = {s["name"]: s["id"] for s in studies}
     for name in sorted(names):
         inv.checked += 1
         winners = created.get(name, [])
@@ -369,13 +380,7 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
                 f"{reaper.worker}#{reaper.seq} {(reaper.t0 - death) / 1e9:.1f}s after the kill"
             )
             break
-    if delays:
-        delays.sort()
-        inv.figures["reap_delay_s"] = {
-            "count": len(delays),
-            "p50": round(delays[len(delays) // 2], 3),
-            "max": round(delays[-1], 3),
-        }
+    inv.reap_delays = delays
     return inv
 
 
@@ -563,16 +568,133 @@ def check_counter_linearizable(index: _Index, ctx: CheckContext) -> Invariant:
     return inv
 
 
+_PER_STUDY_CHECKS: tuple[Callable[[_Index, CheckContext], Invariant], ...] = (
+    lambda index, ctx: check_ids_and_numbers(index),
+    lambda index, ctx: check_acknowledged_writes(index),
+    lambda index, ctx: check_finished_unchanged(index),
+    lambda index, ctx: check_single_winner(index),
+    check_stale_reaped,
+    check_trial_linearizable,
+    check_counter_linearizable,
+)
+_ORDER = (
+    "ids_unique_numbers_dense",
+    "one_creator_per_study",
+    "acknowledged_writes_present",
+    "finished_trials_unchanged",
+    "single_winner",
+    "stale_trials_failed",
+    "linearizable_trial_state",
+    "linearizable_trial_counter",
+)
+_STUDY_OPS = ("create_study", "get_study_id")
+
+
+class RunCheck:
+    """Every checker over one run, one study at a time.
+
+    Nearly every invariant concerns one study (its trials, numbers, claims and reapers), so a
+    run's operations are split by study and each study is checked on its own: memory holds
+    one study's operations, not the run's (a full-tier run records millions). What spans
+    studies (no trial id handed out twice, one creator per study name) is gathered while the
+    operations are routed.
+
+    Use: call :meth:`route` once per operation, in any order, and keep the operation in the
+    part it names; then call :meth:`check_part` once per part with the part's operations
+    (:meth:`parts` lists them, the final studies included), and :meth:`results` at the end.
+    """
+
+    #: The part of operations on trials that are neither in the final contents nor created
+    #: by an acknowledged call (a lost trial: the checkers report what was acknowledged).
+    ORPHANS = -1
+    #: What :meth:`route` returns for an operation to route again, with :meth:`reroute`,
+    #: once every other operation has been routed.
+    LATER = -2
+
+    def __init__(self, final: dict[str, Any], ctx: CheckContext) -> None:
+        self._ctx = ctx
+        self._studies: dict[int, dict[str, Any]] = {s["id"]: s for s in final["studies"]}
+        self._trial_study: dict[int, int] = {}
+        self._results = {name: Invariant(name) for name in _ORDER}
+        ids = self._results["ids_unique_numbers_dense"]
+        for study in final["studies"]:
+            for trial in study["trials"]:
+                if trial["id"] in self._trial_study:
+                    ids.violate(f"trial id {trial['id']} appears twice in the final contents")
+                self._trial_study[trial["id"]] = study["id"]
+        self._created: dict[int, tuple[int, str]] = {}  # trial id -> (study, who created it)
+        self._study_ops: list[Op] = []
+
+    def route(self, op: Op) -> int | None:
+        """Note what ``op`` tells about the whole run; return the study whose part it
+        belongs to, None if no part needs it (this object kept what it needs), or
+        :attr:`LATER` when its part is not known yet (an operation on a trial whose
+        acknowledged create has not been routed yet)."""
+        if op.op in _STUDY_OPS:
+            self._study_ops.append(op)
+            return None
+        if op.op in ("create_trial", "enqueue") and op.outcome == OK:
+            ids = self._results["ids_unique_numbers_dense"]
+            ids.checked += 1
+            where = f"{op.worker}#{op.seq}"
+            first = self._created.get(op.result)
+            if first is not None:
+                ids.violate(
+                    f"trial id {op.result} returned by two creates: {first[1]} and {where}"
+                )
+            else:
+                self._created[op.result] = (op.args["s"], where)
+        return self._part(op)
+
+    def _part(self, op: Op) -> int:
+        if "s" in op.args:
+            return int(op.args["s"])
+        tid = op.args.get("t")
+        study = self._trial_study.get(tid) if tid is not None else self.ORPHANS
+        if study is None and tid in self._created:
+            study = self._created[tid][0]
+        return self.LATER if study is None else study
+
+    def reroute(self, op: Op) -> int:
+        """The part of an operation :meth:`route` returned :attr:`LATER` for."""
+        part = self._part(op)
+        return self.ORPHANS if part == self.LATER else part
+
+    def parts(self, routed: Iterable[int]) -> list[int]:
+        """Every part to check: the final studies and the parts operations were routed to."""
+        return sorted(set(self._studies) | set(routed))
+
+    def check_part(self, part: int, ops: Sequence[Op]) -> None:
+        """Run the per-study checkers on one part (its operations in any order)."""
+        ordered = sorted(ops, key=lambda o: (o.t0, o.worker, o.seq))
+        study = self._studies.get(part)
+        index = _Index(ordered, [] if study is None else [study])
+        for check in _PER_STUDY_CHECKS:
+            result = check(index, self._ctx)
+            self._results[result.name].merge(result)
+
+    def results(self) -> list[Invariant]:
+        """Every invariant over the whole run, in a fixed order."""
+        names = check_study_names(self._study_ops, self._studies.values())
+        self._results[names.name].merge(names)
+        return [self._results[name] for name in _ORDER]
+
+
 def run_checkers(ops: Sequence[Op], final: dict[str, Any], ctx: CheckContext) -> list[Invariant]:
-    """Run every checker; return their results in a fixed order."""
-    index = _Index(ops, final)
-    return [
-        check_ids_and_numbers(index),
-        check_study_names(index),
-        check_acknowledged_writes(index),
-        check_finished_unchanged(index),
-        check_single_winner(index),
-        check_stale_reaped(index, ctx),
-        check_trial_linearizable(index, ctx),
-        check_counter_linearizable(index, ctx),
-    ]
+    """Run every checker over operations held in memory; return their results in a fixed
+    order. (A run's directory is checked without loading it whole by
+    :func:`trialstore.stress.recheck`.)"""
+    run = RunCheck(final, ctx)
+    parts: dict[int, list[Op]] = defaultdict(list)
+    later = []
+    for op in ops:
+        part = run.route(op)
+        if part == RunCheck.LATER:
+            later.append(op)
+        elif part is not None:
+            parts[part].append(op)
+    for op in later:
+        parts[run.reroute(op)].append(op)
+    for part in run.parts(parts):
+        run.check_part(part, parts.get(part, []))
+    return run.results()

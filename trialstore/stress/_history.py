@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["FAIL", "OK", "UNKNOWN", "HistoryWriter", "Op", "load_history"]
+__all__ = ["FAIL", "OK", "UNKNOWN", "HistoryWriter", "Op", "iter_history", "load_history"]
 
 OK = "ok"
 FAIL = "fail"
@@ -118,6 +118,32 @@ def _read_lines(path: Path) -> Iterator[dict[str, Any]]:
                 return
 
 
+def iter_history(directory: str | os.PathLike[str]) -> Iterator[Op]:
+    """Yield every operation of the ``*.jsonl`` history files in ``directory``, one file after
+    another, each once its completion line is read (or its file ends without one); holds one
+    operation per worker at a time. Outcomes are as in :func:`load_history`."""
+    for path in sorted(Path(directory).glob("*.jsonl")):
+        pending: dict[tuple[str, int], Op] = {}
+        for record in _read_lines(path):
+            key = (record["w"], record["i"])
+            if "op" in record:
+                pending[key] = Op(
+                    worker=record["w"],
+                    seq=record["i"],
+                    op=record["op"],
+                    args=record["a"],
+                    t0=record["t0"],
+                )
+            elif key in pending:
+                op = pending.pop(key)
+                op.outcome = record["o"]
+                op.result = record.get("r")
+                op.error = record.get("e")
+                op.t1 = record["t1"]
+                yield op
+        yield from pending.values()
+
+
 def load_history(directory: str | os.PathLike[str]) -> list[Op]:
     """Read every ``*.jsonl`` history file in ``directory``; return the operations by invoke time.
 
@@ -125,26 +151,6 @@ def load_history(directory: str | os.PathLike[str]) -> list[Op]:
     ``t1 == NEVER``; an operation that raised an unclassified error is ``"unknown"`` with its
     real ``t1`` (its effect, if any, may still land later: see :attr:`Op.effect_deadline`).
     """
-    ops: list[Op] = []
-    for path in sorted(Path(directory).glob("*.jsonl")):
-        pending: dict[tuple[str, int], Op] = {}
-        for record in _read_lines(path):
-            key = (record["w"], record["i"])
-            if "op" in record:
-                op = Op(
-                    worker=record["w"],
-                    seq=record["i"],
-                    op=record["op"],
-                    args=record["a"],
-                    t0=record["t0"],
-                )
-                pending[key] = op
-                ops.append(op)
-            elif key in pending:
-                op = pending.pop(key)
-                op.outcome = record["o"]
-                op.result = record.get("r")
-                op.error = record.get("e")
-                op.t1 = record["t1"]
+    ops = list(iter_history(directory))
     ops.sort(key=lambda o: (o.t0, o.worker, o.seq))
     return ops

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from trialstore.stress._checkers import Invariant
 from trialstore.stress._faults import FaultEvent
 from trialstore.stress._history import NEVER, OK, Op
 
-__all__ = ["build_report", "write_png", "write_summary"]
+__all__ = ["OpStats", "build_report", "write_png", "write_summary"]
 
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -37,10 +38,47 @@ def _recovery(event: FaultEvent, ok_by_worker: dict[str, list[int]], all_ok: lis
     return round((times[i] - event.t_end) / 1e9, 4)
 
 
+class OpStats:
+    """The figures a report needs from the operations, gathered one operation at a time
+    (a full-tier run's operations do not fit in memory at once).
+
+    ``deaths``: the SIGKILLed workers (their unfinished operations count as killed
+    mid-operation).
+    """
+
+    def __init__(self, deaths: Collection[str] = ()) -> None:
+        self._deaths = set(deaths)
+        self.by_op: dict[str, Counter[str]] = defaultdict(Counter)
+        self.totals: Counter[str] = Counter()
+        self.latencies: dict[str, array[float]] = defaultdict(lambda: array("d"))
+        self.ok_by_worker: dict[str, array[int]] = defaultdict(lambda: array("q"))
+        self.all_ok: array[int] = array("q")
+        self.killed_mid_operation = 0
+
+    def add(self, op: Op) -> None:
+        """Count one operation."""
+        self.by_op[op.op][op.outcome] += 1
+        self.totals[op.outcome] += 1
+        if op.outcome == OK and op.t1 != NEVER:
+            self.latencies[op.op].append((op.t1 - op.t0) / 1e6)
+            self.ok_by_worker[op.worker].append(op.t1)
+            self.all_ok.append(op.t1)
+        if op.t1 == NEVER and op.worker in self._deaths:
+            self.killed_mid_operation += 1
+
+    @classmethod
+    def of(cls, ops: Iterable[Op], deaths: Collection[str] = ()) -> OpStats:
+        """The figures of ``ops``."""
+        stats = cls(deaths)
+        for op in ops:
+            stats.add(op)
+        return stats
+
+
 def build_report(
     *,
     config: dict[str, Any],
-    ops: Sequence[Op],
+    stats: OpStats,
     invariants: Sequence[Invariant],
     events: Sequence[FaultEvent],
     t_start: int,
@@ -49,19 +87,8 @@ def build_report(
     extra: dict[str, Any],
 ) -> dict[str, Any]:
     """Return every figure of the run as plain JSON data."""
-    by_outcome: dict[str, Counter[str]] = defaultdict(Counter)
-    latencies: dict[str, list[float]] = defaultdict(list)
-    ok_by_worker: dict[str, list[int]] = defaultdict(list)
-    all_ok: list[int] = []
-    for op in ops:
-        by_outcome[op.op][op.outcome] += 1
-        if op.outcome == OK and op.t1 != NEVER:
-            latencies[op.op].append((op.t1 - op.t0) / 1e6)
-            ok_by_worker[op.worker].append(op.t1)
-            all_ok.append(op.t1)
-    all_ok.sort()
-    for times in ok_by_worker.values():
-        times.sort()
+    all_ok = sorted(stats.all_ok)
+    ok_by_worker = {worker: sorted(times) for worker, times in stats.ok_by_worker.items()}
     seconds = max(1e-9, (t_end - t_start) / 1e9)
     buckets = [0] * (int(seconds) + 1)
     for t in all_ok:
@@ -69,8 +96,8 @@ def build_report(
         if 0 <= i < len(buckets):
             buckets[i] += 1
     latency = {}
-    for name, values in sorted(latencies.items()):
-        values.sort()
+    for name, unsorted in sorted(stats.latencies.items()):
+        values = sorted(unsorted)
         latency[name] = {f"p{int(q * 100)}_ms": round(_percentile(values, q), 3)
                          for q in (0.5, 0.95, 0.99)}  # fmt: skip
         latency[name]["count"] = len(values)
@@ -101,15 +128,14 @@ def build_report(
             "p95_s": _percentile(values, 0.95),
             "max_s": values[-1],
         }
-    totals = Counter(op.outcome for op in ops)
     n_trials = sum(len(s["trials"]) for s in final["studies"])
     return {
         "config": config,
         "duration_s": round(seconds, 3),
         "operations": {
-            "total": len(ops),
-            "by_outcome": dict(totals),
-            "by_op": {name: dict(c) for name, c in sorted(by_outcome.items())},
+            "total": sum(stats.totals.values()),
+            "by_outcome": dict(stats.totals),
+            "by_op": {name: dict(c) for name, c in sorted(stats.by_op.items())},
         },
         "throughput": {
             "ok_ops_per_s": round(len(all_ok) / seconds, 2),
@@ -125,6 +151,7 @@ def build_report(
             "events": fault_rows,
         },
         "storage": {"studies": len(final["studies"]), "trials": n_trials},
+        "kills_mid_operation": stats.killed_mid_operation,
         **extra,
     }
 

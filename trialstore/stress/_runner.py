@@ -18,15 +18,16 @@ from urllib.parse import urlsplit
 from trialstore.storage._url import mask_password
 from trialstore.storage.base import BaseStorage
 from trialstore.stress import _faults
-from trialstore.stress._checkers import CheckContext, Invariant, run_checkers
+from trialstore.stress._checkers import CheckContext, Invariant
 from trialstore.stress._config import StressConfig
 from trialstore.stress._faults import FaultEvent, FaultSchedule
 from trialstore.stress._history import HistoryWriter, Op, load_history
 from trialstore.stress._netns import Hosts, host_url
 from trialstore.stress._pool import WorkerPool
-from trialstore.stress._report import build_report, write_json, write_png, write_summary
+from trialstore.stress._report import OpStats, build_report, write_json, write_png, write_summary
 from trialstore.stress._servers import GrpcProxyProcess, restart_hook_for
 from trialstore.stress._snapshot import snapshot_storage
+from trialstore.stress._spill import check_history_dir
 from trialstore.stress._target import StorageTarget
 from trialstore.stress._workload import WorkloadConfig, run_workload
 
@@ -43,8 +44,13 @@ class StressResult:
     report: dict[str, Any]
     report_dir: Path
     invariants: list[Invariant]
-    ops: list[Op]
     events: list[FaultEvent]
+
+    @property
+    def ops(self) -> list[Op]:
+        """Every recorded operation, by invoke time (read from ``history/`` at each call:
+        a long run's history may not fit in memory)."""
+        return load_history(self.report_dir / "history")
 
     @property
     def violations(self) -> int:
@@ -119,7 +125,6 @@ def run_stress(
         interval = storage.get_heartbeat_interval()  # the storage's own settings count
         grace = storage.get_grace_period()
     write_json(final, report_dir / "final.json")
-    ops = load_history(history_dir)
     ctx = CheckContext(
         end_ns=t_end,
         deaths=deaths,
@@ -128,28 +133,28 @@ def run_stress(
         reap_every=workload.reap_every,
     )
     write_json(asdict(ctx), report_dir / "context.json")
-    invariants = run_checkers(ops, final, ctx)
+    stats = OpStats(deaths)
+    invariants = check_history_dir(history_dir, final, ctx, on_op=stats.add, scratch=report_dir)
     shown = asdict(config)
     shown["storage"] = mask_password(config.storage)
     shown["storage_display"] = shown["storage"]
     shown["run_id"] = run_id
-    killed_mid_op = sum(1 for op in ops if op.worker in deaths and not op.completed)
-    extra["kills_mid_operation"] = killed_mid_op
-    report = build_report(config=shown, ops=ops, invariants=invariants, events=events,
+    report = build_report(config=shown, stats=stats, invariants=invariants, events=events,
                           t_start=t_start, t_end=t_end, final=final, extra=extra)  # fmt: skip
     write_json(report, report_dir / "report.json")
     write_summary(report, report_dir / "summary.txt")
     report["png"] = config.png and write_png(report, report_dir / "report.png")
-    return StressResult(report, report_dir, invariants, ops, events)
+    return StressResult(report, report_dir, invariants, events)
 
 
 def recheck(report_dir: str | Path) -> list[Invariant]:
     """Run the checkers again on a finished run's directory (its ``history/``,
-    ``final.json`` and ``context.json``); return their results."""
+    ``final.json`` and ``context.json``); return their results. Holds one study's operations
+    in memory at a time."""
     directory = Path(report_dir)
     final = json.loads((directory / "final.json").read_text())
     ctx = CheckContext(**json.loads((directory / "context.json").read_text()))
-    return run_checkers(load_history(directory / "history"), final, ctx)
+    return check_history_dir(directory / "history", final, ctx, scratch=directory)
 
 
 def _open_direct(
