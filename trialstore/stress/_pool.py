@@ -10,9 +10,35 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["WorkerPool", "WorkerSlot"]
+from trialstore.stress._zygote import ZYGOTE_MAIN, Zygote, ZygoteError
+
+__all__ = ["ZYGOTE_ENV", "WorkerPool", "WorkerProcess", "WorkerSlot"]
+
+#: Set to ``0`` to start every worker as a fresh ``python`` process instead of forking it
+#: from a zygote (the default of :attr:`WorkerPool.zygote`).
+ZYGOTE_ENV = "TRIALSTORE_STRESS_ZYGOTE"
+
+
+class WorkerProcess(Protocol):
+    """What the harness uses of a worker process: a :class:`subprocess.Popen`, or a
+    :class:`~trialstore.stress._zygote.ZygoteChild` (same meaning of every member)."""
+
+    pid: int
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+def _zygote_default() -> bool:
+    return os.environ.get(ZYGOTE_ENV, "1") != "0"
 
 
 @dataclass
@@ -22,7 +48,7 @@ class WorkerSlot:
     index: int
     host: int
     generation: int = 0
-    proc: subprocess.Popen[bytes] | None = None
+    proc: WorkerProcess | None = None
     name: str = ""
     stopped: bool = False  # SIGSTOPped by a fault right now
 
@@ -31,6 +57,15 @@ class WorkerSlot:
 class WorkerPool:
     """Starts ``python -m trialstore.stress._worker`` processes, optionally inside a network
     namespace (``prefix`` per host), and replaces killed ones.
+
+    With ``zygote`` (the default unless ``TRIALSTORE_STRESS_ZYGOTE=0``), each host gets one
+    long-lived :mod:`zygote <trialstore.stress._zygote>` process, started with the host's
+    prefix, that has imported the worker and the storage driver once and forks each worker:
+    a replacement is ready in the time it takes to open the storage, instead of a Python
+    start-up (about a second of CPU, many seconds on a loaded machine). A host whose zygote
+    does not start, or dies, gets fresh processes instead (with a warning in workers.log).
+    Worker processes look the same either way (:class:`WorkerProcess`; exit codes as
+    :attr:`subprocess.Popen.returncode`).
 
     ``deaths`` maps each SIGKILLed worker's name to the ``monotonic_ns`` of the kill.
     """
@@ -43,6 +78,7 @@ class WorkerPool:
     slots: list[WorkerSlot] = field(default_factory=list)
     deaths: dict[str, int] = field(default_factory=dict)
     exits: dict[str, int] = field(default_factory=dict)
+    zygote: bool = field(default_factory=_zygote_default)
 
     def __post_init__(self) -> None:
         self._config_paths = []
@@ -53,28 +89,81 @@ class WorkerPool:
         self._log = open(self.run_dir / "workers.log", "ab")
         hosts = len(self.configs)
         self.slots = [WorkerSlot(index=i, host=i % hosts) for i in range(self.workers)]
+        # host -> its zygote; None once it failed (that host then starts fresh processes)
+        self._zygotes: dict[int, Zygote | None] = {}
 
     def start_all(self) -> None:
-        """Start one worker per slot."""
+        """Start one worker per slot (and first, with ``zygote``, one zygote per host)."""
+        if self.zygote:  # all at once: their imports overlap
+            spawned = {host: self._spawn_zygote(host) for host in range(len(self.configs))}
+            for host, zygote in spawned.items():
+                self._zygotes[host] = self._wait_zygote(host, zygote)
         for slot in self.slots:
             self._start(slot)
+
+    def _warn(self, message: str) -> None:
+        self._log.write(f"stress pool: {message}\n".encode())
+        self._log.flush()
+
+    def _spawn_zygote(self, host: int) -> Zygote | None:
+        command = [*self.prefixes[host], sys.executable, "-c", ZYGOTE_MAIN,
+                   str(self._config_paths[host])]  # fmt: skip
+        try:
+            return Zygote(command, self._log)
+        except OSError as e:
+            self._warn(f"host {host}: no zygote ({e}); starting fresh processes")
+            return None
+
+    def _wait_zygote(self, host: int, zygote: Zygote | None) -> Zygote | None:
+        if zygote is None:
+            return None
+        try:
+            zygote.wait_ready()
+        except ZygoteError as e:
+            self._warn(f"host {host}: no zygote ({e}); starting fresh processes")
+            return None
+        return zygote
+
+    def _zygote_for(self, host: int) -> Zygote | None:
+        if not self.zygote:
+            return None
+        if host not in self._zygotes:
+            self._zygotes[host] = self._wait_zygote(host, self._spawn_zygote(host))
+        zygote = self._zygotes[host]
+        if zygote is not None and not zygote.alive:
+            self._warn(f"host {host}: the zygote died; starting fresh processes")
+            zygote.close(timeout=1.0)
+            self._zygotes[host] = zygote = None
+        return zygote
 
     def _start(self, slot: WorkerSlot) -> None:
         slot.name = f"h{slot.host}w{slot.index}g{slot.generation}"
         seed = self.seed * 1_000_003 + slot.index * 1009 + slot.generation
-        command = [
-            *self.prefixes[slot.host],
-            sys.executable,
-            "-m",
-            "trialstore.stress._worker",
-            str(self._config_paths[slot.host]),
-            slot.name,
-            str(seed),
-        ]
+        args = [str(self._config_paths[slot.host]), slot.name, str(seed)]
+        slot.stopped = False
+        zygote = self._zygote_for(slot.host)
+        if zygote is not None:
+            try:
+                slot.proc = zygote.start(args)
+                return
+            except ZygoteError as e:
+                self._warn(f"{slot.name}: the zygote failed ({e}); starting a fresh process")
+        command = [*self.prefixes[slot.host], sys.executable, "-m", "trialstore.stress._worker",
+                   *args]  # fmt: skip
         slot.proc = subprocess.Popen(
             command, stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL
         )
-        slot.stopped = False
+
+    def zygote_pids(self) -> dict[int, int]:
+        """Host -> pid of its running zygote (hosts without one are left out)."""
+        return {h: z.pid for h, z in self._zygotes.items() if z is not None and z.alive}
+
+    def _close_zygotes(self) -> None:
+        """Stop every zygote (each SIGKILLs whatever children it still has)."""
+        for zygote in self._zygotes.values():
+            if zygote is not None:
+                zygote.close()
+        self._zygotes = {host: None for host in self._zygotes}
 
     def live(self) -> list[WorkerSlot]:
         """Slots whose process is running."""
@@ -107,20 +196,24 @@ class WorkerPool:
         return t
 
     def kill_all(self) -> None:
-        """SIGKILL every live worker (cleanup after an error; no replacement)."""
+        """SIGKILL every live worker and stop the zygotes (cleanup after an error; no
+        replacement)."""
         for slot in self.live():
             assert slot.proc is not None
             slot.proc.kill()
             slot.proc.wait()
+        self._close_zygotes()
 
     def reap(self) -> None:
         """Note workers that exited on their own (their exit code goes to :attr:`exits`)."""
         for slot in self.slots:
-            if slot.proc is not None and slot.proc.poll() is not None:
-                self.exits.setdefault(slot.name, slot.proc.returncode)
+            code = None if slot.proc is None else slot.proc.poll()
+            if code is not None:
+                self.exits.setdefault(slot.name, code)
 
     def stop_all(self, timeout: float = 15.0) -> list[str]:
-        """SIGTERM every worker (after SIGCONT), wait ``timeout`` seconds, SIGKILL the rest.
+        """SIGTERM every worker (after SIGCONT), wait ``timeout`` seconds, SIGKILL the rest;
+        stop the zygotes.
 
         Returns the names of the workers that had to be killed (their deaths are recorded).
         """
@@ -139,5 +232,6 @@ class WorkerPool:
                 hung.append(slot.name)
                 self.kill(slot, respawn=False)
         self.reap()
+        self._close_zygotes()
         self._log.close()
         return hung
