@@ -34,19 +34,28 @@ def objective(trial: Any) -> float:
     return sum((trial.suggest_float(f"x{i}", -10.0, 10.0) - i) ** 2 for i in range(5))
 
 
-def _study(lib: Any, location: dict[str, Any], name: str, seed: int | None = None) -> Any:
+def _study(
+    lib: Any,
+    location: dict[str, Any],
+    name: str,
+    seed: int | None = None,
+    param_writes: str = "immediate",
+) -> Any:
+    """The study ``name``; trialstore's with ``param_writes`` (Optuna has no such option)."""
+    options = {"param_writes": param_writes} if lib.__name__ == "trialstore" else {}
     return lib.create_study(
         storage=open_storage(lib.__name__, location),
         study_name=name,
         sampler=lib.samplers.RandomSampler(seed=seed),
         load_if_exists=True,
+        **options,
     )
 
 
 def task_optimize(spec: dict[str, Any]) -> dict[str, Any]:
     """(a): ``n_trials`` of :func:`objective` with RandomSampler in this process."""
     lib = _lib(spec["lib"])
-    study = _study(lib, spec["location"], "bench-a", seed=0)
+    study = _study(lib, spec["location"], "bench-a", 0, spec.get("param_writes", "immediate"))
     start = time.perf_counter()
     study.optimize(objective, n_trials=spec["n_trials"])
     elapsed = time.perf_counter() - start
@@ -55,7 +64,7 @@ def task_optimize(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _process_body(spec: dict[str, Any], ready: Any, go: Any) -> None:
     lib = _lib(spec["lib"])
-    study = _study(lib, spec["location"], "bench-b")
+    study = _study(lib, spec["location"], "bench-b", None, spec.get("param_writes", "immediate"))
     ready.release()
     go.wait()
     study.optimize(objective, n_trials=spec["n_trials"] // spec["n_procs"])

@@ -14,6 +14,10 @@
 Each library's proxy runs in its own process over a fresh PostgreSQL database; the proxy's
 database pool is ``--pool-size`` connections (trialstore: ``pool_size``, no overflow; Optuna:
 the same engine arguments). Results print as a table and, with ``--json FILE``, as JSON.
+
+``--param-writes at_tell`` (default ``immediate``): trialstore's clients write a trial's
+parameters in one call, in (a) through the study layer's ``param_writes="at_tell"``, in (b)
+as one ``set_trial_params`` instead of two ``set_trial_param``; the output names the mode.
 """
 
 from __future__ import annotations
@@ -176,10 +180,16 @@ def _module(lib: str) -> Any:
 # -- (a) optimize through the proxy from a few processes ----------------------------------
 
 
-def _optimize_worker(lib: str, port: int, study_name: str, n_trials: int) -> None:
+def _optimize_worker(
+    lib: str, port: int, study_name: str, n_trials: int, param_writes: str = "immediate"
+) -> None:
     mod = _module(lib)
+    options = {"param_writes": param_writes} if lib == "trialstore" else {}
     study = mod.load_study(
-        study_name=study_name, storage=_client(lib, port), sampler=mod.samplers.RandomSampler()
+        study_name=study_name,
+        storage=_client(lib, port),
+        sampler=mod.samplers.RandomSampler(),
+        **options,
     )
 
     def objective(trial: Any) -> float:
@@ -189,7 +199,12 @@ def _optimize_worker(lib: str, port: int, study_name: str, n_trials: int) -> Non
 
 
 def workload_a(
-    lib: str, admin_url: str, trials: int, procs: int, pool_size: int
+    lib: str,
+    admin_url: str,
+    trials: int,
+    procs: int,
+    pool_size: int,
+    param_writes: str = "immediate",
 ) -> dict[str, Any]:
     server = _Server(lib, admin_url, pool_size)
     try:
@@ -208,6 +223,7 @@ def workload_a(
                     str(server.port),
                     "a",
                     str(n),
+                    param_writes,
                 ],
                 cwd=_ROOT,
             )
@@ -220,6 +236,7 @@ def workload_a(
     finally:
         server.close()
     return {
+        "param_writes": param_writes if lib == "trialstore" else "immediate",
         "trials": n_done,
         "seconds": elapsed,
         "trials_per_s": n_done / elapsed,
@@ -230,8 +247,16 @@ def workload_a(
 # -- (b) many concurrent clients ------------------------------------------------------------
 
 
-def _clients_worker(lib: str, port: int, study_id: int, threads: int, per_client: int) -> None:
+def _clients_worker(
+    lib: str,
+    port: int,
+    study_id: int,
+    threads: int,
+    per_client: int,
+    param_writes: str = "immediate",
+) -> None:
     """Run ``threads`` clients; print JSON {errors, latencies: {op: [seconds]}}."""
+    batched = lib == "trialstore" and param_writes == "at_tell"
     mod = _module(lib)
     dist = mod.distributions.FloatDistribution(-10, 10)
     complete = mod.trial.TrialState.COMPLETE
@@ -254,8 +279,12 @@ def _clients_worker(lib: str, port: int, study_id: int, threads: int, per_client
             barrier.wait()
             for _ in range(per_client):
                 trial_id = timed("create_new_trial", storage.create_new_trial, study_id)
-                timed("set_trial_param", storage.set_trial_param, trial_id, "x", 1.0, dist)
-                timed("set_trial_param", storage.set_trial_param, trial_id, "y", 2.0, dist)
+                if batched:
+                    params = {"x": (1.0, dist), "y": (2.0, dist)}
+                    timed("set_trial_params", storage.set_trial_params, trial_id, params)
+                else:
+                    timed("set_trial_param", storage.set_trial_param, trial_id, "x", 1.0, dist)
+                    timed("set_trial_param", storage.set_trial_param, trial_id, "y", 2.0, dist)
                 timed(
                     "set_trial_state_values",
                     storage.set_trial_state_values,
@@ -277,7 +306,13 @@ def _clients_worker(lib: str, port: int, study_id: int, threads: int, per_client
 
 
 def workload_b(
-    lib: str, admin_url: str, clients: int, procs: int, per_client: int, pool_size: int
+    lib: str,
+    admin_url: str,
+    clients: int,
+    procs: int,
+    per_client: int,
+    pool_size: int,
+    param_writes: str = "immediate",
 ) -> dict[str, Any]:
     server = _Server(lib, admin_url, pool_size)
     monitor = _ConnectionMonitor(admin_url, server.database)
@@ -300,6 +335,7 @@ def workload_b(
                     str(study_id),
                     str(n),
                     str(per_client),
+                    param_writes,
                 ],
                 cwd=_ROOT,
                 stdout=subprocess.PIPE,
@@ -326,6 +362,7 @@ def workload_b(
             latencies.setdefault(op, []).extend(values)
     expected = clients * per_client
     return {
+        "param_writes": param_writes if lib == "trialstore" else "immediate",
         "clients": clients,
         "trials": len(numbers),
         "expected_trials": expected,
@@ -368,10 +405,10 @@ def main(argv: list[str] | None = None) -> int:
         _serve(args[1], args[2], int(args[3]), int(args[4]))
         return 0
     if args and args[0] == "_optimize":
-        _optimize_worker(args[1], int(args[2]), args[3], int(args[4]))
+        _optimize_worker(args[1], int(args[2]), args[3], int(args[4]), args[5])
         return 0
     if args and args[0] == "_clients":
-        _clients_worker(args[1], int(args[2]), int(args[3]), int(args[4]), int(args[5]))
+        _clients_worker(args[1], int(args[2]), int(args[3]), int(args[4]), int(args[5]), args[6])
         return 0
     parser = argparse.ArgumentParser(prog="python -m bench.bench_grpc", description=__doc__)
     parser.add_argument(
@@ -386,12 +423,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials-per-client", type=int, default=1)
     parser.add_argument("--pool-size", type=int, default=8)
     parser.add_argument("--json", metavar="FILE")
+    parser.add_argument(
+        "--param-writes",
+        choices=("immediate", "at_tell"),
+        default="immediate",
+        help="how trialstore's clients write a trial's parameters (see above)",
+    )
     opts = parser.parse_args(args)
+    print(f"trialstore param_writes: {opts.param_writes}", flush=True)
     results: dict[str, Any] = {}
     for lib in opts.libs.split(","):
         if "a" in opts.only.split(","):
             results[f"a/{lib}"] = workload_a(
-                lib, opts.pg_url, opts.trials, opts.procs, opts.pool_size
+                lib, opts.pg_url, opts.trials, opts.procs, opts.pool_size, opts.param_writes
             )
             print(f"(a) {lib}: {json.dumps(results[f'a/{lib}'])}", flush=True)
         if "b" in opts.only.split(","):
@@ -402,14 +446,16 @@ def main(argv: list[str] | None = None) -> int:
                 opts.client_procs,
                 opts.trials_per_client,
                 opts.pool_size,
+                opts.param_writes,
             )
             print(f"(b) {lib}: {json.dumps(results[f'b/{lib}'])}", flush=True)
     for workload in ("a", "b"):
         ts, op = results.get(f"{workload}/trialstore"), results.get(f"{workload}/optuna")
         if ts and op:
             print(
-                f"({workload}) trials/s trialstore {ts['trials_per_s']:.1f}, optuna "
-                f"{op['trials_per_s']:.1f}: {ts['trials_per_s'] / op['trials_per_s']:.1f}x"
+                f"({workload}) trials/s trialstore [{ts['param_writes']}] "
+                f"{ts['trials_per_s']:.1f}, optuna {op['trials_per_s']:.1f}: "
+                f"{ts['trials_per_s'] / op['trials_per_s']:.1f}x"
             )
     if opts.json:
         with open(opts.json, "w") as f:

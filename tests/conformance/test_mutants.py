@@ -168,6 +168,13 @@ class KeyErrorFirst(InMemoryStorage):
         super().set_trial_intermediate_value(trial_id, step, intermediate_value)
 
 
+class DefaultParamBatches(InMemoryStorage):
+    """set_trial_params is BaseStorage's default: one set_trial_param per entry (an entry
+    rejected by the storage leaves the ones before it)."""
+
+    set_trial_params = BaseStorage.set_trial_params
+
+
 # -- running the suite on them ----------------------------------------------------------------
 
 
@@ -256,6 +263,11 @@ CASES: list[tuple[type[InMemoryStorage], str, list[str]]] = [
         KeyErrorFirst,
         "precedence",
         ["test_error_precedence"],
+    ),
+    (
+        DefaultParamBatches,
+        "param_batch or set_trial_params",
+        ["test_rejected_param_batch_stores_nothing", "test_error_precedence"],
     ),
 ]
 

@@ -26,7 +26,11 @@ grpc = pytest.importorskip("grpc")
 from _grpc_helpers import served  # noqa: E402
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 
-from trialstore.distributions import FloatDistribution  # noqa: E402
+from trialstore.distributions import (  # noqa: E402
+    FloatDistribution,
+    IntDistribution,
+    distribution_to_json,
+)
 from trialstore.exceptions import (  # noqa: E402
     DuplicatedStudyError,
     StorageInternalError,
@@ -850,4 +854,99 @@ def test_a_create_cut_off_by_a_dying_optuna_proxy_reports_an_unknown_outcome(
         with pytest.raises(StorageInternalError, match="may or may not have been created"):
             client.create_new_trial(study_id)
         assert len(backend.get_all_trials(study_id)) == 1
+        client.close()
+
+
+# -- set_trial_params ------------------------------------------------------------------------
+
+
+def test_a_param_batch_is_one_call_with_the_backends_errors(
+    client: GrpcStorageProxy, backend: InMemoryStorage
+) -> None:
+    study_id = client.create_new_study(MIN, "batch")
+    trial_id = client.create_new_trial(study_id)
+    client.set_trial_params(trial_id, {"b": (0.5, DIST), "a": (0.25, DIST)})
+    assert list(backend.get_trial(trial_id).params) == ["b", "a"]
+    other = client.create_new_trial(study_id)
+    with pytest.raises(ValueError, match="'a'") as info:
+        client.set_trial_params(other, {"c": (0.5, DIST), "a": (1.0, IntDistribution(0, 1))})
+    assert type(info.value) is ValueError
+    assert backend.get_trial(other).params == {}
+    client.set_trial_state_values(other, TrialState.FAIL)
+    for params in ({}, {"c": (0.5, DIST)}):
+        with pytest.raises(UpdateFinishedTrialError, match="Trial#1 "):
+            client.set_trial_params(other, params)
+    with pytest.raises(KeyError):
+        client.set_trial_params(10**6, {})
+
+
+def test_a_param_batch_with_a_repeated_name_is_rejected_by_the_server(
+    server: GrpcProxyServer, client: GrpcStorageProxy, backend: InMemoryStorage
+) -> None:
+    from trialstore.storage.grpc._pb import extensions_pb2 as ext
+
+    trial_id = client.create_new_trial(client.create_new_study(MIN, "dup"))
+    param = ext.TrialParam(
+        param_name="x", param_value_internal=0.5, distribution=distribution_to_json(DIST)
+    )
+    request = ext.SetTrialParamsRequest(trial_id=trial_id, params=[param, param])
+    with grpc.insecure_channel(f"localhost:{server.port}") as channel:
+        call = channel.unary_unary("/trialstore.StorageExtensions/SetTrialParams")
+        with pytest.raises(grpc.RpcError) as info:
+            call(request.SerializeToString(), timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "given twice" in info.value.details()
+    assert backend.get_trial(trial_id).params == {}
+
+
+def test_a_param_batch_resent_to_a_restarted_proxy_is_harmless(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first attempt stored the batch, then its proxy died before replying: the batch is
+    sent again and stored again, with the same values (no error, no duplicate)."""
+    backend = InMemoryStorage()
+    table = _restarting_proxies(monkeypatch)
+    with served(backend) as server:
+        client = GrpcStorageProxy(host="localhost", port=server.port, retry_timeout=10.0)
+        trial_id = client.create_new_trial(client.create_new_study(MIN, "resent-batch"))
+        table.armed = True
+        client.set_trial_params(trial_id, {"x": (0.5, DIST), "y": (0.25, DIST)})
+        assert not table.armed, "the batch was not cut off"
+        assert backend.get_trial(trial_id).params == {"x": 0.5, "y": 0.25}
+        client.close()
+
+
+def test_a_server_without_set_trial_params_gets_one_call_per_param(
+    backend: InMemoryStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trialstore server from before SetTrialParams (UNIMPLEMENTED): the client falls back
+    to SetTrialParameter per parameter, and stops asking."""
+    from trialstore.storage.grpc import _server as server_module
+
+    original = server_module._Service.method_handlers
+
+    def without_batches(self: Any) -> Any:
+        handlers = original(self)
+        service = server_module.EXTENSION_SERVICE
+
+        class Filter(grpc.GenericRpcHandler):  # type: ignore[misc]
+            def service(self, details: Any) -> Any:
+                if details.method == f"/{service}/SetTrialParams":
+                    return None
+                for handler in handlers:
+                    found = handler.service(details)
+                    if found is not None:
+                        return found
+                return None
+
+        return [Filter()]
+
+    monkeypatch.setattr(server_module._Service, "method_handlers", without_batches)
+    with served(backend) as server:
+        client = GrpcStorageProxy(host="localhost", port=server.port, retry_timeout=5.0)
+        trial_id = client.create_new_trial(client.create_new_study(MIN, "old-server"))
+        client.set_trial_params(trial_id, {"x": (0.5, DIST), "y": (0.25, DIST)})
+        assert client._batch_params is False
+        client.set_trial_params(trial_id, {"z": (0.75, DIST)})
+        assert list(backend.get_trial(trial_id).params) == ["x", "y", "z"]
         client.close()

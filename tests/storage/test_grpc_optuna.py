@@ -220,6 +220,37 @@ def test_trialstore_client_against_an_optuna_server(ts_client: GrpcStorageProxy)
         ts_client.get_all_trials(study_id)
 
 
+def test_param_batches_against_an_optuna_server(ts_client: GrpcStorageProxy) -> None:
+    """Optuna's server has no SetTrialParams: one SetTrialParameter per parameter (not
+    atomic: documented), the same errors."""
+    study_id = ts_client.create_new_study([StudyDirection.MINIMIZE], f"b-{time.monotonic_ns()}")
+    trial_id = ts_client.create_new_trial(study_id)
+    dist = FloatDistribution(0, 1)
+    ts_client.set_trial_params(trial_id, {"b": (0.5, dist), "a": (0.25, dist)})
+    assert ts_client.get_trial(trial_id).params == {"b": 0.5, "a": 0.25}
+    ts_client.set_trial_params(trial_id, {})
+    assert ts_client.set_trial_state_values(trial_id, TrialState.COMPLETE, [1.0])
+    with pytest.raises(UpdateFinishedTrialError):
+        ts_client.set_trial_params(trial_id, {})
+    with pytest.raises(UpdateFinishedTrialError):
+        ts_client.set_trial_params(trial_id, {"c": (0.5, dist)})
+    with pytest.raises(KeyError):
+        ts_client.set_trial_params(10**9, {})
+
+
+def test_trialstore_study_at_tell_against_an_optuna_server(optuna_server: int) -> None:
+    import trialstore
+
+    study = trialstore.create_study(
+        study_name=f"at-tell-{time.monotonic_ns()}",
+        storage=f"grpc://127.0.0.1:{optuna_server}",
+        sampler=trialstore.samplers.RandomSampler(seed=1),
+        param_writes="at_tell",
+    )
+    study.optimize(lambda t: t.suggest_float("x", -1, 1) ** 2 + t.suggest_int("n", 0, 3), 6)
+    assert all(set(t.params) == {"x", "n"} for t in study.trials)
+
+
 def test_trialstore_study_layer_against_an_optuna_server(optuna_server: int) -> None:
     import trialstore
 

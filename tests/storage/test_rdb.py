@@ -20,6 +20,7 @@ from trialstore.distributions import FloatDistribution
 from trialstore.exceptions import StorageInternalError, UpdateFinishedTrialError
 from trialstore.storage import get_storage
 from trialstore.storage.rdb import RDBStorage
+from trialstore.storage.rdb._dml import MAX_PARAMS_PER_STATEMENT
 from trialstore.storage.rdb._engine import normalize_url
 from trialstore.study._direction import StudyDirection
 from trialstore.trial._state import TrialState
@@ -519,3 +520,33 @@ def test_retry_after_a_lost_reply_tells_whose_claim_or_finish_it_was(
     assert interfered
     storage.close()
     other.close()
+
+
+def test_a_param_batch_is_one_statement_once_its_names_are_known(url: str) -> None:
+    """set_trial_params: names new to the process are checked in a transaction that locks the
+    study (as set_trial_param does); after that a batch is one autocommit statement, and a
+    batch larger than one statement carries is split inside one transaction."""
+    storage = RDBStorage(url)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "batch")
+    dist = FloatDistribution(0, 1)
+    batch = {f"x{i}": (i / 10, dist) for i in range(5)}
+    storage.set_trial_params(storage.create_new_trial(study_id), batch)
+    statements: list[str] = []
+    sa.event.listen(storage._engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    trial_id = storage.create_new_trial(study_id)
+    statements.clear()
+    storage.set_trial_params(trial_id, batch)
+    assert len(statements) == 1 and statements[0].lstrip().startswith("INSERT INTO trial_params")
+    big = {f"y{i}": (0.5, dist) for i in range(MAX_PARAMS_PER_STATEMENT + 5)}
+    storage.set_trial_params(trial_id, big)  # new names: checked under the study lock
+    statements.clear()
+    storage.set_trial_params(storage.create_new_trial(study_id), big)
+    inserts = [s for s in statements if "trial_params" in s]
+    begun = any(s.strip().upper().startswith(("BEGIN", "START TRANSACTION")) for s in statements)
+    if storage._dialect == "postgresql":
+        assert len(inserts) == 1  # one statement whatever the size (arrays)
+    else:
+        assert len(inserts) == 2 and begun
+    trial = RDBStorage(url).get_trial(trial_id)
+    assert list(trial.params) == [*batch, *big]
+    storage.close()

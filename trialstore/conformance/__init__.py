@@ -44,6 +44,7 @@ from trialstore.conformance._base import StorageFactory
 from trialstore.conformance._concurrency import ConcurrencyConformance
 from trialstore.conformance._errors import ErrorsConformance
 from trialstore.conformance._heartbeats import HeartbeatsConformance
+from trialstore.conformance._param_batches import ParamBatchesConformance
 from trialstore.conformance._runner import run_conformance
 from trialstore.conformance._snapshots import SnapshotsConformance
 from trialstore.conformance._state_machine import StateMachineConformance
@@ -59,6 +60,7 @@ class StorageConformance(
     TrialsConformance,
     AttributesConformance,
     ValuesConformance,
+    ParamBatchesConformance,
     ErrorsConformance,
     SnapshotsConformance,
     HeartbeatsConformance,
@@ -84,7 +86,8 @@ class StorageConformance(
 
     Every test relies only on studies it created (unique names), so ``make()`` may hand out
     new handles on one shared store. Areas: studies, trials, attributes, values (objective,
-    parameter and intermediate), errors (precedence; a rejected call changes nothing),
+    parameter and intermediate), parameter batches (``set_trial_params``: order, all or
+    nothing, racing a finish), errors (precedence; a rejected call changes nothing),
     snapshots and pickling, heartbeats, concurrency (threads; processes when shared), and the
     state machine against an independent reference model.
     """

@@ -155,6 +155,43 @@ PRECEDENCE: list[tuple[str, Call, type[BaseException]]] = [
         ValueError,
     ),
     (
+        "set_trial_params: not a mapping",
+        lambda w: w.storage.set_trial_params(w.running, [("y", (0.5, F01))]),
+        ValueError,
+    ),
+    (
+        "set_trial_params: bad entry beats missing trial",
+        lambda w: w.storage.set_trial_params(w.missing_trial, {"y": (0.5, F01), "z": (2.0, F01)}),
+        ValueError,
+    ),
+    (
+        "set_trial_params: bad entry beats finished trial",
+        lambda w: w.storage.set_trial_params(w.finished, {"y": (0.5, F01), "z": 0.5}),
+        ValueError,
+    ),
+    (
+        "set_trial_params: missing trial beats incompatible distribution",
+        lambda w: w.storage.set_trial_params(w.missing_trial, {"x": (1.0, IntDistribution(0, 1))}),
+        KeyError,
+    ),
+    (
+        "set_trial_params: finished trial beats incompatible distribution",
+        lambda w: w.storage.set_trial_params(w.finished, {"x": (1.0, IntDistribution(0, 1))}),
+        UpdateFinishedTrialError,
+    ),
+    (
+        "set_trial_params: empty batch on a finished trial",
+        lambda w: w.storage.set_trial_params(w.finished, {}),
+        UpdateFinishedTrialError,
+    ),
+    (
+        "set_trial_params: incompatible distribution after a good entry",
+        lambda w: w.storage.set_trial_params(
+            w.running, {"y": (0.5, F01), "x": (1.0, IntDistribution(0, 1))}
+        ),
+        ValueError,
+    ),
+    (
         "set_trial_state_values: WAITING beats missing trial",
         lambda w: w.storage.set_trial_state_values(w.missing_trial, TrialState.WAITING),
         ValueError,

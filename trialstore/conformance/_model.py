@@ -17,7 +17,7 @@ import datetime
 import json
 import math
 import numbers
-from collections.abc import Container, Sequence
+from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
 from trialstore.distributions import (
@@ -364,6 +364,27 @@ class Model:
         trial.params[name] = _external(dist, value)
         trial.internal[name] = value
         trial.distributions[name] = dist
+
+    def set_trial_params(self, trial_id: Any, params: Any) -> None:
+        """set_trial_params: every entry checked as by set_trial_param, then all or nothing."""
+        if not isinstance(params, Mapping):
+            raise ValueError("params must be a mapping")
+        checked = []
+        for name, entry in params.items():
+            if not isinstance(entry, (tuple, list)) or len(entry) != 2:
+                raise ValueError("an entry must be a (value, distribution) pair")
+            checked.append((*_param(name, entry[0], entry[1]), entry[1]))
+        trial = self.updatable(trial_id)
+        study = self.studies[trial.study_id]
+        for name, _, dist in checked:
+            known = study.distributions.get(name)
+            if known is not None and not compatible(known, dist):
+                raise ValueError("incompatible distribution")
+        for name, value, dist in checked:
+            study.distributions.setdefault(name, dist)
+            trial.params[name] = _external(dist, value)
+            trial.internal[name] = value
+            trial.distributions[name] = dist
 
     def set_trial_state_values(self, trial_id: Any, state: Any, values: Any) -> bool:
         """set_trial_state_values."""

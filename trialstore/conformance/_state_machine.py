@@ -604,6 +604,39 @@ class StorageMachine(RuleBasedStateMachine):
             self.check_trial(self.storage.get_trial(trial_id), self.model.trials[trial_id])
 
     @rule(data=st.data())
+    def set_trial_params(self, data: st.DataObject) -> None:
+        trial_id = self.pick_trial(data)
+        names = data.draw(st.lists(st.sampled_from(sorted(PALETTE)), unique=True), label="names")
+        params: Any = {}
+        for name in names:
+            dist = data.draw(st.sampled_from(PALETTE[name]), label=f"distribution of {name}")
+            params[name] = (data.draw(_valid_internal(dist), label=f"value of {name}"), dist)
+        flaw = data.draw(
+            st.sampled_from(["none"] * 12 + ["bad value", "bad name", "bad dist", "bad entry"]),
+            label="flaw",
+        )
+        if flaw != "none" and params:
+            name = data.draw(st.sampled_from(sorted(params)), label="flawed entry")
+            value, dist = params[name]
+            if flaw == "bad value":
+                params[name] = (data.draw(_invalid_internal(dist), label="bad value"), dist)
+            elif flaw == "bad name":
+                params[data.draw(st.sampled_from([None, 3, "p" * 513]))] = params.pop(name)
+            elif flaw == "bad dist":
+                params[name] = (value, data.draw(st.sampled_from([None, "FloatDistribution"])))
+            else:
+                params[name] = data.draw(st.sampled_from([value, (value,), [value, dist, 1]]))
+        elif flaw != "none":
+            params = data.draw(st.sampled_from([None, [("x", (0.5, PALETTE["x"][0]))]]))
+        ok, _, _ = self.call(
+            f"set_trial_params({trial_id}, {params!r})",
+            lambda: self.storage.set_trial_params(trial_id, params),
+            lambda: self.model.set_trial_params(trial_id, params),
+        )
+        if ok:
+            self.check_trial(self.storage.get_trial(trial_id), self.model.trials[trial_id])
+
+    @rule(data=st.data())
     def set_trial_state_values(self, data: st.DataObject) -> None:
         trial_id = self.pick_trial(data)
         trial = self.model.trials.get(trial_id) if type(trial_id) is int else None

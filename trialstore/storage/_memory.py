@@ -7,7 +7,7 @@ import datetime
 import threading
 import time
 import uuid
-from collections.abc import Container, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,6 +202,25 @@ class InMemoryStorage(BaseStorage):
             updated = copy_trial(trial)
             updated.params[name] = distribution.to_external_repr(internal)
             updated.distributions[name] = distribution
+            self._trials[trial_id] = updated
+
+    def set_trial_params(
+        self, trial_id: int, params: Mapping[str, tuple[float, BaseDistribution]]
+    ) -> None:
+        """Set several parameters at once, all or nothing (under the storage's lock)."""
+        checked = check.check_params(params)
+        with self._lock:
+            trial = self._updatable_trial(trial_id)
+            if not checked:
+                return
+            study = self._studies[self._trial_study[trial_id]]
+            for name, _, distribution in checked:
+                check.check_distribution_against(name, study.distributions.get(name), distribution)
+            updated = copy_trial(trial)
+            for name, internal, distribution in checked:
+                study.distributions.setdefault(name, distribution)
+                updated.params[name] = distribution.to_external_repr(internal)
+                updated.distributions[name] = distribution
             self._trials[trial_id] = updated
 
     def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:

@@ -11,7 +11,7 @@ import datetime
 import json
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from trialstore.distributions import BaseDistribution, check_distribution_compatibility
@@ -28,6 +28,7 @@ __all__ = [
     "check_heartbeat_settings",
     "check_intermediate_value",
     "check_param",
+    "check_params",
     "check_state_values",
     "check_study_name",
     "check_template",
@@ -124,6 +125,30 @@ def check_param(
             f"param_value_internal of {param_name!r}: {value!r} is not in {distribution!r}."
         )
     return param_name, value
+
+
+def check_params(params: Any) -> list[tuple[str, float, BaseDistribution]]:
+    """Return the entries of a ``set_trial_params`` mapping as (name, internal value,
+    distribution), in the mapping's order, each checked as by :func:`check_param`.
+
+    The list is a private copy: a caller mutating its mapping afterwards changes nothing.
+    """
+    if not isinstance(params, Mapping):
+        raise ValueError(
+            "params must be a mapping of parameter name to (param_value_internal, "
+            f"distribution), got {type(params).__name__}."
+        )
+    checked = []
+    for name, entry in list(params.items()):
+        if not isinstance(entry, (tuple, list)) or len(entry) != 2:
+            raise ValueError(
+                f"params[{name!r}] must be a (param_value_internal, distribution) pair, "
+                f"got {entry!r}."
+            )
+        value, distribution = entry
+        checked_name, internal = check_param(name, value, distribution)
+        checked.append((checked_name, internal, distribution))
+    return checked
 
 
 def check_distribution_against(

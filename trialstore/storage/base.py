@@ -28,12 +28,13 @@ Common rules, stated once:
 from __future__ import annotations
 
 import abc
-from collections.abc import Container, Sequence
+from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import UpdateFinishedTrialError
+from trialstore.storage._validation import check_params
 from trialstore.study._direction import StudyDirection
 from trialstore.study._frozen import FrozenStudy
 from trialstore.trial._frozen import FrozenTrial
@@ -183,6 +184,41 @@ class BaseStorage(abc.ABC):
                 a finite number or not in ``distribution``; ``distribution`` is incompatible
                 with one already used for ``param_name`` in the study.
         """
+
+    def set_trial_params(
+        self, trial_id: int, params: Mapping[str, tuple[float, BaseDistribution]]
+    ) -> None:
+        """Set several parameters of an unfinished trial at once: ``params`` maps each name to
+        ``(param_value_internal, distribution)``, recorded in the mapping's order (a name the
+        trial already has is replaced and keeps its position, as with
+        :meth:`set_trial_param`).
+
+        All or nothing: when any entry is rejected, nothing of the batch is stored (no
+        parameter, no registered distribution). Atomic against a concurrent finish of the
+        trial: either every parameter lands before the finish, or the call raises
+        UpdateFinishedTrialError and none does. An empty mapping stores nothing, but the
+        trial is checked as for any write (KeyError, UpdateFinishedTrialError).
+
+        This default validates every entry, then calls :meth:`set_trial_param` once per entry:
+        it is **not** atomic (an entry the storage rejects, such as a distribution conflicting
+        with the study's, or a concurrent finish, leaves the entries before it stored).
+        Every backend in trialstore overrides it with an atomic write of the whole batch.
+
+        Raises:
+            ValueError: ``params`` is not a mapping of ``(value, distribution)`` pairs, or an
+                entry breaks a rule of :meth:`set_trial_param` (the message names the
+                parameter); checked before anything else.
+            KeyError: no such trial.
+            UpdateFinishedTrialError: the trial is finished.
+            ValueError: a distribution is incompatible with one already used for its name in
+                the study.
+        """
+        checked = check_params(params)
+        if not checked:
+            self.check_trial_is_updatable(trial_id, self.get_trial(trial_id).state)
+            return
+        for name, internal, distribution in checked:
+            self.set_trial_param(trial_id, name, internal, distribution)
 
     @abc.abstractmethod
     def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:

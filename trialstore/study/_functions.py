@@ -12,7 +12,7 @@ from trialstore.samplers._base import BaseSampler
 from trialstore.storage._url import get_storage
 from trialstore.storage.base import BaseStorage
 from trialstore.study._direction import StudyDirection
-from trialstore.study._study import Study
+from trialstore.study._study import Study, check_param_writes
 from trialstore.study._summary import StudySummary
 from trialstore.trial._frozen import FrozenTrial
 from trialstore.trial._state import TrialState
@@ -87,19 +87,27 @@ def create_study(
     load_if_exists: bool = False,
     directions: Sequence[str | StudyDirection] | None = None,
     failed_trial_callback: FailedTrialCallback | None = None,
+    param_writes: str = "immediate",
 ) -> Study:
     """Create a study in ``storage`` (a URL, a storage, or None for a new in-memory storage).
 
     ``direction`` (``"minimize"`` by default) or ``directions`` (several objectives) fix the
     objectives. ``failed_trial_callback`` (trialstore's extension; Optuna passes it to
     ``RDBStorage``) runs on each trial failed for a stale heartbeat, e.g.
-    :class:`~trialstore.storage.RetryFailedTrialCallback`. Logs "A new study created in ..."
-    (or, with ``load_if_exists`` and an existing study, that it is reused).
+    :class:`~trialstore.storage.RetryFailedTrialCallback`. ``param_writes`` (trialstore's
+    extension): ``"immediate"`` (default) writes each suggested parameter at once,
+    ``"at_tell"`` writes a trial's parameters together before its first other write or its
+    finish (fewer round trips; see :class:`~trialstore.Study` for what other workers see and
+    what a crash loses). Logs "A new study created in ..." (or, with ``load_if_exists`` and an
+    existing study, that it is reused).
 
     Raises:
         DuplicatedStudyError: the name is taken and ``load_if_exists`` is False.
-        ValueError: both or neither valid ``direction``/``directions``; a bad storage URL.
+        ValueError: both or neither valid ``direction``/``directions``; a bad storage URL;
+            ``param_writes`` is neither ``"immediate"`` nor ``"at_tell"`` (checked before
+            anything is created).
     """
+    check_param_writes(param_writes)
     checked = _directions(direction, directions)
     backend = get_storage(storage)
     try:
@@ -118,7 +126,14 @@ def create_study(
             name = backend.get_study_name_from_id(study_id)
             _logger.info(f"A new study created in {kind} with name: {name}")
     name = backend.get_study_name_from_id(study_id)
-    return Study(name, backend, sampler, pruner, failed_trial_callback=failed_trial_callback)
+    return Study(
+        name,
+        backend,
+        sampler,
+        pruner,
+        failed_trial_callback=failed_trial_callback,
+        param_writes=param_writes,
+    )
 
 
 def load_study(
@@ -128,13 +143,19 @@ def load_study(
     sampler: BaseSampler | None = None,
     pruner: BasePruner | None = None,
     failed_trial_callback: FailedTrialCallback | None = None,
+    param_writes: str = "immediate",
 ) -> Study:
     """Return the existing study ``study_name`` (None: the only study in the storage).
 
+    ``param_writes``: when the returned Study writes its trials' parameters, as for
+    :func:`create_study` (a setting of this Study object, not stored with the study).
+
     Raises:
         KeyError: no such study.
-        ValueError: ``study_name`` is None and the storage does not hold exactly one study.
+        ValueError: ``study_name`` is None and the storage does not hold exactly one study;
+            ``param_writes`` is neither ``"immediate"`` nor ``"at_tell"``.
     """
+    check_param_writes(param_writes)
     backend = get_storage(storage)
     if study_name is None:
         names = get_all_study_names(backend)
@@ -148,7 +169,14 @@ def load_study(
             f"Study name was omitted but trying to load `{study_name=}` because that was the "
             "only study found in the storage."
         )
-    return Study(study_name, backend, sampler, pruner, failed_trial_callback=failed_trial_callback)
+    return Study(
+        study_name,
+        backend,
+        sampler,
+        pruner,
+        failed_trial_callback=failed_trial_callback,
+        param_writes=param_writes,
+    )
 
 
 def delete_study(*, study_name: str, storage: str | BaseStorage) -> None:

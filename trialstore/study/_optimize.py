@@ -203,6 +203,14 @@ def _run_trial(
             exc_info = sys.exc_info()
     number = trial.number
     try:
+        try:
+            trial._flush_params()  # param_writes="at_tell": the buffered parameters
+        except ValueError as e:
+            # The storage rejected them (none is stored): the trial fails as it would have
+            # with immediate writes, where suggest_* raises this error inside the objective.
+            state, result = TrialState.FAIL, None
+            if error is None or isinstance(error, TrialPruned):
+                error, exc_info = e, sys.exc_info()
         final, values, message, _ = tell_trial(
             study, trial, result, state, False, warn=False, trusted=True
         )

@@ -22,12 +22,29 @@ from trialstore.trial._frozen import FrozenTrial
 from trialstore.trial._state import TrialState
 from trialstore.trial._trial import Trial
 
-__all__ = ["ObjectiveFuncType", "Study"]
+__all__ = ["PARAM_WRITES", "ObjectiveFuncType", "Study", "check_param_writes"]
 
 _logger = get_logger(__name__)
 
 ObjectiveFuncType = Callable[[Trial], "float | Sequence[float]"]
 FailedTrialCallback = Callable[["Study", FrozenTrial], None]
+
+#: The values of ``param_writes`` (see :class:`Study`).
+PARAM_WRITES = ("immediate", "at_tell")
+
+
+def check_param_writes(param_writes: Any) -> str:
+    """Return ``param_writes`` if it is one of :data:`PARAM_WRITES`.
+
+    Raises:
+        ValueError: any other value (the message names the argument and the allowed values).
+    """
+    if not isinstance(param_writes, str) or param_writes not in PARAM_WRITES:
+        raise ValueError(
+            f"param_writes must be one of {', '.join(map(repr, PARAM_WRITES))}, "
+            f"got {param_writes!r}."
+        )
+    return param_writes
 
 
 class Study:
@@ -37,8 +54,25 @@ class Study:
     Study object may be used by many threads (``optimize(n_jobs=...)``); many Study objects in
     many processes may share one study through a storage that is shared across processes.
 
+    ``param_writes`` says when the parameters of this object's trials are written:
+
+    * ``"immediate"`` (default): each ``suggest_*`` writes its parameter before returning.
+    * ``"at_tell"``: a trial's parameters are checked and kept in the trial when suggested,
+      and written together, with one ``set_trial_params`` call, before the trial's first
+      other write (``report``, ``set_user_attr``, ``set_system_attr``) or before it is
+      finished (``tell``, or the end of its objective in :meth:`optimize`, whatever the
+      outcome). Fewer round trips per trial (one per trial instead of one per parameter), at
+      a price: until that write, other workers and processes do not see the running trial's
+      parameters, and a worker that dies mid-trial loses them (the trial is still failed by
+      its heartbeat, and ``RetryFailedTrialCallback`` re-runs it with the parameters that were
+      written, which may be none). Heartbeats do not write the parameters.
+      If the storage rejects the parameters (a distribution incompatible with one another
+      process registered), the trial is finished as FAIL without them and the ValueError is
+      raised (in :meth:`optimize` as if the objective had raised it).
+
     Raises:
         KeyError: no study named ``study_name`` in the storage.
+        ValueError: ``param_writes`` is not ``"immediate"`` or ``"at_tell"``.
     """
 
     def __init__(
@@ -49,7 +83,9 @@ class Study:
         pruner: BasePruner | None = None,
         *,
         failed_trial_callback: FailedTrialCallback | None = None,
+        param_writes: str = "immediate",
     ) -> None:
+        self._param_writes = check_param_writes(param_writes)
         self.study_name = study_name
         self._storage = get_storage(storage)
         self._study_id = self._storage.get_study_id_from_name(study_name)
@@ -75,6 +111,37 @@ class Study:
             if len(self._directions) == 1
             else None
         )
+        # param_writes="at_tell": the trials (by id) holding parameters not written yet, and
+        # the distributions of the study's parameter names known to this object (each name's
+        # registered distribution never changes, so a known one stays right).
+        self._pending_lock = threading.Lock()
+        self._pending_trials: dict[int, Trial] = {}
+        self._distributions: dict[str, BaseDistribution] = {}
+
+    @property
+    def param_writes(self) -> str:
+        """When this object's trials write their parameters: ``"immediate"`` or
+        ``"at_tell"`` (see the class docstring)."""
+        return self._param_writes
+
+    def _known_distribution(self, name: str) -> BaseDistribution | None:
+        return self._distributions.get(name)
+
+    def _learn_distributions(self, distributions: dict[str, BaseDistribution]) -> None:
+        for name, distribution in distributions.items():
+            self._distributions.setdefault(name, distribution)
+
+    def _pending_param_writes(self, trial: Trial, pending: bool) -> None:
+        """Record that ``trial`` holds parameters not written yet (or no longer does)."""
+        with self._pending_lock:
+            if pending:
+                self._pending_trials[trial._trial_id] = trial
+            else:
+                self._pending_trials.pop(trial._trial_id, None)
+
+    def _trial_with_pending_params(self, trial_id: int) -> Trial | None:
+        with self._pending_lock:
+            return self._pending_trials.get(trial_id)
 
     # -- directions and attributes ---------------------------------------------------------------
 
@@ -248,13 +315,18 @@ class Study:
         Without ``state``: COMPLETE when ``values`` are valid numbers (one per objective), else
         FAIL with a warning. PRUNED takes the last intermediate value as its value.
 
+        With ``param_writes="at_tell"``, the trial's buffered parameters (of a Trial that this
+        Study object asked, also when ``trial`` is its number) are written first.
+
         Returns:
             A copy of the finished trial.
 
         Raises:
             ValueError: the trial does not exist, is not RUNNING (unless ``skip_if_finished``
                 and it is finished), ``state`` is WAITING or RUNNING, COMPLETE without values
-                or with values that are not numbers, PRUNED or FAIL with values.
+                or with values that are not numbers, PRUNED or FAIL with values. Or the
+                storage rejected the buffered parameters: the trial is then finished as FAIL,
+                without them.
             TypeError: ``trial`` is neither a Trial nor an int.
         """
         from trialstore.study._tell import tell_trial

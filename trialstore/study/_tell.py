@@ -78,6 +78,11 @@ def tell_trial(
         trial_id, frozen = trial._trial_id, trial._cached_frozen
     else:
         trial_id, frozen = _resolve(study, trial)
+        if frozen.state.is_finished():
+            # Finished elsewhere (a heartbeat reaper): buffered parameters can never be written.
+            pending = study._trial_with_pending_params(trial_id)
+            if pending is not None:
+                pending._discard_buffer()
         if frozen.state.is_finished() and skip_if_finished:
             _logger.info(
                 f"Skipped telling trial {frozen.number} with values {value_or_values} and state "
@@ -134,9 +139,42 @@ def tell_trial(
             if warn:
                 warnings.warn(message, stacklevel=4)
                 message = None
+    rejected = _flush_params(study, trial_id, frozen)
+    if rejected is not None:
+        state, values = TrialState.FAIL, None
     floats = None if values is None else [float(v) for v in values]  # type: ignore[arg-type]
     try:
         study.sampler.after_trial(study, frozen, state, floats)
     finally:
         study._storage.set_trial_state_values(trial_id, state, floats)
+    if rejected is not None:
+        raise rejected
     return state, floats, message, trial_id
+
+
+def _flush_params(study: Study, trial_id: int, frozen: FrozenTrial) -> ValueError | None:
+    """Write the parameters a Trial of ``study`` buffered (``param_writes="at_tell"``) before
+    the trial is finished; add them to ``frozen`` (a snapshot read before the write). Return
+    the ValueError with which the storage rejected them (nothing stored), or None.
+
+    Raises:
+        any other error of the write (the trial is then not finished here).
+    """
+    if not study._pending_trials:  # param_writes="immediate", or nothing buffered
+        return None
+    pending = study._trial_with_pending_params(trial_id)
+    if pending is None:
+        return None
+    assert pending._param_buffer is not None
+    buffered = dict(pending._param_buffer)
+    try:
+        pending._flush_params()
+    except ValueError as e:
+        return e
+    if frozen is not pending._cached_frozen:
+        params, distributions = dict(frozen.params), dict(frozen.distributions)
+        for name, (internal, dist) in buffered.items():
+            params[name] = dist.to_external_repr(internal)
+            distributions[name] = dist
+        frozen.params, frozen.distributions = params, distributions
+    return None

@@ -17,6 +17,7 @@ from trialstore.distributions import (
     IntDistribution,
     check_distribution_compatibility,
 )
+from trialstore.exceptions import UpdateFinishedTrialError
 from trialstore.trial._frozen import FrozenTrial
 from trialstore.trial._state import TrialState
 
@@ -30,10 +31,26 @@ class Trial:
     """One running trial of a study, handed to the objective function.
 
     ``suggest_*`` returns a parameter value (from an enqueued trial's fixed params, else from
-    the study's sampler) and records it in the storage before returning. Suggesting a name
-    again returns the value already chosen. A Trial caches what it wrote, so reading
-    ``params`` or ``user_attrs`` costs no storage round trip; it is meant for the one thread
-    that runs the objective.
+    the study's sampler). Suggesting a name again returns the value already chosen. A Trial
+    caches what it wrote, so reading ``params`` or ``user_attrs`` costs no storage round
+    trip; it is meant for the one thread that runs the objective.
+
+    When the parameter is written depends on the study's ``param_writes``:
+
+    * ``"immediate"`` (the default): each ``suggest_*`` records its parameter in the storage
+      before returning (one write per parameter).
+    * ``"at_tell"``: ``suggest_*`` checks the value and distribution here (against the
+      trial's own earlier suggestion of the name and the study's distribution of the name
+      when this process knows it), shows it in :attr:`params` at once, and buffers it. The
+      buffer is written with one ``set_trial_params`` call before any other write on this
+      trial (:meth:`report`, :meth:`set_user_attr`, :meth:`set_system_attr`) and before the
+      trial is finished. Until then, other workers and processes (and readers of the study's
+      trials) do not see the buffered parameters, and a worker that dies loses them: the
+      trial is still failed by the heartbeat, and ``RetryFailedTrialCallback`` re-runs it
+      with the parameters that had been written (fewer fixed params). A conflict that only the
+      storage knows of (another process registered the name with an incompatible
+      distribution) is raised by the write of the buffer, as a ValueError naming the
+      parameter, and none of the buffered parameters is stored.
     """
 
     def __init__(self, study: Study, trial_id: int, frozen: FrozenTrial | None = None) -> None:
@@ -59,6 +76,12 @@ class Trial:
         self._cached_frozen = frozen
         fixed = frozen.system_attrs.get("fixed_params")
         self._fixed_params: dict[str, Any] = dict(fixed) if isinstance(fixed, dict) else {}
+        #: Parameters suggested but not written yet (``param_writes="at_tell"``), else None.
+        self._param_buffer: dict[str, tuple[float, BaseDistribution]] | None = (
+            {} if study._param_writes == "at_tell" else None
+        )
+        if self._param_buffer is not None:
+            study._learn_distributions(frozen.distributions)
         self._relative_params: dict[str, Any] | None = None
         self._relative_space: dict[str, BaseDistribution] = {}
 
@@ -135,7 +158,10 @@ class Trial:
         value = self._choose(name, dist)
         internal = dist.to_internal_repr(value)
         try:
-            self._storage.set_trial_param(self._trial_id, name, internal, dist)
+            if self._param_buffer is None:
+                self._storage.set_trial_param(self._trial_id, name, internal, dist)
+            else:
+                self._buffer_param(name, internal, dist)
         except ValueError as e:
             message = str(e)
             if repr(name) not in message:
@@ -145,6 +171,60 @@ class Trial:
         frozen.params[name] = external
         frozen.distributions[name] = dist
         return external
+
+    def _buffer_param(self, name: str, internal: float, dist: BaseDistribution) -> None:
+        """Check a parameter as the storage would (as far as this process knows the study)
+        and keep it for the next flush (``param_writes="at_tell"``).
+
+        Raises:
+            ValueError: the name or value is invalid, or the distribution is incompatible
+                with the study's distribution of the name known here.
+        """
+        # Imported here: trialstore.storage imports the trial package.
+        from trialstore.storage import _validation as check
+
+        check.check_param(name, internal, dist)
+        check.check_distribution_against(name, self.study._known_distribution(name), dist)
+        assert self._param_buffer is not None
+        if not self._param_buffer:
+            self.study._pending_param_writes(self, True)
+        self._param_buffer[name] = (internal, dist)
+
+    def _flush_params(self) -> None:
+        """Write the buffered parameters with one ``set_trial_params`` call (nothing to do
+        when none are buffered).
+
+        On a ValueError (the storage rejected the batch: nothing of it was stored) the
+        buffered parameters are dropped, also from :attr:`params`; on KeyError or
+        UpdateFinishedTrialError (the trial is gone or finished) they are dropped too. After
+        any other error (the outcome of the write is unknown) they stay buffered, and the
+        next flush writes them again (the same values: harmless).
+
+        Raises:
+            whatever ``set_trial_params`` raised.
+        """
+        buffer = self._param_buffer
+        if not buffer:
+            return
+        try:
+            self._storage.set_trial_params(self._trial_id, dict(buffer))
+        except ValueError:
+            frozen = self._cached_frozen
+            for name in buffer:
+                frozen.params.pop(name, None)
+                frozen.distributions.pop(name, None)
+            self._discard_buffer()
+            raise
+        except (KeyError, UpdateFinishedTrialError):
+            self._discard_buffer()
+            raise
+        self.study._learn_distributions({name: dist for name, (_, dist) in buffer.items()})
+        self._discard_buffer()
+
+    def _discard_buffer(self) -> None:
+        if self._param_buffer:
+            self._param_buffer.clear()
+            self.study._pending_param_writes(self, False)
 
     def _choose(self, name: str, dist: BaseDistribution) -> Any:
         if name in self._fixed_params:
@@ -173,10 +253,13 @@ class Trial:
 
         A step reported twice keeps its first value (with a warning).
 
+        With ``param_writes="at_tell"``, the buffered parameters are written first.
+
         Raises:
             NotImplementedError: the study has several objectives.
             TypeError: ``value`` is not a number.
-            ValueError: ``step`` is not an int >= 0.
+            ValueError: ``step`` is not an int >= 0; or the storage rejected the buffered
+                parameters (see the class docstring).
         """
         if len(self.study.directions) > 1:
             raise NotImplementedError(
@@ -198,6 +281,7 @@ class Trial:
                 stacklevel=2,
             )
             return
+        self._flush_params()
         self._storage.set_trial_intermediate_value(self._trial_id, step, value)
         intermediate[step] = value
 
@@ -216,15 +300,21 @@ class Trial:
     def set_user_attr(self, key: str, value: Any) -> None:
         """Store a JSON-serializable user attribute on the trial.
 
+        With ``param_writes="at_tell"``, the buffered parameters are written first.
+
         Raises:
             ValueError: ``key`` is not a str of at most 512 characters or ``value`` is not
-                JSON-serializable (nothing is stored then).
+                JSON-serializable (nothing is stored then); or the storage rejected the
+                buffered parameters (see the class docstring).
         """
+        self._flush_params()
         self._storage.set_trial_user_attr(self._trial_id, key, value)
         self._cached_frozen.user_attrs[key] = value
 
     def set_system_attr(self, key: str, value: Any) -> None:
-        """Store a JSON-serializable system attribute (reserved for libraries)."""
+        """Store a JSON-serializable system attribute (reserved for libraries); as
+        :meth:`set_user_attr`, buffered parameters are written first."""
+        self._flush_params()
         self._storage.set_trial_system_attr(self._trial_id, key, value)
         self._cached_frozen.system_attrs[key] = value
 

@@ -11,11 +11,12 @@ Needs the ``grpc`` extra (``pip install trialstore[grpc]``).
 Wire compatibility: the service ``optuna.StorageService`` is Optuna's (4.2 to 5.0), message
 for message, so Optuna's ``GrpcStorageProxy`` works against this server and this client works
 against Optuna's ``run_grpc_proxy_server``. trialstore's additions (heartbeats, exact trials
-with key order and timezones, server info, creates that survive a server crash) are a second
-service, ``trialstore.StorageExtensions``, plus metadata keys (``trialstore-request-id``,
-``trialstore-resent``, ``trialstore-error-type``, ``authorization``); an Optuna peer never sees
-them, and against an Optuna server the client falls back to the plain service (heartbeats off,
-datetimes naive, params in the server's map order).
+with key order and timezones, server info, creates that survive a server crash, parameter
+batches in one call) are a second service, ``trialstore.StorageExtensions``, plus metadata
+keys (``trialstore-request-id``, ``trialstore-resent``, ``trialstore-error-type``,
+``authorization``); an Optuna peer never sees them, and against an Optuna server the client
+falls back to the plain service (heartbeats off, datetimes naive, params in the server's map
+order, ``set_trial_params`` as one call per parameter and so not atomic).
 
 Errors: see ``_errors`` for the table; a storage exception arrives with its type and message.
 

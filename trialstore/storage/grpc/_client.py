@@ -7,7 +7,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Container, Sequence
+from collections.abc import Container, Mapping, Sequence
 from typing import Any, NoReturn
 
 import grpc
@@ -187,6 +187,8 @@ class GrpcStorageProxy(BaseStorage):
         self._numbers: dict[int, tuple[int, int]] = {}
         self._info: ext.GetServerInfoReply | None = None
         self._extensions: bool | None = None
+        #: False once the server answered SetTrialParams with UNIMPLEMENTED.
+        self._batch_params: bool | None = None
 
     def __repr__(self) -> str:
         return (
@@ -450,6 +452,44 @@ class GrpcStorageProxy(BaseStorage):
             distribution=distribution_to_json(distribution),
         )
         self._rpc("SetTrialParameter", request, pb.SetTrialParameterReply, True)
+
+    def set_trial_params(
+        self, trial_id: int, params: Mapping[str, tuple[float, BaseDistribution]]
+    ) -> None:
+        """Set several parameters at once: one call to a trialstore server, where the
+        backend's ``set_trial_params`` runs (all or nothing). Against an Optuna server, which
+        has no such call, one SetTrialParameter call per parameter: then **not** atomic (a
+        rejected entry or a concurrent finish leaves the entries before it stored). A call sent
+        again after a lost connection sets the same values again, which is harmless."""
+        checked = check.check_params(params)
+        trial_id = _id(trial_id, "trial")
+        if self._has_extensions() and self._batch_params is not False:
+            request = ext.SetTrialParamsRequest(
+                trial_id=trial_id,
+                params=[
+                    ext.TrialParam(
+                        param_name=name,
+                        param_value_internal=internal,
+                        distribution=distribution_to_json(distribution),
+                    )
+                    for name, internal, distribution in checked
+                ],
+            )
+            reply, _ = self._send(
+                EXTENSION_SERVICE,
+                "SetTrialParams",
+                request,
+                ext.SetTrialParamsReply,
+                True,
+                unimplemented=False,
+            )
+            if reply is not False:
+                return
+            self._batch_params = False  # a trialstore server from before this call existed
+        if not checked:
+            self.check_trial_is_updatable(trial_id, self.get_trial(trial_id).state)
+        for name, internal, distribution in checked:
+            self.set_trial_param(trial_id, name, internal, distribution)
 
     def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
         if isinstance(trial_number, bool) or not isinstance(trial_number, int):

@@ -264,6 +264,12 @@ class _Service:
                 lambda r: {"trials": [conv.exact_trial(t) for t in self._trials_since(r)]},
                 False,
             ),
+            "SetTrialParams": (
+                ext.SetTrialParamsRequest,
+                ext.SetTrialParamsReply,
+                self._set_trial_params,
+                True,
+            ),
         }
         return [
             grpc.method_handlers_generic_handler(
@@ -366,6 +372,20 @@ class _Service:
             trial_id = self._storage.create_new_trial(study_id, marked)
         number = self._storage.get_trial_number_from_id(trial_id)
         return {"trial_id": trial_id, "number": number}
+
+    def _set_trial_params(self, request: ext.SetTrialParamsRequest) -> None:
+        """One ``set_trial_params`` call on the storage (atomic there). A repeated name is a
+        ValueError (a mapping cannot hold one). Sent again after the first attempt's server
+        died: setting the same parameters to the same values again is harmless."""
+        params: dict[str, tuple[float, Any]] = {}
+        for param in request.params:
+            if param.param_name in params:
+                raise ValueError(f"params: parameter {param.param_name!r} is given twice.")
+            params[param.param_name] = (
+                param.param_value_internal,
+                json_to_distribution(param.distribution),
+            )
+        self._storage.set_trial_params(request.trial_id, params)
 
     def _trials_since(self, request: pb.GetTrialsRequest) -> list[Any]:
         included = set(request.included_trial_ids)

@@ -48,6 +48,10 @@ def _replay(backend: BaseJournalBackend) -> ReplayState:
             state.apply(record)
         except MalformedRecordError as e:
             raise StorageInternalError(f"{backend.location(log_number)}: {e}") from e
+    if state.in_batch:  # backends return a batch's records together (see read_new)
+        raise StorageInternalError(
+            "the journal's read ended inside a set_trial_params batch; compact again."
+        )
     return state
 
 

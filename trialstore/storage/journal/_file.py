@@ -13,7 +13,11 @@ import portalocker
 
 from trialstore.exceptions import StorageInternalError
 from trialstore.storage.journal._base import BaseJournalBackend, JournalReset
-from trialstore.storage.journal._records import COMPACTION_KEY, dump_file_line
+from trialstore.storage.journal._records import (
+    COMPACTION_KEY,
+    dump_file_line,
+    incomplete_batch_start,
+)
 from trialstore.storage.journal._replay import SNAPSHOT_FORMAT
 
 __all__ = [
@@ -209,7 +213,38 @@ class JournalFileBackend(BaseJournalBackend):
                 if not replaced_records:
                     self._offset, self._line = offset, line
                 raise
+            start = incomplete_batch_start(out)
+            if start is not None and start >= replaced_records:
+                self._hold_back(len(out) - start)
+                del out[start:]
         return out
+
+    def _hold_back(self, n_lines: int) -> None:
+        """Move the reading position back before the last ``n_lines`` lines read: the start
+        of a ``set_trial_params`` batch whose other lines are not in the file yet. A reader
+        may see the first lines of an append before the others (the kernel makes a write
+        visible page by page), and a batch is applied only as a whole: its lines are read
+        again, with the rest, next time. (A writer that died in the middle of its append
+        leaves its batch incomplete for good; the next record appended by anyone ends it,
+        and the replay drops it.)"""
+        assert self._fd is not None
+        pos = self._offset - 1  # the newline ending the last line read
+        remaining = n_lines
+        while remaining > 0 and pos > 0:
+            start = max(0, pos - 65536)
+            chunk = os.pread(self._fd, pos - start, start)
+            cut = len(chunk)
+            while remaining > 0:
+                cut = chunk.rfind(b"\n", 0, cut)
+                if cut < 0:
+                    break
+                remaining -= 1
+            if remaining == 0:
+                pos = start + cut
+                break
+            pos = start
+        self._offset = 0 if remaining > 0 else pos + 1
+        self._line -= n_lines
 
     def _read_to(self, size: int, out: list[tuple[int, dict[str, Any]]]) -> None:
         assert self._fd is not None

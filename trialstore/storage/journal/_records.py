@@ -12,12 +12,15 @@ import json
 from typing import Any
 
 __all__ = [
+    "BATCH_KEY",
     "COMPACTION_KEY",
     "HEARTBEAT_KEY",
     "JournalOp",
     "dump_file_line",
     "dump_redis_value",
     "format_datetime",
+    "incomplete_batch_start",
+    "is_batch_member",
     "parse_datetime",
 ]
 
@@ -26,6 +29,50 @@ __all__ = [
 HEARTBEAT_KEY = "trialstore_heartbeat"
 #: Extra field of the DISCARD_TRIALS record that opens a compacted journal file.
 COMPACTION_KEY = "trialstore_compacted"
+#: Extra field of the first SET_TRIAL_PARAM record of a ``set_trial_params`` batch: the number
+#: of records in the batch (at least 2; they are appended together, by one writer, for one
+#: trial). trialstore's replay applies the batch all or nothing; Optuna ignores the field and
+#: applies the records one by one.
+BATCH_KEY = "trialstore_batch"
+
+
+def is_batch_member(first: dict[str, Any], record: dict[str, Any]) -> bool:
+    """Whether ``record`` may follow ``first`` (the record carrying :data:`BATCH_KEY`) in its
+    batch: a SET_TRIAL_PARAM record of the same writer and trial, not opening a batch itself.
+    Anything else after an incomplete batch means that its writer died in the middle of the
+    append (the rest of the batch never came)."""
+    return (
+        record.get("op_code") == JournalOp.SET_TRIAL_PARAM
+        and BATCH_KEY not in record
+        and record.get("worker_id") == first.get("worker_id")
+        and record.get("trial_id") == first.get("trial_id")
+    )
+
+
+def incomplete_batch_start(records: list[tuple[int, dict[str, Any]]]) -> int | None:
+    """Return the index in ``records`` (a read's records in log order) of the first record of
+    a batch whose last records are not in ``records`` (not written yet, or not visible yet),
+    or None when ``records`` does not end inside a batch."""
+    if not records:
+        return None
+    last = records[-1][1]
+    writer = (last.get("worker_id"), last.get("trial_id"))
+    index = len(records) - 1
+    while index >= 0:
+        record = records[index][1]
+        if record.get("op_code") != JournalOp.SET_TRIAL_PARAM or (
+            (record.get("worker_id"), record.get("trial_id")) != writer
+        ):
+            return None  # a batch's records are one writer's, for one trial, in a row
+        size = record.get(BATCH_KEY)
+        if size is not None:
+            members = records[index + 1 :]
+            if type(size) is int and len(members) < size - 1:
+                if all(is_batch_member(record, m) for _, m in members):
+                    return index
+            return None
+        index -= 1
+    return None
 
 
 class JournalOp(enum.IntEnum):

@@ -27,9 +27,11 @@ from trialstore.distributions import (
 )
 from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from trialstore.storage.journal._records import (
+    BATCH_KEY,
     HEARTBEAT_KEY,
     JournalOp,
     format_datetime,
+    is_batch_member,
     parse_datetime,
 )
 from trialstore.study._direction import StudyDirection
@@ -83,6 +85,10 @@ class ReplayState:
         self.structure: list[tuple[int, int, int]] = []
         self.records_applied = 0
         self._dist_cache: dict[str, BaseDistribution] = {}
+        #: The records read so far of a ``set_trial_params`` batch (see ``BATCH_KEY``), with
+        #: each one's name, distribution and external value; applied when the last one comes.
+        self._batch: list[tuple[dict[str, Any], str, BaseDistribution, Any]] = []
+        self._batch_size = 0
         self._appliers: list[Callable[[dict[str, Any]], Any]] = [
             self._create_study,
             self._delete_study,
@@ -114,6 +120,17 @@ class ReplayState:
             op = record["op_code"]
             if type(op) is not int or not 0 <= op < len(self._appliers):
                 raise MalformedRecordError(f"unknown op_code {op!r}")
+            if self._batch:
+                if is_batch_member(self._batch[0][0], record):
+                    return self._add_to_batch(record)
+                # Its writer died in the middle of the append: the batch never completes.
+                self._batch = []
+            if op == JournalOp.SET_TRIAL_PARAM and BATCH_KEY in record:
+                size = record[BATCH_KEY]
+                if type(size) is not int or size < 1:
+                    raise MalformedRecordError(f"{BATCH_KEY} {size!r} is not a count")
+                self._batch_size = size
+                return self._add_to_batch(record)
             return self._appliers[op](record)
         except MalformedRecordError:
             raise
@@ -251,6 +268,53 @@ class ReplayState:
         new = _shallow(trial)
         new._params = {**trial._params, name: external}
         new._distributions = {**trial._distributions, name: dist}
+        self.trials[trial._trial_id] = new
+        return None
+
+    @property
+    def in_batch(self) -> bool:
+        """Whether the last record applied is inside a ``set_trial_params`` batch whose last
+        records have not been applied yet (a snapshot of this state would lose them)."""
+        return bool(self._batch)
+
+    def _add_to_batch(self, record: dict[str, Any]) -> Any:
+        """Keep one record of a batch; apply the batch when it is complete. The outcome of
+        the batch is the outcome of its last record (the others': None)."""
+        name = record["param_name"]
+        dist = self._dist(record["distribution"])
+        external = dist.to_external_repr(record["param_value_internal"])
+        self._batch.append((record, name, dist, external))
+        if len(self._batch) < self._batch_size:
+            return None
+        batch, self._batch = self._batch, []
+        return self._apply_batch(batch)
+
+    def _apply_batch(self, batch: list[tuple[dict[str, Any], str, BaseDistribution, Any]]) -> Any:
+        """Apply the records of one batch all or nothing: an invalid one (a finished or
+        missing trial, an incompatible distribution) makes the whole batch change nothing."""
+        trial = self._updatable(batch[0][0]["trial_id"])
+        if isinstance(trial, BaseException):
+            return trial
+        study = self.studies[self.trial_study[trial._trial_id]]
+        registered: dict[str, BaseDistribution] = {}
+        for _, name, dist, _ in batch:
+            known = registered.get(name) or study.distributions.get(name)
+            if known is not None and known is not dist:
+                try:
+                    check_distribution_compatibility(known, dist)
+                except ValueError as e:
+                    return ValueError(f"param {name!r}: {e}")
+            elif known is None:
+                registered[name] = dist
+        study.distributions.update(registered)
+        params = dict(trial._params)
+        distributions = dict(trial._distributions)
+        for _, name, dist, external in batch:
+            params[name] = external
+            distributions[name] = dist
+        new = _shallow(trial)
+        new._params = params
+        new._distributions = distributions
         self.trials[trial._trial_id] = new
         return None
 

@@ -9,7 +9,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, TypeVar
 
 from trialstore._typing import JSONSerializable
@@ -23,7 +23,12 @@ from trialstore.storage import _validation as check
 from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.journal._base import BaseJournalBackend, JournalReset
-from trialstore.storage.journal._records import HEARTBEAT_KEY, JournalOp, format_datetime
+from trialstore.storage.journal._records import (
+    BATCH_KEY,
+    HEARTBEAT_KEY,
+    JournalOp,
+    format_datetime,
+)
 from trialstore.storage.journal._replay import (
     MalformedRecordError,
     ReplayState,
@@ -163,7 +168,10 @@ class JournalStorage(BaseStorage):
         finally:
             if gc_was_enabled:
                 gc.enable()
-        if self._state.records_applied - before >= self._snapshot_threshold:
+        if (
+            self._state.records_applied - before >= self._snapshot_threshold
+            and not self._state.in_batch
+        ):
             self._backend.save_snapshot(self._state.to_document())
 
     def _sync(self) -> None:
@@ -199,14 +207,25 @@ class JournalStorage(BaseStorage):
         Raises:
             the record's error when it was invalid at its place in the log.
         """
+        return self._write_records([(op, fields)])
+
+    def _write_records(self, writes: list[tuple[JournalOp, dict[str, Any]]]) -> Any:
+        """Append records in one append (together, in order), catch up with the log, and
+        return the outcome of the last one (lock held). Several records are one
+        ``set_trial_params`` batch, whose outcome its last record carries.
+
+        Raises:
+            the outcome's error when the records were invalid at their place in the log.
+        """
         worker_id = self._worker_id()
-        record = {"op_code": int(op), "worker_id": worker_id, **fields}
+        records = [{"op_code": int(op), "worker_id": worker_id, **fields} for op, fields in writes]
         self._pending = worker_id
         self._outcome = _MISSING
         try:
-            if self._backend.append([record]):
+            if self._backend.append(records):
                 try:
-                    self._outcome = self._state.apply(record)
+                    for record in records:
+                        self._outcome = self._state.apply(record)
                 except MalformedRecordError as e:  # pragma: no cover - our own records
                     raise StorageInternalError(f"bad record written: {e}") from e
             else:
@@ -396,6 +415,45 @@ class JournalStorage(BaseStorage):
                     "distribution": self._distribution_json(distribution),
                 },
             )
+
+    def set_trial_params(
+        self, trial_id: int, params: Mapping[str, tuple[float, BaseDistribution]]
+    ) -> None:
+        """Set several parameters at once: one SET_TRIAL_PARAM record per parameter (Optuna's
+        format), appended together in one append. The first record carries the batch's size
+        (``trialstore_batch``, which Optuna ignores), so that trialstore readers apply the
+        records all or nothing; a concurrent finish lands either before all of them (the call
+        raises UpdateFinishedTrialError) or after all of them. An Optuna reader applies them
+        one by one: it differs only when a record is invalid at its place in the log (another
+        process registered an incompatible distribution for one of the names in between this
+        call's check and its append, or the writer died in the middle of its append): Optuna
+        then keeps the valid records, trialstore none."""
+        checked = check.check_params(params)
+
+        def compatible() -> None:
+            self._updatable_trial(trial_id)
+            study = self._state.studies[self._state.trial_study[trial_id]]
+            for name, _, distribution in checked:
+                check.check_distribution_against(name, study.distributions.get(name), distribution)
+
+        with self._lock:
+            if not checked:  # nothing to append: decide the checks on the newest state
+                self._sync()
+                compatible()
+                return
+            self._precheck(compatible)
+            writes = []
+            for name, internal, distribution in checked:
+                fields: dict[str, Any] = {
+                    "trial_id": trial_id,
+                    "param_name": name,
+                    "param_value_internal": internal,
+                    "distribution": self._distribution_json(distribution),
+                }
+                writes.append((JournalOp.SET_TRIAL_PARAM, fields))
+            if len(writes) > 1:
+                writes[0][1][BATCH_KEY] = len(writes)
+            self._write_records(writes)
 
     def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
         with self._lock:

@@ -26,12 +26,15 @@ from trialstore.storage.rdb._tables import (
 )
 
 __all__ = [
+    "MAX_PARAMS_PER_STATEMENT",
     "PG_INSERT_TRIAL",
     "PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS",
     "PG_LOCK_STUDY",
+    "PG_UPSERT_PARAMS",
     "Statements",
     "pg_finish_with_values",
     "statements_for",
+    "upsert_params",
 ]
 
 _UNFINISHED = sa.text("trials.state IN ('RUNNING', 'WAITING')")
@@ -295,6 +298,70 @@ def pg_finish_with_values(n_values: int) -> str:
         "AND state IN ('RUNNING', 'WAITING') RETURNING trial_id)"
         f"{stored} SELECT count(*) FROM finished"
     )
+
+
+#: PostgreSQL: the parameters ``%(names)s``, ``%(values)s`` (internal floats) and
+#: ``%(dists)s`` (distribution JSON texts), three lists of one length, of the trial
+#: ``%(tid)s`` in one statement (atomic without BEGIN/COMMIT round trips): inserted in the
+#: lists' order (so their ids, which order a trial's params, follow it), or replacing the
+#: value of a name the trial has. The trial row is read with a share lock, as by the
+#: single-parameter upsert: a concurrent finish waits for this statement, or this statement
+#: sees the finished state and writes nothing (0 rows). Parameters in psycopg's pyformat.
+PG_UPSERT_PARAMS = (
+    "INSERT INTO trial_params (trial_id, param_name, param_value, distribution_json) "
+    "SELECT t.trial_id, p.param_name, p.param_value, p.distribution_json "
+    "FROM (SELECT trial_id FROM trials WHERE trial_id = %(tid)s "
+    "AND state IN ('RUNNING', 'WAITING') FOR SHARE) AS t "
+    "CROSS JOIN unnest(CAST(%(names)s AS VARCHAR[]), CAST(%(values)s AS DOUBLE PRECISION[]), "
+    "CAST(%(dists)s AS TEXT[])) WITH ORDINALITY "
+    "AS p (param_name, param_value, distribution_json, ord) "
+    "ORDER BY p.ord "
+    "ON CONFLICT (trial_id, param_name) DO UPDATE "
+    "SET param_value = EXCLUDED.param_value, distribution_json = EXCLUDED.distribution_json"
+)
+
+#: MySQL and SQLite: the most parameters one :func:`upsert_params` statement carries (each
+#: takes three bound values; old SQLite builds allow 999 per statement).
+MAX_PARAMS_PER_STATEMENT = 100
+
+
+@functools.cache
+def upsert_params(dialect: str, n_params: int) -> Any:
+    """MySQL/MariaDB or SQLite: the statement that sets ``n_params`` parameters of the trial
+    ``:tid`` at once, as ``PG_UPSERT_PARAMS`` does on PostgreSQL (bound values ``:n<i>``,
+    ``:v<i>``, ``:d<i>``: name, internal value, distribution JSON of the i-th parameter).
+    0 rows affected: the trial does not exist or is finished, and nothing was written."""
+    if dialect == "mysql":
+        rows = " UNION ALL ".join(
+            f"SELECT {i} AS ord, :n{i} AS param_name, :v{i} AS param_value, "
+            f":d{i} AS distribution_json"
+            for i in range(n_params)
+        )
+        text = (
+            "INSERT INTO trial_params (trial_id, param_name, param_value, distribution_json) "
+            "SELECT t.trial_id, p.param_name, p.param_value, p.distribution_json "
+            f"FROM trials AS t CROSS JOIN ({rows}) AS p "
+            "WHERE t.trial_id = :tid AND t.state IN ('RUNNING', 'WAITING') "
+            "ORDER BY p.ord LOCK IN SHARE MODE "
+            "ON DUPLICATE KEY UPDATE param_value = VALUES(param_value), "
+            "distribution_json = VALUES(distribution_json)"
+        )
+    elif dialect == "sqlite":
+        rows = ", ".join(f"({i}, :n{i}, :v{i}, :d{i})" for i in range(n_params))
+        # SQLite's write transactions are serialized: no row lock is needed (or available).
+        text = (
+            "INSERT INTO trial_params (trial_id, param_name, param_value, distribution_json) "
+            "SELECT t.trial_id, p.column2, p.column3, p.column4 "
+            f"FROM trials AS t CROSS JOIN (VALUES {rows}) AS p "
+            "WHERE t.trial_id = :tid AND t.state IN ('RUNNING', 'WAITING') "
+            "ORDER BY p.column1 "
+            "ON CONFLICT (trial_id, param_name) DO UPDATE "
+            "SET param_value = excluded.param_value, "
+            "distribution_json = excluded.distribution_json"
+        )
+    else:
+        raise ValueError(f"no multi-row parameter upsert for {dialect!r}")
+    return sa.text(text).execution_options(preserve_rowcount=True)
 
 
 @functools.cache

@@ -11,7 +11,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -29,11 +29,14 @@ from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.rdb import _codec, _engine, _read, _schema
 from trialstore.storage.rdb._dml import (
+    MAX_PARAMS_PER_STATEMENT,
     PG_INSERT_TRIAL,
     PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS,
     PG_LOCK_STUDY,
+    PG_UPSERT_PARAMS,
     pg_finish_with_values,
     statements_for,
+    upsert_params,
 )
 from trialstore.storage.rdb._tables import (
     studies,
@@ -881,6 +884,89 @@ class RDBStorage(BaseStorage):
 
         self._run(body, mode="write")
         self._remember_distribution(study_id, name, distribution)
+
+    def set_trial_params(
+        self, trial_id: int, params: Mapping[str, tuple[float, BaseDistribution]]
+    ) -> None:
+        """Set several parameters at once, all or nothing, in one transaction.
+
+        When this object already knows the study's distribution of every name (from earlier
+        writes or reads), the whole batch is one statement (PostgreSQL always; MySQL and
+        SQLite up to ``MAX_PARAMS_PER_STATEMENT`` parameters, else one statement per so many,
+        in one transaction), in autocommit: no BEGIN/COMMIT round trips. Otherwise the
+        transaction first locks the study row and reads the distributions it does not know,
+        as :meth:`set_trial_param` does for a name new to this process.
+        """
+        checked = check.check_params(params)
+        if not checked:
+            _trial_key(trial_id)
+            self._check_updatable(trial_id)
+            return
+        study_id = self._study_of_trial(trial_id)
+        known = self._distributions.get(study_id, {})
+        try:
+            for name, _, distribution in checked:
+                check.check_distribution_against(name, known.get(name), distribution)
+        except ValueError:
+            self._check_updatable(trial_id)
+            raise
+        unknown = [(name, d) for name, _, d in checked if known.get(name) is None]
+        writes = self._param_upserts(trial_id, checked)
+        sql = self._sql
+
+        def upsert(connection: sa.Connection) -> None:
+            for statement, values in writes:
+                if isinstance(statement, str):
+                    result = connection.exec_driver_sql(statement, values)
+                else:
+                    result = connection.execute(statement, values)
+                if result.rowcount == 0:
+                    self._raise_not_updatable(connection, trial_id)
+                    raise StorageInternalError(f"trial {trial_id} could not be updated.")
+
+        def body(connection: sa.Connection) -> None:
+            # Names new to this process: serialize with other first users of the names.
+            if connection.execute(sql.lock_study, {"study_id": study_id}).scalar() is None:
+                raise KeyError(f"No trial with id {trial_id!r}.")
+            try:
+                for name, distribution in unknown:
+                    previous = self._known_distribution(connection, study_id, name)
+                    check.check_distribution_against(name, previous, distribution)
+            except ValueError:
+                self._raise_not_updatable(connection, trial_id)
+                raise
+            upsert(connection)
+
+        if unknown:
+            self._run(body, mode="write")
+        else:
+            self._run(upsert, mode="none" if len(writes) == 1 else "write")
+        for name, _, distribution in checked:
+            self._remember_distribution(study_id, name, distribution)
+
+    def _param_upserts(
+        self, trial_id: int, checked: list[tuple[str, float, BaseDistribution]]
+    ) -> list[tuple[Any, dict[str, Any]]]:
+        """The statements (a driver-level SQL string on PostgreSQL, else a SQLAlchemy
+        statement) and their parameters that upsert ``checked`` into the trial, in order."""
+        if self._dialect == "postgresql":
+            values = {
+                "tid": trial_id,
+                "names": [name for name, _, _ in checked],
+                "values": [internal for _, internal, _ in checked],
+                "dists": [distribution_to_json(d) for _, _, d in checked],
+            }
+            return [(PG_UPSERT_PARAMS, values)]
+        writes = []
+        for start in range(0, len(checked), MAX_PARAMS_PER_STATEMENT):
+            chunk = checked[start : start + MAX_PARAMS_PER_STATEMENT]
+            bound: dict[str, Any] = {"tid": trial_id}
+            for i, (name, internal, distribution) in enumerate(chunk):
+                bound[f"n{i}"] = name
+                bound[f"v{i}"] = internal
+                bound[f"d{i}"] = distribution_to_json(distribution)
+            writes.append((upsert_params(self._dialect, len(chunk)), bound))
+        return writes
 
     def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
         _study_key(study_id)

@@ -109,3 +109,25 @@ class GetTrialsReply(_message.Message):
     TRIALS_FIELD_NUMBER: _ClassVar[int]
     trials: _containers.RepeatedCompositeFieldContainer[ExactTrial]
     def __init__(self, trials: _Optional[_Iterable[_Union[ExactTrial, _Mapping]]] = ...) -> None: ...
+
+class TrialParam(_message.Message):
+    __slots__ = ("param_name", "param_value_internal", "distribution")
+    PARAM_NAME_FIELD_NUMBER: _ClassVar[int]
+    PARAM_VALUE_INTERNAL_FIELD_NUMBER: _ClassVar[int]
+    DISTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    param_name: str
+    param_value_internal: float
+    distribution: str
+    def __init__(self, param_name: _Optional[str] = ..., param_value_internal: _Optional[float] = ..., distribution: _Optional[str] = ...) -> None: ...
+
+class SetTrialParamsRequest(_message.Message):
+    __slots__ = ("trial_id", "params")
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    trial_id: int
+    params: _containers.RepeatedCompositeFieldContainer[TrialParam]
+    def __init__(self, trial_id: _Optional[int] = ..., params: _Optional[_Iterable[_Union[TrialParam, _Mapping]]] = ...) -> None: ...
+
+class SetTrialParamsReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
