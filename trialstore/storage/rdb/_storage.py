@@ -65,6 +65,9 @@ _T = TypeVar("_T")
 #: fetches every trial from the oldest unfinished one on.
 _MAX_IN_LIST = 500
 
+#: How many created trials' numbers a storage object keeps (see ``_created_numbers``).
+_KEPT_NUMBERS = 10_000
+
 
 @functools.cache
 def _pg_pipeline_supported() -> bool:
@@ -264,6 +267,11 @@ class RDBStorage(BaseStorage):
         self._waiting_probes: dict[int, tuple[int, frozenset[int]]] = {}
         self._directions: dict[int, list[StudyDirection]] = {}
         self._trial_study: dict[int, int] = {}
+        #: trial id -> (study id, number) of the last _KEPT_NUMBERS trials this object created:
+        #: a study asks for the number right after the create, which then costs no query. A
+        #: trial's number never changes; only a delete of its study by another process goes
+        #: unseen here (the answer is then that of a read just before the delete).
+        self._created_numbers: dict[int, tuple[int, int]] = {}
         self._distributions: dict[int, dict[str, BaseDistribution]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -509,6 +517,9 @@ class RDBStorage(BaseStorage):
         self._waiting_probes.pop(study_id, None)
         self._directions.pop(study_id, None)
         self._distributions.pop(study_id, None)
+        self._created_numbers = {
+            t: known for t, known in self._created_numbers.items() if known[0] != study_id
+        }
 
     def _set_study_attr(self, statement: Any, study_id: int, key: str, value: Any) -> None:
         stored = check.check_attr(key, value)
@@ -693,15 +704,18 @@ class RDBStorage(BaseStorage):
             and _pg_pipeline_supported()
             and (template is None or _is_running_with_system_attrs_only(template))
         ):
-            trial_id, _ = self._run(
+            trial_id, number = self._run(
                 lambda c: self._pg_create_trial(c, study_id, template),
                 mode="none",
                 idempotent=False,
             )
         else:
-            trial_id, _ = self._run(body, mode="write", idempotent=False)
+            trial_id, number = self._run(body, mode="write", idempotent=False)
         with self._lock:
             self._trial_study[trial_id] = study_id
+            self._created_numbers[trial_id] = (study_id, number)
+            if len(self._created_numbers) > _KEPT_NUMBERS:  # the oldest goes (dicts keep order)
+                del self._created_numbers[next(iter(self._created_numbers))]
         if template is not None:
             for name, dist in template.distributions.items():
                 self._remember_distribution(study_id, name, dist)
@@ -1000,6 +1014,9 @@ class RDBStorage(BaseStorage):
 
     def get_trial_number_from_id(self, trial_id: int) -> int:
         _trial_key(trial_id)
+        known = self._created_numbers.get(trial_id)
+        if known is not None:
+            return known[1]
         row = self._run(
             lambda c: c.execute(self._sql.trial_state, {"tid": trial_id}).first(), mode="none"
         )
