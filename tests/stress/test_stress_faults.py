@@ -76,3 +76,36 @@ def test_host_url(url: str, expected: str) -> None:
 def test_forwarder_refuses_addresses_outside_the_test_range() -> None:
     with pytest.raises(ValueError, match=r"198\.18\.0\.0/24"):
         Forwarder("0.0.0.0", 5432, 5432)
+
+
+def test_kills_go_on_while_a_long_fault_holds() -> None:
+    """A long fault waits through the schedule, which fires the kills due meanwhile: a
+    lock-holder stop or a partition does not take its time off the kill rate."""
+    import random
+    import time
+
+    from trialstore.stress._faults import FaultEvent, FaultSchedule
+
+    fired: list[str] = []
+
+    def kill() -> FaultEvent:
+        fired.append("kill")
+        now = time.monotonic_ns()
+        return FaultEvent("kill", "w", now, now)
+
+    def long_fault() -> FaultEvent:
+        start = time.monotonic_ns()
+        fired.append("long-start")
+        schedule.idle(1.0)
+        fired.append("long-end")
+        return FaultEvent("long", "x", start, time.monotonic_ns())
+
+    schedule = FaultSchedule({"kill": kill, "long": long_fault}, {"kill": 0.1, "long": 100.0},
+                             random.Random(0))  # fmt: skip
+    now = time.monotonic()
+    schedule.start(now, now + 30)
+    schedule._due = {"long": now, "kill": now + 0.05}
+    schedule.tick(time.monotonic(), now + 30)
+    during = fired[fired.index("long-start") + 1 : fired.index("long-end")]
+    assert during.count("kill") >= 4  # ~10 due in the second; a loaded machine fires fewer
+    assert [e.kind for e in schedule.events].count("kill") == during.count("kill")

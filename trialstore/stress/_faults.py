@@ -10,7 +10,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,10 +75,15 @@ def kill_worker(pool: WorkerPool, rng: random.Random) -> FaultEvent | None:
 
 
 def stop_lock_holder(
-    pool: WorkerPool, rng: random.Random, hold_s: float, *, tries: int = 300
+    pool: WorkerPool,
+    rng: random.Random,
+    hold_s: float,
+    *,
+    tries: int = 300,
+    wait: Callable[[float], None] = time.sleep,
 ) -> FaultEvent | None:
-    """SIGSTOP a worker while it holds a file lock, keep it stopped ``hold_s`` seconds, then
-    alternately SIGCONT or SIGKILL it.
+    """SIGSTOP a worker while it holds a file lock, keep it stopped ``hold_s`` seconds
+    (waiting with ``wait``), then alternately SIGCONT or SIGKILL it.
 
     Workers are stopped at random instants until one is caught holding a lock (per
     ``/proc/locks``); if none is caught within ``tries`` attempts (the storage uses no OS
@@ -104,7 +109,7 @@ def stop_lock_holder(
         os.kill(slot.proc.pid, signal.SIGSTOP)
     slot.stopped = True
     t_start = time.monotonic_ns()
-    time.sleep(hold_s)
+    wait(hold_s)
     others = [s.name for s in pool.live() if s is not slot]
     name = slot.name
     resume = "kill" if rng.random() < 0.5 else "cont"
@@ -129,15 +134,20 @@ def restart_server(hook: RestartHook, target: str) -> FaultEvent:
 
 
 def partition_host(
-    hosts: Hosts, pool: WorkerPool, rng: random.Random, cut_s: float
+    hosts: Hosts,
+    pool: WorkerPool,
+    rng: random.Random,
+    cut_s: float,
+    wait: Callable[[float], None] = time.sleep,
 ) -> FaultEvent | None:
-    """Cut a random host's link for ``cut_s`` seconds, then restore it."""
+    """Cut a random host's link for ``cut_s`` seconds (waiting with ``wait``), then restore
+    it."""
     host = rng.randrange(hosts.count)
     affected = [s.name for s in pool.live() if s.host == host]
     t_start = time.monotonic_ns()
     hosts.partition(host)
     try:
-        time.sleep(cut_s)
+        wait(cut_s)
     finally:
         hosts.heal(host)
     return FaultEvent(
@@ -149,9 +159,18 @@ def partition_host(
     )
 
 
+#: Fault kinds that take no time of their own: they may fire while a long fault holds.
+INSTANT_KINDS = ("kill",)
+
+
 @dataclass
 class FaultSchedule:
-    """Fires each enabled fault kind at its own period (jittered), one fault at a time."""
+    """Fires each enabled fault kind at its own period (jittered).
+
+    Faults that last (a stopped lock holder, a cut link, a restart) run one at a time; while
+    one holds, it waits through :meth:`idle`, which keeps firing the instant ones (kills) as
+    they fall due, so a long fault does not take its time off the kill rate.
+    """
 
     actions: dict[str, Callable[[], FaultEvent | None]]
     periods: dict[str, float]
@@ -160,18 +179,22 @@ class FaultSchedule:
     events: list[FaultEvent] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     _due: dict[str, float] = field(default_factory=dict)
+    _until: float = 0.0
 
     def start(self, now: float, until: float) -> None:
         """Plan the first fault of each kind (early enough that a short run sees each)."""
+        self._until = until
         span = max(0.0, until - now)
         for kind, period in self.periods.items():
             first = min(period, max(0.0, span - self.lengths.get(kind, 0.0) - 1.0) / 2)
             self._due[kind] = now + first * self.rng.uniform(0.3, 1.0)
 
-    def tick(self, now: float, until: float) -> FaultEvent | None:
-        """Fire the most overdue fault if any is due (and it can finish, plus one second to
-        see the recovery, before ``until``)."""
-        due = [(t, k) for k, t in self._due.items() if t <= now]
+    def tick(
+        self, now: float, until: float, kinds: Collection[str] | None = None
+    ) -> FaultEvent | None:
+        """Fire the most overdue fault (of ``kinds``, default all) if any is due (and it can
+        finish, plus one second to see the recovery, before ``until``)."""
+        due = [(t, k) for k, t in self._due.items() if t <= now and (kinds is None or k in kinds)]
         if not due:
             return None
         _, kind = min(due)
@@ -182,3 +205,10 @@ class FaultSchedule:
         if event is not None:
             self.events.append(event)
         return event
+
+    def idle(self, seconds: float) -> None:
+        """Wait ``seconds`` (a long fault holding), firing the instant faults that fall due."""
+        end = time.monotonic() + seconds
+        while (now := time.monotonic()) < end:
+            self.tick(now, self._until, INSTANT_KINDS)
+            time.sleep(min(0.01, end - now))

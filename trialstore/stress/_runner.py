@@ -296,12 +296,16 @@ def _run_processes(
     periods: dict[str, float] = {}
     skipped: dict[str, str] = {}
     base = config.fault_every
+
+    def wait(seconds: float) -> None:  # a long fault holding: kills go on meanwhile
+        schedule.idle(seconds)
+
     if "kill" in config.faults:
         actions["kill"] = functools.partial(_faults.kill_worker, pool, rng)
         periods["kill"] = base
     if "lock-holder-stop" in config.faults:
         actions["lock-holder-stop"] = functools.partial(
-            _faults.stop_lock_holder, pool, rng, config.lock_stop_seconds
+            _faults.stop_lock_holder, pool, rng, config.lock_stop_seconds, wait=wait
         )
         periods["lock-holder-stop"] = max(base * 5, config.lock_stop_seconds + 2)
     if "partition" in config.faults:
@@ -309,7 +313,7 @@ def _run_processes(
             skipped["partition"] = "needs --hosts > 1 and a networked storage"
         else:
             actions["partition"] = functools.partial(
-                _faults.partition_host, hosts, pool, rng, config.partition_seconds
+                _faults.partition_host, hosts, pool, rng, config.partition_seconds, wait
             )
             periods["partition"] = max(base * 6, config.partition_seconds + 2)
     if "server-restart" in config.faults:
@@ -344,7 +348,8 @@ def _run_processes(
 
     _progress_wait(config, lambda: time.monotonic() >= end, postfix, tick)
     hung = pool.stop_all()
-    write_json({"events": [e.to_json() for e in schedule.events], "skipped": skipped},
+    events = sorted(schedule.events, key=lambda e: e.t_start)  # kills fire within long faults
+    write_json({"events": [e.to_json() for e in events], "skipped": skipped},
                report_dir / "faults.json")  # fmt: skip
     # -9: killed by a fault; -15: stopped at the end before it had installed its handler
     worker_exits = {name: code for name, code in pool.exits.items() if code not in (0, -9, -15)}
@@ -355,7 +360,7 @@ def _run_processes(
         "workers_crashed": worker_exits,
         "hosts": [] if hosts is None else list(hosts.namespaces),
     }
-    return int(start_file.read_text()), schedule.events, dict(pool.deaths), extra
+    return int(start_file.read_text()), events, dict(pool.deaths), extra
 
 
 def _wait_ready(pool: WorkerPool, ready_dir: Path, start_file: Path) -> None:
