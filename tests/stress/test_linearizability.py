@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from trialstore.stress import LinOp, check_linearizable
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trialstore.stress import CounterOp, LinOp, check_counter, check_linearizable
 
 
 def write(value: Any) -> Callable[[Any], list[Any]]:
@@ -80,3 +83,62 @@ def test_unknown_increments_fill_gaps_interchangeably() -> None:
 def test_search_gives_up_when_over_budget() -> None:
     ops = [LinOp(0, 100, write(i)) for i in range(12)] + [LinOp(200, 201, read(-1))]
     assert check_linearizable(ops, 0, max_steps=50).ok is None
+
+
+def _as_search(ops: list[CounterOp], final: int) -> list[LinOp]:
+    """The same counter history for the general search."""
+
+    def inc(n: int | None) -> Callable[[Any], list[Any]]:
+        return (lambda c: [c + 1]) if n is None else (lambda c: [c + 1] if c == n else [])
+
+    lin = [
+        LinOp(o.t0, o.t1, read(o.value)) if o.read
+        else LinOp(o.t0, o.t1, inc(o.value), optional=o.value is None)
+        for o in ops
+    ]  # fmt: skip
+    return [*lin, LinOp(10_000, 10_001, read(final))]
+
+
+@st.composite
+def counter_histories(draw: st.DrawFn) -> tuple[list[CounterOp], int]:
+    """A run of a counter (increments at distinct instants, some of unknown outcome, some
+    unknown ones never applied, reads), sometimes with one returned value changed."""
+    n = draw(st.integers(0, 5))
+    instants = sorted(draw(st.lists(st.integers(0, 1000), min_size=n, max_size=n, unique=True)))
+    ops = []
+    for value, at in enumerate(instants):
+        t0 = at - draw(st.integers(0, 300))
+        t1 = at + draw(st.integers(0, 300))
+        hidden = draw(st.booleans())
+        ops.append(CounterOp(t0, 2000 if hidden else t1, None if hidden else value))
+    for _ in range(draw(st.integers(0, 2))):  # unknown increments that never happened
+        ops.append(CounterOp(draw(st.integers(0, 1000)), 2000, None))
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, 1000))
+        seen = sum(1 for i in instants if i < at)
+        ops.append(CounterOp(at - draw(st.integers(0, 200)), at + draw(st.integers(0, 200)),
+                             seen, read=True))  # fmt: skip
+    if ops and draw(st.booleans()):
+        i = draw(st.integers(0, len(ops) - 1))
+        if ops[i].value is not None:
+            ops[i].value = max(0, ops[i].value + draw(st.sampled_from([-1, 1])))
+    return ops, n
+
+
+@settings(max_examples=400, deadline=None)
+@given(counter_histories())
+def test_exact_counter_check_agrees_with_the_search(history: tuple[list[CounterOp], int]) -> None:
+    ops, final = history
+    searched = check_linearizable(_as_search(ops, final), 0, max_steps=1_000_000)
+    assert searched.ok is not None
+    assert check_counter(ops, final).ok == searched.ok
+
+
+def test_exact_counter_check_handles_many_unknown_increments() -> None:
+    """Hundreds of overlapping unknown creates (a kill-heavy study) are decided at once."""
+    ops = [CounterOp(i, 10**9, None) for i in range(600)]
+    ops += [CounterOp(10 * n + 5, 10 * n + 7, n) for n in range(0, 400, 2)]  # even ones known
+    ops.append(CounterOp(2015, 2016, 201, read=True))  # after #200 (by 2007), before #202
+    assert check_counter(ops, 400).ok is True
+    assert check_counter([*ops, CounterOp(3002, 3003, 150, read=True)], 400).ok is False
+    assert check_counter(ops, 801).ok is False  # more numbers than creates

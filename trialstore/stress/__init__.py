@@ -12,13 +12,20 @@ from __future__ import annotations
 from trialstore.stress._checkers import CheckContext, Invariant, run_checkers
 from trialstore.stress._config import FAULT_KINDS, TIERS, StressConfig
 from trialstore.stress._history import HistoryWriter, Op, load_history
-from trialstore.stress._linearizability import LinOp, LinResult, check_linearizable
+from trialstore.stress._linearizability import (
+    CounterOp,
+    LinOp,
+    LinResult,
+    check_counter,
+    check_linearizable,
+)
 from trialstore.stress._runner import StressResult, recheck, run_stress
 
 __all__ = [
     "FAULT_KINDS",
     "TIERS",
     "CheckContext",
+    "CounterOp",
     "HistoryWriter",
     "Invariant",
     "LinOp",
@@ -26,6 +33,7 @@ __all__ = [
     "Op",
     "StressConfig",
     "StressResult",
+    "check_counter",
     "check_linearizable",
     "load_history",
     "recheck",
