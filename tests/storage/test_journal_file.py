@@ -258,6 +258,23 @@ def test_snapshot_plus_tail_on_open(tmp_path: Path) -> None:
     assert total > 50
 
 
+def test_snapshot_files_of_dead_writers_are_removed(tmp_path: Path) -> None:
+    """A writer SIGKILLed while writing a snapshot leaves its temporary file; the next
+    snapshot writer removes such files once they are old (a live writer's are kept)."""
+    path = tmp_path / "journal.log"
+    small_workload(JournalStorage(JournalFileBackend(path)), n=30)
+    abandoned = tmp_path / "journal.log.snapshot.0123abcd.tmp"
+    in_progress = tmp_path / "journal.log.snapshot.4567ef01.tmp"
+    for leftover in (abandoned, in_progress):
+        leftover.write_text('{"format"')
+    an_hour_ago = time.time() - 3600
+    os.utime(abandoned, (an_hour_ago, an_hour_ago))
+    JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+    assert Path(str(path) + ".snapshot").exists()
+    assert not abandoned.exists()
+    assert in_progress.exists()
+
+
 def test_snapshot_of_another_file_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "journal.log"
     small_workload(JournalStorage(JournalFileBackend(path)), n=10)

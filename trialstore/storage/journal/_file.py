@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
 import threading
+import time
 import uuid
 from typing import Any, Protocol
 
@@ -31,6 +33,8 @@ _CHUNK = 16 * 1024 * 1024
 _TAIL_CHECK = 4096
 LOCK_SUFFIX = ".tslock"
 SNAPSHOT_SUFFIX = ".snapshot"
+#: Seconds after which a temporary snapshot file nobody renamed is a dead writer's leftover.
+_ABANDONED_SNAPSHOT_S = 600.0
 
 
 class _Lock(Protocol):
@@ -460,6 +464,7 @@ class JournalFileBackend(BaseJournalBackend):
             "journal": {"offset": offset, "lines": lines, "digest": _tail_digest(fd, offset)},
             "state": state,
         }
+        self._remove_abandoned_snapshots()
         tmp = f"{self.snapshot_path}.{uuid.uuid4().hex}.tmp"
         try:
             with open(tmp, "w", encoding="utf-8") as f:
@@ -470,6 +475,18 @@ class JournalFileBackend(BaseJournalBackend):
                 os.unlink(tmp)
             except OSError:
                 pass
+
+    def _remove_abandoned_snapshots(self) -> None:
+        """Delete the temporary snapshot files of writers that died while writing one (a
+        writer takes seconds; a file untouched for ``_ABANDONED_SNAPSHOT_S`` is abandoned, and
+        should its writer still be alive, its rename fails and it merely keeps no snapshot)."""
+        cutoff = time.time() - _ABANDONED_SNAPSHOT_S
+        for path in glob.glob(f"{glob.escape(self.snapshot_path)}.*.tmp"):
+            try:
+                if os.stat(path).st_mtime < cutoff:
+                    os.unlink(path)
+            except OSError:
+                pass  # another opener removed it first
 
     def close(self) -> None:
         for fd in (self._fd, self._wfd):
