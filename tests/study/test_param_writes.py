@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from _recording import Recording
 
 import trialstore
 from trialstore.distributions import IntDistribution
@@ -28,26 +29,6 @@ def _objective(trial: Trial) -> float:
 
 def _value(params: dict[str, Any]) -> float:
     return sum((params[f"x{i}"] - i) ** 2 for i in range(N_PARAMS))
-
-
-class Recording(InMemoryStorage):
-    """InMemoryStorage recording (method, trial id) of its parameter writes and finishes."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.writes: list[tuple[str, int]] = []
-
-    def set_trial_param(self, trial_id: int, *args: Any) -> None:
-        self.writes.append(("set_trial_param", trial_id))
-        super().set_trial_param(trial_id, *args)
-
-    def set_trial_params(self, trial_id: int, params: Any) -> None:
-        self.writes.append(("set_trial_params", trial_id))
-        super().set_trial_params(trial_id, params)
-
-    def set_trial_state_values(self, trial_id: int, *args: Any) -> bool:
-        self.writes.append(("set_trial_state_values", trial_id))
-        return super().set_trial_state_values(trial_id, *args)
 
 
 def _study(storage: BaseStorage | str, param_writes: str = "at_tell", **kw: Any) -> Any:
