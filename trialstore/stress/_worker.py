@@ -15,14 +15,20 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from trialstore.exceptions import StorageInternalError
+from trialstore.storage.base import BaseStorage
 from trialstore.stress._history import HistoryWriter
 from trialstore.stress._target import StorageTarget
 from trialstore.stress._workload import WorkloadConfig, run_workload
 
 __all__ = ["main"]
+
+#: Seconds a starting worker keeps trying to open an unreachable storage.
+_OPEN_RETRY_S = 60.0
 
 
 def main(argv: list[str]) -> int:
@@ -38,7 +44,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, on_term)
     history = HistoryWriter(Path(config["history_dir"]) / f"{name}.jsonl", name)
     target = StorageTarget.from_json(config["target"])
-    storage = target.open()
+    storage = _open(target, lambda: stopping)
     Path(config["ready_dir"], f"{name}.{os.getpid()}").touch()
     start_file = Path(config["start_file"])
     while not start_file.exists() and not stopping:
@@ -63,6 +69,20 @@ def main(argv: list[str]) -> int:
         except Exception:
             pass
     return 0
+
+
+def _open(target: StorageTarget, stopping: Callable[[], bool]) -> BaseStorage:
+    """Open the storage, trying again for up to ``_OPEN_RETRY_S`` seconds while it cannot be
+    reached: a replacement worker starts at once after a kill, and may open the storage just
+    while a fault (a server restart, lost sessions, a cut link) holds."""
+    deadline = time.monotonic() + _OPEN_RETRY_S
+    while True:
+        try:
+            return target.open()
+        except StorageInternalError:
+            if stopping() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 if __name__ == "__main__":
