@@ -82,6 +82,35 @@ def _gone(pid: int) -> bool:
         return True
 
 
+def _holds_a_lock(pid: int) -> bool:
+    """Whether ``pid`` holds a file lock (``flock`` or POSIX), as /proc/locks lists them."""
+    return any(
+        line.split()[4] == str(pid)
+        for line in Path("/proc/locks").read_text().splitlines()
+        if "->" not in line  # a waiter, not a holder
+    )
+
+
+def _stop_outside_the_lock(pid: int) -> None:
+    """SIGSTOP ``pid`` at a moment it holds no lock (the journal's append lock).
+
+    A worker stopped while it appends would block every other worker on the lock until the
+    end of the test, so a stop that lands inside the lock is undone and tried again.
+    """
+    for _ in range(1000):
+        os.kill(pid, signal.SIGSTOP)
+        _until(lambda: _state(pid) == "T")
+        if not _holds_a_lock(pid):
+            return
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.001)
+    raise AssertionError(f"worker {pid} held a lock at each of 1000 stops")
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+
+
 def _ppid(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
 
@@ -101,7 +130,7 @@ def test_zygote_workers_are_processes_that_run_die_and_stop(tmp_path: Path) -> N
         assert victim.proc is not None and stopped.proc is not None
         old, old_name = victim.proc, victim.name
         _until(lambda: _acknowledged(tmp_path) >= {old_name, stopped.name})
-        os.kill(stopped.proc.pid, signal.SIGSTOP)  # stays stopped past the run's end
+        _stop_outside_the_lock(stopped.proc.pid)  # stays stopped past the run's end
         pool.kill(victim)
         assert old.poll() == -9 and old.wait(timeout=0) == -9 and old.returncode == -9
         assert victim.name != old_name and victim.proc is not old
