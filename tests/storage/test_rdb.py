@@ -21,7 +21,7 @@ from trialstore.exceptions import StorageInternalError, UpdateFinishedTrialError
 from trialstore.storage import get_storage
 from trialstore.storage.rdb import RDBStorage
 from trialstore.storage.rdb._dml import MAX_PARAMS_PER_STATEMENT
-from trialstore.storage.rdb._engine import normalize_url
+from trialstore.storage.rdb._engine import create_engine, normalize_url
 from trialstore.study._direction import StudyDirection
 from trialstore.trial._state import TrialState
 
@@ -411,6 +411,60 @@ def test_plain_mysql_url_works_without_mysqlclient(mysql_url: str) -> None:
     assert storage._engine.dialect.driver == "pymysql"
     assert storage.create_new_study([StudyDirection.MINIMIZE], "plain") >= 0
     storage.close()
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize(("connect_args", "tls_contexts"), [({}, 0), ({"ssl_disabled": False}, 1)])
+def test_loopback_mysql_connections_build_no_tls_context(
+    mysql_url: str, connect_args: dict[str, Any], tls_contexts: int, monkeypatch: Any
+) -> None:
+    import pymysql.connections
+
+    built = []
+    create = pymysql.connections.Connection._create_ssl_ctx
+    monkeypatch.setattr(
+        pymysql.connections.Connection,
+        "_create_ssl_ctx",
+        lambda self, sslp: built.append(sslp) or create(self, sslp),
+    )
+    assert sa.engine.make_url(mysql_url).host == "127.0.0.1"
+    storage = RDBStorage(mysql_url, engine_kwargs={"connect_args": connect_args})
+    try:
+        assert storage.create_new_study([StudyDirection.MINIMIZE], "tls") >= 0
+        assert len(built) == tls_contexts  # one connection: the pool keeps it
+    finally:
+        storage.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "connect_args", "tls_off"),
+    [
+        ("mysql+pymysql://u@127.0.0.1/db", {}, True),
+        ("mysql+pymysql://u@127.3.4.5/db", {"connect_timeout": 3}, True),
+        ("mysql+pymysql://u@[::1]/db", {}, True),
+        ("mysql+pymysql://u@localhost/db", {}, True),
+        ("mysql+pymysql://u@/db?unix_socket=/run/mysqld/mysqld.sock", {}, True),
+        ("mysql+pymysql://u@db.example.org/db", {}, False),
+        ("mysql+pymysql://u@198.18.0.1/db", {}, False),
+        ("mysql+pymysql://u@127.0.0.1/db?ssl_ca=/ca.pem", {}, False),
+        ("mysql+pymysql://u@127.0.0.1/db", {"ssl_verify_cert": True}, False),
+        ("mysql+pymysql://u@127.0.0.1/db", {"ssl_disabled": False}, False),
+    ],
+)
+def test_only_loopback_mysql_urls_without_tls_options_turn_tls_off(
+    url: str, connect_args: dict[str, Any], tls_off: bool, monkeypatch: Any
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def capture(url: sa.URL, **kwargs: Any) -> None:
+        seen.update(kwargs)
+        raise LookupError("captured")
+
+    monkeypatch.setattr(sa, "create_engine", capture)
+    with pytest.raises(LookupError, match="captured"):
+        create_engine(normalize_url(url), {"connect_args": connect_args})
+    assert seen["connect_args"].get("ssl_disabled", False) is tls_off
+    assert seen["connect_args"].items() >= connect_args.items()  # the caller's, kept
 
 
 @pytest.mark.postgresql

@@ -132,9 +132,7 @@ def test_16_processes_open_a_new_database_at_once(
     storage.close()
 
 
-def test_opening_retries_a_locked_schema(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_opening_retries_a_locked_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another process holding SQLite's lock while the schema is checked or created (seen in
     CI: one of 16 openers got "database is locked") delays the open; it does not fail it."""
     from trialstore.storage.rdb import _schema
