@@ -227,10 +227,12 @@ def _bulk_fill(url: str, study: str, n: int) -> None:
     # What autovacuum / auto-stats do over the hours a real study of this size takes to
     # write: otherwise the measurement would pay for cleaning up after the bulk insert
     # (vacuum, hint bits, flushing its dirty pages), not for the trials it times.
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    if engine.dialect.name == "postgresql":  # VACUUM runs outside transactions only
+        plain = sa.create_engine(engine.url, isolation_level="AUTOCOMMIT")
+        with plain.connect() as connection:
             connection.exec_driver_sql("VACUUM ANALYZE")
             connection.exec_driver_sql("CHECKPOINT")
+        plain.dispose()
     elif engine.dialect.name == "mysql":
         with engine.begin() as connection:
             connection.exec_driver_sql("ANALYZE TABLE trials, trial_params, trial_values")
