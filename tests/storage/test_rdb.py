@@ -291,6 +291,54 @@ def test_reads_are_incremental(url: str) -> None:
     other.close()
 
 
+@pytest.mark.parametrize("max_in_list", [500, 3])  # 3: unfinished trials read by id range
+def test_state_filtered_reads_follow_trials_finishing_out_of_order(
+    url: str, max_in_list: int, monkeypatch: Any
+) -> None:
+    """Finished trials are kept per state; whatever order trials finish in (by this process
+    or another one), a filtered read equals filtering a fresh process's full read."""
+    import random
+
+    from trialstore.storage.rdb import _storage
+
+    monkeypatch.setattr(_storage, "_MAX_IN_LIST", max_in_list)
+    rng = random.Random(7)
+    reader, writer = RDBStorage(url), RDBStorage(url)
+    study_id = reader.create_new_study([StudyDirection.MINIMIZE], "by-state")
+    filters: list[tuple[TrialState, ...] | None] = [
+        None,
+        (TrialState.COMPLETE,),
+        (TrialState.PRUNED,),
+        (TrialState.FAIL,),
+        (TrialState.COMPLETE, TrialState.PRUNED),
+        (TrialState.RUNNING,),
+        (TrialState.WAITING, TrialState.COMPLETE),
+    ]
+    open_ids: list[int] = []
+    for step in range(60):
+        if rng.random() < 0.5 or not open_ids:
+            template = make_template(TrialState.WAITING) if rng.random() < 0.2 else None
+            open_ids.append(rng.choice([reader, writer]).create_new_trial(study_id, template))
+        else:
+            trial_id = open_ids.pop(rng.randrange(len(open_ids)))
+            state = rng.choice([TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL])
+            values = [float(step)] if state == TrialState.COMPLETE else None
+            rng.choice([reader, writer]).set_trial_state_values(trial_id, state, values)
+        fresh = RDBStorage(url)
+        everything = fresh.get_all_trials(study_id, deepcopy=False)
+        fresh.close()
+        for states in filters:
+            got = reader.get_all_trials(study_id, deepcopy=False, states=states)
+            expected = [t for t in everything if states is None or t.state in states]
+            assert [(t._trial_id, t.number, t.state) for t in got] == [
+                (t._trial_id, t.number, t.state) for t in expected
+            ], (step, states)
+            got.clear()  # a new list each time: the caller may change it
+    assert reader.get_all_trials(study_id, deepcopy=False, states=(TrialState.FAIL,))
+    reader.close()
+    writer.close()
+
+
 def test_waiting_trials_are_probed_with_one_light_query(url: str) -> None:
     """The study layer asks for WAITING trials before each new trial: with none waiting that
     is one query of ids and states, and a WAITING trial made elsewhere is still found (also

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import functools
 import json
@@ -128,15 +129,25 @@ class _AmbiguousCommit(Exception):
     """The connection was lost while committing: the transaction may or may not be durable."""
 
 
+def _trial_order(trial: FrozenTrial) -> tuple[bool, int, int]:
+    return (trial.number is None, trial.number, trial._trial_id)
+
+
 class _StudyTrials:
     """This process's view of one study's trials: finished ones are final and kept; the
-    others are read again on every sync, together with trials newer than ``max_id``."""
+    others are read again on every sync, together with trials newer than ``max_id``.
 
-    __slots__ = ("by_id", "max_id", "ordered", "unfinished")
+    ``finished`` holds the finished trials of each state by number, kept up to date as
+    trials finish, so that a sampler's ``get_all_trials(states=(COMPLETE,))`` copies one list
+    instead of testing the state of every trial of the study.
+    """
+
+    __slots__ = ("by_id", "finished", "max_id", "ordered", "unfinished")
 
     def __init__(self) -> None:
         self.by_id: dict[int, FrozenTrial] = {}
         self.ordered: list[FrozenTrial] = []  # index == number while numbers are dense
+        self.finished: dict[TrialState, list[FrozenTrial]] = {}
         self.unfinished: set[int] = set()
         self.max_id = -1
 
@@ -144,10 +155,17 @@ class _StudyTrials:
         dense = True
         for trial in sorted(fetched, key=lambda t: (t.number, t._trial_id)):
             trial_id = trial._trial_id
+            known = self.by_id.get(trial_id)
             self.by_id[trial_id] = trial
             self.max_id = max(self.max_id, trial_id)
             if trial.state.is_finished():
                 self.unfinished.discard(trial_id)
+                if known is None or not known.state.is_finished():  # newly finished
+                    same_state = self.finished.setdefault(trial.state, [])
+                    if not same_state or _trial_order(same_state[-1]) < _trial_order(trial):
+                        same_state.append(trial)
+                    else:  # trials finish out of number order
+                        bisect.insort(same_state, trial, key=_trial_order)
             else:
                 self.unfinished.add(trial_id)
             number = trial.number
@@ -158,9 +176,16 @@ class _StudyTrials:
             else:
                 dense = False
         if not dense:  # numbers with gaps or duplicates (a damaged database): sort
-            self.ordered = sorted(
-                self.by_id.values(), key=lambda t: (t.number is None, t.number, t._trial_id)
-            )
+            self.ordered = sorted(self.by_id.values(), key=_trial_order)
+
+    def select(self, states: Container[TrialState] | None) -> list[FrozenTrial]:
+        """A new list of the trials in ``states`` (None: all), by number."""
+        if states is None:
+            return list(self.ordered)
+        wanted = [state for state in TrialState if state in states]
+        if len(wanted) == 1 and wanted[0].is_finished():
+            return list(self.finished.get(wanted[0], ()))
+        return [t for t in self.ordered if t.state in states]
 
 
 class RDBStorage(BaseStorage):
@@ -1168,10 +1193,10 @@ class RDBStorage(BaseStorage):
     ) -> list[FrozenTrial]:
         if _only_waiting(states) and not self._may_have_waiting(study_id):
             return []
-        ordered = self._sync(study_id)
-        if states is not None:
-            ordered = [t for t in ordered if t.state in states]
-        return [copy_trial(t) for t in ordered] if deepcopy else list(ordered)
+        with self._lock:
+            self._sync(study_id)
+            selected = self._studies[study_id].select(states)
+        return [copy_trial(t) for t in selected] if deepcopy else selected
 
     def _may_have_waiting(self, study_id: int) -> bool:
         """Whether the study has WAITING trials, by one light query (ids and states only).
