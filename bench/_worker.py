@@ -124,12 +124,20 @@ def task_load(spec: dict[str, Any]) -> dict[str, Any]:
     """(c): load the study, read all trials and the best trial, in this fresh process.
 
     Module imports are done before the clock starts (``import optuna`` imports all of its
-    backends; trialstore imports a backend on first use).
+    backends; trialstore imports a backend on first use; both import a database driver on
+    their first engine).
     """
     lib = _lib(spec["lib"])
-    module = _BACKEND_MODULES.get(spec["location"]["backend"])
+    backend = spec["location"]["backend"]
+    module = _BACKEND_MODULES.get(backend)
     if spec["lib"] == "trialstore" and module is not None:
         importlib.import_module(module)
+    if backend in ("postgresql", "mysql"):
+        import sqlalchemy
+
+        sqlalchemy.engine.make_url(spec["location"]["url"]).get_dialect().import_dbapi()
+    elif backend == "sqlite":
+        import sqlite3  # noqa: F401
     start = time.perf_counter()
     study = lib.load_study(
         study_name="bench-c", storage=open_storage(lib.__name__, spec["location"])
