@@ -386,6 +386,34 @@ def test_engine_kwargs_are_passed_through(tmp_path: Path) -> None:
         RDBStorage(url, engine_kwargs={"isolation_level": "SERIALIZABLE"})
 
 
+def test_schema_check_sees_what_the_inspector_sees(url: str) -> None:
+    """The one-query catalog read of the schema check agrees with SQLAlchemy's inspector, and
+    a missing trialstore index makes the schema incomplete (the next open adds it back)."""
+    from trialstore.storage.rdb._schema import inspect_schema
+    from trialstore.storage.rdb._tables import EXTRA_INDEXES
+
+    RDBStorage(url).close()
+    engine = sa.create_engine(url)
+    extra = EXTRA_INDEXES[0]
+    try:
+        with engine.connect() as connection:
+            state = inspect_schema(connection)
+            inspector = sa.inspect(connection)
+            assert state.tables == set(inspector.get_table_names())
+            assert {str(i["name"]) for i in inspector.get_indexes("trials")} <= state.indexes
+            assert state.complete
+        with engine.begin() as connection:
+            extra.drop(connection)
+        with engine.connect() as connection:
+            state = inspect_schema(connection)
+            assert extra.name not in state.indexes and not state.complete
+        RDBStorage(url).close()
+        with engine.connect() as connection:
+            assert inspect_schema(connection).complete
+    finally:
+        engine.dispose()
+
+
 def test_upgrade_from_optunas_first_schema(url: str) -> None:
     """Optuna's own scripts build its first schema (v0.9.0.a, one direction per study, one
     value per trial, numbers in a system attribute, old distribution names); trialstore's
