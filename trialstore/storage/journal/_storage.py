@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import gc
 import os
 import threading
 import time
@@ -20,6 +19,7 @@ from trialstore.exceptions import (
     UpdateFinishedTrialError,
 )
 from trialstore.storage import _validation as check
+from trialstore.storage._gc import gc_paused
 from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.journal._base import BaseJournalBackend, JournalReset
@@ -159,15 +159,10 @@ class JournalStorage(BaseStorage):
     def _load(self) -> None:
         # Loading builds up to millions of long-lived objects at once; the cyclic collector
         # would rescan them many times meanwhile (none of them can be garbage yet).
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():
             self._restart_from_snapshot()
             before = self._state.records_applied
             self._sync()
-        finally:
-            if gc_was_enabled:
-                gc.enable()
         if (
             self._state.records_applied - before >= self._snapshot_threshold
             and not self._state.in_batch

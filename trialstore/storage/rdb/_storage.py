@@ -26,6 +26,7 @@ from trialstore.exceptions import (
     UpdateFinishedTrialError,
 )
 from trialstore.storage import _validation as check
+from trialstore.storage._gc import gc_paused
 from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.rdb import _codec, _engine, _read, _schema
@@ -1248,9 +1249,10 @@ class RDBStorage(BaseStorage):
             else:
                 statement = self._sql.read_from
                 params["min_id"] = min(cached.unfinished)
-            study_seen, fetched = _read.build_trials(
-                self._run(lambda c: _raw_rows(c.execute(statement, params)), mode="none")
-            )
+            with gc_paused():  # a first read may build thousands of trials
+                study_seen, fetched = _read.build_trials(
+                    self._run(lambda c: _raw_rows(c.execute(statement, params)), mode="none")
+                )
             if not study_seen:
                 self._forget_study(study_id)
                 raise KeyError(f"No study with id {study_id!r}.")
