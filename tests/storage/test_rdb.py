@@ -333,6 +333,9 @@ def test_state_filtered_reads_follow_trials_finishing_out_of_order(
             assert [(t._trial_id, t.number, t.state) for t in got] == [
                 (t._trial_id, t.number, t.state) for t in expected
             ], (step, states)
+            held = {t._trial_id: t for t in reader.get_all_trials(study_id, deepcopy=False)}
+            finished = [t for t in got if t.state.is_finished()]
+            assert all(held[t._trial_id] is t for t in finished)  # one object per final trial
             got.clear()  # a new list each time: the caller may change it
     assert reader.get_all_trials(study_id, deepcopy=False, states=(TrialState.FAIL,))
     reader.close()

@@ -157,16 +157,17 @@ class _StudyTrials:
         for trial in sorted(fetched, key=lambda t: (t.number, t._trial_id)):
             trial_id = trial._trial_id
             known = self.by_id.get(trial_id)
+            if known is not None and known.state.is_finished():
+                continue  # read again with a range of unfinished ones: final, keep the one held
             self.by_id[trial_id] = trial
             self.max_id = max(self.max_id, trial_id)
             if trial.state.is_finished():
                 self.unfinished.discard(trial_id)
-                if known is None or not known.state.is_finished():  # newly finished
-                    same_state = self.finished.setdefault(trial.state, [])
-                    if not same_state or _trial_order(same_state[-1]) < _trial_order(trial):
-                        same_state.append(trial)
-                    else:  # trials finish out of number order
-                        bisect.insort(same_state, trial, key=_trial_order)
+                same_state = self.finished.setdefault(trial.state, [])
+                if not same_state or _trial_order(same_state[-1]) < _trial_order(trial):
+                    same_state.append(trial)
+                else:  # trials finish out of number order
+                    bisect.insort(same_state, trial, key=_trial_order)
             else:
                 self.unfinished.add(trial_id)
             number = trial.number
@@ -1249,10 +1250,14 @@ class RDBStorage(BaseStorage):
             else:
                 statement = self._sql.read_from
                 params["min_id"] = min(cached.unfinished)
-            with gc_paused():  # a first read may build thousands of trials
-                study_seen, fetched = _read.build_trials(
-                    self._run(lambda c: _raw_rows(c.execute(statement, params)), mode="none")
-                )
+
+            def read(connection: sa.Connection) -> tuple[bool, list[FrozenTrial]]:
+                # A first read may build thousands of trials; the collector is paused for
+                # one attempt's fetch and build, never across the retries' backoff.
+                with gc_paused():
+                    return _read.build_trials(_raw_rows(connection.execute(statement, params)))
+
+            study_seen, fetched = self._run(read, mode="none")
             if not study_seen:
                 self._forget_study(study_id)
                 raise KeyError(f"No study with id {study_id!r}.")
