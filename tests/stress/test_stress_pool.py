@@ -75,9 +75,14 @@ def _running(text: str) -> list[int]:
     return pids
 
 
+def _state(pid: int) -> str:
+    """The one-letter state of process ``pid`` (R, S, T, Z, ...) from /proc."""
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+
+
 def _gone(pid: int) -> bool:
     try:
-        return (Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]) in "ZX"
+        return _state(pid) in "ZX"
     except OSError:
         return True
 
@@ -105,10 +110,6 @@ def _stop_outside_the_lock(pid: int) -> None:
         os.kill(pid, signal.SIGCONT)
         time.sleep(0.001)
     raise AssertionError(f"worker {pid} held a lock at each of 1000 stops")
-
-
-def _state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
 
 
 def _ppid(pid: int) -> int:
