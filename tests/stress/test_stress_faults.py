@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from trialstore.stress._faults import holds_lock
-from trialstore.stress._netns import Forwarder, host_url
+from trialstore.stress._netns import Forwarder, Hosts, host_url
 
 LOCKS = """\
 1: FLOCK  ADVISORY  WRITE 4242 00:2a:1234 0 EOF
@@ -109,3 +112,30 @@ def test_kills_go_on_while_a_long_fault_holds() -> None:
     during = fired[fired.index("long-start") + 1 : fired.index("long-end")]
     assert during.count("kill") >= 4  # ~10 due in the second; a loaded machine fires fewer
     assert [e.kind for e in schedule.events].count("kill") == during.count("kill")
+
+
+@pytest.mark.netns
+def test_hosts_set_up_at_once_get_links_of_their_own() -> None:
+    """Two runs (or tests) at once: each host's subnet is its own, and traffic from a
+    namespace comes back to that namespace (a shared subnet sent one run's replies into the
+    other's namespace)."""
+    if shutil.which("ip") is None or os.geteuid() != 0:
+        pytest.skip("needs root and ip")
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        server.listen(8)
+        with Hosts(2, [port]) as first, Hosts(1, [port]) as second:
+            gateways = [first.gateway(0), first.gateway(1), second.gateway(0)]
+            assert len(set(gateways)) == 3
+            assert all(g.startswith("198.18.0.") for g in gateways)
+            for hosts, i in ((first, 0), (first, 1), (second, 0)):
+                probe = (
+                    "import socket, sys\n"
+                    "s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)\n"
+                    "s.sendall(b'x'); s.close()\n"
+                )
+                cmd = [*hosts.prefix(i), sys.executable, "-c", probe, hosts.gateway(i), str(port)]
+                subprocess.run(cmd, check=True, timeout=30, capture_output=True)
+                conn, _ = server.accept()
+                with conn:
+                    assert conn.recv(1) == b"x"

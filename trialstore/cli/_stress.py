@@ -20,7 +20,8 @@ def register(subparsers: Any) -> None:
             "history and the final contents, and write a report (report.json, report.png, "
             "summary.txt). Exit code 0: no violation; 1: violations; 2: bad arguments. "
             "Use a storage that holds nothing you care about: the run creates studies named "
-            "stress-*. Faults, hosts and server restarts need root."
+            "stress-*. Faults, hosts and server restarts need root. SIGTERM or Ctrl-C ends "
+            "the run early and still checks and reports it; a second one aborts."
         ),
     )
     parser.add_argument(

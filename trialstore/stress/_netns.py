@@ -1,24 +1,38 @@
 """Simulated hosts: Linux network namespaces joined to this one by veth pairs.
 
-Host ``i`` is namespace ``tss<tag>h<i>`` with link ``198.18.0.(4i)/30``: this side of the veth
-is ``.4i+1``, the namespace side ``.4i+2``. Servers here listen on 127.0.0.1 only, so for each
-server port a :class:`Forwarder` listens on ``198.18.0.(4i+1):port`` and relays to
-``127.0.0.1:port``; a worker in host ``i`` uses the storage URL with its host part replaced by
-``198.18.0.(4i+1)``. A partition sets this side of the veth down (packets are dropped, TCP
-connections stall until it comes back up). No address outside 198.18.0.0/24 and 127.0.0.1 is
-used. Needs root and ``ip``.
+Host ``i`` is namespace ``tss<tag>h<i>`` with its own link ``198.18.0.(4b)/30``, where ``b`` is
+a block of the /24 that no other link on this machine uses: this side of the veth is
+``.4b+1``, the namespace side ``.4b+2``. Blocks are chosen under a machine-wide file lock from
+the addresses this namespace already holds, so several runs (or tests) at once never share a
+subnet; sharing one would send one run's replies into the other's namespaces. Servers here
+listen on 127.0.0.1 only, so for each server port a :class:`Forwarder` listens on
+``198.18.0.(4b+1):port`` and relays to ``127.0.0.1:port``; a worker in host ``i`` uses the
+storage URL with its host part replaced by that address (:meth:`Hosts.gateway`). A partition
+sets this side of the veth down (packets are dropped, TCP connections stall until it comes
+back up). No address outside 198.18.0.0/24 and 127.0.0.1 is used. Needs root and ``ip``.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import secrets
 import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import portalocker
+
 __all__ = ["Forwarder", "Hosts", "host_url"]
+
+_RANGE = ipaddress.IPv4Network("198.18.0.0/24")
+_BLOCKS = _RANGE.num_addresses // 4  # /30 links
+# Held while blocks are chosen and their addresses added, by every Hosts on this machine (a
+# fixed path, not TMPDIR's: runs with different TMPDIRs still share the one /24).
+_ALLOCATION_LOCK = Path("/tmp/trialstore-netns.lock")
 
 
 def _ip(*args: str) -> None:
@@ -92,6 +106,18 @@ class Forwarder:
             s.close()
 
 
+def _blocks_in_use() -> set[int]:
+    """The /30 blocks of 198.18.0.0/24 that an address of this namespace falls in."""
+    out = subprocess.run(["ip", "-o", "-4", "addr", "show"], check=True, capture_output=True,
+                         text=True, timeout=30).stdout  # fmt: skip
+    used = set()
+    for address in re.findall(r"\binet (\d+\.\d+\.\d+\.\d+)", out):
+        ip = ipaddress.IPv4Address(address)
+        if ip in _RANGE:
+            used.add((int(ip) - int(_RANGE.network_address)) // 4)
+    return used
+
+
 def host_url(url: str, address: str) -> str:
     """Return ``url`` with its network location's host replaced by ``address``."""
     parts = urlsplit(url)
@@ -115,6 +141,7 @@ class Hosts:
         self.ports = ports
         self.tag = secrets.token_hex(2)
         self.namespaces: list[str] = []
+        self._blocks: list[int] = []
         self._links: list[str] = []
         self._forwarders: list[Forwarder] = []
         self.cut: set[int] = set()
@@ -132,24 +159,37 @@ class Hosts:
 
     def gateway(self, host: int) -> str:
         """This side's address on host ``host``'s link (what its workers connect to)."""
-        return f"198.18.0.{4 * host + 1}"
+        return str(_RANGE.network_address + 4 * self._blocks[host] + 1)
 
     def prefix(self, host: int) -> list[str]:
         """Command prefix that runs a command inside host ``host``."""
         return ["ip", "netns", "exec", self.namespaces[host]]
 
     def _setup(self) -> None:
-        for i in range(self.count):
-            ns = f"tss{self.tag}h{i}"
-            here, there = f"tsa{self.tag}{i}", f"tsb{self.tag}{i}"
-            _ip("netns", "add", ns)
-            self.namespaces.append(ns)
-            _ip("link", "add", here, "type", "veth", "peer", "name", there)
-            self._links.append(here)
+        # Once this side's address is on its link, the block shows as used to the next
+        # allocator, so the lock covers choosing and adding, not the rest of the setup.
+        with portalocker.Lock(str(_ALLOCATION_LOCK), timeout=60):
+            free = sorted(set(range(_BLOCKS)) - _blocks_in_use())
+            if len(free) < self.count:
+                raise RuntimeError(
+                    f"{self.count} hosts need {self.count} free /30 links in {_RANGE}; "
+                    f"{len(free)} are free (other runs hold the rest: see `ip -4 addr`)"
+                )
+            for i, block in enumerate(free[: self.count]):
+                ns = f"tss{self.tag}h{i}"
+                here, there = f"tsa{self.tag}{i}", f"tsb{self.tag}{i}"
+                _ip("netns", "add", ns)
+                self.namespaces.append(ns)
+                _ip("link", "add", here, "type", "veth", "peer", "name", there)
+                self._links.append(here)
+                self._blocks.append(block)
+                _ip("addr", "add", f"{self.gateway(i)}/30", "dev", here)
+        for i, ns in enumerate(self.namespaces):
+            here, there = self._links[i], f"tsb{self.tag}{i}"
             _ip("link", "set", there, "netns", ns)
-            _ip("addr", "add", f"{self.gateway(i)}/30", "dev", here)
             _ip("link", "set", here, "up")
-            _ip("-n", ns, "addr", "add", f"198.18.0.{4 * i + 2}/30", "dev", there)
+            peer = _RANGE.network_address + 4 * self._blocks[i] + 2
+            _ip("-n", ns, "addr", "add", f"{peer}/30", "dev", there)
             _ip("-n", ns, "link", "set", there, "up")
             _ip("-n", ns, "link", "set", "lo", "up")
             for port in self.ports:

@@ -170,6 +170,8 @@ def write_summary(report: dict[str, Any], path: Path) -> str:
         "faults: "
         + (", ".join(f"{k} {v}" for k, v in report["faults"]["by_kind"].items()) or "none"),
     ]
+    if report.get("stopped_early_by"):
+        lines.insert(1, f"stopped early by {report['stopped_early_by']}; what ran is checked")
     for kind, rec in report["faults"]["recovery"].items():
         lines.append(
             f"  recovery after {kind}: p50 {rec['p50_s']:.3f} s, max {rec['max_s']:.3f} s"

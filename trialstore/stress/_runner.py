@@ -22,6 +22,7 @@ from trialstore.stress._checkers import CheckContext, Invariant
 from trialstore.stress._config import StressConfig
 from trialstore.stress._faults import FaultEvent, FaultSchedule
 from trialstore.stress._history import HistoryWriter, Op, load_history
+from trialstore.stress._interrupt import StopRequest
 from trialstore.stress._netns import Hosts, host_url
 from trialstore.stress._pool import WorkerPool
 from trialstore.stress._report import OpStats, build_report, write_json, write_png, write_summary
@@ -89,6 +90,11 @@ def run_stress(
     ``report.png`` (with matplotlib), ``summary.txt``, ``history/*.jsonl`` (one file per
     worker) and ``faults.json``. Violations are reported, never raised.
 
+    Called in the main thread, SIGTERM or SIGINT during the run ends it early: the workers
+    stop, the set-up is removed, and what ran is checked and reported (``stopped_early_by``
+    in the report names the signal). A second signal raises KeyboardInterrupt after removing
+    the set-up, without checking.
+
     Raises:
         ValueError: inconsistent configuration.
     """
@@ -106,6 +112,7 @@ def run_stress(
         think_time=config.think_time,
     )
     with contextlib.ExitStack() as stack:
+        stop = stack.enter_context(StopRequest())  # entered first: restored after the cleanup
         if config.mode == "thread":
             target = StorageTarget(config.storage, _storage_kwargs(config))
             if storage is None:
@@ -113,14 +120,17 @@ def run_stress(
             events: list[FaultEvent] = []
             extra: dict[str, Any] = {}
             t_start = time.monotonic_ns()
-            _run_threads(config, storage, history_dir, workload)
+            _run_threads(config, storage, history_dir, workload, stop)
             deaths: dict[str, int] = {}
         else:
             target, storage, proxy = _open_processes_target(config, stack, report_dir)
             t_start, events, deaths, extra = _run_processes(
-                config, target, history_dir, report_dir, workload, stack, restart_fake, proxy
-            )
+                config, target, history_dir, report_dir, workload, stack, restart_fake, proxy,
+                stop,
+            )  # fmt: skip
         t_end = time.monotonic_ns()
+        if stop.requested:
+            extra["stopped_early_by"] = stop.signal_name
         final = snapshot_storage(storage, run_id)
         interval = storage.get_heartbeat_interval()  # the storage's own settings count
         grace = storage.get_grace_period()
@@ -198,16 +208,23 @@ def _open_processes_target(
 
 
 def _run_threads(
-    config: StressConfig, storage: BaseStorage, history_dir: Path, workload: WorkloadConfig
+    config: StressConfig,
+    storage: BaseStorage,
+    history_dir: Path,
+    workload: WorkloadConfig,
+    stop: StopRequest,
 ) -> None:
     deadline = time.monotonic() + config.duration
+
+    def over() -> bool:
+        return stop.requested or time.monotonic() >= deadline
+
     errors: list[BaseException] = []
 
     def work(i: int) -> None:
         writer = HistoryWriter(history_dir / f"t{i}.jsonl", f"t{i}")
         try:
-            run_workload(storage, writer, workload, config.seed * 1009 + i,
-                         lambda: time.monotonic() >= deadline)  # fmt: skip
+            run_workload(storage, writer, workload, config.seed * 1009 + i, over)
         except BaseException as e:  # pragma: no cover - a bug in the harness
             errors.append(e)
         finally:
@@ -216,7 +233,7 @@ def _run_threads(
     threads = [threading.Thread(target=work, args=(i,)) for i in range(config.workers)]
     for t in threads:
         t.start()
-    _progress_wait(config, lambda: time.monotonic() >= deadline, lambda: "")
+    _progress_wait(config, over, lambda: "")
     for t in threads:
         t.join()
     if errors:
@@ -256,6 +273,7 @@ def _run_processes(
     stack: contextlib.ExitStack,
     restart_fake: Any,
     proxy: GrpcProxyProcess | None,
+    stop: StopRequest,
 ) -> tuple[int, list[FaultEvent], dict[str, int], dict[str, Any]]:
     rng = random.Random(config.seed)
     hosts: Hosts | None = None
@@ -346,7 +364,7 @@ def _run_processes(
         faults = " ".join(f"{k}={v}" for k, v in kinds.items())
         return f"workers={len(pool.live())} {faults}"
 
-    _progress_wait(config, lambda: time.monotonic() >= end, postfix, tick)
+    _progress_wait(config, lambda: stop.requested or time.monotonic() >= end, postfix, tick)
     hung = pool.stop_all()
     events = sorted(schedule.events, key=lambda e: e.t_start)  # kills fire within long faults
     write_json({"events": [e.to_json() for e in events], "skipped": skipped},
