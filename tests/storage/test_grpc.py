@@ -46,6 +46,7 @@ from trialstore.storage.grpc import _client as client_module  # noqa: E402
 from trialstore.storage.grpc._idempotency import CREATE_REQUEST_ATTR, IdempotencyTable  # noqa: E402
 from trialstore.storage.grpc._pb import storage_pb2 as pb  # noqa: E402
 from trialstore.study._direction import StudyDirection  # noqa: E402
+from trialstore.trial import create_trial  # noqa: E402
 from trialstore.trial._frozen import FrozenTrial  # noqa: E402
 from trialstore.trial._state import TrialState  # noqa: E402
 
@@ -838,6 +839,60 @@ def test_a_create_cut_off_by_a_dying_proxy_finds_its_trial_when_sent_again(
         client.close()
 
 
+def test_a_create_or_list_cut_off_by_a_dying_proxy_finds_its_trial_when_sent_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CreateTrialOrListWaiting creates as CreateNewTrial does: sent again to a restarted
+    proxy, it returns the first attempt's trial instead of making a second one."""
+    backend = InMemoryStorage()
+    table = _restarting_proxies(monkeypatch)
+    with served(backend) as server:
+        client = GrpcStorageProxy(host="localhost", port=server.port, retry_timeout=10.0)
+        study_id = client.create_new_study([StudyDirection.MINIMIZE], "resent-ask")
+        table.armed = True
+        trial_id = client.create_trial_or_list_waiting(study_id)
+        assert not table.armed, "the call was not cut off"
+        assert [t._trial_id for t in backend.get_all_trials(study_id)] == [trial_id]
+        assert client.get_trial_number_from_id(trial_id) == 0
+        assert client.get_trial(trial_id).system_attrs == {}  # the request id is hidden
+        client.close()
+
+
+@pytest.mark.parametrize(
+    ("values", "before", "expected"),
+    [
+        ([1.5], False, True),  # ours: same state and values
+        ([1.5], True, UpdateFinishedTrialError),  # another one's FAIL came first
+    ],
+)
+def test_params_and_finish_resent_to_a_restarted_proxy_is_told_apart(
+    values: list[float], before: bool, expected: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SetTrialParamsAndStateValues whose proxy died before replying: sent again, its batch
+    meets the finished trial; the client decides as for a repeated finish."""
+    backend = InMemoryStorage()
+    table = _restarting_proxies(monkeypatch)
+    with served(backend) as server:
+        client = GrpcStorageProxy(host="localhost", port=server.port, retry_timeout=10.0)
+        trial_id = client.create_new_trial(client.create_new_study(MIN, "resent-finish"))
+        if before:
+            table.on_fail = lambda: backend.set_trial_state_values(trial_id, TrialState.FAIL)
+        table.armed, table.before = True, before
+        batch = {"x": (0.5, DIST)}
+        if expected is True:
+            assert client.set_trial_params_and_state_values(
+                trial_id, batch, TrialState.COMPLETE, values
+            )
+            trial = backend.get_trial(trial_id)
+            assert trial.params == {"x": 0.5} and trial.values == values
+        else:
+            with pytest.raises(expected):
+                client.set_trial_params_and_state_values(
+                    trial_id, batch, TrialState.COMPLETE, values
+                )
+        client.close()
+
+
 def test_a_create_cut_off_by_a_dying_optuna_proxy_reports_an_unknown_outcome(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -916,22 +971,20 @@ def test_a_param_batch_resent_to_a_restarted_proxy_is_harmless(
         client.close()
 
 
-def test_a_server_without_set_trial_params_gets_one_call_per_param(
-    backend: InMemoryStorage, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A trialstore server from before SetTrialParams (UNIMPLEMENTED): the client falls back
-    to SetTrialParameter per parameter, and stops asking."""
+def _without_methods(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """Make the servers started afterwards answer UNIMPLEMENTED to these extension methods
+    (as a trialstore server from before they existed does)."""
     from trialstore.storage.grpc import _server as server_module
 
     original = server_module._Service.method_handlers
+    hidden = {f"/{server_module.EXTENSION_SERVICE}/{name}" for name in names}
 
-    def without_batches(self: Any) -> Any:
+    def without(self: Any) -> Any:
         handlers = original(self)
-        service = server_module.EXTENSION_SERVICE
 
         class Filter(grpc.GenericRpcHandler):  # type: ignore[misc]
             def service(self, details: Any) -> Any:
-                if details.method == f"/{service}/SetTrialParams":
+                if details.method in hidden:
                     return None
                 for handler in handlers:
                     found = handler.service(details)
@@ -941,12 +994,45 @@ def test_a_server_without_set_trial_params_gets_one_call_per_param(
 
         return [Filter()]
 
-    monkeypatch.setattr(server_module._Service, "method_handlers", without_batches)
+    monkeypatch.setattr(server_module._Service, "method_handlers", without)
+
+
+def test_a_server_without_set_trial_params_gets_one_call_per_param(
+    backend: InMemoryStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trialstore server from before SetTrialParams (UNIMPLEMENTED): the client falls back
+    to SetTrialParameter per parameter, and stops asking."""
+    _without_methods(monkeypatch, "SetTrialParams")
     with served(backend) as server:
         client = GrpcStorageProxy(host="localhost", port=server.port, retry_timeout=5.0)
         trial_id = client.create_new_trial(client.create_new_study(MIN, "old-server"))
         client.set_trial_params(trial_id, {"x": (0.5, DIST), "y": (0.25, DIST)})
-        assert client._batch_params is False
+        assert client._unimplemented == {"SetTrialParams"}
         client.set_trial_params(trial_id, {"z": (0.75, DIST)})
         assert list(backend.get_trial(trial_id).params) == ["x", "y", "z"]
+        client.close()
+
+
+def test_a_server_without_the_combined_writes_gets_their_single_calls(
+    backend: InMemoryStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trialstore server from before CreateTrialOrListWaiting and
+    SetTrialParamsAndStateValues: the client uses the BaseStorage defaults (listing + create;
+    batch + finish), with the same results."""
+    _without_methods(monkeypatch, "CreateTrialOrListWaiting", "SetTrialParamsAndStateValues")
+    with served(backend) as server:
+        client = GrpcStorageProxy(host="localhost", port=server.port, retry_timeout=5.0)
+        study_id = client.create_new_study(MIN, "old-server-2")
+        first = client.create_trial_or_list_waiting(study_id)
+        assert isinstance(first, int) and client.get_trial_number_from_id(first) == 0
+        waiting = client.create_new_trial(study_id, create_trial(state=TrialState.WAITING))
+        assert client.create_trial_or_list_waiting(study_id) == [waiting]
+        done = client.set_trial_params_and_state_values(
+            first, {"x": (0.5, DIST)}, TrialState.COMPLETE, [1.0]
+        )
+        assert done is True
+        hidden = {"CreateTrialOrListWaiting", "SetTrialParamsAndStateValues"}
+        assert client._unimplemented == hidden
+        trial = backend.get_trial(first)
+        assert trial.params == {"x": 0.5} and trial.state == TrialState.COMPLETE
         client.close()

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from trialstore.conformance._attributes import AttributesConformance
 from trialstore.conformance._base import StorageFactory
+from trialstore.conformance._combined_writes import CombinedWritesConformance
 from trialstore.conformance._concurrency import ConcurrencyConformance
 from trialstore.conformance._errors import ErrorsConformance
 from trialstore.conformance._heartbeats import HeartbeatsConformance
@@ -61,6 +62,7 @@ class StorageConformance(
     AttributesConformance,
     ValuesConformance,
     ParamBatchesConformance,
+    CombinedWritesConformance,
     ErrorsConformance,
     SnapshotsConformance,
     HeartbeatsConformance,
@@ -87,7 +89,8 @@ class StorageConformance(
     Every test relies only on studies it created (unique names), so ``make()`` may hand out
     new handles on one shared store. Areas: studies, trials, attributes, values (objective,
     parameter and intermediate), parameter batches (``set_trial_params``: order, all or
-    nothing, racing a finish), errors (precedence; a rejected call changes nothing),
+    nothing, racing a finish), the combined writes (``create_trial_or_list_waiting``,
+    ``set_trial_params_and_state_values``), errors (precedence; a rejected call changes nothing),
     snapshots and pickling, heartbeats, concurrency (threads; processes when shared), and the
     state machine against an independent reference model.
     """

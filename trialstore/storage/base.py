@@ -34,7 +34,7 @@ from typing import Any
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import UpdateFinishedTrialError
-from trialstore.storage._validation import check_params
+from trialstore.storage._validation import check_params, check_state_values
 from trialstore.study._direction import StudyDirection
 from trialstore.study._frozen import FrozenStudy
 from trialstore.trial._frozen import FrozenTrial
@@ -167,6 +167,26 @@ class BaseStorage(abc.ABC):
                 with the study's earlier one of that name.
         """
 
+    def create_trial_or_list_waiting(self, study_id: int) -> int | list[int]:
+        """Start a trial unless the study has enqueued ones: return the id of a new RUNNING
+        trial (as :meth:`create_new_trial` without a template makes) when the study has no
+        WAITING trial; else return the WAITING trials' ids ordered by number, creating
+        nothing. The caller claims one of them (``set_trial_state_values(id, RUNNING)``) and,
+        if every claim is lost to other callers, calls again.
+
+        One round trip where the backend can (the gRPC client: one call); the default lists
+        the WAITING trials, then creates. Not atomic: a trial enqueued while this runs may be
+        missed, and a trial created by it then numbers after that one. Numbers of created
+        trials are unique and dense under concurrency, as with :meth:`create_new_trial`.
+
+        Raises:
+            KeyError: no such study.
+        """
+        waiting = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
+        if waiting:
+            return [t._trial_id for t in waiting]
+        return self.create_new_trial(study_id)
+
     @abc.abstractmethod
     def set_trial_param(
         self,
@@ -263,6 +283,32 @@ class BaseStorage(abc.ABC):
                 missing with COMPLETE, of a length other than the number of directions, or
                 holding NaN or a non-number.
         """
+
+    def set_trial_params_and_state_values(
+        self,
+        trial_id: int,
+        params: Mapping[str, tuple[float, BaseDistribution]],
+        state: TrialState,
+        values: Sequence[float] | None = None,
+    ) -> bool:
+        """:meth:`set_trial_params` then :meth:`set_trial_state_values`, in one round trip
+        where the backend can (the gRPC client: one call); return what the state write
+        returns.
+
+        Every argument is checked first (the rules of both methods), so bad input stores
+        nothing. A batch the storage rejects (KeyError, UpdateFinishedTrialError, a
+        distribution conflict) raises with nothing stored and the state unchanged. The pair is
+        not one atomic write: once the batch is stored, a failing state write (the trial was
+        finished meanwhile, the value count does not match the directions) raises and leaves
+        the batch stored, exactly as the two calls would.
+
+        Raises:
+            as :meth:`set_trial_params`, then as :meth:`set_trial_state_values`.
+        """
+        check_params(params)
+        check_state_values(state, values)
+        self.set_trial_params(trial_id, params)
+        return self.set_trial_state_values(trial_id, state, values)
 
     @abc.abstractmethod
     def set_trial_intermediate_value(

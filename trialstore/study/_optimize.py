@@ -204,7 +204,10 @@ def _run_trial(
     number = trial.number
     try:
         try:
-            trial._flush_params()  # param_writes="at_tell": the buffered parameters
+            # param_writes="at_tell": buffered parameters the storage might reject are written
+            # now (the others go with the finish, in tell_trial's one call).
+            if not trial._buffer_is_known():
+                trial._flush_params()
         except ValueError as e:
             # The storage rejected them (none is stored): the trial fails as it would have
             # with immediate writes, where suggest_* raises this error inside the objective.

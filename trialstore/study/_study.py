@@ -9,6 +9,7 @@ from collections.abc import Callable, Container, Iterable, Sequence
 from typing import Any
 
 from trialstore.distributions import BaseDistribution
+from trialstore.exceptions import UpdateFinishedTrialError
 from trialstore.logging import get_logger
 from trialstore.pruners._base import BasePruner
 from trialstore.samplers._base import BaseSampler
@@ -265,9 +266,14 @@ class Study:
         return trial
 
     def _ask(self) -> Trial:
-        trial_id = self._pop_waiting_trial_id()
-        if trial_id is None:
-            trial_id = self._storage.create_new_trial(self._study_id)
+        if probes_by_number(self._storage):
+            claimed = self._pop_waiting_trial_id_from_cursor()
+            trial_id = (
+                claimed if claimed is not None else self._storage.create_new_trial(self._study_id)
+            )
+        else:
+            trial_id, claimed = self._create_or_claim()
+        if claimed is None:
             trial = Trial(self, trial_id)
             with self._waiting_lock:
                 if self._waiting_cursor == trial.number:
@@ -277,16 +283,21 @@ class Study:
         self.sampler.before_trial(self, trial._cached_frozen)
         return trial
 
-    def _pop_waiting_trial_id(self) -> int | None:
-        if probes_by_number(self._storage):
-            return self._pop_waiting_trial_id_from_cursor()
-        waiting = self._storage.get_all_trials(
-            self._study_id, deepcopy=False, states=(TrialState.WAITING,)
-        )
-        for frozen in waiting:
-            if self._storage.set_trial_state_values(frozen._trial_id, TrialState.RUNNING):
-                return frozen._trial_id
-        return None
+    def _create_or_claim(self) -> tuple[int, int | None]:
+        """Create a trial, or claim the oldest WAITING one that no one else claims first:
+        return (trial id, the same id if it was claimed, else None). One round trip when the
+        study has nothing enqueued (``create_trial_or_list_waiting``)."""
+        while True:
+            got = self._storage.create_trial_or_list_waiting(self._study_id)
+            if isinstance(got, int):
+                return got, None
+            for trial_id in got:
+                try:
+                    if self._storage.set_trial_state_values(trial_id, TrialState.RUNNING):
+                        return trial_id, trial_id
+                except UpdateFinishedTrialError:
+                    continue  # finished while WAITING (failed by hand): not claimable
+            # every one was claimed by others meanwhile: look again
 
     def _pop_waiting_trial_id_from_cursor(self) -> int | None:
         with self._waiting_lock:

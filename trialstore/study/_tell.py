@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from trialstore.logging import get_logger
 from trialstore.trial._frozen import FrozenTrial
@@ -139,42 +139,44 @@ def tell_trial(
             if warn:
                 warnings.warn(message, stacklevel=4)
                 message = None
-    rejected = _flush_params(study, trial_id, frozen)
+    # param_writes="at_tell": a Trial of this Study may hold parameters not written yet. When
+    # the storage might reject them (a name this Study has not written before), they are
+    # written first, so that a rejection fails the trial before the sampler hears of it;
+    # otherwise they go with the finish, in one call.
+    pending = study._trial_with_pending_params(trial_id) if study._pending_trials else None
+    rejected: ValueError | None = None
+    if pending is not None:
+        assert pending._param_buffer is not None
+        buffered = dict(pending._param_buffer)
+        if not pending._buffer_is_known():
+            try:
+                pending._flush_params()
+            except ValueError as e:
+                rejected, buffered = e, {}
+            pending = None
+        _show_params(buffered, frozen)
     if rejected is not None:
         state, values = TrialState.FAIL, None
     floats = None if values is None else [float(v) for v in values]  # type: ignore[arg-type]
     try:
         study.sampler.after_trial(study, frozen, state, floats)
     finally:
-        study._storage.set_trial_state_values(trial_id, state, floats)
+        if pending is None:
+            study._storage.set_trial_state_values(trial_id, state, floats)
+        else:
+            pending._flush_params_and_finish(state, floats)
     if rejected is not None:
         raise rejected
     return state, floats, message, trial_id
 
 
-def _flush_params(study: Study, trial_id: int, frozen: FrozenTrial) -> ValueError | None:
-    """Write the parameters a Trial of ``study`` buffered (``param_writes="at_tell"``) before
-    the trial is finished; add them to ``frozen`` (a snapshot read before the write). Return
-    the ValueError with which the storage rejected them (nothing stored), or None.
-
-    Raises:
-        any other error of the write (the trial is then not finished here).
-    """
-    if not study._pending_trials:  # param_writes="immediate", or nothing buffered
-        return None
-    pending = study._trial_with_pending_params(trial_id)
-    if pending is None:
-        return None
-    assert pending._param_buffer is not None
-    buffered = dict(pending._param_buffer)
-    try:
-        pending._flush_params()
-    except ValueError as e:
-        return e
-    if frozen is not pending._cached_frozen:
-        params, distributions = dict(frozen.params), dict(frozen.distributions)
-        for name, (internal, dist) in buffered.items():
-            params[name] = dist.to_external_repr(internal)
-            distributions[name] = dist
-        frozen.params, frozen.distributions = params, distributions
-    return None
+def _show_params(buffered: dict[str, tuple[float, Any]], frozen: FrozenTrial) -> None:
+    """Add buffered parameters to ``frozen``, a snapshot that may have been read before they
+    were written (the Trial's own snapshot already shows them)."""
+    if not buffered or all(name in frozen.params for name in buffered):
+        return
+    params, distributions = dict(frozen.params), dict(frozen.distributions)
+    for name, (internal, dist) in buffered.items():
+        params[name] = dist.to_external_repr(internal)
+        distributions[name] = dist
+    frozen.params, frozen.distributions = params, distributions

@@ -221,6 +221,36 @@ class Trial:
         self.study._learn_distributions({name: dist for name, (_, dist) in buffer.items()})
         self._discard_buffer()
 
+    def _buffer_is_known(self) -> bool:
+        """Whether every buffered parameter's name has a distribution this Study object
+        learned from an earlier write: then the storage cannot reject the batch for a
+        conflicting distribution (compatibility is checked when buffering)."""
+        known = self.study._known_distribution
+        return all(known(name) is not None for name in self._param_buffer or ())
+
+    def _flush_params_and_finish(self, state: TrialState, values: list[float] | None) -> bool:
+        """Write the buffered parameters and the final state with one
+        ``set_trial_params_and_state_values`` call; return what it returns. For a buffer of
+        known names only (:meth:`_buffer_is_known`). After a KeyError or
+        UpdateFinishedTrialError (the trial is gone or finished) or a ValueError (the values
+        were rejected), the buffer is dropped; after any other error (the outcome is
+        unknown) it stays, as with :meth:`_flush_params`.
+
+        Raises:
+            whatever ``set_trial_params_and_state_values`` raised.
+        """
+        buffer = self._param_buffer
+        assert buffer
+        try:
+            updated = self._storage.set_trial_params_and_state_values(
+                self._trial_id, dict(buffer), state, values
+            )
+        except (ValueError, KeyError, UpdateFinishedTrialError):
+            self._discard_buffer()
+            raise
+        self._discard_buffer()
+        return updated
+
     def _discard_buffer(self) -> None:
         if self._param_buffer:
             self._param_buffer.clear()

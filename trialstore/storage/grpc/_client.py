@@ -187,8 +187,9 @@ class GrpcStorageProxy(BaseStorage):
         self._numbers: dict[int, tuple[int, int]] = {}
         self._info: ext.GetServerInfoReply | None = None
         self._extensions: bool | None = None
-        #: False once the server answered SetTrialParams with UNIMPLEMENTED.
-        self._batch_params: bool | None = None
+        #: Extension methods the server answered with UNIMPLEMENTED (a trialstore server from
+        #: before they existed): their BaseStorage defaults are used instead.
+        self._unimplemented: set[str] = set()
 
     def __repr__(self) -> str:
         return (
@@ -312,6 +313,28 @@ class GrpcStorageProxy(BaseStorage):
     def _ext(self, method: str, request: Any, reply_cls: Any, write: bool = False) -> Any:
         return self._send(EXTENSION_SERVICE, method, request, reply_cls, write)[0]
 
+    def _has(self, method: str) -> bool:
+        """Whether the server has this extension method (as far as this client knows)."""
+        return self._has_extensions() and method not in self._unimplemented
+
+    def _send_ext(self, method: str, request: Any, reply_cls: Any) -> tuple[Any, bool]:
+        """A write through an extension method that older trialstore servers lack: as
+        :meth:`_send`, but an UNIMPLEMENTED answer returns ``(None, False)`` and is
+        remembered (see :meth:`_has`)."""
+        reply, resent = self._send(
+            EXTENSION_SERVICE, method, request, reply_cls, True, unimplemented=False
+        )
+        if reply is False:
+            self._unimplemented.add(method)
+            return None, False
+        return reply, resent
+
+    def _remember_number(self, trial_id: int, study_id: int, number: int) -> None:
+        with self._lock:
+            self._numbers[trial_id] = (study_id, number)
+            if len(self._numbers) > _KEPT_NUMBERS:  # the oldest goes (dicts keep order)
+                del self._numbers[next(iter(self._numbers))]
+
     # -- studies ----------------------------------------------------------------------------
 
     def create_new_study(
@@ -421,10 +444,7 @@ class GrpcStorageProxy(BaseStorage):
                 template_trial_is_none=template is None,
             )
             reply = self._ext("CreateNewTrial", request, ext.CreateNewTrialReply, True)
-            with self._lock:
-                self._numbers[reply.trial_id] = (study_id, reply.number)
-                if len(self._numbers) > _KEPT_NUMBERS:  # the oldest goes (dicts keep order)
-                    del self._numbers[next(iter(self._numbers))]
+            self._remember_number(reply.trial_id, study_id, reply.number)
         else:
             if template is not None and template.values == []:
                 raise ValueError("values must hold one number per direction, got 0.")
@@ -436,6 +456,25 @@ class GrpcStorageProxy(BaseStorage):
             reply = self._rpc("CreateNewTrial", plain, pb.CreateNewTrialReply, True)
         trial_id: int = reply.trial_id
         return trial_id
+
+    def create_trial_or_list_waiting(self, study_id: int) -> int | list[int]:
+        """One call to a trialstore server (which makes the trial as :meth:`create_new_trial`
+        does, so that the call, sent again after the server died, finds its trial instead of
+        making a second one). Against an Optuna server: the default (a listing, then a
+        create)."""
+        study_id = _id(study_id, "study")
+        if self._has("CreateTrialOrListWaiting"):
+            request = ext.CreateTrialOrListWaitingRequest(study_id=study_id)
+            reply, _ = self._send_ext(
+                "CreateTrialOrListWaiting", request, ext.CreateTrialOrListWaitingReply
+            )
+            if reply is not None:
+                if reply.waiting_trial_ids:
+                    return list(reply.waiting_trial_ids)
+                self._remember_number(reply.trial_id, study_id, reply.number)
+                trial_id: int = reply.trial_id
+                return trial_id
+        return super().create_trial_or_list_waiting(study_id)
 
     def set_trial_param(
         self,
@@ -463,29 +502,10 @@ class GrpcStorageProxy(BaseStorage):
         again after a lost connection sets the same values again, which is harmless."""
         checked = check.check_params(params)
         trial_id = _id(trial_id, "trial")
-        if self._has_extensions() and self._batch_params is not False:
-            request = ext.SetTrialParamsRequest(
-                trial_id=trial_id,
-                params=[
-                    ext.TrialParam(
-                        param_name=name,
-                        param_value_internal=internal,
-                        distribution=distribution_to_json(distribution),
-                    )
-                    for name, internal, distribution in checked
-                ],
-            )
-            reply, _ = self._send(
-                EXTENSION_SERVICE,
-                "SetTrialParams",
-                request,
-                ext.SetTrialParamsReply,
-                True,
-                unimplemented=False,
-            )
-            if reply is not False:
+        if self._has("SetTrialParams"):
+            request = _params_request(trial_id, checked)
+            if self._send_ext("SetTrialParams", request, ext.SetTrialParamsReply)[0] is not None:
                 return
-            self._batch_params = False  # a trialstore server from before this call existed
         if not checked:
             self.check_trial_is_updatable(trial_id, self.get_trial(trial_id).state)
         for name, internal, distribution in checked:
@@ -507,8 +527,9 @@ class GrpcStorageProxy(BaseStorage):
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
         checked_state, checked_values = check.check_state_values(state, values)
+        trial_id = _id(trial_id, "trial")
         request = pb.SetTrialStateValuesRequest(
-            trial_id=_id(trial_id, "trial"),
+            trial_id=trial_id,
             state=int(checked_state),  # type: ignore[arg-type]
             values=checked_values or [],
         )
@@ -531,6 +552,53 @@ class GrpcStorageProxy(BaseStorage):
             if not isinstance(e.__cause__, UpdateFinishedTrialError):
                 raise
             return self._resent_finish(trial_id, checked_state, checked_values)
+        return self._state_written(trial_id, reply, resent)
+
+    def set_trial_params_and_state_values(
+        self,
+        trial_id: int,
+        params: Mapping[str, tuple[float, BaseDistribution]],
+        state: TrialState,
+        values: Sequence[float] | None = None,
+    ) -> bool:
+        """One call to a trialstore server, where the backend's
+        ``set_trial_params_and_state_values`` runs. Sent again after a lost connection: the
+        batch meets the trial finished by the first attempt, which is then told apart as
+        for :meth:`set_trial_state_values`. Against an Optuna server: the two calls, the
+        batch as :meth:`set_trial_params` sends it there."""
+        checked = check.check_params(params)
+        checked_state, checked_values = check.check_state_values(state, values)
+        trial_id = _id(trial_id, "trial")
+        if not self._has("SetTrialParamsAndStateValues"):
+            return super().set_trial_params_and_state_values(trial_id, params, state, values)
+        request = ext.SetTrialParamsAndStateValuesRequest(
+            params=_params_request(trial_id, checked),
+            state_values=ext.SetTrialStateValuesRequest(
+                request=pb.SetTrialStateValuesRequest(
+                    trial_id=trial_id,
+                    state=int(checked_state),  # type: ignore[arg-type]
+                    values=checked_values or [],
+                ),
+                values_given=checked_values is not None,
+            ),
+        )
+        try:
+            reply, resent = self._send_ext(
+                "SetTrialParamsAndStateValues", request, pb.SetTrialStateValuesReply
+            )
+        except _ResentWriteError as e:
+            if not isinstance(e.__cause__, UpdateFinishedTrialError):
+                raise
+            return self._resent_finish(trial_id, checked_state, checked_values)
+        if reply is None:
+            return super().set_trial_params_and_state_values(trial_id, params, state, values)
+        return self._state_written(trial_id, reply, resent)
+
+    def _state_written(
+        self, trial_id: int, reply: pb.SetTrialStateValuesReply, resent: bool
+    ) -> bool:
+        """What a state write's reply says, unless it was a claim sent again that found the
+        trial taken: then whether the first attempt took it is unknown."""
         updated: bool = reply.trial_updated
         if not updated and resent:
             raise StorageInternalError(
@@ -660,6 +728,22 @@ class GrpcStorageProxy(BaseStorage):
             self.get_study_name_from_id(study_id)
             return []
         return list(self._ext("FailStaleTrials", request, ext.StaleTrialsReply, True).trial_ids)
+
+
+def _params_request(
+    trial_id: int, checked: list[tuple[str, float, BaseDistribution]]
+) -> ext.SetTrialParamsRequest:
+    return ext.SetTrialParamsRequest(
+        trial_id=trial_id,
+        params=[
+            ext.TrialParam(
+                param_name=name,
+                param_value_internal=internal,
+                distribution=distribution_to_json(distribution),
+            )
+            for name, internal, distribution in checked
+        ],
+    )
 
 
 def storage_from_url(url: str, **kwargs: Any) -> GrpcStorageProxy:

@@ -267,7 +267,20 @@ class _Service:
             "SetTrialParams": (
                 ext.SetTrialParamsRequest,
                 ext.SetTrialParamsReply,
-                self._set_trial_params,
+                lambda r: s.set_trial_params(r.trial_id, _params_from_wire(r)),
+                True,
+            ),
+            "CreateTrialOrListWaiting": (
+                ext.CreateTrialOrListWaitingRequest,
+                ext.CreateTrialOrListWaitingReply,
+                self._create_trial_or_list_waiting,
+                True,
+                True,
+            ),
+            "SetTrialParamsAndStateValues": (
+                ext.SetTrialParamsAndStateValuesRequest,
+                pb.SetTrialStateValuesReply,
+                self._set_trial_params_and_state_values,
                 True,
             ),
         }
@@ -361,31 +374,66 @@ class _Service:
             template = conv.trial_from_proto(
                 request.template_trial.trial, request.template_trial.extras
             )
+        found = self._trial_of_resent_create(study_id, call)
+        return found if found is not None else self._create_marked(study_id, template, call)
+
+    def _trial_of_resent_create(self, study_id: int, call: _WriteCall) -> dict[str, Any] | None:
+        """The trial a create sent again made on its first attempt (found by its request
+        id), or None (not resent, or the first attempt made none)."""
+        if call.request_id is None or not call.resent:
+            return None
+        for trial in reversed(self._storage.get_all_trials(study_id, deepcopy=False)):
+            if trial.system_attrs.get(CREATE_REQUEST_ATTR) == call.request_id:
+                return {"trial_id": trial._trial_id, "number": trial.number}
+        return None
+
+    def _create_marked(
+        self, study_id: int, template: FrozenTrial | None, call: _WriteCall
+    ) -> dict[str, Any]:
         if call.request_id is None:
             trial_id = self._storage.create_new_trial(study_id, template)
         else:
-            if call.resent:
-                for trial in reversed(self._storage.get_all_trials(study_id, deepcopy=False)):
-                    if trial.system_attrs.get(CREATE_REQUEST_ATTR) == call.request_id:
-                        return {"trial_id": trial._trial_id, "number": trial.number}
             marked = _marked_template(template, call.request_id)
             trial_id = self._storage.create_new_trial(study_id, marked)
         number = self._storage.get_trial_number_from_id(trial_id)
         return {"trial_id": trial_id, "number": number}
 
-    def _set_trial_params(self, request: ext.SetTrialParamsRequest) -> None:
-        """One ``set_trial_params`` call on the storage (atomic there). A repeated name is a
-        ValueError (a mapping cannot hold one). Sent again after the first attempt's server
-        died: setting the same parameters to the same values again is harmless."""
-        params: dict[str, tuple[float, Any]] = {}
-        for param in request.params:
-            if param.param_name in params:
-                raise ValueError(f"params: parameter {param.param_name!r} is given twice.")
-            params[param.param_name] = (
-                param.param_value_internal,
-                json_to_distribution(param.distribution),
+    def _create_trial_or_list_waiting(
+        self, request: ext.CreateTrialOrListWaitingRequest, call: _WriteCall
+    ) -> dict[str, Any]:
+        """The study's WAITING trial ids, or a trial created as :meth:`_create_marked_trial`
+        creates one (so that, sent again after the server died, it finds its trial)."""
+        study_id = request.study_id
+        found = self._trial_of_resent_create(study_id, call)
+        if found is not None:
+            return found
+        waiting = self._storage.get_all_trials(
+            study_id, deepcopy=False, states=(TrialState.WAITING,)
+        )
+        if waiting:
+            return {"waiting_trial_ids": [t._trial_id for t in waiting]}
+        return self._create_marked(study_id, None, call)
+
+    def _set_trial_params_and_state_values(
+        self, request: ext.SetTrialParamsAndStateValuesRequest
+    ) -> dict[str, Any]:
+        """One ``set_trial_params_and_state_values`` call on the storage. Sent again after the
+        first attempt's server died, the batch meets a finished trial: the client then looks
+        at the trial to tell whether its first attempt finished it."""
+        trial_id = request.params.trial_id
+        state_values = request.state_values
+        if state_values.request.trial_id != trial_id:
+            raise ValueError(
+                "SetTrialParamsAndStateValues: params and state_values name different trials "
+                f"({trial_id} and {state_values.request.trial_id})."
             )
-        self._storage.set_trial_params(request.trial_id, params)
+        updated = self._storage.set_trial_params_and_state_values(
+            trial_id,
+            _params_from_wire(request.params),
+            conv.state_from_wire(state_values.request.state),
+            list(state_values.request.values) if state_values.values_given else None,
+        )
+        return {"trial_updated": updated}
 
     def _trials_since(self, request: pb.GetTrialsRequest) -> list[Any]:
         included = set(request.included_trial_ids)
@@ -406,6 +454,21 @@ class _Service:
             "heartbeat_interval": interval or 0.0,
             "grace_period": grace or 0.0,
         }
+
+
+def _params_from_wire(request: ext.SetTrialParamsRequest) -> dict[str, tuple[float, Any]]:
+    """The batch of a SetTrialParamsRequest, in its order. A repeated name is a ValueError (a
+    mapping cannot hold one). Sent again after the first attempt's server died, a batch sets
+    the same parameters to the same values again, which is harmless."""
+    params: dict[str, tuple[float, Any]] = {}
+    for param in request.params:
+        if param.param_name in params:
+            raise ValueError(f"params: parameter {param.param_name!r} is given twice.")
+        params[param.param_name] = (
+            param.param_value_internal,
+            json_to_distribution(param.distribution),
+        )
+    return params
 
 
 def _marked_template(template: FrozenTrial | None, request_id: str) -> FrozenTrial:

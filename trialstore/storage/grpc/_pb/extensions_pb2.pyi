@@ -131,3 +131,27 @@ class SetTrialParamsRequest(_message.Message):
 class SetTrialParamsReply(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class CreateTrialOrListWaitingRequest(_message.Message):
+    __slots__ = ("study_id",)
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    study_id: int
+    def __init__(self, study_id: _Optional[int] = ...) -> None: ...
+
+class CreateTrialOrListWaitingReply(_message.Message):
+    __slots__ = ("waiting_trial_ids", "trial_id", "number")
+    WAITING_TRIAL_IDS_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    waiting_trial_ids: _containers.RepeatedScalarFieldContainer[int]
+    trial_id: int
+    number: int
+    def __init__(self, waiting_trial_ids: _Optional[_Iterable[int]] = ..., trial_id: _Optional[int] = ..., number: _Optional[int] = ...) -> None: ...
+
+class SetTrialParamsAndStateValuesRequest(_message.Message):
+    __slots__ = ("params", "state_values")
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    STATE_VALUES_FIELD_NUMBER: _ClassVar[int]
+    params: SetTrialParamsRequest
+    state_values: SetTrialStateValuesRequest
+    def __init__(self, params: _Optional[_Union[SetTrialParamsRequest, _Mapping]] = ..., state_values: _Optional[_Union[SetTrialStateValuesRequest, _Mapping]] = ...) -> None: ...
