@@ -16,8 +16,9 @@ database pool is ``--pool-size`` connections (trialstore: ``pool_size``, no over
 the same engine arguments). Results print as a table and, with ``--json FILE``, as JSON.
 
 ``--param-writes at_tell`` (default ``immediate``): trialstore's clients write a trial's
-parameters in one call, in (a) through the study layer's ``param_writes="at_tell"``, in (b)
-as one ``set_trial_params`` instead of two ``set_trial_param``; the output names the mode.
+parameters with the finish, in (a) through the study layer's ``param_writes="at_tell"``, in
+(b) as one ``set_trial_params_and_state_values`` instead of two ``set_trial_param`` and
+``set_trial_state_values``; the output names the mode.
 """
 
 from __future__ import annotations
@@ -279,19 +280,25 @@ def _clients_worker(
             barrier.wait()
             for _ in range(per_client):
                 trial_id = timed("create_new_trial", storage.create_new_trial, study_id)
-                if batched:
-                    params = {"x": (1.0, dist), "y": (2.0, dist)}
-                    timed("set_trial_params", storage.set_trial_params, trial_id, params)
+                if batched:  # the parameters with the finish, as an at_tell study does
+                    timed(
+                        "set_trial_params_and_state_values",
+                        storage.set_trial_params_and_state_values,
+                        trial_id,
+                        {"x": (1.0, dist), "y": (2.0, dist)},
+                        complete,
+                        [5.0],
+                    )
                 else:
                     timed("set_trial_param", storage.set_trial_param, trial_id, "x", 1.0, dist)
                     timed("set_trial_param", storage.set_trial_param, trial_id, "y", 2.0, dist)
-                timed(
-                    "set_trial_state_values",
-                    storage.set_trial_state_values,
-                    trial_id,
-                    complete,
-                    [5.0],
-                )
+                    timed(
+                        "set_trial_state_values",
+                        storage.set_trial_state_values,
+                        trial_id,
+                        complete,
+                        [5.0],
+                    )
                 timed("get_trial", storage.get_trial, trial_id)
         except Exception as e:
             with lock:

@@ -135,6 +135,8 @@ COMMON: dict[str, str] = {
     ),
     "test_rejected_param_batch_stores_nothing": NON_ATOMIC_BATCH,
     "test_param_batch_races_a_finish": SPLIT_BATCH,
+    "test_params_and_state_rejected_batch_leaves_the_state": NON_ATOMIC_BATCH,
+    "test_params_and_state_value_count_is_checked": VALUES_COUNT,
 }
 
 
@@ -184,6 +186,7 @@ class TestFromOptunaJournalFile(_OptunaStorageConformance):
         "distribution]": JOURNAL_MISSING,
         "test_empty_param_batch_checks_the_trial_only": JOURNAL_MISSING,
         "test_param_batch_from_another_handle_is_checked_on_the_newest_state": NON_ATOMIC_BATCH,
+        "test_params_and_state_on_missing_or_finished_trials": JOURNAL_MISSING,
     }
 
     @pytest.fixture
@@ -242,6 +245,10 @@ class TestFromOptunaSQLite(_OptunaStorageConformance):
         "test_rejected_param_batch_stores_nothing": NON_ATOMIC_BATCH,
         "test_param_batch_races_a_finish": SPLIT_BATCH,
         "test_param_batch_from_another_handle_is_checked_on_the_newest_state": NON_ATOMIC_BATCH,
+        "test_params_and_state_rejected_batch_leaves_the_state": NON_ATOMIC_BATCH,
+        "test_params_and_state_value_count_is_checked": VALUES_COUNT,
+        "test_threads_creating_or_claiming_get_each_trial_once": DOUBLE_CLAIM,
+        "test_threads_finishing_one_trial_with_params_have_one_winner": DOUBLE_FINISH,
     }
 
     @pytest.fixture
