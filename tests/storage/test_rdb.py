@@ -655,6 +655,57 @@ def test_retry_after_a_lost_reply_tells_whose_claim_or_finish_it_was(
     other.close()
 
 
+@pytest.mark.parametrize("first_attempt_ran", [True, False])
+def test_postgresql_params_and_finish_is_one_statement_and_retried_safely(
+    request: pytest.FixtureRequest, tmp_path: Path, first_attempt_ran: bool
+) -> None:
+    """set_trial_params_and_state_values on PostgreSQL, with names the object knows: one
+    statement. Retried after a transient error, it finds the trial finished and must tell
+    whether its first attempt did it (True) or another process did (UpdateFinishedTrialError,
+    nothing of the batch stored)."""
+    url = database_url(request, "postgresql", tmp_path)
+    storage = RDBStorage(url)
+    other = RDBStorage(url)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "combined")
+    dist = FloatDistribution(0, 1)
+    storage.set_trial_params(storage.create_new_trial(study_id), {"x": (0.5, dist)})
+    statements: list[str] = []
+    sa.event.listen(storage._engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    warm = storage.create_new_trial(study_id)
+    statements.clear()
+    assert storage.set_trial_params_and_state_values(
+        warm, {"x": (0.75, dist)}, TrialState.COMPLETE, [3.0]
+    )
+    assert len(statements) == 1
+    assert (other.get_trial(warm).params, other.get_trial(warm).values) == ({"x": 0.75}, [3.0])
+
+    trial_id = storage.create_new_trial(study_id)
+    interfered: list[str] = []
+
+    def interfere(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not interfered and "trial_params" in statement and "UPDATE trials" in statement:
+            interfered.append(statement)
+            if not first_attempt_ran:
+                other.set_trial_state_values(trial_id, TrialState.COMPLETE, [2.0])
+            raise _transient_error("postgresql")
+
+    event = "after_cursor_execute" if first_attempt_ran else "before_cursor_execute"
+    sa.event.listen(storage._engine, event, interfere)
+    batch = {"x": (0.25, dist)}
+    if first_attempt_ran:
+        assert storage.set_trial_params_and_state_values(
+            trial_id, batch, TrialState.COMPLETE, [2.0]
+        )
+        assert other.get_trial(trial_id).params == {"x": 0.25}
+    else:
+        with pytest.raises(UpdateFinishedTrialError):
+            storage.set_trial_params_and_state_values(trial_id, batch, TrialState.COMPLETE, [2.0])
+        assert other.get_trial(trial_id).params == {}
+    assert interfered and other.get_trial(trial_id).values == [2.0]
+    storage.close()
+    other.close()
+
+
 def test_a_param_batch_is_one_statement_once_its_names_are_known(url: str) -> None:
     """set_trial_params: names new to the process are checked in a transaction that locks the
     study (as set_trial_param does); after that a batch is one autocommit statement, and a

@@ -33,6 +33,7 @@ __all__ = [
     "PG_UPSERT_PARAMS",
     "Statements",
     "pg_finish_with_values",
+    "pg_params_then_finish",
     "statements_for",
     "upsert_params",
 ]
@@ -319,6 +320,46 @@ PG_UPSERT_PARAMS = (
     "ON CONFLICT (trial_id, param_name) DO UPDATE "
     "SET param_value = EXCLUDED.param_value, distribution_json = EXCLUDED.distribution_json"
 )
+
+
+@functools.cache
+def pg_params_then_finish(n_values: int) -> str:
+    """PostgreSQL: one statement that, if the trial ``%(tid)s`` is unfinished, upserts the
+    parameters (``%(names)s``, ``%(values)s``, ``%(dists)s`` as for ``PG_UPSERT_PARAMS``),
+    finishes it (``%(new_state)s``, ``%(now)s``) and upserts its ``n_values`` values (as
+    :func:`pg_finish_with_values`); its one row holds 1 if it did, else 0 (nothing written).
+    The trial row is locked first (FOR UPDATE): a concurrent finish either waits for this
+    statement or makes it find the trial finished. Parameters in psycopg's pyformat."""
+    rows = ", ".join(
+        f"({i}, CAST(%(value_{i})s AS DOUBLE PRECISION), CAST(%(type_{i})s AS trialvaluetype))"
+        for i in range(n_values)
+    )
+    stored = (
+        ", stored AS (INSERT INTO trial_values (trial_id, objective, value, value_type) "
+        "SELECT finished.trial_id, v.objective, v.value, v.value_type "
+        f"FROM finished CROSS JOIN (VALUES {rows}) AS v (objective, value, value_type) "
+        "ON CONFLICT (trial_id, objective) DO UPDATE "
+        "SET value = EXCLUDED.value, value_type = EXCLUDED.value_type RETURNING 1)"
+        if n_values
+        else ""
+    )
+    return (
+        "WITH t AS (SELECT trial_id FROM trials WHERE trial_id = %(tid)s "
+        "AND state IN ('RUNNING', 'WAITING') FOR UPDATE), "
+        "params AS (INSERT INTO trial_params (trial_id, param_name, param_value, "
+        "distribution_json) SELECT t.trial_id, p.param_name, p.param_value, p.distribution_json "
+        "FROM t CROSS JOIN unnest(CAST(%(names)s AS VARCHAR[]), "
+        "CAST(%(values)s AS DOUBLE PRECISION[]), CAST(%(dists)s AS TEXT[])) WITH ORDINALITY "
+        "AS p (param_name, param_value, distribution_json, ord) ORDER BY p.ord "
+        "ON CONFLICT (trial_id, param_name) DO UPDATE "
+        "SET param_value = EXCLUDED.param_value, distribution_json = EXCLUDED.distribution_json "
+        "RETURNING 1), "
+        "finished AS (UPDATE trials SET state = CAST(%(new_state)s AS trialstate), "
+        "datetime_complete = %(now)s FROM t WHERE trials.trial_id = t.trial_id "
+        "RETURNING trials.trial_id)"
+        f"{stored} SELECT count(*) FROM finished"
+    )
+
 
 #: MySQL and SQLite: the most parameters one :func:`upsert_params` statement carries (each
 #: takes three bound values; old SQLite builds allow 999 per statement).
