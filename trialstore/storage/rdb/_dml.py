@@ -274,24 +274,31 @@ PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS = (
 
 
 @functools.cache
-def pg_finish_with_values(n_values: int) -> str:
-    """PostgreSQL: one statement (atomic without BEGIN/COMMIT round trips) that finishes the
-    trial ``%(tid)s`` if it is unfinished and upserts its ``n_values`` values
-    (``%(value_<i>)s``, ``%(type_<i>)s``); its one row holds 1 if the trial was finished by
-    it, else 0 (then nothing was written). Parameters in psycopg's pyformat."""
+def _pg_store_values(n_values: int) -> str:
+    """PostgreSQL: the WITH clause (with its leading comma; empty for no values) that upserts
+    ``n_values`` values (``%(value_<i>)s``, ``%(type_<i>)s``) of the trial in the clause
+    ``finished``."""
+    if not n_values:
+        return ""
     rows = ", ".join(
         f"({i}, CAST(%(value_{i})s AS DOUBLE PRECISION), CAST(%(type_{i})s AS trialvaluetype))"
         for i in range(n_values)
     )
-    stored = (
+    return (
         ", stored AS (INSERT INTO trial_values (trial_id, objective, value, value_type) "
         "SELECT finished.trial_id, v.objective, v.value, v.value_type "
         f"FROM finished CROSS JOIN (VALUES {rows}) AS v (objective, value, value_type) "
         "ON CONFLICT (trial_id, objective) DO UPDATE "
         "SET value = EXCLUDED.value, value_type = EXCLUDED.value_type RETURNING 1)"
-        if n_values
-        else ""
     )
+
+
+def pg_finish_with_values(n_values: int) -> str:
+    """PostgreSQL: one statement (atomic without BEGIN/COMMIT round trips) that finishes the
+    trial ``%(tid)s`` if it is unfinished and upserts its ``n_values`` values
+    (``%(value_<i>)s``, ``%(type_<i>)s``); its one row holds 1 if the trial was finished by
+    it, else 0 (then nothing was written). Parameters in psycopg's pyformat."""
+    stored = _pg_store_values(n_values)
     # Data-modifying WITH clauses run to completion whether or not the query reads them.
     return (
         "WITH finished AS (UPDATE trials SET state = CAST(%(new_state)s AS trialstate), "
@@ -330,19 +337,7 @@ def pg_params_then_finish(n_values: int) -> str:
     :func:`pg_finish_with_values`); its one row holds 1 if it did, else 0 (nothing written).
     The trial row is locked first (FOR UPDATE): a concurrent finish either waits for this
     statement or makes it find the trial finished. Parameters in psycopg's pyformat."""
-    rows = ", ".join(
-        f"({i}, CAST(%(value_{i})s AS DOUBLE PRECISION), CAST(%(type_{i})s AS trialvaluetype))"
-        for i in range(n_values)
-    )
-    stored = (
-        ", stored AS (INSERT INTO trial_values (trial_id, objective, value, value_type) "
-        "SELECT finished.trial_id, v.objective, v.value, v.value_type "
-        f"FROM finished CROSS JOIN (VALUES {rows}) AS v (objective, value, value_type) "
-        "ON CONFLICT (trial_id, objective) DO UPDATE "
-        "SET value = EXCLUDED.value, value_type = EXCLUDED.value_type RETURNING 1)"
-        if n_values
-        else ""
-    )
+    stored = _pg_store_values(n_values)
     return (
         "WITH t AS (SELECT trial_id FROM trials WHERE trial_id = %(tid)s "
         "AND state IN ('RUNNING', 'WAITING') FOR UPDATE), "
