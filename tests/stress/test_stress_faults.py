@@ -139,3 +139,37 @@ def test_hosts_set_up_at_once_get_links_of_their_own() -> None:
                 conn, _ = server.accept()
                 with conn:
                     assert conn.recv(1) == b"x"
+
+
+@pytest.mark.netns
+def test_a_closed_forwarder_frees_its_address_and_port() -> None:
+    """Closing the listening socket alone left it listening while its accept thread was
+    blocked in it, so a later forwarder on the same address and port failed with 'Address
+    already in use' (CI, while another process's closed forwarders still listened)."""
+    if shutil.which("ip") is None or os.geteuid() != 0:
+        pytest.skip("needs root and ip")
+    with Hosts(1, []) as hosts:
+        address = hosts.gateway(0)
+        for _ in range(2):
+            forwarder = Forwarder(address, 45678, 1)
+            forwarder.close()
+        listening = subprocess.run(
+            ["ss", "-Hltn", f"src {address}"], capture_output=True, text=True, check=True
+        ).stdout
+        assert listening.strip() == ""
+
+
+@pytest.mark.netns
+def test_links_skip_blocks_where_a_socket_still_listens() -> None:
+    """A block whose address is gone from every link but still has a listening socket (a
+    process that removed its links and has not closed its sockets) is not handed out."""
+    if shutil.which("ip") is None or os.geteuid() != 0:
+        pytest.skip("needs root and ip")
+    with Hosts(1, []) as first:
+        address = first.gateway(0)
+        lingering = socket.create_server((address, 45679))
+    try:
+        with Hosts(1, []) as second:
+            assert second.gateway(0) != address
+    finally:
+        lingering.close()

@@ -19,6 +19,7 @@ import re
 import secrets
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -93,9 +94,16 @@ class Forwarder:
                 self._conns.discard(dst)
 
     def close(self) -> None:
-        """Stop accepting and close every relayed connection."""
+        """Stop accepting and close every relayed connection. The listening socket is
+        released before this returns (closing it alone leaves it listening while the accept
+        thread is blocked in it)."""
         self._closing = True
+        try:
+            self._server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept (Linux)
+        except OSError:
+            pass
         self._server.close()
+        self._thread.join(timeout=5)
         with self._lock:
             conns = list(self._conns)
         for s in conns:
@@ -107,15 +115,30 @@ class Forwarder:
 
 
 def _blocks_in_use() -> set[int]:
-    """The /30 blocks of 198.18.0.0/24 that an address of this namespace falls in."""
+    """The /30 blocks of 198.18.0.0/24 that an address of this namespace falls in, or that a
+    TCP socket here still listens in (a forwarder of a process that removed its links but
+    has not closed its sockets: binding there would fail)."""
     out = subprocess.run(["ip", "-o", "-4", "addr", "show"], check=True, capture_output=True,
                          text=True, timeout=30).stdout  # fmt: skip
-    used = set()
-    for address in re.findall(r"\binet (\d+\.\d+\.\d+\.\d+)", out):
-        ip = ipaddress.IPv4Address(address)
-        if ip in _RANGE:
-            used.add((int(ip) - int(_RANGE.network_address)) // 4)
-    return used
+    addresses = [ipaddress.IPv4Address(a) for a in re.findall(r"\binet (\d+\.\d+\.\d+\.\d+)", out)]
+    addresses += _listening_addresses()
+    return {(int(ip) - int(_RANGE.network_address)) // 4 for ip in addresses if ip in _RANGE}
+
+
+def _listening_addresses() -> list[ipaddress.IPv4Address]:
+    """The local addresses of this namespace's listening IPv4 TCP sockets."""
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A":  # TCP_LISTEN
+            address_hex = fields[1].partition(":")[0]
+            packed = int(address_hex, 16).to_bytes(4, sys.byteorder)
+            found.append(ipaddress.IPv4Address(packed))
+    return found
 
 
 def host_url(url: str, address: str) -> str:
