@@ -62,6 +62,22 @@ def test_stale_trial_may_have_been_failed_by_a_reaper_with_unknown_outcome() -> 
         assert violated(ops, final(trial(0, 0, "FAIL")), **settings) == expected
 
 
+def test_stale_trial_with_a_heartbeat_in_flight_at_the_kill_is_not_judged() -> None:
+    """A beat sent just before the kill, held by a network partition, reached the database
+    2.2 s after the kill and kept the trial alive past the reaper the checker blamed (a false
+    alarm of the PostgreSQL full tier: the beat's outcome is unknown, so it may land at any
+    time). The trial is counted as not judged instead."""
+    settings = dict(deaths={"a": 2 * S}, grace_period=2.0, heartbeat_interval=1.0)
+    ops = _killed_owner_history(False)
+    ops.append(op("a", 4, "heartbeat", {"t": 0}, 1.9, None, outcome="unknown"))
+    ops.append(op("b", 3, "fail_stale", {"s": 0}, 10.0, 10.1, result=[0]))  # once it is stale
+    assert violated(ops, final(trial(0, 0, "FAIL")), **settings) == {}
+    context = CheckContext(end_ns=100 * S, **settings)  # type: ignore[arg-type]
+    [stale] = [i for i in run_checkers(ops, final(trial(0, 0, "FAIL")), context)
+               if i.name == "stale_trials_failed"]  # fmt: skip
+    assert stale.figures["beat_in_flight"] == 1 and stale.checked == 0
+
+
 def test_two_creators_of_one_study_name() -> None:
     ops = [
         op("a", 1, "create_study", {"name": "stress-x-s0"}, 1.0, 1.2, result=0),

@@ -326,6 +326,11 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
 
     Judged per reaping call, so a run whose workers are all dead for a while is not blamed on
     the storage. Also reports the delay from each kill to the failing of each stale trial.
+
+    A trial with a heartbeat of unknown outcome (in flight at the kill, or cut off by an
+    error) is not judged: that beat may still land at any time (a partition holds it in the
+    network until the link heals, then TCP delivers it), and the trial is rightly alive for
+    a grace period after it. Such trials are counted in the figure ``beat_in_flight``.
     """
     inv = Invariant("stale_trials_failed")
     if ctx.grace_period is None or ctx.heartbeat_interval is None:
@@ -342,6 +347,7 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
         elif op.op == "fail_stale" and op.outcome == UNKNOWN:
             unknown_reapers[op.args["s"]].append(op)
     delays: list[float] = []
+    in_flight = 0
     for tid, ops in index.by_trial.items():
         beats = [op for op in ops if op.op == "heartbeat" and op.outcome == OK]
         if not beats:
@@ -349,6 +355,9 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
         owner = beats[-1].worker
         death = ctx.deaths.get(owner)
         if death is None:
+            continue
+        if any(op.op == "heartbeat" and op.outcome == UNKNOWN for op in ops):
+            in_flight += 1
             continue
         enders = [
             op
@@ -381,6 +390,7 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
             )
             break
     inv.reap_delays = delays
+    inv.figures["beat_in_flight"] = in_flight
     return inv
 
 
