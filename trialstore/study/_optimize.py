@@ -97,8 +97,11 @@ def optimize(
             if n_jobs == 1:
                 worker.run()
             else:
+                # The threads start their first trials together: otherwise the first one
+                # started can run every short trial before the others are scheduled.
+                start = threading.Barrier(n_jobs)
                 with ThreadPoolExecutor(max_workers=n_jobs) as executor:
-                    futures = [executor.submit(worker.run) for _ in range(n_jobs)]
+                    futures = [executor.submit(worker.run, start) for _ in range(n_jobs)]
                 errors = [f.exception() for f in futures]
                 for error in errors:
                     if error is not None:
@@ -146,7 +149,14 @@ class _Worker:
         self._bar_time = time.monotonic()
         self._timed_bar = bar is not None and bar.unit == "s"
 
-    def run(self) -> None:
+    def run(self, start: threading.Barrier | None = None) -> None:
+        """Run trials while the budget lasts; with ``start``, first wait (at most 10 s, then
+        go on regardless) until every thread of the call is ready."""
+        if start is not None:
+            try:
+                start.wait(timeout=10)
+            except threading.BrokenBarrierError:
+                pass
         try:
             while self._budget.take():
                 try:
