@@ -267,13 +267,14 @@ class Study:
 
     def _ask(self) -> Trial:
         if probes_by_number(self._storage):
-            claimed = self._pop_waiting_trial_id_from_cursor()
+            found = self._pop_waiting_trial_id_from_cursor()
+            claimed = found is not None
             trial_id = (
-                claimed if claimed is not None else self._storage.create_new_trial(self._study_id)
+                found if found is not None else self._storage.create_new_trial(self._study_id)
             )
         else:
             trial_id, claimed = self._create_or_claim()
-        if claimed is None:
+        if not claimed:
             trial = Trial(self, trial_id)
             with self._waiting_lock:
                 if self._waiting_cursor == trial.number:
@@ -283,18 +284,18 @@ class Study:
         self.sampler.before_trial(self, trial._cached_frozen)
         return trial
 
-    def _create_or_claim(self) -> tuple[int, int | None]:
+    def _create_or_claim(self) -> tuple[int, bool]:
         """Create a trial, or claim the oldest WAITING one that no one else claims first:
-        return (trial id, the same id if it was claimed, else None). One round trip when the
-        study has nothing enqueued (``create_trial_or_list_waiting``)."""
+        return (trial id, whether it was claimed). One round trip when the study has nothing
+        enqueued (``create_trial_or_list_waiting``)."""
         while True:
             got = self._storage.create_trial_or_list_waiting(self._study_id)
             if isinstance(got, int):
-                return got, None
+                return got, False
             for trial_id in got:
                 try:
                     if self._storage.set_trial_state_values(trial_id, TrialState.RUNNING):
-                        return trial_id, trial_id
+                        return trial_id, True
                 except UpdateFinishedTrialError:
                     continue  # finished while WAITING (failed by hand): not claimable
             # every one was claimed by others meanwhile: look again
