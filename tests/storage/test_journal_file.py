@@ -16,7 +16,12 @@ from typing import Any
 
 import pytest
 
-from trialstore.distributions import FloatDistribution
+from trialstore.conformance._base import make_template
+from trialstore.distributions import (
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from trialstore.exceptions import StorageInternalError
 from trialstore.storage import get_storage
 from trialstore.storage.journal import (
@@ -258,6 +263,63 @@ def test_snapshot_plus_tail_on_open(tmp_path: Path) -> None:
     assert total > 50
 
 
+def test_snapshot_studies_are_built_when_used_and_copied_when_not(tmp_path: Path) -> None:
+    """An opener builds a snapshot's trials study by study, when used (here: by records of
+    the tail that update trials of study "b" only); its own snapshot copies the studies it
+    did not use as they were and still loads to the writer's state."""
+    path = tmp_path / "journal.log"
+    writer = JournalStorage(JournalFileBackend(path))
+    ids = {name: writer.create_new_study(MIN, name) for name in ("a", "b", "c")}
+    for name, dist in (("a", FloatDistribution(0, 1)), ("c", CategoricalDistribution(["u"]))):
+        for i in range(3):
+            tid = writer.create_new_trial(ids[name])
+            writer.set_trial_param(tid, "x", 0.0, dist)
+            writer.set_trial_state_values(tid, TrialState.COMPLETE, [float(i)])
+    running = writer.create_new_trial(ids["b"])
+    writer.set_trial_param(running, "x", 0.5, FloatDistribution(0, 1))
+    waiting = writer.create_new_trial(ids["b"], make_template(TrialState.WAITING))
+    JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+    snapshot = Path(str(path) + ".snapshot")
+    first = json.loads(snapshot.read_bytes())["state"]
+
+    assert writer.set_trial_state_values(waiting, TrialState.RUNNING)
+    writer.set_trial_param(waiting, "y", 2, IntDistribution(0, 9))
+    writer.set_trial_state_values(waiting, TrialState.COMPLETE, [1.0])
+    writer.set_trial_state_values(running, TrialState.FAIL)
+    opener = JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+    built = [t is not None for t in opener._state.trials]
+    assert built == [False] * 6 + [True] * 2  # only b's (ids 6, 7), which the tail used
+    second = json.loads(snapshot.read_bytes())["state"]
+    assert first["studies"][0][7] == second["studies"][0][7]  # a: copied
+    assert first["studies"][2][7] == second["studies"][2][7]  # c: copied
+    assert first["studies"][1][7] != second["studies"][1][7]  # b: written again
+    assert state_of(JournalStorage(JournalFileBackend(path))) == state_of(writer)
+    assert JournalStorage(JournalFileBackend(path)).get_trial(waiting).params == {"y": 2}
+
+
+def test_broken_trial_rows_of_a_snapshot_name_the_fix(tmp_path: Path) -> None:
+    """The snapshot's structure is checked on open; a study's trial rows (damaged inside a
+    snapshot that passed that check) fail reads of that study with StorageInternalError,
+    while the other studies stay readable."""
+    path = tmp_path / "journal.log"
+    storage = JournalStorage(JournalFileBackend(path))
+    for name in ("a", "b"):
+        sid = storage.create_new_study(MIN, name)
+        storage.set_trial_state_values(storage.create_new_trial(sid), TrialState.COMPLETE, [1.0])
+    expected = state_of(storage)
+    JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+    snapshot = Path(str(path) + ".snapshot")
+    doc = json.loads(snapshot.read_bytes())
+    doc["state"]["studies"][0][7] = "[[1]]"
+    snapshot.write_text(json.dumps(doc))
+    opened = JournalStorage(JournalFileBackend(path))
+    assert len(opened.get_all_trials(1)) == 1
+    with pytest.raises(StorageInternalError, match=r"study .a. .*remove the snapshot"):
+        opened.get_all_trials(0)
+    snapshot.unlink()
+    assert state_of(JournalStorage(JournalFileBackend(path))) == expected
+
+
 def test_snapshot_files_of_dead_writers_are_removed(tmp_path: Path) -> None:
     """A writer SIGKILLed while writing a snapshot leaves its temporary file; the next
     snapshot writer removes such files once they are old (a live writer's are kept)."""
@@ -296,8 +358,17 @@ def test_snapshot_of_another_file_is_ignored(tmp_path: Path) -> None:
         lambda doc: doc.update(state=[1, 2]),
         lambda doc: doc.update(state={"studies": "not a list"}),
         lambda doc: doc.update(journal=[0]),
+        lambda doc: doc["state"]["studies"][0][6].__setitem__(1, 0),
+        lambda doc: doc["state"]["studies"][0].__setitem__(7, []),
     ],
-    ids=["no state", "state a list", "state malformed", "journal a list"],
+    ids=[
+        "no state",
+        "state a list",
+        "state malformed",
+        "journal a list",
+        "a trial id twice",
+        "rows not a text",
+    ],
 )
 def test_malformed_snapshot_falls_back_to_a_full_replay(tmp_path: Path, damage: Any) -> None:
     """A snapshot file that passes as JSON but is not a snapshot (damaged, or written by a
@@ -414,7 +485,7 @@ def test_reader_reset_by_compaction_falls_back_to_full_replay_on_malformed_snaps
     compact_journal(JournalFileBackend(path))
     snapshot = Path(str(path) + ".snapshot")
     doc = json.loads(snapshot.read_bytes())
-    doc["state"]["trials"][-1] = doc["state"]["trials"][-1][:3]  # a truncated trial row
+    doc["state"]["studies"][-1] = doc["state"]["studies"][-1][:3]  # a truncated study
     snapshot.write_text(json.dumps(doc))
     assert state_of(reader) == expected
     assert state_of(JournalStorage(JournalFileBackend(path))) == expected

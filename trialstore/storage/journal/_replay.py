@@ -14,6 +14,8 @@ of records that replays to the same state (compaction).
 
 from __future__ import annotations
 
+import datetime
+import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,7 +27,11 @@ from trialstore.distributions import (
     distribution_to_json,
     json_to_distribution,
 )
-from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
+from trialstore.exceptions import (
+    DuplicatedStudyError,
+    StorageInternalError,
+    UpdateFinishedTrialError,
+)
 from trialstore.storage.journal._records import (
     BATCH_KEY,
     HEARTBEAT_KEY,
@@ -46,7 +52,8 @@ __all__ = [
     "trial_template_fields",
 ]
 
-SNAPSHOT_FORMAT = "trialstore-journal-snapshot/2"
+SNAPSHOT_FORMAT = "trialstore-journal-snapshot/3"
+_STATES = sorted(TrialState, key=int)  # index = the state's value in a snapshot row
 _COMPACTOR_WORKER_ID = "trialstore-compact"
 
 
@@ -63,6 +70,11 @@ class _Study:
     trial_ids: list[int] = field(default_factory=list)
     distributions: dict[str, BaseDistribution] = field(default_factory=dict)
     deleted: bool = False
+    #: Loaded from a snapshot and not built yet: its trials' rows as JSON text (see
+    #: ``ReplayState.trials``).
+    rows: str | None = None
+    #: How many of ``trial_ids`` (the first ones) those rows are.
+    rows_count: int = 0
 
 
 def _shallow(trial: FrozenTrial) -> FrozenTrial:
@@ -78,13 +90,22 @@ class ReplayState:
     def __init__(self) -> None:
         self.studies: list[_Study] = []  # index = study id, deleted ones included
         self.name_to_id: dict[str, int] = {}  # live studies only
-        self.trials: list[FrozenTrial] = []  # index = trial id
+        #: Index = trial id. None for a trial of a study loaded from a snapshot and not used
+        #: since: the study's trials are built on first use (:meth:`stored_trial`,
+        #: :meth:`trials_of`), so a process that opens a large journal builds and parses only
+        #: the studies it reads.
+        self.trials: list[FrozenTrial | None] = []
         self.trial_study: list[int] = []  # index = trial id
         self.heartbeats: dict[int, float] = {}
         #: (trials created before, kind 0=create 1=delete, study id), in log order.
         self.structure: list[tuple[int, int, int]] = []
         self.records_applied = 0
         self._dist_cache: dict[str, BaseDistribution] = {}
+        #: The loaded snapshot's distributions (JSON texts) and sets of them (name -> index
+        #: into the texts, and built), which its studies' rows refer to by index.
+        self._row_dists: list[str] = []
+        self._row_dset_indexes: list[dict[str, int]] = []
+        self._row_dsets: list[dict[str, BaseDistribution]] = []
         #: The records read so far of a ``set_trial_params`` batch (see ``BATCH_KEY``), with
         #: each one's name, distribution and external value; applied when the last one comes.
         self._batch: list[tuple[dict[str, Any], str, BaseDistribution, Any]] = []
@@ -158,7 +179,65 @@ class ReplayState:
             return None
         if self.studies[self.trial_study[trial_id]].deleted:
             return None
-        return self.trials[trial_id]
+        return self.stored_trial(trial_id)
+
+    def stored_trial(self, trial_id: int) -> FrozenTrial:
+        """Return the stored trial with this id (a valid id; deleted studies' included)."""
+        trial = self.trials[trial_id]
+        if trial is None:
+            self._build(self.studies[self.trial_study[trial_id]])
+            trial = self.trials[trial_id]
+        return trial  # type: ignore[return-value]
+
+    def trials_of(self, study: _Study) -> list[FrozenTrial]:
+        """Return the study's stored trials in number order."""
+        if study.rows is not None:
+            self._build(study)
+        trials = self.trials
+        return [trials[i] for i in study.trial_ids]  # type: ignore[misc]
+
+    def _build(self, study: _Study) -> None:
+        """Build the trials of a study loaded from a snapshot (see :meth:`from_document`).
+
+        Raises:
+            StorageInternalError: the snapshot's rows of this study are broken (the snapshot
+                file was damaged after its journal position was checked).
+        """
+        assert study.rows is not None
+        try:
+            rows = json.loads(study.rows)
+            ids = study.trial_ids[: study.rows_count]
+            if len(rows) != len(ids):
+                raise ValueError("one row per trial")
+            fromiso = datetime.datetime.fromisoformat
+            dsets = self._row_dsets
+            new = object.__new__
+            built = []
+            for number, (trial_id, row) in enumerate(zip(ids, rows, strict=True)):
+                st, values, start, complete, params, dset, ua, sa, ivs = row
+                trial = new(FrozenTrial)
+                trial.__dict__ = {
+                    "_number": number,
+                    "state": _STATES[st],
+                    "_values": values,
+                    "_datetime_start": None if start is None else fromiso(start),
+                    "datetime_complete": None if complete is None else fromiso(complete),
+                    "_params": params,
+                    "_distributions": dsets[dset],
+                    "_user_attrs": ua,
+                    "_system_attrs": sa,
+                    "intermediate_values": {step: value for step, value in ivs} if ivs else {},
+                    "_trial_id": trial_id,
+                }
+                built.append((trial_id, trial))
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            raise StorageInternalError(
+                f"the journal's snapshot holds broken trials of study {study.name!r} "
+                f"({type(e).__name__}: {e}); remove the snapshot to replay the journal"
+            ) from None
+        for trial_id, trial in built:
+            self.trials[trial_id] = trial
+        study.rows = None
 
     def _updatable(self, trial_id: Any) -> FrozenTrial | BaseException:
         trial = self.live_trial(trial_id)
@@ -394,12 +473,18 @@ class ReplayState:
         """Return the state as trialstore's JSON snapshot document (without position).
 
         Distributions are stored once each, and each distinct set of a trial's distributions
-        once, so that loading is cheap; parameters are stored as external values.
+        once. Each study's trials are one JSON text (a string in the document), so that an
+        opener parses only the studies it uses; a study not used since the snapshot it came
+        from is copied as it was.
         """
-        dist_index: dict[str, int] = {}
-        dists: list[str] = []
-        dset_index: dict[tuple[tuple[str, int], ...], int] = {}
-        dsets: list[dict[str, int]] = []
+        # The loaded snapshot's distributions and sets keep their indexes, so that the rows
+        # of studies copied as they were still refer to the right ones.
+        dists: list[str] = list(self._row_dists)
+        dist_index: dict[str, int] = {text: i for i, text in enumerate(dists)}
+        dsets: list[dict[str, int]] = list(self._row_dset_indexes)
+        dset_index: dict[tuple[tuple[str, int], ...], int] = {
+            tuple(dset.items()): i for i, dset in enumerate(dsets)
+        }
 
         def index(dist: BaseDistribution) -> int:
             text = distribution_to_json(dist)
@@ -415,39 +500,46 @@ class ReplayState:
                 dsets.append(dict(key))
             return dset_index[key]
 
-        trials = []
-        for trial_id, trial in enumerate(self.trials):
-            start = trial._datetime_start
-            complete = trial.datetime_complete
-            trials.append(
-                [
-                    self.trial_study[trial_id],
-                    int(trial.state),
-                    trial._values,
-                    None if start is None else start.isoformat(),
-                    None if complete is None else complete.isoformat(),
-                    trial._params,
-                    set_index(trial._distributions),
-                    trial._user_attrs,
-                    trial._system_attrs,
-                    [[step, value] for step, value in trial.intermediate_values.items()],
-                ]
-            )
+        def rows(study: _Study) -> str:
+            if study.rows is not None:
+                return study.rows
+            out = []
+            for trial_id in study.trial_ids:
+                trial: FrozenTrial = self.trials[trial_id]  # type: ignore[assignment]
+                start = trial._datetime_start
+                complete = trial.datetime_complete
+                out.append(
+                    [
+                        int(trial.state),
+                        trial._values,
+                        None if start is None else start.isoformat(),
+                        None if complete is None else complete.isoformat(),
+                        trial._params,
+                        set_index(trial._distributions),
+                        trial._user_attrs,
+                        trial._system_attrs,
+                        [[step, value] for step, value in trial.intermediate_values.items()],
+                    ]
+                )
+            return json.dumps(out, allow_nan=True)
+
+        studies = [
+            [
+                s.name,
+                [int(d) for d in s.directions],
+                s.user_attrs,
+                s.system_attrs,
+                s.deleted,
+                {name: index(dist) for name, dist in s.distributions.items()},
+                s.trial_ids,
+                rows(s),
+            ]
+            for s in self.studies
+        ]
         return {
-            "studies": [
-                [
-                    s.name,
-                    [int(d) for d in s.directions],
-                    s.user_attrs,
-                    s.system_attrs,
-                    s.deleted,
-                    {name: index(dist) for name, dist in s.distributions.items()},
-                ]
-                for s in self.studies
-            ],
+            "studies": studies,
             "dists": dists,
             "dsets": dsets,
-            "trials": trials,
             "heartbeats": [[k, v] for k, v in self.heartbeats.items()],
             "structure": self.structure,
             "records_applied": self.records_applied,
@@ -455,21 +547,28 @@ class ReplayState:
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> ReplayState:
-        """Rebuild a state from :meth:`to_document`'s output.
+        """Rebuild a state from :meth:`to_document`'s output. A study's trials are built
+        from their JSON text when first used (see :attr:`trials`).
 
         Raises:
             KeyError, TypeError, ValueError, IndexError, AttributeError: the document is not
                 a snapshot.
         """
-        import datetime
-
         state = cls()
-        dists = [json_to_distribution(text) for text in doc["dists"]]
-        for text, dist in zip(doc["dists"], dists, strict=True):
+        state._row_dists = [str(text) for text in doc["dists"]]
+        dists = [json_to_distribution(text) for text in state._row_dists]
+        for text, dist in zip(state._row_dists, dists, strict=True):
             state._dist_cache[text] = dist
+        state._row_dset_indexes = [dict(dset) for dset in doc["dsets"]]
         # Stored trials are copy-on-write, so trials may share one distributions dict.
-        dsets = [{name: dists[i] for name, i in dset.items()} for dset in doc["dsets"]]
-        for study_id, (name, directions, ua, sa, deleted, sdists) in enumerate(doc["studies"]):
+        state._row_dsets = [
+            {name: dists[i] for name, i in dset.items()} for dset in state._row_dset_indexes
+        ]
+        n_trials = 0
+        for study_id, row in enumerate(doc["studies"]):
+            name, directions, ua, sa, deleted, sdists, trial_ids, rows = row
+            if not isinstance(rows, str) or not isinstance(trial_ids, list):
+                raise TypeError(f"study {study_id}: trials are not a list and a JSON text")
             study = _Study(
                 name=name,
                 directions=[StudyDirection(d) for d in directions],
@@ -477,36 +576,24 @@ class ReplayState:
                 system_attrs=sa,
                 deleted=deleted,
                 distributions={k: dists[i] for k, i in sdists.items()},
+                trial_ids=trial_ids,
+                rows=rows if trial_ids else None,
+                rows_count=len(trial_ids),
             )
             state.studies.append(study)
             if not deleted:
                 state.name_to_id[name] = study_id
-        fromiso = datetime.datetime.fromisoformat
-        states = sorted(TrialState, key=int)
-        new = object.__new__
-        trials = state.trials
-        trial_study = state.trial_study
-        study_trials = [study.trial_ids for study in state.studies]
-        for trial_id, row in enumerate(doc["trials"]):
-            sid, st, values, start, complete, params, dset, ua, sa, ivs = row
-            ids = study_trials[sid]
-            trial = new(FrozenTrial)
-            trial.__dict__ = {
-                "_number": len(ids),
-                "state": states[st],
-                "_values": values,
-                "_datetime_start": None if start is None else fromiso(start),
-                "datetime_complete": None if complete is None else fromiso(complete),
-                "_params": params,
-                "_distributions": dsets[dset],
-                "_user_attrs": ua,
-                "_system_attrs": sa,
-                "intermediate_values": {step: value for step, value in ivs} if ivs else {},
-                "_trial_id": trial_id,
-            }
-            trials.append(trial)
-            trial_study.append(sid)
-            ids.append(trial_id)
+            n_trials += len(trial_ids)
+        state.trials = [None] * n_trials
+        trial_study = [-1] * n_trials
+        for study_id, study in enumerate(state.studies):
+            for trial_id in study.trial_ids:
+                if type(trial_id) is not int or trial_id < 0:
+                    raise ValueError(f"bad trial id {trial_id!r}")
+                trial_study[trial_id] = study_id
+        if -1 in trial_study:  # some id listed twice, so another one is missing
+            raise ValueError("the studies' trial ids are not 0..n-1")
+        state.trial_study = trial_study
         state.heartbeats = {int(k): float(v) for k, v in doc["heartbeats"]}
         state.structure = [(int(a), int(b), int(c)) for a, b, c in doc["structure"]]
         state.records_applied = int(doc["records_applied"])
@@ -558,7 +645,8 @@ class ReplayState:
                     }
                 pending = next(events, None)
             if trial_id < len(self.trials):
-                yield _trial_record(self.trials[trial_id], self.trial_study[trial_id], wid)
+                trial = self.stored_trial(trial_id)
+                yield _trial_record(trial, self.trial_study[trial_id], wid)
         for trial_id, beat in self.heartbeats.items():
             yield heartbeat_record(wid, trial_id, beat)
 

@@ -537,8 +537,7 @@ class JournalStorage(BaseStorage):
     ) -> list[FrozenTrial]:
         with self._lock:
             self._sync()
-            stored = self._state.trials
-            trials = [stored[i] for i in self._study(study_id).trial_ids]
+            trials = self._state.trials_of(self._study(study_id))
         if states is not None:
             trials = [t for t in trials if t.state in states]
         return [copy_trial(t) for t in trials] if deepcopy else trials
@@ -566,14 +565,14 @@ class JournalStorage(BaseStorage):
             if self._grace_period is None:
                 return []
             deadline = time.time() - self._grace_period
-            trials = self._state.trials
+            stored_trial = self._state.stored_trial
             trial_study = self._state.trial_study
             return sorted(
                 trial_id
                 for trial_id, beat in self._state.heartbeats.items()
                 if beat < deadline
                 and trial_study[trial_id] == study_id
-                and trials[trial_id].state == TrialState.RUNNING
+                and stored_trial(trial_id).state == TrialState.RUNNING
             )
 
     def close(self) -> None:
