@@ -342,6 +342,53 @@ def test_state_filtered_reads_follow_trials_finishing_out_of_order(
     writer.close()
 
 
+@pytest.mark.parametrize("max_in_list", [2, 1000])
+def test_create_or_list_waiting_matches_the_stored_trials(
+    url: str, max_in_list: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """create_trial_or_list_waiting (on PostgreSQL one statement that probes from what this
+    object saw before, shared with the WAITING reads) against the stored truth, while another
+    object enqueues, claims and finishes trials."""
+    import random
+
+    from trialstore.storage.rdb import _storage
+
+    monkeypatch.setattr(_storage, "_MAX_IN_LIST", max_in_list)
+    rng = random.Random(11)
+    caller, other = RDBStorage(url), RDBStorage(url)
+    study_id = caller.create_new_study([StudyDirection.MINIMIZE], "create-or-list")
+    for step in range(80):
+        action = rng.random()
+        if action < 0.3:
+            other.create_new_trial(study_id, make_template(TrialState.WAITING))
+        elif action < 0.5:
+            trials = other.get_all_trials(study_id, deepcopy=False)
+            unfinished = [t for t in trials if not t.state.is_finished()]
+            if unfinished:
+                trial = rng.choice(unfinished)
+                if trial.state == TrialState.WAITING and rng.random() < 0.5:
+                    assert other.set_trial_state_values(trial._trial_id, TrialState.RUNNING)
+                else:
+                    other.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        elif action < 0.6:
+            caller.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
+        else:
+            before = other.get_all_trials(study_id, deepcopy=False)
+            waiting = [t._trial_id for t in before if t.state == TrialState.WAITING]
+            got = caller.create_trial_or_list_waiting(study_id)
+            if waiting:
+                assert got == waiting, step
+            else:
+                assert isinstance(got, int), step
+                assert other.get_trial(got).number == len(before), step
+                assert other.get_trial(got).state == TrialState.RUNNING, step
+    other.delete_study(study_id)
+    with pytest.raises(KeyError):
+        caller.create_trial_or_list_waiting(study_id)
+    caller.close()
+    other.close()
+
+
 def test_waiting_trials_are_probed_with_one_light_query(url: str) -> None:
     """The study layer asks for WAITING trials before each new trial: with none waiting that
     is one query of ids and states, and a WAITING trial made elsewhere is still found (also

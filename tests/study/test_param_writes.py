@@ -240,10 +240,10 @@ def _count_pg_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 #: Statements a 5-parameter trial of optimize sends to PostgreSQL (after warm-up), by mode:
-#: immediate: WAITING probe, BEGIN + lock + INSERT (one pipelined round trip) + COMMIT,
+#: immediate: BEGIN + lock + WAITING probe and INSERT (one pipelined round trip) + COMMIT,
 #: 5 parameter upserts, the finish; at_tell: the same, with the 5 parameters and the finish
 #: in one statement. (The trial's number comes from the create: no lookup.)
-PG_STATEMENTS = {"immediate": 11, "at_tell": 6}
+PG_STATEMENTS = {"immediate": 10, "at_tell": 5}
 #: Calls a 5-parameter trial of optimize makes through the gRPC proxy (after warm-up):
 #: immediate: CreateTrialOrListWaiting (the create, or the ids of enqueued trials),
 #: 5 SetTrialParameter, SetTrialStateValues; at_tell: CreateTrialOrListWaiting and

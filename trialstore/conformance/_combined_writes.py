@@ -61,6 +61,48 @@ class CombinedWritesConformance(ConformanceBase):
         assert isinstance(created, int)
         assert storage.get_trial(created).number == 3
 
+    def test_create_or_list_with_a_template_creates_that_trial_or_lists(
+        self, storage: BaseStorage
+    ) -> None:
+        study_id = self.new_study(storage)
+        plain = make_template(TrialState.RUNNING, system_attrs={"mark": "m1"})
+        full = make_template(
+            TrialState.RUNNING,
+            params={"x": 0.25},
+            distributions={"x": F01},
+            user_attrs={"u": [1, "two"]},
+            system_attrs={"mark": "m2"},
+            intermediate_values={3: 1.5},
+        )
+        for template in (plain, full):
+            got = storage.create_trial_or_list_waiting(study_id, template)
+            assert isinstance(got, int) and not isinstance(got, bool), got
+            trial = storage.get_trial(got)
+            assert trial.state == TrialState.RUNNING
+            assert trial.datetime_start == template.datetime_start
+            assert trial.system_attrs == template.system_attrs
+            assert trial.params == template.params
+            assert trial.user_attrs == template.user_attrs
+            assert trial.intermediate_values == template.intermediate_values
+        waiting = storage.create_new_trial(study_id, make_template(TrialState.WAITING))
+        assert storage.create_trial_or_list_waiting(study_id, plain) == [waiting]
+        assert storage.get_n_trials(study_id) == 3, "listing creates nothing"
+
+    def test_create_or_list_rejects_a_template_not_running_and_stores_nothing(
+        self, storage: BaseStorage
+    ) -> None:
+        study_id = self.new_study(storage)
+        bad: list[Any] = [
+            make_template(TrialState.WAITING),
+            make_template(TrialState.COMPLETE, values=[1.0]),
+            make_template(TrialState.RUNNING, values=[1.0, 2.0]),  # values while RUNNING
+            {"state": TrialState.RUNNING},  # not a FrozenTrial
+        ]
+        for template in bad:
+            with pytest.raises(ValueError):
+                storage.create_trial_or_list_waiting(study_id, template)
+        assert storage.get_n_trials(study_id) == 0
+
     def test_create_or_list_on_a_missing_study_raises_key_error(
         self, storage: BaseStorage
     ) -> None:

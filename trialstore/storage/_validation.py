@@ -213,6 +213,19 @@ def _naive_local(value: datetime.datetime | None) -> datetime.datetime | None:
     return value.astimezone().replace(tzinfo=None)
 
 
+def check_running_template(template: Any) -> None:
+    """Check the template of ``create_trial_or_list_waiting``: None, or a FrozenTrial whose
+    state is RUNNING (the rest is checked as :func:`check_template` checks it)."""
+    if template is None:
+        return
+    state = getattr(template, "state", None)
+    if not isinstance(template, FrozenTrial) or state != TrialState.RUNNING:
+        raise ValueError(
+            "template_trial of create_trial_or_list_waiting must be None or a FrozenTrial "
+            f"whose state is RUNNING, got {type(template).__name__} with state {state!r}."
+        )
+
+
 def check_template(template: Any) -> FrozenTrial:
     """Return a private, normalised copy of a template trial.
 

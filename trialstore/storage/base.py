@@ -34,7 +34,12 @@ from typing import Any
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import UpdateFinishedTrialError
-from trialstore.storage._validation import check_params, check_state_values
+from trialstore.storage._validation import (
+    check_params,
+    check_running_template,
+    check_state_values,
+    check_template,
+)
 from trialstore.study._direction import StudyDirection
 from trialstore.study._frozen import FrozenStudy
 from trialstore.trial._frozen import FrozenTrial
@@ -167,25 +172,35 @@ class BaseStorage(abc.ABC):
                 with the study's earlier one of that name.
         """
 
-    def create_trial_or_list_waiting(self, study_id: int) -> int | list[int]:
+    def create_trial_or_list_waiting(
+        self, study_id: int, template_trial: FrozenTrial | None = None
+    ) -> int | list[int]:
         """Start a trial unless the study has enqueued ones: return the id of a new RUNNING
-        trial (as :meth:`create_new_trial` without a template makes) when the study has no
-        WAITING trial; else return the WAITING trials' ids ordered by number, creating
-        nothing. The caller claims one of them (``set_trial_state_values(id, RUNNING)``) and,
-        if every claim is lost to other callers, calls again.
+        trial (as :meth:`create_new_trial` makes it, from ``template_trial`` when given) when
+        the study has no WAITING trial; else return the WAITING trials' ids ordered by
+        number, creating nothing. The caller claims one of them
+        (``set_trial_state_values(id, RUNNING)``) and, if every claim is lost to other
+        callers, calls again.
 
-        One round trip where the backend can (the gRPC client: one call); the default lists
-        the WAITING trials, then creates. Not atomic: a trial enqueued while this runs may be
-        missed, and a trial created by it then numbers after that one. Numbers of created
-        trials are unique and dense under concurrency, as with :meth:`create_new_trial`.
+        One round trip where the backend can (the gRPC client: one call; PostgreSQL: one
+        transaction); the default lists the WAITING trials, then creates. Not atomic: a trial
+        enqueued while this runs may be missed, and a trial created by it then numbers after
+        that one. Numbers of created trials are unique and dense under concurrency, as with
+        :meth:`create_new_trial`.
 
         Raises:
             KeyError: no such study.
+            ValueError: ``template_trial`` is not None and not a FrozenTrial whose state is
+                RUNNING, or :meth:`create_new_trial` rejects it (checked before anything is
+                read or written, so nothing is stored).
         """
+        check_running_template(template_trial)
+        if template_trial is not None:
+            template_trial = check_template(template_trial)
         waiting = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
         if waiting:
             return [t._trial_id for t in waiting]
-        return self.create_new_trial(study_id)
+        return self.create_new_trial(study_id, template_trial)
 
     @abc.abstractmethod
     def set_trial_param(

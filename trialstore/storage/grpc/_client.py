@@ -457,11 +457,15 @@ class GrpcStorageProxy(BaseStorage):
         trial_id: int = reply.trial_id
         return trial_id
 
-    def create_trial_or_list_waiting(self, study_id: int) -> int | list[int]:
+    def create_trial_or_list_waiting(
+        self, study_id: int, template_trial: FrozenTrial | None = None
+    ) -> int | list[int]:
         """One call to a trialstore server (which makes the trial as :meth:`create_new_trial`
         does, so that the call, sent again after the server died, finds its trial instead of
-        making a second one). Against an Optuna server: the default (a listing, then a
-        create)."""
+        making a second one). With a template, or against an Optuna server: the default (a
+        listing, then a create)."""
+        if template_trial is not None:
+            return super().create_trial_or_list_waiting(study_id, template_trial)
         study_id = _id(study_id, "study")
         if self._has("CreateTrialOrListWaiting"):
             request = ext.CreateTrialOrListWaitingRequest(study_id=study_id)

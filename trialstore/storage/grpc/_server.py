@@ -401,18 +401,17 @@ class _Service:
     def _create_trial_or_list_waiting(
         self, request: ext.CreateTrialOrListWaitingRequest, call: _WriteCall
     ) -> dict[str, Any]:
-        """The study's WAITING trial ids, or a trial created as :meth:`_create_marked_trial`
-        creates one (so that, sent again after the server died, it finds its trial)."""
+        """The study's WAITING trial ids, or a trial created as :meth:`_create_marked` creates
+        one (so that, sent again after the server died, it finds its trial)."""
         study_id = request.study_id
         found = self._trial_of_resent_create(study_id, call)
         if found is not None:
             return found
-        waiting = self._storage.get_all_trials(
-            study_id, deepcopy=False, states=(TrialState.WAITING,)
-        )
-        if waiting:
-            return {"waiting_trial_ids": [t._trial_id for t in waiting]}
-        return self._create_marked(study_id, None, call)
+        template = None if call.request_id is None else _marked_template(None, call.request_id)
+        got = self._storage.create_trial_or_list_waiting(study_id, template)
+        if isinstance(got, list):
+            return {"waiting_trial_ids": got}
+        return {"trial_id": got, "number": self._storage.get_trial_number_from_id(got)}
 
     def _set_trial_params_and_state_values(
         self, request: ext.SetTrialParamsAndStateValuesRequest

@@ -28,6 +28,7 @@ from trialstore.storage.rdb._tables import (
 __all__ = [
     "MAX_PARAMS_PER_STATEMENT",
     "PG_INSERT_TRIAL",
+    "PG_INSERT_TRIAL_UNLESS_WAITING",
     "PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS",
     "PG_LOCK_STUDY",
     "PG_UPSERT_PARAMS",
@@ -270,6 +271,28 @@ PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS = (
     "SELECT t.trial_id, a.key, a.value_json FROM t CROSS JOIN "
     "unnest(CAST(%(keys)s AS TEXT[]), CAST(%(values)s AS TEXT[])) AS a (key, value_json)) "
     "SELECT trial_id, number FROM t"
+)
+
+#: ``create_trial_or_list_waiting`` in one statement: the study's trials above ``%(floor)s``
+#: and among ``%(ids)s`` (those the caller may not have seen leave WAITING: see
+#: ``RDBStorage._may_have_waiting``) are listed, and a RUNNING trial is inserted (with the
+#: system attributes ``%(keys)s`` / ``%(values)s``, maybe none) unless one of them is WAITING.
+#: Rows: (trial id, number, state, whether inserted); none when the study does not exist.
+PG_INSERT_TRIAL_UNLESS_WAITING = (
+    "WITH seen AS (SELECT trial_id, number, state FROM trials "
+    "WHERE study_id = %(study_id)s "
+    "AND (trial_id > %(floor)s OR trial_id = ANY(CAST(%(ids)s AS INTEGER[])))), "
+    "t AS (INSERT INTO trials (number, study_id, state, datetime_start, datetime_complete) "
+    "SELECT COALESCE(MAX(number) + 1, 0), %(study_id)s, CAST('RUNNING' AS trialstate), "
+    "%(start)s, NULL FROM trials WHERE study_id = %(study_id)s "
+    "HAVING EXISTS (SELECT 1 FROM studies WHERE study_id = %(study_id)s) "
+    "AND NOT EXISTS (SELECT 1 FROM seen WHERE state = 'WAITING') "
+    "RETURNING trial_id, number), "
+    "a AS (INSERT INTO trial_system_attributes (trial_id, key, value_json) "
+    "SELECT t.trial_id, a.key, a.value_json FROM t CROSS JOIN "
+    "unnest(CAST(%(keys)s AS TEXT[]), CAST(%(values)s AS TEXT[])) AS a (key, value_json)) "
+    "SELECT trial_id, number, CAST('RUNNING' AS trialstate), TRUE FROM t "
+    "UNION ALL SELECT trial_id, number, state, FALSE FROM seen"
 )
 
 

@@ -33,6 +33,7 @@ from trialstore.storage.rdb import _codec, _engine, _read, _schema
 from trialstore.storage.rdb._dml import (
     MAX_PARAMS_PER_STATEMENT,
     PG_INSERT_TRIAL,
+    PG_INSERT_TRIAL_UNLESS_WAITING,
     PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS,
     PG_LOCK_STUDY,
     PG_UPSERT_PARAMS,
@@ -735,30 +736,79 @@ class RDBStorage(BaseStorage):
             and _pg_pipeline_supported()
             and (template is None or _is_running_with_system_attrs_only(template))
         ):
-            trial_id, number = self._run(
+            rows = self._run(
                 lambda c: self._pg_create_trial(c, study_id, template),
                 mode="none",
                 idempotent=False,
             )
+            trial_id, number = int(rows[0][0]), int(rows[0][1])
         else:
             trial_id, number = self._run(body, mode="write", idempotent=False)
-        with self._lock:
-            self._trial_study[trial_id] = study_id
-            self._created_numbers[trial_id] = (study_id, number)
-            if len(self._created_numbers) > _KEPT_NUMBERS:  # the oldest goes (dicts keep order)
-                del self._created_numbers[next(iter(self._created_numbers))]
+        self._note_created(study_id, trial_id, number)
         if template is not None:
             for name, dist in template.distributions.items():
                 self._remember_distribution(study_id, name, dist)
         return trial_id
 
+    def _note_created(self, study_id: int, trial_id: int, number: int) -> None:
+        with self._lock:
+            self._trial_study[trial_id] = study_id
+            self._created_numbers[trial_id] = (study_id, number)
+            if len(self._created_numbers) > _KEPT_NUMBERS:  # the oldest goes (dicts keep order)
+                del self._created_numbers[next(iter(self._created_numbers))]
+
+    def create_trial_or_list_waiting(
+        self, study_id: int, template_trial: FrozenTrial | None = None
+    ) -> int | list[int]:
+        """See :meth:`BaseStorage.create_trial_or_list_waiting`. On PostgreSQL (with a
+        template that only sets system attributes, or none): one transaction of two round
+        trips, which lists the trials that may be WAITING (as :meth:`_may_have_waiting` does)
+        and creates the trial unless one is."""
+        check.check_running_template(template_trial)
+        template = None if template_trial is None else check.check_template(template_trial)
+        if not (
+            self._dialect == "postgresql"
+            and _pg_pipeline_supported()
+            and (template is None or _is_running_with_system_attrs_only(template))
+        ):
+            return super().create_trial_or_list_waiting(study_id, template)
+        _study_key(study_id)
+        self._check_fork()
+        with self._lock:
+            floor, waiting = self._waiting_probes.get(study_id, (-1, frozenset()))
+            probe = (floor, sorted(waiting))
+            try:
+                rows = self._run(
+                    lambda c: self._pg_create_trial(c, study_id, template, probe),
+                    mode="none",
+                    idempotent=False,
+                )
+            except KeyError:
+                self._forget_study(study_id)
+                raise
+            created = [(int(r[0]), int(r[1])) for r in rows if r[3]]
+            seen = [(int(r[0]), int(r[1]), r[2]) for r in rows]
+            self._note_probe(study_id, floor, [(tid, state) for tid, _, state in seen])
+        if created:
+            trial_id, number = created[0]
+            self._note_created(study_id, trial_id, number)
+            return trial_id
+        return [tid for _, tid in sorted((n, tid) for tid, n, state in seen if state == "WAITING")]
+
     def _pg_create_trial(
-        self, connection: sa.Connection, study_id: int, template: FrozenTrial | None
-    ) -> tuple[int, int]:
+        self,
+        connection: sa.Connection,
+        study_id: int,
+        template: FrozenTrial | None,
+        probe: tuple[int, list[int]] | None = None,
+    ) -> list[tuple[Any, ...]]:
         """PostgreSQL, no template or one that only sets system attributes of a RUNNING trial
         (what the gRPC proxy sends): BEGIN, lock the study and insert the numbered trial (with
         its attributes) in one round trip (psycopg's pipeline mode; see ``PG_INSERT_TRIAL``),
-        then COMMIT: two round trips instead of five. Returns (trial id, number).
+        then COMMIT: two round trips instead of five. Returns [(trial id, number)].
+
+        With ``probe`` (floor, ids), the insert is ``PG_INSERT_TRIAL_UNLESS_WAITING``'s, and
+        its rows are returned (possibly none inserted).
 
         Raises:
             KeyError: no such study.
@@ -774,18 +824,24 @@ class RDBStorage(BaseStorage):
             "study_id": study_id,
             "start": _codec.to_stored_datetime(start),
         }
-        statement = PG_INSERT_TRIAL
-        if template is not None and template.system_attrs:
+        attrs = {} if template is None else template.system_attrs
+        if probe is not None:
+            statement = PG_INSERT_TRIAL_UNLESS_WAITING
+            params["floor"], params["ids"] = probe
+        elif attrs:
             statement = PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS
-            params["keys"] = list(template.system_attrs)
-            params["values"] = [json.dumps(v) for v in template.system_attrs.values()]
+        else:
+            statement = PG_INSERT_TRIAL
+        if statement != PG_INSERT_TRIAL:
+            params["keys"] = list(attrs)
+            params["values"] = [json.dumps(v) for v in attrs.values()]
         try:
             with raw.pipeline():
                 raw.execute("BEGIN")
                 raw.execute(PG_LOCK_STUDY, params)
                 inserted = raw.execute(statement, params)
-            row = inserted.fetchone()
-            if row is None:
+            rows = inserted.fetchall()
+            if not rows:
                 raw.execute("ROLLBACK")
                 raise KeyError(f"No study with id {study_id!r}.")
         except psycopg.Error as e:
@@ -797,7 +853,7 @@ class RDBStorage(BaseStorage):
             if _engine.classify_error(error) == "disconnect":
                 raise _AmbiguousCommit() from error
             raise error from e
-        return int(row[0]), int(row[1])
+        return list(rows)
 
     @staticmethod
     def _pg_error(
@@ -1278,13 +1334,18 @@ class RDBStorage(BaseStorage):
                 self._forget_study(study_id)
                 raise KeyError(f"No study with id {study_id!r}.")
             seen = [(int(r[1]), r[2]) for r in rows if r[1] is not None]
-            now_waiting = frozenset(tid for tid, state in seen if state == "WAITING")
-            floor = max((tid for tid, _ in seen), default=floor)
-            if len(now_waiting) > _MAX_IN_LIST:  # too long a list: ask by range next time
-                self._waiting_probes[study_id] = (min(now_waiting) - 1, frozenset())
-            else:
-                self._waiting_probes[study_id] = (floor, now_waiting)
-            return bool(now_waiting)
+            return self._note_probe(study_id, floor, seen)
+
+    def _note_probe(self, study_id: int, floor: int, seen: list[tuple[int, str]]) -> bool:
+        """Record what a probe from ``floor`` saw (each trial's id and state; the caller holds
+        the lock); return whether any of them is WAITING."""
+        now_waiting = frozenset(tid for tid, state in seen if state == "WAITING")
+        floor = max((tid for tid, _ in seen), default=floor)
+        if len(now_waiting) > _MAX_IN_LIST:  # too long a list: ask by range next time
+            self._waiting_probes[study_id] = (min(now_waiting) - 1, frozenset())
+        else:
+            self._waiting_probes[study_id] = (floor, now_waiting)
+        return bool(now_waiting)
 
     def _sync(self, study_id: int) -> list[FrozenTrial]:
         """Bring this process's view of the study up to date; return its trials by number."""
