@@ -588,8 +588,8 @@ class RunCheck:
     studies (no trial id handed out twice, one creator per study name) is gathered while the
     operations are routed.
 
-    Use: call :meth:`route` once per operation, in any order, and keep the operation in the
-    part it names; then call :meth:`check_part` once per part with the part's operations
+    Use: :meth:`split` the operations into parts (or call :meth:`route` once per operation
+    yourself); then call :meth:`check_part` once per part with the part's operations
     (:meth:`parts` lists them, the final studies included), and :meth:`results` at the end.
     """
 
@@ -649,6 +649,20 @@ class RunCheck:
         part = self._part(op)
         return self.ORPHANS if part == self.LATER else part
 
+    def split(self, ops: Iterable[Op], add: Callable[[int, Op], None]) -> None:
+        """:meth:`route` every operation, in the order given, and ``add(part, op)`` those a
+        part needs; the few whose part is known only at the end (a trial created by a
+        worker whose operations come later) are added last."""
+        later = []
+        for op in ops:
+            part = self.route(op)
+            if part == self.LATER:
+                later.append(op)
+            elif part is not None:
+                add(part, op)
+        for op in later:
+            add(self.reroute(op), op)
+
     def parts(self, routed: Iterable[int]) -> list[int]:
         """Every part to check: the final studies and the parts operations were routed to."""
         return sorted(set(self._studies) | set(routed))
@@ -675,15 +689,7 @@ def run_checkers(ops: Sequence[Op], final: dict[str, Any], ctx: CheckContext) ->
     :func:`trialstore.stress.recheck`.)"""
     run = RunCheck(final, ctx)
     parts: dict[int, list[Op]] = defaultdict(list)
-    later = []
-    for op in ops:
-        part = run.route(op)
-        if part == RunCheck.LATER:
-            later.append(op)
-        elif part is not None:
-            parts[part].append(op)
-    for op in later:
-        parts[run.reroute(op)].append(op)
+    run.split(ops, lambda part, op: parts[part].append(op))
     for part in run.parts(parts):
         run.check_part(part, parts.get(part, []))
     return run.results()

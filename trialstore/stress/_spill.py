@@ -13,7 +13,7 @@ import pickle
 import shutil
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,21 +98,17 @@ def check_history_dir(
     spill_dir = Path(tempfile.mkdtemp(prefix="trialstore-check-", dir=scratch))
     try:
         spill = _Spill(spill_dir)
-        later: list[Op] = []
-        for op in iter_history(history_dir):
-            if on_op is not None:
-                on_op(op)
-            part = run.route(op)
-            if part == RunCheck.LATER:
-                later.append(op)  # rare: a trial created by a worker whose file comes later
-            elif part is not None:
-                spill.add(part, op)
-        for op in later:
-            spill.add(run.reroute(op), op)
-        del later
+        ops = iter_history(history_dir)
+        run.split(ops if on_op is None else _seen(ops, on_op), spill.add)
         spill.flush_all()
         for part in run.parts(spill.parts):
             run.check_part(part, spill.read(part))
         return run.results()
     finally:
         shutil.rmtree(spill_dir, ignore_errors=True)
+
+
+def _seen(ops: Iterable[Op], on_op: Callable[[Op], None]) -> Iterator[Op]:
+    for op in ops:
+        on_op(op)
+        yield op
