@@ -95,9 +95,11 @@ class _Worker:
         self.config = config
         self.rng = rng
         self.name = history.worker
-        self.study_index = 0
+        self.study_index: int | None = None  # None: not located yet (see _latest_study)
         self.study_id: int | None = None
         self.previous_study_id: int | None = None
+        #: Ids of the run's studies that existed when this worker started (see _latest_study).
+        self.earlier_study_ids: list[int] = []
         self.study_full = False
         self.open: dict[int, _OpenTrial] = {}
         self.waiting: list[int] = []
@@ -153,13 +155,11 @@ class _Worker:
                     return
             if now - self.last_reap > self.config.reap_every:
                 self.last_reap = now
-                target = self.study_id
-                if self.previous_study_id is not None and self.rng.random() < 0.5:
-                    target = self.previous_study_id
-                self._fail_stale(target)
+                self._fail_stale(self._reap_target())
                 return
         if self.study_full and not self.open:
             self.previous_study_id = self.study_id
+            assert self.study_index is not None
             self.study_index += 1
             self.study_id = None
             self.study_full = False
@@ -197,7 +197,32 @@ class _Worker:
 
     # -- actions ----------------------------------------------------------------------------
 
+    def _latest_study(self) -> int:
+        """The index of the run's newest study, where a worker that starts late (a
+        replacement) joins; 0 when there is none or the study list cannot be read. One read
+        of the study list, not recorded (it bears on no invariant). Without it each
+        replacement would walk every earlier study, adding trials to each and reading it
+        whole, until it found one not yet full: the studies would grow without bound and the
+        run slow down as it goes."""
+        prefix = f"{self.config.run_id}-s"
+        try:
+            studies = self.storage.get_all_studies()
+        except Exception:
+            return 0
+        found = {
+            int(s.study_name[len(prefix) :]): s._study_id
+            for s in studies
+            if s.study_name.startswith(prefix) and s.study_name[len(prefix) :].isdigit()
+        }
+        if not found:
+            return 0
+        latest = max(found)
+        self.earlier_study_ids = [sid for index, sid in found.items() if index < latest]
+        return latest
+
     def _ensure_study(self) -> None:
+        if self.study_index is None:
+            self.study_index = self._latest_study()
         name = f"{self.config.run_id}-s{self.study_index}"
         try:
             self.study_id = self.call(
@@ -385,6 +410,20 @@ class _Worker:
             else:
                 rows.append([t._trial_id, t.number, t.state.name, ""])
         return [len(trials), rows]
+
+    def _reap_target(self) -> int:
+        """The study to fail stale trials of: the current one half the time, else the one
+        before it or, for a worker that joined late, an earlier study of the run (whose
+        killed workers' trials no one working there is left to fail)."""
+        assert self.study_id is not None
+        draw = self.rng.random()
+        if draw < 0.5:
+            return self.study_id
+        if self.previous_study_id is not None and (draw < 0.75 or not self.earlier_study_ids):
+            return self.previous_study_id
+        if self.earlier_study_ids:
+            return self.rng.choice(self.earlier_study_ids)
+        return self.study_id
 
     def _fail_stale(self, study_id: int) -> None:
         self.call("fail_stale", {"s": study_id}, lambda: self.storage.fail_stale_trials(study_id))

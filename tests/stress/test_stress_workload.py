@@ -1,0 +1,59 @@
+"""The workers' operation mix (trialstore/stress/_workload.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trialstore.storage import InMemoryStorage
+from trialstore.stress._history import HistoryWriter
+from trialstore.stress._workload import WorkloadConfig, run_workload
+from trialstore.study._direction import StudyDirection
+
+MIN = [StudyDirection.MINIMIZE]
+
+
+class _NoStudyList(InMemoryStorage):
+    def get_all_studies(self) -> Any:
+        raise ConnectionError("cut off")
+
+
+def _first_study_of_a_new_worker(storage: InMemoryStorage, tmp_path: Path) -> str:
+    path = tmp_path / "w.jsonl"
+    history = HistoryWriter(path, "w0")
+    steps = iter(range(3))
+    run_workload(
+        storage, history, WorkloadConfig(run_id="r"), 1, lambda: next(steps, None) is None
+    )
+    history.close()
+    invokes = [json.loads(line) for line in path.read_text().splitlines()]
+    names = [r["a"]["name"] for r in invokes if r.get("op") in ("create_study", "get_study_id")]
+    return str(names[0])
+
+
+@pytest.mark.parametrize(
+    ("existing", "joins"),
+    [
+        ([], "r-s0"),
+        (["r-s0", "r-s1", "r-s3", "r-s2"], "r-s3"),
+        (["r-s0", "r-s1", "rr-s7", "r-sx", "r-s1-old"], "r-s1"),
+    ],
+)
+def test_a_new_worker_joins_the_runs_newest_study(
+    tmp_path: Path, existing: list[str], joins: str
+) -> None:
+    """A worker that starts late (a replacement of a killed one) works in the newest study
+    of its run, instead of walking every earlier one (each of which would keep growing)."""
+    storage = InMemoryStorage()
+    for name in existing:
+        storage.create_new_study(MIN, name)
+    assert _first_study_of_a_new_worker(storage, tmp_path) == joins
+
+
+def test_a_worker_that_cannot_list_studies_starts_at_the_first(tmp_path: Path) -> None:
+    storage = _NoStudyList()
+    storage.create_new_study(MIN, "r-s4")
+    assert _first_study_of_a_new_worker(storage, tmp_path) == "r-s0"
