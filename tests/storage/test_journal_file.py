@@ -22,7 +22,7 @@ from trialstore.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from trialstore.exceptions import StorageInternalError
+from trialstore.exceptions import StorageInternalError, UpdateFinishedTrialError
 from trialstore.storage import get_storage
 from trialstore.storage.journal import (
     JournalFileBackend,
@@ -295,6 +295,77 @@ def test_snapshot_studies_are_built_when_used_and_copied_when_not(tmp_path: Path
     assert first["studies"][1][7] != second["studies"][1][7]  # b: written again
     assert state_of(JournalStorage(JournalFileBackend(path))) == state_of(writer)
     assert JournalStorage(JournalFileBackend(path)).get_trial(waiting).params == {"y": 2}
+
+
+def test_snapshot_after_trials_created_in_a_study_never_used_holds_them(
+    tmp_path: Path,
+) -> None:
+    """A record of the tail that creates a trial in a study loaded from the snapshot and not
+    used since: the next snapshot holds the old trials and the new one (it once copied the
+    study's old rows while listing the new trial's id too, so the next opener found the rows
+    one short)."""
+    path = tmp_path / "journal.log"
+    writer = JournalStorage(JournalFileBackend(path))
+    sid = writer.create_new_study(MIN, "s")
+    writer.set_trial_state_values(writer.create_new_trial(sid), TrialState.COMPLETE, [1.0])
+    JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+    writer.create_new_trial(sid)
+    writer.create_new_trial(sid, make_template(TrialState.WAITING))
+    opener = JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+    assert state_of(JournalStorage(JournalFileBackend(path))) == state_of(writer)
+    assert state_of(opener) == state_of(writer)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_snapshots_written_between_random_writes_load_to_the_writers_state(
+    tmp_path: Path, seed: int
+) -> None:
+    """Random writes to three studies (creates, enqueues, claims, parameters, values,
+    finishes, a deletion); between them, openers that write a snapshot after reading some
+    of the studies or none (so the snapshot mixes studies built and copied). Every later
+    opener sees the writer's state."""
+    import random
+
+    rng = random.Random(seed)
+    path = tmp_path / "journal.log"
+    writer = JournalStorage(JournalFileBackend(path))
+    studies = [writer.create_new_study(MIN, f"s{i}") for i in range(3)]
+    unfinished: list[int] = []
+    for step in range(120):
+        sid = rng.choice([s for s in studies if s is not None])
+        action = rng.random()
+        if action < 0.25 or not unfinished:
+            template = make_template(TrialState.WAITING) if rng.random() < 0.3 else None
+            unfinished.append(writer.create_new_trial(sid, template))
+        elif action < 0.6:
+            tid = rng.choice(unfinished)
+            try:
+                writer.set_trial_param(tid, f"p{step}", 0.5, FloatDistribution(0, 1))
+                writer.set_trial_intermediate_value(tid, step, float(step))
+            except KeyError:
+                unfinished.remove(tid)
+        elif action < 0.9:
+            tid = unfinished.pop(rng.randrange(len(unfinished)))
+            state = rng.choice([TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL])
+            try:
+                writer.set_trial_state_values(
+                    tid, state, [1.0] if state == TrialState.COMPLETE else None
+                )
+            except (KeyError, UpdateFinishedTrialError):
+                pass
+            if state == TrialState.RUNNING:
+                unfinished.append(tid)
+        elif step > 60 and studies[2] is not None:
+            writer.delete_study(studies[2])
+            studies[2] = None
+        if rng.random() < 0.15:
+            opener = JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+            for used in rng.sample([s for s in studies if s is not None], rng.randrange(3)):
+                opener.get_all_trials(used)
+            opener.set_study_user_attr(studies[0], f"k{step}", step)  # so the next one writes
+        if rng.random() < 0.1:
+            assert state_of(JournalStorage(JournalFileBackend(path))) == state_of(writer), step
+    assert state_of(JournalStorage(JournalFileBackend(path))) == state_of(writer)
 
 
 def test_broken_trial_rows_of_a_snapshot_name_the_fix(tmp_path: Path) -> None:

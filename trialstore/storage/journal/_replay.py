@@ -502,7 +502,9 @@ class ReplayState:
 
         def rows(study: _Study) -> str:
             if study.rows is not None:
-                return study.rows
+                if study.rows_count == len(study.trial_ids):
+                    return study.rows
+                self._build(study)  # trials were created in it since: write it again
             out = []
             for trial_id in study.trial_ids:
                 trial: FrozenTrial = self.trials[trial_id]  # type: ignore[assignment]
