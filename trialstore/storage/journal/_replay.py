@@ -215,6 +215,8 @@ class ReplayState:
             built = []
             for number, (trial_id, row) in enumerate(zip(ids, rows, strict=True)):
                 st, values, start, complete, params, dset, ua, sa, ivs = row
+                if st < 0 or dset < 0:
+                    raise IndexError("a negative index")
                 trial = new(FrozenTrial)
                 trial.__dict__ = {
                     "_number": number,
