@@ -675,3 +675,31 @@ def test_a_failed_read_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyP
         ours.get_all_trials(study_id)
     monkeypatch.undo()
     assert len(ours.get_all_trials(study_id)) == 3
+
+
+def test_a_snapshot_study_is_built_with_the_cyclic_collector_paused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building a study's trials from its snapshot rows makes many objects at once; with the
+    collector on, its passes over them tripled the cost of reading a 100 000-trial study
+    (bench_journal: 1.17 s instead of 0.39 s)."""
+    import gc
+    import types
+
+    from trialstore.storage.journal import _replay
+
+    path = tmp_path / "journal.log"
+    small_workload(JournalStorage(JournalFileBackend(path)), n=3)
+    JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+    opened = JournalStorage(JournalFileBackend(path))
+    collector_on: list[bool] = []
+
+    def loads(text: str) -> Any:
+        collector_on.append(gc.isenabled())
+        return json.loads(text)
+
+    monkeypatch.setattr(_replay, "json", types.SimpleNamespace(loads=loads, dumps=json.dumps))
+    assert gc.isenabled()
+    assert len(opened.get_all_trials(0)) == 3
+    assert collector_on == [False]
+    assert gc.isenabled()

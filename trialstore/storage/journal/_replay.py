@@ -32,6 +32,7 @@ from trialstore.exceptions import (
     StorageInternalError,
     UpdateFinishedTrialError,
 )
+from trialstore.storage._gc import gc_paused
 from trialstore.storage.journal._records import (
     BATCH_KEY,
     HEARTBEAT_KEY,
@@ -203,6 +204,12 @@ class ReplayState:
             StorageInternalError: the snapshot's rows of this study are broken (the snapshot
                 file was damaged after its journal position was checked).
         """
+        assert study.rows is not None
+        # Many long-lived objects at once: keep the cyclic collector from rescanning them.
+        with gc_paused():
+            self._build_rows(study)
+
+    def _build_rows(self, study: _Study) -> None:
         assert study.rows is not None
         try:
             rows = json.loads(study.rows)
