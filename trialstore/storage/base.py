@@ -191,8 +191,9 @@ class BaseStorage(abc.ABC):
         Raises:
             KeyError: no such study.
             ValueError: ``template_trial`` is not None and not a FrozenTrial whose state is
-                RUNNING, or :meth:`create_new_trial` rejects it (checked before anything is
-                read or written, so nothing is stored).
+                RUNNING, or :meth:`create_new_trial` rejects it; nothing is stored. (The count
+                of its values against the study's directions is checked only when a trial is
+                created; the rest before anything is read or written.)
         """
         check_running_template(template_trial)
         if template_trial is not None:
