@@ -85,6 +85,65 @@ def test_search_gives_up_when_over_budget() -> None:
     assert check_linearizable(ops, 0, max_steps=50).ok is None
 
 
+def _reads_around_a_write(stale_at: int | None) -> list[LinOp]:
+    """A write 0 -> 1 overlapped by 300 reads (every worker reading every trial): the first
+    150 saw 0, the rest 1; with ``stale_at``, that read (begun after a read saw 1 had
+    ended) saw 0."""
+    ops = [LinOp(10, 1000, write(1), label="w")]
+    for i in range(300):
+        seen = 0 if i < 150 or i == stale_at else 1
+        t0, t1 = (11 + 2 * i, 12 + 2 * i) if i == stale_at else (11 + i, 900 + i)
+        ops.append(LinOp(t0, t1, read(seen), pure=True, label=f"r{i}"))
+    ops.append(LinOp(2000, 2001, read(1), pure=True, label="final"))
+    return ops
+
+
+def test_overlapping_reads_are_placed_without_branching() -> None:
+    result = check_linearizable(_reads_around_a_write(None), 0, max_steps=1000)
+    assert result.ok is True
+    assert result.steps <= 2
+
+
+def test_a_stale_read_among_many_is_caught_at_once() -> None:
+    # read 250 begins after read 160 (which saw 1) and ends before the write does, yet saw 0
+    ops = _reads_around_a_write(stale_at=250)
+    ops[161] = LinOp(171, 172, read(1), pure=True, label="r160")
+    result = check_linearizable(ops, 0, max_steps=1000)
+    assert result.ok is False
+    # unflagged, proving it tries the orders of the reads that saw 0, and gives up
+    plain = [LinOp(o.t0, o.t1, o.step, label=o.label) for o in ops]
+    assert check_linearizable(plain, 0, max_steps=1000).ok is None
+
+
+@st.composite
+def register_histories(draw: st.DrawFn) -> list[LinOp]:
+    """Writes (some of unknown outcome), compare-and-set writes and reads of a register of
+    three values over overlapping intervals: every read flagged pure."""
+    ops = []
+    for _ in range(draw(st.integers(1, 7))):
+        t0 = draw(st.integers(0, 100))
+        t1 = t0 + draw(st.integers(1, 60))
+        kind = draw(st.sampled_from(["write", "cas", "read", "read", "unknown"]))
+        value = draw(st.integers(0, 2))
+        if kind == "read":
+            ops.append(LinOp(t0, t1, read(value), pure=True))
+        elif kind == "cas":
+            expected = draw(st.integers(0, 2))
+            ops.append(LinOp(t0, t1, lambda s, e=expected, v=value: [v] if s == e else []))
+        else:
+            ops.append(LinOp(t0, 200 if kind == "unknown" else t1, write(value),
+                             optional=kind == "unknown"))  # fmt: skip
+    ops.append(LinOp(300, 301, read(draw(st.integers(0, 2))), pure=True))
+    return ops
+
+
+@settings(max_examples=400, deadline=None)
+@given(register_histories())
+def test_placing_reads_at_once_agrees_with_the_full_search(ops: list[LinOp]) -> None:
+    plain = [LinOp(o.t0, o.t1, o.step, o.optional, o.symmetry, o.label) for o in ops]
+    assert check_linearizable(ops, 0).ok == check_linearizable(plain, 0).ok
+
+
 def _as_search(ops: list[CounterOp], final: int) -> list[LinOp]:
     """The same counter history for the general search."""
 

@@ -397,8 +397,9 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
 # -- linearizability ------------------------------------------------------------------------
 
 
-def _trial_step(op: Op) -> Callable[[Any], list[Any]] | None:
-    """The register step of a history operation on one trial's state (None: says nothing)."""
+def _trial_step(op: Op) -> tuple[Callable[[Any], list[Any]], bool] | None:
+    """The register step of a history operation on one trial's state, and whether it is
+    pure (leaves the state as it is, or rejects it); None: the operation says nothing."""
     kind, outcome, result = op.op, op.outcome, op.result
     err = (op.error or "").split(":")[0]
     finished_err = outcome == FAIL and err == "UpdateFinishedTrialError"
@@ -406,40 +407,34 @@ def _trial_step(op: Op) -> Callable[[Any], list[Any]] | None:
 
     if kind in ("create_trial", "enqueue"):
         init = "RUNNING" if kind == "create_trial" else "WAITING"
-        return lambda s: [init] if s == "ABSENT" else []
+        return (lambda s: [init] if s == "ABSENT" else []), False
     if missing_err:
-        return lambda s: [s] if s == "ABSENT" else []
+        return _read_step("ABSENT"), True
+    if finished_err and kind in ("claim", "finish", *_TRIAL_WRITES):
+        return (lambda s: [s] if s in _FINISHED else []), True
     if kind == "claim":
         if outcome == OK:
             if result:
-                return lambda s: ["RUNNING"] if s == "WAITING" else []
-            return lambda s: [s] if s == "RUNNING" else []
-        if finished_err:
-            return lambda s: [s] if s in _FINISHED else []
+                return (lambda s: ["RUNNING"] if s == "WAITING" else []), False
+            return _read_step("RUNNING"), True
         if outcome == UNKNOWN:
-            return lambda s: ["RUNNING"] if s == "WAITING" else [s]
+            return (lambda s: ["RUNNING"] if s == "WAITING" else [s]), False
         return None
     if kind == "finish":
         target = op.args["state"]
         if outcome == OK:
             if result:
-                return lambda s: [target] if s in _UNFINISHED else []
-            return lambda s: []
-        if finished_err:
-            return lambda s: [s] if s in _FINISHED else []
+                return (lambda s: [target] if s in _UNFINISHED else []), False
+            return (lambda s: []), True
         if outcome == UNKNOWN:
-            return lambda s: [target] if s in _UNFINISHED else [s]
+            return (lambda s: [target] if s in _UNFINISHED else [s]), False
         return None
     if kind == "fail_stale":
         if outcome == OK:
-            return lambda s: ["FAIL"] if s == "RUNNING" else []
+            return (lambda s: ["FAIL"] if s == "RUNNING" else []), False
         return None
-    if kind in _TRIAL_WRITES:
-        if outcome == OK:
-            return lambda s: [s] if s in _UNFINISHED else []
-        if finished_err:
-            return lambda s: [s] if s in _FINISHED else []
-        return None
+    if kind in _TRIAL_WRITES and outcome == OK:
+        return (lambda s: [s] if s in _UNFINISHED else []), True
     return None
 
 
@@ -466,9 +461,10 @@ def check_trial_linearizable(index: _Index, ctx: CheckContext) -> Invariant:
         for op in index.by_trial.get(tid, []):
             if op.op == "fail_stale" and op.outcome == OK and tid not in (op.result or ()):
                 continue
-            step = _trial_step(op)
-            if step is None:
+            stepped = _trial_step(op)
+            if stepped is None:
                 continue
+            step, pure = stepped
             t1 = min(op.effect_deadline, ctx.end_ns)
             lin.append(
                 LinOp(
@@ -478,6 +474,7 @@ def check_trial_linearizable(index: _Index, ctx: CheckContext) -> Invariant:
                     optional=op.outcome == UNKNOWN,
                     symmetry=(op.op, op.args.get("state")),
                     label=f"{op.op} {op.worker}#{op.seq}",
+                    pure=pure,
                 )
             )
         initial = "ABSENT"
@@ -490,6 +487,7 @@ def check_trial_linearizable(index: _Index, ctx: CheckContext) -> Invariant:
                     op.t1,
                     _read_step(state),
                     label=f"{op.op} {op.worker}#{op.seq} saw {state}",
+                    pure=True,
                 )
             )
         for op in stale_unknown.get(index.trial_study[tid], []):
@@ -509,6 +507,7 @@ def check_trial_linearizable(index: _Index, ctx: CheckContext) -> Invariant:
                 ctx.end_ns + 2,
                 _read_step(final["state"]),
                 label=f"final state {final['state']}",
+                pure=True,
             )
         )
         inv.checked += 1

@@ -10,6 +10,17 @@ The search looks for an order of the operations that respects real time (``a.t1 
 puts ``a`` first) in which every required operation's result is what the model gives. States
 already explored with the same set of placed operations are not explored again. Optional
 operations that are interchangeable (same ``symmetry`` key) are tried one at a time.
+
+A *pure* operation (a read: its step leaves the state as it is, or rejects it) that may go
+next and accepts the current state is placed at once, without branching: any order that
+places it later stays valid with it moved to the front, since it changes no state and
+nothing pending has to precede it. Without this, reads that overlap each other (every
+worker reading every trial) make the search try their orders, which grows exponentially
+with their number; with it, reads cost one pass.
+
+An optional operation's ``t1`` bounds nothing: it may be placed after operations invoked
+after its ``t1``. The stress checkers give every optional operation the end of the run as
+``t1``, so this is exact there.
 """
 
 from __future__ import annotations
@@ -31,6 +42,8 @@ class LinOp:
     optional: bool = False
     symmetry: Hashable | None = None
     label: str = ""
+    pure: bool = False
+    """The step maps a state to ``[state]`` or to ``[]``: a read (placed without branching)."""
 
 
 @dataclass
@@ -96,15 +109,34 @@ def check_linearizable(
         first = next(pending, None)
         return "" if first is None else items[first].label
 
+    def settle(mask: int, state: Hashable) -> int:
+        """``mask`` with every pure operation that may go next and accepts ``state`` placed.
+
+        Placing one changes no state and can only widen what may go next, so one pass over
+        the candidates places all of them; passes repeat while they widen it.
+        """
+        while True:
+            placed = mask
+            for i in candidates(mask):
+                op = items[i]
+                if op.pure and op.step(state):
+                    placed |= 1 << i
+            if placed == mask:
+                return mask
+            mask = placed
+
     def expand(mask: int, state: Hashable) -> list[tuple[int, Hashable]]:
         moves: list[tuple[int, Hashable]] = []
         for i in candidates(mask):
+            if items[i].pure:
+                continue  # it rejects ``state``: settle placed it otherwise
             for nxt in items[i].step(state):
-                moves.append((i, nxt))
+                moves.append((settle(mask | 1 << i, nxt), nxt))
         return moves
 
-    stack.append((0, initial, expand(0, initial)))
-    seen.add((0, initial))
+    start = settle(0, initial)
+    stack.append((start, initial, expand(start, initial)))
+    seen.add((start, initial))
     while stack:
         mask, _state, moves = stack[-1]
         if mask & required_mask == required_mask:
@@ -115,8 +147,7 @@ def check_linearizable(
         if not moves:
             stack.pop()
             continue
-        i, nxt = moves.pop()
-        new_mask = mask | 1 << i
+        new_mask, nxt = moves.pop()
         key = (new_mask, nxt)
         if key in seen:
             continue
