@@ -3,10 +3,13 @@ old databases, pickling, incremental reads."""
 
 from __future__ import annotations
 
+import math
 import pickle
+import random
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +19,15 @@ import sqlalchemy as sa
 from _rdb_helpers import DIALECTS, database_url, trial_key
 
 from trialstore.conformance._base import make_template
-from trialstore.distributions import FloatDistribution
+from trialstore.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from trialstore.exceptions import StorageInternalError, UpdateFinishedTrialError
 from trialstore.storage import get_storage
-from trialstore.storage.rdb import RDBStorage
+from trialstore.storage.rdb import RDBStorage, _read, _storage
 from trialstore.storage.rdb._dml import MAX_PARAMS_PER_STATEMENT
 from trialstore.storage.rdb._engine import create_engine, normalize_url
 from trialstore.study._direction import StudyDirection
@@ -781,3 +789,83 @@ def test_a_param_batch_is_one_statement_once_its_names_are_known(url: str) -> No
     trial = RDBStorage(url).get_trial(trial_id)
     assert list(trial.params) == [*batch, *big]
     storage.close()
+
+
+# -- MariaDB: one row per trial (_read_folded) -------------------------------------------------
+
+
+def _varied_study(storage: RDBStorage) -> int:
+    """A study holding every kind of stored value: each distribution, whole and special
+    floats, non-ASCII names, nested attributes, unfinished trials."""
+    rnd = random.Random(7)
+    study_id = storage.create_new_study(
+        [StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE], "varied"
+    )
+    dists: list[tuple[BaseDistribution, Callable[[], float]]] = [  # with internal values
+        (FloatDistribution(-1e300, 1e300), lambda: rnd.choice([rnd.uniform(-1e300, 1e300), 2.0])),
+        (FloatDistribution(1e-9, 1.0, log=True), lambda: min(1.0, 10 ** rnd.uniform(-9, 0))),
+        (FloatDistribution(0, 10, step=0.5), lambda: rnd.randint(0, 20) * 0.5),
+        (IntDistribution(-5, 5), lambda: rnd.randint(-5, 5)),
+        (IntDistribution(1, 1024, log=True), lambda: rnd.randint(1, 1024)),
+        (CategoricalDistribution([None, 1, 2.5, "a", True]), lambda: rnd.randrange(5)),
+    ]  # fmt: skip
+    specials = [math.inf, -math.inf, math.nan, 0.1 + 0.2, 1e-300, 5e-324, 3.0]
+    for i in range(40):
+        trial_id = storage.create_new_trial(study_id)
+        for j in rnd.sample(range(len(dists)), k=rnd.randint(0, len(dists))):
+            dist, draw = dists[j]
+            storage.set_trial_param(trial_id, f"p{j}-é✓", draw(), dist)
+        for step in range(rnd.randint(0, 3)):
+            storage.set_trial_intermediate_value(trial_id, step, rnd.choice(specials))
+        if rnd.random() < 0.5:
+            storage.set_trial_user_attr(trial_id, "nested ü", {"a": [1, 2.5, None, "x\n"]})
+            storage.set_trial_system_attr(trial_id, "s", [True, 1e-300])
+        if i % 5:
+            finite = [v for v in specials if not math.isnan(v)]
+            values = [rnd.choice(finite), rnd.choice(finite)]
+            storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values)
+    return study_id
+
+
+def test_mariadb_reads_one_row_per_trial_with_the_same_trials(
+    mysql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On MariaDB with PyMySQL, a study's first read is one row per trial; every value reads
+    back as the row-per-value read gives it (types and special floats included)."""
+    from trialstore.storage.rdb import _read_folded
+
+    study_id = _varied_study(RDBStorage(mysql_url))
+    folded_reads = []
+    build = _read_folded.build_trials
+    monkeypatch.setattr(
+        _read_folded, "build_trials", lambda rows: folded_reads.append(1) or build(rows)
+    )
+    folded = RDBStorage(mysql_url)
+    if not _storage._reads_folded(folded._engine.dialect):
+        pytest.skip("the MySQL test server is not MariaDB")
+    got = folded.get_all_trials(study_id, deepcopy=False)
+    assert folded_reads
+    monkeypatch.setattr(_storage, "_reads_folded", lambda dialect: False)
+    expected = RDBStorage(mysql_url).get_all_trials(study_id, deepcopy=False)
+    assert len(folded_reads) == 1
+    assert len(got) == 40
+    assert [repr(t) for t in got] == [repr(t) for t in expected]
+
+
+def test_mariadb_read_cut_short_by_the_server_reads_row_by_row(mysql_url: str) -> None:
+    """A trial whose attributes exceed ``group_concat_max_len`` (1 MiB) makes the server cut
+    its array with a warning: the read is done again row by row, and nothing is lost."""
+    storage = RDBStorage(mysql_url)
+    if not _storage._reads_folded(storage._engine.dialect):
+        pytest.skip("the MySQL test server is not MariaDB")
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "big attrs")
+    trial_id = storage.create_new_trial(study_id)
+    for i in range(20):  # 20 x 60 kB: over 1 MiB (TEXT holds 64 kB)
+        storage.set_trial_user_attr(trial_id, f"k{i:02}", "x" * 60_000)
+    union_reads = []
+    build = _read.build_trials
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_read, "build_trials", lambda rows: union_reads.append(1) or build(rows))
+        trial = RDBStorage(mysql_url).get_all_trials(study_id)[0]
+    assert union_reads
+    assert trial.user_attrs == {f"k{i:02}": "x" * 60_000 for i in range(20)}

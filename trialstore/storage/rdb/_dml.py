@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from trialstore.storage.rdb import _read
+from trialstore.storage.rdb import _read, _read_folded
 from trialstore.storage.rdb._tables import (
     studies,
     trial_heartbeats,
@@ -153,6 +153,13 @@ class Statements:
         )
         #: Incremental reads of one study, by shape of the "read again" condition.
         self.read_newer = _read.select_trials(dialect, sa.and_(in_study, newer), True)
+        #: The same as ``read_newer`` with one row per trial, for a study's first read on
+        #: MariaDB (see :mod:`_read_folded`); None on other dialects.
+        self.read_newer_folded = (
+            _read_folded.select_trials(sa.and_(in_study, newer), True)
+            if dialect == "mysql"
+            else None
+        )
         self.read_newer_or_ids = _read.select_trials(
             dialect,
             sa.and_(in_study, sa.or_(newer, t.trial_id.in_(sa.bindparam("ids", expanding=True)))),

@@ -29,7 +29,7 @@ from trialstore.storage import _validation as check
 from trialstore.storage._gc import gc_paused
 from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
-from trialstore.storage.rdb import _codec, _engine, _read, _schema
+from trialstore.storage.rdb import _codec, _engine, _read, _read_folded, _schema
 from trialstore.storage.rdb._dml import (
     MAX_PARAMS_PER_STATEMENT,
     PG_INSERT_TRIAL,
@@ -112,6 +112,33 @@ def _raw_rows(result: sa.CursorResult[Any]) -> list[Any]:
     rows = list(cursor.fetchall())
     result.close()
     return rows
+
+
+def _reads_folded(dialect: sa.Dialect) -> bool:
+    """Whether a study's first read is one row per trial: on MariaDB with PyMySQL, whose
+    per-column decoding in Python costs the most (see :mod:`_read_folded`)."""
+    return bool(getattr(dialect, "is_mariadb", False)) and dialect.driver == "pymysql"
+
+
+def _read_folded_trials(
+    connection: sa.Connection, statement: sa.Executable, params: dict[str, Any]
+) -> tuple[bool, list[FrozenTrial]] | None:
+    """Run a :mod:`_read_folded` statement: (the study row was seen, the trials by id), or
+    None if the server warned (an array cut short by ``group_concat_max_len``): the caller
+    then reads row by row.
+
+    Used for the first read of a study only: on MariaDB a statement with the folding
+    subqueries costs ~0.8 ms more than the ``UNION ALL`` (1.6 vs 0.7 ms for one trial), which
+    the folding repays only on reads of many trials (5000: 0.10 s instead of 0.19 s, measured
+    on this machine).
+    """
+    result = connection.execute(statement, params)
+    cursor = result.cursor
+    assert cursor is not None
+    rows = cursor.fetchall()
+    warned = cursor.warning_count
+    result.close()
+    return None if warned else _read_folded.build_trials(rows)
 
 
 def _study_key(study_id: Any) -> int:
@@ -1366,10 +1393,16 @@ class RDBStorage(BaseStorage):
                 statement = self._sql.read_from
                 params["min_id"] = min(cached.unfinished)
 
+            folded = self._sql.read_newer_folded if not cached.by_id else None
+
             def read(connection: sa.Connection) -> tuple[bool, list[FrozenTrial]]:
                 # A first read may build thousands of trials; the collector is paused for
                 # one attempt's fetch and build, never across the retries' backoff.
                 with gc_paused():
+                    if folded is not None and _reads_folded(connection.dialect):
+                        found = _read_folded_trials(connection, folded, params)
+                        if found is not None:
+                            return found
                     return _read.build_trials(_raw_rows(connection.execute(statement, params)))
 
             study_seen, fetched = self._run(read, mode="none")
