@@ -220,6 +220,49 @@ def test_trialstore_client_against_an_optuna_server(ts_client: GrpcStorageProxy)
         ts_client.get_all_trials(study_id)
 
 
+@pytest.mark.parametrize(
+    "first_call",
+    [
+        "create_new_trial",
+        "get_trial",
+        "get_all_trials",
+        "set_trial_state_values",
+        "record_heartbeat",
+        "get_stale_trial_ids",
+        "fail_stale_trials",
+        "get_heartbeat_interval",
+    ],
+)
+def test_a_new_clients_first_call_finds_out_it_talks_to_optuna(
+    optuna_server: int, first_call: str
+) -> None:
+    """A client assumes a trialstore server until an extension call is answered
+    UNIMPLEMENTED; whichever call comes first then runs on Optuna's wire."""
+    setup = GrpcStorageProxy(host="127.0.0.1", port=optuna_server, retry_timeout=5)
+    study_id = setup.create_new_study([StudyDirection.MINIMIZE], f"first-{first_call}")
+    trial_id = setup.create_new_trial(study_id)
+    client = GrpcStorageProxy(host="127.0.0.1", port=optuna_server, retry_timeout=5)
+    calls: dict[str, Any] = {
+        "create_new_trial": lambda: client.create_new_trial(study_id) != trial_id,
+        "get_trial": lambda: client.get_trial(trial_id).state == TrialState.RUNNING,
+        "get_all_trials": lambda: (
+            [t._trial_id for t in client.get_all_trials(study_id)] == [trial_id]
+        ),
+        "set_trial_state_values": lambda: client.set_trial_state_values(
+            trial_id, TrialState.COMPLETE, [1.0]
+        ),
+        "record_heartbeat": lambda: client.record_heartbeat(trial_id) is None,
+        "get_stale_trial_ids": lambda: client.get_stale_trial_ids(study_id) == [],
+        "fail_stale_trials": lambda: client.fail_stale_trials(study_id) == [],
+        "get_heartbeat_interval": lambda: client.get_heartbeat_interval() is None,
+    }
+    assert calls[first_call]()
+    assert client._extensions is False
+    assert setup.get_trial(trial_id).number == 0
+    setup.close()
+    client.close()
+
+
 def test_param_batches_against_an_optuna_server(ts_client: GrpcStorageProxy) -> None:
     """Optuna's server has no SetTrialParams: one SetTrialParameter per parameter (not
     atomic: documented), the same errors."""

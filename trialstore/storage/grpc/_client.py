@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Container, Mapping, Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Container, Mapping, Sequence
+from typing import Any, NoReturn, TypeVar, cast
 
 import grpc
 
@@ -95,6 +96,32 @@ def _raise_resent_write_error(error: grpc.RpcError, method: str) -> NoReturn:
             f"{method} was sent again after the connection to the gRPC proxy was lost; the "
             f"first attempt may have taken effect, the repeated one failed: {e}"
         ) from e
+
+
+class _NoExtensions(Exception):
+    """An extension call was answered UNIMPLEMENTED before this client knew which server it
+    talks to: the server is Optuna's. The call did nothing; see :func:`_optuna_fallback`."""
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _optuna_fallback(method: _Method) -> _Method:
+    """Run ``method`` once more if it found that the server is Optuna's: the client then
+    knows, and the method takes its path on Optuna's wire.
+
+    A client does not ask which server it talks to before its first call (one round trip
+    saved per client, which counts with thousands of short-lived clients): it assumes a
+    trialstore server until an extension call says otherwise."""
+
+    @functools.wraps(method)
+    def run(self: GrpcStorageProxy, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except _NoExtensions:
+            return method(self, *args, **kwargs)
+
+    return cast(_Method, run)
 
 
 class GrpcStorageProxy(BaseStorage):
@@ -263,10 +290,14 @@ class GrpcStorageProxy(BaseStorage):
         resent = False
         while True:
             try:
-                return stub(request, timeout=self._timeout, metadata=metadata), resent
+                reply = stub(request, timeout=self._timeout, metadata=metadata)
             except grpc.RpcError as e:
-                if e.code() == grpc.StatusCode.UNIMPLEMENTED and unimplemented is not None:
-                    return unimplemented, resent
+                if e.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    if unimplemented is not None:
+                        return unimplemented, resent
+                    if service == EXTENSION_SERVICE and self._extensions is None:
+                        self._extensions = False
+                        raise _NoExtensions(method) from None
                 if e.code() not in _RETRY_CODES:
                     if resent:
                         _raise_resent_write_error(e, method)
@@ -290,25 +321,18 @@ class GrpcStorageProxy(BaseStorage):
                 if write and not resent:
                     metadata += ((RESENT_KEY, "1"),)
                     resent = True
+                continue
+            if service == EXTENSION_SERVICE:
+                self._extensions = True
+            return reply, resent
 
     def _rpc(self, method: str, request: Any, reply_cls: Any, write: bool = False) -> Any:
         return self._send(STORAGE_SERVICE, method, request, reply_cls, write)[0]
 
     def _has_extensions(self) -> bool:
-        """Whether the server is a trialstore server (else: plain Optuna)."""
-        if self._extensions is None:
-            reply, _ = self._send(
-                EXTENSION_SERVICE,
-                "GetServerInfo",
-                ext.GetServerInfoRequest(),
-                ext.GetServerInfoReply,
-                False,
-                unimplemented=False,
-            )
-            if reply is not False:
-                self._info = reply
-            self._extensions = reply is not False
-        return self._extensions
+        """Whether the server is (or, until a call says otherwise, is assumed to be) a
+        trialstore server; see :func:`_optuna_fallback`."""
+        return self._extensions is not False
 
     def _ext(self, method: str, request: Any, reply_cls: Any, write: bool = False) -> Any:
         return self._send(EXTENSION_SERVICE, method, request, reply_cls, write)[0]
@@ -434,6 +458,7 @@ class GrpcStorageProxy(BaseStorage):
 
     # -- trials -----------------------------------------------------------------------------
 
+    @_optuna_fallback
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         template = None if template_trial is None else check.check_template(template_trial)
         study_id = _id(study_id, "study")
@@ -527,6 +552,7 @@ class GrpcStorageProxy(BaseStorage):
         trial_id: int = reply.trial_id
         return trial_id
 
+    @_optuna_fallback
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
@@ -661,6 +687,7 @@ class GrpcStorageProxy(BaseStorage):
             return known[1]
         return self.get_trial(trial_id).number
 
+    @_optuna_fallback
     def get_trial(self, trial_id: int) -> FrozenTrial:
         # Always asked: only the server knows whether the trial's study was deleted since.
         request = pb.GetTrialRequest(trial_id=_id(trial_id, "trial"))
@@ -669,6 +696,7 @@ class GrpcStorageProxy(BaseStorage):
             return conv.trial_from_proto(reply.trial.trial, reply.trial.extras)
         return conv.trial_from_proto(self._rpc("GetTrial", request, pb.GetTrialReply).trial)
 
+    @_optuna_fallback
     def get_all_trials(
         self,
         study_id: int,
@@ -702,7 +730,21 @@ class GrpcStorageProxy(BaseStorage):
     # -- heartbeats -------------------------------------------------------------------------
 
     def _server_info(self) -> ext.GetServerInfoReply | None:
-        return self._info if self._has_extensions() else None
+        """The server's settings (asked once), or None from an Optuna server."""
+        if self._info is None and self._extensions is not False:
+            reply, _ = self._send(
+                EXTENSION_SERVICE,
+                "GetServerInfo",
+                ext.GetServerInfoRequest(),
+                ext.GetServerInfoReply,
+                False,
+                unimplemented=False,
+            )
+            if reply is False:
+                self._extensions = False
+            else:
+                self._info = reply
+        return self._info
 
     def get_heartbeat_interval(self) -> float | None:
         info = self._server_info()
@@ -712,6 +754,7 @@ class GrpcStorageProxy(BaseStorage):
         info = self._server_info()
         return info.grace_period if info is not None and info.heartbeat_enabled else None
 
+    @_optuna_fallback
     def record_heartbeat(self, trial_id: int) -> None:
         request = ext.RecordHeartbeatRequest(trial_id=_id(trial_id, "trial"))
         if self._has_extensions():
@@ -719,6 +762,7 @@ class GrpcStorageProxy(BaseStorage):
         else:  # an Optuna server keeps no heartbeats; still check the trial exists
             self.check_trial_is_updatable(trial_id, self.get_trial(trial_id).state)
 
+    @_optuna_fallback
     def get_stale_trial_ids(self, study_id: int) -> list[int]:
         request = ext.StaleTrialsRequest(study_id=_id(study_id, "study"))
         if not self._has_extensions():
@@ -726,6 +770,7 @@ class GrpcStorageProxy(BaseStorage):
             return []
         return list(self._ext("GetStaleTrialIds", request, ext.StaleTrialsReply).trial_ids)
 
+    @_optuna_fallback
     def fail_stale_trials(self, study_id: int) -> list[int]:
         request = ext.StaleTrialsRequest(study_id=_id(study_id, "study"))
         if not self._has_extensions():
