@@ -116,3 +116,26 @@ def test_unknown_create_may_fill_a_number() -> None:
     assert violated(ops, contents) == {}
     # without the unknown create, number 1 for the only create is a gap
     assert "linearizable_trial_counter" in violated(ops[1:], final(trial(1, 1, "FAIL")))
+
+
+def test_parameters_written_with_a_finish() -> None:
+    """An acknowledged finish's parameters must be stored; a finish that failed may have
+    stored them (the batch goes first, not atomically with the state)."""
+    finish = {"t": 0, "state": "COMPLETE", "values": [0.5], "p": {"p0": 0.25}}
+    ops = [
+        op("a", 1, "create_trial", {"s": 0}, 1.0, 1.1, result=0),
+        op("a", 2, "finish", finish, 1.2, 1.3, result=True),
+    ]
+    done = dict(values=[0.5])
+    assert violated(ops, final(trial(0, 0, "COMPLETE", params={"p0": 0.25}, **done))) == {}
+    lost = violated(ops, final(trial(0, 0, "COMPLETE", **done)))
+    assert lost == {"acknowledged_writes_present": 1}
+    reaped = [
+        ops[0],
+        op("b", 1, "fail_stale", {"s": 0}, 1.15, 1.25, result=[0]),
+        op("a", 2, "finish", finish, 1.2, 1.3, outcome="fail", error="UpdateFinishedTrialError"),
+    ]
+    assert violated(reaped, final(trial(0, 0, "FAIL", params={"p0": 0.25}))) == {}
+    assert violated(reaped, final(trial(0, 0, "FAIL", params={"p0": 0.75}))) == {
+        "acknowledged_writes_present": 1
+    }

@@ -206,6 +206,21 @@ def check_acknowledged_writes(index: _Index) -> Invariant:
     written: dict[int, dict[tuple[str, str], set[Any]]] = defaultdict(lambda: defaultdict(set))
     field_of = {"set_param": "params", "report": "iv", "set_attr": "user_attrs"}
     for op in index.ops:
+        if op.op == "finish" and "p" in op.args:
+            # Parameters written with the finish: the batch goes first and is not atomic
+            # with the state (protocol §5.2), so even a failed finish may have stored it.
+            tid = op.args["t"]
+            for key, value in op.args["p"].items():
+                written[tid][("params", key)].add(value)
+                if op.outcome == OK:
+                    inv.checked += 1
+                    trial = index.trials.get(tid)
+                    stored = None if trial is None else trial["params"].get(key)
+                    if stored != value:
+                        inv.violate(
+                            f"finish trial {tid} param {key}={value!r} acknowledged to "
+                            f"{op.worker}#{op.seq} but stored {stored!r}"
+                        )
         if op.op in field_of and op.outcome in (OK, UNKNOWN):
             tid, key, value = op.args["t"], str(op.args["k"]), op.args["v"]
             written[tid][(field_of[op.op], key)].add(value)

@@ -348,13 +348,23 @@ class _Worker:
         else:
             state, values = TrialState.FAIL, None
         tid = trial.trial_id
+        args: dict[str, Any] = {"t": tid, "state": state.name, "values": values}
+        batch: dict[str, tuple[float, FloatDistribution]] = {}
+        if self.rng.random() < 0.5:  # with parameters, as a study with at_tell writes them
+            args["p"] = {}
+            for _ in range(self.rng.randint(1, 2)):
+                name, value = f"p{trial.next_param}", round(self.rng.random(), 6)
+                trial.next_param += 1
+                args["p"][name] = value
+                batch[name] = (value, _DIST)
+
+        def finish() -> bool:
+            if batch:
+                return self.storage.set_trial_params_and_state_values(tid, batch, state, values)
+            return self.storage.set_trial_state_values(tid, state, values)
+
         try:
-            self._own_write(
-                trial,
-                "finish",
-                {"t": tid, "state": state.name, "values": values},
-                lambda: self.storage.set_trial_state_values(tid, state, values),
-            )
+            self._own_write(trial, "finish", args, finish)
         finally:
             self.open.pop(tid, None)
 
