@@ -10,7 +10,7 @@ the same double, so the values are exact.
 
 ``JSON_ARRAYAGG`` is bounded by ``group_concat_max_len`` (1 MiB by default): a longer array
 is cut, with a warning. The caller checks the statement's warning count and reads again with
-:mod:`_read`'s statement when there is any (see ``RDBStorage._read_trials``).
+:mod:`_read`'s statement when there is any (``_storage._read_folded_trials``).
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ def build_trials(rows: Iterable[Sequence[Any]]) -> tuple[bool, list[FrozenTrial]
         else:
             trial_rows.append(row)
     trial_rows.sort(key=lambda row: row[1])
-    arrays = [row[i] or "null" for row in trial_rows for i in range(_FIRST_ARRAY, 11)]
+    end = _FIRST_ARRAY + _ARRAYS
+    arrays = [row[i] or "null" for row in trial_rows for i in range(_FIRST_ARRAY, end)]
     parsed = json.loads("[" + ",".join(arrays) + "]")
     result = [
         _freeze(row, parsed[k * _ARRAYS : (k + 1) * _ARRAYS]) for k, row in enumerate(trial_rows)
