@@ -1,0 +1,255 @@
+"""The zygote's side of :mod:`trialstore.stress._zygote`: preload, then fork workers on
+request (``python -c "$ZYGOTE_MAIN" CONFIG`` runs :func:`main`). The protocol and what a child
+shares with its zygote are described there."""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import gc
+import importlib
+import json
+import os
+import select
+import signal
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "preload"]
+
+_PR_SET_PDEATHSIG = 1
+_RDB_SCHEMES = ("sqlite", "postgres", "postgresql", "mysql", "mariadb")
+
+
+def preload(config: dict[str, Any]) -> list[str]:
+    """Import what a worker of ``config`` needs: the worker, the storage backend and its
+    driver. Opens no connection and starts no thread. Returns warnings (failed imports; the
+    worker then imports them itself and reports any error as it would without a zygote)."""
+    from trialstore.stress import _worker  # noqa: F401  (the worker and what it imports)
+    from trialstore.stress._target import StorageTarget
+
+    warnings: list[str] = []
+    target = StorageTarget.from_json(config["target"])
+    url = target.url
+    scheme = url.partition("://")[0].lower()
+
+    def attempt(what: str, step: Any) -> None:
+        try:
+            step()
+        except Exception as e:
+            warnings.append(f"preloading {what}: {type(e).__name__}: {e}")
+
+    if target.factory is not None:
+        module = target.factory.partition(":")[0]
+        attempt(module, lambda: importlib.import_module(module))
+        return warnings
+
+    def backend() -> None:
+        from trialstore.storage._url import _factory_for
+
+        _factory_for(url)
+
+    attempt("the storage backend", backend)
+    if scheme == "journal":
+        attempt("the journal file", lambda: importlib.import_module(
+            "trialstore.storage.journal._file"))  # fmt: skip
+    elif scheme == "journal+redis":
+        for module in ("trialstore.storage.journal._redis", "redis"):
+            attempt(module, lambda m=module: importlib.import_module(m))
+    elif scheme.split("+")[0] in _RDB_SCHEMES:
+
+        def driver() -> None:
+            from trialstore.storage.rdb._engine import normalize_url
+
+            dialect = normalize_url(url).get_dialect()
+            dialect.import_dbapi()
+
+        attempt("the database driver", driver)
+        # imported by the migration scripts that opening a database reads
+        attempt("the migration helpers", lambda: importlib.import_module(
+            "trialstore.storage.rdb._migrate_helpers"))  # fmt: skip
+    return warnings
+
+
+def _threads() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
+def _set_pdeathsig() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the zygote SIGKILLs its children when its stdin closes
+
+
+def _exit_code(e: SystemExit) -> int:
+    if e.code is None:
+        return 0
+    if isinstance(e.code, int):
+        return e.code
+    print(e.code, file=sys.stderr)
+    return 1
+
+
+def _child(args: list[str], zygote_pid: int, close_fds: list[int]) -> None:
+    """Runs in the forked child: become a worker, run it, leave with ``os._exit``."""
+    code = 1
+    interrupted = False
+    try:
+        _set_pdeathsig()
+        if os.getppid() != zygote_pid:
+            os._exit(1)  # the zygote died before prctl took effect: nobody waits for us
+        signal.set_wakeup_fd(-1)
+        for fd in close_fds:
+            os.close(fd)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        os.dup2(2, 1)  # stdout joins stderr: the run's workers.log
+        from trialstore.stress import _worker
+
+        sys.argv = [_worker.__file__ or "trialstore.stress._worker", *args]
+        try:
+            code = _worker.main(args)
+        except SystemExit as e:
+            code = _exit_code(e)
+        except KeyboardInterrupt:
+            traceback.print_exc()
+            interrupted = True
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        atexit._run_exitfuncs()
+    except BaseException:
+        try:
+            traceback.print_exc()
+        except BaseException:
+            pass
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+        if interrupted:  # like the interpreter: die of SIGINT, so the exit code is -2
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        os._exit(code & 0xFF)
+
+
+def _write(message: dict[str, Any]) -> None:
+    data = json.dumps(message).encode() + b"\n"
+    while data:
+        data = data[os.write(1, data) :]
+
+
+def serve() -> int:
+    """The zygote's loop: fork on request, report exits, stop when stdin closes."""
+    me = os.getpid()
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    children: set[int] = set()
+    reported: set[int] = set()
+    buffer = b""
+    stdin_open = True
+    warned = False
+    try:
+        _write({"ready": me})
+        while stdin_open:
+            readable, _, _ = select.select([0, wake_r], [], [])
+            if wake_r in readable:
+                try:
+                    while os.read(wake_r, 4096):
+                        pass
+                except BlockingIOError:
+                    pass
+            for pid in sorted(children - reported):
+                info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                if info is None or info.si_pid == 0:
+                    continue
+                killed = info.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
+                _write({"exit": pid, "code": -info.si_status if killed else info.si_status})
+                reported.add(pid)
+            if 0 not in readable:
+                continue
+            data = os.read(0, 65536)
+            if not data:
+                stdin_open = False
+            buffer += data
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                try:
+                    request = json.loads(line)
+                except ValueError:
+                    print(f"zygote: bad request {line!r}", file=sys.stderr)
+                    continue
+                if "reap" in request:
+                    pid = int(request["reap"])
+                    if pid in reported:
+                        os.waitpid(pid, 0)
+                        children.discard(pid)
+                        reported.discard(pid)
+                elif "start" in request:
+                    args = [str(a) for a in request["start"]]
+                    try:
+                        pid = os.fork()
+                    except OSError as e:
+                        _write({"error": f"fork failed: {e}"})
+                        continue
+                    if pid == 0:
+                        _child(args, me, [wake_r, wake_w])
+                    children.add(pid)
+                    _write({"started": pid, "args": args})
+                    # Counted after the fork: numpy's OpenBLAS threads exist before the first
+                    # one but stop themselves at fork (pthread_atfork) and restart on demand.
+                    if not warned and _threads() > 1:
+                        warned = True
+                        print(
+                            f"zygote: {_threads()} threads while forking: a child may hang "
+                            "on a lock that another thread held",
+                            file=sys.stderr,
+                        )
+    except BrokenPipeError:
+        pass  # the pool is gone
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in children:
+            try:
+                _, status = os.waitpid(pid, 0)
+            except ChildProcessError:
+                continue
+            if pid not in reported:
+                try:
+                    _write({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+                except OSError:
+                    pass
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """``python -c "$ZYGOTE_MAIN" CONFIG``: preload for ``CONFIG``, then serve."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # it ends when the pool closes its stdin
+    config = json.loads(Path(argv[0]).read_text())
+    for warning in preload(config):
+        print(f"zygote: {warning}", file=sys.stderr)
+    sys.stderr.flush()
+    gc.collect()
+    gc.freeze()  # the children's collector skips everything imported here
+    return serve()
