@@ -869,3 +869,75 @@ def test_mariadb_read_cut_short_by_the_server_reads_row_by_row(mysql_url: str) -
         trial = RDBStorage(mysql_url).get_all_trials(study_id)[0]
     assert union_reads
     assert trial.user_attrs == {f"k{i:02}": "x" * 60_000 for i in range(20)}
+
+
+# -- a write stored by an attempt whose reply was lost -----------------------------------------
+
+
+_LOST_REPLY_WRITES: dict[str, tuple[str, Callable[[RDBStorage, int], None]]] = {
+    "intermediate": (
+        "trial_intermediate_values",
+        lambda s, t: s.set_trial_intermediate_value(t, 3, math.nan),
+    ),
+    "user_attr": ("trial_user_attributes", lambda s, t: s.set_trial_user_attr(t, "k", (1, "a"))),
+    "system_attr": ("trial_system_attributes", lambda s, t: s.set_trial_system_attr(t, "k", 2.5)),
+    "param": (
+        "trial_params",
+        lambda s, t: s.set_trial_param(t, "x", 0.25, FloatDistribution(0, 1)),
+    ),
+    "params": (
+        "trial_params",
+        lambda s, t: s.set_trial_params(t, {"x": (0.25, FloatDistribution(0, 1))}),
+    ),
+}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("kind", list(_LOST_REPLY_WRITES))
+@pytest.mark.parametrize("stored", [True, False])
+def test_write_stored_before_a_lost_reply_and_a_finish_succeeds(
+    request: pytest.FixtureRequest, tmp_path: Path, dialect: str, kind: str, stored: bool
+) -> None:
+    """A trial write is stored, its reply is lost (a server restart), another process
+    finishes the trial, and the retry finds it finished: the write succeeded and must not
+    raise UpdateFinishedTrialError, which promises nothing was written (found by the MariaDB
+    full tier: an intermediate value reported failed was in the trial). A write whose
+    first attempt did not take effect still raises."""
+    url = database_url(request, dialect, tmp_path)
+    storage = RDBStorage(url)
+    other = RDBStorage(url)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "lost reply")
+    dist = FloatDistribution(0, 1)
+    storage.set_trial_param(storage.create_new_trial(study_id), "x", 0.5, dist)  # name known
+    table, write = _LOST_REPLY_WRITES[kind]
+    trial_id = storage.create_new_trial(study_id)
+    interfered: list[str] = []
+
+    def interfere(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not interfered and statement.lstrip().startswith("INSERT") and table in statement:
+            interfered.append(statement)
+            other.set_trial_state_values(trial_id, TrialState.FAIL)
+            raise _transient_error(dialect)
+
+    # after the statement ran: its effect stays (autocommit); before: it never ran
+    sa.event.listen(
+        storage._engine, "after_cursor_execute" if stored else "before_cursor_execute", interfere
+    )
+    if stored:
+        write(storage, trial_id)
+    else:
+        with pytest.raises(UpdateFinishedTrialError):
+            write(storage, trial_id)
+    assert interfered
+    trial = other.get_trial(trial_id)
+    assert trial.state == TrialState.FAIL
+    held = {
+        "intermediate": 3 in trial.intermediate_values,
+        "user_attr": trial.user_attrs.get("k") == [1, "a"],
+        "system_attr": trial.system_attrs.get("k") == 2.5,
+        "param": trial.params.get("x") == 0.25,
+        "params": trial.params.get("x") == 0.25,
+    }[kind]
+    assert held is stored
+    storage.close()
+    other.close()

@@ -7,6 +7,7 @@ import datetime
 import functools
 import json
 import logging
+import math
 import os
 import random
 import threading
@@ -112,6 +113,22 @@ def _raw_rows(result: sa.CursorResult[Any]) -> list[Any]:
     rows = list(cursor.fetchall())
     result.close()
     return rows
+
+
+def _holds_params(
+    checked: Sequence[tuple[str, float, BaseDistribution]],
+) -> Callable[[FrozenTrial], bool]:
+    """Whether a trial holds each of ``checked`` (name, internal value, distribution)."""
+
+    def holds(trial: FrozenTrial) -> bool:
+        for name, internal, distribution in checked:
+            if name not in trial.params or trial.distributions.get(name) != distribution:
+                return False
+            if distribution.to_internal_repr(trial.params[name]) != internal:
+                return False
+        return True
+
+    return holds
 
 
 def _reads_folded(dialect: sa.Dialect) -> bool:
@@ -959,15 +976,44 @@ class RDBStorage(BaseStorage):
                 )
             connection.execute(trial_intermediate_values.insert(), rows)
 
-    def _write_unfinished(self, trial_id: int, statement: Any, params: dict[str, Any]) -> None:
+    def _write_unfinished(
+        self,
+        trial_id: int,
+        statement: Any,
+        params: dict[str, Any],
+        holds: Callable[[FrozenTrial], bool],
+    ) -> None:
+        """Run one upsert into an unfinished trial (``holds``: whether a trial holds what it
+        writes, see :meth:`_stored_by_an_earlier_attempt`)."""
         params["tid"] = trial_id
+        retried = False
 
         def body(connection: sa.Connection) -> None:
-            if connection.execute(statement, params).rowcount == 0:
-                self._raise_not_updatable(connection, trial_id)
-                raise StorageInternalError(f"trial {trial_id} could not be updated.")
+            nonlocal retried
+            try:
+                if connection.execute(statement, params).rowcount == 0:
+                    if retried and self._stored_by_an_earlier_attempt(connection, trial_id, holds):
+                        return
+                    self._raise_not_updatable(connection, trial_id)
+                    raise StorageInternalError(f"trial {trial_id} could not be updated.")
+            finally:
+                retried = True
 
         self._run(body, mode="none")
+
+    def _stored_by_an_earlier_attempt(
+        self, connection: sa.Connection, trial_id: int, holds: Callable[[FrozenTrial], bool]
+    ) -> bool:
+        """A retried write found the trial not updatable: whether an earlier attempt, whose
+        connection was lost before its reply, stored the write before the trial finished
+        (the finished trial ``holds`` it). Then the write succeeded and must not raise
+        UpdateFinishedTrialError, which promises that nothing was written (found by the
+        MariaDB stress run: an intermediate value cut off by a server restart was stored, the
+        trial was then reaped, and the retry reported the write as failed)."""
+        _, found = _read.build_trials(
+            _raw_rows(connection.execute(self._sql.read_one, {"tid": trial_id}))
+        )
+        return bool(found) and found[0].state.is_finished() and holds(found[0])
 
     def set_trial_param(
         self,
@@ -985,6 +1031,7 @@ class RDBStorage(BaseStorage):
             "param_value": internal,
             "distribution_json": distribution_to_json(distribution),
         }
+        holds = _holds_params([(name, internal, distribution)])
         known = self._distributions.get(study_id, {}).get(name)
         if known is not None:
             try:
@@ -992,12 +1039,15 @@ class RDBStorage(BaseStorage):
             except ValueError:
                 self._check_updatable(trial_id)
                 raise
-            self._write_unfinished(trial_id, statement, params)
+            self._write_unfinished(trial_id, statement, params, holds)
             return
         sql = self._sql
+        retried = False
 
         def body(connection: sa.Connection) -> None:
             # A name new to this process: serialize with other first users of the name.
+            nonlocal retried
+            first, retried = not retried, True
             if connection.execute(sql.lock_study, {"study_id": study_id}).scalar() is None:
                 raise KeyError(f"No trial with id {trial_id!r}.")
             previous = self._known_distribution(connection, study_id, name)
@@ -1007,6 +1057,8 @@ class RDBStorage(BaseStorage):
                 self._raise_not_updatable(connection, trial_id)
                 raise
             if connection.execute(statement, params).rowcount == 0:
+                if not first and self._stored_by_an_earlier_attempt(connection, trial_id, holds):
+                    return
                 self._raise_not_updatable(connection, trial_id)
                 raise StorageInternalError(f"trial {trial_id} could not be updated.")
 
@@ -1041,14 +1093,22 @@ class RDBStorage(BaseStorage):
         unknown = [(name, d) for name, _, d in checked if known.get(name) is None]
         writes = self._param_upserts(trial_id, checked)
         sql = self._sql
+        holds = _holds_params(checked)
+        attempts = 0
 
         def upsert(connection: sa.Connection) -> None:
+            nonlocal attempts
+            attempts += 1
             for statement, values in writes:
                 if isinstance(statement, str):
                     result = connection.exec_driver_sql(statement, values)
                 else:
                     result = connection.execute(statement, values)
                 if result.rowcount == 0:
+                    if attempts > 1 and self._stored_by_an_earlier_attempt(
+                        connection, trial_id, holds
+                    ):
+                        return
                     self._raise_not_updatable(connection, trial_id)
                     raise StorageInternalError(f"trial {trial_id} could not be updated.")
 
@@ -1283,6 +1343,11 @@ class RDBStorage(BaseStorage):
         checked_step, value = check.check_intermediate_value(step, intermediate_value)
         self._study_of_trial(trial_id)
         stored, value_type = _codec.to_stored_intermediate(value)
+
+        def holds(trial: FrozenTrial) -> bool:
+            held = trial.intermediate_values.get(checked_step)
+            return held is not None and (held == value or (math.isnan(held) and math.isnan(value)))
+
         self._write_unfinished(
             trial_id,
             self._sql.upsert_intermediate,
@@ -1291,18 +1356,27 @@ class RDBStorage(BaseStorage):
                 "intermediate_value": stored,
                 "intermediate_value_type": value_type,
             },
+            holds,
         )
 
-    def _set_trial_attr(self, statement: Any, trial_id: int, key: str, value: Any) -> None:
-        stored = check.check_attr(key, value)
+    def _set_trial_attr(
+        self, statement: Any, user: bool, trial_id: int, key: str, value: Any
+    ) -> None:
+        text = json.dumps(check.check_attr(key, value))
+        expected = json.loads(text)  # as it reads back (tuples become lists)
         self._study_of_trial(trial_id)
-        self._write_unfinished(trial_id, statement, {"key": key, "value_json": json.dumps(stored)})
+
+        def holds(trial: FrozenTrial) -> bool:
+            held = trial.user_attrs if user else trial.system_attrs
+            return key in held and held[key] == expected
+
+        self._write_unfinished(trial_id, statement, {"key": key, "value_json": text}, holds)
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        self._set_trial_attr(self._sql.upsert_user_attr, trial_id, key, value)
+        self._set_trial_attr(self._sql.upsert_user_attr, True, trial_id, key, value)
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: JSONSerializable) -> None:
-        self._set_trial_attr(self._sql.upsert_system_attr, trial_id, key, value)
+        self._set_trial_attr(self._sql.upsert_system_attr, False, trial_id, key, value)
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         _trial_key(trial_id)
