@@ -139,3 +139,21 @@ def test_parameters_written_with_a_finish() -> None:
     assert violated(reaped, final(trial(0, 0, "FAIL", params={"p0": 0.75}))) == {
         "acknowledged_writes_present": 1
     }
+
+
+def test_reaper_of_unknown_outcome_may_list_a_trial_before_its_last_beat() -> None:
+    """A fail_stale call lists stale trials, then fails them: one invoked while the trial
+    was stale (its beats 3.5 s apart, grace 2 s: a server restart held every worker) may
+    fail it after its owner's next beat. Cut off (unknown outcome), it may be why a later
+    reaper finds nothing; invoked within a normal beat gap, it is not (a false alarm of the
+    MariaDB full tier; the second case is a violation)."""
+    settings = dict(deaths={"a": 8 * S, "c": 6 * S}, grace_period=2.0, heartbeat_interval=1.0)
+    for gap_start, expected in ((1.2, {}), (4.2, {"stale_trials_failed": 1})):
+        ops = [
+            op("a", 1, "create_trial", {"s": 0}, 1.0, 1.1, result=0),
+            op("a", 2, "heartbeat", {"t": 0}, gap_start, gap_start + 0.1),
+            op("c", 1, "fail_stale", {"s": 0}, 4.6, None, outcome="unknown"),
+            op("a", 3, "heartbeat", {"t": 0}, 4.7, 4.8),  # lands after c listed the trial
+            op("b", 1, "fail_stale", {"s": 0}, 12.0, 12.1, result=[]),  # finds nothing
+        ]
+        assert violated(ops, final(trial(0, 0, "FAIL")), **settings) == expected
