@@ -1067,3 +1067,26 @@ def test_a_new_client_asks_nothing_before_its_first_call() -> None:
         assert client.get_heartbeat_interval() is None  # asked now, once
         assert calls[-1].endswith("/GetServerInfo")
         client.close()
+
+
+def test_fail_stale_trials_resent_to_a_restarted_proxy_is_unknown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fail_stale_trials call whose proxy failed a stale trial and died before replying is
+    sent again; the new proxy fails nothing more and lists nothing. The client must not
+    report that list as the trials this call failed (found by the gRPC full tier: two
+    trials failed by a first attempt were listed by no call)."""
+    backend = InMemoryStorage(heartbeat_interval=0.01, grace_period=0.05)
+    table = _restarting_proxies(monkeypatch)
+    with served(backend) as server:
+        client = GrpcStorageProxy(host="localhost", port=server.port, retry_timeout=10.0)
+        study_id = client.create_new_study([StudyDirection.MINIMIZE], "resent-stale")
+        trial_id = client.create_new_trial(study_id)
+        client.record_heartbeat(trial_id)
+        time.sleep(0.1)
+        table.armed = True
+        with pytest.raises(StorageInternalError, match="first attempt failed are not known"):
+            client.fail_stale_trials(study_id)
+        assert backend.get_trial(trial_id).state == TrialState.FAIL
+        assert client.fail_stale_trials(study_id) == []  # a call that is not resent: exact
+        client.close()

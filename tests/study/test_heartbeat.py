@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
+import pytest
+
 import trialstore
+from trialstore.exceptions import StorageInternalError
 from trialstore.storage import (
     InMemoryStorage,
     RetryFailedTrialCallback,
@@ -98,3 +102,24 @@ def test_no_heartbeat_storage_never_fails_running_trials() -> None:
     study.ask()
     study.optimize(lambda t: 0.0, n_trials=1)
     assert [t.state for t in study.trials] == [TrialState.RUNNING, TrialState.COMPLETE]
+
+
+def test_optimize_goes_on_when_failing_stale_trials_has_an_unknown_outcome(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A fail_stale_trials call whose outcome is unknown (StorageInternalError: e.g. sent
+    again to a restarted gRPC proxy) does not stop optimize: it logs a warning."""
+
+    class Unsure(InMemoryStorage):
+        def fail_stale_trials(self, study_id: int) -> list[int]:
+            super().fail_stale_trials(study_id)
+            raise StorageInternalError("which trials were failed is not known")
+
+    storage = Unsure(heartbeat_interval=0.01, grace_period=0.05)
+    study = trialstore.create_study(storage=storage)
+    _abandoned_trial(study)
+    time.sleep(0.1)
+    with caplog.at_level(logging.WARNING, logger="trialstore"):
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, *[TrialState.COMPLETE] * 2]
+    assert "without their callback" in caplog.text

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from trialstore.exceptions import UpdateFinishedTrialError
+from trialstore.exceptions import StorageInternalError, UpdateFinishedTrialError
 from trialstore.logging import get_logger
 from trialstore.storage.base import BaseStorage
 from trialstore.trial._frozen import FrozenTrial
@@ -101,7 +101,13 @@ def fail_stale_trials(study: Study) -> list[int]:
     storage = study._storage
     if storage.get_heartbeat_interval() is None:
         return []
-    failed = storage.fail_stale_trials(study._study_id)
+    try:
+        failed = storage.fail_stale_trials(study._study_id)
+    except StorageInternalError as e:
+        # Which trials the call failed is not known (e.g. a call sent again to a restarted
+        # gRPC proxy): they stay failed, without their callback. The study goes on.
+        _logger.warning("Stale trials may have been failed without their callback: %s", e)
+        return []
     callback = stale_trial_callback(study) if failed else None
     for trial_id in failed:
         if callback is not None:
