@@ -157,3 +157,20 @@ def test_reaper_of_unknown_outcome_may_list_a_trial_before_its_last_beat() -> No
             op("b", 1, "fail_stale", {"s": 0}, 12.0, 12.1, result=[]),  # finds nothing
         ]
         assert violated(ops, final(trial(0, 0, "FAIL")), **settings) == expected
+
+
+def test_reaper_of_unknown_outcome_and_a_beat_that_landed_late() -> None:
+    """A beat resent to a restarted gRPC proxy lands near the end of its call: the trial
+    may have been stale before it landed, although the beats' invokes are less than the
+    grace period apart (found by rechecking the gRPC full tier)."""
+    settings = dict(deaths={"a": 8 * S, "c": 6 * S}, grace_period=2.0, heartbeat_interval=1.0)
+    for slow_end, expected in ((3.3, {}), (1.7, {"stale_trials_failed": 1})):
+        ops = [
+            op("a", 1, "create_trial", {"s": 0}, 0.9, 0.95, result=0),
+            op("a", 2, "heartbeat", {"t": 0}, 1.0, 1.05),
+            op("a", 3, "heartbeat", {"t": 0}, 1.6, slow_end),  # resent: landed by its end
+            op("c", 1, "fail_stale", {"s": 0}, 1.65, None, outcome="unknown"),
+            op("a", 4, "heartbeat", {"t": 0}, 3.3, 3.35),
+            op("b", 1, "fail_stale", {"s": 0}, 12.0, 12.1, result=[]),  # finds nothing
+        ]
+        assert violated(ops, final(trial(0, 0, "FAIL")), **settings) == expected

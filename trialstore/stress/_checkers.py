@@ -336,20 +336,24 @@ def check_single_winner(index: _Index) -> Invariant:
 def _may_list_before_a_beat(reaper: Op, beats: list[Op], ctx: CheckContext) -> bool:
     """Whether a ``fail_stale_trials`` call of unknown outcome, invoked before the trial's
     last beat, may have failed it anyway: it lists the stale trials, then fails them, so it
-    may list the trial while it is stale and fail it after a new beat has landed. Possible
-    when the beats around its invoke are more than ``grace_period`` apart (found by the
-    MariaDB full tier: a server restart held every worker for 3.5 s, and a reaper killed in
-    mid-call failed a trial whose owner beat in between).
+    may list the trial while it is stale and fail it after a new beat has landed (found by
+    the MariaDB full tier: a server restart held every worker for 3.5 s, and a reaper killed
+    in mid-call failed a trial whose owner beat in between).
 
-    No slack here: with ``stale_slack`` every unknown reaper overlapping a beat would count
-    and the check would lose its point. A store whose clock keeps whole seconds may see a
-    gap up to a second longer than the real one (none of trialstore's backends does)."""
-    before = [b.t0 for b in beats if b.t0 < reaper.t0]
-    if not before:
-        return False  # never beat before: not stale (a trial that never beat never is)
-    landed = [b.t1 for b in beats if b.t0 >= reaper.t0]
-    next_landed = min(landed) if landed else ctx.end_ns
-    return next_landed - max(before) > (ctx.grace_period or 0.0) * 1e9
+    The trial may have been stale at an instant ``R`` after the reaper's invoke if the beats
+    that surely landed by ``R`` (ended before it) may all have landed more than the grace
+    period before it: each beat lands somewhere between its invoke and its end (one resent
+    to a restarted proxy lands late). Checked just before each beat's end, where that set
+    grows. No slack here: with ``stale_slack`` every unknown reaper overlapping a beat would
+    count and the check would lose its point (a store whose clock keeps whole seconds may
+    see a gap up to a second longer; none of trialstore's backends does)."""
+    grace_ns = (ctx.grace_period or 0.0) * 1e9
+    latest_invoke: int | None = None  # of the beats that ended before the instant checked
+    for end, invoke in sorted((b.t1, b.t0) for b in beats):
+        if latest_invoke is not None and end > reaper.t0 and end - latest_invoke > grace_ns:
+            return True
+        latest_invoke = invoke if latest_invoke is None else max(latest_invoke, invoke)
+    return False
 
 
 def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
