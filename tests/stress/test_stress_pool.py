@@ -214,3 +214,24 @@ def test_a_zygote_that_does_not_start_falls_back(
         pool.kill_all()
     assert "no zygote" in (tmp_path / "workers.log").read_text()
     assert not _running(str(tmp_path))
+
+
+def test_a_worker_that_dies_on_its_own_is_logged(tmp_path: Path) -> None:
+    """A worker killed by something other than the pool is not replaced; workers.log says so,
+    with the signal (an aborted journal full tier once lost 30 workers at one instant, and
+    nothing recorded how)."""
+    pool = WorkerPool(tmp_path, [_config(tmp_path, duration=30.0)], [[]], 1, seed=1, zygote=True)
+    try:
+        pool.start_all()
+        (slot,) = pool.slots
+        _until(lambda: _ready(pool, slot))
+        assert slot.proc is not None
+        os.kill(slot.proc.pid, signal.SIGKILL)
+        _until(lambda: slot.proc is not None and slot.proc.poll() is not None)
+        pool.reap()
+        pool.reap()  # once
+        assert pool.exits == {slot.name: -9}
+        log = (tmp_path / "workers.log").read_text()
+        assert log.count(f"worker {slot.name} exited on its own (signal SIGKILL)") == 1
+    finally:
+        pool.kill_all()

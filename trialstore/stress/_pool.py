@@ -205,11 +205,17 @@ class WorkerPool:
         self._close_zygotes()
 
     def reap(self) -> None:
-        """Note workers that exited on their own (their exit code goes to :attr:`exits`)."""
+        """Note workers that exited on their own (their exit code goes to :attr:`exits`; one
+        that failed, or died of a signal the pool did not send, gets a line in workers.log,
+        as it is not replaced)."""
         for slot in self.slots:
             code = None if slot.proc is None else slot.proc.poll()
-            if code is not None:
-                self.exits.setdefault(slot.name, code)
+            if code is None or slot.name in self.exits:
+                continue
+            self.exits[slot.name] = code
+            if code != 0:
+                how = f"signal {signal.Signals(-code).name}" if code < 0 else f"code {code}"
+                self._warn(f"worker {slot.name} exited on its own ({how}); not replaced")
 
     def stop_all(self, timeout: float = 15.0) -> list[str]:
         """SIGTERM every worker (after SIGCONT), wait ``timeout`` seconds, SIGKILL the rest;
