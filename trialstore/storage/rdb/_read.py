@@ -26,7 +26,7 @@ from trialstore.storage.rdb._tables import (
 )
 from trialstore.trial._frozen import FrozenTrial
 
-__all__ = ["STUDY_ROW", "build_trials", "select_trials"]
+__all__ = ["STUDY_ROW", "attrs_from_rows", "build_trials", "select_trials"]
 
 STUDY_ROW = -1
 _TRIAL, _VALUE, _INTERMEDIATE, _PARAM, _USER_ATTR, _SYSTEM_ATTR = range(6)
@@ -254,14 +254,8 @@ def _freeze(b: _Builder) -> FrozenTrial:
             params[name] = dist.to_external_repr(internal)
             distributions[name] = dist
     values = [b.values[i] for i in sorted(b.values)] if b.values else None
-    user_attrs = {}
-    if b.user_attrs:
-        b.user_attrs.sort()
-        user_attrs = {key: json.loads(text) for _, key, text in b.user_attrs}
-    system_attrs = {}
-    if b.system_attrs:
-        b.system_attrs.sort()
-        system_attrs = {key: json.loads(text) for _, key, text in b.system_attrs}
+    user_attrs = attrs_from_rows(b.user_attrs)
+    system_attrs = attrs_from_rows(b.system_attrs)
     return FrozenTrial(
         number=b.number,
         state=_codec.STATE_BY_NAME[b.state],
@@ -276,3 +270,10 @@ def _freeze(b: _Builder) -> FrozenTrial:
         intermediate_values=b.intermediate,
         trial_id=b.trial_id,
     )
+
+
+def attrs_from_rows(rows: Sequence[Sequence[Any]] | None) -> dict[str, Any]:
+    """The attributes of ``(row id, key, JSON text)`` rows, in the order they were stored."""
+    if not rows:
+        return {}
+    return {key: json.loads(text) for _, key, text in sorted(rows, key=lambda row: row[0])}

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from trialstore.distributions import BaseDistribution
 from trialstore.storage.rdb import _codec
-from trialstore.storage.rdb._read import STUDY_ROW
+from trialstore.storage.rdb._read import STUDY_ROW, attrs_from_rows
 from trialstore.storage.rdb._tables import (
     studies,
     trial_intermediate_values,
@@ -136,15 +136,8 @@ def _freeze(row: Sequence[Any], arrays: list[Any]) -> FrozenTrial:
         datetime_complete=_codec.from_stored_datetime(complete),
         params=params,
         distributions=distributions,
-        user_attrs=_attrs(user_rows),
-        system_attrs=_attrs(system_rows),
+        user_attrs=attrs_from_rows(user_rows),
+        system_attrs=attrs_from_rows(system_rows),
         intermediate_values=intermediate,
         trial_id=trial_id,
     )
-
-
-def _attrs(rows: list[list[Any]] | None) -> dict[str, Any]:
-    if not rows:
-        return {}
-    rows.sort()
-    return {key: json.loads(text) for _, key, text in rows}

@@ -176,6 +176,23 @@ class _AmbiguousCommit(Exception):
     """The connection was lost while committing: the transaction may or may not be durable."""
 
 
+class _Runs:
+    """Counts the runs of one call's transaction body (``_run`` repeats it after transient
+    failures). From the second run on, an earlier one may have taken effect before its
+    connection was lost, so a body that finds its write impossible must tell its own earlier
+    effect from another process's."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def start(self) -> bool:
+        """Count a run; return whether it repeats an earlier one."""
+        self.count += 1
+        return self.count > 1
+
+
 def _trial_order(trial: FrozenTrial) -> tuple[bool, int, int]:
     return (trial.number is None, trial.number, trial._trial_id)
 
@@ -986,18 +1003,15 @@ class RDBStorage(BaseStorage):
         """Run one upsert into an unfinished trial (``holds``: whether a trial holds what it
         writes, see :meth:`_stored_by_an_earlier_attempt`)."""
         params["tid"] = trial_id
-        retried = False
+        runs = _Runs()
 
         def body(connection: sa.Connection) -> None:
-            nonlocal retried
-            try:
-                if connection.execute(statement, params).rowcount == 0:
-                    if retried and self._stored_by_an_earlier_attempt(connection, trial_id, holds):
-                        return
-                    self._raise_not_updatable(connection, trial_id)
-                    raise StorageInternalError(f"trial {trial_id} could not be updated.")
-            finally:
-                retried = True
+            again = runs.start()
+            if connection.execute(statement, params).rowcount == 0:
+                if again and self._stored_by_an_earlier_attempt(connection, trial_id, holds):
+                    return
+                self._raise_not_updatable(connection, trial_id)
+                raise StorageInternalError(f"trial {trial_id} could not be updated.")
 
         self._run(body, mode="none")
 
@@ -1042,12 +1056,11 @@ class RDBStorage(BaseStorage):
             self._write_unfinished(trial_id, statement, params, holds)
             return
         sql = self._sql
-        retried = False
+        runs = _Runs()
 
         def body(connection: sa.Connection) -> None:
             # A name new to this process: serialize with other first users of the name.
-            nonlocal retried
-            first, retried = not retried, True
+            again = runs.start()
             if connection.execute(sql.lock_study, {"study_id": study_id}).scalar() is None:
                 raise KeyError(f"No trial with id {trial_id!r}.")
             previous = self._known_distribution(connection, study_id, name)
@@ -1057,7 +1070,7 @@ class RDBStorage(BaseStorage):
                 self._raise_not_updatable(connection, trial_id)
                 raise
             if connection.execute(statement, params).rowcount == 0:
-                if not first and self._stored_by_an_earlier_attempt(connection, trial_id, holds):
+                if again and self._stored_by_an_earlier_attempt(connection, trial_id, holds):
                     return
                 self._raise_not_updatable(connection, trial_id)
                 raise StorageInternalError(f"trial {trial_id} could not be updated.")
@@ -1094,20 +1107,17 @@ class RDBStorage(BaseStorage):
         writes = self._param_upserts(trial_id, checked)
         sql = self._sql
         holds = _holds_params(checked)
-        attempts = 0
+        runs = _Runs()
 
         def upsert(connection: sa.Connection) -> None:
-            nonlocal attempts
-            attempts += 1
+            again = runs.start()
             for statement, values in writes:
                 if isinstance(statement, str):
                     result = connection.exec_driver_sql(statement, values)
                 else:
                     result = connection.execute(statement, values)
                 if result.rowcount == 0:
-                    if attempts > 1 and self._stored_by_an_earlier_attempt(
-                        connection, trial_id, holds
-                    ):
+                    if again and self._stored_by_an_earlier_attempt(connection, trial_id, holds):
                         return
                     self._raise_not_updatable(connection, trial_id)
                     raise StorageInternalError(f"trial {trial_id} could not be updated.")
@@ -1210,18 +1220,19 @@ class RDBStorage(BaseStorage):
             raise
         now = _codec.to_stored_datetime(datetime.datetime.now())
         sql = self._sql
-        outcome: dict[str, bool] = {"retried": False}
+        runs = _Runs()
         pg_finish = None
         if self._dialect == "postgresql" and state != TrialState.RUNNING:
             pg_finish = pg_finish_with_values(len(checked_values or ()))
 
         def body(connection: sa.Connection) -> bool:
+            again = runs.start()
             if state == TrialState.RUNNING:
                 updated = connection.execute(
                     sql.claim_trial, {"tid": trial_id, "now": now}
                 ).rowcount
                 if updated == 0:
-                    if outcome["retried"] and self._done_by_us(connection, trial_id, state, now):
+                    if again and self._done_by_us(connection, trial_id, state, now):
                         return True
                     self._raise_not_updatable(connection, trial_id)
                     return False
@@ -1236,7 +1247,7 @@ class RDBStorage(BaseStorage):
             else:
                 updated = connection.execute(sql.finish_trial, params).rowcount
             if updated == 0:
-                if outcome["retried"] and self._done_by_us(connection, trial_id, state, now):
+                if again and self._done_by_us(connection, trial_id, state, now):
                     return True
                 self._raise_not_updatable(connection, trial_id)
                 raise StorageInternalError(f"trial {trial_id} could not be updated.")
@@ -1255,16 +1266,10 @@ class RDBStorage(BaseStorage):
                 connection.execute(sql.upsert_value, rows[0] if len(rows) == 1 else rows)
             return True
 
-        def guarded(connection: sa.Connection) -> bool:
-            try:
-                return body(connection)
-            finally:
-                outcome["retried"] = True
-
         # PostgreSQL finishes in one statement (no BEGIN/COMMIT round trips); the others in
         # a transaction of an UPDATE and the values' upsert.
         single = state == TrialState.RUNNING or pg_finish is not None
-        return self._run(guarded, mode="none" if single else "write")
+        return self._run(body, mode="none" if single else "write")
 
     def set_trial_params_and_state_values(
         self,
@@ -1303,19 +1308,16 @@ class RDBStorage(BaseStorage):
         for objective, value in enumerate(checked_values or ()):
             bound[f"value_{objective}"], bound[f"type_{objective}"] = _codec.to_stored_value(value)
         statement = pg_params_then_finish(len(checked_values or ()))
-        retried = False
+        runs = _Runs()
 
         def body(connection: sa.Connection) -> bool:
-            nonlocal retried
-            try:
-                if connection.exec_driver_sql(statement, bound).scalar_one():
-                    return True
-                if retried and self._done_by_us(connection, trial_id, state, now):
-                    return True
-                self._raise_not_updatable(connection, trial_id)
-                raise StorageInternalError(f"trial {trial_id} could not be updated.")
-            finally:
-                retried = True
+            again = runs.start()
+            if connection.exec_driver_sql(statement, bound).scalar_one():
+                return True
+            if again and self._done_by_us(connection, trial_id, state, now):
+                return True
+            self._raise_not_updatable(connection, trial_id)
+            raise StorageInternalError(f"trial {trial_id} could not be updated.")
 
         return self._run(body, mode="none")
 
