@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +132,34 @@ def test_best_in_log_for_a_reloaded_large_study(capsys: pytest.CaptureFixture[st
     second = trialstore.load_study(study_name="big", storage=storage)
     second.optimize(lambda t: -1.0, n_trials=1)
     assert _best_claims(capsys.readouterr().err) == [(16, 16.0)]
+
+
+def test_best_in_log_costs_no_read_of_a_trial_on_a_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The "Best is trial" line on a storage that is not probed by number (a database, a
+    proxy) comes from the listing its cache serves: no ``get_trial`` round trip per trial
+    (``BaseStorage.get_best_trial`` lists, then reads the best trial again)."""
+    from trialstore.storage import RDBStorage
+
+    storage = RDBStorage(f"sqlite:///{tmp_path}/best.db")
+    reads = []
+    get_trial = storage.get_trial
+
+    def counted(trial_id: int) -> trialstore.trial.FrozenTrial:
+        reads.append(trial_id)
+        return get_trial(trial_id)
+
+    storage.get_trial = counted  # type: ignore[method-assign]
+    study = trialstore.create_study(
+        storage=storage, direction="maximize", sampler=trialstore.samplers.RandomSampler(seed=1)
+    )
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=20)
+    claims = _best_claims(capsys.readouterr().err)
+    assert reads == []
+    values = {t.number: t.value for t in study.trials}
+    assert len(claims) == 20
+    assert all(values[number] == value for number, value in claims)
+    assert [value for _, value in claims] == [
+        max(values[n] for n in range(i + 1)) for i in range(20)
+    ]

@@ -1,10 +1,12 @@
 """RDBStorage under real concurrency: processes numbering trials (also with Optuna writing the
-same study), processes opening one new database at once, SQLite writers, lost connections."""
+same study), processes opening one new database at once, SQLite writers, lost connections,
+threads of one storage on different studies."""
 
 from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -242,4 +244,51 @@ def test_lost_connections_are_reestablished_and_no_trial_is_lost(
     assert [t._trial_id for t in trials] == completed
     assert all(t.state == TrialState.COMPLETE and t.params == {"x": 0.5} for t in trials)
     fresh.close()
+    storage.close()
+
+
+def test_a_study_waiting_in_the_database_does_not_hold_up_other_studies(
+    postgres_url: str,
+) -> None:
+    """A thread whose create waits in the database for a study's lock (another client holds
+    it) leaves the storage object free for other studies: its lock is per study across round
+    trips. A gRPC proxy serves every client from one storage; with one lock for the object,
+    each read or create waited for every other one in flight."""
+    storage = RDBStorage(postgres_url)
+    blocked = storage.create_new_study([StudyDirection.MINIMIZE], "blocked")
+    free = storage.create_new_study([StudyDirection.MINIMIZE], "free")
+    storage.create_new_trial(free)
+    holder = sa.create_engine(postgres_url)
+    created: list[int | list[int]] = []
+    others_done = threading.Event()
+
+    def other_study() -> None:
+        storage.get_all_trials(free)
+        storage.create_trial_or_list_waiting(free)
+        others_done.set()
+
+    with holder.connect() as connection:
+        lock = "SELECT study_id FROM studies WHERE study_id = :s FOR UPDATE"
+        connection.execute(sa.text(lock), {"s": blocked})
+        waiter = threading.Thread(
+            target=lambda: created.append(storage.create_trial_or_list_waiting(blocked))
+        )
+        waiter.start()
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        deadline = time.monotonic() + 30
+        with holder.connect() as probe:
+            while not probe.execute(sa.text(waiting)).scalar() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert probe.execute(sa.text(waiting)).scalar(), "the create never waited"
+        threading.Thread(target=other_study, daemon=True).start()
+        went_on = others_done.wait(timeout=30)
+        connection.rollback()
+    waiter.join(timeout=30)
+    holder.dispose()
+    assert went_on, "the other study waited for the blocked one"
+    assert len(created) == 1 and isinstance(created[0], int)
+    assert len(storage.get_all_trials(free)) == 2
     storage.close()

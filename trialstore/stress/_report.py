@@ -195,7 +195,9 @@ _COLORS = {"kill": "tab:red", "server-restart": "tab:purple", "partition": "tab:
 
 
 def write_png(report: dict[str, Any], path: Path) -> bool:
-    """Draw throughput over time with fault markers, and latency percentiles per operation.
+    """Draw throughput over time, the faults on their own strip below it (one row per kind:
+    a tick at each fault's start, a bar over its duration), and latency percentiles per
+    operation. A full tier injects thousands of faults: drawn over the curve, they hid it.
 
     Returns False (and draws nothing) when matplotlib is not installed (extra ``stress``).
     """
@@ -206,23 +208,16 @@ def write_png(report: dict[str, Any], path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7))
+    fig, (top, strip, bottom) = plt.subplots(
+        3, 1, figsize=(10, 8.5), gridspec_kw={"height_ratios": [3, 1, 3]}
+    )
     per_second = report["throughput"]["per_second"]
+    end = max(len(per_second), 1)
     top.plot(range(len(per_second)), per_second, color="tab:blue", lw=1)
-    top.set_xlabel("seconds since start")
+    top.set_xlim(0, end)
     top.set_ylabel("acknowledged ops / s")
     top.set_title(f"throughput: {report['config']['storage_display']}")
-    seen: set[str] = set()
-    for event in report["faults"]["events"]:
-        kind = event["kind"]
-        top.axvline(event["t_start_s"], color=_COLORS.get(kind, "gray"), alpha=0.5, lw=0.8,
-                    label=None if kind in seen else kind)  # fmt: skip
-        if event["duration_s"] > 0.05:
-            top.axvspan(event["t_start_s"], event["t_start_s"] + event["duration_s"],
-                        color=_COLORS.get(kind, "gray"), alpha=0.12)  # fmt: skip
-        seen.add(kind)
-    if seen:
-        top.legend(loc="upper right", fontsize=8)
+    _draw_faults(strip, report["faults"]["events"], end)
     names = list(report["latency_ms"])
     width = 0.27
     for j, q in enumerate(("p50_ms", "p95_ms", "p99_ms")):
@@ -237,6 +232,27 @@ def write_png(report: dict[str, Any], path: Path) -> bool:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
+
+
+def _draw_faults(axes: Any, events: list[dict[str, Any]], end: float) -> None:
+    """One row per fault kind on ``axes``, sharing the throughput plot's time axis."""
+    kinds = sorted({event["kind"] for event in events})
+    for row, kind in enumerate(kinds):
+        color = _COLORS.get(kind, "gray")
+        mine = [event for event in events if event["kind"] == kind]
+        spans = [(e["t_start_s"], e["duration_s"]) for e in mine if e["duration_s"] > 0.05]
+        if spans:
+            axes.broken_barh(spans, (row - 0.3, 0.6), color=color, alpha=0.3)
+        axes.vlines([e["t_start_s"] for e in mine], row - 0.4, row + 0.4, color=color, lw=0.5)
+    axes.set_xlim(0, end)
+    axes.set_ylim(-0.6, max(len(kinds), 1) - 0.4)
+    axes.set_yticks(range(len(kinds)))
+    counts = {kind: sum(event["kind"] == kind for event in events) for kind in kinds}
+    axes.set_yticklabels([f"{kind} ({counts[kind]})" for kind in kinds], fontsize=8)
+    axes.set_xlabel("seconds since start")
+    if not kinds:
+        axes.text(0.5, 0.5, "no faults injected", ha="center", va="center",
+                  transform=axes.transAxes, fontsize=8)  # fmt: skip
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:

@@ -1,8 +1,10 @@
 """Incremental best-trial tracking for the per-trial log line (private).
 
 Finished trials never change, so the best among the longest prefix (by number) of finished
-trials is remembered; each call scans only the trials after that prefix (for in-process
-storages; others are asked for their best trial).
+trials is remembered; each call scans only the trials after that prefix. In-process storages
+are probed by number; the others are listed once per call (``_scan.trials_from``), which
+their caches serve incrementally. (``BaseStorage.get_best_trial`` would list them and then
+read the best trial again: one more round trip per logged trial on a database or a proxy.)
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import threading
 
 from trialstore.storage.base import BaseStorage
 from trialstore.study._direction import StudyDirection
-from trialstore.study._scan import probes_by_number, trials_from
+from trialstore.study._scan import trials_from
 from trialstore.trial._frozen import FrozenTrial
 from trialstore.trial._state import TrialState
 
@@ -39,16 +41,7 @@ class BestTracker:
         return a.values[0] < b.values[0]
 
     def best(self) -> FrozenTrial | None:
-        """Return the best COMPLETE trial (a shared snapshot: do not mutate), or None.
-
-        Storages other than in-process ones answer through their own ``get_best_trial``, which
-        each backend may serve from an index or a cache.
-        """
-        if not probes_by_number(self._storage):
-            try:
-                return self._storage.get_best_trial(self._study_id)
-            except ValueError:
-                return None
+        """Return the best COMPLETE trial (a shared snapshot: do not mutate), or None."""
         with self._lock:
             prefix, best = self._prefix, self._prefix_best
             extending = True

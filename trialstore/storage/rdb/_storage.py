@@ -132,8 +132,8 @@ def _holds_params(
 
 
 def _reads_folded(dialect: sa.Dialect) -> bool:
-    """Whether a study's first read is one row per trial: on MariaDB with PyMySQL, whose
-    per-column decoding in Python costs the most (see :mod:`_read_folded`)."""
+    """Whether a study's first read is folded into JSON text by the server: on MariaDB with
+    PyMySQL, whose per-column decoding in Python costs the most (see :mod:`_read_folded`)."""
     return bool(getattr(dialect, "is_mariadb", False)) and dialect.driver == "pymysql"
 
 
@@ -353,7 +353,12 @@ class RDBStorage(BaseStorage):
         self._sql = statements_for(self._dialect)
         self._memory = _engine.is_sqlite_memory(self._url)
         self._pid = os.getpid()
+        #: Guards the dicts below; never held across a database round trip.
         self._lock = threading.RLock()
+        #: study id -> the lock held across a read or create of that study's trials (its
+        #: database round trip included), so that threads working on different studies (a
+        #: gRPC proxy's) do not wait for each other. Taken before ``_lock``, never after.
+        self._study_locks: dict[int, threading.RLock] = {}
         self._studies: dict[int, _StudyTrials] = {}
         #: study id -> (floor, ids): of the trials up to ``floor``, only ``ids`` were WAITING
         #: when last seen (see ``_may_have_waiting``).
@@ -402,6 +407,15 @@ class RDBStorage(BaseStorage):
             self._engine.dispose(close=False)
             self._pid = os.getpid()
             self._lock = threading.RLock()
+            self._study_locks = {}
+
+    def _study_lock(self, study_id: int) -> threading.RLock:
+        """The lock of ``study_id``'s trials (see ``_study_locks``)."""
+        with self._lock:
+            lock = self._study_locks.get(study_id)
+            if lock is None:
+                lock = self._study_locks[study_id] = threading.RLock()
+            return lock
 
     def _run(
         self, body: Callable[[sa.Connection], _T], *, mode: str, idempotent: bool = True
@@ -602,7 +616,7 @@ class RDBStorage(BaseStorage):
             connection.execute(studies.delete().where(studies.c.study_id == study_id))
 
         self._run(body, mode="write")
-        with self._lock:
+        with self._study_lock(study_id), self._lock:  # after a sync in progress, if any
             self._forget_study(study_id)
 
     def _forget_study(self, study_id: int) -> None:
@@ -835,8 +849,9 @@ class RDBStorage(BaseStorage):
             return super().create_trial_or_list_waiting(study_id, template)
         _study_key(study_id)
         self._check_fork()
-        with self._lock:
-            floor, waiting = self._waiting_probes.get(study_id, (-1, frozenset()))
+        with self._study_lock(study_id):
+            with self._lock:
+                floor, waiting = self._waiting_probes.get(study_id, (-1, frozenset()))
             probe = (floor, sorted(waiting))
             try:
                 rows = self._run(
@@ -845,7 +860,8 @@ class RDBStorage(BaseStorage):
                     idempotent=False,
                 )
             except KeyError:
-                self._forget_study(study_id)
+                with self._lock:
+                    self._forget_study(study_id)
                 raise
             created = [(int(r[0]), int(r[1])) for r in rows if r[3]]
             seen = [(int(r[0]), int(r[1]), r[2]) for r in rows]
@@ -1408,9 +1424,8 @@ class RDBStorage(BaseStorage):
     ) -> list[FrozenTrial]:
         if _only_waiting(states) and not self._may_have_waiting(study_id):
             return []
-        with self._lock:
-            self._sync(study_id)
-            selected = self._studies[study_id].select(states)
+        with self._study_lock(_study_key(study_id)):
+            selected = self._synced(study_id).select(states)
         return [copy_trial(t) for t in selected] if deepcopy else selected
 
     def _may_have_waiting(self, study_id: int) -> bool:
@@ -1427,61 +1442,69 @@ class RDBStorage(BaseStorage):
         if isinstance(study_id, bool) or not isinstance(study_id, int):
             raise KeyError(f"No study with id {study_id!r}.")
         self._check_fork()
-        with self._lock:
-            floor, waiting = self._waiting_probes.get(study_id, (-1, ()))
+        with self._study_lock(study_id):
+            with self._lock:
+                floor, waiting = self._waiting_probes.get(study_id, (-1, ()))
             params = {"study_id": study_id, "floor": floor, "ids": sorted(waiting)}
             rows = self._run(
                 lambda c: c.execute(self._sql.probe_waiting, params).all(), mode="none"
             )
             if not rows:
-                self._forget_study(study_id)
+                with self._lock:
+                    self._forget_study(study_id)
                 raise KeyError(f"No study with id {study_id!r}.")
             seen = [(int(r[1]), r[2]) for r in rows if r[1] is not None]
             return self._note_probe(study_id, floor, seen)
 
     def _note_probe(self, study_id: int, floor: int, seen: list[tuple[int, str]]) -> bool:
         """Record what a probe from ``floor`` saw (each trial's id and state; the caller holds
-        the lock); return whether any of them is WAITING."""
+        the study's lock); return whether any of them is WAITING."""
         now_waiting = frozenset(tid for tid, state in seen if state == "WAITING")
         floor = max((tid for tid, _ in seen), default=floor)
-        if len(now_waiting) > _MAX_IN_LIST:  # too long a list: ask by range next time
-            self._waiting_probes[study_id] = (min(now_waiting) - 1, frozenset())
-        else:
-            self._waiting_probes[study_id] = (floor, now_waiting)
+        with self._lock:
+            if len(now_waiting) > _MAX_IN_LIST:  # too long a list: ask by range next time
+                self._waiting_probes[study_id] = (min(now_waiting) - 1, frozenset())
+            else:
+                self._waiting_probes[study_id] = (floor, now_waiting)
         return bool(now_waiting)
 
     def _sync(self, study_id: int) -> list[FrozenTrial]:
         """Bring this process's view of the study up to date; return its trials by number."""
-        if isinstance(study_id, bool) or not isinstance(study_id, int):
-            raise KeyError(f"No study with id {study_id!r}.")
+        with self._study_lock(_study_key(study_id)):
+            return self._synced(study_id).ordered
+
+    def _synced(self, study_id: int) -> _StudyTrials:
+        """Bring this process's view of the study up to date and return it. The caller holds
+        the study's lock (so the view changes only when it next syncs)."""
         self._check_fork()
         with self._lock:
             cached = self._studies.get(study_id)
-            if cached is None:
-                cached = _StudyTrials()
-            params: dict[str, Any] = {"study_id": study_id, "max_id": cached.max_id}
-            if not cached.unfinished:
-                statement = self._sql.read_newer
-            elif len(cached.unfinished) <= _MAX_IN_LIST:
-                statement = self._sql.read_newer_or_ids
-                params["ids"] = sorted(cached.unfinished)
-            else:
-                statement = self._sql.read_from
-                params["min_id"] = min(cached.unfinished)
+        if cached is None:
+            cached = _StudyTrials()
+        params: dict[str, Any] = {"study_id": study_id, "max_id": cached.max_id}
+        if not cached.unfinished:
+            statement = self._sql.read_newer
+        elif len(cached.unfinished) <= _MAX_IN_LIST:
+            statement = self._sql.read_newer_or_ids
+            params["ids"] = sorted(cached.unfinished)
+        else:
+            statement = self._sql.read_from
+            params["min_id"] = min(cached.unfinished)
 
-            folded = self._sql.read_newer_folded if not cached.by_id else None
+        folded = self._sql.read_newer_folded if not cached.by_id else None
 
-            def read(connection: sa.Connection) -> tuple[bool, list[FrozenTrial]]:
-                # A first read may build thousands of trials; the collector is paused for
-                # one attempt's fetch and build, never across the retries' backoff.
-                with gc_paused():
-                    if folded is not None and _reads_folded(connection.dialect):
-                        found = _read_folded_trials(connection, folded, params)
-                        if found is not None:
-                            return found
-                    return _read.build_trials(_raw_rows(connection.execute(statement, params)))
+        def read(connection: sa.Connection) -> tuple[bool, list[FrozenTrial]]:
+            # A first read may build thousands of trials; the collector is paused for one
+            # attempt's fetch and build, never across the retries' backoff.
+            with gc_paused():
+                if folded is not None and _reads_folded(connection.dialect):
+                    found = _read_folded_trials(connection, folded, params)
+                    if found is not None:
+                        return found
+                return _read.build_trials(_raw_rows(connection.execute(statement, params)))
 
-            study_seen, fetched = self._run(read, mode="none")
+        study_seen, fetched = self._run(read, mode="none")
+        with self._lock:
             if not study_seen:
                 self._forget_study(study_id)
                 raise KeyError(f"No study with id {study_id!r}.")
@@ -1489,7 +1512,7 @@ class RDBStorage(BaseStorage):
             self._studies[study_id] = cached
             for trial in fetched:
                 self._trial_study[trial._trial_id] = study_id
-            return cached.ordered
+        return cached
 
     def get_n_trials(
         self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
