@@ -4,10 +4,12 @@ threads of one storage on different studies."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -247,31 +249,21 @@ def test_lost_connections_are_reestablished_and_no_trial_is_lost(
     storage.close()
 
 
-def test_a_study_waiting_in_the_database_does_not_hold_up_other_studies(
-    postgres_url: str,
-) -> None:
-    """A thread whose create waits in the database for a study's lock (another client holds
-    it) leaves the storage object free for other studies: its lock is per study across round
-    trips. A gRPC proxy serves every client from one storage; with one lock for the object,
-    each read or create waited for every other one in flight."""
-    storage = RDBStorage(postgres_url)
-    blocked = storage.create_new_study([StudyDirection.MINIMIZE], "blocked")
-    free = storage.create_new_study([StudyDirection.MINIMIZE], "free")
-    storage.create_new_trial(free)
-    holder = sa.create_engine(postgres_url)
+@contextlib.contextmanager
+def _create_waiting_in_the_database(
+    url: str, storage: RDBStorage, study_id: int
+) -> Iterator[list[int | list[int]]]:
+    """Inside the block, a thread's ``create_trial_or_list_waiting(study_id)`` waits in
+    PostgreSQL for the study's row, which another connection holds (so the thread holds the
+    study's lock in ``storage``); on leaving, the row is let go and the thread ends. Yields
+    the list that gets the create's result."""
+    holder = sa.create_engine(url)
     created: list[int | list[int]] = []
-    others_done = threading.Event()
-
-    def other_study() -> None:
-        storage.get_all_trials(free)
-        storage.create_trial_or_list_waiting(free)
-        others_done.set()
-
     with holder.connect() as connection:
         lock = "SELECT study_id FROM studies WHERE study_id = :s FOR UPDATE"
-        connection.execute(sa.text(lock), {"s": blocked})
+        connection.execute(sa.text(lock), {"s": study_id})
         waiter = threading.Thread(
-            target=lambda: created.append(storage.create_trial_or_list_waiting(blocked))
+            target=lambda: created.append(storage.create_trial_or_list_waiting(study_id))
         )
         waiter.start()
         waiting = (
@@ -283,12 +275,63 @@ def test_a_study_waiting_in_the_database_does_not_hold_up_other_studies(
             while not probe.execute(sa.text(waiting)).scalar() and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert probe.execute(sa.text(waiting)).scalar(), "the create never waited"
-        threading.Thread(target=other_study, daemon=True).start()
-        went_on = others_done.wait(timeout=30)
-        connection.rollback()
+        try:
+            yield created
+        finally:
+            connection.rollback()
     waiter.join(timeout=30)
     holder.dispose()
+
+
+def test_a_study_waiting_in_the_database_does_not_hold_up_other_studies(
+    postgres_url: str,
+) -> None:
+    """A thread whose create waits in the database for a study's lock (another client holds
+    it) leaves the storage object free for other studies: its lock is per study across round
+    trips. A gRPC proxy serves every client from one storage; with one lock for the object,
+    each read or create waited for every other one in flight."""
+    storage = RDBStorage(postgres_url)
+    blocked = storage.create_new_study([StudyDirection.MINIMIZE], "blocked")
+    free = storage.create_new_study([StudyDirection.MINIMIZE], "free")
+    storage.create_new_trial(free)
+    others_done = threading.Event()
+
+    def other_study() -> None:
+        storage.get_all_trials(free)
+        storage.create_trial_or_list_waiting(free)
+        others_done.set()
+
+    with _create_waiting_in_the_database(postgres_url, storage, blocked) as created:
+        threading.Thread(target=other_study, daemon=True).start()
+        went_on = others_done.wait(timeout=30)
     assert went_on, "the other study waited for the blocked one"
     assert len(created) == 1 and isinstance(created[0], int)
     assert len(storage.get_all_trials(free)) == 2
+    storage.close()
+
+
+def _read_study(storage: RDBStorage, study_id: int, result: Any) -> None:
+    result.put(len(storage.get_all_trials(study_id)))
+
+
+def test_a_child_forked_while_a_thread_holds_a_study_lock_reads_that_study(
+    postgres_url: str,
+) -> None:
+    """A process forked while one of its threads holds a study's lock (waiting in the
+    database) gets new locks in the child: the copied one stays held forever there, since
+    the thread holding it does not exist in the child."""
+    storage = RDBStorage(postgres_url)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "s")
+    storage.create_new_trial(study_id)
+    with _create_waiting_in_the_database(postgres_url, storage, study_id):
+        result = _MP.Queue()
+        child = _MP.Process(target=_read_study, args=(storage, study_id, result))
+        child.start()
+        child.join(timeout=30)
+        hung = child.is_alive()
+        if hung:
+            child.kill()
+            child.join()
+    assert not hung, "the child waited for its parent's thread"
+    assert child.exitcode == 0 and result.get(timeout=5) == 1
     storage.close()

@@ -410,7 +410,9 @@ class RDBStorage(BaseStorage):
             self._study_locks = {}
 
     def _study_lock(self, study_id: int) -> threading.RLock:
-        """The lock of ``study_id``'s trials (see ``_study_locks``)."""
+        """The lock of ``study_id``'s trials (see ``_study_locks``); in a forked child, a new
+        one (a lock copied from the parent may be held by a thread the child does not have)."""
+        self._check_fork()
         with self._lock:
             lock = self._study_locks.get(study_id)
             if lock is None:
