@@ -141,13 +141,13 @@ def _read_folded_trials(
     connection: sa.Connection, statement: sa.Executable, params: dict[str, Any]
 ) -> tuple[bool, list[FrozenTrial]] | None:
     """Run a :mod:`_read_folded` statement: (the study row was seen, the trials by id), or
-    None if the server warned (an array cut short by ``group_concat_max_len``): the caller
+    None if the server warned (a text cut short by ``group_concat_max_len``): the caller
     then reads row by row.
 
     Used for the first read of a study only: on MariaDB a statement with the folding
-    subqueries costs ~0.8 ms more than the ``UNION ALL`` (1.6 vs 0.7 ms for one trial), which
-    the folding repays only on reads of many trials (5000: 0.10 s instead of 0.19 s, measured
-    on this machine).
+    subqueries costs ~0.8 ms more than the ``UNION ALL`` (1.6 vs 0.7 ms for one trial, eighth
+    session), which only reads of many trials repay (5000: the client's CPU 0.06-0.08 s
+    instead of 0.16-0.17 s; see docs/performance.md).
     """
     result = connection.execute(statement, params)
     cursor = result.cursor
@@ -1477,8 +1477,8 @@ class RDBStorage(BaseStorage):
 
     def _synced(self, study_id: int) -> _StudyTrials:
         """Bring this process's view of the study up to date and return it. The caller holds
-        the study's lock (so the view changes only when it next syncs)."""
-        self._check_fork()
+        the study's lock (so the view changes only when it next syncs; taking it checked for
+        a fork)."""
         with self._lock:
             cached = self._studies.get(study_id)
         if cached is None:
