@@ -335,3 +335,22 @@ def test_a_child_forked_while_a_thread_holds_a_study_lock_reads_that_study(
     assert not hung, "the child waited for its parent's thread"
     assert child.exitcode == 0 and result.get(timeout=5) == 1
     storage.close()
+
+
+def test_study_locks_are_kept_only_while_in_use(tmp_path: Path) -> None:
+    """A proxy's storage is asked about many studies over its life, made-up ids included:
+    each study's lock must not outlive its use, while threads in one study still share one."""
+    storage = RDBStorage(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "s")
+    for made_up in range(study_id + 1, study_id + 201):
+        with pytest.raises(KeyError):
+            storage.get_all_trials(made_up)
+    storage.create_new_trial(study_id)
+    storage.get_all_trials(study_id)
+    assert len(storage._study_locks) == 0
+
+    held = storage._study_lock(study_id)
+    assert storage._study_lock(study_id) is held
+    del held
+    assert len(storage._study_locks) == 0
+    storage.close()

@@ -13,6 +13,7 @@ import random
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -357,8 +358,12 @@ class RDBStorage(BaseStorage):
         self._lock = threading.RLock()
         #: study id -> the lock held across a read or create of that study's trials (its
         #: database round trip included), so that threads working on different studies (a
-        #: gRPC proxy's) do not wait for each other. Taken before ``_lock``, never after.
-        self._study_locks: dict[int, threading.RLock] = {}
+        #: gRPC proxy's) do not wait for each other. Taken before ``_lock``, never after. Weak:
+        #: a lock lives while a thread holds or waits for it, so ids asked about once (made-up
+        #: ones included) leave nothing behind; two threads asking at once share one lock.
+        self._study_locks: weakref.WeakValueDictionary[int, threading.RLock] = (
+            weakref.WeakValueDictionary()
+        )
         self._studies: dict[int, _StudyTrials] = {}
         #: study id -> (floor, ids): of the trials up to ``floor``, only ``ids`` were WAITING
         #: when last seen (see ``_may_have_waiting``).
@@ -407,7 +412,7 @@ class RDBStorage(BaseStorage):
             self._engine.dispose(close=False)
             self._pid = os.getpid()
             self._lock = threading.RLock()
-            self._study_locks = {}
+            self._study_locks = weakref.WeakValueDictionary()
 
     def _study_lock(self, study_id: int) -> threading.RLock:
         """The lock of ``study_id``'s trials (see ``_study_locks``); in a forked child, a new
