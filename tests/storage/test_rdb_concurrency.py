@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from _rdb_helpers import database_url
 
 from trialstore.distributions import FloatDistribution
-from trialstore.storage.rdb import RDBStorage
+from trialstore.storage.rdb import RDBStorage, _read
 from trialstore.study._direction import StudyDirection
 from trialstore.trial._state import TrialState
 
@@ -354,3 +354,63 @@ def test_study_locks_are_kept_only_while_in_use(tmp_path: Path) -> None:
     del held
     assert len(storage._study_locks) == 0
     storage.close()
+
+
+def test_threads_reading_one_study_at_once_share_one_read_of_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readers that arrive while a read of their study is in flight wait for it, then share
+    one new read (one that began after they arrived, so it sees every write completed before
+    they asked) instead of each reading the database in turn."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    storage, writer = RDBStorage(url), RDBStorage(url)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "s")
+    storage.create_new_trial(study_id)
+    storage.get_all_trials(study_id)
+
+    reads: list[str] = []
+    in_flight, release = threading.Event(), threading.Event()
+    real_build = _read.build_trials
+
+    def build_trials(rows: Any) -> Any:
+        reads.append(threading.current_thread().name)
+        if len(reads) == 1:
+            in_flight.set()
+            release.wait(30)
+        return real_build(rows)
+
+    monkeypatch.setattr(_read, "build_trials", build_trials)
+    arrived = threading.Semaphore(0)
+    real_count = storage._syncs_begun_of
+
+    def syncs_begun_of(study: int) -> int:
+        count = real_count(study)
+        arrived.release()
+        return count
+
+    monkeypatch.setattr(storage, "_syncs_begun_of", syncs_begun_of, raising=False)
+
+    first = threading.Thread(target=storage.get_all_trials, args=(study_id,), name="first")
+    first.start()
+    assert in_flight.wait(30)
+    arrived.acquire(timeout=10)  # the first reader's own count
+    writer.create_new_trial(study_id)  # after the first read began: it may miss this trial
+    seen: list[int] = []
+    readers = [
+        threading.Thread(
+            target=lambda: seen.append(len(storage.get_all_trials(study_id))), name=f"r{i}"
+        )
+        for i in range(8)
+    ]
+    for reader in readers:
+        reader.start()
+    for _ in readers:  # every reader has counted the reads begun, and waits for the lock
+        arrived.acquire(timeout=10)
+    release.set()
+    for thread in [first, *readers]:
+        thread.join(timeout=30)
+
+    assert seen == [2] * 8, "a reader missed a trial created before it asked"
+    assert len(reads) == 2, f"database reads: {reads}"
+    storage.close()
+    writer.close()

@@ -365,6 +365,10 @@ class RDBStorage(BaseStorage):
             weakref.WeakValueDictionary()
         )
         self._studies: dict[int, _StudyTrials] = {}
+        #: study id -> syncs of its view begun / the latest of them that completed (see
+        #: ``_synced_since``).
+        self._syncs_begun: dict[int, int] = {}
+        self._synced_as_of: dict[int, int] = {}
         #: study id -> (floor, ids): of the trials up to ``floor``, only ``ids`` were WAITING
         #: when last seen (see ``_may_have_waiting``).
         self._waiting_probes: dict[int, tuple[int, frozenset[int]]] = {}
@@ -628,6 +632,8 @@ class RDBStorage(BaseStorage):
 
     def _forget_study(self, study_id: int) -> None:
         self._studies.pop(study_id, None)
+        self._syncs_begun.pop(study_id, None)
+        self._synced_as_of.pop(study_id, None)
         self._waiting_probes.pop(study_id, None)
         self._directions.pop(study_id, None)
         self._distributions.pop(study_id, None)
@@ -1431,8 +1437,10 @@ class RDBStorage(BaseStorage):
     ) -> list[FrozenTrial]:
         if _only_waiting(states) and not self._may_have_waiting(study_id):
             return []
-        with self._study_lock(_study_key(study_id)):
-            selected = self._synced(study_id).select(states)
+        key = _study_key(study_id)
+        syncs_before = self._syncs_begun_of(key)
+        with self._study_lock(key):
+            selected = self._synced_since(key, syncs_before).select(states)
         return [copy_trial(t) for t in selected] if deepcopy else selected
 
     def _may_have_waiting(self, study_id: int) -> bool:
@@ -1477,8 +1485,32 @@ class RDBStorage(BaseStorage):
 
     def _sync(self, study_id: int) -> list[FrozenTrial]:
         """Bring this process's view of the study up to date; return its trials by number."""
-        with self._study_lock(_study_key(study_id)):
-            return self._synced(study_id).ordered
+        key = _study_key(study_id)
+        syncs_before = self._syncs_begun_of(key)
+        with self._study_lock(key):
+            return list(self._synced_since(key, syncs_before).ordered)
+
+    def _syncs_begun_of(self, study_id: int) -> int:
+        """How many syncs of the study's view this object has begun (see ``_synced_since``)."""
+        with self._lock:
+            return self._syncs_begun.get(study_id, 0)
+
+    def _synced_since(self, study_id: int, syncs_before: int) -> _StudyTrials:
+        """The study's view, brought up to date by a read of the database that began after
+        ``syncs_before`` was taken from :meth:`_syncs_begun_of` (the caller holds the study's
+        lock): its own, or one another thread made while this one waited for the lock.
+        Threads reading one study at once (a gRPC proxy's clients) thus share a round trip
+        instead of queueing for one each; a write that completed before ``syncs_before`` was
+        taken is seen either way.
+
+        Raises:
+            KeyError: no such study.
+        """
+        with self._lock:
+            view = self._studies.get(study_id)
+            if view is not None and self._synced_as_of.get(study_id, 0) > syncs_before:
+                return view
+        return self._synced(study_id)
 
     def _synced(self, study_id: int) -> _StudyTrials:
         """Bring this process's view of the study up to date and return it. The caller holds
@@ -1486,6 +1518,7 @@ class RDBStorage(BaseStorage):
         a fork)."""
         with self._lock:
             cached = self._studies.get(study_id)
+            began = self._syncs_begun[study_id] = self._syncs_begun.get(study_id, 0) + 1
         if cached is None:
             cached = _StudyTrials()
         params: dict[str, Any] = {"study_id": study_id, "max_id": cached.max_id}
@@ -1517,6 +1550,7 @@ class RDBStorage(BaseStorage):
                 raise KeyError(f"No study with id {study_id!r}.")
             cached.merge(fetched)
             self._studies[study_id] = cached
+            self._synced_as_of[study_id] = began
             for trial in fetched:
                 self._trial_study[trial._trial_id] = study_id
         return cached
