@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
+from trialstore.exceptions import StorageInternalError
 from trialstore.storage._memory import InMemoryStorage
 from trialstore.storage.base import BaseStorage
 from trialstore.study._direction import StudyDirection
@@ -219,6 +220,10 @@ def connect(
 
     The heartbeat settings pick which of the server's storages to use (the first connection
     with given settings creates it).
+
+    Raises:
+        StorageInternalError: the server cannot be reached (a worker opening it while its
+            host is cut off tries again, as it does for any storage).
     """
     parts = urlsplit(url)
     key = parse_qs(parts.query)["key"][0]
@@ -226,8 +231,13 @@ def connect(
     if parts.hostname is None or parts.port is None:
         raise ValueError(f"stress-memory URL needs host:port, got {url!r}")
     manager = _Manager(address=(parts.hostname, parts.port), authkey=bytes.fromhex(key))
-    manager.connect()
-    proxy = manager.storage(kind, heartbeat_interval, grace_period)  # type: ignore[attr-defined]
+    try:
+        manager.connect()
+        proxy = manager.storage(kind, heartbeat_interval, grace_period)  # type: ignore[attr-defined]
+    except (OSError, EOFError) as e:
+        raise StorageInternalError(
+            f"cannot reach the served storage at {parts.hostname}:{parts.port}: {e!r}"
+        ) from e
     return ManagedStorage(proxy)
 
 
