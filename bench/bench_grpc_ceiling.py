@@ -1,22 +1,21 @@
-"""The most unary calls per second grpcio carries on this machine with no work behind them.
+"""bench_grpc's (b) with the storage taken out: how fast grpcio alone serves it here.
 
-    python -m bench.bench_grpc_ceiling [--clients 1000] [--client-procs 8] [--seconds 20]
-        [--server-threads 32] [--server-procs 1]
+    python -m bench.bench_grpc_ceiling [--clients 1000] [--client-procs 8]
+        [--calls-per-client 3] [--server-threads 32] [--server-procs 1]
 
-The setting of ``bench_grpc`` (b) with the storage taken out: ``--clients`` threads spread
-over ``--client-procs`` processes, each thread with its own channel (the options of
-trialstore's client), calling a method that returns an empty reply at once, in one server
-process of ``--server-threads`` threads (with ``--server-procs`` N > 1, N processes share the
-port through SO_REUSEPORT). Messages are raw bytes: no protobuf work on either side. What a
-proxy does per call (decode, a database round trip, encode) only adds to this, so it bounds
-the trials/s of any Python gRPC proxy on this machine from above: calls/s divided by the
-calls a trial takes (3 for trialstore's at_tell client in (b)).
+As in ``bench_grpc`` (b), the clock starts before the ``--client-procs`` client processes
+start, and each of the ``--clients`` threads spread over them opens its own channel (the
+options of trialstore's client) and makes its calls (3: what an at_tell trial takes in
+(b)). Here each call returns an empty reply at once, from one server process of
+``--server-threads`` threads (with ``--server-procs`` N > 1, N processes share the port
+through SO_REUSEPORT); messages are raw bytes, so neither side does protobuf work. What a
+proxy does per call (decode, a database round trip, encode) only adds to this, so clients/s
+here bounds (b)'s trials/s from above for any Python gRPC proxy on this machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -53,38 +52,28 @@ def _serve(port: int, threads: int) -> None:
     server.wait_for_termination()
 
 
-def _clients(port: int, threads: int, seconds: float) -> None:
-    """Run ``threads`` callers for ``seconds`` after a common start; print the calls made."""
+def _clients(port: int, threads: int, calls: int) -> None:
+    """Run ``threads`` clients at once, each opening a channel and making ``calls`` calls."""
     import grpc
 
-    calls = [0] * threads
-    ready = threading.Barrier(threads + 1)
-    deadline = [0.0]
-
-    def caller(i: int) -> None:
+    def client() -> None:
         channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=_CHANNEL_OPTIONS)
         call = channel.unary_unary(_METHOD)
-        call(b"", timeout=120)  # connected before the clock starts
-        ready.wait()
-        while time.monotonic() < deadline[0]:
+        for _ in range(calls):
             call(b"", timeout=120)
-            calls[i] += 1
         channel.close()
 
-    pool = [threading.Thread(target=caller, args=(i,)) for i in range(threads)]
+    pool = [threading.Thread(target=client) for _ in range(threads)]
     for t in pool:
         t.start()
-    deadline[0] = time.monotonic() + seconds
-    ready.wait()
     for t in pool:
         t.join()
-    print(json.dumps({"calls": sum(calls)}), flush=True)
 
 
 def measure(
-    clients: int, client_procs: int, seconds: float, server_threads: int, server_procs: int
+    clients: int, client_procs: int, calls: int, server_threads: int, server_procs: int
 ) -> float:
-    """Return the calls per second all clients made together."""
+    """Return the seconds from starting the client processes until all of them ended."""
     port = _free_port()
     me = [sys.executable, "-m", "bench.bench_grpc_ceiling"]
     servers = [
@@ -100,22 +89,19 @@ def measure(
         for server in servers:
             assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         per = [clients // client_procs + (i < clients % client_procs) for i in range(client_procs)]
+        start = time.perf_counter()
         workers = [
-            subprocess.Popen(
-                [*me, "_clients", str(port), str(n), str(seconds)],
-                cwd=_ROOT,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
+            subprocess.Popen([*me, "_clients", str(port), str(n), str(calls)], cwd=_ROOT)
             for n in per
         ]
-        outputs = [w.communicate()[0] for w in workers]
+        for worker in workers:
+            if worker.wait() != 0:
+                raise RuntimeError("a client process failed")
+        return time.perf_counter() - start
     finally:
         for server in servers:
             server.kill()
             server.wait()
-    total = sum(json.loads(out.strip().splitlines()[-1])["calls"] for out in outputs)
-    return total / seconds
 
 
 def main() -> None:
@@ -124,22 +110,26 @@ def main() -> None:
         _serve(int(args[1]), int(args[2]))
         return
     if args and args[0] == "_clients":
-        _clients(int(args[1]), int(args[2]), float(args[3]))
+        _clients(int(args[1]), int(args[2]), int(args[3]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--client-procs", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--calls-per-client", type=int, default=3)
     parser.add_argument("--server-threads", type=int, default=32)
     parser.add_argument("--server-procs", type=int, default=1)
     opts = parser.parse_args(args)
-    rate = measure(
-        opts.clients, opts.client_procs, opts.seconds, opts.server_threads, opts.server_procs
+    seconds = measure(
+        opts.clients,
+        opts.client_procs,
+        opts.calls_per_client,
+        opts.server_threads,
+        opts.server_procs,
     )
     print(
-        f"{opts.clients} clients in {opts.client_procs} processes, {opts.server_procs} server "
-        f"process(es) of {opts.server_threads} threads: {rate:.0f} empty calls/s "
-        f"(at 3 calls a trial: at most {rate / 3:.0f} trials/s)",
+        f"{opts.clients} clients x {opts.calls_per_client} empty calls, {opts.client_procs} "
+        f"client processes, {opts.server_procs} server process(es) of {opts.server_threads} "
+        f"threads: {seconds:.2f} s, {opts.clients / seconds:.0f} clients/s",
         flush=True,
     )
 
