@@ -388,12 +388,12 @@ def test_threads_reading_one_study_at_once_share_one_read_of_the_database(
         arrived.release()
         return count
 
-    monkeypatch.setattr(storage, "_syncs_begun_of", syncs_begun_of, raising=False)
+    monkeypatch.setattr(storage, "_syncs_begun_of", syncs_begun_of)
 
     first = threading.Thread(target=storage.get_all_trials, args=(study_id,), name="first")
     first.start()
     assert in_flight.wait(30)
-    arrived.acquire(timeout=10)  # the first reader's own count
+    assert arrived.acquire(timeout=30)  # the first reader's own count
     writer.create_new_trial(study_id)  # after the first read began: it may miss this trial
     seen: list[int] = []
     readers = [
@@ -405,7 +405,7 @@ def test_threads_reading_one_study_at_once_share_one_read_of_the_database(
     for reader in readers:
         reader.start()
     for _ in readers:  # every reader has counted the reads begun, and waits for the lock
-        arrived.acquire(timeout=10)
+        assert arrived.acquire(timeout=30)
     release.set()
     for thread in [first, *readers]:
         thread.join(timeout=30)

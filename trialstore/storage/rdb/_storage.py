@@ -1483,13 +1483,6 @@ class RDBStorage(BaseStorage):
                 self._waiting_probes[study_id] = (floor, now_waiting)
         return bool(now_waiting)
 
-    def _sync(self, study_id: int) -> list[FrozenTrial]:
-        """Bring this process's view of the study up to date; return its trials by number."""
-        key = _study_key(study_id)
-        syncs_before = self._syncs_begun_of(key)
-        with self._study_lock(key):
-            return list(self._synced_since(key, syncs_before).ordered)
-
     def _syncs_begun_of(self, study_id: int) -> int:
         """How many syncs of the study's view this object has begun (see ``_synced_since``)."""
         with self._lock:
@@ -1558,11 +1551,14 @@ class RDBStorage(BaseStorage):
     def get_n_trials(
         self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
     ) -> int:
-        ordered = self._sync(study_id)
-        if state is None:
-            return len(ordered)
-        states = (state,) if isinstance(state, TrialState) else state
-        return sum(1 for t in ordered if t.state in states)
+        key = _study_key(study_id)
+        syncs_before = self._syncs_begun_of(key)
+        with self._study_lock(key):
+            ordered = self._synced_since(key, syncs_before).ordered
+            if state is None:
+                return len(ordered)
+            states = (state,) if isinstance(state, TrialState) else state
+            return sum(1 for t in ordered if t.state in states)
 
     def remove_session(self) -> None:
         return None
