@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime
 import functools
 import json
@@ -14,7 +15,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -366,7 +367,7 @@ class RDBStorage(BaseStorage):
         )
         self._studies: dict[int, _StudyTrials] = {}
         #: study id -> syncs of its view begun / the latest of them that completed (see
-        #: ``_synced_since``).
+        #: ``_fresh_view``).
         self._syncs_begun: dict[int, int] = {}
         self._synced_as_of: dict[int, int] = {}
         #: study id -> (floor, ids): of the trials up to ``floor``, only ``ids`` were WAITING
@@ -861,8 +862,7 @@ class RDBStorage(BaseStorage):
         ):
             return super().create_trial_or_list_waiting(study_id, template)
         _study_key(study_id)
-        self._check_fork()
-        with self._study_lock(study_id):
+        with self._study_lock(study_id):  # checks for a fork first
             with self._lock:
                 floor, waiting = self._waiting_probes.get(study_id, (-1, frozenset()))
             probe = (floor, sorted(waiting))
@@ -1437,10 +1437,8 @@ class RDBStorage(BaseStorage):
     ) -> list[FrozenTrial]:
         if _only_waiting(states) and not self._may_have_waiting(study_id):
             return []
-        key = _study_key(study_id)
-        syncs_before = self._syncs_begun_of(key)
-        with self._study_lock(key):
-            selected = self._synced_since(key, syncs_before).select(states)
+        with self._fresh_view(study_id) as view:
+            selected = view.select(states)
         return [copy_trial(t) for t in selected] if deepcopy else selected
 
     def _may_have_waiting(self, study_id: int) -> bool:
@@ -1456,8 +1454,7 @@ class RDBStorage(BaseStorage):
         """
         if isinstance(study_id, bool) or not isinstance(study_id, int):
             raise KeyError(f"No study with id {study_id!r}.")
-        self._check_fork()
-        with self._study_lock(study_id):
+        with self._study_lock(study_id):  # checks for a fork first
             with self._lock:
                 floor, waiting = self._waiting_probes.get(study_id, (-1, ()))
             params = {"study_id": study_id, "floor": floor, "ids": sorted(waiting)}
@@ -1484,26 +1481,28 @@ class RDBStorage(BaseStorage):
         return bool(now_waiting)
 
     def _syncs_begun_of(self, study_id: int) -> int:
-        """How many syncs of the study's view this object has begun (see ``_synced_since``)."""
+        """How many syncs of the study's view this object has begun (see ``_fresh_view``)."""
         with self._lock:
             return self._syncs_begun.get(study_id, 0)
 
-    def _synced_since(self, study_id: int, syncs_before: int) -> _StudyTrials:
-        """The study's view, brought up to date by a read of the database that began after
-        ``syncs_before`` was taken from :meth:`_syncs_begun_of` (the caller holds the study's
-        lock): its own, or one another thread made while this one waited for the lock.
-        Threads reading one study at once (a gRPC proxy's clients) thus share a round trip
-        instead of queueing for one each; a write that completed before ``syncs_before`` was
-        taken is seen either way.
+    @contextlib.contextmanager
+    def _fresh_view(self, study_id: int) -> Iterator[_StudyTrials]:
+        """Hold the study's lock over its view, brought up to date by a read of the database
+        that began after this call did: its own, or one another thread made while this one
+        waited for the lock. Threads reading one study at once (a gRPC proxy's clients) thus
+        share a round trip instead of queueing for one each; a write that completed before
+        the call is seen either way.
 
         Raises:
             KeyError: no such study.
         """
-        with self._lock:
-            view = self._studies.get(study_id)
-            if view is not None and self._synced_as_of.get(study_id, 0) > syncs_before:
-                return view
-        return self._synced(study_id)
+        key = _study_key(study_id)
+        syncs_before = self._syncs_begun_of(key)  # before waiting for the lock
+        with self._study_lock(key):
+            with self._lock:
+                view = self._studies.get(key)
+                fresh = self._synced_as_of.get(key, 0) > syncs_before
+            yield view if view is not None and fresh else self._synced(key)
 
     def _synced(self, study_id: int) -> _StudyTrials:
         """Bring this process's view of the study up to date and return it. The caller holds
@@ -1551,10 +1550,8 @@ class RDBStorage(BaseStorage):
     def get_n_trials(
         self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
     ) -> int:
-        key = _study_key(study_id)
-        syncs_before = self._syncs_begun_of(key)
-        with self._study_lock(key):
-            ordered = self._synced_since(key, syncs_before).ordered
+        with self._fresh_view(study_id) as view:
+            ordered = view.ordered
             if state is None:
                 return len(ordered)
             states = (state,) if isinstance(state, TrialState) else state
