@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -39,6 +40,27 @@ def test_n_jobs_4_failing_objective_with_catch_runs_every_trial() -> None:
     assert {t.number for t in trials if t.state == TrialState.FAIL} == set(range(0, 40, 3))
     assert all(t.state == TrialState.COMPLETE for t in trials if t.number % 3)
     assert len(names) > 1 and all(n.startswith("ThreadPoolExecutor-") for n in names)
+
+
+@pytest.mark.parametrize("n_jobs", [2, 4])
+def test_each_thread_runs_a_trial_when_there_are_enough(n_jobs: int) -> None:
+    # A long switch interval lets the first thread past the start run every short trial
+    # before the others are scheduled, unless each thread holds its first trial beforehand.
+    threads: set[str] = set()
+    lock = threading.Lock()
+
+    def objective(trial: trialstore.Trial) -> float:
+        with lock:
+            threads.add(threading.current_thread().name)
+        return trial.suggest_float("x", 0, 1)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(5.0)
+    try:
+        _study().optimize(objective, n_trials=3 * n_jobs, n_jobs=n_jobs)
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(threads) == n_jobs
 
 
 def test_uncaught_error_is_reraised_and_stops_other_threads() -> None:

@@ -97,8 +97,7 @@ def optimize(
             if n_jobs == 1:
                 worker.run()
             else:
-                # The threads start their first trials together: otherwise the first one
-                # started can run every short trial before the others are scheduled.
+                # The threads start their first trials together (see _Worker.run).
                 start = threading.Barrier(n_jobs)
                 with ThreadPoolExecutor(max_workers=n_jobs) as executor:
                     futures = [executor.submit(worker.run, start) for _ in range(n_jobs)]
@@ -150,15 +149,23 @@ class _Worker:
         self._timed_bar = bar is not None and bar.unit == "s"
 
     def run(self, start: threading.Barrier | None = None) -> None:
-        """Run trials while the budget lasts; with ``start``, first wait (at most 10 s, then
-        go on regardless) until every thread of the call is ready."""
+        """Run trials while the budget lasts.
+
+        With ``start``, first take one trial from the budget, then wait (at most 10 s, then go
+        on regardless) until every thread of the call is ready. Each thread thus runs at least
+        one trial when the budget has one for each: without the reservation, the first thread
+        past the barrier can run every short trial before the others are scheduled.
+        """
+        reserved = False
         if start is not None:
+            reserved = self._budget.take()
             try:
                 start.wait(timeout=10)
             except threading.BrokenBarrierError:
                 pass
         try:
-            while self._budget.take():
+            while reserved or self._budget.take():
+                reserved = False
                 try:
                     trial_id = _run_trial(self._study, self._func, self._catch)
                 finally:
