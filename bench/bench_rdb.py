@@ -10,7 +10,7 @@ Workloads (each measurement in a fresh process, on a fresh database):
   storage its studies use (``optuna.storages.get_storage``: RDBStorage in _CachedStorage).
 * ``4p``: the same trials split over 4 processes on one study (PostgreSQL and MySQL).
 * ``load``: a fresh process opens a database holding ``--load`` finished trials (5 params, one
-  value each) and reads them all.
+  value each) and reads them all (median of 5 processes per library, alternating).
 * ``scale``: trialstore's mean cost of 200 more trials in a study that already holds 1k and
   ``--scale`` trials (the pre-existing trials are bulk-inserted; the study is read once before
   timing), and the ratio of the two.
@@ -284,16 +284,18 @@ def four_processes(dialect: str, n: int) -> dict[str, float]:
     return out
 
 
-def load(dialect: str, n: int) -> dict[str, float]:
+def load(dialect: str, n: int, rounds: int = 5) -> dict[str, float]:
+    """Median over ``rounds`` fresh processes per library (alternating), of the seconds to
+    open the storage and read the study's ``n`` trials."""
     url = fresh_url(dialect)
     study = _new_study("trialstore", url)
     _bulk_fill(url, study, n)
-    return {
-        lib: _in_fresh_process({"kind": "load", "lib": lib, "url": url, "study": study, "n": n})[
-            "seconds"
-        ]
-        for lib in ("optuna", "trialstore")
-    }
+    samples: dict[str, list[float]] = {"optuna": [], "trialstore": []}
+    for _ in range(rounds):
+        for lib, seconds in samples.items():
+            task = {"kind": "load", "lib": lib, "url": url, "study": study, "n": n}
+            seconds.append(_in_fresh_process(task)["seconds"])
+    return {lib: statistics.median(seconds) for lib, seconds in samples.items()}
 
 
 def scale(

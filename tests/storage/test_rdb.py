@@ -810,7 +810,7 @@ def _varied_study(storage: RDBStorage) -> int:
         (CategoricalDistribution([None, 1, 2.5, "a", True]), lambda: rnd.randrange(5)),
     ]  # fmt: skip
     specials = [math.inf, -math.inf, math.nan, 0.1 + 0.2, 1e-300, 5e-324, 3.0]
-    for i in range(150):  # more than two of _read_folded's rows of 64 trials
+    for i in range(150):
         trial_id = storage.create_new_trial(study_id)
         for j in rnd.sample(range(len(dists)), k=rnd.randint(0, len(dists))):
             dist, draw = dists[j]
@@ -830,11 +830,13 @@ def _varied_study(storage: RDBStorage) -> int:
 def test_mariadb_reads_one_row_per_trial_with_the_same_trials(
     mysql_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On MariaDB with PyMySQL, a study's first read is a few rows of JSON text; every value
-    reads back as the row-per-value read gives it (types and special floats included)."""
+    """On MariaDB with PyMySQL, a study's first read is one row of JSON text per trial, read
+    in batches as they arrive; every value reads back as the row-per-value read gives it
+    (types and special floats included)."""
     from trialstore.storage.rdb import _read_folded
 
     study_id = _varied_study(RDBStorage(mysql_url))
+    monkeypatch.setattr(_storage, "_FOLDED_BATCH", 16)  # 10 batches, the study row in one
     folded_reads = []
     build = _read_folded.build_trials
     monkeypatch.setattr(
@@ -852,31 +854,44 @@ def test_mariadb_reads_one_row_per_trial_with_the_same_trials(
     assert [repr(t) for t in got] == [repr(t) for t in expected]
 
 
-@pytest.mark.parametrize("cut", ["one trial's array", "one row of trials"])
-def test_mariadb_read_cut_short_by_the_server_reads_row_by_row(mysql_url: str, cut: str) -> None:
-    """A text over ``group_concat_max_len`` (1 MiB) is cut by the server with a warning: a
-    trial's attributes (JSON_ARRAYAGG), or the 64 trials of one row (GROUP_CONCAT). The read
-    is done again row by row, and nothing is lost."""
+def test_mariadb_read_cut_short_by_the_server_reads_row_by_row(mysql_url: str) -> None:
+    """A trial's array over ``group_concat_max_len`` (1 MiB) is cut by the server with a
+    warning (JSON_ARRAYAGG). The read is done again row by row, and nothing is lost."""
     storage = RDBStorage(mysql_url)
     if not _storage._reads_folded(storage._engine.dialect):
         pytest.skip("the MySQL test server is not MariaDB")
     study_id = storage.create_new_study([StudyDirection.MINIMIZE], "big attrs")
-    expected = {}
-    if cut == "one trial's array":  # 20 x 60 kB (TEXT holds 64 kB)
-        trial_id = storage.create_new_trial(study_id)
-        expected[trial_id] = {f"k{i:02}": "x" * 60_000 for i in range(20)}
-    else:  # 64 x 20 kB
-        for _ in range(64):
-            expected[storage.create_new_trial(study_id)] = {"k": "y" * 20_000}
-    for trial_id, attrs in expected.items():
-        for key, value in attrs.items():
-            storage.set_trial_user_attr(trial_id, key, value)
+    trial_id = storage.create_new_trial(study_id)
+    attrs = {f"k{i:02}": "x" * 60_000 for i in range(20)}  # 20 x 60 kB (TEXT holds 64 kB)
+    for key, value in attrs.items():
+        storage.set_trial_user_attr(trial_id, key, value)
     union_reads = []
     build = _read.build_trials
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_read, "build_trials", lambda rows: union_reads.append(1) or build(rows))
         got = RDBStorage(mysql_url).get_all_trials(study_id)
     assert union_reads
+    assert {t._trial_id: t.user_attrs for t in got} == {trial_id: attrs}
+
+
+def test_mariadb_reads_large_trials_one_row_each(mysql_url: str) -> None:
+    """64 trials of 20 kB each (1.3 MB together) come through the first read's rows of one
+    trial each, with no read row by row."""
+    storage = RDBStorage(mysql_url)
+    if not _storage._reads_folded(storage._engine.dialect):
+        pytest.skip("the MySQL test server is not MariaDB")
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "large trials")
+    expected = {}
+    for i in range(64):
+        trial_id = storage.create_new_trial(study_id)
+        expected[trial_id] = {"k": chr(ord("a") + i % 26) * 20_000}
+        storage.set_trial_user_attr(trial_id, "k", expected[trial_id]["k"])
+    union_reads = []
+    build = _read.build_trials
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_read, "build_trials", lambda rows: union_reads.append(1) or build(rows))
+        got = RDBStorage(mysql_url).get_all_trials(study_id)
+    assert not union_reads
     assert {t._trial_id: t.user_attrs for t in got} == expected
 
 

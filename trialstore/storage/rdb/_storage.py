@@ -72,6 +72,10 @@ _T = TypeVar("_T")
 #: fetches every trial from the oldest unfinished one on.
 _MAX_IN_LIST = 500
 
+#: Rows of a study's first read on MariaDB parsed and built at a time, while the server
+#: writes the next ones (see _read_folded_trials).
+_FOLDED_BATCH = 256
+
 #: How many created trials' numbers a storage object keeps (see ``_created_numbers``).
 _KEPT_NUMBERS = 10_000
 
@@ -143,21 +147,34 @@ def _read_folded_trials(
     connection: sa.Connection, statement: sa.Executable, params: dict[str, Any]
 ) -> tuple[bool, list[FrozenTrial]] | None:
     """Run a :mod:`_read_folded` statement: (the study row was seen, the trials by id), or
-    None if the server warned (a text cut short by ``group_concat_max_len``): the caller
+    None if the server warned (an array cut short by ``group_concat_max_len``): the caller
     then reads row by row.
 
-    Used for the first read of a study only: on MariaDB a statement with the folding
-    subqueries costs ~0.8 ms more than the ``UNION ALL`` (1.6 vs 0.7 ms for one trial, eighth
-    session), which only reads of many trials repay (5000: the client's CPU 0.06-0.08 s
-    instead of 0.16-0.17 s; see docs/performance.md).
+    The rows are read through an unbuffered cursor, and built in batches as they arrive
+    (see :mod:`_read_folded`). Used for the first read of a study only: on MariaDB a
+    statement with the folding subqueries costs ~0.8 ms more than the ``UNION ALL`` (1.6 vs
+    0.7 ms for one trial, eighth session), which only reads of many trials repay (see
+    docs/performance.md).
     """
-    result = connection.execute(statement, params)
+    # For this statement only: Connection.execution_options would stream every later one
+    result = connection.execute(statement, params, execution_options={"yield_per": _FOLDED_BATCH})
     cursor = result.cursor
     assert cursor is not None
-    rows = cursor.fetchall()
-    warned = cursor.warning_count
-    result.close()
-    return None if warned else _read_folded.build_trials(rows)
+    try:
+        try:
+            found = _read_folded.build_trials(result.partitions())
+        except exc.SQLAlchemyError:
+            raise
+        except Exception:
+            # An array cut short may not parse, or not have a trial's shape. The warning
+            # comes with the last row: read to it, to tell a cut from a bug.
+            result.all()
+            if not cursor.warning_count:
+                raise
+            return None
+        return None if cursor.warning_count else found
+    finally:
+        result.close()
 
 
 def _study_key(study_id: Any) -> int:
