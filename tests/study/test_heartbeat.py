@@ -14,6 +14,7 @@ from trialstore.storage import (
     RetryFailedTrialCallback,
     RetryHeartbeatStaleTrialCallback,
 )
+from trialstore.study._heartbeat import fail_stale_trials
 from trialstore.trial import FrozenTrial, TrialState
 
 
@@ -75,12 +76,12 @@ def test_retry_chain_keeps_original_and_respects_max_retry() -> None:
     study = trialstore.create_study(storage=storage, failed_trial_callback=callback)
     _abandoned_trial(study)
     time.sleep(0.06)
-    trialstore.study._heartbeat.fail_stale_trials(study)  # trial 0 fails, retry 1 enqueued
+    fail_stale_trials(study)  # trial 0 fails, retry 1 enqueued
     retry = study.ask()  # claims trial 1 and abandons it too
     assert retry.number == 1
     storage.record_heartbeat(retry._trial_id)
     time.sleep(0.06)
-    trialstore.study._heartbeat.fail_stale_trials(study)  # max_retry reached: no new trial
+    fail_stale_trials(study)  # max_retry reached: no new trial
     trials = study.trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
     assert trials[1].system_attrs["retry_history"] == [0]
