@@ -761,6 +761,87 @@ def test_postgresql_params_and_finish_is_one_statement_and_retried_safely(
     other.close()
 
 
+def _lost_connection(dialect: str) -> Exception:
+    """A driver error that SQLAlchemy takes for a lost connection, raised by hand."""
+    if dialect == "sqlite":
+        import sqlite3
+
+        return sqlite3.ProgrammingError("Cannot operate on a closed database.")
+    import pymysql
+
+    return pymysql.err.OperationalError(2013, "Lost connection to server during query")
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "mysql"])
+@pytest.mark.parametrize("first_attempt_ran", [True, False])
+def test_params_and_finish_is_one_transaction_and_retried_safely(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    dialect: str,
+    first_attempt_ran: bool,
+) -> None:
+    """set_trial_params_and_state_values on MySQL and SQLite, with names the object knows:
+    one transaction, one commit. Retried after its commit's reply was lost, it finds the
+    trial finished by itself (True, the batch stored); retried after a conflict, with
+    another process's finish in between, it raises UpdateFinishedTrialError and stores
+    nothing of the batch (the retry cannot tell these two apart by the trial's state)."""
+    url = database_url(request, dialect, tmp_path)
+    storage = RDBStorage(url)
+    other = RDBStorage(url)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "combined")
+    dist = FloatDistribution(0, 1)
+    storage.set_trial_params(storage.create_new_trial(study_id), {"x": (0.5, dist)})
+    warm = storage.create_new_trial(study_id)
+    statements: list[str] = []
+    commits: list[object] = []
+    sa.event.listen(storage._engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    sa.event.listen(storage._engine, "commit", commits.append)
+    assert storage.set_trial_params_and_state_values(
+        warm, {"x": (0.75, dist)}, TrialState.COMPLETE, [3.0]
+    )
+    writes = [" ".join(s.split()[:3]) for s in statements if s.startswith(("INSERT", "UPDATE"))]
+    assert writes == ["INSERT INTO trial_params", "UPDATE trials SET", "INSERT INTO trial_values"]
+    assert len(commits) == 1
+    assert (other.get_trial(warm).params, other.get_trial(warm).values) == ({"x": 0.75}, [3.0])
+
+    trial_id = storage.create_new_trial(study_id)
+    interfered: list[str] = []
+    if first_attempt_ran:
+        commit = storage._engine.dialect.do_commit
+
+        def commit_then_lose_the_reply(dbapi_connection: Any) -> None:
+            commit(dbapi_connection)
+            if not interfered:
+                interfered.append("commit")
+                raise _lost_connection(dialect)
+
+        monkeypatch.setattr(storage._engine.dialect, "do_commit", commit_then_lose_the_reply)
+    else:
+
+        def interfere(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            # before the transaction begins (SQLite's BEGIN IMMEDIATE would block `other`)
+            if not interfered and statement.startswith(("BEGIN", "START TRANSACTION")):
+                interfered.append(statement)
+                other.set_trial_state_values(trial_id, TrialState.COMPLETE, [2.0])
+                raise _transient_error(dialect)
+
+        sa.event.listen(storage._engine, "before_cursor_execute", interfere)
+    batch = {"x": (0.25, dist)}
+    if first_attempt_ran:
+        assert storage.set_trial_params_and_state_values(
+            trial_id, batch, TrialState.COMPLETE, [2.0]
+        )
+        assert other.get_trial(trial_id).params == {"x": 0.25}
+    else:
+        with pytest.raises(UpdateFinishedTrialError):
+            storage.set_trial_params_and_state_values(trial_id, batch, TrialState.COMPLETE, [2.0])
+        assert other.get_trial(trial_id).params == {}
+    assert interfered and other.get_trial(trial_id).values == [2.0]
+    storage.close()
+    other.close()
+
+
 def test_a_param_batch_is_one_statement_once_its_names_are_known(url: str) -> None:
     """set_trial_params: names new to the process are checked in a transaction that locks the
     study (as set_trial_param does); after that a batch is one autocommit statement, and a

@@ -1265,6 +1265,22 @@ class RDBStorage(BaseStorage):
             self._check_updatable(trial_id)
             raise
         now = _codec.to_stored_datetime(datetime.datetime.now())
+        body = self._state_values_body(trial_id, state, checked_values, now)
+        # PostgreSQL finishes in one statement (no BEGIN/COMMIT round trips); the others in
+        # a transaction of an UPDATE and the values' upsert.
+        single = state == TrialState.RUNNING or self._dialect == "postgresql"
+        return self._run(body, mode="none" if single else "write")
+
+    def _state_values_body(
+        self,
+        trial_id: int,
+        state: TrialState,
+        checked_values: list[float] | None,
+        now: Any,
+    ) -> Callable[[sa.Connection], bool]:
+        """The transaction body of ``set_trial_state_values`` (checked arguments; ``now``:
+        the stored timestamp of this call, which tells a retry whether an earlier attempt
+        did the write): returns what that returns, raises what it raises."""
         sql = self._sql
         runs = _Runs()
         pg_finish = None
@@ -1312,10 +1328,7 @@ class RDBStorage(BaseStorage):
                 connection.execute(sql.upsert_value, rows[0] if len(rows) == 1 else rows)
             return True
 
-        # PostgreSQL finishes in one statement (no BEGIN/COMMIT round trips); the others in
-        # a transaction of an UPDATE and the values' upsert.
-        single = state == TrialState.RUNNING or pg_finish is not None
-        return self._run(body, mode="none" if single else "write")
+        return body
 
     def set_trial_params_and_state_values(
         self,
@@ -1324,12 +1337,14 @@ class RDBStorage(BaseStorage):
         state: TrialState,
         values: Sequence[float] | None = None,
     ) -> bool:
-        """On PostgreSQL, finishing a trial with a batch of names this object already knows
-        the study's distributions of: one statement (``pg_params_then_finish``), so one
-        round trip and one commit instead of two. Otherwise the two calls."""
+        """Finishing a trial with a batch of names this object already knows the study's
+        distributions of: on PostgreSQL one statement (``pg_params_then_finish``), so one
+        round trip and one commit instead of two; on MySQL and SQLite one transaction (the
+        parameters' upserts, then the finish), so one commit instead of two. Otherwise the
+        two calls."""
         checked = check.check_params(params)
         state, checked_values = check.check_state_values(state, values)
-        if self._dialect != "postgresql" or not checked or state == TrialState.RUNNING:
+        if not checked or state == TrialState.RUNNING:
             return super().set_trial_params_and_state_values(trial_id, params, state, values)
         study_id = self._study_of_trial(trial_id)
         known = self._distributions.get(study_id, {})
@@ -1343,6 +1358,11 @@ class RDBStorage(BaseStorage):
             self._check_updatable(trial_id)
             raise
         now = _codec.to_stored_datetime(datetime.datetime.now())
+        if self._dialect != "postgresql":
+            return self._run(
+                self._params_then_finish_body(trial_id, checked, state, checked_values, now),
+                mode="write",
+            )
         bound: dict[str, Any] = {
             "tid": trial_id,
             "names": [name for name, _, _ in checked],
@@ -1366,6 +1386,34 @@ class RDBStorage(BaseStorage):
             raise StorageInternalError(f"trial {trial_id} could not be updated.")
 
         return self._run(body, mode="none")
+
+    def _params_then_finish_body(
+        self,
+        trial_id: int,
+        checked: list[tuple[str, float, BaseDistribution]],
+        state: TrialState,
+        checked_values: list[float] | None,
+        now: Any,
+    ) -> Callable[[sa.Connection], bool]:
+        """The body of one write transaction (MySQL, SQLite) that upserts the parameters,
+        then finishes the trial. An upsert finds nothing to write once the trial is finished:
+        on a retry, that is the earlier attempt's own finish (its timestamp ``now``) when its
+        commit's reply was lost, as the two writes committed together."""
+        writes = self._param_upserts(trial_id, checked)
+        finish = self._state_values_body(trial_id, state, checked_values, now)
+        runs = _Runs()
+
+        def body(connection: sa.Connection) -> bool:
+            again = runs.start()
+            for statement, values in writes:
+                if connection.execute(statement, values).rowcount == 0:
+                    if again and self._done_by_us(connection, trial_id, state, now):
+                        return True
+                    self._raise_not_updatable(connection, trial_id)
+                    raise StorageInternalError(f"trial {trial_id} could not be updated.")
+            return finish(connection)
+
+        return body
 
     def _done_by_us(
         self, connection: sa.Connection, trial_id: int, state: TrialState, now: Any
