@@ -28,14 +28,22 @@ _MP = multiprocessing.get_context("fork")
 _START_TIMEOUT = 120.0
 
 
-def _trialstore_writer(url: str, study_name: str, n_trials: int, start: Any, errors: Any) -> None:
+def _trialstore_writer(
+    url: str, study_name: str, n_trials: int, or_list_waiting: bool, start: Any, errors: Any
+) -> None:
+    """Run ``n_trials`` trials, each created by ``create_trial_or_list_waiting`` (as the study
+    layer does: its own statement on PostgreSQL and MariaDB) or by ``create_new_trial``."""
     try:
         storage = RDBStorage(url)
         study_id = storage.get_study_id_from_name(study_name)
         dist = FloatDistribution(0.0, 1.0)
         start.wait(_START_TIMEOUT)
         for i in range(n_trials):
-            trial_id = storage.create_new_trial(study_id)
+            if or_list_waiting:
+                trial_id = storage.create_trial_or_list_waiting(study_id)
+                assert isinstance(trial_id, int), trial_id  # nothing is ever WAITING here
+            else:
+                trial_id = storage.create_new_trial(study_id)
             storage.set_trial_param(trial_id, "x", i / n_trials, dist)
             storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [float(i)])
             storage.get_all_trials(study_id, deepcopy=False)
@@ -86,7 +94,7 @@ def test_32_processes_and_optuna_number_one_study_densely(
     study_id = storage.create_new_study([StudyDirection.MINIMIZE], "race")
     n_ours, n_optuna, each = 30, 2, 5
     targets: list[tuple[Any, tuple[Any, ...]]] = [
-        (_trialstore_writer, (url, "race", each)) for _ in range(n_ours)
+        (_trialstore_writer, (url, "race", each, i % 2 == 1)) for i in range(n_ours)
     ]
     targets += [(_optuna_writer, (url, "race", each)) for _ in range(n_optuna)]
     assert _run_processes(targets) == []
@@ -180,7 +188,10 @@ def test_8_sqlite_processes_never_see_database_is_locked(tmp_path: Path) -> None
     url = f"sqlite:///{tmp_path / 'busy.db'}"
     storage = RDBStorage(url)
     study_id = storage.create_new_study([StudyDirection.MINIMIZE], "race")
-    assert _run_processes([(_trialstore_writer, (url, "race", 20)) for _ in range(8)]) == []
+    assert (
+        _run_processes([(_trialstore_writer, (url, "race", 20, i % 2 == 1)) for i in range(8)])
+        == []
+    )
     assert [t.number for t in storage.get_all_trials(study_id)] == list(range(160))
     storage.close()
 

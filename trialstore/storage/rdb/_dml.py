@@ -26,6 +26,7 @@ from trialstore.storage.rdb._tables import (
 )
 
 __all__ = [
+    "MARIADB_INSERT_TRIAL_UNLESS_WAITING",
     "MAX_PARAMS_PER_STATEMENT",
     "PG_INSERT_TRIAL",
     "PG_INSERT_TRIAL_UNLESS_WAITING",
@@ -300,6 +301,38 @@ PG_INSERT_TRIAL_UNLESS_WAITING = (
     "unnest(CAST(%(keys)s AS TEXT[]), CAST(%(values)s AS TEXT[])) AS a (key, value_json)) "
     "SELECT trial_id, number, CAST('RUNNING' AS trialstate), TRUE FROM t "
     "UNION ALL SELECT trial_id, number, state, FALSE FROM seen"
+)
+
+
+#: MariaDB, one compound statement (``BEGIN NOT ATOMIC``: one round trip) that begins a
+#: transaction, locks the study row (as ``PG_LOCK_STUDY`` does), and inserts a RUNNING trial
+#: numbered after the study's last one unless a trial it lists is WAITING; the caller then
+#: sends COMMIT, so that a connection lost before it leaves nothing stored. The listed
+#: trials are those of the study above ``%(floor)s`` or in ``%(ids)s`` (never empty), and
+#: the new one: rows (trial_id, number, state, 1 for the new trial else 0); no row: no such
+#: study. The first read of the transaction (the WAITING check) comes after the lock is
+#: granted, so its snapshot, which the MAX(number) read shares, holds every trial committed
+#: by an earlier holder. An error rolls the transaction back and reaches the caller as the
+#: server raised it (deadlocks included). Parameters in PyMySQL's pyformat.
+MARIADB_INSERT_TRIAL_UNLESS_WAITING = (
+    "BEGIN NOT ATOMIC "
+    "DECLARE found INT; "
+    "DECLARE next_number INT; "
+    "DECLARE created BIGINT DEFAULT NULL; "
+    "DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END; "
+    "START TRANSACTION; "
+    "SELECT COUNT(*) INTO found FROM studies WHERE study_id = %(study_id)s FOR UPDATE; "
+    "IF found = 1 AND NOT EXISTS (SELECT 1 FROM trials WHERE study_id = %(study_id)s "
+    "AND state = 'WAITING' AND (trial_id > %(floor)s OR trial_id IN %(ids)s)) THEN "
+    "SELECT COALESCE(MAX(number) + 1, 0) INTO next_number FROM trials "
+    "WHERE study_id = %(study_id)s; "
+    "INSERT INTO trials (number, study_id, state, datetime_start, datetime_complete) "
+    "VALUES (next_number, %(study_id)s, 'RUNNING', %(start)s, NULL); "
+    "SET created = LAST_INSERT_ID(); "
+    "END IF; "
+    "SELECT trial_id, number, state, trial_id <=> created FROM trials "
+    "WHERE study_id = %(study_id)s AND (trial_id > %(floor)s OR trial_id IN %(ids)s); "
+    "END"
 )
 
 

@@ -34,6 +34,7 @@ from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.rdb import _codec, _engine, _read, _read_folded, _schema
 from trialstore.storage.rdb._dml import (
+    MARIADB_INSERT_TRIAL_UNLESS_WAITING,
     MAX_PARAMS_PER_STATEMENT,
     PG_INSERT_TRIAL,
     PG_INSERT_TRIAL_UNLESS_WAITING,
@@ -140,6 +141,12 @@ def _holds_params(
 def _reads_folded(dialect: sa.Dialect) -> bool:
     """Whether a study's first read is folded into JSON text by the server: on MariaDB with
     PyMySQL, whose per-column decoding in Python costs the most (see :mod:`_read_folded`)."""
+    return bool(getattr(dialect, "is_mariadb", False)) and dialect.driver == "pymysql"
+
+
+def _runs_compound_statements(dialect: sa.Dialect) -> bool:
+    """Whether the server runs anonymous compound statements (``BEGIN NOT ATOMIC``, which
+    MariaDB has and MySQL has not) through a driver that reads their results (PyMySQL)."""
     return bool(getattr(dialect, "is_mariadb", False)) and dialect.driver == "pymysql"
 
 
@@ -867,28 +874,32 @@ class RDBStorage(BaseStorage):
         self, study_id: int, template_trial: FrozenTrial | None = None
     ) -> int | list[int]:
         """See :meth:`BaseStorage.create_trial_or_list_waiting`. On PostgreSQL (with a
-        template that only sets system attributes, or none): one transaction of two round
-        trips, which lists the trials that may be WAITING (as :meth:`_may_have_waiting` does)
-        and creates the trial unless one is."""
+        template that only sets system attributes, or none) and on MariaDB (with no template):
+        one transaction of two round trips, which lists the trials that may be WAITING (as
+        :meth:`_may_have_waiting` does) and creates the trial unless one is."""
         check.check_running_template(template_trial)
         template = None if template_trial is None else check.check_template(template_trial)
-        if not (
+        pg = (
             self._dialect == "postgresql"
             and _pg_pipeline_supported()
             and (template is None or _is_running_with_system_attrs_only(template))
-        ):
+        )
+        mariadb = template is None and _runs_compound_statements(self._engine.dialect)
+        if not (pg or mariadb):
             return super().create_trial_or_list_waiting(study_id, template)
         _study_key(study_id)
         with self._study_lock(study_id):  # checks for a fork first
             with self._lock:
                 floor, waiting = self._waiting_probes.get(study_id, (-1, frozenset()))
             probe = (floor, sorted(waiting))
+
+            def body(connection: sa.Connection) -> list[tuple[Any, ...]]:
+                if pg:
+                    return self._pg_create_trial(connection, study_id, template, probe)
+                return self._mariadb_create_trial(connection, study_id, probe)
+
             try:
-                rows = self._run(
-                    lambda c: self._pg_create_trial(c, study_id, template, probe),
-                    mode="none",
-                    idempotent=False,
-                )
+                rows = self._run(body, mode="none", idempotent=False)
             except KeyError:
                 with self._lock:
                     self._forget_study(study_id)
@@ -961,6 +972,48 @@ class RDBStorage(BaseStorage):
                 raise _AmbiguousCommit() from error
             raise error from e
         return list(rows)
+
+    @staticmethod
+    def _mariadb_create_trial(
+        connection: sa.Connection, study_id: int, probe: tuple[int, list[int]]
+    ) -> list[tuple[Any, ...]]:
+        """MariaDB, no template: ``MARIADB_INSERT_TRIAL_UNLESS_WAITING`` (one round trip),
+        then COMMIT: two round trips instead of the six of a probe, then a transaction.
+        Returns the statement's rows (possibly none inserted).
+
+        Raises:
+            KeyError: no such study.
+            sqlalchemy.exc.DBAPIError: a database error (the transaction was rolled back, or
+                the connection was lost before COMMIT: nothing stored either way).
+            _AmbiguousCommit: the connection was lost while committing.
+        """
+        floor, ids = probe
+        params = {
+            "study_id": study_id,
+            "floor": floor,
+            "ids": ids or [-1],  # IN () is not SQL; no trial has the id -1
+            "start": _codec.to_stored_datetime(datetime.datetime.now()),
+        }
+        try:
+            rows = connection.exec_driver_sql(MARIADB_INSERT_TRIAL_UNLESS_WAITING, params).all()
+            if not rows:
+                raise KeyError(f"No study with id {study_id!r}.")
+        except BaseException:
+            # The statement rolls back its own errors; this ends the transaction it left
+            # open (a missing study, an interrupt) before the connection goes back to the pool.
+            if not connection.invalidated:
+                try:
+                    connection.exec_driver_sql("ROLLBACK")
+                except exc.DBAPIError:
+                    connection.invalidate()
+            raise
+        try:
+            connection.exec_driver_sql("COMMIT")
+        except exc.DBAPIError as e:
+            if _engine.classify_error(e) == "disconnect":
+                raise _AmbiguousCommit() from e
+            raise
+        return [tuple(row) for row in rows]
 
     @staticmethod
     def _pg_error(
