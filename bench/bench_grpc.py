@@ -3,7 +3,8 @@
     python -m bench.bench_grpc [--pg-url URL] [--only a,b] [--clients 1000] ...
 
 (a) ``--trials`` trials (1000) split over ``--procs`` client processes (4), each running the
-    library's own ``optimize`` with RandomSampler and 5 float params through the proxy.
+    library's own ``optimize`` with RandomSampler and 5 float params through the proxy; the
+    clock starts once every process has imported, connected and loaded the study.
 (b) ``--clients`` concurrent clients (1000) spread over ``--client-procs`` processes (8), each
     thread with its own client object and channel, each running ``--trials-per-client`` trials
     at the storage level (create_new_trial, 2 x set_trial_param, set_trial_state_values,
@@ -196,6 +197,8 @@ def _optimize_worker(
     def objective(trial: Any) -> float:
         return sum(trial.suggest_float(f"x{i}", -10, 10) ** 2 for i in range(5))
 
+    print("ready", flush=True)  # imported, connected, study loaded: the parent starts the clock
+    sys.stdin.readline()
     study.optimize(objective, n_trials=n_trials)
 
 
@@ -212,7 +215,6 @@ def workload_a(
         mod = _module(lib)
         mod.create_study(study_name="a", storage=_client(lib, server.port))
         per = [trials // procs + (1 if i < trials % procs else 0) for i in range(procs)]
-        start = time.perf_counter()
         workers = [
             subprocess.Popen(
                 [
@@ -227,9 +229,21 @@ def workload_a(
                     param_writes,
                 ],
                 cwd=_ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
             )
             for n in per
         ]
+        # As in the other multi-process benches, the clock starts once every worker is ready
+        # (its imports and the study's load are not the proxy's throughput).
+        for worker in workers:
+            assert worker.stdout is not None and worker.stdout.readline() == "ready\n"
+        start = time.perf_counter()
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
         codes = [w.wait() for w in workers]
         elapsed = time.perf_counter() - start
         study = mod.load_study(study_name="a", storage=_client(lib, server.port))
