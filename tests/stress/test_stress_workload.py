@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from trialstore.storage import InMemoryStorage
-from trialstore.stress._history import HistoryWriter
+from trialstore.stress._history import FAIL, OK, HistoryWriter, load_history
 from trialstore.stress._workload import WorkloadConfig, run_workload
 from trialstore.study._direction import StudyDirection
+from trialstore.trial import TrialState, create_trial
 
 MIN = [StudyDirection.MINIMIZE]
 
@@ -57,3 +58,25 @@ def test_a_worker_that_cannot_list_studies_starts_at_the_first(tmp_path: Path) -
     storage = _NoStudyList()
     storage.create_new_study(MIN, "r-s4")
     assert _first_study_of_a_new_worker(storage, tmp_path) == "r-s0"
+
+
+def test_half_of_the_creates_go_through_create_trial_or_list_waiting(tmp_path: Path) -> None:
+    """A worker creates trials with create_new_trial and, as the study layer does, with
+    create_trial_or_list_waiting. While a trial is WAITING the latter creates nothing, and
+    the worker records a clean failure (no effect for the checkers), not a create."""
+    storage = InMemoryStorage()
+    study_id = storage.create_new_study(MIN, "r-s0")
+    waiting = storage.create_new_trial(study_id, create_trial(state=TrialState.WAITING))
+    history = HistoryWriter(tmp_path / "w0.jsonl", "w0")
+    steps = iter(range(60))
+    config = WorkloadConfig(run_id="r", max_open=100, weights={"create_trial": 1.0})
+    run_workload(storage, history, config, 3, lambda: next(steps, None) is None)
+    history.close()
+    creates = [op for op in load_history(tmp_path) if op.op == "create_trial"]
+    listed = [op for op in creates if op.args["or_list"]]
+    direct = [op for op in creates if not op.args["or_list"]]
+    assert listed and direct
+    assert all(op.outcome == FAIL and str(op.error).startswith("WaitingListed") for op in listed)
+    assert all(op.outcome == OK for op in direct)
+    created = {t._trial_id for t in storage.get_all_trials(study_id)} - {waiting}
+    assert created == {op.result for op in direct}

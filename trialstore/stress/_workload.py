@@ -2,7 +2,8 @@
 
 A worker fills studies ``<run>-s0``, ``<run>-s1``, ... in turn (each up to ``trials_per_study``
 trials; whoever gets there first creates the next one, the others find it by name). It keeps at
-most ``max_open`` unfinished trials of its own and, at random, creates or enqueues trials,
+most ``max_open`` unfinished trials of its own and, at random, creates (with
+``create_new_trial`` or ``create_trial_or_list_waiting``) or enqueues trials,
 claims enqueued ones, sets parameters, reports intermediate values, sets attributes, beats,
 finishes its trials (complete, prune, fail), reads one trial or all trials, fails stale trials
 and, rarely, fails a trial of another worker.
@@ -45,8 +46,19 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "abort_foreign": 0.15,
 }
 
+class WaitingListed(Exception):
+    """``create_trial_or_list_waiting`` listed WAITING trials and created nothing: the
+    worker's create is recorded as failed cleanly (no effect)."""
+
+
 #: Errors after which the protocol promises nothing was written.
-_CLEAN_ERRORS = (KeyError, ValueError, UpdateFinishedTrialError, DuplicatedStudyError)
+_CLEAN_ERRORS = (
+    KeyError,
+    ValueError,
+    UpdateFinishedTrialError,
+    DuplicatedStudyError,
+    WaitingListed,
+)
 
 _DIST = FloatDistribution(0.0, 1.0)
 
@@ -238,11 +250,21 @@ class _Worker:
             )
 
     def _create_trial(self) -> None:
+        """Create a RUNNING trial, half of the time as the study layer does, through
+        ``create_trial_or_list_waiting``, which creates nothing while a trial is WAITING."""
         sid = self.study_id
         assert sid is not None
-        trial_id = self.call(
-            "create_trial", {"s": sid}, lambda: self.storage.create_new_trial(sid)
-        )
+        or_list = self.rng.random() < 0.5
+
+        def create() -> int:
+            if not or_list:
+                return self.storage.create_new_trial(sid)
+            created = self.storage.create_trial_or_list_waiting(sid)
+            if isinstance(created, list):
+                raise WaitingListed(f"{len(created)} trials WAITING")
+            return created
+
+        trial_id = self.call("create_trial", {"s": sid, "or_list": or_list}, create)
         self.open[trial_id] = _OpenTrial(trial_id)
         self.known.append(trial_id)
 
