@@ -46,6 +46,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "abort_foreign": 0.15,
 }
 
+
 class WaitingListed(Exception):
     """``create_trial_or_list_waiting`` listed WAITING trials and created nothing: the
     worker's create is recorded as failed cleanly (no effect)."""

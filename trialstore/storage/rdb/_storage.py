@@ -138,15 +138,11 @@ def _holds_params(
     return holds
 
 
-def _reads_folded(dialect: sa.Dialect) -> bool:
-    """Whether a study's first read is folded into JSON text by the server: on MariaDB with
-    PyMySQL, whose per-column decoding in Python costs the most (see :mod:`_read_folded`)."""
-    return bool(getattr(dialect, "is_mariadb", False)) and dialect.driver == "pymysql"
-
-
-def _runs_compound_statements(dialect: sa.Dialect) -> bool:
-    """Whether the server runs anonymous compound statements (``BEGIN NOT ATOMIC``, which
-    MariaDB has and MySQL has not) through a driver that reads their results (PyMySQL)."""
+def _mariadb_with_pymysql(dialect: sa.Dialect) -> bool:
+    """Whether the storage talks to MariaDB through PyMySQL. Then a study's first read is
+    folded into JSON text by the server (:mod:`_read_folded`: PyMySQL's per-column decoding
+    in Python costs the most), and trials are created by an anonymous compound statement
+    (``BEGIN NOT ATOMIC``, which MySQL has not), whose results PyMySQL reads."""
     return bool(getattr(dialect, "is_mariadb", False)) and dialect.driver == "pymysql"
 
 
@@ -884,7 +880,7 @@ class RDBStorage(BaseStorage):
             and _pg_pipeline_supported()
             and (template is None or _is_running_with_system_attrs_only(template))
         )
-        mariadb = template is None and _runs_compound_statements(self._engine.dialect)
+        mariadb = template is None and _mariadb_with_pymysql(self._engine.dialect)
         if not (pg or mariadb):
             return super().create_trial_or_list_waiting(study_id, template)
         _study_key(study_id)
@@ -1647,7 +1643,7 @@ class RDBStorage(BaseStorage):
             # A first read may build thousands of trials; the collector is paused for one
             # attempt's fetch and build, never across the retries' backoff.
             with gc_paused():
-                if folded is not None and _reads_folded(connection.dialect):
+                if folded is not None and _mariadb_with_pymysql(connection.dialect):
                     found = _read_folded_trials(connection, folded, params)
                     if found is not None:
                         return found
