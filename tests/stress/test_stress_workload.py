@@ -62,21 +62,26 @@ def test_a_worker_that_cannot_list_studies_starts_at_the_first(tmp_path: Path) -
 
 def test_half_of_the_creates_go_through_create_trial_or_list_waiting(tmp_path: Path) -> None:
     """A worker creates trials with create_new_trial and, as the study layer does, with
-    create_trial_or_list_waiting. While a trial is WAITING the latter creates nothing, and
-    the worker records a clean failure (no effect for the checkers), not a create."""
+    create_trial_or_list_waiting. While a trial is WAITING the latter creates nothing: the
+    worker records a clean failure (no effect for the checkers), not a create, and may claim
+    the listed trial; once it is claimed, those calls create trials."""
     storage = InMemoryStorage()
     study_id = storage.create_new_study(MIN, "r-s0")
     waiting = storage.create_new_trial(study_id, create_trial(state=TrialState.WAITING))
     history = HistoryWriter(tmp_path / "w0.jsonl", "w0")
-    steps = iter(range(60))
-    config = WorkloadConfig(run_id="r", max_open=100, weights={"create_trial": 1.0})
+    steps = iter(range(80))
+    weights = {"create_trial": 1.0, "claim": 0.2}
+    config = WorkloadConfig(run_id="r", max_open=100, weights=weights)
     run_workload(storage, history, config, 3, lambda: next(steps, None) is None)
     history.close()
-    creates = [op for op in load_history(tmp_path) if op.op == "create_trial"]
-    listed = [op for op in creates if op.args["or_list"]]
-    direct = [op for op in creates if not op.args["or_list"]]
-    assert listed and direct
-    assert all(op.outcome == FAIL and str(op.error).startswith("WaitingListed") for op in listed)
-    assert all(op.outcome == OK for op in direct)
+    ops = load_history(tmp_path)
+    creates = [op for op in ops if op.op == "create_trial"]
+    listed = [op for op in creates if op.args["or_list"] and op.outcome == FAIL]
+    assert listed and all(str(op.error).startswith("WaitingListed") for op in listed)
+    (claim,) = [op for op in ops if op.op == "claim"]
+    assert claim.args["t"] == waiting and claim.result is True
+    assert all(op.outcome == OK for op in creates if op not in listed)
+    assert all(op.t1 < claim.t0 for op in listed)
+    assert any(op.args["or_list"] and op.t0 > claim.t1 for op in creates if op not in listed)
     created = {t._trial_id for t in storage.get_all_trials(study_id)} - {waiting}
-    assert created == {op.result for op in direct}
+    assert created == {op.result for op in creates if op not in listed}

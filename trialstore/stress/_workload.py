@@ -252,20 +252,27 @@ class _Worker:
 
     def _create_trial(self) -> None:
         """Create a RUNNING trial, half of the time as the study layer does, through
-        ``create_trial_or_list_waiting``, which creates nothing while a trial is WAITING."""
+        ``create_trial_or_list_waiting``, which creates nothing while a trial is WAITING; the
+        trials it lists join those this worker may claim, as the study layer claims them."""
         sid = self.study_id
         assert sid is not None
         or_list = self.rng.random() < 0.5
+        listed: list[int] = []
 
         def create() -> int:
             if not or_list:
                 return self.storage.create_new_trial(sid)
             created = self.storage.create_trial_or_list_waiting(sid)
             if isinstance(created, list):
+                listed.extend(created)
                 raise WaitingListed(f"{len(created)} trials WAITING")
             return created
 
-        trial_id = self.call("create_trial", {"s": sid, "or_list": or_list}, create)
+        try:
+            trial_id = self.call("create_trial", {"s": sid, "or_list": or_list}, create)
+        except _Failed:
+            self.waiting.extend(tid for tid in listed if tid not in self.waiting)
+            raise
         self.open[trial_id] = _OpenTrial(trial_id)
         self.known.append(trial_id)
 
