@@ -753,6 +753,28 @@ def test_retry_after_a_lost_reply_tells_whose_claim_or_finish_it_was(
     other.close()
 
 
+def _check_a_retried_params_and_finish(
+    storage: RDBStorage, other: RDBStorage, trial_id: int, first_attempt_ran: bool
+) -> None:
+    """Finish ``trial_id`` with a batch through ``storage``, whose first attempt is
+    interfered with: if that attempt ran, the retry returns True and the batch is stored;
+    else ``other`` finished the trial first (value 2.0), and the call raises
+    UpdateFinishedTrialError with nothing of the batch stored. Closes both storages."""
+    batch = {"x": (0.25, FloatDistribution(0, 1))}
+    if first_attempt_ran:
+        assert storage.set_trial_params_and_state_values(
+            trial_id, batch, TrialState.COMPLETE, [2.0]
+        )
+        assert other.get_trial(trial_id).params == {"x": 0.25}
+    else:
+        with pytest.raises(UpdateFinishedTrialError):
+            storage.set_trial_params_and_state_values(trial_id, batch, TrialState.COMPLETE, [2.0])
+        assert other.get_trial(trial_id).params == {}
+    assert other.get_trial(trial_id).values == [2.0]
+    storage.close()
+    other.close()
+
+
 @pytest.mark.parametrize("first_attempt_ran", [True, False])
 def test_postgresql_params_and_finish_is_one_statement_and_retried_safely(
     request: pytest.FixtureRequest, tmp_path: Path, first_attempt_ran: bool
@@ -789,19 +811,8 @@ def test_postgresql_params_and_finish_is_one_statement_and_retried_safely(
 
     event = "after_cursor_execute" if first_attempt_ran else "before_cursor_execute"
     sa.event.listen(storage._engine, event, interfere)
-    batch = {"x": (0.25, dist)}
-    if first_attempt_ran:
-        assert storage.set_trial_params_and_state_values(
-            trial_id, batch, TrialState.COMPLETE, [2.0]
-        )
-        assert other.get_trial(trial_id).params == {"x": 0.25}
-    else:
-        with pytest.raises(UpdateFinishedTrialError):
-            storage.set_trial_params_and_state_values(trial_id, batch, TrialState.COMPLETE, [2.0])
-        assert other.get_trial(trial_id).params == {}
-    assert interfered and other.get_trial(trial_id).values == [2.0]
-    storage.close()
-    other.close()
+    _check_a_retried_params_and_finish(storage, other, trial_id, first_attempt_ran)
+    assert interfered
 
 
 def _lost_connection(dialect: str) -> Exception:
@@ -870,19 +881,8 @@ def test_params_and_finish_is_one_transaction_and_retried_safely(
                 raise _transient_error(dialect)
 
         sa.event.listen(storage._engine, "before_cursor_execute", interfere)
-    batch = {"x": (0.25, dist)}
-    if first_attempt_ran:
-        assert storage.set_trial_params_and_state_values(
-            trial_id, batch, TrialState.COMPLETE, [2.0]
-        )
-        assert other.get_trial(trial_id).params == {"x": 0.25}
-    else:
-        with pytest.raises(UpdateFinishedTrialError):
-            storage.set_trial_params_and_state_values(trial_id, batch, TrialState.COMPLETE, [2.0])
-        assert other.get_trial(trial_id).params == {}
-    assert interfered and other.get_trial(trial_id).values == [2.0]
-    storage.close()
-    other.close()
+    _check_a_retried_params_and_finish(storage, other, trial_id, first_attempt_ran)
+    assert interfered
 
 
 def test_a_param_batch_is_one_statement_once_its_names_are_known(url: str) -> None:
