@@ -6,7 +6,8 @@
     library's own ``optimize`` with RandomSampler and 5 float params through the proxy; the
     clock starts once every process has imported, connected and loaded the study.
 (b) ``--clients`` concurrent clients (1000) spread over ``--client-procs`` processes (8), each
-    thread with its own client object and channel, each running ``--trials-per-client`` trials
+    thread with its own client object and channel (opened on the clock, which starts once
+    the processes have imported), each running ``--trials-per-client`` trials
     at the storage level (create_new_trial, 2 x set_trial_param, set_trial_state_values,
     get_trial). Checks: zero errors, every trial numbered exactly once (numbers dense per
     study), and the database connections the proxy opens (sampled from ``pg_stat_activity``
@@ -147,6 +148,20 @@ class _Server:
         _drop_database(self.admin_url, self.database)
 
 
+def _start_when_ready(workers: list[subprocess.Popen[str]]) -> float:
+    """Wait until each worker has printed ``ready`` (imported, and in (a) connected with the
+    study loaded), then tell them all to go; return the clock's start. As in the other
+    multi-process benches, the processes' start-up is not the proxy's throughput."""
+    for worker in workers:
+        assert worker.stdout is not None and worker.stdout.readline() == "ready\n"
+    start = time.perf_counter()
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    return start
+
+
 def _wait_ready(port: int, timeout: float = 120.0) -> None:
     import grpc
 
@@ -235,15 +250,7 @@ def workload_a(
             )
             for n in per
         ]
-        # As in the other multi-process benches, the clock starts once every worker is ready
-        # (its imports and the study's load are not the proxy's throughput).
-        for worker in workers:
-            assert worker.stdout is not None and worker.stdout.readline() == "ready\n"
-        start = time.perf_counter()
-        for worker in workers:
-            assert worker.stdin is not None
-            worker.stdin.write("go\n")
-            worker.stdin.flush()
+        start = _start_when_ready(workers)
         codes = [w.wait() for w in workers]
         elapsed = time.perf_counter() - start
         study = mod.load_study(study_name="a", storage=_client(lib, server.port))
@@ -319,6 +326,8 @@ def _clients_worker(
                 errors.append(f"{type(e).__name__}: {e}"[:300])
 
     pool = [threading.Thread(target=client_thread) for _ in range(threads)]
+    print("ready", flush=True)  # imported: the parent starts the clock
+    sys.stdin.readline()
     for t in pool:
         t.start()
     for t in pool:
@@ -343,7 +352,6 @@ def workload_b(
         )
         monitor.start()
         per = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
-        start = time.perf_counter()
         workers = [
             subprocess.Popen(
                 [
@@ -359,11 +367,13 @@ def workload_b(
                     param_writes,
                 ],
                 cwd=_ROOT,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
             )
             for n in per
         ]
+        start = _start_when_ready(workers)
         outputs = [w.communicate()[0] for w in workers]
         elapsed = time.perf_counter() - start
         peak = monitor.stop()

@@ -3,10 +3,10 @@
     python -m bench.bench_grpc_ceiling [--clients 1000] [--client-procs 8]
         [--calls-per-client 3] [--server-threads 32] [--server-procs 1]
 
-As in ``bench_grpc`` (b), the clock starts before the ``--client-procs`` client processes
-start, and each of the ``--clients`` threads spread over them opens its own channel (the
-options of trialstore's client) and makes its calls (3: what an at_tell trial takes in
-(b)). Here each call returns an empty reply at once, from one server process of
+As in ``bench_grpc`` (b), the clock starts once the ``--client-procs`` client processes
+have imported grpc, and each of the ``--clients`` threads spread over them opens its own
+channel (the options of trialstore's client) and makes its calls (3: what an at_tell trial
+takes in (b)). Here each call returns an empty reply at once, from one server process of
 ``--server-threads`` threads (with ``--server-procs`` N > 1, N processes share the port
 through SO_REUSEPORT); messages are raw bytes, so neither side does protobuf work. What a
 proxy does per call (decode, a database round trip, encode) only adds to this, so clients/s
@@ -23,7 +23,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from bench.bench_grpc import _free_port
+from bench.bench_grpc import _free_port, _start_when_ready
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _METHOD = "/ceiling.Echo/Call"
@@ -64,6 +64,8 @@ def _clients(port: int, threads: int, calls: int) -> None:
         channel.close()
 
     pool = [threading.Thread(target=client) for _ in range(threads)]
+    print("ready", flush=True)
+    sys.stdin.readline()
     for t in pool:
         t.start()
     for t in pool:
@@ -73,7 +75,8 @@ def _clients(port: int, threads: int, calls: int) -> None:
 def measure(
     clients: int, client_procs: int, calls: int, server_threads: int, server_procs: int
 ) -> float:
-    """Return the seconds from starting the client processes until all of them ended."""
+    """Return the seconds from the client processes' common start (once each has imported
+    grpc) until all of them ended."""
     port = _free_port()
     me = [sys.executable, "-m", "bench.bench_grpc_ceiling"]
     servers = [
@@ -89,11 +92,17 @@ def measure(
         for server in servers:
             assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         per = [clients // client_procs + (i < clients % client_procs) for i in range(client_procs)]
-        start = time.perf_counter()
         workers = [
-            subprocess.Popen([*me, "_clients", str(port), str(n), str(calls)], cwd=_ROOT)
+            subprocess.Popen(
+                [*me, "_clients", str(port), str(n), str(calls)],
+                cwd=_ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             for n in per
         ]
+        start = _start_when_ready(workers)
         for worker in workers:
             if worker.wait() != 0:
                 raise RuntimeError("a client process failed")
