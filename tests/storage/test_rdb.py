@@ -839,7 +839,7 @@ def test_params_and_finish_is_one_transaction_and_retried_safely(
     one transaction, one commit. Retried after its commit's reply was lost, it finds the
     trial finished by itself (True, the batch stored); retried after a conflict, with
     another process's finish in between, it raises UpdateFinishedTrialError and stores
-    nothing of the batch (the retry cannot tell these two apart by the trial's state)."""
+    nothing of the batch (the retry tells the two apart by the finish's timestamp)."""
     url = database_url(request, dialect, tmp_path)
     storage = RDBStorage(url)
     other = RDBStorage(url)
