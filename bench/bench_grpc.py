@@ -148,10 +148,17 @@ class _Server:
         _drop_database(self.admin_url, self.database)
 
 
-def _start_when_ready(workers: list[subprocess.Popen[str]]) -> float:
-    """Wait until each worker has printed ``ready`` (imported, and in (a) connected with the
-    study loaded), then tell them all to go; return the clock's start. As in the other
+def _start_workers(commands: list[list[str]]) -> tuple[list[subprocess.Popen[str]], float]:
+    """Start a worker process per command (in the project's root, stdin and stdout piped),
+    wait until each has printed ``ready`` (imported, and in (a) connected with the study
+    loaded), then tell them all to go; return them and the clock's start. As in the other
     multi-process benches, the processes' start-up is not the proxy's throughput."""
+    workers = [
+        subprocess.Popen(
+            command, cwd=_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for command in commands
+    ]
     for worker in workers:
         assert worker.stdout is not None and worker.stdout.readline() == "ready\n"
     start = time.perf_counter()
@@ -159,7 +166,7 @@ def _start_when_ready(workers: list[subprocess.Popen[str]]) -> float:
         assert worker.stdin is not None
         worker.stdin.write("go\n")
         worker.stdin.flush()
-    return start
+    return workers, start
 
 
 def _wait_ready(port: int, timeout: float = 120.0) -> None:
@@ -230,27 +237,10 @@ def workload_a(
         mod = _module(lib)
         mod.create_study(study_name="a", storage=_client(lib, server.port))
         per = [trials // procs + (1 if i < trials % procs else 0) for i in range(procs)]
-        workers = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "bench.bench_grpc",
-                    "_optimize",
-                    lib,
-                    str(server.port),
-                    "a",
-                    str(n),
-                    param_writes,
-                ],
-                cwd=_ROOT,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for n in per
-        ]
-        start = _start_when_ready(workers)
+        me = [sys.executable, "-m", "bench.bench_grpc"]
+        workers, start = _start_workers(
+            [[*me, "_optimize", lib, str(server.port), "a", str(n), param_writes] for n in per]
+        )
         codes = [w.wait() for w in workers]
         elapsed = time.perf_counter() - start
         study = mod.load_study(study_name="a", storage=_client(lib, server.port))
@@ -352,28 +342,10 @@ def workload_b(
         )
         monitor.start()
         per = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
-        workers = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "bench.bench_grpc",
-                    "_clients",
-                    lib,
-                    str(server.port),
-                    str(study_id),
-                    str(n),
-                    str(per_client),
-                    param_writes,
-                ],
-                cwd=_ROOT,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for n in per
-        ]
-        start = _start_when_ready(workers)
+        me = [sys.executable, "-m", "bench.bench_grpc", "_clients", lib, str(server.port)]
+        workers, start = _start_workers(
+            [[*me, str(study_id), str(n), str(per_client), param_writes] for n in per]
+        )
         outputs = [w.communicate()[0] for w in workers]
         elapsed = time.perf_counter() - start
         peak = monitor.stop()

@@ -23,7 +23,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from bench.bench_grpc import _free_port, _start_when_ready
+from bench.bench_grpc import _free_port, _start_workers
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _METHOD = "/ceiling.Echo/Call"
@@ -92,17 +92,9 @@ def measure(
         for server in servers:
             assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         per = [clients // client_procs + (i < clients % client_procs) for i in range(client_procs)]
-        workers = [
-            subprocess.Popen(
-                [*me, "_clients", str(port), str(n), str(calls)],
-                cwd=_ROOT,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for n in per
-        ]
-        start = _start_when_ready(workers)
+        workers, start = _start_workers(
+            [[*me, "_clients", str(port), str(n), str(calls)] for n in per]
+        )
         for worker in workers:
             if worker.wait() != 0:
                 raise RuntimeError("a client process failed")
