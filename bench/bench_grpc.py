@@ -5,13 +5,16 @@
 (a) ``--trials`` trials (1000) split over ``--procs`` client processes (4), each running the
     library's own ``optimize`` with RandomSampler and 5 float params through the proxy; the
     clock starts once every process has imported, connected and loaded the study.
+    Reports the CPU a trial took, as (b) does.
 (b) ``--clients`` concurrent clients (1000) spread over ``--client-procs`` processes (8), each
     thread with its own client object and channel (opened on the clock, which starts once
     the processes have imported), each running ``--trials-per-client`` trials
     at the storage level (create_new_trial, 2 x set_trial_param, set_trial_state_values,
     get_trial). Checks: zero errors, every trial numbered exactly once (numbers dense per
     study), and the database connections the proxy opens (sampled from ``pg_stat_activity``
-    every 20 ms) never above the proxy's pool size. Reports p50/p99 latency per operation.
+    every 20 ms) never above the proxy's pool size. Reports p50/p99 latency per operation,
+    and the CPU a trial took in the client processes, the proxy and PostgreSQL (that last
+    figure needs the server on this machine: see ``bench/_cpu.py``).
 
 Each library's proxy runs in its own process over a fresh PostgreSQL database; the proxy's
 database pool is ``--pool-size`` connections (trialstore: ``pool_size``, no overflow; Optuna:
@@ -36,6 +39,8 @@ import threading
 import time
 import uuid
 from typing import Any
+
+from bench._cpu import cpu_report, postgres_cpu_seconds, postgres_cpu_since, process_cpu_seconds
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -221,7 +226,9 @@ def _optimize_worker(
 
     print("ready", flush=True)  # imported, connected, study loaded: the parent starts the clock
     sys.stdin.readline()
+    cpu = time.process_time()
     study.optimize(objective, n_trials=n_trials)
+    print(time.process_time() - cpu, flush=True)
 
 
 def workload_a(
@@ -241,8 +248,12 @@ def workload_a(
         workers, start = _start_workers(
             [[*me, "_optimize", lib, str(server.port), "a", str(n), param_writes] for n in per]
         )
-        codes = [w.wait() for w in workers]
+        proxy_cpu, postgres_cpu = process_cpu_seconds(server.proc.pid), postgres_cpu_seconds()
+        outputs = [w.communicate()[0] for w in workers]
         elapsed = time.perf_counter() - start
+        proxy_cpu = process_cpu_seconds(server.proc.pid) - proxy_cpu
+        postgres_spent = postgres_cpu_since(postgres_cpu)
+        codes = [w.returncode for w in workers]
         study = mod.load_study(study_name="a", storage=_client(lib, server.port))
         n_done = len(study.trials)
     finally:
@@ -253,6 +264,11 @@ def workload_a(
         "seconds": elapsed,
         "trials_per_s": n_done / elapsed,
         "worker_failures": sum(1 for c in codes if c != 0),
+        "cpu_s": {
+            "clients": sum(float(out.split()[-1]) for out in outputs if out.strip()),
+            "proxy": proxy_cpu,
+            "postgres": postgres_spent,
+        },
     }
 
 
@@ -318,11 +334,13 @@ def _clients_worker(
     pool = [threading.Thread(target=client_thread) for _ in range(threads)]
     print("ready", flush=True)  # imported: the parent starts the clock
     sys.stdin.readline()
+    cpu = time.process_time()
     for t in pool:
         t.start()
     for t in pool:
         t.join()
-    print(json.dumps({"errors": errors, "latencies": latencies}))
+    cpu = time.process_time() - cpu
+    print(json.dumps({"errors": errors, "latencies": latencies, "cpu_s": cpu}))
 
 
 def workload_b(
@@ -346,14 +364,18 @@ def workload_b(
         workers, start = _start_workers(
             [[*me, str(study_id), str(n), str(per_client), param_writes] for n in per]
         )
+        proxy_cpu, postgres_cpu = process_cpu_seconds(server.proc.pid), postgres_cpu_seconds()
         outputs = [w.communicate()[0] for w in workers]
         elapsed = time.perf_counter() - start
+        proxy_cpu = process_cpu_seconds(server.proc.pid) - proxy_cpu
+        postgres_spent = postgres_cpu_since(postgres_cpu)
         peak = monitor.stop()
         numbers = _trial_numbers(server.url)
     finally:
         server.close()
     errors: list[str] = []
     latencies: dict[str, list[float]] = {}
+    clients_cpu = 0.0
     for out in outputs:
         lines = out.strip().splitlines()
         if not lines:
@@ -361,6 +383,7 @@ def workload_b(
             continue
         result = json.loads(lines[-1])
         errors += result["errors"]
+        clients_cpu += result["cpu_s"]
         for op, values in result["latencies"].items():
             latencies.setdefault(op, []).extend(values)
     expected = clients * per_client
@@ -376,6 +399,7 @@ def workload_b(
         "trials_per_s": len(numbers) / elapsed,
         "db_connections_peak": peak,
         "pool_size": pool_size,
+        "cpu_s": {"clients": clients_cpu, "proxy": proxy_cpu, "postgres": postgres_spent},
         "latency_ms": {
             op: {"p50": _pct(v, 50) * 1e3, "p99": _pct(v, 99) * 1e3, "n": len(v)}
             for op, v in sorted(latencies.items())
@@ -441,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
                 lib, opts.pg_url, opts.trials, opts.procs, opts.pool_size, opts.param_writes
             )
             print(f"(a) {lib}: {json.dumps(results[f'a/{lib}'])}", flush=True)
+            a = results[f"a/{lib}"]
+            print(f"(a) {lib} {cpu_report(a['cpu_s'], a['trials'], 'trial', a['seconds'])}")
         if "b" in opts.only.split(","):
             results[f"b/{lib}"] = workload_b(
                 lib,
@@ -452,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
                 opts.param_writes,
             )
             print(f"(b) {lib}: {json.dumps(results[f'b/{lib}'])}", flush=True)
+            b = results[f"b/{lib}"]
+            print(f"(b) {lib} {cpu_report(b['cpu_s'], b['trials'], 'trial', b['seconds'])}")
     for workload in ("a", "b"):
         ts, op = results.get(f"{workload}/trialstore"), results.get(f"{workload}/optuna")
         if ts and op:

@@ -10,7 +10,9 @@ takes in (b)). Here each call returns an empty reply at once, from one server pr
 ``--server-threads`` threads (with ``--server-procs`` N > 1, N processes share the port
 through SO_REUSEPORT); messages are raw bytes, so neither side does protobuf work. What a
 proxy does per call (decode, a database round trip, encode) only adds to this, so clients/s
-here bounds (b)'s trials/s from above for any Python gRPC proxy on this machine.
+here bounds (b)'s trials/s from above for any Python gRPC proxy on this machine. The CPU
+a client took (its process's, and the server's for its calls) is a floor under what a trial
+of (b) costs the machine.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from bench._cpu import cpu_report, process_cpu_seconds
 from bench.bench_grpc import _free_port, _start_workers
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,17 +69,20 @@ def _clients(port: int, threads: int, calls: int) -> None:
     pool = [threading.Thread(target=client) for _ in range(threads)]
     print("ready", flush=True)
     sys.stdin.readline()
+    cpu = time.process_time()
     for t in pool:
         t.start()
     for t in pool:
         t.join()
+    print(time.process_time() - cpu, flush=True)
 
 
 def measure(
     clients: int, client_procs: int, calls: int, server_threads: int, server_procs: int
-) -> float:
+) -> tuple[float, dict[str, float]]:
     """Return the seconds from the client processes' common start (once each has imported
-    grpc) until all of them ended."""
+    grpc) until all of them ended, and the CPU seconds the clients and the server(s) spent
+    in that time."""
     port = _free_port()
     me = [sys.executable, "-m", "bench.bench_grpc_ceiling"]
     servers = [
@@ -95,10 +101,14 @@ def measure(
         workers, start = _start_workers(
             [[*me, "_clients", str(port), str(n), str(calls)] for n in per]
         )
-        for worker in workers:
-            if worker.wait() != 0:
-                raise RuntimeError("a client process failed")
-        return time.perf_counter() - start
+        server_cpu = sum(process_cpu_seconds(server.pid) for server in servers)
+        outputs = [worker.communicate()[0] for worker in workers]
+        seconds = time.perf_counter() - start
+        server_cpu = sum(process_cpu_seconds(server.pid) for server in servers) - server_cpu
+        if any(worker.returncode != 0 for worker in workers):
+            raise RuntimeError("a client process failed")
+        clients_cpu = sum(float(out.split()[-1]) for out in outputs)
+        return seconds, {"clients": clients_cpu, "server": server_cpu}
     finally:
         for server in servers:
             server.kill()
@@ -120,7 +130,7 @@ def main() -> None:
     parser.add_argument("--server-threads", type=int, default=32)
     parser.add_argument("--server-procs", type=int, default=1)
     opts = parser.parse_args(args)
-    seconds = measure(
+    seconds, cpu = measure(
         opts.clients,
         opts.client_procs,
         opts.calls_per_client,
@@ -133,6 +143,7 @@ def main() -> None:
         f"threads: {seconds:.2f} s, {opts.clients / seconds:.0f} clients/s",
         flush=True,
     )
+    print(cpu_report(cpu, opts.clients, "client", seconds))
 
 
 if __name__ == "__main__":
