@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from _rdb_helpers import database_url
 
+from trialstore.conformance._base import make_template
 from trialstore.distributions import FloatDistribution
 from trialstore.storage.rdb import RDBStorage, _read
 from trialstore.study._direction import StudyDirection
@@ -265,9 +266,8 @@ def _create_waiting_in_the_database(
     url: str, storage: RDBStorage, study_id: int
 ) -> Iterator[list[int | list[int]]]:
     """Inside the block, a thread's ``create_trial_or_list_waiting(study_id)`` waits in
-    PostgreSQL for the study's row, which another connection holds (so the thread holds the
-    study's lock in ``storage``); on leaving, the row is let go and the thread ends. Yields
-    the list that gets the create's result."""
+    PostgreSQL for the study's row, which another connection holds; on leaving, the row is
+    let go and the thread ends. Yields the list that gets the create's result."""
     holder = sa.create_engine(url)
     created: list[int | list[int]] = []
     with holder.connect() as connection:
@@ -321,6 +321,26 @@ def test_a_study_waiting_in_the_database_does_not_hold_up_other_studies(
     storage.close()
 
 
+@contextlib.contextmanager
+def _study_lock_held_by_a_thread(storage: RDBStorage, study_id: int) -> Iterator[None]:
+    """Inside the block, another thread holds ``study_id``'s lock in ``storage``."""
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with storage._study_lock(study_id):
+            held.set()
+            done.wait(timeout=60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(timeout=30)
+    try:
+        yield
+    finally:
+        done.set()
+        holder.join(timeout=30)
+
+
 def _read_study(storage: RDBStorage, study_id: int, result: Any) -> None:
     result.put(len(storage.get_all_trials(study_id)))
 
@@ -328,13 +348,13 @@ def _read_study(storage: RDBStorage, study_id: int, result: Any) -> None:
 def test_a_child_forked_while_a_thread_holds_a_study_lock_reads_that_study(
     postgres_url: str,
 ) -> None:
-    """A process forked while one of its threads holds a study's lock (waiting in the
-    database) gets new locks in the child: the copied one stays held forever there, since
-    the thread holding it does not exist in the child."""
+    """A process forked while one of its threads holds a study's lock (as a read does
+    across its round trip) gets new locks in the child: the copied one stays held forever
+    there, since the thread holding it does not exist in the child."""
     storage = RDBStorage(postgres_url)
     study_id = storage.create_new_study([StudyDirection.MINIMIZE], "s")
     storage.create_new_trial(study_id)
-    with _create_waiting_in_the_database(postgres_url, storage, study_id):
+    with _study_lock_held_by_a_thread(storage, study_id):
         result = _MP.Queue()
         child = _MP.Process(target=_read_study, args=(storage, study_id, result))
         child.start()
@@ -346,6 +366,60 @@ def test_a_child_forked_while_a_thread_holds_a_study_lock_reads_that_study(
     assert not hung, "the child waited for its parent's thread"
     assert child.exitcode == 0 and result.get(timeout=5) == 1
     storage.close()
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql"])
+def test_threads_creating_while_trials_are_enqueued_never_create_past_a_waiting_one(
+    request: pytest.FixtureRequest, tmp_path: Path, dialect: str
+) -> None:
+    """Threads of one storage call create_trial_or_list_waiting while another client
+    enqueues WAITING trials (which nobody claims), each thread until it has had 20
+    listings. The threads share what their probes saw (a floor and the ids seen WAITING)
+    and take no lock of this process between them, so their notes may come in any order:
+    none may let a later create past a WAITING trial. Checked: every created trial is
+    older than every enqueued one, and every listing holds the first enqueued trial."""
+    url = database_url(request, dialect, tmp_path)
+    storage, other = RDBStorage(url), RDBStorage(url)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "s")
+    created: list[int] = []
+    listings: list[list[int]] = []
+    errors: list[BaseException] = []
+    go = threading.Barrier(7)
+
+    def creator() -> None:
+        try:
+            go.wait(timeout=30)
+            listed = 0
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                got = storage.create_trial_or_list_waiting(study_id)
+                if isinstance(got, list):
+                    listings.append(got)
+                    listed += 1
+                    if listed == 20:
+                        return
+                else:
+                    created.append(got)
+            raise AssertionError("no 20 listings in 60 s: creates went past WAITING trials?")
+        except BaseException as e:  # reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=creator) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    go.wait(timeout=30)
+    time.sleep(0.2)  # the creators at full speed
+    waiting = [
+        other.create_new_trial(study_id, make_template(TrialState.WAITING)) for _ in range(3)
+    ]
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert len(created) > 6 and len(listings) == 6 * 20
+    assert max(created) < min(waiting), "a trial was created past a WAITING one"
+    assert all(waiting[0] in listing for listing in listings)
+    storage.close()
+    other.close()
 
 
 def test_study_locks_are_kept_only_while_in_use(tmp_path: Path) -> None:
