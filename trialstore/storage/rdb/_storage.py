@@ -180,6 +180,33 @@ def _read_folded_trials(
         result.close()
 
 
+def _roll_back(connection: sa.Connection) -> None:
+    """End the transaction an error left open, before the connection goes back to the pool;
+    a connection that cannot is invalidated (never reused)."""
+    if connection.invalidated:
+        return
+    try:
+        connection.exec_driver_sql("ROLLBACK")
+    except exc.DBAPIError:
+        connection.invalidate()
+
+
+def _commit(commit: Callable[[], object]) -> None:
+    """Run ``commit``.
+
+    Raises:
+        _AmbiguousCommit: the connection was lost while committing (the transaction may or
+            may not have been committed).
+        sqlalchemy.exc.DBAPIError: any other database error.
+    """
+    try:
+        commit()
+    except exc.DBAPIError as e:
+        if _engine.classify_error(e) == "disconnect":
+            raise _AmbiguousCommit() from e
+        raise
+
+
 def _study_key(study_id: Any) -> int:
     """Return ``study_id`` if it is an int; ids of any other type name no study."""
     if isinstance(study_id, bool) or not isinstance(study_id, int):
@@ -497,20 +524,11 @@ class RDBStorage(BaseStorage):
             try:
                 result = body(connection)
             except BaseException:
-                if mode != "none" and not connection.invalidated:
-                    try:
-                        connection.exec_driver_sql("ROLLBACK")
-                    except exc.DBAPIError:
-                        connection.invalidate()
+                if mode != "none":
+                    _roll_back(connection)
                 raise
-            if mode == "none":
-                return result
-            try:
-                connection.commit()
-            except exc.DBAPIError as e:
-                if _engine.classify_error(e) == "disconnect":
-                    raise _AmbiguousCommit() from e
-                raise
+            if mode != "none":
+                _commit(connection.commit)
             return result
 
     # -- helpers ----------------------------------------------------------------------------
@@ -884,10 +902,8 @@ class RDBStorage(BaseStorage):
         if not (pg or mariadb):
             return super().create_trial_or_list_waiting(study_id, template)
         _study_key(study_id)
-        # No study lock here: the database's lock on the study row orders the creates, and
-        # threads of this object may note their probes in any order (see _note_probe). Taken
-        # across the two round trips, the study lock was held during 83 % of gRPC (a)'s run,
-        # each create queueing behind the one before it twice: in the database and here.
+        # No study lock of this process: the database's lock on the study row orders the
+        # creates, and concurrent probes may be noted in any order (see _note_probe).
         self._check_fork()
         with self._lock:
             floor, waiting = self._waiting_probes.get(study_id, (-1, frozenset()))
@@ -1001,18 +1017,9 @@ class RDBStorage(BaseStorage):
         except BaseException:
             # The statement rolls back its own errors; this ends the transaction it left
             # open (a missing study, an interrupt) before the connection goes back to the pool.
-            if not connection.invalidated:
-                try:
-                    connection.exec_driver_sql("ROLLBACK")
-                except exc.DBAPIError:
-                    connection.invalidate()
+            _roll_back(connection)
             raise
-        try:
-            connection.exec_driver_sql("COMMIT")
-        except exc.DBAPIError as e:
-            if _engine.classify_error(e) == "disconnect":
-                raise _AmbiguousCommit() from e
-            raise
+        _commit(lambda: connection.exec_driver_sql("COMMIT"))
         return [tuple(row) for row in rows]
 
     @staticmethod
