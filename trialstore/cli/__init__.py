@@ -2,7 +2,8 @@
 
 Each sub-command lives in its own private module that defines ``register(subparsers)``; the
 module names are listed in :data:`_COMMAND_MODULES`. ``register`` adds a parser whose ``func``
-default takes the parsed arguments and returns the exit code.
+default takes the parsed arguments and returns the exit code; it may raise instead, and
+:func:`main` reports the error as one line (``trialstore/cli/_errors.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from trialstore.cli._errors import run_command
+from trialstore.version import __version__
 
 __all__ = ["main"]
 
@@ -35,19 +39,52 @@ def build_parser() -> argparse.ArgumentParser:
         prog="trialstore",
         description="Inspect and manage trialstore studies and storages.",
     )
+    parser.add_argument("--version", action="version", version=f"trialstore {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an error (also: TRIALSTORE_DEBUG=1)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in _COMMAND_MODULES:
         module = importlib.import_module(f"trialstore.cli.{module_name}")
         module.register(subparsers)
+    _add_debug_everywhere(parser)
     return parser
 
 
+def _add_debug_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Let ``--debug`` stand after the command too (``trialstore studies ... --debug``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.add_argument(
+                    "--debug",
+                    action="store_true",
+                    default=argparse.SUPPRESS,
+                    help=argparse.SUPPRESS,
+                )
+                _add_debug_everywhere(sub)
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    """The words that name the command run, e.g. ``"journal compact"``."""
+    words = [args.command]
+    for attribute, value in vars(args).items():
+        if attribute.endswith("_command") and value:
+            words.append(value)
+    return " ".join(words)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the process exit code."""
+    """Run the command line; return the process exit code.
+
+    0: done; 1: the command failed (one ``trialstore COMMAND: error: ...`` line on stderr);
+    2: bad arguments (nothing was started or created).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    code: int = args.func(args)
-    return code
+    return run_command(_command_name(args), args.func, args)
 
 
 if __name__ == "__main__":
