@@ -1,31 +1,41 @@
 # The two entry points of the README: `make demo` and `make test`. Each creates .venv and
-# installs what it needs on first use.
+# installs what it needs on first use: the demo only trialstore itself (seconds), the tests
+# every extra and the test tool chain.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HASH := $(shell cksum < pyproject.toml | cut -d' ' -f1)
+DEMO_STAMP := $(VENV)/.demo-installed-$(HASH)
+TEST_STAMP := $(VENV)/.test-installed-$(HASH)
 # Four workers: most tests wait on servers, sleeps or child processes, not on the CPU.
 PYTEST_ARGS ?= -n 4
 
 .PHONY: demo test lint typecheck check venv clean bench
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	rm -f $(VENV)/.installed-*
+
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	rm -f $(VENV)/.demo-installed-*
 	touch $@
 
-venv: $(STAMP)
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.test-installed-* $(VENV)/.demo-installed-*
+	touch $@ $(DEMO_STAMP)
 
-demo: $(STAMP)
+venv: $(TEST_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/trialstore demo
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check trialstore tests bench examples
 	$(BIN)/ruff format --check trialstore
 
-typecheck: $(STAMP)
+typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
 check: lint typecheck
@@ -33,7 +43,7 @@ check: lint typecheck
 test: check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python -m bench
 
 clean:

@@ -12,6 +12,7 @@ __all__ = [
     "DuplicatedStudyError",
     "OptunaError",
     "StorageInternalError",
+    "StorageNotFoundError",
     "TrialPruned",
     "TrialstoreError",
     "UpdateFinishedTrialError",
@@ -37,6 +38,16 @@ class StorageInternalError(TrialstoreError):
     Examples: a database that cannot be reached after the retries, a journal whose middle is
     corrupt, a server-side error of the gRPC proxy that maps to no other type. Whether the
     operation took effect is unknown unless the backend's documentation says otherwise.
+    """
+
+
+class StorageNotFoundError(TrialstoreError):
+    """No storage exists where one was to be opened without creating it.
+
+    Raised by :func:`trialstore.storage.open_storage` (and ``RDBStorage(...,
+    skip_table_creation=True)``) for a missing journal file, a Redis prefix without a journal,
+    a missing SQLite file or a database without trialstore's (Optuna's) tables. Nothing was
+    created. The message names the place and how to create a storage there.
     """
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import datetime
 import math
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _fixtures import optuna_fixture
 
 optuna = pytest.importorskip("optuna")
 
@@ -33,8 +33,6 @@ from trialstore.trial import FrozenTrial, TrialState  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-# ../shared beside the repository holds real Optuna-written files (read-only).
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "optuna"
 T0 = datetime.datetime(2025, 6, 3, 14, 7, 45, 306123)
 
 
@@ -222,13 +220,8 @@ def test_copy_refuses_to_overwrite_a_file_study(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["journal-4.0.0.dev.log", "rdb-schema-3.2.0.a.db"])
-def test_copy_shared_optuna_fixtures(tmp_path: Path, name: str) -> None:
-    fixture = FIXTURES / name
-    if not fixture.exists():
-        pytest.skip(f"{fixture} not present")
-    local = tmp_path / name
-    shutil.copy(fixture, local)
-    local.chmod(0o644)
+def test_copy_optuna_fixtures(tmp_path: Path, name: str) -> None:
+    local = optuna_fixture(name, tmp_path)
     if name.endswith(".log"):
         reference = from_optuna(JournalStorage(JournalFileBackend(str(local))))
         source = get_storage(f"journal://{local}")

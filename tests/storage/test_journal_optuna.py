@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime
 import json
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _fixtures import optuna_fixture
 
 from trialstore.distributions import (
     CategoricalDistribution,
@@ -32,9 +32,7 @@ from optuna.storages import JournalStorage as OptunaJournalStorage  # noqa: E402
 from optuna.storages.journal import JournalFileBackend as OptunaFileBackend  # noqa: E402
 from optuna.storages.journal import JournalRedisBackend as OptunaRedisBackend  # noqa: E402
 
-# ../shared beside the repository holds real Optuna-written files (read-only).
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "optuna"
-FIXTURE = FIXTURES / "journal-4.0.0.dev.log"
+FIXTURE = "journal-4.0.0.dev.log"
 
 
 def canonical(storage: Any) -> str:
@@ -262,15 +260,14 @@ def test_compacted_journal_reads_identically_in_both_libraries(tmp_path: Path) -
 
 
 def test_optuna_4_fixture_reads_as_optuna_5_reads_it(tmp_path: Path) -> None:
-    path = tmp_path / "journal.log"
-    shutil.copyfile(FIXTURE, path)
+    path = optuna_fixture(FIXTURE, tmp_path)
     expected = canonical(OptunaJournalStorage(OptunaFileBackend(str(path))))
     assert canonical(JournalStorage(JournalFileBackend(path))) == expected
     assert len(json.loads(expected)) == 4  # one of the five studies was deleted
 
 
-def test_read_only_fixture_opens_for_reading() -> None:
-    storage = JournalStorage(JournalFileBackend(FIXTURE))
+def test_read_only_fixture_opens_for_reading(tmp_path: Path) -> None:
+    storage = JournalStorage(JournalFileBackend(optuna_fixture(FIXTURE, tmp_path, mode=0o444)))
     names = [s.study_name for s in storage.get_all_studies()]
     assert "single_empty" in names
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import pickle
 import random
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from typing import Any
 import optuna
 import pytest
 import sqlalchemy as sa
+from _fixtures import optuna_fixture
 from _rdb_helpers import DIALECTS, database_url, trial_key
 
 from trialstore.conformance._base import make_template
@@ -25,7 +25,11 @@ from trialstore.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from trialstore.exceptions import StorageInternalError, UpdateFinishedTrialError
+from trialstore.exceptions import (
+    StorageInternalError,
+    StorageNotFoundError,
+    UpdateFinishedTrialError,
+)
 from trialstore.storage import get_storage
 from trialstore.storage.rdb import RDBStorage, _read, _storage
 from trialstore.storage.rdb._dml import MAX_PARAMS_PER_STATEMENT
@@ -33,8 +37,6 @@ from trialstore.storage.rdb._engine import create_engine, normalize_url
 from trialstore.study._direction import StudyDirection
 from trialstore.trial._state import TrialState
 
-# ../shared beside the repository holds real Optuna-written files (read-only).
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "optuna"
 SECRET = "s3cr3t-pw"
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -142,10 +144,7 @@ def test_missing_postgresql_role_is_one_clear_error(postgres_url: str) -> None:
 
 
 def _copy_fixture(name: str, tmp_path: Path) -> str:
-    target = tmp_path / name
-    shutil.copy(FIXTURES / name, target)
-    target.chmod(0o644)
-    return f"sqlite:///{target}"
+    return f"sqlite:///{optuna_fixture(name, tmp_path)}"
 
 
 def _upgrade(url: str) -> subprocess.CompletedProcess[str]:
@@ -210,8 +209,13 @@ def test_upgrade_command_reports_errors_without_the_password() -> None:
 
 
 def test_skip_table_creation_never_creates(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'empty.db'}"
-    with pytest.raises(StorageInternalError):
+    path = tmp_path / "empty.db"
+    url = f"sqlite:///{path}"
+    with pytest.raises(StorageNotFoundError, match="the file does not exist"):
+        RDBStorage(url, skip_table_creation=True)
+    assert not path.exists()
+    path.touch()
+    with pytest.raises(StorageNotFoundError, match="holds no trialstore/Optuna tables"):
         RDBStorage(url, skip_table_creation=True)
     RDBStorage(url).close()
     RDBStorage(url, skip_table_creation=True).close()

@@ -8,8 +8,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from trialstore.exceptions import TrialstoreError
-from trialstore.storage import BaseStorage, clone_study, get_storage
+from trialstore.cli._errors import UsageError
+from trialstore.cli._open import existing_storage, storage_for_writing
+from trialstore.exceptions import DuplicatedStudyError
+from trialstore.storage import BaseStorage, clone_study
 from trialstore.storage._url import mask_password
 
 __all__ = ["register"]
@@ -45,68 +47,59 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _fail(message: str) -> int:
-    print(f"trialstore copy: error: {message}", file=sys.stderr)
-    return 1
-
-
 def run(args: argparse.Namespace) -> int:
-    """Copy the studies; return 0 on success and 1 on an error (reported on stderr)."""
+    """Copy the studies; return 0.
+
+    The destination is opened (and created, if it does not exist) only once every study to
+    copy is found in the source, which must exist.
+
+    Raises:
+        UsageError: ``--from`` and ``--to`` are the same URL.
+        KeyError: a ``--study`` is not in the source.
+        DuplicatedStudyError: the destination has a study of that name (no ``--overwrite``);
+            nothing was copied.
+    """
     from_label, to_label = mask_password(args.from_url), mask_password(args.to_url)
     if args.from_url == args.to_url:
-        return _fail("--from and --to are the same storage.")
-    try:
-        source = get_storage(args.from_url)
-        try:
-            destination = get_storage(args.to_url)
-        except BaseException:
-            source.close()
-            raise
-    except (ValueError, ImportError, TrialstoreError) as e:
-        return _fail(str(e))
-    try:
-        return _copy(args, source, destination, from_label, to_label)
-    finally:
-        source.close()
-        destination.close()
+        raise UsageError("--from and --to are the same storage.")
+    with existing_storage(args.from_url) as source:
+        studies = {s.study_name: s._study_id for s in source.get_all_studies()}
+        names: list[str] = args.studies or list(studies)
+        missing = [name for name in names if name not in studies]
+        if missing:
+            raise KeyError(f"no study named {missing[0]!r} in {from_label}; nothing was copied.")
+        with storage_for_writing(args.to_url) as destination:
+            existing = {s.study_name for s in destination.get_all_studies()}
+            clashes = [name for name in names if name in existing]
+            if clashes and not args.overwrite:
+                raise DuplicatedStudyError(
+                    f"{to_label} already has a study named {clashes[0]!r}; nothing was copied "
+                    "(use --overwrite to replace it)."
+                )
+            _copy(args, source, destination, names, studies)
+            for name in names:
+                count = destination.get_n_trials(destination.get_study_id_from_name(name))
+                print(f"copied study {name!r} ({count} trials) from {from_label} to {to_label}")
+    return 0
 
 
 def _copy(
     args: argparse.Namespace,
     source: BaseStorage,
     destination: BaseStorage,
-    from_label: str,
-    to_label: str,
-) -> int:
-    try:
-        studies = {s.study_name: s._study_id for s in source.get_all_studies()}
-        names: list[str] = args.studies or list(studies)
-        missing = [name for name in names if name not in studies]
-        if missing:
-            return _fail(f"no study named {missing[0]!r} in {from_label}.")
-        existing = {s.study_name for s in destination.get_all_studies()}
-        clashes = [name for name in names if name in existing]
-        if clashes and not args.overwrite:
-            return _fail(
-                f"{to_label} already has a study named {clashes[0]!r}; nothing was copied "
-                "(use --overwrite to replace it)."
+    names: list[str],
+    studies: dict[str, int],
+) -> None:
+    total = sum(source.get_n_trials(studies[name]) for name in names)
+    with tqdm(
+        total=total, unit="trial", desc="copy", disable=args.no_progress, file=sys.stderr
+    ) as bar:
+        for name in names:
+            bar.set_postfix_str(name, refresh=False)
+            clone_study(
+                source,
+                destination,
+                name,
+                overwrite=args.overwrite,
+                on_trial=lambda _trial: bar.update(1),
             )
-        total = sum(source.get_n_trials(studies[name]) for name in names)
-        with tqdm(
-            total=total, unit="trial", desc="copy", disable=args.no_progress, file=sys.stderr
-        ) as bar:
-            for name in names:
-                bar.set_postfix_str(name, refresh=False)
-                clone_study(
-                    source,
-                    destination,
-                    name,
-                    overwrite=args.overwrite,
-                    on_trial=lambda _trial: bar.update(1),
-                )
-    except (KeyError, ValueError, RuntimeError, TrialstoreError) as e:
-        return _fail(f"{type(e).__name__}: {e}")
-    for name in names:
-        count = destination.get_n_trials(destination.get_study_id_from_name(name))
-        print(f"copied study {name!r} ({count} trials) from {from_label} to {to_label}")
-    return 0

@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trialstore.cli._output import add_common, emit, fail
+from trialstore.cli._open import storage_for_writing
+from trialstore.cli._output import add_common, emit
 
 __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
     """Add the ``create-study`` sub-command."""
-    parser = subparsers.add_parser("create-study", help="create a study")
+    parser = subparsers.add_parser(
+        "create-study", help="create a study (and the storage, if there is none yet)"
+    )
     add_common(parser)
     parser.add_argument("--study-name", default=None, help="the name (default: generated)")
     group = parser.add_mutually_exclusive_group()
@@ -25,20 +28,21 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Create the study; exit 1 if the name is taken (without --skip-if-exists)."""
-    from trialstore.exceptions import DuplicatedStudyError
+    """Create the study.
+
+    Raises:
+        DuplicatedStudyError: the name is taken (without ``--skip-if-exists``).
+    """
     from trialstore.study import create_study
 
-    try:
+    with storage_for_writing(args.storage) as storage:
         study = create_study(
-            storage=args.storage,
+            storage=storage,
             study_name=args.study_name,
             direction=args.direction,
             directions=args.directions,
             load_if_exists=args.skip_if_exists,
         )
-    except (DuplicatedStudyError, KeyError, ValueError, ImportError, OSError) as e:
-        return fail("create-study", str(e))
     if args.format == "json":
         emit([{"name": study.study_name}], "json", ["name"])
     else:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trialstore.cli._output import add_common, emit, fail
+from trialstore.cli._open import existing_storage
+from trialstore.cli._output import add_common, emit
 
 __all__ = ["register"]
 
@@ -19,13 +20,15 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Delete the study; exit 1 if it does not exist."""
+    """Delete the study.
+
+    Raises:
+        KeyError: no such study.
+    """
     from trialstore.study import delete_study
 
-    try:
-        delete_study(study_name=args.study_name, storage=args.storage)
-    except (KeyError, ValueError, ImportError, OSError) as e:
-        return fail("delete-study", f"no study {args.study_name!r} ({e})")
+    with existing_storage(args.storage) as storage:
+        delete_study(study_name=args.study_name, storage=storage)
     if args.format == "json":
         emit([{"deleted": args.study_name}], "json", ["deleted"])
     else:

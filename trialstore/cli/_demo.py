@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
+import shutil
+import sys
 import tempfile
 import threading
 import time
 from typing import Any
 
-from trialstore.cli._output import emit, fail, trial_record
+from trialstore.cli._output import emit, trial_record
 
 __all__ = ["register"]
 
@@ -63,25 +66,22 @@ def run(args: argparse.Namespace) -> int:
     import trialstore
     from trialstore.trial import TrialState
 
-    try:
-        if args.storage is None:
-            storage, label = _default_storage()
-        else:
-            storage, label = trialstore.storage.get_storage(args.storage), args.storage
-    except (ImportError, ValueError, OSError) as e:
-        return fail("demo", str(e))
+    if args.storage is None:
+        storage, label = _default_storage()
+    else:
+        storage, label = trialstore.storage.get_storage(args.storage), args.storage
     name = time.strftime("demo-%Y%m%d-%H%M%S")
-    study = trialstore.create_study(
-        storage=storage, study_name=name, sampler=trialstore.samplers.TPESampler(seed=0)
-    )
     verbosity = trialstore.logging.get_verbosity()
     trialstore.logging.set_verbosity(trialstore.logging.WARNING)
-    start = time.perf_counter()
     try:
+        study = trialstore.create_study(
+            storage=storage, study_name=name, sampler=trialstore.samplers.TPESampler(seed=0)
+        )
+        start = time.perf_counter()
         study.optimize(objective, n_trials=args.n_trials, n_jobs=args.n_jobs)
+        elapsed = time.perf_counter() - start
     finally:
         trialstore.logging.set_verbosity(verbosity)
-    elapsed = time.perf_counter() - start
     trials = study.get_trials(deepcopy=False)
     best = study.best_trial
     if args.format == "json":
@@ -102,8 +102,22 @@ def run(args: argparse.Namespace) -> int:
     )
     emit([trial_record(t) for t in top[:5]], "table", ["number", "value", "params"])
     if args.storage is None and label.startswith("journal://"):
+        program = _program()
         print()
         print("Inspect it with:")
-        print(f"  trialstore studies --storage {label}")
-        print(f"  trialstore best-trial --storage {label} --study-name {name}")
+        print(f"  {program} studies --storage {label}")
+        print(f"  {program} best-trial --storage {label} --study-name {name}")
     return 0
+
+
+def _program() -> str:
+    """How to run this command line again from the same directory: ``trialstore`` if that
+    name finds this program on PATH, else the path it was started by (``.venv/bin/trialstore``
+    under ``make demo``), else ``python -m trialstore.cli``."""
+    started_as = sys.argv[0]
+    if os.path.basename(started_as) == "trialstore":
+        on_path = shutil.which("trialstore")
+        if on_path is not None and os.path.samefile(on_path, started_as):
+            return "trialstore"
+        return shlex.quote(started_as)
+    return f"{shlex.quote(sys.executable)} -m trialstore.cli"

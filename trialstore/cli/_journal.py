@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import Any
 
-from trialstore.exceptions import TrialstoreError
 from trialstore.storage._url import mask_password
 
 __all__ = ["register"]
@@ -44,21 +42,21 @@ def register(subparsers: Any) -> None:
 
 
 def run_compact(args: argparse.Namespace) -> int:
-    """Compact the journal; return 0 on success and 1 on an error (reported on stderr)."""
+    """Compact the journal, which must exist; return 0.
+
+    Raises:
+        StorageNotFoundError: no journal at the URL (nothing is created).
+    """
     from trialstore.storage.journal import compact_journal
     from trialstore.storage.journal._url import backend_from_url
 
     label = mask_password(args.storage)
     started = time.perf_counter()
+    backend = backend_from_url(args.storage, create=False)
     try:
-        backend = backend_from_url(args.storage)
-        try:
-            result = compact_journal(backend)
-        finally:
-            backend.close()
-    except (TrialstoreError, ValueError, OSError) as e:
-        print(f"trialstore journal compact: error: {label}: {e}", file=sys.stderr)
-        return 1
+        result = compact_journal(backend)
+    finally:
+        backend.close()
     elapsed = time.perf_counter() - started
     if result.bytes_before:
         print(

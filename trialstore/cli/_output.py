@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 from trialstore.study._direction import StudyDirection
 from trialstore.trial._frozen import FrozenTrial
 
-__all__ = ["add_common", "emit", "fail", "trial_record"]
+__all__ = ["add_common", "emit", "trial_record"]
 
 
 def add_common(parser: argparse.ArgumentParser, *, storage_required: bool = True) -> None:
@@ -21,12 +20,6 @@ def add_common(parser: argparse.ArgumentParser, *, storage_required: bool = True
     parser.add_argument(
         "--format", choices=("table", "json"), default="table", help="output format"
     )
-
-
-def fail(command: str, message: str) -> int:
-    """Print ``trialstore <command>: error: <message>`` on stderr; return exit code 1."""
-    print(f"trialstore {command}: error: {message}", file=sys.stderr)
-    return 1
 
 
 def _cell(value: Any) -> str:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from trialstore.exceptions import TrialstoreError
 from trialstore.storage._url import mask_password
 
 __all__ = ["register"]
@@ -40,24 +38,25 @@ def register(subparsers: Any) -> None:
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
-    """Upgrade the schema; return 0 on success and 1 on an error (reported on stderr)."""
+    """Upgrade the schema (or create it in an empty database); return 0.
+
+    Raises:
+        StorageInternalError: the database cannot be reached, or its schema is not one this
+            trialstore can upgrade.
+    """
     from sqlalchemy import exc
 
     from trialstore.storage.rdb import _engine, _schema
 
     label = mask_password(args.storage)
+    url = _engine.normalize_url(args.storage)
+    engine = _engine.create_engine(url, None)
     try:
-        url = _engine.normalize_url(args.storage)
-        engine = _engine.create_engine(url, None)
-        try:
-            old, new = _schema.upgrade_schema(engine)
-        except exc.DBAPIError as e:
-            raise _engine.connection_error(url, e) from None
-        finally:
-            engine.dispose()
-    except (TrialstoreError, ValueError, ImportError) as e:
-        print(f"trialstore storage upgrade: error: {e}", file=sys.stderr)
-        return 1
+        old, new = _schema.upgrade_schema(engine)
+    except exc.DBAPIError as e:
+        raise _engine.connection_error(url, e) from None
+    finally:
+        engine.dispose()
     if old is None:
         print(f"{label}: created the schema at revision {new}.")
     elif old == new:

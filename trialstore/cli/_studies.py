@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trialstore.cli._output import add_common, emit, fail
+from trialstore.cli._open import existing_storage
+from trialstore.cli._output import add_common, emit
 
 __all__ = ["register"]
 
@@ -21,10 +22,8 @@ def run(args: argparse.Namespace) -> int:
     """Print one row per study: name, directions, trial count, first start."""
     from trialstore.study import get_all_study_summaries
 
-    try:
-        summaries = get_all_study_summaries(args.storage, include_best_trial=False)
-    except (KeyError, ValueError, ImportError, OSError) as e:
-        return fail("studies", str(e))
+    with existing_storage(args.storage) as storage:
+        summaries = get_all_study_summaries(storage, include_best_trial=False)
     records = [
         {
             "name": s.study_name,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trialstore.cli._output import add_common, emit, fail, trial_record
+from trialstore.cli._open import existing_storage
+from trialstore.cli._output import add_common, emit, trial_record
 
-__all__ = ["register"]
+__all__ = ["COLUMNS", "register"]
 
 COLUMNS = ["number", "state", "value", "params", "datetime_start", "datetime_complete"]
 
@@ -24,10 +25,8 @@ def run(args: argparse.Namespace) -> int:
     """Print one row per trial, ordered by number."""
     from trialstore.study import load_study
 
-    try:
-        study = load_study(study_name=args.study_name, storage=args.storage)
+    with existing_storage(args.storage) as storage:
+        study = load_study(study_name=args.study_name, storage=storage)
         trials = study.get_trials(deepcopy=False)
-    except (KeyError, ValueError, ImportError, OSError) as e:
-        return fail("trials", str(e))
     emit([trial_record(t) for t in trials], args.format, COLUMNS)
     return 0

@@ -1,7 +1,8 @@
 """Storages: where studies and trials live.
 
 This is the one module users import storages from. :class:`BaseStorage` is the protocol
-(``docs/protocol.md``); :func:`get_storage` turns ``None``, a URL or a storage into a storage.
+(``docs/protocol.md``); :func:`get_storage` turns ``None``, a URL or a storage into a
+storage (creating it on first use); :func:`open_storage` opens only a storage that exists.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 from trialstore._callbacks import RetryFailedTrialCallback, RetryHeartbeatStaleTrialCallback
 from trialstore.storage._copy import clone_study
 from trialstore.storage._memory import InMemoryStorage
-from trialstore.storage._url import get_storage
+from trialstore.storage._url import get_storage, open_storage
 from trialstore.storage.base import BaseStorage
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ __all__ = [
     "RetryHeartbeatStaleTrialCallback",
     "clone_study",
     "get_storage",
+    "open_storage",
     "run_grpc_proxy_server",
 ]
 

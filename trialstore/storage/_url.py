@@ -8,7 +8,7 @@ from typing import Any
 
 from trialstore.storage.base import BaseStorage
 
-__all__ = ["SCHEME_FACTORIES", "get_storage", "mask_password"]
+__all__ = ["SCHEME_FACTORIES", "get_storage", "mask_password", "open_storage"]
 
 #: URL scheme (the part before ``://``, lower-case, before any ``+driver``) -> the
 #: ``"module:function"`` that builds a storage from the whole URL. Imported lazily so that a
@@ -48,10 +48,41 @@ def get_storage(storage: str | BaseStorage | None, **kwargs: Any) -> BaseStorage
         raise ValueError(
             f"storage must be None, a URL str or a BaseStorage, got {type(storage).__name__}."
         )
-    return _factory_for(storage)(storage, **kwargs)
+    return _factory_for(storage)[0](storage, **kwargs)
 
 
-def _factory_for(url: str) -> Callable[..., BaseStorage]:
+#: Keyword arguments that make a factory of :data:`SCHEME_FACTORIES` open only what exists.
+#: A gRPC proxy always serves a storage that exists, so its factory needs none.
+_OPEN_EXISTING: dict[str, dict[str, Any]] = {
+    "trialstore.storage.journal._url:storage_from_url": {"create": False},
+    "trialstore.storage.rdb._storage:RDBStorage": {"skip_table_creation": True},
+}
+
+
+def open_storage(storage: str, **kwargs: Any) -> BaseStorage:
+    """Return the storage that already exists at the URL ``storage``; create nothing.
+
+    Unlike :func:`get_storage`, which creates a storage on first use (as Optuna does), this
+    never creates a file, a table or a key: it is meant for tools that only look at or
+    maintain a storage (the ``trialstore`` commands that read do). A journal file must exist;
+    a Redis prefix must hold a journal; a database must hold trialstore's (Optuna's) tables,
+    and a SQLite file must exist. A ``grpc://`` URL opens as :func:`get_storage` opens it.
+    Keyword arguments go to the backend's constructor.
+
+    Raises:
+        StorageNotFoundError: no storage exists there (the message says how to create one).
+        ValueError, ImportError: as :func:`get_storage`.
+        StorageInternalError: the storage cannot be reached or read (a server down, a
+            corrupt journal, an old schema).
+    """
+    if not isinstance(storage, str):
+        raise ValueError(f"storage must be a URL str, got {type(storage).__name__}.")
+    factory, target = _factory_for(storage)
+    return factory(storage, **_OPEN_EXISTING.get(target, {}), **kwargs)
+
+
+def _factory_for(url: str) -> tuple[Callable[..., BaseStorage], str]:
+    """The factory for ``url``'s scheme and its ``"module:function"`` name."""
     scheme, sep, _ = url.partition("://")
     known = ", ".join(f"{s}://" for s in sorted(SCHEME_FACTORIES))
     if not sep:
@@ -67,7 +98,7 @@ def _factory_for(url: str) -> Callable[..., BaseStorage]:
     factory: Callable[..., BaseStorage] = getattr(
         importlib.import_module(module_name), function_name
     )
-    return factory
+    return factory, target
 
 
 def mask_password(url: str) -> str:

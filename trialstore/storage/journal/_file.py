@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import portalocker
 
-from trialstore.exceptions import StorageInternalError
+from trialstore.exceptions import StorageInternalError, StorageNotFoundError
 from trialstore.storage.journal._base import BaseJournalBackend, JournalReset
 from trialstore.storage.journal._records import (
     COMPACTION_KEY,
@@ -103,6 +103,18 @@ class JournalFileSymlinkLock(JournalFileOpenLock):
     """Name kept for scripts written for Optuna; the same OS lock as :class:`JournalFileLock`."""
 
 
+def _no_journal_file(path: str) -> str:
+    """The message for a journal file that is not there, naming what is there instead."""
+    if os.path.isdir(path):
+        return f"no storage at journal://{path}: it is a directory."
+    if not os.path.isdir(os.path.dirname(path)):
+        return f"no storage at journal://{path}: its directory does not exist."
+    return (
+        f"no storage at journal://{path}: the file does not exist. A storage is created there "
+        f"on first use: trialstore create-study --storage journal://{path}"
+    )
+
+
 def _tail_digest(fd: int, offset: int) -> str:
     start = max(0, offset - _TAIL_CHECK)
     return hashlib.sha256(os.pread(fd, offset - start, start)).hexdigest()
@@ -124,10 +136,12 @@ class JournalFileBackend(BaseJournalBackend):
 
     A snapshot of the replay state may be kept next to the file in ``<file>.snapshot``.
     The file may be read-only (then only reading works). If the file is missing it is
-    created.
+    created, unless ``create`` is False.
 
     Raises:
         StorageInternalError: the file cannot be created or opened.
+        StorageNotFoundError: ``create`` is False and the file does not exist (nothing is
+            created).
     """
 
     def __init__(
@@ -136,11 +150,14 @@ class JournalFileBackend(BaseJournalBackend):
         lock_obj: _Lock | None = None,
         *,
         fsync: bool = False,
+        create: bool = True,
     ) -> None:
         self._path = os.path.abspath(os.fspath(file_path))
         self._custom_lock = lock_obj
         self._lock: _Lock = lock_obj if lock_obj is not None else JournalFileLock(self._path)
         self._fsync = fsync
+        if not create and not os.path.isfile(self._path):
+            raise StorageNotFoundError(_no_journal_file(self._path))
         if not os.path.exists(self._path):
             try:
                 os.close(os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import urllib.parse
 from typing import Any
 
-from trialstore.exceptions import StorageInternalError
+from trialstore.exceptions import StorageInternalError, StorageNotFoundError
+from trialstore.storage._url import mask_password
 from trialstore.storage.journal._base import BaseJournalBackend, JournalReset
 from trialstore.storage.journal._records import dump_redis_value
 from trialstore.storage.journal._replay import SNAPSHOT_FORMAT
@@ -149,11 +151,16 @@ class JournalRedisBackend(BaseJournalBackend):
     Appends return, in the same atomic step, the records between the writer's position and
     its own record, so a compaction can never rewrite a record its writer has not seen yet.
 
+    With ``create=False`` the constructor checks, in one round trip, that a journal exists under
+    the prefix (``<prefix>:log_number`` or trialstore's snapshot key) and writes nothing.
+
     Raises:
         ImportError: the ``redis`` package is missing (``pip install trialstore[redis]``).
+        StorageNotFoundError: ``create`` is False and the prefix holds no journal.
+        StorageInternalError: ``create`` is False and Redis cannot be reached.
     """
 
-    def __init__(self, url: str, prefix: str = "") -> None:
+    def __init__(self, url: str, prefix: str = "", *, create: bool = True) -> None:
         try:
             import redis
         except ImportError as e:  # pragma: no cover - redis is installed in CI
@@ -173,6 +180,8 @@ class JournalRedisBackend(BaseJournalBackend):
         self._buffer: list[tuple[int, dict[str, Any]]] = []
         self._reset_due = False
         self._hole_since: float | None = None
+        if not create:
+            self._check_exists()
 
     def __getstate__(self) -> dict[str, Any]:
         return {"url": self._url, "prefix": self._prefix}
@@ -212,8 +221,27 @@ class JournalRedisBackend(BaseJournalBackend):
         self._buffer = []
         self._reset_due = False
 
+    def _check_exists(self) -> None:
+        import redis
+
+        try:
+            found = self._redis.exists(f"{self._prefix}:log_number", self.snapshot_key)
+        except redis.RedisError as e:
+            raise self._redis_error(e) from e
+        if not found:
+            url = "journal+" + mask_password(self._url)
+            if self._prefix:
+                url += "?prefix=" + urllib.parse.quote(self._prefix)
+            raise StorageNotFoundError(
+                f"no storage at {url}: no journal under the prefix {self._prefix!r} (no key "
+                f"{self._prefix + ':log_number'!r}). A storage is created there on first use: "
+                f"trialstore create-study --storage '{url}'"
+            )
+
     def _redis_error(self, e: Exception) -> StorageInternalError:
-        return StorageInternalError(f"Redis journal {self._prefix!r}: {e}")
+        return StorageInternalError(
+            f"Redis journal at {mask_password(self._url)} (prefix {self._prefix!r}): {e}"
+        )
 
     # -- reading ---------------------------------------------------------------------------
 

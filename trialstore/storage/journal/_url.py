@@ -15,11 +15,14 @@ from trialstore.storage.journal._storage import JournalStorage
 __all__ = ["backend_from_url", "storage_from_url"]
 
 
-def backend_from_url(url: str) -> BaseJournalBackend:
+def backend_from_url(url: str, *, create: bool = True) -> BaseJournalBackend:
     """Return the journal backend that a ``journal://`` or ``journal+redis://`` URL names.
+
+    With ``create=False`` the journal must exist already, and nothing is created.
 
     Raises:
         ValueError: another scheme, a relative file path, or unknown query parameters.
+        StorageNotFoundError: ``create`` is False and there is no journal at the URL.
     """
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
@@ -30,7 +33,7 @@ def backend_from_url(url: str) -> BaseJournalBackend:
             )
         from trialstore.storage.journal._file import JournalFileBackend
 
-        return JournalFileBackend(urllib.parse.unquote(rest))
+        return JournalFileBackend(urllib.parse.unquote(rest), create=create)
     if scheme == "journal+redis" and sep:
         parts = urllib.parse.urlsplit("redis://" + rest)
         query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
@@ -41,14 +44,14 @@ def backend_from_url(url: str) -> BaseJournalBackend:
         redis_url = urllib.parse.urlunsplit(parts._replace(query=""))
         from trialstore.storage.journal._redis import JournalRedisBackend
 
-        return JournalRedisBackend(redis_url, prefix=prefix)
+        return JournalRedisBackend(redis_url, prefix=prefix, create=create)
     raise ValueError(f"not a journal URL: {url!r} (journal:///path or journal+redis://...)")
 
 
-def storage_from_url(url: str, **kwargs: Any) -> JournalStorage:
+def storage_from_url(url: str, *, create: bool = True, **kwargs: Any) -> JournalStorage:
     """Return a :class:`JournalStorage` on the URL's backend; ``kwargs`` go to its constructor.
 
     Raises:
-        ValueError: as :func:`backend_from_url`.
+        ValueError, StorageNotFoundError: as :func:`backend_from_url`.
     """
-    return JournalStorage(backend_from_url(url), **kwargs)
+    return JournalStorage(backend_from_url(url, create=create), **kwargs)

@@ -9,6 +9,9 @@ The fast path (an up-to-date database) takes no lock.
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,8 +23,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import exc
 
-from trialstore.exceptions import StorageInternalError
-from trialstore.storage.rdb._engine import TX_MODE, masked
+from trialstore.exceptions import StorageInternalError, StorageNotFoundError
+from trialstore.storage.rdb._engine import TX_MODE, is_sqlite_memory, masked
 from trialstore.storage.rdb._tables import (
     ALEMBIC_HEAD,
     EXTRA_INDEXES,
@@ -220,6 +223,49 @@ def _locked(engine: sa.Engine, body: Callable[[sa.Connection], Any]) -> Any:
         return body(connection)
 
 
+def not_found(url: sa.URL, reason: str, *, creatable: bool = True) -> StorageNotFoundError:
+    """The error for a database URL where no storage exists; if ``creatable``, it says how to
+    create one."""
+    message = f"no storage at {masked(url)}: {reason}."
+    if creatable:
+        message += (
+            " A storage is created there on first use: "
+            f"trialstore create-study --storage '{masked(url)}'"
+        )
+    return StorageNotFoundError(message)
+
+
+def check_sqlite_file(url: sa.URL) -> None:
+    """Raise :class:`StorageNotFoundError` if ``url`` names a SQLite file that does not exist
+    or holds no tables (connecting through the engine would create the file, or switch it to
+    WAL); return for a file with tables and for any other URL. Reads the file read-only.
+
+    Raises:
+        StorageNotFoundError: no file, a directory, or no tables.
+        StorageInternalError: the file is not a SQLite database.
+    """
+    if url.get_backend_name() != "sqlite" or is_sqlite_memory(url):
+        return
+    path = os.path.abspath(url.database or "")
+    if os.path.isdir(path):
+        raise not_found(url, "it is a directory", creatable=False)
+    if not os.path.isdir(os.path.dirname(path)):
+        raise not_found(url, "its directory does not exist", creatable=False)
+    if not os.path.isfile(path):
+        raise not_found(url, "the file does not exist")
+    try:
+        # The standard library's driver, read-only: the engine's connections set WAL mode.
+        connection = sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True)
+        try:
+            tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as e:
+        raise StorageInternalError(f"{path} is not a SQLite database ({e}).") from None
+    if not tables:
+        raise not_found(url, "the database holds no trialstore/Optuna tables")
+
+
 def ensure_schema(engine: sa.Engine, *, create: bool) -> None:
     """Make sure the database holds the current schema, creating it if it is empty.
 
@@ -228,8 +274,8 @@ def ensure_schema(engine: sa.Engine, *, create: bool) -> None:
     Raises:
         StorageInternalError: the database cannot be reached (one clear line, password
             masked); its schema is older than this trialstore (the message gives the
-            ``trialstore storage upgrade`` command) or newer; it holds no schema and
-            ``create`` is False.
+            ``trialstore storage upgrade`` command) or newer.
+        StorageNotFoundError: it holds no schema and ``create`` is False.
     """
     token = TX_MODE.set("none")
     try:
@@ -243,10 +289,7 @@ def ensure_schema(engine: sa.Engine, *, create: bool) -> None:
         if state.revision == ALEMBIC_HEAD:
             return  # only trialstore's optional indexes are missing
         if state.empty:
-            raise StorageInternalError(
-                f"storage {masked(engine.url)!r} holds no trialstore/Optuna tables "
-                "(skip_table_creation=True)."
-            )
+            raise not_found(engine.url, "the database holds no trialstore/Optuna tables")
         raise _too_old(engine, state.revision)
 
     def body(connection: sa.Connection) -> None:

@@ -320,7 +320,8 @@ class RDBStorage(BaseStorage):
     the other way round. A new database gets the schema on first open, also when many
     processes open it at once. An older schema must be upgraded first with
     ``trialstore storage upgrade --storage URL``. ``skip_table_creation=True`` never changes
-    the schema (and fails if there is none).
+    the schema nor creates a SQLite file: where there is no schema it raises
+    :class:`StorageNotFoundError`.
 
     Concurrency: safe for many threads on one object and many processes or machines on one
     database. Trial numbers are unique and dense per study, also against Optuna writing the
@@ -348,6 +349,8 @@ class RDBStorage(BaseStorage):
         ImportError: the database driver is not installed (the message names the package).
         StorageInternalError: the database cannot be reached (wrong password, unknown host,
             server down) or holds an old schema; the message masks the password.
+        StorageNotFoundError: ``skip_table_creation=True`` and there is no schema (or no
+            SQLite file).
     """
 
     def __init__(
@@ -367,6 +370,8 @@ class RDBStorage(BaseStorage):
         self._engine_kwargs = dict(engine_kwargs or {})
         self._skip_table_creation = skip_table_creation
         self._retry_timeout = float(retry_timeout)
+        if skip_table_creation:
+            _schema.check_sqlite_file(self._url)  # connecting would create the file
         self._setup()
         try:
             self._ensure_schema()

@@ -165,7 +165,8 @@ def urls(monkeypatch: pytest.MonkeyPatch) -> dict[str, BaseStorage]:
             raise ValueError(f"storage URL scheme 'bad' is not supported ({url!r})")
         return storages[url]
 
-    monkeypatch.setattr("trialstore.cli._copy.get_storage", fake_get_storage)
+    monkeypatch.setattr("trialstore.cli._open.get_storage", fake_get_storage)
+    monkeypatch.setattr("trialstore.cli._open.open_storage", fake_get_storage)
     return storages
 
 
@@ -206,20 +207,21 @@ def test_cli_refuses_existing_studies_and_writes_nothing(
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("argv", "code", "message"),
     [
-        (["--from", "mem://src", "--to", "mem://src"], "same storage"),
-        (["--from", "mem://src", "--to", "mem://dst", "--study", "nope"], "no study named"),
-        (["--from", "bad://x", "--to", "mem://dst"], "not supported"),
+        (["--from", "mem://src", "--to", "mem://src"], 2, "same storage"),
+        (["--from", "mem://src", "--to", "mem://dst", "--study", "nope"], 1, "no study named"),
+        (["--from", "bad://x", "--to", "mem://dst"], 1, "not supported"),
     ],
 )
 def test_cli_errors(
     urls: dict[str, BaseStorage],
     capsys: pytest.CaptureFixture[str],
     argv: list[str],
+    code: int,
     message: str,
 ) -> None:
-    assert main(["copy", *argv]) == 1
+    assert main(["copy", *argv]) == code
     assert message in capsys.readouterr().err
     assert urls["mem://dst"].get_all_studies() == []
 

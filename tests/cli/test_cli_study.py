@@ -89,4 +89,30 @@ def test_demo_console_script(tmp_path: Path) -> None:
     assert journal.exists()
     summaries = trialstore.get_all_study_summaries(f"journal://{journal}")
     assert summaries[0].n_trials == 20
-    assert "A new study created in Journal with name: demo-" in out.stderr
+    assert out.stderr == ""  # the summary alone: no log lines interleaved
+
+
+def test_demo_suggests_commands_that_work_when_pasted(tmp_path: Path) -> None:
+    """The venv is not active (its bin is not on PATH) and the script was started by a path
+    relative to the working directory, as ``make demo`` starts it."""
+    script = Path(sys.executable).with_name("trialstore")
+    relative = os.path.relpath(script, tmp_path)
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [relative, "demo", "--n-trials", "8"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    suggested = done.stdout.split("Inspect it with:\n", 1)[1].splitlines()
+    assert len(suggested) == 2
+    for command in suggested:
+        assert command.strip().startswith(relative)
+        pasted = subprocess.run(
+            command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert pasted.returncode == 0, pasted.stderr
+        assert pasted.stdout.startswith(("name", "number"))  # a table of studies, of trials
