@@ -410,8 +410,11 @@ def test_cli_compacts_a_redis_journal(
     from trialstore.cli import main
 
     url = f"journal+redis://{redis_url.split('://', 1)[1]}?prefix={redis_prefix}"
-    assert main(["journal", "compact", "--storage", url]) == 0
-    assert "empty" in capsys.readouterr().out
+    assert main(["journal", "compact", "--storage", url]) == 1  # nothing there: none created
+    assert "no storage at" in capsys.readouterr().err
+    client = redis.Redis.from_url(redis_url)
+    assert list(client.scan_iter(match=f"{redis_prefix}*")) == []
+    client.close()
     storage = JournalStorage(JournalRedisBackend(redis_url, prefix=redis_prefix))
     rich_workload(storage, 5)
     expected = picture(storage)
