@@ -44,9 +44,10 @@ def test_broken_storage_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """(Every bad argument: tests/cli/test_cli_stress.py.)"""
     code = main(["stress", "--storage", "stress-memory://", "--faults", "meteor"])
     assert code == 2
-    assert "unknown faults" in capsys.readouterr().err
+    assert "unknown fault 'meteor' in --faults" in capsys.readouterr().err
 
 
 @pytest.mark.netns

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["register"]
+from trialstore.cli._errors import UsageError
+
+if TYPE_CHECKING:
+    from trialstore.stress import StressConfig
+
+__all__ = ["config_from_args", "register", "run"]
 
 
 def register(subparsers: Any) -> None:
@@ -84,27 +89,57 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)  # fmt: skip
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the harness; return 0 (no violation), 1 (violations) or 2 (bad arguments)."""
-    from trialstore.stress import TIERS, StressConfig, run_stress
+#: Fields of StressConfig whose option is not ``--`` + the field with dashes.
+_OPTIONS = {"report_dir": "--report", "progress": "--no-progress"}
+
+
+def _option(field_name: str) -> str:
+    """The option that sets StressConfig field ``field_name`` (for error messages)."""
+    return _OPTIONS.get(field_name, "--" + field_name.replace("_", "-"))
+
+
+def _given(value: Any, default: Any) -> Any:
+    """``value`` if the option was given (0 included), else the tier's ``default``."""
+    return default if value is None else value
+
+
+def config_from_args(args: argparse.Namespace) -> StressConfig:
+    """The validated StressConfig the arguments ask for; options not given take the tier's
+    value. Starts and creates nothing.
+
+    Raises:
+        UsageError: an option is out of range, unknown or contradicts another (the message
+            names the option, the value given and what is allowed).
+    """
+    from trialstore.stress import TIERS, StressConfig
 
     tier = TIERS[args.tier]
-    faults = tuple(f for f in args.faults.split(",") if f)
+    heartbeat = args.heartbeat_interval
+    if not (math.isfinite(heartbeat) and heartbeat >= 0):
+        raise UsageError(
+            "--heartbeat-interval must be a finite number of seconds >= 0 (0: heartbeats off), "
+            f"got {heartbeat!r}"
+        )
+    if heartbeat == 0 and args.grace_period is not None:
+        raise UsageError(
+            f"--grace-period needs heartbeats on, got --grace-period {args.grace_period!r} with "
+            "--heartbeat-interval 0 (off)"
+        )
     config = StressConfig(
         storage=args.storage,
-        workers=args.workers or int(tier["workers"]),
-        hosts=args.hosts or int(tier["hosts"]),
-        duration=args.duration or tier["duration"],
-        faults=faults,
+        workers=_given(args.workers, int(tier["workers"])),
+        hosts=_given(args.hosts, int(tier["hosts"])),
+        duration=_given(args.duration, tier["duration"]),
+        faults=tuple(f.strip() for f in args.faults.split(",") if f.strip()),
         seed=args.seed,
         report_dir=args.report,
         tier=args.tier,
         mode=args.mode,
-        heartbeat_interval=args.heartbeat_interval or None,
+        heartbeat_interval=heartbeat or None,
         grace_period=args.grace_period,
-        fault_every=args.fault_every or tier["fault_every"],
-        restart_every=args.restart_every or tier["restart_every"],
-        trials_per_study=args.trials_per_study or int(tier["trials_per_study"]),
+        fault_every=_given(args.fault_every, tier["fault_every"]),
+        restart_every=_given(args.restart_every, tier["restart_every"]),
+        trials_per_study=_given(args.trials_per_study, int(tier["trials_per_study"])),
         restart_mode=args.restart_mode or ("real" if args.tier == "full" else "sessions"),
         serve_grpc=args.serve_grpc,
         lock_stop_seconds=args.lock_stop_seconds,
@@ -112,11 +147,21 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     try:
-        config.validate()
+        config.validate(_option)
     except ValueError as e:
-        print(f"trialstore stress: error: {e}", file=sys.stderr)
-        return 2
-    result = run_stress(config)
+        raise UsageError(str(e)) from e
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the harness; return 0 (no violation) or 1 (violations).
+
+    Raises:
+        UsageError: bad arguments (exit code 2), before anything is started or created.
+    """
+    from trialstore.stress import run_stress
+
+    result = run_stress(config_from_args(args))
     print((result.report_dir / "summary.txt").read_text(), end="")
     print(f"report: {result.report_dir}")
     return 1 if result.violations else 0

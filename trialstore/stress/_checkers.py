@@ -369,12 +369,21 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
     error) is not judged: that beat may still land at any time (a partition holds it in the
     network until the link heals, then TCP delivers it), and the trial is rightly alive for
     a grace period after it. Such trials are counted in the figure ``beat_in_flight``.
+
+    Figures saying why trials were not judged (so that a run with kills and 0 checks explains
+    itself): ``killed_owner_trials`` (trials a killed worker had beaten for, the candidates),
+    of them ``beat_in_flight``, ``finished_before_kill`` and ``no_reaper_after_grace`` (no
+    acknowledged ``fail_stale_trials`` call on the trial's study began more than
+    ``stale_after_s`` = grace period + slack after the kill: typically the run ended first);
+    each other candidate is checked once.
     """
     inv = Invariant("stale_trials_failed")
     if ctx.grace_period is None or ctx.heartbeat_interval is None:
         inv.figures["skipped"] = "heartbeats off"
         return inv
     slack_ns = int((ctx.grace_period + ctx.stale_slack) * 1e9)
+    inv.figures["stale_after_s"] = float(ctx.grace_period + ctx.stale_slack)
+    candidates = finished_before = no_reaper = 0
     reapers: dict[int, list[Op]] = defaultdict(list)
     # fail_stale calls whose outcome is unknown (their worker was killed or the storage lost
     # the reply) may have failed any stale trial of their study: their result is not known.
@@ -394,6 +403,7 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
         death = ctx.deaths.get(owner)
         if death is None:
             continue
+        candidates += 1
         if any(op.op == "heartbeat" and op.outcome == UNKNOWN for op in ops):
             in_flight += 1
             continue
@@ -405,7 +415,8 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
             and (op.op == "fail_stale" or op.result or op.outcome == UNKNOWN)
         ]
         if any(op.outcome == OK and op.t1 < death for op in enders):
-            continue  # finished before its worker died
+            finished_before += 1  # finished before its worker died
+            continue
         last_beat = beats[-1].t0
         enders += [
             op
@@ -413,10 +424,12 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
             if op.t0 > last_beat or _may_list_before_a_beat(op, beats, ctx)
         ]
         stale_from = death + slack_ns
+        judged = False
         for reaper in reapers.get(index.trial_study.get(tid, -1), []):
             if reaper.t0 <= stale_from:
                 continue
             inv.checked += 1
+            judged = True
             if tid in (reaper.result or ()):
                 delays.append((reaper.t1 - death) / 1e9)
                 break
@@ -427,8 +440,13 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
                 f"{reaper.worker}#{reaper.seq} {(reaper.t0 - death) / 1e9:.1f}s after the kill"
             )
             break
+        if not judged:
+            no_reaper += 1
     inv.reap_delays = delays
+    inv.figures["killed_owner_trials"] = candidates
     inv.figures["beat_in_flight"] = in_flight
+    inv.figures["finished_before_kill"] = finished_before
+    inv.figures["no_reaper_after_grace"] = no_reaper
     return inv
 
 

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["FAULT_KINDS", "TIERS", "StressConfig"]
+from trialstore.storage._url import SCHEME_FACTORIES, mask_password
+from trialstore.stress.broken import BROKEN_STORAGES
+
+__all__ = ["FAULT_KINDS", "MAX_HOSTS", "MEMORY_SCHEME", "MODES", "RESTART_MODES", "TIERS",
+           "StressConfig"]  # fmt: skip
 
 #: Every fault the harness knows how to inject.
 FAULT_KINDS = ("kill", "server-restart", "partition", "lock-holder-stop")
+#: How workers run: OS processes (needed for any fault) or threads sharing one storage.
+MODES = ("process", "thread")
+#: How ``server-restart`` restarts a database (see :class:`StressConfig`).
+RESTART_MODES = ("real", "sessions", "fake")
+#: Most simulated hosts: 198.18.0.0/24 split in /30 links.
+MAX_HOSTS = 60
+#: The storage "URL" of an in-memory store the harness serves: ``stress-memory://`` (correct)
+#: or ``stress-memory://FLAW`` (FLAW a key of ``trialstore.stress.broken.BROKEN_STORAGES``).
+MEMORY_SCHEME = "stress-memory://"
 
 #: Preset per tier: workers, hosts, duration (s), mean seconds between kills, mean seconds
 #: between server restarts, trials per study. The full tier's hour gives ~2000 kills and ~60
@@ -24,8 +39,9 @@ TIERS: dict[str, dict[str, float]] = {
 class StressConfig:
     """One stress run.
 
-    ``storage``: a storage URL, or ``stress-memory://`` / ``stress-memory://KIND`` for an
-    in-memory store (KIND a broken flaw name) that the harness serves to its workers.
+    ``storage``: a storage URL, or ``stress-memory://`` / ``stress-memory://FLAW`` for an
+    in-memory store (FLAW a key of :data:`trialstore.stress.broken.BROKEN_STORAGES`) that the
+    harness serves to its workers.
     ``mode``: ``"process"`` (workers are OS processes; needed for any fault) or ``"thread"``
     (threads sharing one storage object: quick checks of the checkers).
     ``restart_mode``: how ``server-restart`` restarts a database: ``"real"`` (the server
@@ -60,20 +76,112 @@ class StressConfig:
     #: Draw report.png (needs matplotlib, extra ``stress``; takes seconds on a busy machine).
     png: bool = True
 
-    def validate(self) -> None:
-        """Raise ValueError for settings that make no sense."""
-        unknown = set(self.faults) - set(FAULT_KINDS)
-        if unknown:
-            raise ValueError(f"unknown faults {sorted(unknown)}; known: {list(FAULT_KINDS)}")
-        if self.workers < 1 or self.hosts < 1 or self.duration <= 0:
-            raise ValueError("workers and hosts must be >= 1 and duration > 0")
-        if self.hosts > 60:
-            raise ValueError("at most 60 hosts (198.18.0.0/24 split in /30 links)")
-        if self.mode not in ("process", "thread"):
-            raise ValueError("mode must be 'process' or 'thread'")
-        if self.mode == "thread" and (self.faults or self.hosts > 1):
-            raise ValueError("faults and hosts need mode='process'")
-        if self.restart_mode not in ("real", "sessions", "fake"):
-            raise ValueError("restart_mode must be 'real', 'sessions' or 'fake'")
-        if self.tier not in TIERS:
-            raise ValueError(f"tier must be one of {sorted(TIERS)}")
+    def validate(self, name: Callable[[str], str] = str) -> None:
+        """Check every setting; raise ValueError naming the first wrong one, the value given
+        and what is allowed. Starts and creates nothing.
+
+        ``name`` turns a field name into the name the message uses (the command line passes
+        one that gives its option names, e.g. ``--workers`` for ``workers``).
+
+        Raises:
+            ValueError: a setting is out of range, unknown, or contradicts another.
+        """
+        _check_storage(self.storage, name("storage"))
+        if self.serve_grpc and self.storage.startswith(MEMORY_SCHEME):
+            raise ValueError(
+                f"{name('serve_grpc')} needs a storage URL to serve; {MEMORY_SCHEME} is "
+                "served by the harness itself"
+            )
+        _check_count(self.workers, name("workers"))
+        _check_count(self.hosts, name("hosts"), most=MAX_HOSTS,
+                     why="198.18.0.0/24 split in /30 links")  # fmt: skip
+        _check_count(self.trials_per_study, name("trials_per_study"))
+        for field_name in ("duration", "fault_every", "restart_every", "lock_stop_seconds",
+                           "partition_seconds"):  # fmt: skip
+            _check_seconds(getattr(self, field_name), name(field_name))
+        _check_seconds(self.think_time, name("think_time"), zero=True)
+        if self.heartbeat_interval is not None:
+            _check_seconds(self.heartbeat_interval, name("heartbeat_interval"),
+                           off="None: heartbeats off")  # fmt: skip
+        if self.grace_period is not None:
+            _check_seconds(self.grace_period, name("grace_period"))
+            if self.heartbeat_interval is None:
+                raise ValueError(
+                    f"{name('grace_period')} needs heartbeats on, got {name('grace_period')} "
+                    f"{self.grace_period!r} with {name('heartbeat_interval')} None (off)"
+                )
+        if isinstance(self.faults, str):
+            raise ValueError(
+                f"{name('faults')} must be a sequence of fault names, got the str {self.faults!r}"
+            )
+        for fault in self.faults:
+            if fault not in FAULT_KINDS:
+                raise ValueError(
+                    f"unknown fault {fault!r} in {name('faults')}; known: {', '.join(FAULT_KINDS)}"
+                )
+        _check_choice(self.mode, name("mode"), MODES)
+        _check_choice(self.restart_mode, name("restart_mode"), RESTART_MODES)
+        _check_choice(self.tier, name("tier"), tuple(TIERS))
+        if self.mode == "thread" and self.faults:
+            raise ValueError(
+                f"{name('faults')} {','.join(self.faults)} needs {name('mode')} process "
+                f"(thread mode starts no process to fault), got {name('mode')} thread"
+            )
+        if self.mode == "thread" and self.hosts > 1:
+            raise ValueError(
+                f"{name('hosts')} {self.hosts} needs {name('mode')} process (thread mode runs "
+                f"on this host only), got {name('mode')} thread"
+            )
+
+
+def _check_storage(url: object, field_name: str) -> None:
+    schemes = ", ".join([MEMORY_SCHEME] + [f"{s}://" for s in sorted(SCHEME_FACTORIES)])
+    if not isinstance(url, str) or "://" not in url:
+        shown = mask_password(url) if isinstance(url, str) else url
+        raise ValueError(
+            f"{field_name} must be a storage URL (SCHEME://...), got {shown!r}; "
+            f"known schemes: {schemes}"
+        )
+    if url.startswith(MEMORY_SCHEME):
+        flaw = url[len(MEMORY_SCHEME) :].strip("/")
+        if flaw not in ("", "memory") and flaw not in BROKEN_STORAGES:
+            raise ValueError(
+                f"unknown stress-memory flaw {flaw!r} in {field_name}; known: "
+                f"{', '.join(sorted(BROKEN_STORAGES))} ({MEMORY_SCHEME} alone: a correct "
+                "in-memory store)"
+            )
+        return
+    scheme = url.partition("://")[0].lower()
+    if scheme not in SCHEME_FACTORIES and scheme.split("+")[0] not in SCHEME_FACTORIES:
+        raise ValueError(
+            f"unknown storage scheme {scheme!r} in {field_name} {mask_password(url)!r}; "
+            f"known: {schemes}"
+        )
+
+
+def _check_count(value: object, field_name: str, most: int | None = None, why: str = "") -> None:
+    kind = "an integer "
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 1 <= value and (most is None or value <= most):
+            return
+        kind = ""
+    allowed = ">= 1" if most is None else f"between 1 and {most} ({why})"
+    raise ValueError(f"{field_name} must be {kind}{allowed}, got {value!r}")
+
+
+def _check_seconds(
+    value: object, field_name: str, *, zero: bool = False, off: str | None = None
+) -> None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        if value > 0 or (zero and value == 0):
+            return
+    allowed = ">= 0" if zero else "> 0"
+    alternative = f" ({off})" if off else ""
+    raise ValueError(
+        f"{field_name} must be a finite number of seconds {allowed}{alternative}, got {value!r}"
+    )
+
+
+def _check_choice(value: object, field_name: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{field_name} must be one of {', '.join(allowed)}, got {value!r}")

@@ -12,9 +12,18 @@ from typing import Any
 
 from trialstore.stress._checkers import Invariant
 from trialstore.stress._faults import FaultEvent
-from trialstore.stress._history import NEVER, OK, Op
+from trialstore.stress._history import FAIL, NEVER, OK, UNKNOWN, Op
 
-__all__ = ["OpStats", "build_report", "write_png", "write_summary"]
+__all__ = [
+    "FAIL_CAUSES",
+    "KILLED",
+    "NOT_COMPLETED",
+    "OpStats",
+    "build_report",
+    "write_json",
+    "write_png",
+    "write_summary",
+]
 
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -38,6 +47,23 @@ def _recovery(event: FaultEvent, ok_by_worker: dict[str, list[int]], all_ok: lis
     return round((times[i] - event.t_end) / 1e9, 4)
 
 
+#: The cause of an ``unknown`` operation without a completion line whose worker was killed.
+KILLED = "killed mid-call"
+#: The cause of an ``unknown`` operation without a completion line whose worker was not
+#: killed by a fault (stopped at the end of the run in mid-call, or hung).
+NOT_COMPLETED = "not completed"
+
+#: What each clean failure (outcome ``fail``: the storage refused and wrote nothing) means in
+#: the workload; these are the protocol's expected rejections, not errors of the storage.
+FAIL_CAUSES = {
+    "WaitingListed": "create listed WAITING trials instead",
+    "UpdateFinishedTrialError": "trial already finished",
+    "DuplicatedStudyError": "study already created by another worker",
+    "KeyError": "no such trial or study",
+    "ValueError": "value refused",
+}
+
+
 class OpStats:
     """The figures a report needs from the operations, gathered one operation at a time
     (a full-tier run's operations do not fit in memory at once).
@@ -48,7 +74,14 @@ class OpStats:
 
     def __init__(self, deaths: Collection[str] = ()) -> None:
         self._deaths = set(deaths)
+        self.workers_killed = len(self._deaths)
         self.by_op: dict[str, Counter[str]] = defaultdict(Counter)
+        #: Outcome ``fail`` / ``unknown`` -> cause (the error's type, or KILLED or
+        #: NOT_COMPLETED) -> operation -> count.
+        self.causes: dict[str, dict[str, Counter[str]]] = {
+            FAIL: defaultdict(Counter),
+            UNKNOWN: defaultdict(Counter),
+        }
         self.totals: Counter[str] = Counter()
         self.latencies: dict[str, array[float]] = defaultdict(lambda: array("d"))
         self.ok_by_worker: dict[str, array[int]] = defaultdict(lambda: array("q"))
@@ -65,6 +98,12 @@ class OpStats:
             self.all_ok.append(op.t1)
         if op.t1 == NEVER and op.worker in self._deaths:
             self.killed_mid_operation += 1
+        if op.outcome in self.causes:
+            if op.t1 == NEVER:
+                cause = KILLED if op.worker in self._deaths else NOT_COMPLETED
+            else:
+                cause = (op.error or "").partition(":")[0]
+            self.causes[op.outcome][cause or "?"][op.op] += 1
 
     @classmethod
     def of(cls, ops: Iterable[Op], deaths: Collection[str] = ()) -> OpStats:
@@ -86,11 +125,18 @@ def build_report(
     final: dict[str, Any],
     extra: dict[str, Any],
 ) -> dict[str, Any]:
-    """Return every figure of the run as plain JSON data."""
+    """Return every figure of the run as plain JSON data.
+
+    ``throughput.per_second`` counts the acknowledged operations of each whole second of the
+    run (the last, partial second is left out); ``operations.fail_causes`` and
+    ``operations.unknown_causes`` count those operations by cause (the error's type, or
+    :data:`KILLED` or :data:`NOT_COMPLETED` for an operation that never completed) and
+    operation.
+    """
     all_ok = sorted(stats.all_ok)
     ok_by_worker = {worker: sorted(times) for worker, times in stats.ok_by_worker.items()}
     seconds = max(1e-9, (t_end - t_start) / 1e9)
-    buckets = [0] * (int(seconds) + 1)
+    buckets = [0] * int(seconds)  # whole seconds: a last partial one would read as a drop
     for t in all_ok:
         i = int((t - t_start) / 1e9)
         if 0 <= i < len(buckets):
@@ -136,6 +182,8 @@ def build_report(
             "total": sum(stats.totals.values()),
             "by_outcome": dict(stats.totals),
             "by_op": {name: dict(c) for name, c in sorted(stats.by_op.items())},
+            "fail_causes": _causes(stats.causes[FAIL]),
+            "unknown_causes": _causes(stats.causes[UNKNOWN]),
         },
         "throughput": {
             "ok_ops_per_s": round(len(all_ok) / seconds, 2),
@@ -152,8 +200,60 @@ def build_report(
         },
         "storage": {"studies": len(final["studies"]), "trials": n_trials},
         "kills_mid_operation": stats.killed_mid_operation,
+        "workers_killed": stats.workers_killed,
         **extra,
     }
+
+
+def _causes(counts: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
+    """Cause -> operation -> count, the most frequent cause first."""
+    ordered = sorted(counts.items(), key=lambda item: (-sum(item[1].values()), item[0]))
+    return {cause: dict(ops.most_common()) for cause, ops in ordered}
+
+
+def _cause_line(title: str, causes: dict[str, dict[str, int]], labels: dict[str, str]) -> str:
+    """``title: label N (op n, op n), ...``; the operations are named when there are several."""
+    parts = []
+    for cause, ops in causes.items():
+        text = f"{labels.get(cause, cause)} {sum(ops.values())}"
+        if len(ops) > 1:
+            text += " (" + ", ".join(f"{op} {n}" for op, n in ops.items()) + ")"
+        parts.append(text)
+    return f"  {title}: " + ", ".join(parts)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _why_unchecked(name: str, inv: dict[str, Any], report: dict[str, Any]) -> str | None:
+    """Why an invariant was checked 0 times, when the report can tell; else None."""
+    if name != "stale_trials_failed":
+        return None
+    if inv.get("skipped"):
+        return str(inv["skipped"])
+    killed = report.get("workers_killed", 0)
+    if not killed:
+        return "no worker was killed"
+    held = inv.get("killed_owner_trials", 0) - inv.get("finished_before_kill", 0)
+    if held <= 0:
+        return (
+            f"the {_plural(killed, 'killed worker')} held no unfinished trial they had sent a "
+            "heartbeat for"
+        )
+    reasons = []
+    if inv.get("beat_in_flight"):
+        reasons.append(f"{inv['beat_in_flight']} had a heartbeat in flight (not judged)")
+    if inv.get("no_reaper_after_grace"):
+        reasons.append(
+            f"{inv['no_reaper_after_grace']} saw no fail_stale call on their study start more "
+            f"than {inv.get('stale_after_s', 0):g} s (grace period + slack) after the kill "
+            "before the run ended"
+        )
+    return (
+        f"of the {_plural(held, 'unfinished trial')} the {_plural(killed, 'killed worker')} had "
+        "sent heartbeats for, " + "; ".join(reasons)
+    )
 
 
 def write_summary(report: dict[str, Any], path: Path) -> str:
@@ -170,6 +270,15 @@ def write_summary(report: dict[str, Any], path: Path) -> str:
         "faults: "
         + (", ".join(f"{k} {v}" for k, v in report["faults"]["by_kind"].items()) or "none"),
     ]
+    at = 2
+    if ops.get("fail_causes"):
+        title = "fail (expected rejections, nothing written)"
+        lines.insert(at, _cause_line(title, ops["fail_causes"], FAIL_CAUSES))
+        at += 1
+    if ops.get("unknown_causes"):
+        title = "unknown (may or may not have taken effect)"
+        labels = {NOT_COMPLETED: "cut off by the run's end"}
+        lines.insert(at, _cause_line(title, ops["unknown_causes"], labels))
     if report.get("stopped_early_by"):
         lines.insert(1, f"stopped early by {report['stopped_early_by']}; what ran is checked")
     for kind, rec in report["faults"]["recovery"].items():
@@ -182,7 +291,9 @@ def write_summary(report: dict[str, Any], path: Path) -> str:
     )
     for name, inv in report["invariants"].items():
         status = "OK" if inv["violated"] == 0 else f"VIOLATED x{inv['violated']}"
-        lines.append(f"  {name}: {status} ({inv['checked']} checked)")
+        why = _why_unchecked(name, inv, report) if inv["checked"] == 0 else None
+        checked = f"0 checked: {why}" if why else f"{inv['checked']} checked"
+        lines.append(f"  {name}: {status} ({checked})")
         for example in inv["examples"][:3]:
             lines.append(f"    - {example}")
     text = "\n".join(lines) + "\n"
@@ -195,9 +306,11 @@ _COLORS = {"kill": "tab:red", "server-restart": "tab:purple", "partition": "tab:
 
 
 def write_png(report: dict[str, Any], path: Path) -> bool:
-    """Draw throughput over time, the faults on their own strip below it (one row per kind:
-    a tick at each fault's start, a bar over its duration), and latency percentiles per
-    operation. A full tier injects thousands of faults: drawn over the curve, they hid it.
+    """Draw throughput over time (each whole second's count at the middle of that second; the
+    report leaves out the last, partial second), the faults on their own strip below it (one
+    row per kind: a tick at each fault's start, a bar over its duration), and latency
+    percentiles per operation. A full tier injects thousands of faults: drawn over the curve,
+    they hid it.
 
     Returns False (and draws nothing) when matplotlib is not installed (extra ``stress``).
     """
@@ -211,9 +324,10 @@ def write_png(report: dict[str, Any], path: Path) -> bool:
     fig, (top, strip, bottom) = plt.subplots(
         3, 1, figsize=(10, 8.5), gridspec_kw={"height_ratios": [3, 1, 3]}
     )
-    per_second = report["throughput"]["per_second"]
-    end = max(len(per_second), 1)
-    top.plot(range(len(per_second)), per_second, color="tab:blue", lw=1)
+    per_second = report["throughput"]["per_second"]  # whole seconds (see build_report)
+    end = max(len(per_second), report.get("duration_s", 0), 1)  # faults of the last second too
+    # each second's count at the middle of its second: a dip after a fault is drawn after it
+    top.plot([i + 0.5 for i in range(len(per_second))], per_second, color="tab:blue", lw=1)
     top.set_xlim(0, end)
     top.set_ylabel("acknowledged ops / s")
     top.set_title(f"throughput: {report['config']['storage_display']}")

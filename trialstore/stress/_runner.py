@@ -19,7 +19,7 @@ from trialstore.storage._url import mask_password
 from trialstore.storage.base import BaseStorage
 from trialstore.stress import _faults
 from trialstore.stress._checkers import CheckContext, Invariant
-from trialstore.stress._config import StressConfig
+from trialstore.stress._config import MEMORY_SCHEME, StressConfig
 from trialstore.stress._faults import FaultEvent, FaultSchedule
 from trialstore.stress._history import HistoryWriter, Op, load_history
 from trialstore.stress._interrupt import StopRequest
@@ -34,7 +34,6 @@ from trialstore.stress._workload import WorkloadConfig, run_workload
 
 __all__ = ["StressResult", "recheck", "run_stress"]
 
-_MEMORY_SCHEME = "stress-memory://"
 _FILE_SCHEMES = ("journal", "sqlite")  # whole schemes: journal+redis is networked
 
 
@@ -96,7 +95,8 @@ def run_stress(
     the set-up, without checking.
 
     Raises:
-        ValueError: inconsistent configuration.
+        ValueError: a setting is wrong (see :meth:`StressConfig.validate`); raised before
+            anything is started or created.
     """
     config.validate()
     report_dir = Path(config.report_dir or tempfile.mkdtemp(prefix="trialstore-stress-"))
@@ -170,11 +170,11 @@ def recheck(report_dir: str | Path) -> list[Invariant]:
 def _open_direct(
     config: StressConfig, target: StorageTarget, stack: contextlib.ExitStack
 ) -> BaseStorage:
-    if config.storage.startswith(_MEMORY_SCHEME):
+    if config.storage.startswith(MEMORY_SCHEME):
         from trialstore.storage._memory import InMemoryStorage
         from trialstore.stress.broken import make_broken_storage
 
-        kind = config.storage[len(_MEMORY_SCHEME) :].strip("/") or "memory"
+        kind = config.storage[len(MEMORY_SCHEME) :].strip("/") or "memory"
         kwargs = _storage_kwargs(config)
         if kind == "memory":
             return InMemoryStorage(**kwargs)
@@ -189,10 +189,10 @@ def _open_processes_target(
 ) -> tuple[StorageTarget, BaseStorage, GrpcProxyProcess | None]:
     kwargs = _storage_kwargs(config)
     proxy = None
-    if config.storage.startswith(_MEMORY_SCHEME):
+    if config.storage.startswith(MEMORY_SCHEME):
         from trialstore.stress._managed import serve
 
-        kind = config.storage[len(_MEMORY_SCHEME) :].strip("/") or "memory"
+        kind = config.storage[len(MEMORY_SCHEME) :].strip("/") or "memory"
         served = serve(kind)
         stack.callback(served.stop)
         target = StorageTarget(served.url, kwargs, "trialstore.stress._managed:connect")
