@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
+from trialstore.cli._errors import UsageError
 from trialstore.storage._url import mask_password
 
-__all__ = ["register"]
+__all__ = ["StorageOpenError", "register", "run"]
 
 
 def register(subparsers: Any) -> None:
@@ -47,37 +47,60 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _fail(message: str) -> int:
-    print(f"trialstore grpc-proxy: error: {message}", file=sys.stderr)
-    return 1
+def _check_flags(args: argparse.Namespace) -> None:
+    """Check the flags gRPC would otherwise reinterpret (it takes --port 70000 as 4464).
+
+    Raises:
+        UsageError: a flag's value is out of range (nothing is opened or started yet).
+    """
+    from trialstore.storage.grpc._args import check_count, check_host, check_port, check_seconds
+
+    try:
+        check_host(args.host, name="--host")
+        check_port(args.port, name="--port", any_port=True)
+        check_count(args.max_workers, name="--max-workers")
+        check_seconds(args.grace, name="--grace", zero=True)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
-def _hide(error: Exception, args: argparse.Namespace) -> str:
-    """The error's text with the storage URL's password masked."""
-    text = str(error).replace(args.storage, mask_password(args.storage))
-    userinfo = args.storage.partition("://")[2].partition("/")[0].rpartition("@")[0]
+def _hide(text: str, storage_url: str) -> str:
+    """``text`` with the storage URL's password masked."""
+    text = text.replace(storage_url, mask_password(storage_url))
+    userinfo = storage_url.partition("://")[2].partition("/")[0].rpartition("@")[0]
     password = userinfo.partition(":")[2]
     return text.replace(password, "***") if password else text
 
 
+class StorageOpenError(Exception):
+    """The storage to serve cannot be opened (the message masks the URL's password)."""
+
+
 def run(args: argparse.Namespace) -> int:
-    """Serve until stopped; return 0 after a clean stop, 1 on a start-up error (on stderr)."""
-    try:
-        from trialstore.storage import get_storage
-        from trialstore.storage.grpc import run_grpc_proxy_server
-        from trialstore.storage.grpc._security import read_bytes, read_token
-    except ImportError as e:
-        return _fail(str(e))
-    try:
-        token = read_token(args.token_file) if args.token_file else None
-        tls_cert, tls_key = read_bytes(args.tls_cert), read_bytes(args.tls_key)
-        tls_client_ca = read_bytes(args.tls_client_ca)
-    except (OSError, ValueError) as e:
-        return _fail(str(e))
+    """Serve until stopped; return 0 after a clean stop.
+
+    Raises:
+        UsageError: a flag is out of range (checked before anything is opened).
+        StorageOpenError: the storage cannot be opened.
+        OSError, ValueError: a TLS or token file cannot be read or is empty, or the address
+            cannot be bound.
+        ImportError: the ``grpc`` extra is missing.
+    """
+    from trialstore.storage import get_storage
+    from trialstore.storage.grpc import run_grpc_proxy_server
+    from trialstore.storage.grpc._security import read_bytes, read_token
+
+    _check_flags(args)
+    token = read_token(args.token_file) if args.token_file else None
+    tls_cert, tls_key = read_bytes(args.tls_cert), read_bytes(args.tls_key)
+    tls_client_ca = read_bytes(args.tls_client_ca)
     try:
         storage = get_storage(args.storage)
     except Exception as e:
-        return _fail(f"cannot open storage {mask_password(args.storage)!r}: {_hide(e, args)}")
+        shown = mask_password(args.storage)
+        raise StorageOpenError(
+            f"cannot open storage {shown!r}: {_hide(str(e), args.storage)}"
+        ) from e
     try:
         run_grpc_proxy_server(
             storage,
@@ -90,8 +113,6 @@ def run(args: argparse.Namespace) -> int:
             tls_key=tls_key,
             tls_client_ca=tls_client_ca,
         )
-    except (OSError, ValueError) as e:
-        return _fail(str(e))
     finally:
         storage.close()
     return 0

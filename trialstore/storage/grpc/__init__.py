@@ -55,9 +55,10 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
         "the gRPC storage proxy needs the 'grpc' extra: pip install 'trialstore[grpc]'"
     ) from e
 
-from trialstore.storage.grpc._client import GrpcStorageProxy, storage_from_url
+from trialstore.storage.grpc._client import GrpcStorageProxy
 from trialstore.storage.grpc._errors import ProxyAuthenticationError, ProxyConnectionError
 from trialstore.storage.grpc._server import GrpcProxyServer, run_grpc_proxy_server
+from trialstore.storage.grpc._url import storage_from_url
 
 __all__ = [
     "GrpcProxyServer",

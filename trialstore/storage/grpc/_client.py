@@ -6,7 +6,6 @@ import functools
 import os
 import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar, cast
@@ -24,11 +23,12 @@ from trialstore.storage import _validation as check
 from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.grpc import _convert as conv
+from trialstore.storage.grpc._args import check_host, check_port, check_seconds, target
 from trialstore.storage.grpc._cache import StudyCache
 from trialstore.storage.grpc._errors import ProxyConnectionError, raise_rpc_error
 from trialstore.storage.grpc._pb import extensions_pb2 as ext
 from trialstore.storage.grpc._pb import storage_pb2 as pb
-from trialstore.storage.grpc._security import AUTH_KEY, read_bytes, read_token
+from trialstore.storage.grpc._security import AUTH_KEY, read_bytes
 from trialstore.storage.grpc._server import (
     EXTENSION_SERVICE,
     REQUEST_ID_KEY,
@@ -40,7 +40,7 @@ from trialstore.study._frozen import FrozenStudy
 from trialstore.trial._frozen import FrozenTrial
 from trialstore.trial._state import TrialState
 
-__all__ = ["GrpcStorageProxy", "storage_from_url"]
+__all__ = ["GrpcStorageProxy"]
 
 _INT64 = 2**63
 #: Status codes after which a call is retried (same request id): the server was not reached,
@@ -128,7 +128,8 @@ class GrpcStorageProxy(BaseStorage):
     """A storage served by a gRPC proxy (trialstore's or Optuna's ``run_grpc_proxy_server``).
 
     Args:
-        host, port: the server's address.
+        host, port: the server's address: a host name or an IP address (IPv6 with or without
+            brackets) and a port from 1 to 65535.
         tls: use TLS. Implied by any of the ``tls_*`` arguments. The server's certificate is
             checked against ``tls_ca_cert`` (PEM bytes or a path) or the system's CAs.
         tls_client_cert, tls_client_key: the client's certificate and key for servers that
@@ -155,6 +156,12 @@ class GrpcStorageProxy(BaseStorage):
     read.
 
     Thread-safe; picklable (the child process opens its own channel, cache empty).
+
+    Raises:
+        ValueError: an empty host, a port outside 1-65535, ``timeout`` not > 0,
+            ``retry_timeout`` not >= 0 (both finite), or only one of ``tls_client_cert`` and
+            ``tls_client_key``; raised before any channel is opened.
+        OSError: a PEM file cannot be read.
     """
 
     def __init__(
@@ -171,10 +178,12 @@ class GrpcStorageProxy(BaseStorage):
         timeout: float = 60.0,
         retry_timeout: float = 20.0,
     ) -> None:
+        check_host(host)
+        check_port(port)
+        timeout = check_seconds(timeout, name="timeout", zero=False)
+        retry_timeout = check_seconds(retry_timeout, name="retry_timeout", zero=True)
         if (tls_client_cert is None) != (tls_client_key is None):
             raise ValueError("tls_client_cert and tls_client_key must be given together.")
-        if timeout <= 0 or retry_timeout < 0:
-            raise ValueError("timeout must be > 0 and retry_timeout >= 0.")
         self._host = host
         self._port = port
         self._tls_files = (_pem(tls_ca_cert), _pem(tls_client_cert), _pem(tls_client_key))
@@ -193,15 +202,16 @@ class GrpcStorageProxy(BaseStorage):
             ("grpc.min_reconnect_backoff_ms", 50),
             ("grpc.max_reconnect_backoff_ms", 1000),
         ]
-        target = f"{self._host}:{self._port}"
+        #: ``host:port`` as gRPC takes it (an IPv6 address in brackets).
+        self._address = address = target(self._host, self._port)
         if self._tls:
             ca, cert, key = self._tls_files
             if self._tls_server_name:
                 options.append(("grpc.ssl_target_name_override", self._tls_server_name))
             credentials = grpc.ssl_channel_credentials(ca, key, cert)
-            self._channel = grpc.secure_channel(target, credentials, options=options)
+            self._channel = grpc.secure_channel(address, credentials, options=options)
         else:
-            self._channel = grpc.insecure_channel(target, options=options)
+            self._channel = grpc.insecure_channel(address, options=options)
         self._metadata: tuple[tuple[str, str], ...] = (
             ((AUTH_KEY, f"Bearer {self._token}"),) if self._token else ()
         )
@@ -255,7 +265,7 @@ class GrpcStorageProxy(BaseStorage):
             grpc.channel_ready_future(self._channel).result(timeout=timeout)
         except grpc.FutureTimeoutError:
             raise ProxyConnectionError(
-                f"gRPC proxy at {self._host}:{self._port} not ready after {timeout} s."
+                f"gRPC proxy at {self._address} not ready after {timeout} s."
             ) from None
 
     # -- transport --------------------------------------------------------------------------
@@ -307,13 +317,13 @@ class GrpcStorageProxy(BaseStorage):
                     # first one was stored by a proxy that then died. (A trialstore server
                     # finds the first attempt's trial by its request id.)
                     raise StorageInternalError(
-                        f"the connection to the gRPC proxy at {self._host}:{self._port} was "
+                        f"the connection to the gRPC proxy at {self._address} was "
                         f"lost while creating a trial ({e.code().name}: {e.details()}); the "
                         "trial may or may not have been created."
                     ) from None
                 if time.monotonic() + delay > deadline:
                     raise ProxyConnectionError(
-                        f"gRPC proxy at {self._host}:{self._port} unreachable for "
+                        f"gRPC proxy at {self._address} unreachable for "
                         f"{self._retry_timeout} s ({method}): {e.code().name}: {e.details()}"
                     ) from None
                 time.sleep(delay)
@@ -632,7 +642,7 @@ class GrpcStorageProxy(BaseStorage):
         updated: bool = reply.trial_updated
         if not updated and resent:
             raise StorageInternalError(
-                f"the connection to the gRPC proxy at {self._host}:{self._port} was lost while "
+                f"the connection to the gRPC proxy at {self._address} was lost while "
                 f"claiming trial {trial_id}, and the repeated claim found it taken: the first "
                 "attempt may or may not have taken it."
             )
@@ -653,7 +663,7 @@ class GrpcStorageProxy(BaseStorage):
         if values:
             return True
         raise StorageInternalError(
-            f"the connection to the gRPC proxy at {self._host}:{self._port} was lost while "
+            f"the connection to the gRPC proxy at {self._address} was lost while "
             f"finishing trial {trial_id}, and the trial is now {state.name}: whether this call "
             "or another one finished it is unknown."
         )
@@ -791,7 +801,7 @@ class GrpcStorageProxy(BaseStorage):
         if resent:
             raise StorageInternalError(
                 "fail_stale_trials was sent again after the connection to the gRPC proxy at "
-                f"{self._host}:{self._port} was lost; trials the first attempt failed are not "
+                f"{self._address} was lost; trials the first attempt failed are not "
                 f"known (the repeated attempt failed {list(reply.trial_ids)})."
             )
         return list(reply.trial_ids)
@@ -811,51 +821,3 @@ def _params_request(
             for name, internal, distribution in checked
         ],
     )
-
-
-def storage_from_url(url: str, **kwargs: Any) -> GrpcStorageProxy:
-    """Build a client from ``grpc://host:port`` or ``grpcs://host:port`` (TLS).
-
-    Query parameters (all optional): ``ca_cert``, ``client_cert``, ``client_key`` (PEM file
-    paths), ``server_name``, ``token_file`` (a file holding the token), ``timeout``,
-    ``retry_timeout`` (seconds). Without ``token_file`` the token is read from the environment
-    variable ``TRIALSTORE_GRPC_TOKEN`` when set. Tokens never go in the URL itself. Keyword
-    arguments override the URL's.
-
-    Raises:
-        ValueError: not a grpc/grpcs URL, no port, or an unknown query parameter.
-    """
-    parsed = urllib.parse.urlsplit(url)
-    scheme = parsed.scheme.lower()
-    if scheme not in ("grpc", "grpcs"):
-        raise ValueError(f"not a grpc:// or grpcs:// URL: {url!r}")
-    try:
-        port = parsed.port
-    except ValueError:
-        port = None
-    if not parsed.hostname or port is None:
-        raise ValueError(f"gRPC storage URL needs a host and a port (grpc://host:port): {url!r}")
-    query = dict(urllib.parse.parse_qsl(parsed.query))
-    options: dict[str, Any] = {"host": parsed.hostname, "port": port, "tls": scheme == "grpcs"}
-    names = {
-        "ca_cert": "tls_ca_cert",
-        "client_cert": "tls_client_cert",
-        "client_key": "tls_client_key",
-        "server_name": "tls_server_name",
-    }
-    for key, value in query.items():
-        if key in names:
-            options[names[key]] = value
-        elif key in ("timeout", "retry_timeout"):
-            options[key] = float(value)
-        elif key == "token_file":
-            options["token"] = read_token(value)
-        else:
-            raise ValueError(
-                f"unknown query parameter {key!r} in gRPC storage URL; allowed: "
-                f"{sorted([*names, 'timeout', 'retry_timeout', 'token_file'])}."
-            )
-    if "token" not in options and os.environ.get("TRIALSTORE_GRPC_TOKEN"):
-        options["token"] = os.environ["TRIALSTORE_GRPC_TOKEN"]
-    options.update(kwargs)
-    return GrpcStorageProxy(**options)

@@ -19,6 +19,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from trialstore.distributions import json_to_distribution
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.grpc import _convert as conv
+from trialstore.storage.grpc._args import (
+    check_count,
+    check_host,
+    check_port,
+    check_seconds,
+    target,
+)
 from trialstore.storage.grpc._errors import ERROR_TYPE_KEY, status_for
 from trialstore.storage.grpc._idempotency import CREATE_REQUEST_ATTR, IdempotencyTable
 from trialstore.storage.grpc._pb import extensions_pb2 as ext
@@ -502,8 +509,9 @@ class GrpcProxyServer:
 
     Args:
         storage: the storage to serve; calls run on it from ``max_workers`` threads.
-        host, port: where to listen. ``port=0`` picks a free port (read :attr:`port` after
-            :meth:`start`). Binds to ``localhost`` by default; binding any other address
+        host, port: where to listen: a host name or an IP address (IPv6 with or without
+            brackets) and a port from 1 to 65535, or 0 for a free port (read :attr:`port`
+            after :meth:`start`). Binds to ``localhost`` by default; binding any other address
             without TLS logs and warns (``UserWarning``), as the data and any token then cross
             the network unencrypted.
         tls_cert, tls_key: PEM server certificate chain and private key (bytes); both or none.
@@ -511,16 +519,20 @@ class GrpcProxyServer:
             signed by it (mutual TLS). Requires ``tls_cert``.
         token: when given, every call except health checks must carry it (see
             :class:`GrpcStorageProxy`); others get UNAUTHENTICATED. Never logged.
-        max_workers: threads serving calls (also the most calls in the backend at once).
-        max_message_bytes: largest request accepted; larger ones get RESOURCE_EXHAUSTED.
-        idempotency_capacity: how many write request ids are remembered (see the package
-            docstring for the retry guarantees).
+        max_workers: threads serving calls (also the most calls in the backend at once);
+            at least 1. Unused when ``thread_pool`` is given.
+        max_message_bytes: largest request accepted (at least 1); larger ones get
+            RESOURCE_EXHAUSTED.
+        idempotency_capacity: how many write request ids are remembered (at least 1; see the
+            package docstring for the retry guarantees).
 
     Concurrency: the server calls ``storage`` from many threads at once; every
     :class:`~trialstore.storage.BaseStorage` is thread-safe by contract.
 
     Raises:
-        ValueError: inconsistent TLS arguments.
+        ValueError: an empty host, a port outside 0-65535, ``max_workers``,
+            ``max_message_bytes`` or ``idempotency_capacity`` below 1, or inconsistent TLS
+            arguments; raised before anything is bound or started.
     """
 
     def __init__(
@@ -538,6 +550,11 @@ class GrpcProxyServer:
         idempotency_capacity: int = 100_000,
         thread_pool: ThreadPoolExecutor | None = None,
     ) -> None:
+        check_host(host)
+        check_port(port, any_port=True)
+        check_count(max_workers, name="max_workers")
+        check_count(max_message_bytes, name="max_message_bytes")
+        check_count(idempotency_capacity, name="idempotency_capacity")
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("tls_cert and tls_key must be given together.")
         if tls_client_ca is not None and tls_cert is None:
@@ -604,7 +621,7 @@ class GrpcProxyServer:
         )
         server.add_generic_rpc_handlers(tuple(self._service.method_handlers()))
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        address = f"{self._host}:{self._requested_port}"
+        address = target(self._host, self._requested_port)
         cert, key, client_ca = self._tls
         try:
             if cert is not None and key is not None:
@@ -634,10 +651,9 @@ class GrpcProxyServer:
         for service in ("", STORAGE_SERVICE, EXTENSION_SERVICE):
             self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         _logger.info(
-            "gRPC proxy serving %s on %s:%d (TLS %s, client certificates %s, token %s)",
+            "gRPC proxy serving %s on %s (TLS %s, client certificates %s, token %s)",
             type(self._storage).__name__,
-            self._host,
-            port,
+            target(self._host, port),
             "on" if cert is not None else "off",
             "required" if client_ca is not None else "not required",
             "required" if self._token else "off",
@@ -654,14 +670,19 @@ class GrpcProxyServer:
 
         Health checks report NOT_SERVING from the moment this is called. Calling it again, or
         on a server that never started, does nothing. The storage is not closed.
+
+        Raises:
+            ValueError: ``grace`` is negative, NaN or infinite (nothing is stopped).
         """
+        if grace is not None:
+            check_seconds(grace, name="grace", zero=True)
         server = self._server
         if server is None or self._stopped.is_set():
             return
         self._health.enter_graceful_shutdown()
         server.stop(grace).wait()
         self._stopped.set()
-        _logger.info("gRPC proxy on %s:%s stopped", self._host, self._port)
+        _logger.info("gRPC proxy on %s stopped", target(self._host, self._port or 0))
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
         """Block until the server stops (or ``timeout`` passes); return whether it stopped."""
@@ -697,8 +718,10 @@ def run_grpc_proxy_server(
 
     Raises:
         OSError: the address cannot be bound.
-        ValueError: inconsistent options (see :class:`GrpcProxyServer`).
+        ValueError: ``grace`` is negative, NaN or infinite, or an argument
+            :class:`GrpcProxyServer` refuses; raised before anything is bound.
     """
+    check_seconds(grace, name="grace", zero=True)
     server = GrpcProxyServer(storage, host=host, port=port, thread_pool=thread_pool, **options)
     server.start()
     previous: dict[signal.Signals, Any] = {}

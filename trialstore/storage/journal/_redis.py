@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import urllib.parse
 from typing import Any
@@ -14,7 +15,7 @@ from trialstore.storage.journal._base import BaseJournalBackend, JournalReset
 from trialstore.storage.journal._records import dump_redis_value
 from trialstore.storage.journal._replay import SNAPSHOT_FORMAT
 
-__all__ = ["STUB_RECORD", "JournalRedisBackend"]
+__all__ = ["STUB_RECORD", "JournalRedisBackend", "check_redis_url"]
 
 _BATCH = 2000
 _HOLE_TIMEOUT = 30.0
@@ -126,6 +127,64 @@ return {0, records_before, bytes_before, records_after, bytes_after}
 """
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _port_text(netloc: str) -> str | None:
+    """The text after the host's ``:`` in ``netloc`` (None: no port given)."""
+    hostport = netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        hostport = hostport.partition("]")[2]
+    _, colon, port = hostport.rpartition(":")
+    return port if colon else None
+
+
+def check_redis_url(url: str, *, shown: str | None = None, form: str | None = None) -> None:
+    """Check what redis-py would silently reinterpret in a Redis URL: a database index that
+    is not a non-negative integer (``/notanint`` would be database 0, ``/1/2`` database 12)
+    and a port outside 1-65535.
+
+    ``redis://[[user]:password@]host[:port][/DB]`` and ``rediss://...`` take the database
+    from the path (none or ``/``: database 0) or from ``?db=DB``, not both;
+    ``unix://[[user]:password@]/path/to/socket`` from ``?db=DB``. Other query parameters
+    are left to redis-py. Error messages show ``shown`` (default: ``url``) with its password
+    masked and ``form``, the expected URL form (default: the one above).
+
+    Raises:
+        ValueError: an unknown scheme, a malformed address, a bad port or database index.
+    """
+    label = f"{'Redis' if shown is None else 'storage'} URL {mask_password(shown or url)!r}"
+    form = form or "redis://[[user]:password@]host[:port][/DB]"
+    scheme = url.partition("://")[0].lower()
+    if scheme not in ("redis", "rediss", "unix") or "://" not in url:
+        raise ValueError(f"{label}: the scheme must be redis://, rediss:// or unix://.")
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as e:  # an unclosed "[" of an IPv6 address
+        raise ValueError(f"{label}: {e}; expected {form}.") from None
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if scheme != "unix":
+        port_text = _port_text(parts.netloc)
+        if port_text is not None and (port is None or not 1 <= port <= 65535):
+            raise ValueError(
+                f"{label}: port {port_text!r} is not an integer from 1 to 65535; expected {form}."
+            )
+    databases = urllib.parse.parse_qs(parts.query, keep_blank_values=True).get("db", [])
+    if scheme != "unix" and parts.path.strip("/"):
+        databases.append(parts.path[1:].removesuffix("/"))
+    for database in databases:
+        if not _DIGITS.fullmatch(database):
+            raise ValueError(
+                f"{label}: database {database!r} is not a non-negative integer; "
+                f"expected {form} with DB a number such as 0."
+            )
+    if len(databases) > 1:
+        raise ValueError(f"{label}: the database is given more than once.")
+
+
 def _int(raw: Any, default: int) -> int:
     return default if raw is None else int(raw)
 
@@ -151,16 +210,22 @@ class JournalRedisBackend(BaseJournalBackend):
     Appends return, in the same atomic step, the records between the writer's position and
     its own record, so a compaction can never rewrite a record its writer has not seen yet.
 
-    With ``create=False`` the constructor checks, in one round trip, that a journal exists under
-    the prefix (``<prefix>:log_number`` or trialstore's snapshot key) and writes nothing.
+    ``url`` is a redis-py URL (``redis://``, ``rediss://``, ``unix://``); see
+    :func:`check_redis_url` for what is checked before redis-py sees it. Nothing connects
+    until the first read or write, except with ``create=False``: then the constructor checks,
+    in one round trip, that a journal exists under the prefix (``<prefix>:log_number`` or
+    trialstore's snapshot key), and writes nothing.
 
     Raises:
+        ValueError: a database index that is not a non-negative integer, a port outside
+            1-65535, or another URL redis-py refuses.
         ImportError: the ``redis`` package is missing (``pip install trialstore[redis]``).
         StorageNotFoundError: ``create`` is False and the prefix holds no journal.
         StorageInternalError: ``create`` is False and Redis cannot be reached.
     """
 
     def __init__(self, url: str, prefix: str = "", *, create: bool = True) -> None:
+        check_redis_url(url)
         try:
             import redis
         except ImportError as e:  # pragma: no cover - redis is installed in CI

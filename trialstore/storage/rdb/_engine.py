@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextvars
 import importlib.util
+import inspect
 import ipaddress
+import os
 import re
 import time
 from typing import Any
@@ -22,6 +24,7 @@ __all__ = [
     "PING_AFTER_IDLE",
     "SQLITE_BUSY_TIMEOUT",
     "TX_MODE",
+    "check_url",
     "classify_error",
     "connection_error",
     "create_engine",
@@ -45,6 +48,32 @@ _INSTALL = {
     "psycopg2": "pip install psycopg2-binary, or use postgresql+psycopg:// (psycopg 3)",
     "pymysql": "pip install 'trialstore[mysql]'  (PyMySQL)",
     "mysqldb": "pip install mysqlclient, or use mysql+pymysql:// (PyMySQL)",
+}
+
+_MAX_PORT = 65535
+#: URL query parameters SQLAlchemy's SQLite driver passes to ``sqlite3.connect`` (other ones
+#: it ignores, unless ``uri=true``).
+_PYSQLITE_OPTIONS = (
+    "uri",
+    "timeout",
+    "isolation_level",
+    "detect_types",
+    "check_same_thread",
+    "cached_statements",
+)
+#: URL query parameters SQLAlchemy's MySQL dialects turn into the driver's ``ssl`` dict.
+_SQLALCHEMY_MYSQL_SSL = {
+    "ssl_ca",
+    "ssl_key",
+    "ssl_cert",
+    "ssl_capath",
+    "ssl_cipher",
+    "ssl_check_hostname",
+}
+#: Query parameters that name the database (or an option file or service that names it).
+_DATABASE_QUERY_KEYS = {
+    "postgresql": ("dbname", "service"),
+    "mysql": ("db", "database", "read_default_file"),
 }
 
 # PostgreSQL SQLSTATEs: transaction conflicts (retry the transaction) and lost or refused
@@ -71,8 +100,10 @@ def normalize_url(url: str | sa.URL) -> sa.URL:
     with the ``utf8mb4`` character set unless the URL names one.
 
     Raises:
-        ValueError: the URL cannot be parsed or its database is not SQLite, PostgreSQL, MySQL
-            or MariaDB.
+        ValueError: the URL cannot be parsed, its database is not SQLite, PostgreSQL, MySQL or
+            MariaDB, its port is not an integer from 1 to 65535, a server URL names no
+            database, or a SQLite URL names a host or user instead of a file (see
+            :func:`check_url`).
     """
     text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
     try:
@@ -82,6 +113,11 @@ def normalize_url(url: str | sa.URL) -> sa.URL:
             f"storage URL {masked(text)!r} is not a database URL; expected e.g. "
             "sqlite:///path.db, postgresql://user@host/db or mysql://user@host/db."
         ) from None
+    except ValueError:  # SQLAlchemy's int() of the port
+        raise ValueError(
+            f"storage URL {masked(text)!r}: port {_port_text(text)!r} is not an integer from "
+            f"1 to {_MAX_PORT}."
+        ) from None
     backend, _, driver = parsed.drivername.lower().partition("+")
     if backend == "postgres":
         backend = "postgresql"
@@ -90,6 +126,7 @@ def normalize_url(url: str | sa.URL) -> sa.URL:
             f"storage URL {masked(parsed)!r}: database {backend!r} is not supported; "
             "supported: sqlite, postgresql (postgres), mysql, mariadb."
         )
+    check_url(parsed, backend, masked(text))
     if not driver:
         if backend == "postgresql":
             driver = "psycopg"
@@ -99,6 +136,57 @@ def normalize_url(url: str | sa.URL) -> sa.URL:
     if backend in ("mysql", "mariadb") and "charset" not in parsed.query:
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     return parsed
+
+
+def _port_text(text: str) -> str:
+    """The text after the host's ``:`` in a URL (for error messages)."""
+    netloc = text.partition("://")[2].partition("/")[0].partition("?")[0]
+    hostport = netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        hostport = hostport.partition("]")[2]
+    return hostport.partition(":")[2]
+
+
+def check_url(url: sa.URL, backend: str, shown: str) -> None:
+    """Check what the drivers would otherwise guess.
+
+    * The port (when given) must be an integer from 1 to 65535.
+    * SQLite: the file goes after three slashes (``sqlite:///relative.db``,
+      ``sqlite:////absolute.db``); a host, user, password or port is an error (in
+      ``sqlite://x.db`` the file name lands in the host part). ``sqlite://`` and
+      ``sqlite:///:memory:`` are an in-memory database.
+    * PostgreSQL, MySQL, MariaDB: the database must be named, in the path or, on
+      PostgreSQL, with ``?dbname=`` or ``?service=``, on MySQL with ``?database=`` or
+      ``?read_default_file=`` (an option file that names it). Without one the server would
+      pick its default database (PostgreSQL: the one named as the user) and trialstore would
+      create its tables there.
+
+    ``shown`` is the URL as error messages show it (password masked).
+
+    Raises:
+        ValueError: one of the above, naming the part of the URL and the expected form.
+    """
+    if url.port is not None and not 1 <= url.port <= _MAX_PORT:
+        raise ValueError(
+            f"storage URL {shown!r}: port {url.port} is not an integer from 1 to {_MAX_PORT}."
+        )
+    if backend == "sqlite":
+        if url.host or url.username or url.password or url.port:
+            raise ValueError(
+                f"storage URL {shown!r} names no SQLite file (the part after '//' is a host); "
+                "use sqlite:///relative.db or sqlite:////absolute.db (three slashes, then the "
+                "path), or sqlite:// for an in-memory database."
+            )
+        return
+    if url.database:
+        return
+    named_by = _DATABASE_QUERY_KEYS["postgresql" if backend == "postgresql" else "mysql"]
+    if any(key in url.query for key in named_by):
+        return
+    scheme = shown.partition("://")[0]
+    raise ValueError(
+        f"storage URL {shown!r}: no database name; expected {scheme}://user@host[:port]/DATABASE."
+    )
 
 
 def is_sqlite_memory(url: sa.URL) -> bool:
@@ -127,8 +215,10 @@ def create_engine(url: sa.URL, engine_kwargs: dict[str, Any] | None) -> sa.Engin
 
     Raises:
         ImportError: the database driver is not installed (the message says what to install).
-        ValueError: the URL names an unknown driver, or ``engine_kwargs`` sets the isolation
-            level (trialstore manages transactions itself).
+        ValueError: the URL names an unknown driver or a query parameter its driver does not
+            take (checked for SQLite, psycopg and PyMySQL, without connecting), or
+            ``engine_kwargs`` sets the isolation level (trialstore manages transactions
+            itself).
     """
     kwargs = dict(engine_kwargs or {})
     for managed in ("isolation_level", "skip_autocommit_rollback"):
@@ -155,6 +245,8 @@ def create_engine(url: sa.URL, engine_kwargs: dict[str, Any] | None) -> sa.Engin
         kwargs["connect_args"] = connect_args
     elif backend == "mysql" and url.get_driver_name() == "pymysql" and _is_loopback(url):
         kwargs["connect_args"] = _without_loopback_tls(url, dict(kwargs.pop("connect_args", {})))
+    if backend == "sqlite":
+        _check_options(url, None)  # before SQLAlchemy warns that it ignores them
     try:
         engine = sa.create_engine(url, **kwargs)
     except exc.NoSuchModuleError:
@@ -163,6 +255,8 @@ def create_engine(url: sa.URL, engine_kwargs: dict[str, Any] | None) -> sa.Engin
         ) from None
     except ImportError as e:
         raise _missing_driver(url, e) from None
+    if backend != "sqlite":
+        _check_options(url, engine.dialect)
     if backend == "sqlite":
         _configure_sqlite(engine, memory=is_sqlite_memory(url))
     else:
@@ -170,6 +264,41 @@ def create_engine(url: sa.URL, engine_kwargs: dict[str, Any] | None) -> sa.Engin
             _configure_idle_ping(engine)
     _configure_begin(engine, backend)
     return engine
+
+
+def _driver_options(url: sa.URL, dialect: sa.Dialect | None) -> set[str] | None:
+    """The URL query parameters the URL's driver takes, or None when it cannot be told.
+
+    ``dialect`` (None for SQLite) is the engine's, whose driver module is loaded."""
+    driver = url.get_driver_name()
+    if url.get_backend_name() == "sqlite":
+        if driver != "pysqlite" or sa.util.asbool(url.query.get("uri", False)):
+            return None  # with uri=true the rest are SQLite URI parameters: SQLite's business
+        return set(_PYSQLITE_OPTIONS)
+    dbapi = None if dialect is None else dialect.loaded_dbapi
+    if driver == "psycopg" and dbapi is not None:
+        # libpq's connection parameters (asked from libpq, no connection made)
+        return {option.keyword.decode() for option in dbapi.pq.Conninfo.get_defaults()}
+    if driver == "pymysql" and dbapi is not None:
+        parameters = inspect.signature(dbapi.connect).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            return None
+        return {p.name for p in parameters} | _SQLALCHEMY_MYSQL_SSL
+    return None
+
+
+def _check_options(url: sa.URL, dialect: sa.Dialect | None) -> None:
+    """Raise ValueError for a URL query parameter the driver does not take (psycopg would
+    fail the connection with it, PyMySQL raise TypeError, SQLite ignore it)."""
+    allowed = _driver_options(url, dialect)
+    if allowed is None:
+        return
+    unknown = sorted(set(url.query) - allowed)
+    if unknown:
+        raise ValueError(
+            f"storage URL {masked(url)!r}: unknown connection option {unknown[0]!r} in the "
+            f"URL; the {url.get_driver_name()} driver takes: {', '.join(sorted(allowed))}."
+        )
 
 
 def _is_loopback(url: sa.URL) -> bool:
@@ -302,13 +431,64 @@ _USER_HINTS = re.compile(r"role \"[^\"]*\" does not exist|unknown user", re.IGNO
 _MISSING_DB_HINTS = re.compile(r"does not exist|unknown database", re.IGNORECASE)
 
 
+_UNKNOWN_OPTION = re.compile(r'invalid connection option "([^"]+)"', re.IGNORECASE)
+
+
+def _sqlite_path(url: sa.URL) -> str | None:
+    """The file a SQLite URL names (absolute), or None (in memory, or a SQLite URI)."""
+    if is_sqlite_memory(url) or sa.util.asbool(url.query.get("uri", False)):
+        return None
+    return os.path.abspath(url.database or "")
+
+
+def _sqlite_file_problem(path: str, detail: str) -> str:
+    """What keeps SQLite from opening ``path``, as far as the file system tells."""
+    directory = os.path.dirname(path)
+    if os.path.isdir(path):
+        return "it is a directory"
+    if not os.path.exists(directory):
+        return f"its directory {directory} does not exist"
+    if not os.path.isdir(directory):
+        return f"{directory} is not a directory"
+    writable_dir = os.access(directory, os.W_OK | os.X_OK)
+    if not os.path.exists(path):
+        if not writable_dir:
+            return f"no permission to create it in {directory}"
+    elif not os.access(path, os.R_OK):
+        return "no permission to read it"
+    elif not os.access(path, os.W_OK):
+        return "no permission to write it"
+    elif not writable_dir:
+        return f"no permission to write in its directory {directory} (SQLite keeps its WAL there)"
+    if "not a database" in detail.lower():
+        return "it is not a SQLite database"
+    return "check the path and its permissions"
+
+
 def connection_error(url: sa.URL, error: BaseException) -> StorageInternalError:
-    """Return a one-line, password-free error for a failed first connection."""
+    """Return a one-line, password-free error for a failed first connection whose hint names
+    the likely cause: a SQLite file problem (a directory, a missing directory, no permission,
+    not a database), an unknown connection option, a wrong user or password, a missing
+    database, else a server that is down or unreachable."""
     detail = " ".join(str(getattr(error, "orig", None) or error).split())
     if url.password:
         detail = detail.replace(str(url.password), "***")
+    if url.get_backend_name() == "sqlite":
+        path = _sqlite_path(url)
+        if path is not None:
+            problem = _sqlite_file_problem(path, detail)
+            return StorageInternalError(
+                f"cannot open SQLite database file {path}: {problem}. ({detail})"
+            )
+        return StorageInternalError(f"cannot open storage {masked(url)!r}: {detail}")
     where = f"{url.host or 'localhost'}" + (f":{url.port}" if url.port else "")
-    if _PASSWORD_HINTS.search(detail) or _USER_HINTS.search(detail):
+    option = _UNKNOWN_OPTION.search(detail)
+    if option:
+        hint = (
+            f"unknown connection option {option.group(1)!r} in the URL (or in "
+            "engine_kwargs['connect_args'])"
+        )
+    elif _PASSWORD_HINTS.search(detail) or _USER_HINTS.search(detail):
         hint = f"check the user name and password in the URL (user {url.username!r})"
     elif _MISSING_DB_HINTS.search(detail):
         hint = f"create the database {url.database!r} first, or fix its name in the URL"
