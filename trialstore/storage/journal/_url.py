@@ -58,9 +58,7 @@ def backend_from_url(url: str, *, create: bool = True) -> BaseJournalBackend:
             raise ValueError(f"storage URL {shown!r}: no host; expected {_REDIS_FORM}.")
         redis_url = urllib.parse.urlunsplit(parts._replace(query=""))
         check_redis_url(redis_url, shown=url, form=_REDIS_FORM)
-        return JournalRedisBackend(
-            redis_url, prefix=query.get("prefix", [""])[-1], create=create
-        )
+        return JournalRedisBackend(redis_url, prefix=query.get("prefix", [""])[-1], create=create)
     raise ValueError(f"not a journal URL: {url!r} (journal:///path or journal+redis://...)")
 
 
