@@ -211,7 +211,7 @@ def test_cli_refuses_existing_studies_and_writes_nothing(
     [
         (["--from", "mem://src", "--to", "mem://src"], 2, "same storage"),
         (["--from", "mem://src", "--to", "mem://dst", "--study", "nope"], 1, "no study named"),
-        (["--from", "bad://x", "--to", "mem://dst"], 1, "not supported"),
+        (["--from", "bad://x", "--to", "mem://dst"], 2, "--from: storage URL scheme 'bad'"),
     ],
 )
 def test_cli_errors(

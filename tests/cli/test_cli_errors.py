@@ -55,6 +55,33 @@ def test_read_only_commands_create_nothing_where_no_storage_is(
     assert tree(tmp_path) == {}
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite://x.db", "use sqlite:///relative.db or sqlite:////absolute.db"),
+        ("postgresql://", "no database name"),
+        ("postgresql://postgres@127.0.0.1:1/x?bogus=1", "unknown connection option 'bogus'"),
+        ("mysql://root@127.0.0.1:1/x?bogus=1", "unknown connection option 'bogus'"),
+        ("journal+redis://127.0.0.1:1/notanint", "database 'notanint' is not a non-negative"),
+        ("grpc://127.0.0.1:70000", "port '70000'"),
+        ("nosuch://x", "storage URL scheme 'nosuch' is not supported"),
+    ],
+)
+@pytest.mark.parametrize("command", ["studies", "create-study"])
+def test_a_url_the_library_refuses_is_a_usage_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    url: str,
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = error_line(capsys, [command, "--storage", url], code=2)
+    assert "error: --storage: " in line and message in line
+    assert tree(tmp_path) == {}
+
+
 def test_sqlite_directory_is_named_a_file_problem(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -104,8 +104,8 @@ def test_a_bad_storage_url_is_one_line_and_nothing_is_served(
     monkeypatch.chdir(tmp_path)
     code = main(["grpc-proxy", "--storage", storage])
     line = _one_error_line(capsys)
-    assert code == 1
-    assert message in line
+    assert code == 2  # a bad value of --storage
+    assert "--storage: " in line and message in line
     assert served == []
     assert list(tmp_path.iterdir()) == []  # no SQLite file made from "x.db"
 

@@ -68,8 +68,8 @@ def test_create_list_show_delete(url: str, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_bad_storage_url_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["studies", "--storage", "nosuch://x"]) == 1
-    assert "nosuch" in capsys.readouterr().err
+    assert main(["studies", "--storage", "nosuch://x"]) == 2
+    assert "--storage: storage URL scheme 'nosuch' is not supported" in capsys.readouterr().err
 
 
 def test_demo_console_script(tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     copy is found in the source, which must exist.
 
     Raises:
-        UsageError: ``--from`` and ``--to`` are the same URL.
+        UsageError: ``--from`` and ``--to`` are the same URL, or one the library refuses.
         KeyError: a ``--study`` is not in the source.
         DuplicatedStudyError: the destination has a study of that name (no ``--overwrite``);
             nothing was copied.
@@ -62,13 +62,13 @@ def run(args: argparse.Namespace) -> int:
     from_label, to_label = mask_password(args.from_url), mask_password(args.to_url)
     if args.from_url == args.to_url:
         raise UsageError("--from and --to are the same storage.")
-    with existing_storage(args.from_url) as source:
+    with existing_storage(args.from_url, "--from") as source:
         studies = {s.study_name: s._study_id for s in source.get_all_studies()}
         names: list[str] = args.studies or list(studies)
         missing = [name for name in names if name not in studies]
         if missing:
             raise KeyError(f"no study named {missing[0]!r} in {from_label}; nothing was copied.")
-        with storage_for_writing(args.to_url) as destination:
+        with storage_for_writing(args.to_url, "--to") as destination:
             existing = {s.study_name for s in destination.get_all_studies()}
             clashes = [name for name in names if name in existing]
             if clashes and not args.overwrite:

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from trialstore.cli._errors import UsageError
+from trialstore.cli._open import open_url
 from trialstore.storage._url import mask_password
 
 __all__ = ["StorageOpenError", "register", "run"]
@@ -80,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     """Serve until stopped; return 0 after a clean stop.
 
     Raises:
-        UsageError: a flag is out of range (checked before anything is opened).
+        UsageError: a flag is out of range (checked before anything is opened), or the
+            library refuses the storage URL.
         StorageOpenError: the storage cannot be opened.
         OSError, ValueError: a TLS or token file cannot be read or is empty, or the address
             cannot be bound.
@@ -95,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
     tls_cert, tls_key = read_bytes(args.tls_cert), read_bytes(args.tls_key)
     tls_client_ca = read_bytes(args.tls_client_ca)
     try:
-        storage = get_storage(args.storage)
+        storage = open_url(args.storage, get_storage, "--storage")
+    except UsageError:
+        raise
     except Exception as e:
         shown = mask_password(args.storage)
         raise StorageOpenError(
