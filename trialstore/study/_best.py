@@ -14,6 +14,7 @@ import threading
 from trialstore.storage.base import BaseStorage
 from trialstore.study._direction import StudyDirection
 from trialstore.study._scan import trials_from
+from trialstore.trial._constraints import is_feasible
 from trialstore.trial._frozen import FrozenTrial
 from trialstore.trial._state import TrialState
 
@@ -21,7 +22,8 @@ __all__ = ["BestTracker"]
 
 
 class BestTracker:
-    """Finds the best COMPLETE trial of a single-objective study, cheaply and thread-safely."""
+    """Finds the best feasible COMPLETE trial of a single-objective study (a trial with a
+    constraint value above 0 is not a candidate), cheaply and thread-safely."""
 
     def __init__(self, storage: BaseStorage, study_id: int, direction: StudyDirection) -> None:
         self._storage = storage
@@ -41,7 +43,8 @@ class BestTracker:
         return a.values[0] < b.values[0]
 
     def best(self) -> FrozenTrial | None:
-        """Return the best COMPLETE trial (a shared snapshot: do not mutate), or None."""
+        """Return the best feasible COMPLETE trial (a shared snapshot: do not mutate), or
+        None."""
         with self._lock:
             prefix, best = self._prefix, self._prefix_best
             extending = True
@@ -52,11 +55,19 @@ class BestTracker:
                 state = trial.state
                 if extending and state.is_finished():
                     prefix = index + 1
-                    if state == TrialState.COMPLETE and self._better(trial, best):
+                    if (
+                        state == TrialState.COMPLETE
+                        and self._better(trial, best)
+                        and is_feasible(trial)
+                    ):
                         best = trial
                     continue
                 extending = False
-                if state == TrialState.COMPLETE and self._better(trial, tail_best):
+                if (
+                    state == TrialState.COMPLETE
+                    and self._better(trial, tail_best)
+                    and is_feasible(trial)
+                ):
                     tail_best = trial
             self._prefix, self._prefix_best = prefix, best
         if tail_best is not None and (best is None or self._better(tail_best, best)):

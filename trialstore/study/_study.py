@@ -6,7 +6,7 @@ import copy
 import threading
 import warnings
 from collections.abc import Callable, Container, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import UpdateFinishedTrialError
@@ -16,12 +16,23 @@ from trialstore.samplers._base import BaseSampler
 from trialstore.storage._url import get_storage
 from trialstore.storage.base import BaseStorage
 from trialstore.study._best import BestTracker
+from trialstore.study._dataframe import DEFAULT_ATTRS, build_trials_dataframe
 from trialstore.study._direction import StudyDirection
+from trialstore.study._feasible import best_feasible_trial
+from trialstore.study._metric_names import (
+    METRIC_NAMES_KEY,
+    check_metric_names,
+    read_metric_names,
+)
 from trialstore.study._scan import probes_by_number, trials_from
+from trialstore.trial._constraints import is_feasible
 from trialstore.trial._create import create_trial
 from trialstore.trial._frozen import FrozenTrial
 from trialstore.trial._state import TrialState
 from trialstore.trial._trial import Trial
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["PARAM_WRITES", "ObjectiveFuncType", "Study", "check_param_writes"]
 
@@ -184,6 +195,25 @@ class Study:
         """Store a JSON-serializable system attribute of the study (reserved for libraries)."""
         self._storage.set_study_system_attr(self._study_id, key, value)
 
+    @property
+    def metric_names(self) -> list[str] | None:
+        """The name of each objective (a new list), or None when none were set (see
+        :meth:`set_metric_names`). One storage read."""
+        return read_metric_names(self._storage.get_study_system_attrs(self._study_id))
+
+    def set_metric_names(self, metric_names: list[str]) -> None:
+        """Name the objectives, one name per direction, in order (used by
+        :meth:`trials_dataframe`). Stored where Optuna stores them (the study system
+        attribute ``"study:metric_names"``), so either library reads the names the other set;
+        a later call replaces them.
+
+        Raises:
+            ValueError: ``metric_names`` is not a list (or tuple) of str, or its length is not
+                the number of objectives. Nothing is stored then.
+        """
+        names: list[Any] = check_metric_names(metric_names, len(self._directions))
+        self._storage.set_study_system_attr(self._study_id, METRIC_NAMES_KEY, names)
+
     # -- trials ----------------------------------------------------------------------------------
 
     @property
@@ -207,18 +237,23 @@ class Study:
 
     @property
     def best_trial(self) -> FrozenTrial:
-        """The COMPLETE trial with the best value (lowest number among equals).
+        """The COMPLETE trial with the best value (lowest number among equals) among the
+        feasible ones: those whose constraint values (``Trial.set_constraint``) are all
+        ``<= 0``, which is every trial when none has constraints.
 
         Raises:
             RuntimeError: the study has several objectives.
-            ValueError: no trial is COMPLETE yet.
+            ValueError: no trial is COMPLETE yet, or none of the COMPLETE trials is feasible.
         """
         if len(self._directions) > 1:
             raise RuntimeError(
                 "A single best trial cannot be retrieved from a multi-objective study. Consider "
                 "using Study.best_trials to retrieve a list containing the best trials."
             )
-        return self._storage.get_best_trial(self._study_id)
+        best = self._storage.get_best_trial(self._study_id)
+        if is_feasible(best):
+            return best
+        return best_feasible_trial(self._storage, self._study_id, self._directions[0])
 
     @property
     def best_value(self) -> float:
@@ -234,11 +269,12 @@ class Study:
 
     @property
     def best_trials(self) -> list[FrozenTrial]:
-        """The COMPLETE trials on the Pareto front (for one objective: the best trial(s) of
-        equal best value), ordered by number."""
+        """The feasible COMPLETE trials (see :attr:`best_trial`) on the Pareto front (for
+        one objective: the best trial(s) of equal best value), ordered by number."""
         complete = self._storage.get_all_trials(
             self._study_id, deepcopy=False, states=(TrialState.COMPLETE,)
         )
+        complete = [t for t in complete if is_feasible(t)]
         signs = [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in self._directions]
         losses = [[s * v for s, v in zip(signs, t.values or (), strict=True)] for t in complete]
         front = []
@@ -251,6 +287,36 @@ class Study:
             if not dominated:
                 front.append(copy.deepcopy(complete[i]))
         return front
+
+    def trials_dataframe(
+        self, attrs: tuple[str, ...] = DEFAULT_ATTRS, multi_index: bool = False
+    ) -> pd.DataFrame:
+        """Return the trials as a pandas DataFrame, one row per trial in number order, with
+        Optuna 5.0's columns (needs the ``pandas`` extra: ``pip install
+        'trialstore[pandas]'``).
+
+        ``attrs`` names trial fields (``number``, ``value``, ``values``, ``datetime_start``,
+        ``datetime_complete``, ``duration``, ``params``, ``distributions``, ``user_attrs``,
+        ``system_attrs``, ``intermediate_values``, ``last_step``, ``constraints``, ``state``,
+        ``_trial_id``). Columns come in the order of ``attrs``: a plain field is one column
+        (``state`` holds the state's name, e.g. ``"COMPLETE"``); a dict field is one column
+        per key found in any trial, in sorted key order (``params_x``; a trial without the key
+        has NaN); ``values`` is one column per objective (``values_0``, ``values_1``, or
+        ``values_<name>`` in the names' order when :attr:`metric_names` are set; NaN for a
+        trial without values). With metric names, ``value`` becomes ``value_<name>``. In a
+        multi-objective study ``value`` means ``values``. A dict field that no trial has any
+        key of gives no column. With ``multi_index=True`` the columns are a two-level
+        MultiIndex (``("params", "x")``, ``("number", "")``) instead of names joined by
+        ``_``.
+
+        A study without trials gives an empty DataFrame (no rows, no columns); ``attrs``
+        that give no column at all give one row per trial and no columns.
+
+        Raises:
+            ImportError: pandas is not installed (the message names the extra).
+            ValueError: ``attrs`` is a str or names something that is not a trial field.
+        """
+        return build_trials_dataframe(self, attrs, multi_index)
 
     # -- ask and tell ----------------------------------------------------------------------------
 

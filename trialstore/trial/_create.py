@@ -23,16 +23,20 @@ def create_trial(
     user_attrs: dict[str, Any] | None = None,
     system_attrs: dict[str, Any] | None = None,
     intermediate_values: dict[int, float] | None = None,
+    constraints: dict[str, float] | None = None,
 ) -> FrozenTrial:
     """Return a validated FrozenTrial for ``Study.add_trial`` (number and id are -1).
 
     ``datetime_start`` is now unless the state is WAITING; ``datetime_complete`` is now for a
-    finished state.
+    finished state. ``constraints`` are set with :meth:`FrozenTrial.set_constraint` (in
+    ``system_attrs``; a key already there keeps its value, with a warning).
 
     Raises:
         ValueError: both ``value`` and ``values`` are given, or the fields disagree with each
             other or with ``state`` (e.g. COMPLETE without a value, a param outside its
-            distribution, params and distributions with different keys).
+            distribution, params and distributions with different keys); or a constraint key
+            is not a str or its value is NaN.
+        TypeError: a constraint value does not convert to a float.
     """
     now = datetime.datetime.now()
     trial = FrozenTrial(
@@ -49,5 +53,7 @@ def create_trial(
         intermediate_values=dict(intermediate_values or {}),
         trial_id=-1,
     )
+    for key, constraint in (constraints or {}).items():
+        trial.set_constraint(key, constraint)
     trial._validate()
     return trial

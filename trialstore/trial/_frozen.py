@@ -14,6 +14,11 @@ from trialstore.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from trialstore.trial._constraints import (
+    constraint_attr,
+    constraints_from_system_attrs,
+    warn_constraint_already_set,
+)
 from trialstore.trial._state import TrialState
 
 __all__ = ["FrozenTrial"]
@@ -127,6 +132,20 @@ class FrozenTrial:
     def set_user_attr(self, key: str, value: Any) -> None:
         """Set ``key`` in this snapshot's user attributes (not in any storage)."""
         self._user_attrs[key] = value
+
+    def set_constraint(self, key: str, value: float) -> None:
+        """Set constraint ``key`` in this snapshot's system attributes (not in any storage;
+        see :attr:`constraints`). A key already set keeps its value, with a warning.
+
+        Raises:
+            ValueError: ``key`` is not a str, or ``value`` is NaN.
+            TypeError: ``value`` does not convert to a float.
+        """
+        attr, number = constraint_attr(key, value)
+        if attr in self._system_attrs:
+            warn_constraint_already_set(key)
+            return
+        self._system_attrs[attr] = number
 
     def _suggest(self, name: str, distribution: BaseDistribution) -> Any:
         if name not in self._params:
@@ -250,6 +269,14 @@ class FrozenTrial:
     @system_attrs.setter
     def system_attrs(self, value: dict[str, Any]) -> None:
         self._system_attrs = value
+
+    @property
+    def constraints(self) -> dict[str, float]:
+        """The constraint values by key, read from :attr:`system_attrs` in Optuna's format
+        (``"constraints:<key>"`` attributes, and the list under ``"constraints"``, whose
+        entries read as keys ``"0"``, ``"1"``, ...). The trial is feasible when every value is
+        ``<= 0``; a trial without constraints is feasible."""
+        return constraints_from_system_attrs(self._system_attrs)
 
     @property
     def last_step(self) -> int | None:

@@ -18,6 +18,11 @@ from trialstore.distributions import (
     check_distribution_compatibility,
 )
 from trialstore.exceptions import UpdateFinishedTrialError
+from trialstore.trial._constraints import (
+    constraint_attr,
+    constraints_from_system_attrs,
+    warn_constraint_already_set,
+)
 from trialstore.trial._frozen import FrozenTrial
 from trialstore.trial._state import TrialState
 
@@ -348,6 +353,29 @@ class Trial:
         self._storage.set_trial_system_attr(self._trial_id, key, value)
         self._cached_frozen.system_attrs[key] = value
 
+    def set_constraint(self, key: str, value: float) -> None:
+        """Store constraint ``key`` of the trial: the trial is feasible when every constraint
+        value is ``<= 0``. Stored as Optuna stores it (the system attribute
+        ``"constraints:<key>"``, a float), so Optuna's samplers and ``best_trial(s)`` read it.
+
+        A key this Trial already holds (set here, or present when the trial was claimed)
+        keeps its value, with a warning, and nothing is written. Otherwise this is one
+        :meth:`set_system_attr` write: with ``param_writes="at_tell"``, the buffered
+        parameters are written first.
+
+        Raises:
+            ValueError: ``key`` is not a str, or ``value`` is NaN (nothing is written); or
+                the storage rejected the key (longer than the storage allows) or the buffered
+                parameters.
+            TypeError: ``value`` does not convert to a float.
+            UpdateFinishedTrialError: the trial is finished.
+        """
+        attr, number = constraint_attr(key, value)
+        if attr in self._cached_frozen.system_attrs:
+            warn_constraint_already_set(key)
+            return
+        self.set_system_attr(attr, number)
+
     # -- fields --------------------------------------------------------------------------------
 
     @property
@@ -374,6 +402,12 @@ class Trial:
     def system_attrs(self) -> dict[str, Any]:
         """A copy of the system attributes."""
         return dict(self._cached_frozen.system_attrs)
+
+    @property
+    def constraints(self) -> dict[str, float]:
+        """The constraint values by key (see :meth:`set_constraint`): those set through this
+        Trial and those the trial held when it was claimed. No storage round trip."""
+        return constraints_from_system_attrs(self._cached_frozen.system_attrs)
 
     @property
     def datetime_start(self) -> datetime.datetime | None:
