@@ -18,6 +18,7 @@ from trialstore.distributions import (
     check_distribution_compatibility,
 )
 from trialstore.exceptions import UpdateFinishedTrialError
+from trialstore.trial._base import BaseTrial
 from trialstore.trial._frozen import FrozenTrial
 from trialstore.trial._state import TrialState
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["Trial"]
 
 
-class Trial:
+class Trial(BaseTrial):
     """One running trial of a study, handed to the objective function.
 
     ``suggest_*`` returns a parameter value (from an enqueued trial's fixed params, else from
