@@ -18,6 +18,7 @@ from trialstore.distributions import (
     check_distribution_compatibility,
 )
 from trialstore.exceptions import UpdateFinishedTrialError
+from trialstore.trial._base import BaseTrial
 from trialstore.trial._constraints import (
     constraint_attr,
     constraints_from_system_attrs,
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["Trial"]
 
 
-class Trial:
+class Trial(BaseTrial):
     """One running trial of a study, handed to the objective function.
 
     ``suggest_*`` returns a parameter value (from an enqueued trial's fixed params, else from
