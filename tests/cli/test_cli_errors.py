@@ -278,3 +278,22 @@ def test_redis_prefix_without_journal_creates_no_key(
         assert list(client.scan_iter(match=f"{redis_prefix}*")) == []
     finally:
         client.close()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--n-trials", "0"], "--n-trials must be >= 1, got 0"),
+        (["--n-jobs", "0"], "--n-jobs must be >= 1, or -1 (one per CPU), got 0"),
+    ],
+)
+def test_demo_checks_its_counts_before_it_creates_anything(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    url = f"journal://{tmp_path / 'demo.log'}"
+    line = error_line(capsys, ["demo", "--storage", url, *argv], code=2)
+    assert line.endswith(message)
+    assert tree(tmp_path) == {}

@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any
 
+from trialstore.cli._errors import UsageError
 from trialstore.cli._output import emit, trial_record
 
 __all__ = ["register"]
@@ -66,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
     import trialstore
     from trialstore.trial import TrialState
 
+    if args.n_trials < 1:
+        raise UsageError(f"--n-trials must be >= 1, got {args.n_trials}")
+    if args.n_jobs < 1 and args.n_jobs != -1:
+        raise UsageError(f"--n-jobs must be >= 1, or -1 (one per CPU), got {args.n_jobs}")
     if args.storage is None:
         storage, label = _default_storage()
     else:
