@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING
 from trialstore._callbacks import RetryFailedTrialCallback, RetryHeartbeatStaleTrialCallback
 from trialstore.storage._copy import clone_study
 from trialstore.storage._memory import InMemoryStorage
-from trialstore.storage._url import get_storage, open_storage
+from trialstore.storage._url import (
+    SCHEME_FACTORIES,
+    get_storage,
+    mask_password,
+    open_storage,
+    storage_factory,
+)
 from trialstore.storage.base import BaseStorage
 
 if TYPE_CHECKING:
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
     from trialstore.storage.rdb import RDBStorage
 
 __all__ = [
+    "SCHEME_FACTORIES",
     "BaseStorage",
     "GrpcProxyServer",
     "GrpcStorageProxy",
@@ -41,8 +48,10 @@ __all__ = [
     "RetryHeartbeatStaleTrialCallback",
     "clone_study",
     "get_storage",
+    "mask_password",
     "open_storage",
     "run_grpc_proxy_server",
+    "storage_factory",
 ]
 
 #: Names served from optional sub-packages, imported on first use so that ``trialstore.storage``

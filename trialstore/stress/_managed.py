@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import StorageInternalError
-from trialstore.storage._memory import InMemoryStorage
+from trialstore.storage import InMemoryStorage
 from trialstore.storage.base import BaseStorage
 from trialstore.study._direction import StudyDirection
 from trialstore.study._frozen import FrozenStudy

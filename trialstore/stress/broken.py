@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from trialstore.distributions import BaseDistribution
+from trialstore.storage import InMemoryStorage
 from trialstore.storage import _validation as check
-from trialstore.storage._memory import InMemoryStorage
 from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.trial._frozen import FrozenTrial
