@@ -111,6 +111,20 @@ def test_enqueued_values_outside_the_range_are_used_on_every_backend(ts_backend:
     assert [type(v) for v in stored.params.values()] == [float, int, int, float, int]
 
 
+def test_trialstore_study_layer_warns_and_uses_values_as_optuna_does() -> None:
+    """trialstore's study layer: the same values, the same warnings as Optuna's."""
+    import trialstore
+
+    reference = optuna.create_study()
+    expected_warnings = _run_recording_warnings(reference)
+    study = trialstore.create_study()
+    assert _run_recording_warnings(study) == expected_warnings
+    [trial] = study.trials
+    assert trial.state == TrialState.COMPLETE
+    assert trial.params == reference.trials[0].params
+    assert trial.value == reference.trials[0].value
+
+
 def test_study_features_and_exceptions() -> None:
     ts = InMemoryStorage()
     storage = to_optuna(ts)
