@@ -130,8 +130,8 @@ PRECEDENCE: list[tuple[str, Call, type[BaseException]]] = [
         ValueError,
     ),
     (
-        "set_trial_param: value out of range beats missing trial",
-        lambda w: w.storage.set_trial_param(w.missing_trial, "x", 2.0, F01),
+        "set_trial_param: value the distribution cannot represent beats missing trial",
+        lambda w: w.storage.set_trial_param(w.missing_trial, "x", math.inf, F01),
         ValueError,
     ),
     (
@@ -161,7 +161,9 @@ PRECEDENCE: list[tuple[str, Call, type[BaseException]]] = [
     ),
     (
         "set_trial_params: bad entry beats missing trial",
-        lambda w: w.storage.set_trial_params(w.missing_trial, {"y": (0.5, F01), "z": (2.0, F01)}),
+        lambda w: w.storage.set_trial_params(
+            w.missing_trial, {"y": (0.5, F01), "z": (math.nan, F01)}
+        ),
         ValueError,
     ),
     (

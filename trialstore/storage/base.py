@@ -213,12 +213,18 @@ class BaseStorage(abc.ABC):
     ) -> None:
         """Set one parameter of an unfinished trial (internal representation).
 
+        The value is stored whether or not it lies inside ``distribution``'s range (as Optuna's
+        storages do: an enqueued value outside the range of a ``suggest_*`` call is used as
+        given); it must be one the distribution can represent.
+
         Raises:
             KeyError: no such trial.
             UpdateFinishedTrialError: the trial is finished.
             ValueError: ``param_name`` is not a str of at most 512 characters; the value is not
-                a finite number or not in ``distribution``; ``distribution`` is incompatible
-                with one already used for ``param_name`` in the study.
+                a finite number, or ``distribution`` cannot represent it (a categorical index
+                that names no choice; on a log scale, a Float value <= 0 or an Int value
+                < 1); ``distribution`` is incompatible with one already used for
+                ``param_name`` in the study.
         """
 
     def set_trial_params(

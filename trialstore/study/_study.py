@@ -420,9 +420,14 @@ class Study:
         user_attrs: dict[str, Any] | None = None,
         skip_if_exists: bool = False,
     ) -> None:
-        """Add a WAITING trial whose ``suggest_*`` calls return ``params`` (values outside the
-        suggested range are sampled instead, with a warning). The next ``ask`` (of any worker
-        sharing the storage) claims the oldest WAITING trial.
+        """Add a WAITING trial whose ``suggest_*`` calls return ``params``. The next ``ask`` (of
+        any worker sharing the storage) claims the oldest WAITING trial.
+
+        A value outside the range of its ``suggest_*`` call is used as given, with Optuna's
+        UserWarning (``Fixed parameter x with value 100.0 is out of range for distribution
+        ...``). A value the distribution cannot represent (not one of the categorical choices,
+        not a number, NaN or ±inf, on a log scale a Float value <= 0 or an Int value < 1) is
+        sampled instead, with a UserWarning saying so.
 
         With ``skip_if_exists``, nothing is added if a trial (in any state) already has exactly
         these params, either suggested or enqueued.

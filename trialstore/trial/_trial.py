@@ -266,13 +266,24 @@ class Trial(BaseTrial):
         if name in self._fixed_params:
             fixed = self._fixed_params[name]
             try:
-                if dist._contains(dist.to_internal_repr(fixed)):
-                    return fixed
+                internal = dist.to_internal_repr(fixed)
+                representable = dist._representable(internal)
             except ValueError:
-                pass
+                representable = False
+            if representable:
+                if not dist._contains(internal):
+                    # Optuna 5.0's warning, word for word: the value is used as given.
+                    warnings.warn(
+                        f"Fixed parameter {name} with value {fixed} is out of range for "
+                        f"distribution {dist}.",
+                        UserWarning,
+                        stacklevel=4,
+                    )
+                return fixed
             warnings.warn(
-                f"Fixed parameter {name!r} with value {fixed!r} is out of range for "
+                f"Fixed parameter {name!r} with value {fixed!r} cannot be represented by "
                 f"distribution {dist!r}; sampling a new value instead.",
+                UserWarning,
                 stacklevel=4,
             )
         if self._relative_params is None:

@@ -168,7 +168,7 @@ def trial_from_proto(
 
     Raises:
         ValueError: a field cannot be decoded (bad state, datetime, distribution or JSON text,
-            a param without a distribution or outside it).
+            a param without a distribution or one its distribution cannot represent).
     """
     if extras is None:
         extras = extensions_pb2.TrialExtras()
@@ -184,7 +184,8 @@ def trial_from_proto(
             params[name] = dist.to_external_repr(proto.params[name])
         except (ValueError, IndexError, TypeError, OverflowError):
             raise ValueError(
-                f"param {name!r}: internal value {proto.params[name]!r} is not in {dist!r}."
+                f"param {name!r}: internal value {proto.params[name]!r} cannot be "
+                f"represented by {dist!r}."
             ) from None
     return FrozenTrial(
         number=proto.number,
