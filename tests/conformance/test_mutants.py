@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
+from trialstore._core import copy_trial
 from trialstore.conformance import run_conformance
 from trialstore.distributions import BaseDistribution
 from trialstore.storage import BaseStorage, InMemoryStorage
-from trialstore.storage import _validation as check
-from trialstore.storage._snapshot import copy_trial
+from trialstore.storage import validation as check
 from trialstore.trial import FrozenTrial, TrialState
 
 YIELD = 0.0005  # seconds: long enough for another thread to enter the critical section

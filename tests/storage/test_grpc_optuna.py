@@ -28,9 +28,8 @@ from trialstore.exceptions import (  # noqa: E402
 )
 from trialstore.storage import InMemoryStorage  # noqa: E402
 from trialstore.storage.grpc import GrpcProxyServer, GrpcStorageProxy  # noqa: E402
-from trialstore.study._direction import StudyDirection  # noqa: E402
-from trialstore.trial._frozen import FrozenTrial  # noqa: E402
-from trialstore.trial._state import TrialState  # noqa: E402
+from trialstore.study import StudyDirection  # noqa: E402
+from trialstore.trial import FrozenTrial, TrialState  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 optuna.logging.set_verbosity(optuna.logging.WARNING)

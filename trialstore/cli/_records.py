@@ -11,8 +11,8 @@ import datetime
 from collections.abc import Sequence
 from typing import Any
 
-from trialstore.study._summary import StudySummary
-from trialstore.trial._frozen import FrozenTrial
+from trialstore._core import FrozenTrial
+from trialstore.study import StudySummary
 
 __all__ = ["STUDY_NESTED", "TRIAL_NESTED", "Table", "study_table", "trial_table"]
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
+from trialstore._core import TrialState
 from trialstore.conformance._base import ConformanceBase, make_template
 from trialstore.conformance._concurrency import run_threads
 from trialstore.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from trialstore.exceptions import UpdateFinishedTrialError
 from trialstore.storage.base import BaseStorage
-from trialstore.trial._state import TrialState
 
 __all__ = ["CombinedWritesConformance"]
 

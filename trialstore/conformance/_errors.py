@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 
+from trialstore._core import StudyDirection, TrialState
 from trialstore.conformance._base import ConformanceBase, canonical_trial, make_template
 from trialstore.distributions import FloatDistribution, IntDistribution
 from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._state import TrialState
 
 __all__ = ["ErrorsConformance"]
 

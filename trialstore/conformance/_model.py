@@ -1,6 +1,6 @@
 """A small reference model of the storage protocol, written for the suite (private).
 
-It is deliberately independent of every backend and of ``trialstore.storage._validation``: it
+It is deliberately independent of every backend and of ``trialstore.storage.validation``: it
 restates the rules of ``docs/protocol.md`` in the plainest form, so that the state machine can
 compare a storage against it. It knows nothing about ids: creations are planned (checked) first,
 the storage picks the id, and the plan is then committed with that id.
@@ -20,6 +20,7 @@ import numbers
 from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
+from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -27,9 +28,6 @@ from trialstore.distributions import (
     IntDistribution,
 )
 from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["NOW", "Model", "ModelStudy", "ModelTrial"]
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from trialstore._core import TrialState
 from trialstore.conformance._base import (
     ConformanceBase,
     StorageFactory,
@@ -29,7 +30,6 @@ from trialstore.distributions import (
 )
 from trialstore.exceptions import UpdateFinishedTrialError
 from trialstore.storage.base import BaseStorage
-from trialstore.trial._state import TrialState
 
 __all__ = ["ParamBatchesConformance"]
 

@@ -27,6 +27,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.conformance._base import (
     ConformanceBase,
     StorageFactory,
@@ -42,9 +43,6 @@ from trialstore.distributions import (
 )
 from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["StateMachineConformance", "StorageMachine", "machine_settings"]
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.conformance._base import ConformanceBase, assert_same_trial, make_template
 from trialstore.distributions import (
     CategoricalDistribution,
@@ -17,9 +18,6 @@ from trialstore.distributions import (
 )
 from trialstore.exceptions import UpdateFinishedTrialError
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["TrialsConformance"]
 

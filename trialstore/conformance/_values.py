@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from trialstore._core import StudyDirection, TrialState
 from trialstore.conformance._base import ConformanceBase, assert_same_trial, make_template
 from trialstore.distributions import (
     BaseDistribution,
@@ -16,8 +17,6 @@ from trialstore.distributions import (
     IntDistribution,
 )
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._state import TrialState
 
 __all__ = ["ValuesConformance"]
 

@@ -12,15 +12,14 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
+from trialstore._core import FrozenTrial, TrialState
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
 from trialstore.logging import get_logger
 from trialstore.samplers._base import BaseSampler
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 if TYPE_CHECKING:
-    from trialstore.study._study import Study
+    from trialstore.study import Study
 
 __all__ = ["GRID_ID_KEY", "SEARCH_SPACE_KEY", "GridSampler", "GridValueType"]
 

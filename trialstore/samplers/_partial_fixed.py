@@ -7,13 +7,12 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from trialstore._core import FrozenTrial, TrialState
 from trialstore.distributions import BaseDistribution
 from trialstore.samplers._base import BaseSampler
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 if TYPE_CHECKING:
-    from trialstore.study._study import Study
+    from trialstore.study import Study
 
 __all__ = ["PartialFixedSampler"]
 

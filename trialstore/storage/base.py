@@ -31,19 +31,16 @@ import abc
 from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
+from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import UpdateFinishedTrialError
-from trialstore.storage._validation import (
+from trialstore.storage.validation import (
     check_params,
     check_running_template,
     check_state_values,
     check_template,
 )
-from trialstore.study._direction import StudyDirection
-from trialstore.study._frozen import FrozenStudy
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["BaseStorage"]
 

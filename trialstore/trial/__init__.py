@@ -4,11 +4,9 @@ with Optuna's ``optuna.trial`` names."""
 
 from __future__ import annotations
 
+from trialstore._core import FrozenTrial, TrialState, create_trial
 from trialstore.trial._base import BaseTrial
-from trialstore.trial._create import create_trial
 from trialstore.trial._fixed import FixedTrial
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 from trialstore.trial._trial import Trial
 
 __all__ = ["BaseTrial", "FixedTrial", "FrozenTrial", "Trial", "TrialState", "create_trial"]

@@ -8,6 +8,11 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from trialstore._core import (
+    constraint_attr,
+    constraints_from_system_attrs,
+    warn_constraint_already_set,
+)
 from trialstore.distributions import (
     BaseDistribution,
     CategoricalChoiceType,
@@ -15,11 +20,6 @@ from trialstore.distributions import (
     check_distribution_compatibility,
 )
 from trialstore.trial._base import BaseTrial
-from trialstore.trial._constraints import (
-    constraint_attr,
-    constraints_from_system_attrs,
-    warn_constraint_already_set,
-)
 from trialstore.trial._trial import _check_name, _float_distribution, _int_distribution, _make
 
 __all__ = ["FixedTrial"]

@@ -9,6 +9,13 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from trialstore._core import (
+    FrozenTrial,
+    TrialState,
+    constraint_attr,
+    constraints_from_system_attrs,
+    warn_constraint_already_set,
+)
 from trialstore.distributions import (
     BaseDistribution,
     CategoricalChoiceType,
@@ -19,16 +26,9 @@ from trialstore.distributions import (
 )
 from trialstore.exceptions import UpdateFinishedTrialError
 from trialstore.trial._base import BaseTrial
-from trialstore.trial._constraints import (
-    constraint_attr,
-    constraints_from_system_attrs,
-    warn_constraint_already_set,
-)
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 if TYPE_CHECKING:
-    from trialstore.study._study import Study
+    from trialstore.study import Study
 
 __all__ = ["Trial"]
 
@@ -187,7 +187,7 @@ class Trial(BaseTrial):
                 with the study's distribution of the name known here.
         """
         # Imported here: trialstore.storage imports the trial package.
-        from trialstore.storage import _validation as check
+        from trialstore.storage import validation as check
 
         check.check_param(name, internal, dist)
         check.check_distribution_against(name, self.study._known_distribution(name), dist)

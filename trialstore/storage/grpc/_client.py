@@ -12,6 +12,7 @@ from typing import Any, NoReturn, TypeVar, cast
 
 import grpc
 
+from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState, copy_trial
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution, distribution_to_json
 from trialstore.exceptions import (
@@ -19,8 +20,7 @@ from trialstore.exceptions import (
     StorageInternalError,
     UpdateFinishedTrialError,
 )
-from trialstore.storage import _validation as check
-from trialstore.storage._snapshot import copy_trial
+from trialstore.storage import validation as check
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.grpc import _convert as conv
 from trialstore.storage.grpc._args import check_host, check_port, check_seconds, target
@@ -35,10 +35,6 @@ from trialstore.storage.grpc._server import (
     RESENT_KEY,
     STORAGE_SERVICE,
 )
-from trialstore.study._direction import StudyDirection
-from trialstore.study._frozen import FrozenStudy
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["GrpcStorageProxy"]
 

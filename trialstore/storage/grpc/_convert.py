@@ -14,13 +14,10 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState
 from trialstore.distributions import distribution_to_json, json_to_distribution
 from trialstore.storage.grpc._idempotency import CREATE_REQUEST_ATTR
 from trialstore.storage.grpc._pb import extensions_pb2, storage_pb2
-from trialstore.study._direction import StudyDirection
-from trialstore.study._frozen import FrozenStudy
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = [
     "DATETIME_FORMAT",

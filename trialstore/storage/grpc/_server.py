@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from trialstore._core import FrozenTrial, TrialState, create_trial
 from trialstore.distributions import json_to_distribution
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.grpc import _convert as conv
@@ -31,7 +32,6 @@ from trialstore.storage.grpc._idempotency import CREATE_REQUEST_ATTR, Idempotenc
 from trialstore.storage.grpc._pb import extensions_pb2 as ext
 from trialstore.storage.grpc._pb import storage_pb2 as pb
 from trialstore.storage.grpc._security import TokenInterceptor, is_loopback
-from trialstore.trial import FrozenTrial, TrialState, create_trial
 from trialstore.version import __version__
 
 __all__ = [

@@ -14,6 +14,7 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -21,9 +22,6 @@ from trialstore.distributions import (
     IntDistribution,
     check_distribution_compatibility,
 )
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = [
     "MAX_NAME_LENGTH",
