@@ -1,8 +1,9 @@
-"""Argument checks shared by every backend (private).
+"""The argument checks of the storage protocol (``docs/protocol.md``), shared by every backend.
 
 Each check raises :class:`ValueError` naming the argument and what is allowed, and returns the
 normalised value that the backend stores. Backends call these before writing anything, so a
-rejected call never changes stored data.
+rejected call never changes stored data. Authors of other storages call them to reject what
+trialstore's backends reject, with the same messages (the conformance suite checks both).
 """
 
 from __future__ import annotations
