@@ -6,7 +6,7 @@ import copy
 import threading
 import warnings
 from collections.abc import Callable, Container, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from trialstore._core import FrozenTrial, StudyDirection, TrialState, create_trial, is_feasible
 from trialstore.distributions import BaseDistribution
@@ -30,18 +30,20 @@ from trialstore.trial import Trial
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["PARAM_WRITES", "ObjectiveFuncType", "Study", "check_param_writes"]
+__all__ = ["PARAM_WRITES", "ObjectiveFuncType", "ParamWrites", "Study", "check_param_writes"]
 
 _logger = get_logger(__name__)
 
 ObjectiveFuncType = Callable[[Trial], "float | Sequence[float]"]
 FailedTrialCallback = Callable[["Study", FrozenTrial], None]
 
-#: The values of ``param_writes`` (see :class:`Study`).
-PARAM_WRITES = ("immediate", "at_tell")
+#: When a Study object's trials write their parameters (see :class:`Study`).
+ParamWrites = Literal["immediate", "at_tell"]
+#: The values of ``param_writes``.
+PARAM_WRITES: tuple[ParamWrites, ...] = get_args(ParamWrites)
 
 
-def check_param_writes(param_writes: Any) -> str:
+def check_param_writes(param_writes: Any) -> ParamWrites:
     """Return ``param_writes`` if it is one of :data:`PARAM_WRITES`.
 
     Raises:
@@ -91,7 +93,7 @@ class Study:
         pruner: BasePruner | None = None,
         *,
         failed_trial_callback: FailedTrialCallback | None = None,
-        param_writes: str = "immediate",
+        param_writes: ParamWrites = "immediate",
     ) -> None:
         self._param_writes = check_param_writes(param_writes)
         self.study_name = study_name
@@ -127,7 +129,7 @@ class Study:
         self._distributions: dict[str, BaseDistribution] = {}
 
     @property
-    def param_writes(self) -> str:
+    def param_writes(self) -> ParamWrites:
         """When this object's trials write their parameters: ``"immediate"`` or
         ``"at_tell"`` (see the class docstring)."""
         return self._param_writes
