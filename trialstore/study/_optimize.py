@@ -222,8 +222,9 @@ def _run_trial(
         try:
             # param_writes="at_tell": buffered parameters the storage might reject are written
             # now (the others go with the finish, in tell_trial's one call).
-            if not trial._buffer_is_known():
-                trial._flush_params()
+            batches = study.param_batches
+            if batches is not None:
+                batches.flush_unless_known(trial._trial_id)
         except ValueError as e:
             # The storage rejected them (none is stored): the trial fails as it would have
             # with immediate writes, where suggest_* raises this error inside the objective.

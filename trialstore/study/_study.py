@@ -25,7 +25,7 @@ from trialstore.study._metric_names import (
     read_metric_names,
 )
 from trialstore.study._scan import probes_by_number, trials_from
-from trialstore.trial import Trial
+from trialstore.trial import ParamBatches, Trial
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -121,12 +121,9 @@ class Study:
             if len(self._directions) == 1
             else None
         )
-        # param_writes="at_tell": the trials (by id) holding parameters not written yet, and
-        # the distributions of the study's parameter names known to this object (each name's
-        # registered distribution never changes, so a known one stays right).
-        self._pending_lock = threading.Lock()
-        self._pending_trials: dict[int, Trial] = {}
-        self._distributions: dict[str, BaseDistribution] = {}
+        self._param_batches = (
+            ParamBatches(self._storage) if self._param_writes == "at_tell" else None
+        )
 
     @property
     def param_writes(self) -> ParamWrites:
@@ -134,24 +131,12 @@ class Study:
         ``"at_tell"`` (see the class docstring)."""
         return self._param_writes
 
-    def _known_distribution(self, name: str) -> BaseDistribution | None:
-        return self._distributions.get(name)
-
-    def _learn_distributions(self, distributions: dict[str, BaseDistribution]) -> None:
-        for name, distribution in distributions.items():
-            self._distributions.setdefault(name, distribution)
-
-    def _pending_param_writes(self, trial: Trial, pending: bool) -> None:
-        """Record that ``trial`` holds parameters not written yet (or no longer does)."""
-        with self._pending_lock:
-            if pending:
-                self._pending_trials[trial._trial_id] = trial
-            else:
-                self._pending_trials.pop(trial._trial_id, None)
-
-    def _trial_with_pending_params(self, trial_id: int) -> Trial | None:
-        with self._pending_lock:
-            return self._pending_trials.get(trial_id)
+    @property
+    def param_batches(self) -> ParamBatches | None:
+        """With ``param_writes="at_tell"``, where this object's trials keep their parameters
+        until they are written (used by its Trials, :meth:`tell` and :meth:`optimize`; an
+        objective has no need of it); else None."""
+        return self._param_batches
 
     # -- directions and attributes ---------------------------------------------------------------
 

@@ -78,10 +78,10 @@ def tell_trial(
     else:
         trial_id, frozen = _resolve(study, trial)
         if frozen.state.is_finished():
-            # Finished elsewhere (a heartbeat reaper): buffered parameters can never be written.
-            pending = study._trial_with_pending_params(trial_id)
-            if pending is not None:
-                pending._discard_buffer()
+            # Finished elsewhere (a heartbeat reaper): unwritten parameters never will be.
+            batches = study.param_batches
+            if batches is not None:
+                batches.discard(trial_id)
         if frozen.state.is_finished() and skip_if_finished:
             _logger.info(
                 f"Skipped telling trial {frozen.number} with values {value_or_values} and state "
@@ -138,21 +138,18 @@ def tell_trial(
             if warn:
                 warnings.warn(message, stacklevel=4)
                 message = None
-    # param_writes="at_tell": a Trial of this Study may hold parameters not written yet. When
-    # the storage might reject them (a name this Study has not written before), they are
-    # written first, so that a rejection fails the trial before the sampler hears of it;
-    # otherwise they go with the finish, in one call.
-    pending = study._trial_with_pending_params(trial_id) if study._pending_trials else None
+    # param_writes="at_tell": a Trial of this Study object may hold parameters not written
+    # yet. When the storage might reject them (a name this Study object has not written
+    # before), they are written first, so that a rejection fails the trial before the sampler
+    # hears of it; otherwise they go with the finish, in one call.
+    batches = study.param_batches
+    buffered = batches.pending(trial_id) if batches is not None else {}
     rejected: ValueError | None = None
-    if pending is not None:
-        assert pending._param_buffer is not None
-        buffered = dict(pending._param_buffer)
-        if not pending._buffer_is_known():
-            try:
-                pending._flush_params()
-            except ValueError as e:
-                rejected, buffered = e, {}
-            pending = None
+    if batches is not None and buffered:
+        try:
+            batches.flush_unless_known(trial_id)
+        except ValueError as e:
+            rejected, buffered = e, {}
         _show_params(buffered, frozen)
     if rejected is not None:
         state, values = TrialState.FAIL, None
@@ -160,10 +157,10 @@ def tell_trial(
     try:
         study.sampler.after_trial(study, frozen, state, floats)
     finally:
-        if pending is None:
+        if batches is None:
             study._storage.set_trial_state_values(trial_id, state, floats)
         else:
-            pending._flush_params_and_finish(state, floats)
+            batches.finish(trial_id, state, floats)
     if rejected is not None:
         raise rejected
     return state, floats, message, trial_id
