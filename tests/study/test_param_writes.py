@@ -67,7 +67,7 @@ def test_optimize_flushes_before_every_finish() -> None:
         assert list(trial.params) == ["x", "n"], f"trial {trial.number} ({trial.state.name})"
         writes = [m for m, t in storage.writes if t == trial._trial_id]
         assert writes == ["set_trial_params", "set_trial_state_values"]
-    assert study._pending_trials == {}
+    assert study.param_batches.trial_ids() == []
 
 
 def test_optimize_with_an_uncaught_error_still_writes_the_params() -> None:

@@ -52,6 +52,7 @@ def test_at_tell_buffers_suggestions_and_shows_them_at_once() -> None:
 def test_immediate_writes_each_suggestion_at_once() -> None:
     study, storage = _study("immediate")
     assert study.param_writes == "immediate"
+    assert study.param_batches is None
     trial = study.ask()
     values = _suggest_three(trial)
     assert storage.methods() == ["set_trial_param"] * 3
@@ -121,8 +122,7 @@ def test_tell_flushes_before_the_finish(state: TrialState, values: Any, by_numbe
     assert storage.methods() == ["set_trial_params", "set_trial_state_values"]
     assert told.state == state
     assert told.params == params
-    assert trial._param_buffer == {}
-    assert study._pending_trials == {}
+    assert study.param_batches.trial_ids() == []
 
 
 def test_the_sampler_sees_the_buffered_params_at_tell() -> None:
@@ -149,7 +149,7 @@ def test_suggestions_are_checked_before_they_are_buffered() -> None:
     with pytest.raises(ValueError, match="param_name"):
         trial.suggest_float("p" * 513, 0.0, 1.0)
     assert list(trial.params) == ["x"]
-    assert list(trial._param_buffer or {}) == ["x"]
+    assert list(study.param_batches.pending(trial._trial_id)) == ["x"]
     study.tell(trial, 1.0)
     # The study's distribution of "x" is known here now: a conflict is raised at once.
     second = study.ask()
@@ -175,7 +175,7 @@ def test_a_batch_the_storage_rejects_fails_the_trial_at_tell() -> None:
     assert stored.state == TrialState.FAIL
     assert stored.params == {}
     assert trial.params == {}
-    assert study._pending_trials == {}
+    assert study.param_batches.trial_ids() == []
 
 
 def test_a_batch_the_storage_rejects_raises_from_report() -> None:
@@ -200,7 +200,7 @@ def test_buffer_of_a_trial_finished_elsewhere_is_dropped() -> None:
     storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
     with pytest.raises(ValueError, match="Cannot tell a FAIL trial"):
         study.tell(trial, 1.0)
-    assert study._pending_trials == {}
+    assert study.param_batches.trial_ids() == []
     assert storage.get_trial(trial._trial_id).params == {}
 
 

@@ -115,29 +115,47 @@ def build_trials_dataframe(study: Study, attrs: Sequence[str], multi_index: bool
         attrs = tuple("values" if attr == "value" else attr for attr in attrs)
     metric_names = study.metric_names if {"value", "values"} & set(attrs) else None
 
-    seen: dict[str, set[Column]] = {}
-    rows = []
-    for trial in trials:
-        row: dict[Column, Any] = {}
-        for attr in attrs:
-            column = attr[1:] if attr.startswith("_") else attr
-            keys = seen.setdefault(attr, set())
-            for key, cell in _cells(attr, trial, n_objectives, metric_names):
-                row[(column, key)] = cell
-                keys.add((column, key))
-        rows.append(row)
-
-    columns: list[Column] = []
-    for attr in attrs:
-        if not seen[attr]:
-            continue  # e.g. params when no trial has any
-        if attr == "values" and metric_names is not None:
-            columns.extend(("values", name) for name in metric_names)
-        else:
-            columns.extend(sorted(seen[attr]))
+    rows, seen = _rows(trials, attrs, n_objectives, metric_names)
+    columns = _columns(attrs, seen, metric_names)
     if not columns:
         return pd.DataFrame(index=pd.RangeIndex(len(trials)))
     frame = pd.DataFrame(rows, columns=pd.MultiIndex.from_tuples(columns))
     if not multi_index:
         frame.columns = ["_".join(s for s in map(str, column) if s) for column in columns]
     return frame
+
+
+def _rows(
+    trials: list[FrozenTrial],
+    attrs: Sequence[str],
+    n_objectives: int,
+    metric_names: list[str] | None,
+) -> tuple[list[dict[Column, Any]], dict[str, set[Column]]]:
+    """Return one row (column -> cell) per trial, and the columns seen for each attr."""
+    seen: dict[str, set[Column]] = {attr: set() for attr in attrs}
+    rows = []
+    for trial in trials:
+        row: dict[Column, Any] = {}
+        for attr in attrs:
+            column = attr[1:] if attr.startswith("_") else attr
+            for key, cell in _cells(attr, trial, n_objectives, metric_names):
+                row[(column, key)] = cell
+                seen[attr].add((column, key))
+        rows.append(row)
+    return rows, seen
+
+
+def _columns(
+    attrs: Sequence[str], seen: dict[str, set[Column]], metric_names: list[str] | None
+) -> list[Column]:
+    """The columns in order: by attr, each attr's keys sorted (objectives in metric-name
+    order); an attr without any key gives none (e.g. params when no trial has any)."""
+    columns: list[Column] = []
+    for attr in attrs:
+        if not seen[attr]:
+            continue
+        if attr == "values" and metric_names is not None:
+            columns.extend(("values", name) for name in metric_names)
+        else:
+            columns.extend(sorted(seen[attr]))
+    return columns

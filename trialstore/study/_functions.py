@@ -12,7 +12,7 @@ from trialstore.pruners import BasePruner
 from trialstore.samplers import BaseSampler
 from trialstore.storage import get_storage
 from trialstore.storage.base import BaseStorage
-from trialstore.study._study import Study, check_param_writes
+from trialstore.study._study import ParamWrites, Study, check_param_writes
 from trialstore.study._summary import StudySummary
 
 __all__ = [
@@ -85,7 +85,7 @@ def create_study(
     load_if_exists: bool = False,
     directions: Sequence[str | StudyDirection] | None = None,
     failed_trial_callback: FailedTrialCallback | None = None,
-    param_writes: str = "immediate",
+    param_writes: ParamWrites = "immediate",
 ) -> Study:
     """Create a study in ``storage`` (a URL, a storage, or None for a new in-memory storage).
 
@@ -141,7 +141,7 @@ def load_study(
     sampler: BaseSampler | None = None,
     pruner: BasePruner | None = None,
     failed_trial_callback: FailedTrialCallback | None = None,
-    param_writes: str = "immediate",
+    param_writes: ParamWrites = "immediate",
 ) -> Study:
     """Return the existing study ``study_name`` (None: the only study in the storage).
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import sys
@@ -19,6 +20,7 @@ from trialstore.study._tell import tell_trial
 
 if TYPE_CHECKING:
     from trialstore.study._study import ObjectiveFuncType, Study
+    from trialstore.trial import Trial
 
 __all__ = ["optimize"]
 
@@ -196,6 +198,17 @@ class _Worker:
                 )
 
 
+@dataclasses.dataclass
+class _Outcome:
+    """How a trial's objective ended: the final state it asks for (None: judge the result),
+    what it returned, and what it raised."""
+
+    state: TrialState | None = None
+    result: Any = None
+    error: BaseException | None = None
+    exc_info: Any = None
+
+
 def _run_trial(
     study: Study, func: ObjectiveFuncType, catch: tuple[type[BaseException], ...]
 ) -> int:
@@ -203,55 +216,77 @@ def _run_trial(
     if study._storage.get_heartbeat_interval() is not None:
         fail_stale_trials(study)
     trial = study._ask()
-    state: TrialState | None = None
-    result: Any = None
-    error: BaseException | None = None
-    exc_info: Any = None
-    with HeartbeatThread(trial._trial_id, study._storage):
-        try:
-            result = func(trial)
-        except TrialPruned as e:
-            state = TrialState.PRUNED
-            error = e
-        except (Exception, KeyboardInterrupt) as e:
-            state = TrialState.FAIL
-            error = e
-            exc_info = sys.exc_info()
-    number = trial.number
+    outcome = _call_objective(study, func, trial)
     try:
-        try:
-            # param_writes="at_tell": buffered parameters the storage might reject are written
-            # now (the others go with the finish, in tell_trial's one call).
-            if not trial._buffer_is_known():
-                trial._flush_params()
-        except ValueError as e:
-            # The storage rejected them (none is stored): the trial fails as it would have
-            # with immediate writes, where suggest_* raises this error inside the objective.
-            state, result = TrialState.FAIL, None
-            if error is None or isinstance(error, TrialPruned):
-                error, exc_info = e, sys.exc_info()
+        _write_unknown_params(study, trial._trial_id, outcome)
         final, values, message, _ = tell_trial(
-            study, trial, result, state, False, warn=False, trusted=True
+            study, trial, outcome.result, outcome.state, False, warn=False, trusted=True
         )
     except Exception:
         final = study._storage.get_trial(trial._trial_id).state
         values, message = None, None
         raise
     finally:
-        if final == TrialState.COMPLETE:
-            assert values is not None
-            study._log_completed_trial(values, number, trial._cached_frozen.params)
-        elif final == TrialState.PRUNED:
-            _logger.info(f"Trial {number} pruned. {error}")
-        elif final == TrialState.FAIL:
-            params = trial._cached_frozen.params
-            reason = repr(error) if error is not None else message
-            _logger.warning(
-                f"Trial {number} failed with parameters: {params} because of the following "
-                f"error: {reason}.",
-                exc_info=exc_info,
-            )
-            _logger.warning(f"Trial {number} failed with value {result!r}.")
+        _log_finished(study, trial, final, values, outcome, message)
+    error = outcome.error
     if final == TrialState.FAIL and error is not None and not isinstance(error, catch):
         raise error
     return trial._trial_id
+
+
+def _call_objective(study: Study, func: ObjectiveFuncType, trial: Trial) -> _Outcome:
+    """Run ``func`` on ``trial`` (with its heartbeat); catch what it raises."""
+    outcome = _Outcome()
+    with HeartbeatThread(trial._trial_id, study._storage):
+        try:
+            outcome.result = func(trial)
+        except TrialPruned as e:
+            outcome.state, outcome.error = TrialState.PRUNED, e
+        except (Exception, KeyboardInterrupt) as e:
+            outcome.state, outcome.error, outcome.exc_info = TrialState.FAIL, e, sys.exc_info()
+    return outcome
+
+
+def _write_unknown_params(study: Study, trial_id: int, outcome: _Outcome) -> None:
+    """``param_writes="at_tell"``: write now the trial's unwritten parameters the storage
+    might reject (the others go with the finish, in tell_trial's one call). A rejection
+    (none is stored) fails the trial as it would have with immediate writes, where
+    ``suggest_*`` raises the error inside the objective.
+
+    Raises:
+        whatever the write raised but a ValueError.
+    """
+    batches = study.param_batches
+    if batches is None:
+        return
+    try:
+        batches.flush_unless_known(trial_id)
+    except ValueError as e:
+        outcome.state, outcome.result = TrialState.FAIL, None
+        if outcome.error is None or isinstance(outcome.error, TrialPruned):
+            outcome.error, outcome.exc_info = e, sys.exc_info()
+
+
+def _log_finished(
+    study: Study,
+    trial: Trial,
+    final: TrialState,
+    values: list[float] | None,
+    outcome: _Outcome,
+    message: str | None,
+) -> None:
+    number = trial.number
+    if final == TrialState.COMPLETE:
+        assert values is not None
+        study._log_completed_trial(values, number, trial._cached_frozen.params)
+    elif final == TrialState.PRUNED:
+        _logger.info(f"Trial {number} pruned. {outcome.error}")
+    elif final == TrialState.FAIL:
+        params = trial._cached_frozen.params
+        reason = repr(outcome.error) if outcome.error is not None else message
+        _logger.warning(
+            f"Trial {number} failed with parameters: {params} because of the following "
+            f"error: {reason}.",
+            exc_info=outcome.exc_info,
+        )
+        _logger.warning(f"Trial {number} failed with value {outcome.result!r}.")

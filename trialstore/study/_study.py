@@ -6,7 +6,7 @@ import copy
 import threading
 import warnings
 from collections.abc import Callable, Container, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from trialstore._core import FrozenTrial, StudyDirection, TrialState, create_trial, is_feasible
 from trialstore.distributions import BaseDistribution
@@ -25,23 +25,25 @@ from trialstore.study._metric_names import (
     read_metric_names,
 )
 from trialstore.study._scan import probes_by_number, trials_from
-from trialstore.trial import Trial
+from trialstore.trial import ParamBatches, Trial
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["PARAM_WRITES", "ObjectiveFuncType", "Study", "check_param_writes"]
+__all__ = ["PARAM_WRITES", "ObjectiveFuncType", "ParamWrites", "Study", "check_param_writes"]
 
 _logger = get_logger(__name__)
 
 ObjectiveFuncType = Callable[[Trial], "float | Sequence[float]"]
 FailedTrialCallback = Callable[["Study", FrozenTrial], None]
 
-#: The values of ``param_writes`` (see :class:`Study`).
-PARAM_WRITES = ("immediate", "at_tell")
+#: When a Study object's trials write their parameters (see :class:`Study`).
+ParamWrites = Literal["immediate", "at_tell"]
+#: The values of ``param_writes``.
+PARAM_WRITES: tuple[ParamWrites, ...] = get_args(ParamWrites)
 
 
-def check_param_writes(param_writes: Any) -> str:
+def check_param_writes(param_writes: Any) -> ParamWrites:
     """Return ``param_writes`` if it is one of :data:`PARAM_WRITES`.
 
     Raises:
@@ -91,7 +93,7 @@ class Study:
         pruner: BasePruner | None = None,
         *,
         failed_trial_callback: FailedTrialCallback | None = None,
-        param_writes: str = "immediate",
+        param_writes: ParamWrites = "immediate",
     ) -> None:
         self._param_writes = check_param_writes(param_writes)
         self.study_name = study_name
@@ -119,37 +121,22 @@ class Study:
             if len(self._directions) == 1
             else None
         )
-        # param_writes="at_tell": the trials (by id) holding parameters not written yet, and
-        # the distributions of the study's parameter names known to this object (each name's
-        # registered distribution never changes, so a known one stays right).
-        self._pending_lock = threading.Lock()
-        self._pending_trials: dict[int, Trial] = {}
-        self._distributions: dict[str, BaseDistribution] = {}
+        self._param_batches = (
+            ParamBatches(self._storage) if self._param_writes == "at_tell" else None
+        )
 
     @property
-    def param_writes(self) -> str:
+    def param_writes(self) -> ParamWrites:
         """When this object's trials write their parameters: ``"immediate"`` or
         ``"at_tell"`` (see the class docstring)."""
         return self._param_writes
 
-    def _known_distribution(self, name: str) -> BaseDistribution | None:
-        return self._distributions.get(name)
-
-    def _learn_distributions(self, distributions: dict[str, BaseDistribution]) -> None:
-        for name, distribution in distributions.items():
-            self._distributions.setdefault(name, distribution)
-
-    def _pending_param_writes(self, trial: Trial, pending: bool) -> None:
-        """Record that ``trial`` holds parameters not written yet (or no longer does)."""
-        with self._pending_lock:
-            if pending:
-                self._pending_trials[trial._trial_id] = trial
-            else:
-                self._pending_trials.pop(trial._trial_id, None)
-
-    def _trial_with_pending_params(self, trial_id: int) -> Trial | None:
-        with self._pending_lock:
-            return self._pending_trials.get(trial_id)
+    @property
+    def param_batches(self) -> ParamBatches | None:
+        """With ``param_writes="at_tell"``, where this object's trials keep their parameters
+        until they are written (used by its Trials, :meth:`tell` and :meth:`optimize`; an
+        objective has no need of it); else None."""
+        return self._param_batches
 
     # -- directions and attributes ---------------------------------------------------------------
 

@@ -77,27 +77,63 @@ def tell_trial(
         trial_id, frozen = trial._trial_id, trial._cached_frozen
     else:
         trial_id, frozen = _resolve(study, trial)
-        if frozen.state.is_finished():
-            # Finished elsewhere (a heartbeat reaper): buffered parameters can never be written.
-            pending = study._trial_with_pending_params(trial_id)
-            if pending is not None:
-                pending._discard_buffer()
-        if frozen.state.is_finished() and skip_if_finished:
+        if _already_finished(study, trial_id, frozen, skip_if_finished):
             _logger.info(
                 f"Skipped telling trial {frozen.number} with values {value_or_values} and state "
                 f"{state} since trial was already finished. Finished trial has values "
                 f"{frozen.values} and state {frozen.state}."
             )
             return frozen.state, frozen.values, None, trial_id
-        if frozen.state != TrialState.RUNNING:
-            raise ValueError(f"Cannot tell a {frozen.state.name} trial.")
-    values: Sequence[object] | None
+    values = _as_values(value_or_values)
+    _check_state_and_values(state, values)
+    state, values, message = _outcome(study, frozen, state, values, warn)
+    rejected = _write_params_before_finish(study, trial_id, frozen)
+    if rejected is not None:
+        state, values = TrialState.FAIL, None
+    floats = None if values is None else [float(v) for v in values]  # type: ignore[arg-type]
+    try:
+        study.sampler.after_trial(study, frozen, state, floats)
+    finally:
+        batches = study.param_batches
+        if batches is None:
+            study._storage.set_trial_state_values(trial_id, state, floats)
+        else:
+            batches.finish(trial_id, state, floats)
+    if rejected is not None:
+        raise rejected
+    return state, floats, message, trial_id
+
+
+def _already_finished(
+    study: Study, trial_id: int, frozen: FrozenTrial, skip_if_finished: bool
+) -> bool:
+    """Whether ``frozen`` (just read) is finished and telling it is to be skipped.
+
+    Raises:
+        ValueError: the trial is not RUNNING (and not to be skipped).
+    """
+    if frozen.state.is_finished():
+        # Finished elsewhere (a heartbeat reaper): unwritten parameters never will be.
+        batches = study.param_batches
+        if batches is not None:
+            batches.discard(trial_id)
+        if skip_if_finished:
+            return True
+    if frozen.state != TrialState.RUNNING:
+        raise ValueError(f"Cannot tell a {frozen.state.name} trial.")
+    return False
+
+
+def _as_values(value_or_values: object) -> Sequence[object] | None:
     if value_or_values is None:
-        values = None
-    elif isinstance(value_or_values, Sequence) and not isinstance(value_or_values, str):
-        values = value_or_values
-    else:
-        values = [value_or_values]
+        return None
+    if isinstance(value_or_values, Sequence) and not isinstance(value_or_values, str):
+        return value_or_values
+    return [value_or_values]
+
+
+def _check_state_and_values(state: TrialState | None, values: Sequence[object] | None) -> None:
+    """Raise ValueError for a ``state`` that cannot be told, or values it cannot have."""
     if state == TrialState.COMPLETE:
         if values is None:
             raise ValueError(
@@ -112,61 +148,84 @@ def tell_trial(
     elif state is not None:
         raise ValueError(f"Cannot tell with state {state}.")
 
-    message: str | None = None
+
+def _outcome(
+    study: Study,
+    frozen: FrozenTrial,
+    state: TrialState | None,
+    values: Sequence[object] | None,
+    warn: bool,
+) -> tuple[TrialState, Sequence[object] | None, str | None]:
+    """Return the final (state, values, failure message) of a tell of checked ``state`` and
+    ``values``.
+
+    Raises:
+        ValueError: COMPLETE with values that are not numbers, one per objective.
+    """
     if state == TrialState.COMPLETE:
         assert values is not None
         message = feasibility_error(study, values)
         if message is not None:
             raise ValueError(message)
-    elif state == TrialState.PRUNED:
-        last_step = frozen.last_step
-        if last_step is not None:
-            last = frozen.intermediate_values[last_step]
-            if feasibility_error(study, [last]) is None:
-                values = [last]
-    elif state is None:
-        message = (
-            "The value None could not be cast to float."
-            if values is None
-            else feasibility_error(study, values)
-        )
-        if message is None:
-            state = TrialState.COMPLETE
-        else:
-            state = TrialState.FAIL
-            values = None
-            if warn:
-                warnings.warn(message, stacklevel=4)
-                message = None
-    # param_writes="at_tell": a Trial of this Study may hold parameters not written yet. When
-    # the storage might reject them (a name this Study has not written before), they are
-    # written first, so that a rejection fails the trial before the sampler hears of it;
-    # otherwise they go with the finish, in one call.
-    pending = study._trial_with_pending_params(trial_id) if study._pending_trials else None
-    rejected: ValueError | None = None
-    if pending is not None:
-        assert pending._param_buffer is not None
-        buffered = dict(pending._param_buffer)
-        if not pending._buffer_is_known():
-            try:
-                pending._flush_params()
-            except ValueError as e:
-                rejected, buffered = e, {}
-            pending = None
-        _show_params(buffered, frozen)
-    if rejected is not None:
-        state, values = TrialState.FAIL, None
-    floats = None if values is None else [float(v) for v in values]  # type: ignore[arg-type]
+        return state, values, None
+    if state == TrialState.PRUNED:
+        return state, _pruned_values(study, frozen), None
+    if state == TrialState.FAIL:
+        return state, values, None
+    return _judged(study, values, warn)
+
+
+def _pruned_values(study: Study, frozen: FrozenTrial) -> list[float] | None:
+    """A pruned trial's values: its last intermediate value if usable, else None."""
+    last_step = frozen.last_step
+    if last_step is None:
+        return None
+    last = frozen.intermediate_values[last_step]
+    return [last] if feasibility_error(study, [last]) is None else None
+
+
+def _judged(
+    study: Study, values: Sequence[object] | None, warn: bool
+) -> tuple[TrialState, Sequence[object] | None, str | None]:
+    """(state, values, message) of a tell without a state: COMPLETE with usable values, else
+    FAIL with why (as a warning instead when ``warn``)."""
+    message = (
+        "The value None could not be cast to float."
+        if values is None
+        else feasibility_error(study, values)
+    )
+    if message is None:
+        return TrialState.COMPLETE, values, None
+    if warn:
+        warnings.warn(message, stacklevel=6)
+        message = None
+    return TrialState.FAIL, None, message
+
+
+def _write_params_before_finish(
+    study: Study, trial_id: int, frozen: FrozenTrial
+) -> ValueError | None:
+    """``param_writes="at_tell"``: write the trial's unwritten parameters now when the storage
+    might reject them (a name this Study object has not written before), so that a rejection
+    fails the trial before the sampler hears of it (otherwise they go with the finish, in one
+    call). Show them in ``frozen``. Return the storage's rejection, if any (nothing of the
+    batch is stored then).
+
+    Raises:
+        whatever else the write raised.
+    """
+    batches = study.param_batches
+    if batches is None:
+        return None
+    buffered = batches.pending(trial_id)
+    if not buffered:
+        return None
     try:
-        study.sampler.after_trial(study, frozen, state, floats)
-    finally:
-        if pending is None:
-            study._storage.set_trial_state_values(trial_id, state, floats)
-        else:
-            pending._flush_params_and_finish(state, floats)
-    if rejected is not None:
-        raise rejected
-    return state, floats, message, trial_id
+        batches.flush_unless_known(trial_id)
+    except ValueError as e:
+        return e
+    _show_params(buffered, frozen)
+    return None
 
 
 def _show_params(buffered: dict[str, tuple[float, Any]], frozen: FrozenTrial) -> None:

@@ -24,7 +24,6 @@ from trialstore.distributions import (
     IntDistribution,
     check_distribution_compatibility,
 )
-from trialstore.exceptions import UpdateFinishedTrialError
 from trialstore.trial._base import BaseTrial
 
 if TYPE_CHECKING:
@@ -82,12 +81,11 @@ class Trial(BaseTrial):
         self._cached_frozen = frozen
         fixed = frozen.system_attrs.get("fixed_params")
         self._fixed_params: dict[str, Any] = dict(fixed) if isinstance(fixed, dict) else {}
-        #: Parameters suggested but not written yet (``param_writes="at_tell"``), else None.
-        self._param_buffer: dict[str, tuple[float, BaseDistribution]] | None = (
-            {} if study._param_writes == "at_tell" else None
-        )
-        if self._param_buffer is not None:
-            study._learn_distributions(frozen.distributions)
+        #: Where this trial's parameters wait to be written (``param_writes="at_tell"``),
+        #: else None (each is written when suggested).
+        self._batches = study.param_batches
+        if self._batches is not None:
+            self._batches.learn(frozen.distributions)
         self._relative_params: dict[str, Any] | None = None
         self._relative_space: dict[str, BaseDistribution] = {}
 
@@ -164,10 +162,10 @@ class Trial(BaseTrial):
         value = self._choose(name, dist)
         internal = dist.to_internal_repr(value)
         try:
-            if self._param_buffer is None:
+            if self._batches is None:
                 self._storage.set_trial_param(self._trial_id, name, internal, dist)
             else:
-                self._buffer_param(name, internal, dist)
+                self._batches.add(self._trial_id, frozen, name, internal, dist)
         except ValueError as e:
             message = str(e)
             if repr(name) not in message:
@@ -178,89 +176,15 @@ class Trial(BaseTrial):
         frozen.distributions[name] = dist
         return external
 
-    def _buffer_param(self, name: str, internal: float, dist: BaseDistribution) -> None:
-        """Check a parameter as the storage would (as far as this process knows the study)
-        and keep it for the next flush (``param_writes="at_tell"``).
-
-        Raises:
-            ValueError: the name or value is invalid, or the distribution is incompatible
-                with the study's distribution of the name known here.
-        """
-        # Imported here: trialstore.storage imports the trial package.
-        from trialstore.storage import validation as check
-
-        check.check_param(name, internal, dist)
-        check.check_distribution_against(name, self.study._known_distribution(name), dist)
-        assert self._param_buffer is not None
-        if not self._param_buffer:
-            self.study._pending_param_writes(self, True)
-        self._param_buffer[name] = (internal, dist)
-
     def _flush_params(self) -> None:
-        """Write the buffered parameters with one ``set_trial_params`` call (nothing to do
-        when none are buffered).
-
-        On a ValueError (the storage rejected the batch: nothing of it was stored) the
-        buffered parameters are dropped, also from :attr:`params`; on KeyError or
-        UpdateFinishedTrialError (the trial is gone or finished) they are dropped too. After
-        any other error (the outcome of the write is unknown) they stay buffered, and the
-        next flush writes them again (the same values: harmless).
+        """Write the parameters waiting in this trial's batch, if any (after a rejection they
+        are gone from :attr:`params`: see :meth:`~trialstore.trial.ParamBatches.flush`).
 
         Raises:
             whatever ``set_trial_params`` raised.
         """
-        buffer = self._param_buffer
-        if not buffer:
-            return
-        try:
-            self._storage.set_trial_params(self._trial_id, dict(buffer))
-        except ValueError:
-            frozen = self._cached_frozen
-            for name in buffer:
-                frozen.params.pop(name, None)
-                frozen.distributions.pop(name, None)
-            self._discard_buffer()
-            raise
-        except (KeyError, UpdateFinishedTrialError):
-            self._discard_buffer()
-            raise
-        self.study._learn_distributions({name: dist for name, (_, dist) in buffer.items()})
-        self._discard_buffer()
-
-    def _buffer_is_known(self) -> bool:
-        """Whether every buffered parameter's name has a distribution this Study object
-        learned from an earlier write: then the storage cannot reject the batch for a
-        conflicting distribution (compatibility is checked when buffering)."""
-        known = self.study._known_distribution
-        return all(known(name) is not None for name in self._param_buffer or ())
-
-    def _flush_params_and_finish(self, state: TrialState, values: list[float] | None) -> bool:
-        """Write the buffered parameters and the final state with one
-        ``set_trial_params_and_state_values`` call; return what it returns. For a buffer of
-        known names only (:meth:`_buffer_is_known`). After a KeyError or
-        UpdateFinishedTrialError (the trial is gone or finished) or a ValueError (the values
-        were rejected), the buffer is dropped; after any other error (the outcome is
-        unknown) it stays, as with :meth:`_flush_params`.
-
-        Raises:
-            whatever ``set_trial_params_and_state_values`` raised.
-        """
-        buffer = self._param_buffer
-        assert buffer
-        try:
-            updated = self._storage.set_trial_params_and_state_values(
-                self._trial_id, dict(buffer), state, values
-            )
-        except (ValueError, KeyError, UpdateFinishedTrialError):
-            self._discard_buffer()
-            raise
-        self._discard_buffer()
-        return updated
-
-    def _discard_buffer(self) -> None:
-        if self._param_buffer:
-            self._param_buffer.clear()
-            self.study._pending_param_writes(self, False)
+        if self._batches is not None:
+            self._batches.flush(self._trial_id)
 
     def _choose(self, name: str, dist: BaseDistribution) -> Any:
         if name in self._fixed_params:
