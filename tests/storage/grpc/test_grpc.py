@@ -659,7 +659,7 @@ def test_the_seed_example_runs_with_several_clients_at_once(tmp_path: Any) -> No
     """examples/grpc_proxy_server.py and three examples/grpc_client.py at the same time."""
     import pathlib
 
-    examples = pathlib.Path(__file__).resolve().parents[2] / "examples"
+    examples = pathlib.Path(__file__).resolve().parents[3] / "examples"
     if not (examples / "grpc_client.py").exists():
         pytest.skip("the seed's gRPC example scripts are not in this checkout")
     backing = f"journal://{tmp_path / 'served.log'}"
