@@ -28,8 +28,9 @@ from trialstore.storage.grpc._cache import StudyCache
 from trialstore.storage.grpc._errors import ProxyConnectionError, raise_rpc_error
 from trialstore.storage.grpc._pb import extensions_pb2 as ext
 from trialstore.storage.grpc._pb import storage_pb2 as pb
-from trialstore.storage.grpc._security import AUTH_KEY, read_bytes
-from trialstore.storage.grpc._server import (
+from trialstore.storage.grpc._security import read_bytes
+from trialstore.storage.grpc._wire import (
+    AUTH_KEY,
     EXTENSION_SERVICE,
     REQUEST_ID_KEY,
     RESENT_KEY,

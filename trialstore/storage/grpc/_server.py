@@ -26,33 +26,29 @@ from trialstore.storage.grpc._args import (
     check_seconds,
     target,
 )
-from trialstore.storage.grpc._errors import ERROR_TYPE_KEY, status_for
+from trialstore.storage.grpc._errors import status_for
 from trialstore.storage.grpc._idempotency import CREATE_REQUEST_ATTR, IdempotencyTable
 from trialstore.storage.grpc._pb import extensions_pb2 as ext
 from trialstore.storage.grpc._pb import storage_pb2 as pb
 from trialstore.storage.grpc._security import TokenInterceptor, is_loopback
+from trialstore.storage.grpc._wire import (
+    ERROR_TYPE_KEY,
+    EXTENSION_SERVICE,
+    REQUEST_ID_KEY,
+    RESENT_KEY,
+    STORAGE_SERVICE,
+)
 from trialstore.trial import FrozenTrial, TrialState, create_trial
 from trialstore.version import __version__
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
-    "EXTENSION_SERVICE",
-    "REQUEST_ID_KEY",
-    "RESENT_KEY",
-    "STORAGE_SERVICE",
     "GrpcProxyServer",
     "run_grpc_proxy_server",
 ]
 
 _logger = logging.getLogger("trialstore.storage.grpc")
 
-STORAGE_SERVICE = "optuna.StorageService"
-EXTENSION_SERVICE = "trialstore.StorageExtensions"
-#: Request metadata key of a write's idempotency key (see ``_idempotency``).
-REQUEST_ID_KEY = "trialstore-request-id"
-#: Request metadata key present (value "1") when a write is sent again after a transport
-#: failure: its first attempt may have run in a server that has since died.
-RESENT_KEY = "trialstore-resent"
 #: Largest request the server accepts by default (gRPC's own default); larger ones get
 #: RESOURCE_EXHAUSTED. Replies are not limited.
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
