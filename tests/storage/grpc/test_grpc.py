@@ -407,9 +407,9 @@ def test_the_number_of_a_created_trial_comes_with_the_create(
     sent: list[str] = []
     original = client._send
 
-    def counting(service: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        sent.append(method)
-        return original(service, method, *args, **kwargs)
+    def counting(method: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(method.name)
+        return original(method, *args, **kwargs)
 
     monkeypatch.setattr(client, "_send", counting)
     assert [client.get_trial_number_from_id(i) for i in ids] == [0, 1, 2]

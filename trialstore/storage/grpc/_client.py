@@ -11,6 +11,7 @@ from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar, cast
 
 import grpc
+from google.protobuf.message import Message
 
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution, distribution_to_json
@@ -23,19 +24,13 @@ from trialstore.storage import _validation as check
 from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.grpc import _convert as conv
+from trialstore.storage.grpc import _wire as wire
 from trialstore.storage.grpc._args import check_host, check_port, check_seconds, target
 from trialstore.storage.grpc._cache import StudyCache
 from trialstore.storage.grpc._errors import ProxyConnectionError, raise_rpc_error
 from trialstore.storage.grpc._pb import extensions_pb2 as ext
 from trialstore.storage.grpc._pb import storage_pb2 as pb
 from trialstore.storage.grpc._security import read_bytes
-from trialstore.storage.grpc._wire import (
-    AUTH_KEY,
-    EXTENSION_SERVICE,
-    REQUEST_ID_KEY,
-    RESENT_KEY,
-    STORAGE_SERVICE,
-)
 from trialstore.study._direction import StudyDirection
 from trialstore.study._frozen import FrozenStudy
 from trialstore.trial._frozen import FrozenTrial
@@ -68,7 +63,6 @@ def _id(value: Any, what: str) -> int:
     return value
 
 
-_PLAIN_CREATE = f"/{STORAGE_SERVICE}/CreateNewTrial"
 #: How many created trials' numbers a client keeps (a study needs the number right after the
 #: create; an older one is asked from the server).
 _KEPT_NUMBERS = 10_000
@@ -99,12 +93,18 @@ def _raise_resent_write_error(error: grpc.RpcError, method: str) -> NoReturn:
         ) from e
 
 
+class _Unimplemented(Exception):
+    """The server answered UNIMPLEMENTED to a method it may lack (see ``optional`` of
+    :meth:`GrpcStorageProxy._send`). The call did nothing."""
+
+
 class _NoExtensions(Exception):
     """An extension call was answered UNIMPLEMENTED before this client knew which server it
     talks to: the server is Optuna's. The call did nothing; see :func:`_optuna_fallback`."""
 
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
+_Reply = TypeVar("_Reply", bound=Message)
 
 
 def _optuna_fallback(method: _Method) -> _Method:
@@ -214,7 +214,7 @@ class GrpcStorageProxy(BaseStorage):
         else:
             self._channel = grpc.insecure_channel(address, options=options)
         self._metadata: tuple[tuple[str, str], ...] = (
-            ((AUTH_KEY, f"Bearer {self._token}"),) if self._token else ()
+            ((wire.AUTH_KEY, f"Bearer {self._token}"),) if self._token else ()
         )
         self._stubs: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -272,48 +272,45 @@ class GrpcStorageProxy(BaseStorage):
     # -- transport --------------------------------------------------------------------------
 
     def _send(
-        self,
-        service: str,
-        method: str,
-        request: Any,
-        reply_cls: Any,
-        write: bool,
-        unimplemented: Any = None,
-    ) -> tuple[Any, bool]:
-        """Run one call, retrying transport failures. Return the reply (or ``unimplemented``
-        when the server does not know the method and that is not None) and whether the call
+        self, method: wire.Method[Any, _Reply], request: Message, *, optional: bool = False
+    ) -> tuple[_Reply, bool]:
+        """Run one call, retrying transport failures. Return the reply and whether the call
         is a write that was sent again after a transport failure: its first attempt may have
         taken effect in a server that died before replying (a restarted server no longer
-        knows the request id, so it runs the write again)."""
-        path = f"/{service}/{method}"
+        knows the request id, so it runs the write again).
+
+        Raises:
+            _Unimplemented: ``optional`` and the server does not know the method.
+        """
+        path = method.path
         stub = self._stubs.get(path)
         if stub is None:
             stub = self._stubs[path] = self._channel.unary_unary(
                 path,
-                request_serializer=type(request).SerializeToString,
-                response_deserializer=reply_cls.FromString,
+                request_serializer=method.request.SerializeToString,
+                response_deserializer=method.reply.FromString,
             )
         metadata = self._metadata
-        if write:
-            metadata += ((REQUEST_ID_KEY, uuid.uuid4().hex),)
+        if method.write:
+            metadata += ((wire.REQUEST_ID_KEY, uuid.uuid4().hex),)
         deadline = time.monotonic() + self._retry_timeout
         delay = 0.05
         resent = False
         while True:
             try:
-                reply = stub(request, timeout=self._timeout, metadata=metadata)
+                reply: _Reply = stub(request, timeout=self._timeout, metadata=metadata)
             except grpc.RpcError as e:
                 if e.code() == grpc.StatusCode.UNIMPLEMENTED:
-                    if unimplemented is not None:
-                        return unimplemented, resent
-                    if service == EXTENSION_SERVICE and self._extensions is None:
+                    if optional:
+                        raise _Unimplemented(method.name) from None
+                    if method.service == wire.EXTENSION_SERVICE and self._extensions is None:
                         self._extensions = False
-                        raise _NoExtensions(method) from None
+                        raise _NoExtensions(method.name) from None
                 if e.code() not in _RETRY_CODES:
                     if resent:
-                        _raise_resent_write_error(e, method)
-                    raise_rpc_error(e, method)
-                if path == _PLAIN_CREATE and not _never_sent(e):
+                        _raise_resent_write_error(e, method.name)
+                    raise_rpc_error(e, method.name)
+                if method is wire.CREATE_NEW_TRIAL and not _never_sent(e):
                     # Optuna's server: a repeated create would make a second trial if the
                     # first one was stored by a proxy that then died. (A trialstore server
                     # finds the first attempt's trial by its request id.)
@@ -325,44 +322,43 @@ class GrpcStorageProxy(BaseStorage):
                 if time.monotonic() + delay > deadline:
                     raise ProxyConnectionError(
                         f"gRPC proxy at {self._address} unreachable for "
-                        f"{self._retry_timeout} s ({method}): {e.code().name}: {e.details()}"
+                        f"{self._retry_timeout} s ({method.name}): {e.code().name}: "
+                        f"{e.details()}"
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
-                if write and not resent:
-                    metadata += ((RESENT_KEY, "1"),)
+                if method.write and not resent:
+                    metadata += ((wire.RESENT_KEY, "1"),)
                     resent = True
                 continue
-            if service == EXTENSION_SERVICE:
+            if method.service == wire.EXTENSION_SERVICE:
                 self._extensions = True
             return reply, resent
 
-    def _rpc(self, method: str, request: Any, reply_cls: Any, write: bool = False) -> Any:
-        return self._send(STORAGE_SERVICE, method, request, reply_cls, write)[0]
+    def _call(self, method: wire.Method[Any, _Reply], request: Message) -> _Reply:
+        """:meth:`_send` for the reply alone."""
+        return self._send(method, request)[0]
 
     def _has_extensions(self) -> bool:
         """Whether the server is (or, until a call says otherwise, is assumed to be) a
         trialstore server; see :func:`_optuna_fallback`."""
         return self._extensions is not False
 
-    def _ext(self, method: str, request: Any, reply_cls: Any, write: bool = False) -> Any:
-        return self._send(EXTENSION_SERVICE, method, request, reply_cls, write)[0]
-
-    def _has(self, method: str) -> bool:
+    def _has(self, method: wire.Method[Any, Any]) -> bool:
         """Whether the server has this extension method (as far as this client knows)."""
-        return self._has_extensions() and method not in self._unimplemented
+        return self._has_extensions() and method.name not in self._unimplemented
 
-    def _send_ext(self, method: str, request: Any, reply_cls: Any) -> tuple[Any, bool]:
-        """A write through an extension method that older trialstore servers lack: as
+    def _send_ext(
+        self, method: wire.Method[Any, _Reply], request: Message
+    ) -> tuple[_Reply | None, bool]:
+        """A call of an extension method that older trialstore servers lack: as
         :meth:`_send`, but an UNIMPLEMENTED answer returns ``(None, False)`` and is
         remembered (see :meth:`_has`)."""
-        reply, resent = self._send(
-            EXTENSION_SERVICE, method, request, reply_cls, True, unimplemented=False
-        )
-        if reply is False:
-            self._unimplemented.add(method)
+        try:
+            return self._send(method, request, optional=True)
+        except _Unimplemented:
+            self._unimplemented.add(method.name)
             return None, False
-        return reply, resent
 
     def _remember_number(self, trial_id: int, study_id: int, number: int) -> None:
         with self._lock:
@@ -383,13 +379,12 @@ class GrpcStorageProxy(BaseStorage):
             directions=conv.directions_to_wire(checked),  # type: ignore[arg-type]
             study_name=name,
         )
-        study_id: int = self._rpc("CreateNewStudy", request, pb.CreateNewStudyReply, True).study_id
-        return study_id
+        return self._call(wire.CREATE_NEW_STUDY, request).study_id
 
     def delete_study(self, study_id: int) -> None:
         request = pb.DeleteStudyRequest(study_id=_id(study_id, "study"))
         try:
-            self._rpc("DeleteStudy", request, pb.DeleteStudyReply, True)
+            self._call(wire.DELETE_STUDY, request)
         finally:
             self._forget_study(study_id)
 
@@ -405,30 +400,27 @@ class GrpcStorageProxy(BaseStorage):
         request = pb.SetStudyUserAttributeRequest(
             study_id=_id(study_id, "study"), key=key, value=conv.attrs_to_wire({key: stored})[key]
         )
-        self._rpc("SetStudyUserAttribute", request, pb.SetStudyUserAttributeReply, True)
+        self._call(wire.SET_STUDY_USER_ATTRIBUTE, request)
 
     def set_study_system_attr(self, study_id: int, key: str, value: JSONSerializable) -> None:
         stored = check.check_attr(key, value)
         request = pb.SetStudySystemAttributeRequest(
             study_id=_id(study_id, "study"), key=key, value=conv.attrs_to_wire({key: stored})[key]
         )
-        self._rpc("SetStudySystemAttribute", request, pb.SetStudySystemAttributeReply, True)
+        self._call(wire.SET_STUDY_SYSTEM_ATTRIBUTE, request)
 
     def get_study_id_from_name(self, study_name: str) -> int:
         if not isinstance(study_name, str):
             raise KeyError(f"No such study {study_name!r}.")
         request = pb.GetStudyIdFromNameRequest(study_name=study_name)
-        study_id: int = self._rpc(
-            "GetStudyIdFromName", request, pb.GetStudyIdFromNameReply
-        ).study_id
-        return study_id
+        return self._call(wire.GET_STUDY_ID_FROM_NAME, request).study_id
 
     def get_study_name_from_id(self, study_id: int) -> str:
         study_id = _id(study_id, "study")  # before the cache: 0.0 and True are not ids
         name = self._names.get(study_id)
         if name is None:
             request = pb.GetStudyNameFromIdRequest(study_id=study_id)
-            name = self._rpc("GetStudyNameFromId", request, pb.GetStudyNameFromIdReply).study_name
+            name = self._call(wire.GET_STUDY_NAME_FROM_ID, request).study_name
             self._names[study_id] = name
         return name
 
@@ -437,34 +429,32 @@ class GrpcStorageProxy(BaseStorage):
         directions = self._directions.get(study_id)
         if directions is None:
             request = pb.GetStudyDirectionsRequest(study_id=study_id)
-            reply = self._rpc("GetStudyDirections", request, pb.GetStudyDirectionsReply)
+            reply = self._call(wire.GET_STUDY_DIRECTIONS, request)
             directions = self._directions[study_id] = conv.directions_from_wire(reply.directions)
         return list(directions)
 
     def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
         request = pb.GetStudyUserAttributesRequest(study_id=_id(study_id, "study"))
-        reply = self._of_study(
-            study_id, "GetStudyUserAttributes", request, pb.GetStudyUserAttributesReply
-        )
+        reply = self._of_study(study_id, wire.GET_STUDY_USER_ATTRIBUTES, request)
         return conv.attrs_from_wire(reply.user_attributes)
 
     def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
         request = pb.GetStudySystemAttributesRequest(study_id=_id(study_id, "study"))
-        reply = self._of_study(
-            study_id, "GetStudySystemAttributes", request, pb.GetStudySystemAttributesReply
-        )
+        reply = self._of_study(study_id, wire.GET_STUDY_SYSTEM_ATTRIBUTES, request)
         return conv.attrs_from_wire(reply.system_attributes)
 
-    def _of_study(self, study_id: int, method: str, request: Any, reply_cls: Any) -> Any:
+    def _of_study(
+        self, study_id: int, method: wire.Method[Any, _Reply], request: Message
+    ) -> _Reply:
         """A read of one study; KeyError (the study is gone) also drops what is cached of it."""
         try:
-            return self._rpc(method, request, reply_cls)
+            return self._call(method, request)
         except KeyError:
             self._forget_study(study_id)
             raise
 
     def get_all_studies(self) -> list[FrozenStudy]:
-        reply = self._rpc("GetAllStudies", pb.GetAllStudiesRequest(), pb.GetAllStudiesReply)
+        reply = self._call(wire.GET_ALL_STUDIES, pb.GetAllStudiesRequest())
         return sorted(conv.study_from_proto(s) for s in reply.studies)
 
     # -- trials -----------------------------------------------------------------------------
@@ -479,19 +469,17 @@ class GrpcStorageProxy(BaseStorage):
                 template_trial=None if template is None else conv.exact_trial(template),
                 template_trial_is_none=template is None,
             )
-            reply = self._ext("CreateNewTrial", request, ext.CreateNewTrialReply, True)
-            self._remember_number(reply.trial_id, study_id, reply.number)
-        else:
-            if template is not None and template.values == []:
-                raise ValueError("values must hold one number per direction, got 0.")
-            plain = pb.CreateNewTrialRequest(
-                study_id=study_id,
-                template_trial=None if template is None else conv.trial_to_proto(template),
-                template_trial_is_none=template is None,
-            )
-            reply = self._rpc("CreateNewTrial", plain, pb.CreateNewTrialReply, True)
-        trial_id: int = reply.trial_id
-        return trial_id
+            created = self._call(wire.EXT_CREATE_NEW_TRIAL, request)
+            self._remember_number(created.trial_id, study_id, created.number)
+            return created.trial_id
+        if template is not None and template.values == []:
+            raise ValueError("values must hold one number per direction, got 0.")
+        plain = pb.CreateNewTrialRequest(
+            study_id=study_id,
+            template_trial=None if template is None else conv.trial_to_proto(template),
+            template_trial_is_none=template is None,
+        )
+        return self._call(wire.CREATE_NEW_TRIAL, plain).trial_id
 
     def create_trial_or_list_waiting(
         self, study_id: int, template_trial: FrozenTrial | None = None
@@ -503,17 +491,14 @@ class GrpcStorageProxy(BaseStorage):
         if template_trial is not None:
             return super().create_trial_or_list_waiting(study_id, template_trial)
         study_id = _id(study_id, "study")
-        if self._has("CreateTrialOrListWaiting"):
+        if self._has(wire.EXT_CREATE_TRIAL_OR_LIST_WAITING):
             request = ext.CreateTrialOrListWaitingRequest(study_id=study_id)
-            reply, _ = self._send_ext(
-                "CreateTrialOrListWaiting", request, ext.CreateTrialOrListWaitingReply
-            )
+            reply, _ = self._send_ext(wire.EXT_CREATE_TRIAL_OR_LIST_WAITING, request)
             if reply is not None:
                 if reply.waiting_trial_ids:
                     return list(reply.waiting_trial_ids)
                 self._remember_number(reply.trial_id, study_id, reply.number)
-                trial_id: int = reply.trial_id
-                return trial_id
+                return reply.trial_id
         return super().create_trial_or_list_waiting(study_id)
 
     def set_trial_param(
@@ -530,7 +515,7 @@ class GrpcStorageProxy(BaseStorage):
             param_value_internal=internal,
             distribution=distribution_to_json(distribution),
         )
-        self._rpc("SetTrialParameter", request, pb.SetTrialParameterReply, True)
+        self._call(wire.SET_TRIAL_PARAMETER, request)
 
     def set_trial_params(
         self, trial_id: int, params: Mapping[str, tuple[float, BaseDistribution]]
@@ -542,9 +527,9 @@ class GrpcStorageProxy(BaseStorage):
         again after a lost connection sets the same values again, which is harmless."""
         checked = check.check_params(params)
         trial_id = _id(trial_id, "trial")
-        if self._has("SetTrialParams"):
+        if self._has(wire.EXT_SET_TRIAL_PARAMS):
             request = _params_request(trial_id, checked)
-            if self._send_ext("SetTrialParams", request, ext.SetTrialParamsReply)[0] is not None:
+            if self._send_ext(wire.EXT_SET_TRIAL_PARAMS, request)[0] is not None:
                 return
         if not checked:
             self.check_trial_is_updatable(trial_id, self.get_trial(trial_id).state)
@@ -557,11 +542,7 @@ class GrpcStorageProxy(BaseStorage):
         request = pb.GetTrialIdFromStudyIdTrialNumberRequest(
             study_id=_id(study_id, "study"), trial_number=_id(trial_number, "trial number")
         )
-        reply = self._rpc(
-            "GetTrialIdFromStudyIdTrialNumber", request, pb.GetTrialIdFromStudyIdTrialNumberReply
-        )
-        trial_id: int = reply.trial_id
-        return trial_id
+        return self._call(wire.GET_TRIAL_ID_FROM_STUDY_ID_TRIAL_NUMBER, request).trial_id
 
     @_optuna_fallback
     def set_trial_state_values(
@@ -574,21 +555,16 @@ class GrpcStorageProxy(BaseStorage):
             state=int(checked_state),  # type: ignore[arg-type]
             values=checked_values or [],
         )
-        reply_cls = pb.SetTrialStateValuesReply
         try:
             if self._has_extensions():
                 exact = ext.SetTrialStateValuesRequest(
                     request=request, values_given=checked_values is not None
                 )
-                reply, resent = self._send(
-                    EXTENSION_SERVICE, "SetTrialStateValues", exact, reply_cls, True
-                )
+                reply, resent = self._send(wire.EXT_SET_TRIAL_STATE_VALUES, exact)
             else:
                 if checked_values == []:  # Optuna's wire cannot say "empty list"; none allowed
                     raise ValueError("values must hold one number per direction, got 0.")
-                reply, resent = self._send(
-                    STORAGE_SERVICE, "SetTrialStateValues", request, reply_cls, True
-                )
+                reply, resent = self._send(wire.SET_TRIAL_STATE_VALUES, request)
         except _ResentWriteError as e:
             if not isinstance(e.__cause__, UpdateFinishedTrialError):
                 raise
@@ -610,7 +586,7 @@ class GrpcStorageProxy(BaseStorage):
         checked = check.check_params(params)
         checked_state, checked_values = check.check_state_values(state, values)
         trial_id = _id(trial_id, "trial")
-        if not self._has("SetTrialParamsAndStateValues"):
+        if not self._has(wire.EXT_SET_TRIAL_PARAMS_AND_STATE_VALUES):
             return super().set_trial_params_and_state_values(trial_id, params, state, values)
         request = ext.SetTrialParamsAndStateValuesRequest(
             params=_params_request(trial_id, checked),
@@ -624,9 +600,7 @@ class GrpcStorageProxy(BaseStorage):
             ),
         )
         try:
-            reply, resent = self._send_ext(
-                "SetTrialParamsAndStateValues", request, pb.SetTrialStateValuesReply
-            )
+            reply, resent = self._send_ext(wire.EXT_SET_TRIAL_PARAMS_AND_STATE_VALUES, request)
         except _ResentWriteError as e:
             if not isinstance(e.__cause__, UpdateFinishedTrialError):
                 raise
@@ -640,7 +614,7 @@ class GrpcStorageProxy(BaseStorage):
     ) -> bool:
         """What a state write's reply says, unless it was a claim sent again that found the
         trial taken: then whether the first attempt took it is unknown."""
-        updated: bool = reply.trial_updated
+        updated = reply.trial_updated
         if not updated and resent:
             raise StorageInternalError(
                 f"the connection to the gRPC proxy at {self._address} was lost while "
@@ -676,21 +650,21 @@ class GrpcStorageProxy(BaseStorage):
         request = pb.SetTrialIntermediateValueRequest(
             trial_id=_id(trial_id, "trial"), step=checked_step, intermediate_value=value
         )
-        self._rpc("SetTrialIntermediateValue", request, pb.SetTrialIntermediateValueReply, True)
+        self._call(wire.SET_TRIAL_INTERMEDIATE_VALUE, request)
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         stored = check.check_attr(key, value)
         request = pb.SetTrialUserAttributeRequest(
             trial_id=_id(trial_id, "trial"), key=key, value=conv.attrs_to_wire({key: stored})[key]
         )
-        self._rpc("SetTrialUserAttribute", request, pb.SetTrialUserAttributeReply, True)
+        self._call(wire.SET_TRIAL_USER_ATTRIBUTE, request)
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: JSONSerializable) -> None:
         stored = check.check_attr(key, value)
         request = pb.SetTrialSystemAttributeRequest(
             trial_id=_id(trial_id, "trial"), key=key, value=conv.attrs_to_wire({key: stored})[key]
         )
-        self._rpc("SetTrialSystemAttribute", request, pb.SetTrialSystemAttributeReply, True)
+        self._call(wire.SET_TRIAL_SYSTEM_ATTRIBUTE, request)
 
     def get_trial_number_from_id(self, trial_id: int) -> int:
         known = self._numbers.get(trial_id) if type(trial_id) is int else None
@@ -703,9 +677,9 @@ class GrpcStorageProxy(BaseStorage):
         # Always asked: only the server knows whether the trial's study was deleted since.
         request = pb.GetTrialRequest(trial_id=_id(trial_id, "trial"))
         if self._has_extensions():
-            reply = self._ext("GetTrial", request, ext.GetTrialReply)
-            return conv.trial_from_proto(reply.trial.trial, reply.trial.extras)
-        return conv.trial_from_proto(self._rpc("GetTrial", request, pb.GetTrialReply).trial)
+            exact = self._call(wire.EXT_GET_TRIAL, request).trial
+            return conv.trial_from_proto(exact.trial, exact.extras)
+        return conv.trial_from_proto(self._call(wire.GET_TRIAL, request).trial)
 
     @_optuna_fallback
     def get_all_trials(
@@ -724,11 +698,11 @@ class GrpcStorageProxy(BaseStorage):
             )
             try:
                 if self._has_extensions():
-                    reply = self._ext("GetTrials", request, ext.GetTrialsReply)
-                    fresh = [conv.trial_from_proto(t.trial, t.extras) for t in reply.trials]
+                    exact = self._call(wire.EXT_GET_TRIALS, request).trials
+                    fresh = [conv.trial_from_proto(t.trial, t.extras) for t in exact]
                 else:
-                    reply = self._rpc("GetTrials", request, pb.GetTrialsReply)
-                    fresh = [conv.trial_from_proto(t) for t in reply.trials]
+                    plain = self._call(wire.GET_TRIALS, request).trials
+                    fresh = [conv.trial_from_proto(t) for t in plain]
             except KeyError:
                 self._forget_study(study_id)
                 raise
@@ -743,18 +717,11 @@ class GrpcStorageProxy(BaseStorage):
     def _server_info(self) -> ext.GetServerInfoReply | None:
         """The server's settings (asked once), or None from an Optuna server."""
         if self._info is None and self._extensions is not False:
-            reply, _ = self._send(
-                EXTENSION_SERVICE,
-                "GetServerInfo",
-                ext.GetServerInfoRequest(),
-                ext.GetServerInfoReply,
-                False,
-                unimplemented=False,
-            )
-            if reply is False:
+            request = ext.GetServerInfoRequest()
+            try:
+                self._info = self._send(wire.EXT_GET_SERVER_INFO, request, optional=True)[0]
+            except _Unimplemented:
                 self._extensions = False
-            else:
-                self._info = reply
         return self._info
 
     def get_heartbeat_interval(self) -> float | None:
@@ -769,7 +736,7 @@ class GrpcStorageProxy(BaseStorage):
     def record_heartbeat(self, trial_id: int) -> None:
         request = ext.RecordHeartbeatRequest(trial_id=_id(trial_id, "trial"))
         if self._has_extensions():
-            self._ext("RecordHeartbeat", request, ext.RecordHeartbeatReply)
+            self._call(wire.EXT_RECORD_HEARTBEAT, request)
         else:  # an Optuna server keeps no heartbeats; still check the trial exists
             self.check_trial_is_updatable(trial_id, self.get_trial(trial_id).state)
 
@@ -779,7 +746,7 @@ class GrpcStorageProxy(BaseStorage):
         if not self._has_extensions():
             self.get_study_name_from_id(study_id)
             return []
-        return list(self._ext("GetStaleTrialIds", request, ext.StaleTrialsReply).trial_ids)
+        return list(self._call(wire.EXT_GET_STALE_TRIAL_IDS, request).trial_ids)
 
     @_optuna_fallback
     def fail_stale_trials(self, study_id: int) -> list[int]:
@@ -796,9 +763,7 @@ class GrpcStorageProxy(BaseStorage):
         if not self._has_extensions():
             self.get_study_name_from_id(study_id)
             return []
-        reply, resent = self._send(
-            EXTENSION_SERVICE, "FailStaleTrials", request, ext.StaleTrialsReply, True
-        )
+        reply, resent = self._send(wire.EXT_FAIL_STALE_TRIALS, request)
         if resent:
             raise StorageInternalError(
                 "fail_stale_trials was sent again after the connection to the gRPC proxy at "
