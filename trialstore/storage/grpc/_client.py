@@ -14,7 +14,7 @@ import grpc
 from google.protobuf.message import Message
 
 from trialstore._typing import JSONSerializable
-from trialstore.distributions import BaseDistribution, distribution_to_json
+from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import (
     DuplicatedStudyError,
     StorageInternalError,
@@ -398,14 +398,14 @@ class GrpcStorageProxy(BaseStorage):
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
         stored = check.check_attr(key, value)
         request = pb.SetStudyUserAttributeRequest(
-            study_id=_id(study_id, "study"), key=key, value=conv.attrs_to_wire({key: stored})[key]
+            study_id=_id(study_id, "study"), key=key, value=conv.attr_value_to_wire(stored)
         )
         self._call(wire.SET_STUDY_USER_ATTRIBUTE, request)
 
     def set_study_system_attr(self, study_id: int, key: str, value: JSONSerializable) -> None:
         stored = check.check_attr(key, value)
         request = pb.SetStudySystemAttributeRequest(
-            study_id=_id(study_id, "study"), key=key, value=conv.attrs_to_wire({key: stored})[key]
+            study_id=_id(study_id, "study"), key=key, value=conv.attr_value_to_wire(stored)
         )
         self._call(wire.SET_STUDY_SYSTEM_ATTRIBUTE, request)
 
@@ -513,7 +513,7 @@ class GrpcStorageProxy(BaseStorage):
             trial_id=_id(trial_id, "trial"),
             param_name=name,
             param_value_internal=internal,
-            distribution=distribution_to_json(distribution),
+            distribution=conv.distribution_to_wire(distribution),
         )
         self._call(wire.SET_TRIAL_PARAMETER, request)
 
@@ -528,7 +528,7 @@ class GrpcStorageProxy(BaseStorage):
         checked = check.check_params(params)
         trial_id = _id(trial_id, "trial")
         if self._has(wire.EXT_SET_TRIAL_PARAMS):
-            request = _params_request(trial_id, checked)
+            request = conv.params_to_wire(trial_id, checked)
             if self._send_ext(wire.EXT_SET_TRIAL_PARAMS, request)[0] is not None:
                 return
         if not checked:
@@ -550,21 +550,14 @@ class GrpcStorageProxy(BaseStorage):
     ) -> bool:
         checked_state, checked_values = check.check_state_values(state, values)
         trial_id = _id(trial_id, "trial")
-        request = pb.SetTrialStateValuesRequest(
-            trial_id=trial_id,
-            state=int(checked_state),  # type: ignore[arg-type]
-            values=checked_values or [],
-        )
+        exact = conv.state_values_to_wire(trial_id, checked_state, checked_values)
         try:
             if self._has_extensions():
-                exact = ext.SetTrialStateValuesRequest(
-                    request=request, values_given=checked_values is not None
-                )
                 reply, resent = self._send(wire.EXT_SET_TRIAL_STATE_VALUES, exact)
             else:
                 if checked_values == []:  # Optuna's wire cannot say "empty list"; none allowed
                     raise ValueError("values must hold one number per direction, got 0.")
-                reply, resent = self._send(wire.SET_TRIAL_STATE_VALUES, request)
+                reply, resent = self._send(wire.SET_TRIAL_STATE_VALUES, exact.request)
         except _ResentWriteError as e:
             if not isinstance(e.__cause__, UpdateFinishedTrialError):
                 raise
@@ -589,15 +582,8 @@ class GrpcStorageProxy(BaseStorage):
         if not self._has(wire.EXT_SET_TRIAL_PARAMS_AND_STATE_VALUES):
             return super().set_trial_params_and_state_values(trial_id, params, state, values)
         request = ext.SetTrialParamsAndStateValuesRequest(
-            params=_params_request(trial_id, checked),
-            state_values=ext.SetTrialStateValuesRequest(
-                request=pb.SetTrialStateValuesRequest(
-                    trial_id=trial_id,
-                    state=int(checked_state),  # type: ignore[arg-type]
-                    values=checked_values or [],
-                ),
-                values_given=checked_values is not None,
-            ),
+            params=conv.params_to_wire(trial_id, checked),
+            state_values=conv.state_values_to_wire(trial_id, checked_state, checked_values),
         )
         try:
             reply, resent = self._send_ext(wire.EXT_SET_TRIAL_PARAMS_AND_STATE_VALUES, request)
@@ -655,14 +641,14 @@ class GrpcStorageProxy(BaseStorage):
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         stored = check.check_attr(key, value)
         request = pb.SetTrialUserAttributeRequest(
-            trial_id=_id(trial_id, "trial"), key=key, value=conv.attrs_to_wire({key: stored})[key]
+            trial_id=_id(trial_id, "trial"), key=key, value=conv.attr_value_to_wire(stored)
         )
         self._call(wire.SET_TRIAL_USER_ATTRIBUTE, request)
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: JSONSerializable) -> None:
         stored = check.check_attr(key, value)
         request = pb.SetTrialSystemAttributeRequest(
-            trial_id=_id(trial_id, "trial"), key=key, value=conv.attrs_to_wire({key: stored})[key]
+            trial_id=_id(trial_id, "trial"), key=key, value=conv.attr_value_to_wire(stored)
         )
         self._call(wire.SET_TRIAL_SYSTEM_ATTRIBUTE, request)
 
@@ -725,12 +711,10 @@ class GrpcStorageProxy(BaseStorage):
         return self._info
 
     def get_heartbeat_interval(self) -> float | None:
-        info = self._server_info()
-        return info.heartbeat_interval if info is not None and info.heartbeat_enabled else None
+        return conv.heartbeat_from_wire(self._server_info())[0]
 
     def get_grace_period(self) -> float | None:
-        info = self._server_info()
-        return info.grace_period if info is not None and info.heartbeat_enabled else None
+        return conv.heartbeat_from_wire(self._server_info())[1]
 
     @_optuna_fallback
     def record_heartbeat(self, trial_id: int) -> None:
@@ -771,19 +755,3 @@ class GrpcStorageProxy(BaseStorage):
                 f"known (the repeated attempt failed {list(reply.trial_ids)})."
             )
         return list(reply.trial_ids)
-
-
-def _params_request(
-    trial_id: int, checked: list[tuple[str, float, BaseDistribution]]
-) -> ext.SetTrialParamsRequest:
-    return ext.SetTrialParamsRequest(
-        trial_id=trial_id,
-        params=[
-            ext.TrialParam(
-                param_name=name,
-                param_value_internal=internal,
-                distribution=distribution_to_json(distribution),
-            )
-            for name, internal, distribution in checked
-        ],
-    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
@@ -16,7 +15,6 @@ from typing import Any, NamedTuple
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from trialstore.distributions import json_to_distribution
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.grpc import _convert as conv
 from trialstore.storage.grpc._args import (
@@ -39,7 +37,6 @@ from trialstore.storage.grpc._wire import (
     STORAGE_SERVICE,
 )
 from trialstore.trial import FrozenTrial, TrialState, create_trial
-from trialstore.version import __version__
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -62,13 +59,6 @@ class _WriteCall(NamedTuple):
 
     request_id: str | None
     resent: bool
-
-
-def _json(text: str, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise ValueError(f"{what}: not JSON text: {text[:200]!r}") from None
 
 
 class _Service:
@@ -94,13 +84,17 @@ class _Service:
             "SetStudyUserAttribute": (
                 pb.SetStudyUserAttributeRequest,
                 pb.SetStudyUserAttributeReply,
-                lambda r: s.set_study_user_attr(r.study_id, r.key, _json(r.value, "value")),
+                lambda r: s.set_study_user_attr(
+                    r.study_id, r.key, conv.attr_value_from_wire(r.value)
+                ),
                 True,
             ),
             "SetStudySystemAttribute": (
                 pb.SetStudySystemAttributeRequest,
                 pb.SetStudySystemAttributeReply,
-                lambda r: s.set_study_system_attr(r.study_id, r.key, _json(r.value, "value")),
+                lambda r: s.set_study_system_attr(
+                    r.study_id, r.key, conv.attr_value_from_wire(r.value)
+                ),
                 True,
             ),
             "GetStudyIdFromName": (
@@ -160,7 +154,7 @@ class _Service:
                     r.trial_id,
                     r.param_name,
                     r.param_value_internal,
-                    json_to_distribution(r.distribution),
+                    conv.distribution_from_wire(r.distribution),
                 ),
                 True,
             ),
@@ -179,7 +173,7 @@ class _Service:
                 pb.SetTrialStateValuesReply,
                 lambda r: {
                     "trial_updated": s.set_trial_state_values(
-                        r.trial_id, conv.state_from_wire(r.state), list(r.values) or None
+                        r.trial_id, *conv.state_values_from_wire(r)
                     )
                 },
                 True,
@@ -193,13 +187,17 @@ class _Service:
             "SetTrialUserAttribute": (
                 pb.SetTrialUserAttributeRequest,
                 pb.SetTrialUserAttributeReply,
-                lambda r: s.set_trial_user_attr(r.trial_id, r.key, _json(r.value, "value")),
+                lambda r: s.set_trial_user_attr(
+                    r.trial_id, r.key, conv.attr_value_from_wire(r.value)
+                ),
                 True,
             ),
             "SetTrialSystemAttribute": (
                 pb.SetTrialSystemAttributeRequest,
                 pb.SetTrialSystemAttributeReply,
-                lambda r: s.set_trial_system_attr(r.trial_id, r.key, _json(r.value, "value")),
+                lambda r: s.set_trial_system_attr(
+                    r.trial_id, r.key, conv.attr_value_from_wire(r.value)
+                ),
                 True,
             ),
             "GetTrial": (
@@ -255,8 +253,7 @@ class _Service:
                 lambda r: {
                     "trial_updated": s.set_trial_state_values(
                         r.request.trial_id,
-                        conv.state_from_wire(r.request.state),
-                        list(r.request.values) if r.values_given else None,
+                        *conv.state_values_from_wire(r.request, r.values_given),
                     )
                 },
                 True,
@@ -270,7 +267,7 @@ class _Service:
             "SetTrialParams": (
                 ext.SetTrialParamsRequest,
                 ext.SetTrialParamsReply,
-                lambda r: s.set_trial_params(r.trial_id, _params_from_wire(r)),
+                lambda r: s.set_trial_params(r.trial_id, conv.params_from_wire(r)),
                 True,
             ),
             "CreateTrialOrListWaiting": (
@@ -335,7 +332,7 @@ class _Service:
                 context.abort(code, message)
             if isinstance(result, dict):
                 return reply_cls(**result)
-            return reply_cls()
+            return result if isinstance(result, reply_cls) else reply_cls()
 
         return grpc.unary_unary_rpc_method_handler(
             call,
@@ -431,9 +428,8 @@ class _Service:
             )
         updated = self._storage.set_trial_params_and_state_values(
             trial_id,
-            _params_from_wire(request.params),
-            conv.state_from_wire(state_values.request.state),
-            list(state_values.request.values) if state_values.values_given else None,
+            conv.params_from_wire(request.params),
+            *conv.state_values_from_wire(state_values.request, state_values.values_given),
         )
         return {"trial_updated": updated}
 
@@ -446,31 +442,12 @@ class _Service:
             if t._trial_id > after or t._trial_id in included
         ]
 
-    def _info(self, _request: ext.GetServerInfoRequest) -> dict[str, Any]:
-        interval = self._storage.get_heartbeat_interval()
-        grace = self._storage.get_grace_period()
-        return {
-            "server_version": __version__,
-            "instance_id": self.instance_id,
-            "heartbeat_enabled": interval is not None,
-            "heartbeat_interval": interval or 0.0,
-            "grace_period": grace or 0.0,
-        }
-
-
-def _params_from_wire(request: ext.SetTrialParamsRequest) -> dict[str, tuple[float, Any]]:
-    """The batch of a SetTrialParamsRequest, in its order. A repeated name is a ValueError (a
-    mapping cannot hold one). Sent again after the first attempt's server died, a batch sets
-    the same parameters to the same values again, which is harmless."""
-    params: dict[str, tuple[float, Any]] = {}
-    for param in request.params:
-        if param.param_name in params:
-            raise ValueError(f"params: parameter {param.param_name!r} is given twice.")
-        params[param.param_name] = (
-            param.param_value_internal,
-            json_to_distribution(param.distribution),
+    def _info(self, _request: ext.GetServerInfoRequest) -> ext.GetServerInfoReply:
+        return conv.server_info_to_wire(
+            self.instance_id,
+            self._storage.get_heartbeat_interval(),
+            self._storage.get_grace_period(),
         )
-    return params
 
 
 def _marked_template(template: FrozenTrial | None, request_id: str) -> FrozenTrial:
