@@ -975,26 +975,18 @@ def _without_methods(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
     """Make the servers started afterwards answer UNIMPLEMENTED to these extension methods
     (as a trialstore server from before they existed does)."""
     from trialstore.storage.grpc import _server as server_module
+    from trialstore.storage.grpc._wire import EXTENSION_SERVICE
 
-    original = server_module._Service.method_handlers
-    hidden = {f"/{server_module.EXTENSION_SERVICE}/{name}" for name in names}
+    original = server_module._Service.handlers
 
     def without(self: Any) -> Any:
-        handlers = original(self)
+        return [
+            h
+            for h in original(self)
+            if h.method.service != EXTENSION_SERVICE or h.method.name not in names
+        ]
 
-        class Filter(grpc.GenericRpcHandler):  # type: ignore[misc]
-            def service(self, details: Any) -> Any:
-                if details.method in hidden:
-                    return None
-                for handler in handlers:
-                    found = handler.service(details)
-                    if found is not None:
-                        return found
-                return None
-
-        return [Filter()]
-
-    monkeypatch.setattr(server_module._Service, "method_handlers", without)
+    monkeypatch.setattr(server_module._Service, "handlers", without)
 
 
 def test_a_server_without_set_trial_params_gets_one_call_per_param(

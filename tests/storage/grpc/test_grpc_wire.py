@@ -8,7 +8,9 @@ import pytest
 
 pytest.importorskip("grpc")
 
+from trialstore.storage import InMemoryStorage
 from trialstore.storage.grpc import _wire as wire
+from trialstore.storage.grpc._idempotency import IdempotencyTable
 from trialstore.storage.grpc._pb import extensions_pb2, storage_pb2
 
 
@@ -30,6 +32,14 @@ def test_the_method_table_is_the_proto_service(service: Any, methods: Any) -> No
         (service.full_name, m.name, m.input_type.full_name, m.output_type.full_name)
         for m in service.methods
     ]
+
+
+def test_the_server_answers_every_method_once() -> None:
+    from trialstore.storage.grpc._server import _Service
+
+    service = _Service(InMemoryStorage(), IdempotencyTable())
+    served = [handler.method for handler in service.handlers()]
+    assert served == [*wire.STORAGE_METHODS, *wire.EXTENSION_METHODS]
 
 
 def test_paths() -> None:

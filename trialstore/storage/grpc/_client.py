@@ -376,7 +376,7 @@ class GrpcStorageProxy(BaseStorage):
         if name is None:
             name = f"no-name-{uuid.uuid4()}"
         request = pb.CreateNewStudyRequest(
-            directions=conv.directions_to_wire(checked),  # type: ignore[arg-type]
+            directions=conv.directions_to_wire(checked),
             study_name=name,
         )
         return self._call(wire.CREATE_NEW_STUDY, request).study_id

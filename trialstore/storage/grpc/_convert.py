@@ -60,7 +60,7 @@ _FROM_WIRE_DIRECTION: dict[int, StudyDirection] = {
 }
 
 
-def directions_to_wire(directions: Iterable[StudyDirection]) -> list[int]:
+def directions_to_wire(directions: Iterable[StudyDirection]) -> list[storage_pb2.StudyDirection]:
     """Return wire enum values (MINIMIZE=0, MAXIMIZE=1); the caller has validated them."""
     return [_TO_WIRE_DIRECTION[StudyDirection(d)] for d in directions]
 
@@ -347,7 +347,7 @@ def study_to_proto(study: FrozenStudy) -> storage_pb2.Study:
     return storage_pb2.Study(
         study_id=study._study_id,
         study_name=study.study_name,
-        directions=directions_to_wire(study.directions),  # type: ignore[arg-type]
+        directions=directions_to_wire(study.directions),
         user_attributes=attrs_to_wire(study.user_attrs),
         system_attributes=attrs_to_wire(study.system_attrs),
     )
