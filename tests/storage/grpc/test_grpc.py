@@ -725,17 +725,18 @@ class _RestartAfterWrite(IdempotencyTable):
 def _restarting_proxies(monkeypatch: pytest.MonkeyPatch) -> _RestartAfterWrite:
     """Make the servers started next use a _RestartAfterWrite table (returned)."""
     from trialstore.storage.grpc import _server as server_module
+    from trialstore.storage.grpc import _service as service_module
 
     table = _RestartAfterWrite()
     monkeypatch.setattr(server_module, "IdempotencyTable", lambda capacity: table)
-    real_status_for = server_module.status_for
+    real_status_for = service_module.status_for
 
     def status_for(error: BaseException) -> Any:
         if isinstance(error, _ProxyDied):
             return grpc.StatusCode.UNAVAILABLE, "", str(error)
         return real_status_for(error)
 
-    monkeypatch.setattr(server_module, "status_for", status_for)
+    monkeypatch.setattr(service_module, "status_for", status_for)
     return table
 
 
@@ -974,10 +975,10 @@ def test_a_param_batch_resent_to_a_restarted_proxy_is_harmless(
 def _without_methods(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
     """Make the servers started afterwards answer UNIMPLEMENTED to these extension methods
     (as a trialstore server from before they existed does)."""
-    from trialstore.storage.grpc import _server as server_module
+    from trialstore.storage.grpc._service import Service
     from trialstore.storage.grpc._wire import EXTENSION_SERVICE
 
-    original = server_module._Service.handlers
+    original = Service.handlers
 
     def without(self: Any) -> Any:
         return [
@@ -986,7 +987,7 @@ def _without_methods(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
             if h.method.service != EXTENSION_SERVICE or h.method.name not in names
         ]
 
-    monkeypatch.setattr(server_module._Service, "handlers", without)
+    monkeypatch.setattr(Service, "handlers", without)
 
 
 def test_a_server_without_set_trial_params_gets_one_call_per_param(

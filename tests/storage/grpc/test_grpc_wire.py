@@ -1,4 +1,5 @@
-"""The proxy's method table (trialstore/storage/grpc/_wire.py) against the .proto services."""
+"""The proxy's method table (trialstore/storage/grpc/_wire.py) against the .proto services and
+the server's handlers (_service.py)."""
 
 from __future__ import annotations
 
@@ -35,9 +36,9 @@ def test_the_method_table_is_the_proto_service(service: Any, methods: Any) -> No
 
 
 def test_the_server_answers_every_method_once() -> None:
-    from trialstore.storage.grpc._server import _Service
+    from trialstore.storage.grpc._service import Service
 
-    service = _Service(InMemoryStorage(), IdempotencyTable())
+    service = Service(InMemoryStorage(), IdempotencyTable())
     served = [handler.method for handler in service.handlers()]
     assert served == [*wire.STORAGE_METHODS, *wire.EXTENSION_METHODS]
 
