@@ -1034,32 +1034,36 @@ def test_a_server_without_the_combined_writes_gets_their_single_calls(
 def test_a_new_client_asks_nothing_before_its_first_call() -> None:
     """No GetServerInfo round trip before a client's first call (a client assumes a
     trialstore server): a short-lived client's trial is three calls."""
+    from trialstore.storage.grpc._transport import ChannelTransport, MockTransport
+
     calls: list[str] = []
-
-    class Count(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-        def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-            calls.append(details.method)
-            return continuation(details, request)
-
     backend = InMemoryStorage()
     study_id = backend.create_new_study([StudyDirection.MINIMIZE], "s")
     with served(backend) as server:
-        client = GrpcStorageProxy(port=server.port)
-        client._channel = grpc.intercept_channel(client._channel, Count())
+        channel = ChannelTransport(f"localhost:{server.port}")
+
+        def forward(method: Any, request: Any, metadata: Any) -> Any:
+            calls.append(method.path)
+            return channel.call(method, request, timeout=30, metadata=metadata)
+
+        client = GrpcStorageProxy._over(MockTransport(forward), port=server.port)
         trial_id = client.create_new_trial(study_id)
         dist = FloatDistribution(0, 1)
         client.set_trial_params_and_state_values(
             trial_id, {"x": (0.5, dist)}, TrialState.COMPLETE, [1.0]
         )
         assert client.get_trial(trial_id).params == {"x": 0.5}
-        assert [c.rsplit("/", 1)[1] for c in calls] == [
-            "CreateNewTrial",
-            "SetTrialParamsAndStateValues",
-            "GetTrial",
+        assert calls == [
+            "/trialstore.StorageExtensions/CreateNewTrial",
+            "/trialstore.StorageExtensions/SetTrialParamsAndStateValues",
+            "/trialstore.StorageExtensions/GetTrial",
         ]
         assert client.get_heartbeat_interval() is None  # asked now, once
-        assert calls[-1].endswith("/GetServerInfo")
+        assert calls[3:] == ["/trialstore.StorageExtensions/GetServerInfo"]
+        client.get_grace_period()
+        assert len(calls) == 4
         client.close()
+        channel.close()
 
 
 def test_fail_stale_trials_resent_to_a_restarted_proxy_is_unknown(

@@ -31,6 +31,7 @@ from trialstore.storage.grpc._errors import ProxyConnectionError, raise_rpc_erro
 from trialstore.storage.grpc._pb import extensions_pb2 as ext
 from trialstore.storage.grpc._pb import storage_pb2 as pb
 from trialstore.storage.grpc._security import read_bytes
+from trialstore.storage.grpc._transport import ChannelTransport, Metadata, Transport
 from trialstore.study._direction import StudyDirection
 from trialstore.study._frozen import FrozenStudy
 from trialstore.trial._frozen import FrozenTrial
@@ -196,27 +197,20 @@ class GrpcStorageProxy(BaseStorage):
         self._setup()
 
     def _setup(self) -> None:
-        options: list[tuple[str, Any]] = [
-            ("grpc.max_receive_message_length", -1),
-            ("grpc.max_send_message_length", -1),
-            ("grpc.initial_reconnect_backoff_ms", 50),
-            ("grpc.min_reconnect_backoff_ms", 50),
-            ("grpc.max_reconnect_backoff_ms", 1000),
-        ]
         #: ``host:port`` as gRPC takes it (an IPv6 address in brackets).
-        self._address = address = target(self._host, self._port)
-        if self._tls:
-            ca, cert, key = self._tls_files
-            if self._tls_server_name:
-                options.append(("grpc.ssl_target_name_override", self._tls_server_name))
-            credentials = grpc.ssl_channel_credentials(ca, key, cert)
-            self._channel = grpc.secure_channel(address, credentials, options=options)
-        else:
-            self._channel = grpc.insecure_channel(address, options=options)
-        self._metadata: tuple[tuple[str, str], ...] = (
+        self._address = target(self._host, self._port)
+        ca, cert, key = self._tls_files
+        self._transport: Transport = ChannelTransport(
+            self._address,
+            tls=self._tls,
+            ca_cert=ca,
+            client_cert=cert,
+            client_key=key,
+            server_name=self._tls_server_name,
+        )
+        self._metadata: Metadata = (
             ((wire.AUTH_KEY, f"Bearer {self._token}"),) if self._token else ()
         )
-        self._stubs: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._caches: dict[int, StudyCache] = {}
         self._names: dict[int, str] = {}
@@ -228,6 +222,16 @@ class GrpcStorageProxy(BaseStorage):
         #: Extension methods the server answered with UNIMPLEMENTED (a trialstore server from
         #: before they existed): their BaseStorage defaults are used instead.
         self._unimplemented: set[str] = set()
+
+    @classmethod
+    def _over(cls, transport: Transport, **options: Any) -> GrpcStorageProxy:
+        """A client whose calls go through ``transport`` instead of a channel (tests: a
+        :class:`~trialstore.storage.grpc._transport.MockTransport`); ``options`` as for the
+        constructor. A copy made by pickling gets a channel."""
+        client = cls(**options)
+        client._transport.close()
+        client._transport = transport
+        return client
 
     def __repr__(self) -> str:
         return (
@@ -254,7 +258,7 @@ class GrpcStorageProxy(BaseStorage):
 
     def close(self) -> None:
         """Close the channel. Later calls are undefined."""
-        self._channel.close()
+        self._transport.close()
 
     def wait_server_ready(self, timeout: float | None = None) -> None:
         """Wait until the server accepts connections.
@@ -262,14 +266,12 @@ class GrpcStorageProxy(BaseStorage):
         Raises:
             ProxyConnectionError: not ready within ``timeout`` seconds.
         """
-        try:
-            grpc.channel_ready_future(self._channel).result(timeout=timeout)
-        except grpc.FutureTimeoutError:
+        if not self._transport.wait_ready(timeout):
             raise ProxyConnectionError(
                 f"gRPC proxy at {self._address} not ready after {timeout} s."
-            ) from None
+            )
 
-    # -- transport --------------------------------------------------------------------------
+    # -- calls ------------------------------------------------------------------------------
 
     def _send(
         self, method: wire.Method[Any, _Reply], request: Message, *, optional: bool = False
@@ -282,14 +284,6 @@ class GrpcStorageProxy(BaseStorage):
         Raises:
             _Unimplemented: ``optional`` and the server does not know the method.
         """
-        path = method.path
-        stub = self._stubs.get(path)
-        if stub is None:
-            stub = self._stubs[path] = self._channel.unary_unary(
-                path,
-                request_serializer=method.request.SerializeToString,
-                response_deserializer=method.reply.FromString,
-            )
         metadata = self._metadata
         if method.write:
             metadata += ((wire.REQUEST_ID_KEY, uuid.uuid4().hex),)
@@ -298,7 +292,9 @@ class GrpcStorageProxy(BaseStorage):
         resent = False
         while True:
             try:
-                reply: _Reply = stub(request, timeout=self._timeout, metadata=metadata)
+                reply = self._transport.call(
+                    method, request, timeout=self._timeout, metadata=metadata
+                )
             except grpc.RpcError as e:
                 if e.code() == grpc.StatusCode.UNIMPLEMENTED:
                     if optional:
