@@ -34,6 +34,7 @@ demo: $(DEMO_STAMP)
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check trialstore tests bench examples
 	$(BIN)/ruff format --check trialstore
+	$(BIN)/lint-imports
 
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy

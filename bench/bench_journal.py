@@ -41,9 +41,11 @@ def _dist_and_states(lib: str) -> tuple[Any, Any, Any]:
         from optuna.study import StudyDirection
         from optuna.trial import TrialState
     else:
+        from trialstore._core import (
+            StudyDirection,  # type: ignore[assignment]
+            TrialState,  # type: ignore[assignment]
+        )
         from trialstore.distributions import FloatDistribution  # type: ignore[assignment]
-        from trialstore.study._direction import StudyDirection  # type: ignore[assignment]
-        from trialstore.trial._state import TrialState  # type: ignore[assignment]
     return FloatDistribution(0.0, 1.0), StudyDirection, TrialState
 
 
@@ -94,11 +96,10 @@ def write_big_journal(path: str, n_trials: int) -> None:
     """Write a journal of one study with ``n_trials`` finished trials (compact form)."""
     import datetime
 
+    from trialstore._core import FrozenTrial, TrialState
     from trialstore.distributions import FloatDistribution
     from trialstore.storage.journal._records import dump_file_line
     from trialstore.storage.journal._replay import trial_template_fields
-    from trialstore.trial._frozen import FrozenTrial
-    from trialstore.trial._state import TrialState
 
     dist = FloatDistribution(0.0, 1.0)
     now = datetime.datetime.now()

@@ -86,10 +86,9 @@ def _open(lib: str, url: str) -> tuple[Any, Any]:
             Direction=optuna.study.StudyDirection,
         )
         return optuna.storages.get_storage(url), ns
+    from trialstore._core import StudyDirection, TrialState
     from trialstore.distributions import FloatDistribution
     from trialstore.storage.rdb import RDBStorage
-    from trialstore.study._direction import StudyDirection
-    from trialstore.trial._state import TrialState
 
     ns = argparse.Namespace(Float=FloatDistribution, State=TrialState, Direction=StudyDirection)
     return RDBStorage(url), ns

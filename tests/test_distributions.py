@@ -318,3 +318,39 @@ def test_compatibility_agrees_with_optuna(
 def test_huge_integer_bound_raises_value_error() -> None:
     with pytest.raises(ValueError, match="high"):
         FloatDistribution(0, 10**400)
+
+
+_PROBES = [0.0, -0.0, 0.5, 0.999, 1.0, 1.5, 2.0, -1.0, -0.5, 1e-300, 5e-324, 1e300, -1e300]
+_PROBES += [math.nan, math.inf, -math.inf]
+
+
+@pytest.mark.parametrize(
+    "dist",
+    [
+        FloatDistribution(0.0, 1.0),
+        FloatDistribution(0.1, 1.0, log=True),
+        FloatDistribution(0.0, 1.0, step=0.25),
+        IntDistribution(0, 10),
+        IntDistribution(1, 10, log=True),
+        IntDistribution(2, 10, log=True),
+        IntDistribution(0, 10, step=3),
+    ],
+    ids=repr,
+)
+def test_representable_is_a_finite_value_whose_external_value_converts_back(
+    dist: FloatDistribution | IntDistribution,
+) -> None:
+    """The shortcut each class takes equals BaseDistribution's definition: finite, and the
+    external value converts back (to_internal_repr); the range plays no part."""
+    for value in _PROBES:
+        assert dist._representable(value) == BaseDistribution._representable(dist, value), value
+        if math.isfinite(value) and not dist.log:
+            assert dist._representable(value), value
+
+
+def test_representable_categorical_index_names_one_choice() -> None:
+    dist = CategoricalDistribution(["a", None, 2.5])
+    assert [dist._representable(v) for v in (0.0, 1.0, 2.0, 2)] == [True] * 4
+    for value in (3.0, -1.0, 0.5, 1e300, *_PROBES[-3:]):
+        assert not dist._representable(value), value
+        assert not dist._contains(value), value

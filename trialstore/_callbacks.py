@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from trialstore.trial._create import create_trial
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
+from trialstore._core import FrozenTrial, TrialState, create_trial
 
 if TYPE_CHECKING:
-    from trialstore.study._study import Study
+    from trialstore.study import Study
 
 __all__ = ["RetryFailedTrialCallback", "RetryHeartbeatStaleTrialCallback"]
 

@@ -57,6 +57,19 @@ class BaseDistribution(abc.ABC):
     def _contains(self, param_value_in_internal_repr: float) -> bool:
         """Return True if the internal value lies in the distribution."""
 
+    def _representable(self, param_value_in_internal_repr: float) -> bool:
+        """Return True if a storage can keep the internal value for this distribution: it is
+        finite, and its external value converts back to an internal value. It need not lie
+        in the distribution's range (see :meth:`_contains`)."""
+        value = param_value_in_internal_repr
+        if not math.isfinite(value):
+            return False
+        try:
+            self.to_internal_repr(self.to_external_repr(value))
+        except (ValueError, TypeError, IndexError, OverflowError):
+            return False
+        return True
+
     def _asdict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
@@ -147,6 +160,10 @@ class FloatDistribution(BaseDistribution):
         k = (value - self.low) / self.step
         return self.low <= value <= self.high and abs(k - round(k)) < 1.0e-8
 
+    def _representable(self, param_value_in_internal_repr: float) -> bool:
+        value = param_value_in_internal_repr
+        return math.isfinite(value) and (not self.log or value > 0.0)
+
     def to_internal_repr(self, param_value_in_external_repr: Any) -> float:
         try:
             internal = float(param_value_in_external_repr)
@@ -217,6 +234,11 @@ class IntDistribution(BaseDistribution):
         value = param_value_in_internal_repr
         return self.low <= value <= self.high and (value - self.low) % self.step == 0
 
+    def _representable(self, param_value_in_internal_repr: float) -> bool:
+        value = param_value_in_internal_repr
+        # The external value is int(value), which the log scale needs >= 1.
+        return math.isfinite(value) and (not self.log or value >= 1.0)
+
     def to_internal_repr(self, param_value_in_external_repr: Any) -> float:
         try:
             internal = float(param_value_in_external_repr)
@@ -284,8 +306,15 @@ class CategoricalDistribution(BaseDistribution):
         return len(self.choices) == 1
 
     def _contains(self, param_value_in_internal_repr: float) -> bool:
-        index = int(param_value_in_internal_repr)
-        return index == param_value_in_internal_repr and 0 <= index < len(self.choices)
+        value = param_value_in_internal_repr
+        if not math.isfinite(value):
+            return False
+        index = int(value)
+        return index == value and 0 <= index < len(self.choices)
+
+    def _representable(self, param_value_in_internal_repr: float) -> bool:
+        # An index names a choice or nothing: the range is all a categorical can represent.
+        return self._contains(param_value_in_internal_repr)
 
     def __eq__(self, other: Any) -> bool:
         if not isinstance(other, CategoricalDistribution):

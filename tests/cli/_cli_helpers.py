@@ -8,7 +8,7 @@ import pytest
 
 from trialstore.cli import main
 
-__all__ = ["error_line", "tree"]
+__all__ = ["error_line", "run", "tree"]
 
 
 def error_line(
@@ -27,6 +27,14 @@ def error_line(
     assert "Traceback" not in err
     assert out == ""
     return lines[0]
+
+
+def run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
+    """Run ``trialstore argv`` in this process; return its exit code, stdout and stderr."""
+    capsys.readouterr()
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def tree(directory: Path) -> dict[str, bytes]:

@@ -18,13 +18,18 @@ import trialstore
 from trialstore.cli import main
 from trialstore.exceptions import StorageNotFoundError
 
-#: Every command that only reads (or maintains) a storage, with what it needs besides it.
+#: Every command that only reads (or maintains, or changes a study of) a storage, with what
+#: it needs besides it.
 READ_ONLY = {
     "studies": [],
+    "study-names": [],
     "trials": ["--study-name", "s"],
     "best-trial": ["--study-name", "s"],
     "best-trials": ["--study-name", "s"],
     "delete-study": ["--study-name", "s"],
+    "ask": ["--study-name", "s"],
+    "tell": ["--study-name", "s", "--trial-number", "0", "--values", "1"],
+    "study set-user-attr": ["--study-name", "s", "--key", "k", "--value", "v"],
 }
 
 
@@ -33,7 +38,7 @@ def _read_only_argv(command: str, url: str, tmp_path: Path) -> list[str]:
         return ["copy", "--from", url, "--to", f"sqlite:///{tmp_path / 'target.db'}"]
     if command == "journal compact":
         return ["journal", "compact", "--storage", url]
-    return [command, "--storage", url, *READ_ONLY[command]]
+    return [*command.split(), "--storage", url, *READ_ONLY[command]]
 
 
 @pytest.mark.parametrize("command", [*READ_ONLY, "copy", "journal compact"])
@@ -165,7 +170,7 @@ def test_best_trial_of_a_multi_objective_study_points_to_best_trials(
 
     shown = json.loads(capsys.readouterr().out)
     assert [t["number"] for t in shown] == sorted(t.number for t in study.best_trials)
-    assert [t["value"] for t in shown] == [
+    assert [t["values"] for t in shown] == [  # "values": several objectives
         t.values for t in sorted(study.best_trials, key=lambda t: t.number)
     ]
 
@@ -232,7 +237,8 @@ def test_empty_database_is_no_storage_and_stays_empty(
 ) -> None:
     url = request.getfixturevalue("postgres_url" if dialect == "postgresql" else "mysql_url")
     for command in READ_ONLY:
-        line = error_line(capsys, [command, "--storage", url, *READ_ONLY[command]])
+        argv = [*command.split(), "--storage", url, *READ_ONLY[command]]
+        line = error_line(capsys, argv, command=command)
         assert "no storage at" in line and "holds no trialstore/Optuna tables" in line
     engine = sa.create_engine(url)
     try:
@@ -278,3 +284,22 @@ def test_redis_prefix_without_journal_creates_no_key(
         assert list(client.scan_iter(match=f"{redis_prefix}*")) == []
     finally:
         client.close()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--n-trials", "0"], "--n-trials must be >= 1, got 0"),
+        (["--n-jobs", "0"], "--n-jobs must be >= 1, or -1 (one per CPU), got 0"),
+    ],
+)
+def test_demo_checks_its_counts_before_it_creates_anything(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    url = f"journal://{tmp_path / 'demo.log'}"
+    line = error_line(capsys, ["demo", "--storage", url, *argv], code=2)
+    assert line.endswith(message)
+    assert tree(tmp_path) == {}

@@ -1,4 +1,6 @@
-"""The study sub-commands: studies, trials, best-trial, create-study, delete-study, demo."""
+"""The study sub-commands: studies, trials, best-trial, create-study, delete-study, demo.
+
+tests/cli/test_cli_optuna_parity.py compares their output with Optuna's."""
 
 from __future__ import annotations
 
@@ -44,21 +46,30 @@ def test_create_list_show_delete(url: str, capsys: pytest.CaptureFixture[str]) -
 
     assert main(["studies", "--storage", url]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["name", "direction", "n_trials", "datetime_start"]
-    assert table[2].split()[:3] == ["s1", '["MINIMIZE"]', "3"]
+    assert [c.strip() for c in table[1].split("|")[1:-1]] == [
+        "name",
+        "direction",
+        "n_trials",
+        "datetime_start",
+    ]
+    assert [c.strip() for c in table[3].split("|")[1:4]] == ["s1", "('MINIMIZE',)", "3"]
     studies = _json(capsys, ["studies", "--storage", url])
     assert [s["name"] for s in studies] == ["s1", created[0]["name"]]  # type: ignore[union-attr,index]
     assert studies[1]["direction"] == ["MINIMIZE", "MAXIMIZE"]  # type: ignore[index]
+    assert studies[0]["datetime_start"] == study.trials[0].datetime_start.strftime(  # type: ignore[index,union-attr]
+        "%Y-%m-%d %H:%M:%S"
+    )
 
     trials = _json(capsys, ["trials", "--storage", url, "--study-name", "s1"])
     assert [t["number"] for t in trials] == [0, 1, 2]  # type: ignore[union-attr,index]
     assert all(t["state"] == "COMPLETE" for t in trials)  # type: ignore[union-attr,index]
     assert main(["trials", "--storage", url, "--study-name", "s1"]) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 5
+    assert len(capsys.readouterr().out.splitlines()) == 3 + 1 + 3  # borders, header, rows
 
     shown = _json(capsys, ["best-trial", "--storage", url, "--study-name", "s1"])
-    assert shown[0]["number"] == best.number and shown[0]["value"] == best.value  # type: ignore[index]
-    assert shown[0]["params"] == best.params  # type: ignore[index]
+    assert isinstance(shown, dict)  # one trial: an object, as Optuna's CLI prints it
+    assert shown["number"] == best.number and shown["value"] == best.value
+    assert shown["params"] == best.params
     assert main(["best-trial", "--storage", url, "--study-name", created[0]["name"]]) == 1
     assert main(["best-trial", "--storage", url, "--study-name", "missing"]) == 1
 
@@ -115,4 +126,5 @@ def test_demo_suggests_commands_that_work_when_pasted(tmp_path: Path) -> None:
             command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
         )
         assert pasted.returncode == 0, pasted.stderr
-        assert pasted.stdout.startswith(("name", "number"))  # a table of studies, of trials
+        header = pasted.stdout.splitlines()[1]  # a table of studies, of trials
+        assert header.startswith(("| name ", "| number "))

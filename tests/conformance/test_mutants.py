@@ -10,17 +10,18 @@ failed.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 
+from trialstore._core import copy_trial
 from trialstore.conformance import run_conformance
 from trialstore.distributions import BaseDistribution
 from trialstore.storage import BaseStorage, InMemoryStorage
-from trialstore.storage import _validation as check
-from trialstore.storage._snapshot import copy_trial
+from trialstore.storage import validation as check
 from trialstore.trial import FrozenTrial, TrialState
 
 YIELD = 0.0005  # seconds: long enough for another thread to enter the critical section
@@ -175,6 +176,38 @@ class DefaultParamBatches(InMemoryStorage):
     set_trial_params = BaseStorage.set_trial_params
 
 
+def _reject_outside_range(value: Any, distribution: Any) -> None:
+    if not isinstance(distribution, BaseDistribution) or not isinstance(value, (int, float)):
+        return
+    try:
+        inside = distribution._contains(float(value))
+    except (OverflowError, ValueError):
+        return
+    if not inside and math.isfinite(value):
+        raise ValueError(f"{value!r} is not in {distribution!r}")
+
+
+class RangeChecked(InMemoryStorage):
+    """A parameter value outside its distribution's range is rejected (Optuna stores it)."""
+
+    def set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+    ) -> None:
+        _reject_outside_range(param_value_internal, distribution)
+        super().set_trial_param(trial_id, param_name, param_value_internal, distribution)
+
+    def set_trial_params(self, trial_id: int, params: Any) -> None:
+        if isinstance(params, dict):
+            for entry in params.values():
+                if isinstance(entry, tuple) and len(entry) == 2:
+                    _reject_outside_range(*entry)
+        super().set_trial_params(trial_id, params)
+
+
 # -- running the suite on them ----------------------------------------------------------------
 
 
@@ -269,6 +302,11 @@ CASES: list[tuple[type[InMemoryStorage], str, list[str]]] = [
         "param_batch or set_trial_params",
         ["test_rejected_param_batch_stores_nothing", "test_error_precedence"],
     ),
+    (
+        RangeChecked,
+        "outside_its_range",
+        ["test_param_outside_its_range_is_stored"],
+    ),
 ]
 
 
@@ -300,7 +338,15 @@ def test_reference_storage_passes_the_same_selection(select: str) -> None:
 
 @pytest.mark.parametrize(
     "mutant",
-    [FinishedUpdatable, IdsReused, NumbersNotDense, SnapshotsShared, PartiallyApplied, ClaimTwice],
+    [
+        FinishedUpdatable,
+        IdsReused,
+        NumbersNotDense,
+        SnapshotsShared,
+        PartiallyApplied,
+        ClaimTwice,
+        RangeChecked,
+    ],
     ids=lambda cls: cls.__name__,
 )
 def test_state_machine_catches_mutant(

@@ -1,7 +1,9 @@
 """Fixtures for the interoperability tests: one trialstore storage per backend.
 
-``ts_backend`` is parametrized over every backend; a backend whose code is not in this checkout
-(its URL scheme is not registered) is skipped with a reason naming it. The SQL backends use one
+``ts_backend`` is parametrized over every backend (``grpc``: the gRPC proxy over an in-memory
+storage), ``ts_backend_or_proxy`` also over the gRPC proxy over each other backend; a backend
+whose code is not in this checkout (its URL scheme is not registered) is skipped with a reason
+naming it. The SQL backends use one
 database per test module (PostgreSQL, MariaDB: created on the server named by
 ``TRIALSTORE_TEST_*_URL`` and dropped at the end; SQLite: a file), emptied before each test:
 creating a database and its schema per test would cost seconds each.
@@ -28,6 +30,14 @@ BACKENDS = [
     "postgresql",
     "mysql",
     "grpc",
+]
+#: The gRPC proxy over each backend but the in-memory one (that is ``grpc``).
+GRPC_OVER = [
+    "grpc_journal_file",
+    "grpc_journal_redis",
+    "grpc_sqlite",
+    "grpc_postgresql",
+    "grpc_mysql",
 ]
 
 StorageFactory = Callable[..., BaseStorage]
@@ -116,71 +126,80 @@ def shared_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Share
     databases.drop_all()
 
 
-def _grpc_factory() -> Iterator[StorageFactory]:
+def _served(storage: BaseStorage, servers: list[Any]) -> BaseStorage:
+    """Return a gRPC client of a new proxy server over ``storage`` (skips without gRPC)."""
     try:
         from trialstore.storage.grpc import GrpcProxyServer  # type: ignore[attr-defined]
     except ImportError:
         pytest.skip("backend 'grpc' not in this checkout (no trialstore.storage.grpc)")
-    servers: list[Any] = []
+    server = GrpcProxyServer(storage, host="127.0.0.1", port=0)
+    server.start()
+    servers.append(server)
+    return open_url(f"grpc://127.0.0.1:{server.port}", "grpc")
+
+
+def _backend_factory(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[StorageFactory]:
+    """Yield ``make(**kwargs)`` for ``backend`` (a name of BACKENDS or GRPC_OVER); close what
+    it made afterwards."""
+    inner = backend.removeprefix("grpc_") if backend in GRPC_OVER else backend
+    made: list[BaseStorage] = []
     clients: list[BaseStorage] = []
+    servers: list[Any] = []
+    counter = iter(range(1_000_000))
+
+    def url_for() -> str:
+        n = next(counter)
+        if inner == "journal_file":
+            return f"journal://{tmp_path}/journal-{n}.log"
+        if inner == "sqlite" and n > 0:
+            return f"sqlite:///{tmp_path}/db-{n}.sqlite3"
+        if inner == "journal_redis":
+            redis_url = request.getfixturevalue("redis_url")
+            prefix = request.getfixturevalue("redis_prefix")
+            return f"journal+{redis_url}?prefix={prefix}-{n}"
+        if inner in ("postgresql", "mysql", "sqlite"):
+            if n > 0:
+                pytest.fail("one fresh server database per test: call the factory once")
+            databases: SharedDatabases = request.getfixturevalue("shared_databases")
+            return databases.fresh(inner)
+        raise AssertionError(inner)
 
     def make(**kwargs: Any) -> BaseStorage:
-        from trialstore.storage import InMemoryStorage
-
-        server = GrpcProxyServer(InMemoryStorage(**kwargs), host="127.0.0.1", port=0)
-        server.start()
-        servers.append(server)
-        client = open_url(f"grpc://127.0.0.1:{server.port}", "grpc")
-        clients.append(client)
-        return client
+        if inner in ("inmemory", "grpc"):
+            storage = get_storage(None, **kwargs)
+        else:
+            storage = open_url(url_for(), inner, **kwargs)
+        made.append(storage)
+        if inner == "grpc" or backend in GRPC_OVER:
+            storage = _served(storage, servers)
+            clients.append(storage)
+        return storage
 
     yield make
     for client in clients:
         client.close()
     for server in servers:
         server.stop(0)
+    for storage in made:
+        storage.close()
 
 
 @pytest.fixture(params=BACKENDS)
 def ts_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageFactory]:
     """A factory ``make(**kwargs)`` of fresh, empty trialstore storages of one backend.
 
-    Keyword arguments (``heartbeat_interval``, ``grace_period``) go to the backend. Each call
-    makes a new, empty store. Storages are closed after the test.
+    Keyword arguments (``heartbeat_interval``, ``grace_period``) go to the backend (for
+    ``grpc``: to the in-memory storage its server serves). Each call makes a new, empty store.
+    Storages are closed after the test.
     """
-    backend: str = request.param
-    made: list[BaseStorage] = []
-    counter = iter(range(1_000_000))
+    yield from _backend_factory(request.param, request, tmp_path)
 
-    def url_for() -> str:
-        n = next(counter)
-        if backend == "journal_file":
-            return f"journal://{tmp_path}/journal-{n}.log"
-        if backend == "sqlite" and n > 0:
-            return f"sqlite:///{tmp_path}/db-{n}.sqlite3"
-        if backend == "journal_redis":
-            redis_url = request.getfixturevalue("redis_url")
-            prefix = request.getfixturevalue("redis_prefix")
-            return f"journal+{redis_url}?prefix={prefix}-{n}"
-        if backend in ("postgresql", "mysql", "sqlite"):
-            if n > 0:
-                pytest.fail("one fresh server database per test: call the factory once")
-            databases: SharedDatabases = request.getfixturevalue("shared_databases")
-            return databases.fresh(backend)
-        raise AssertionError(backend)
 
-    if backend == "grpc":
-        yield from _grpc_factory()
-        return
-
-    def make(**kwargs: Any) -> BaseStorage:
-        if backend == "inmemory":
-            storage = get_storage(None, **kwargs)
-        else:
-            storage = open_url(url_for(), backend, **kwargs)
-        made.append(storage)
-        return storage
-
-    yield make
-    for storage in made:
-        storage.close()
+@pytest.fixture(params=BACKENDS + GRPC_OVER)
+def ts_backend_or_proxy(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[StorageFactory]:
+    """As ``ts_backend``, over every backend and also the gRPC proxy over each of them."""
+    yield from _backend_factory(request.param, request, tmp_path)

@@ -65,6 +65,10 @@ RDB_PARAM_OVERWRITE = (
     "Optuna's RDBStorage does not return the new value after set_trial_param overwrites a "
     "parameter with a compatible distribution of other bounds"
 )
+RDB_RAW_INT_PARAM = (
+    "Optuna's RDBStorage.get_trial_param returns the float stored for an IntDistribution "
+    "value (2.5), not the internal value of its external one (int(2.5) = 2, so 2.0)"
+)
 #: A race: it shows in most runs but may not in one, so its xfail cannot be strict.
 DOUBLE_CLAIM = (
     "race (xfail not strict): Optuna's RDBStorage on SQLite lets several threads or processes "
@@ -239,6 +243,10 @@ class TestFromOptunaSQLite(_OptunaStorageConformance):
         "distribution]": SQLITE_IDS,
         "test_empty_param_batch_checks_the_trial_only": SQLITE_IDS,
         "test_param_batch_sets_every_param_in_order": RDB_PARAM_OVERWRITE,
+        "test_param_outside_its_range_is_stored[IntDistribution(high=10, log=False, low=0, "
+        "step=1)-2.5-2-2.0]": RDB_RAW_INT_PARAM,
+        "test_param_outside_its_range_is_stored[IntDistribution(high=10, log=False, low=0, "
+        "step=1)--2.5--2--2.0]": RDB_RAW_INT_PARAM,
         "test_error_precedence[set_trial_params: incompatible distribution after a good entry]": (
             NON_ATOMIC_BATCH
         ),

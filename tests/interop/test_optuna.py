@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from typing import Any
 
 import pytest
@@ -64,6 +66,63 @@ def test_optimize_with_threads_on_every_backend(ts_backend: Any) -> None:
     assert stored[0].intermediate_values == {0: 0.0, 1: 2.0, 2: 4.0}
     assert isinstance(stored[0].state, TrialState)
     assert stored[0].distributions["x"] == FloatDistribution(-10, 10)
+
+
+#: Enqueued values, each outside the range (or grid) of the suggest_* call that reads it.
+_OUT_OF_RANGE = {"x": 100.0, "n": 64, "k": 3, "s": 0.25, "i": 2.5}
+
+
+def _out_of_range_objective(trial: Any) -> float:
+    return (
+        trial.suggest_float("x", 0, 10)
+        + trial.suggest_int("n", 1, 8, log=True)
+        + trial.suggest_int("k", 0, 10, step=2)
+        + trial.suggest_float("s", 0, 1, step=0.5)
+        + trial.suggest_int("i", 0, 10)
+    )
+
+
+def _run_recording_warnings(study: Any) -> list[str]:
+    study.enqueue_trial(_OUT_OF_RANGE)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        study.optimize(_out_of_range_objective, n_trials=1)
+    return [str(w.message) for w in caught if w.category is UserWarning]
+
+
+def test_enqueued_values_outside_the_range_are_used_on_every_backend(ts_backend: Any) -> None:
+    """Optuna's study layer on to_optuna(...) of each backend runs the enqueued values as
+    given, as it does on its own storages, and the backend stores them."""
+    reference = optuna.create_study()
+    expected_warnings = _run_recording_warnings(reference)
+    [expected] = reference.trials
+    assert expected.params == {"x": 100.0, "n": 64, "k": 3, "s": 0.25, "i": 2}
+    assert len(expected_warnings) == 5
+
+    ts = ts_backend()
+    study = optuna.create_study(storage=to_optuna(ts), study_name="out-of-range")
+    assert _run_recording_warnings(study) == expected_warnings
+    [trial] = study.trials
+    assert trial.state == OptunaState.COMPLETE
+    assert trial.params == expected.params and trial.value == expected.value
+    [stored] = ts.get_all_trials(ts.get_study_id_from_name("out-of-range"))
+    assert stored.state == TrialState.COMPLETE
+    assert stored.params == expected.params
+    assert [type(v) for v in stored.params.values()] == [float, int, int, float, int]
+
+
+def test_trialstore_study_layer_warns_and_uses_values_as_optuna_does() -> None:
+    """trialstore's study layer: the same values, the same warnings as Optuna's."""
+    import trialstore
+
+    reference = optuna.create_study()
+    expected_warnings = _run_recording_warnings(reference)
+    study = trialstore.create_study()
+    assert _run_recording_warnings(study) == expected_warnings
+    [trial] = study.trials
+    assert trial.state == TrialState.COMPLETE
+    assert trial.params == reference.trials[0].params
+    assert trial.value == reference.trials[0].value
 
 
 def test_study_features_and_exceptions() -> None:
@@ -201,16 +260,17 @@ def test_from_optuna_runs_trialstore_calls_on_optuna_storage() -> None:
         ts.create_new_study([StudyDirection.MINIMIZE], "n" * 513)
     trial_id = ts.create_new_trial(study_id)
     ts.set_trial_param(trial_id, "p", 0.5, FloatDistribution(0, 1))
+    ts.set_trial_param(trial_id, "q", 2.0, FloatDistribution(0, 1))  # outside: stored
     with pytest.raises(ValueError):
-        ts.set_trial_param(trial_id, "q", 2.0, FloatDistribution(0, 1))
+        ts.set_trial_param(trial_id, "r", math.inf, FloatDistribution(0, 1))
     assert ts.set_trial_state_values(trial_id, TrialState.COMPLETE, [3.0])
     with pytest.raises(ts_errors.UpdateFinishedTrialError):
         ts.set_trial_user_attr(trial_id, "k", 1)
     trial = ts.get_trial(trial_id)
     assert isinstance(trial, FrozenTrial)
     assert trial.state is TrialState.COMPLETE
-    assert trial.params == {"p": 0.5}
-    assert trial.distributions == {"p": FloatDistribution(0, 1)}
+    assert trial.params == {"p": 0.5, "q": 2.0}
+    assert trial.distributions == {"p": FloatDistribution(0, 1), "q": FloatDistribution(0, 1)}
     # Optuna sees what trialstore wrote.
     assert inner.get_trial(trial_id).value == 3.0
     assert ts.get_heartbeat_interval() is None

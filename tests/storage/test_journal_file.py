@@ -31,8 +31,8 @@ from trialstore.storage.journal import (
     compact_journal,
 )
 from trialstore.storage.journal._base import JournalReset
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._state import TrialState
+from trialstore.study import StudyDirection
+from trialstore.trial import TrialState
 
 MIN = [StudyDirection.MINIMIZE]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from trialstore.storage.journal import JournalFileBackend, JournalStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._state import TrialState
+from trialstore.study import StudyDirection
+from trialstore.trial import TrialState
 
 
 def beating_worker(path: str, ready: multiprocessing.synchronize.Event) -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from trialstore.storage.journal import JournalFileBackend, JournalStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._state import TrialState
+from trialstore.study import StudyDirection
+from trialstore.trial import TrialState
 
 KILLS = int(os.environ.get("TRIALSTORE_JOURNAL_KILLS", "200"))
 WRITERS = 3

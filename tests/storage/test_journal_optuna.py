@@ -23,9 +23,8 @@ from trialstore.storage.journal import (
     JournalStorage,
     compact_journal,
 )
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
+from trialstore.study import StudyDirection
+from trialstore.trial import FrozenTrial, TrialState
 
 optuna = pytest.importorskip("optuna")
 from optuna.storages import JournalStorage as OptunaJournalStorage  # noqa: E402

@@ -16,8 +16,8 @@ from trialstore.storage.journal import (
     JournalStorage,
     compact_journal,
 )
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._state import TrialState
+from trialstore.study import StudyDirection
+from trialstore.trial import TrialState
 
 F01 = FloatDistribution(0.0, 1.0)
 BATCH = {

@@ -15,8 +15,8 @@ from trialstore.exceptions import StorageInternalError
 from trialstore.storage import get_storage
 from trialstore.storage.journal import JournalRedisBackend, JournalStorage, compact_journal
 from trialstore.storage.journal._redis import STUB_RECORD
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._state import TrialState
+from trialstore.study import StudyDirection
+from trialstore.trial import TrialState
 
 pytestmark = pytest.mark.redis
 redis = pytest.importorskip("redis")

@@ -34,8 +34,8 @@ from trialstore.storage import get_storage
 from trialstore.storage.rdb import RDBStorage, _read, _storage
 from trialstore.storage.rdb._dml import MAX_PARAMS_PER_STATEMENT
 from trialstore.storage.rdb._engine import create_engine, normalize_url
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._state import TrialState
+from trialstore.study import StudyDirection
+from trialstore.trial import TrialState
 
 SECRET = "s3cr3t-pw"
 
@@ -234,7 +234,7 @@ def test_pickled_storage_works_in_a_child_process(url: str) -> None:
     study_id = storage.create_new_study([StudyDirection.MINIMIZE], "pickled")
     script = (
         "import pickle, sys\n"
-        "from trialstore.trial._state import TrialState\n"
+        "from trialstore.trial import TrialState\n"
         "storage = pickle.loads(sys.stdin.buffer.read())\n"
         f"trial_id = storage.create_new_trial({study_id})\n"
         "storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [2.0])\n"

@@ -20,8 +20,8 @@ from _rdb_helpers import database_url
 from trialstore.conformance._base import make_template
 from trialstore.distributions import FloatDistribution
 from trialstore.storage.rdb import RDBStorage, _read
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._state import TrialState
+from trialstore.study import StudyDirection
+from trialstore.trial import TrialState
 
 # fork: the children start at once without re-importing everything (each opens its own
 # storage, nothing of the parent is shared).

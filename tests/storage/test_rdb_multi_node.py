@@ -16,7 +16,7 @@ import pytest
 from _rdb_helpers import database_url
 
 from trialstore.storage.rdb import RDBStorage
-from trialstore.trial._state import TrialState
+from trialstore.trial import TrialState
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "multi_node_rdb.py"
 _AT_INSTANT = (

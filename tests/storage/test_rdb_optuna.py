@@ -17,9 +17,8 @@ from trialstore.distributions import (
     IntDistribution,
 )
 from trialstore.storage.rdb import RDBStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
+from trialstore.study import StudyDirection
+from trialstore.trial import FrozenTrial, TrialState
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 

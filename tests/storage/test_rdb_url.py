@@ -20,7 +20,7 @@ from trialstore.exceptions import StorageInternalError
 from trialstore.storage import get_storage
 from trialstore.storage.rdb import RDBStorage
 from trialstore.storage.rdb._engine import normalize_url
-from trialstore.study._direction import StudyDirection
+from trialstore.study import StudyDirection
 
 MIN = [StudyDirection.MINIMIZE]
 

@@ -11,7 +11,7 @@ import pytest
 from trialstore.storage import InMemoryStorage
 from trialstore.stress._history import FAIL, OK, HistoryWriter, load_history
 from trialstore.stress._workload import WorkloadConfig, run_workload
-from trialstore.study._direction import StudyDirection
+from trialstore.study import StudyDirection
 from trialstore.trial import TrialState, create_trial
 
 MIN = [StudyDirection.MINIMIZE]

@@ -99,13 +99,102 @@ def test_enqueue_trial_is_claimed_first_with_fixed_params() -> None:
     assert study.ask().number == 2
 
 
-def test_enqueue_out_of_range_param_is_sampled_with_warning() -> None:
+#: (enqueued value, suggest call, value suggest_* returns, Optuna 5.0's warning text).
+OUT_OF_RANGE = [
+    (
+        100.0,
+        lambda t: t.suggest_float("x", 0, 10),
+        100.0,
+        "Fixed parameter x with value 100.0 is out of range for distribution "
+        "FloatDistribution(high=10.0, log=False, low=0.0, step=None).",
+    ),
+    (
+        -3,
+        lambda t: t.suggest_float("x", 0.5, 1.5, step=0.5),
+        -3.0,
+        "Fixed parameter x with value -3 is out of range for distribution "
+        "FloatDistribution(high=1.5, log=False, low=0.5, step=0.5).",
+    ),
+    (
+        0.25,
+        lambda t: t.suggest_float("x", 0, 10, step=1.0),
+        0.25,
+        "Fixed parameter x with value 0.25 is out of range for distribution "
+        "FloatDistribution(high=10.0, log=False, low=0.0, step=1.0).",
+    ),
+    (
+        0.001,
+        lambda t: t.suggest_float("x", 0.1, 10, log=True),
+        0.001,
+        "Fixed parameter x with value 0.001 is out of range for distribution "
+        "FloatDistribution(high=10.0, log=True, low=0.1, step=None).",
+    ),
+    (
+        100,
+        lambda t: t.suggest_int("x", 0, 10),
+        100,
+        "Fixed parameter x with value 100 is out of range for distribution "
+        "IntDistribution(high=10, log=False, low=0, step=1).",
+    ),
+    (
+        3,
+        lambda t: t.suggest_int("x", 0, 10, step=2),
+        3,
+        "Fixed parameter x with value 3 is out of range for distribution "
+        "IntDistribution(high=10, log=False, low=0, step=2).",
+    ),
+    (
+        2.5,
+        lambda t: t.suggest_int("x", 0, 10),
+        2,
+        "Fixed parameter x with value 2.5 is out of range for distribution "
+        "IntDistribution(high=10, log=False, low=0, step=1).",
+    ),
+]
+
+
+@pytest.mark.parametrize("param_writes", ["immediate", "at_tell"])
+@pytest.mark.parametrize(("fixed", "suggest", "expected", "message"), OUT_OF_RANGE)
+def test_enqueued_value_outside_the_range_is_used_with_optunas_warning(
+    fixed: object, suggest: object, expected: object, message: str, param_writes: str
+) -> None:
+    study = _study(param_writes=param_writes)
+    study.enqueue_trial({"x": fixed})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        study.optimize(suggest, n_trials=1)  # type: ignore[arg-type]
+    assert [(w.category, str(w.message)) for w in caught] == [(UserWarning, message)]
+    assert caught[0].filename == __file__  # points at the objective's suggest_* call
+    (trial,) = study.trials
+    assert trial.state == TrialState.COMPLETE
+    assert trial.params == {"x": expected} and type(trial.params["x"]) is type(expected)
+    assert trial.value == expected
+
+
+@pytest.mark.parametrize(
+    ("fixed", "suggest"),
+    [
+        ("z", lambda t: t.suggest_categorical("x", ["a", "b"])),
+        (float("nan"), lambda t: t.suggest_float("x", 0, 10)),
+        (float("inf"), lambda t: t.suggest_float("x", 0, 10)),
+        ("ten", lambda t: t.suggest_float("x", 0, 10)),
+        (-1.0, lambda t: t.suggest_float("x", 0.1, 10, log=True)),
+        (0.5, lambda t: t.suggest_int("x", 1, 8, log=True)),
+    ],
+    ids=["not a choice", "NaN", "inf", "not a number", "log <= 0", "int log < 1"],
+)
+def test_enqueued_value_that_cannot_be_represented_is_sampled_with_warning(
+    fixed: object, suggest: object
+) -> None:
     study = _study()
-    study.enqueue_trial({"x": 5.0})
-    trial = study.ask()
-    with pytest.warns(UserWarning, match="out of range"):
-        x = trial.suggest_float("x", 0, 1)
-    assert 0 <= x <= 1
+    study.enqueue_trial({"x": fixed})
+    with pytest.warns(UserWarning, match="cannot be represented .* sampling a new value"):
+        study.optimize(lambda t: [suggest(t), 0.0][1], n_trials=1)  # type: ignore[operator]
+    (trial,) = study.trials
+    assert trial.state == TrialState.COMPLETE
+    assert trial.distributions["x"]._contains(
+        trial.distributions["x"].to_internal_repr(trial.params["x"])
+    )
 
 
 def test_enqueue_skip_if_exists() -> None:

@@ -1,5 +1,9 @@
 """``trialstore best-trial`` and ``best-trials``: a study's best trial, or its Pareto front
-(private)."""
+(private).
+
+Both show trial records as ``trials`` does, with the columns of the study's whole trial table
+(a column that only other trials fill stays, empty), as Optuna's CLI does.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ import argparse
 from typing import Any
 
 from trialstore.cli._open import existing_storage
-from trialstore.cli._output import add_common, emit, trial_record
-from trialstore.cli._trials import COLUMNS
+from trialstore.cli._output import add_common, add_flatten, emit
+from trialstore.cli._records import TRIAL_NESTED, trial_table
 
 __all__ = ["register"]
 
@@ -20,6 +24,7 @@ def register(subparsers: Any) -> None:
     )
     add_common(parser)
     parser.add_argument("--study-name", required=True, help="the study")
+    add_flatten(parser, "params, user_attrs")
     parser.set_defaults(func=run_best_trial)
     parser = subparsers.add_parser(
         "best-trials",
@@ -27,11 +32,12 @@ def register(subparsers: Any) -> None:
     )
     add_common(parser)
     parser.add_argument("--study-name", required=True, help="the study")
+    add_flatten(parser, "values, params, user_attrs")
     parser.set_defaults(func=run_best_trials)
 
 
 def run_best_trial(args: argparse.Namespace) -> int:
-    """Print the best COMPLETE trial.
+    """Print the best COMPLETE trial (JSON, YAML: one object).
 
     Raises:
         KeyError: no such study.
@@ -49,16 +55,37 @@ def run_best_trial(args: argparse.Namespace) -> int:
                 f"--storage {args.storage} --study-name {args.study_name}"
             )
         best = study.best_trial
-    emit([trial_record(best)], args.format, COLUMNS)
+        table = trial_table(study.get_trials(deepcopy=False), 1)
+    emit(
+        table.of([best]),
+        args.format,
+        table.columns,
+        flatten=args.flatten,
+        nested=TRIAL_NESTED,
+        single=True,
+        column_records=table.records,
+    )
     return 0
 
 
 def run_best_trials(args: argparse.Namespace) -> int:
-    """Print the Pareto-optimal COMPLETE trials, by number (none: an empty table)."""
+    """Print the Pareto-optimal COMPLETE trials, by number (none: no records).
+
+    Raises:
+        KeyError: no such study.
+    """
     from trialstore.study import load_study
 
     with existing_storage(args.storage) as storage:
         study = load_study(study_name=args.study_name, storage=storage)
         best = sorted(study.best_trials, key=lambda t: t.number)
-    emit([trial_record(t) for t in best], args.format, COLUMNS)
+        table = trial_table(study.get_trials(deepcopy=False), len(study.directions))
+    emit(
+        table.of(best),
+        args.format,
+        table.columns,
+        flatten=args.flatten,
+        nested=TRIAL_NESTED,
+        column_records=table.records,
+    )
     return 0

@@ -11,8 +11,7 @@ from tqdm import tqdm
 from trialstore.cli._errors import UsageError
 from trialstore.cli._open import existing_storage, storage_for_writing
 from trialstore.exceptions import DuplicatedStudyError
-from trialstore.storage import BaseStorage, clone_study
-from trialstore.storage._url import mask_password
+from trialstore.storage import BaseStorage, clone_study, mask_password
 
 __all__ = ["register"]
 

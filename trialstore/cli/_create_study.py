@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Create the study.
+    """Create the study; print its name (JSON, YAML: a list of one ``name`` record).
 
     Raises:
         DuplicatedStudyError: the name is taken (without ``--skip-if-exists``).
@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
             directions=args.directions,
             load_if_exists=args.skip_if_exists,
         )
-    if args.format == "json":
-        emit([{"name": study.study_name}], "json", ["name"])
+    if args.format in ("json", "yaml"):
+        emit([{"name": study.study_name}], args.format, ["name"])
     else:
         print(study.study_name)
     return 0

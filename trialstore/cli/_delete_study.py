@@ -29,8 +29,8 @@ def run(args: argparse.Namespace) -> int:
 
     with existing_storage(args.storage) as storage:
         delete_study(study_name=args.study_name, storage=storage)
-    if args.format == "json":
-        emit([{"deleted": args.study_name}], "json", ["deleted"])
+    if args.format in ("json", "yaml"):
+        emit([{"deleted": args.study_name}], args.format, ["deleted"])
     else:
         print(f"Deleted study {args.study_name!r}.")
     return 0

@@ -17,7 +17,9 @@ import threading
 import time
 from typing import Any
 
-from trialstore.cli._output import emit, trial_record
+from trialstore.cli._errors import UsageError
+from trialstore.cli._output import emit
+from trialstore.cli._records import trial_table
 
 __all__ = ["register"]
 
@@ -66,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
     import trialstore
     from trialstore.trial import TrialState
 
+    if args.n_trials < 1:
+        raise UsageError(f"--n-trials must be >= 1, got {args.n_trials}")
+    if args.n_jobs < 1 and args.n_jobs != -1:
+        raise UsageError(f"--n-jobs must be >= 1, or -1 (one per CPU), got {args.n_jobs}")
     if args.storage is None:
         storage, label = _default_storage()
     else:
@@ -84,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
         trialstore.logging.set_verbosity(verbosity)
     trials = study.get_trials(deepcopy=False)
     best = study.best_trial
+    table = trial_table(trials, 1)
     if args.format == "json":
-        emit([{"storage": label, "study": name, "best": trial_record(best)}], "json", [])
+        summary = {"storage": label, "study": name, "best": table.of([best])[0]}
+        emit([summary], "json", [])
         return 0
     threads = sorted({str(t.user_attrs.get("thread")) for t in trials})
     counts = {s.name: sum(t.state == s for t in trials) for s in TrialState}
@@ -100,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     top = sorted(
         (t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value or 0.0
     )
-    emit([trial_record(t) for t in top[:5]], "table", ["number", "value", "params"])
+    emit(table.of(top[:5]), "table", ["number", "value", "params"])
     if args.storage is None and label.startswith("journal://"):
         program = _program()
         print()

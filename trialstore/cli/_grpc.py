@@ -7,7 +7,7 @@ from typing import Any
 
 from trialstore.cli._errors import UsageError
 from trialstore.cli._open import open_url
-from trialstore.storage._url import mask_password
+from trialstore.storage import mask_password
 
 __all__ = ["StorageOpenError", "register", "run"]
 

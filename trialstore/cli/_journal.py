@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from trialstore.storage._url import mask_password
+from trialstore.storage import mask_password
 
 __all__ = ["register"]
 
@@ -47,8 +47,7 @@ def run_compact(args: argparse.Namespace) -> int:
     Raises:
         StorageNotFoundError: no journal at the URL (nothing is created).
     """
-    from trialstore.storage.journal import compact_journal
-    from trialstore.storage.journal._url import backend_from_url
+    from trialstore.storage.journal import backend_from_url, compact_journal
 
     label = mask_password(args.storage)
     started = time.perf_counter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trialstore.storage._url import mask_password
+from trialstore.storage import mask_password
 
 __all__ = ["register"]
 
@@ -44,19 +44,10 @@ def run_upgrade(args: argparse.Namespace) -> int:
         StorageInternalError: the database cannot be reached, or its schema is not one this
             trialstore can upgrade.
     """
-    from sqlalchemy import exc
-
-    from trialstore.storage.rdb import _engine, _schema
+    from trialstore.storage.rdb import upgrade_schema
 
     label = mask_password(args.storage)
-    url = _engine.normalize_url(args.storage)
-    engine = _engine.create_engine(url, None)
-    try:
-        old, new = _schema.upgrade_schema(engine)
-    except exc.DBAPIError as e:
-        raise _engine.connection_error(url, e) from None
-    finally:
-        engine.dispose()
+    old, new = upgrade_schema(args.storage)
     if old is None:
         print(f"{label}: created the schema at revision {new}.")
     elif old == new:

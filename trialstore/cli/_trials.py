@@ -6,11 +6,10 @@ import argparse
 from typing import Any
 
 from trialstore.cli._open import existing_storage
-from trialstore.cli._output import add_common, emit, trial_record
+from trialstore.cli._output import add_common, add_flatten, emit
+from trialstore.cli._records import TRIAL_NESTED, trial_table
 
-__all__ = ["COLUMNS", "register"]
-
-COLUMNS = ["number", "state", "value", "params", "datetime_start", "datetime_complete"]
+__all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
@@ -18,15 +17,20 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("trials", help="list the trials of a study")
     add_common(parser)
     parser.add_argument("--study-name", required=True, help="the study")
+    add_flatten(parser, "values, params, user_attrs")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print one row per trial, ordered by number."""
+    """Print one record per trial, by number (fields: ``_records.trial_table``).
+
+    Raises:
+        KeyError: no such study.
+    """
     from trialstore.study import load_study
 
     with existing_storage(args.storage) as storage:
         study = load_study(study_name=args.study_name, storage=storage)
-        trials = study.get_trials(deepcopy=False)
-    emit([trial_record(t) for t in trials], args.format, COLUMNS)
+        table = trial_table(study.get_trials(deepcopy=False), len(study.directions))
+    emit(table.records, args.format, table.columns, flatten=args.flatten, nested=TRIAL_NESTED)
     return 0

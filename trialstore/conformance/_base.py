@@ -11,11 +11,9 @@ from typing import Any, ClassVar, Protocol
 
 import pytest
 
+from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.distributions import BaseDistribution
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = [
     "ConformanceBase",

@@ -12,17 +12,18 @@ from typing import Any
 
 import pytest
 
+from trialstore._core import TrialState
 from trialstore.conformance._base import ConformanceBase, make_template
 from trialstore.conformance._concurrency import run_threads
-from trialstore.distributions import FloatDistribution, IntDistribution
+from trialstore.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from trialstore.exceptions import UpdateFinishedTrialError
 from trialstore.storage.base import BaseStorage
-from trialstore.trial._state import TrialState
 
 __all__ = ["CombinedWritesConformance"]
 
 F01 = FloatDistribution(0.0, 1.0)
 I05 = IntDistribution(0, 5)
+TWO_CHOICES = CategoricalDistribution(["a", "b"])
 
 
 class CombinedWritesConformance(ConformanceBase):
@@ -164,12 +165,22 @@ class CombinedWritesConformance(ConformanceBase):
         assert storage.set_trial_params_and_state_values(waiting, {}, TrialState.PRUNED) is True
         assert storage.get_trial(waiting).state == TrialState.PRUNED
 
+    def test_params_and_state_store_values_outside_the_range(self, storage: BaseStorage) -> None:
+        study_id = self.new_study(storage)
+        trial_id = storage.create_new_trial(study_id)
+        params = {"x": (1.5, F01), "n": (7.5, I05)}
+        assert storage.set_trial_params_and_state_values(
+            trial_id, params, TrialState.COMPLETE, [1.0]
+        )
+        trial = storage.get_trial(trial_id)
+        assert trial.params == {"x": 1.5, "n": 7} and trial.state == TrialState.COMPLETE
+
     def test_params_and_state_bad_input_stores_nothing(self, storage: BaseStorage) -> None:
         study_id = self.new_study(storage)
         trial_id = storage.create_new_trial(study_id)
         good = {"x": (0.5, F01)}
         cases: list[tuple[Any, TrialState, list[float] | None]] = [
-            ({"x": (1.5, F01)}, TrialState.COMPLETE, [1.0]),  # outside the distribution
+            ({"c": (2.0, TWO_CHOICES)}, TrialState.COMPLETE, [1.0]),  # names no choice
             ({"x": 0.5}, TrialState.COMPLETE, [1.0]),  # not a (value, distribution) pair
             (good, TrialState.WAITING, None),  # not a settable state
             (good, TrialState.RUNNING, [1.0]),  # values with RUNNING

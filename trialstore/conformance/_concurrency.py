@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from trialstore._core import StudyDirection, TrialState
 from trialstore.conformance._base import (
     ConformanceBase,
     StorageFactory,
@@ -27,8 +28,6 @@ from trialstore.conformance._base import (
 from trialstore.distributions import FloatDistribution
 from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._state import TrialState
 
 __all__ = ["ConcurrencyConformance", "run_threads"]
 

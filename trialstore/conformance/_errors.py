@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 
+from trialstore._core import StudyDirection, TrialState
 from trialstore.conformance._base import ConformanceBase, canonical_trial, make_template
 from trialstore.distributions import FloatDistribution, IntDistribution
 from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._state import TrialState
 
 __all__ = ["ErrorsConformance"]
 
@@ -130,8 +129,8 @@ PRECEDENCE: list[tuple[str, Call, type[BaseException]]] = [
         ValueError,
     ),
     (
-        "set_trial_param: value out of range beats missing trial",
-        lambda w: w.storage.set_trial_param(w.missing_trial, "x", 2.0, F01),
+        "set_trial_param: value the distribution cannot represent beats missing trial",
+        lambda w: w.storage.set_trial_param(w.missing_trial, "x", math.inf, F01),
         ValueError,
     ),
     (
@@ -161,7 +160,9 @@ PRECEDENCE: list[tuple[str, Call, type[BaseException]]] = [
     ),
     (
         "set_trial_params: bad entry beats missing trial",
-        lambda w: w.storage.set_trial_params(w.missing_trial, {"y": (0.5, F01), "z": (2.0, F01)}),
+        lambda w: w.storage.set_trial_params(
+            w.missing_trial, {"y": (0.5, F01), "z": (math.nan, F01)}
+        ),
         ValueError,
     ),
     (

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from trialstore._core import TrialState
 from trialstore.conformance._base import ConformanceBase, StorageFactory, make_template
 from trialstore.exceptions import UpdateFinishedTrialError
 from trialstore.storage.base import BaseStorage
-from trialstore.trial._state import TrialState
 
 __all__ = ["HeartbeatsConformance"]
 

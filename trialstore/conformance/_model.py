@@ -1,6 +1,6 @@
 """A small reference model of the storage protocol, written for the suite (private).
 
-It is deliberately independent of every backend and of ``trialstore.storage._validation``: it
+It is deliberately independent of every backend and of ``trialstore.storage.validation``: it
 restates the rules of ``docs/protocol.md`` in the plainest form, so that the state machine can
 compare a storage against it. It knows nothing about ids: creations are planned (checked) first,
 the storage picks the id, and the plan is then committed with that id.
@@ -20,6 +20,7 @@ import numbers
 from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
+from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -27,9 +28,6 @@ from trialstore.distributions import (
     IntDistribution,
 )
 from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["NOW", "Model", "ModelStudy", "ModelTrial"]
 
@@ -140,18 +138,15 @@ def _local(moment: Any) -> Any:
     return moment
 
 
-def _contains(dist: BaseDistribution, value: float) -> bool:
-    if isinstance(dist, FloatDistribution):
-        if not dist.low <= value <= dist.high:
-            return False
-        if dist.step is None:
-            return True
-        k = (value - dist.low) / dist.step
-        return abs(k - round(k)) < 1e-8
-    if isinstance(dist, IntDistribution):
-        return dist.low <= value <= dist.high and (value - dist.low) % dist.step == 0
+def _representable(dist: BaseDistribution, value: float) -> bool:
+    """Whether a storage keeps ``value`` (finite) for ``dist``: inside its range or not, but
+    one it can represent."""
     if isinstance(dist, CategoricalDistribution):
         return value == int(value) and 0 <= value < len(dist.choices)
+    if isinstance(dist, FloatDistribution):
+        return not dist.log or value > 0
+    if isinstance(dist, IntDistribution):
+        return not dist.log or value >= 1  # the external int(value) must be >= 1
     raise ValueError("not a distribution")
 
 
@@ -178,9 +173,14 @@ def _param(name: Any, internal: Any, dist: Any) -> tuple[str, float]:
     if not isinstance(dist, (FloatDistribution, IntDistribution, CategoricalDistribution)):
         raise ValueError("not a distribution")
     value = _number(internal, nan=False, inf=False)
-    if not _contains(dist, value):
-        raise ValueError("value not in the distribution")
+    if not _representable(dist, value):
+        raise ValueError("value the distribution cannot represent")
     return name, value
+
+
+def _read_back(dist: BaseDistribution, internal: float) -> float:
+    """The internal value get_trial_param returns: that of the external value."""
+    return float(int(internal)) if isinstance(dist, IntDistribution) else internal
 
 
 def compatible(old: BaseDistribution, new: BaseDistribution) -> bool:
@@ -224,8 +224,9 @@ def _template(template: Any) -> ModelTrial:
         dist = template.distributions[name]
         if not isinstance(dist, BaseDistribution):
             raise ValueError("not a distribution")
-        _, internal[name] = _param(name, _internal(dist, external), dist)
-        params[name] = _external(dist, internal[name])
+        _, value = _param(name, _internal(dist, external), dist)
+        params[name] = _external(dist, value)
+        internal[name] = _read_back(dist, value)
     return ModelTrial(
         trial_id=-1,
         study_id=-1,
@@ -362,7 +363,7 @@ class Model:
             raise ValueError("incompatible distribution")
         study.distributions.setdefault(name, dist)
         trial.params[name] = _external(dist, value)
-        trial.internal[name] = value
+        trial.internal[name] = _read_back(dist, value)
         trial.distributions[name] = dist
 
     def set_trial_params(self, trial_id: Any, params: Any) -> None:
@@ -383,7 +384,7 @@ class Model:
         for name, value, dist in checked:
             study.distributions.setdefault(name, dist)
             trial.params[name] = _external(dist, value)
-            trial.internal[name] = value
+            trial.internal[name] = _read_back(dist, value)
             trial.distributions[name] = dist
 
     def set_trial_state_values(self, trial_id: Any, state: Any, values: Any) -> bool:

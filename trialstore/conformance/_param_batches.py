@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from trialstore._core import TrialState
 from trialstore.conformance._base import (
     ConformanceBase,
     StorageFactory,
@@ -29,7 +30,6 @@ from trialstore.distributions import (
 )
 from trialstore.exceptions import UpdateFinishedTrialError
 from trialstore.storage.base import BaseStorage
-from trialstore.trial._state import TrialState
 
 __all__ = ["ParamBatchesConformance"]
 
@@ -140,8 +140,14 @@ class ParamBatchesConformance(ConformanceBase):
 
     @pytest.mark.parametrize(
         "bad",
-        [(2.0, F01), (float("nan"), F01), (0.5, "FloatDistribution"), 0.5, (0.5,)],
-        ids=["out of range", "NaN", "not a distribution", "not a pair", "short tuple"],
+        [
+            (2.0, CategoricalDistribution(["a", "b"])),
+            (float("nan"), F01),
+            (0.5, "FloatDistribution"),
+            0.5,
+            (0.5,),
+        ],
+        ids=["no such choice", "NaN", "not a distribution", "not a pair", "short tuple"],
     )
     def test_param_batch_with_a_bad_entry_stores_nothing(
         self, storage: BaseStorage, bad: Any

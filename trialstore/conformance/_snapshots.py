@@ -7,6 +7,7 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
+from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.conformance._base import (
     ConformanceBase,
     StorageFactory,
@@ -15,9 +16,6 @@ from trialstore.conformance._base import (
 )
 from trialstore.distributions import FloatDistribution
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["SnapshotsConformance"]
 

@@ -27,6 +27,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.conformance._base import (
     ConformanceBase,
     StorageFactory,
@@ -42,9 +43,6 @@ from trialstore.distributions import (
 )
 from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["StateMachineConformance", "StorageMachine", "machine_settings"]
 
@@ -100,29 +98,48 @@ bad_numbers = st.sampled_from([math.nan, "1.0", None, True, [1.0], 1j])
 
 
 def _valid_internal(dist: BaseDistribution) -> st.SearchStrategy[float]:
+    """Internal values every storage keeps: inside the distribution (on its grid) or, for
+    Float and Int, outside it (off the grid, beyond the bounds, non-integral for Int)."""
+    if isinstance(dist, CategoricalDistribution):
+        return st.integers(0, len(dist.choices) - 1).map(float)
+    assert isinstance(dist, (FloatDistribution, IntDistribution))
     if isinstance(dist, FloatDistribution):
         if dist.step is not None:
             count = round((dist.high - dist.low) / dist.step)
-            return st.integers(0, count).map(lambda k: dist.low + k * dist.step)  # type: ignore[operator]
-        return st.floats(dist.low, dist.high)
-    if isinstance(dist, IntDistribution):
+            inside = st.integers(0, count).map(lambda k: dist.low + k * dist.step)  # type: ignore[operator]
+        else:
+            inside = st.floats(dist.low, dist.high)
+    else:
         count = (dist.high - dist.low) // dist.step
-        return st.integers(0, count).map(lambda k: dist.low + k * dist.step) | st.integers(
-            0, count
-        ).map(lambda k: float(dist.low + k * dist.step))
-    assert isinstance(dist, CategoricalDistribution)
-    return st.integers(0, len(dist.choices) - 1).map(float)
+        grid = st.integers(0, count).map(lambda k: dist.low + k * dist.step)
+        inside = grid | grid.map(float)
+    if dist.log:  # log scale: Float > 0, Int >= 1
+        smallest = 1.0 if isinstance(dist, IntDistribution) else 5e-324
+        outside = st.floats(smallest, 1e6) | st.integers(1, 10**6)
+    else:
+        outside = st.floats(-1e6, 1e6) | st.integers(-(10**6), 10**6)
+    edges = [dist.high + 1.0, dist.high * 2.0 + 1.0]
+    if not dist.log:
+        edges.append(dist.low - 1.0)
+    if isinstance(dist, IntDistribution) or dist.step is not None:
+        edges.append(dist.low + (dist.step or 1) / 2)
+    return inside | outside | st.sampled_from(edges)
 
 
 def _invalid_internal(dist: BaseDistribution) -> st.SearchStrategy[Any]:
+    """Internal values every storage rejects: not a finite real number, or one the
+    distribution cannot represent."""
     if isinstance(dist, CategoricalDistribution):
-        outside = [float(len(dist.choices)), -1.0, 0.5]
+        unrepresentable = [float(len(dist.choices)), -1.0, 0.5]
+    elif isinstance(dist, FloatDistribution) and dist.log:
+        unrepresentable = [0.0, -1.0, -dist.low]
+    elif isinstance(dist, IntDistribution) and dist.log:
+        unrepresentable = [0.0, 0.5, -1.0]
     else:
-        assert isinstance(dist, (FloatDistribution, IntDistribution))
-        outside = [float(dist.high) + 1.0, float(dist.low) - 1.0]
-        if isinstance(dist, IntDistribution) or dist.step is not None:
-            outside.append(float(dist.low) + float(dist.step or 1) / 2)
-    return st.sampled_from([*outside, math.nan, math.inf, -math.inf, "0", None, True])
+        unrepresentable = []
+    return st.sampled_from(
+        [*unrepresentable, math.nan, math.inf, -math.inf, 10**400, "0", None, True]
+    )
 
 
 def coin(data: st.DataObject, percent: int, label: str = "coin") -> bool:
@@ -526,7 +543,7 @@ class StorageMachine(RuleBasedStateMachine):
                     "no datetime_start",
                     "nan value",
                     "value count",
-                    "param out",
+                    "param unrepresentable",
                     "not a distribution",
                     "attr",
                     "attr key",
@@ -550,9 +567,20 @@ class StorageMachine(RuleBasedStateMachine):
             template.values = [math.nan] * n_directions
         elif flaw == "value count":
             template.values = [1.0] * data.draw(st.sampled_from([0, n_directions + 1]))
-        elif flaw == "param out":
-            dist = FloatDistribution(0.0, 1.0)
-            template.params = {**params, "x": 2.0}
+        elif flaw == "param unrepresentable":
+            dist, external = data.draw(
+                st.sampled_from(
+                    [
+                        (FloatDistribution(0.0, 1.0), math.nan),
+                        (FloatDistribution(0.0, 1.0), math.inf),
+                        (FloatDistribution(1e-3, 10.0, log=True), -1.0),
+                        (IntDistribution(1, 64, log=True), 0),
+                        (CategoricalDistribution(["a", "b"]), "z"),
+                    ]
+                ),
+                label="unrepresentable param",
+            )
+            template.params = {**params, "x": external}
             template.distributions = {**distributions, "x": dist}
         elif flaw == "not a distribution":
             template.params = {**params, "z": 0.5}

@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 
+from trialstore._core import StudyDirection, TrialState
 from trialstore.conformance._base import ConformanceBase, StorageFactory, unique_name
 from trialstore.exceptions import DuplicatedStudyError
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._state import TrialState
 
 __all__ = ["StudiesConformance"]
 

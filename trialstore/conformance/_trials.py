@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.conformance._base import ConformanceBase, assert_same_trial, make_template
 from trialstore.distributions import (
     CategoricalDistribution,
@@ -17,9 +18,6 @@ from trialstore.distributions import (
 )
 from trialstore.exceptions import UpdateFinishedTrialError
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["TrialsConformance"]
 
@@ -173,7 +171,8 @@ class TrialsConformance(ConformanceBase):
             {"values": [math.nan]},
             {"values": ["1.0"]},
             {"values": 1.0},
-            {"params": {"x": 2.0}, "distributions": {"x": FloatDistribution(0, 1)}},
+            {"params": {"x": math.inf}, "distributions": {"x": FloatDistribution(0, 1)}},
+            {"params": {"x": -1.0}, "distributions": {"x": FloatDistribution(0.1, 1, log=True)}},
             {"params": {"x": 0.5}, "distributions": {}},
             {"params": {"x": 0.5}, "distributions": {"x": "FloatDistribution"}},
             {"params": {"x": "d"}, "distributions": {"x": CategoricalDistribution(["c"])}},
@@ -221,6 +220,24 @@ class TrialsConformance(ConformanceBase):
         trial = storage.get_trial(storage.create_new_trial(study_id, template))
         assert list(trial.params) == ["b", "a"]
         assert list(trial.distributions) == ["b", "a"]
+
+    @pytest.mark.parametrize("state", [TrialState.WAITING, TrialState.COMPLETE], ids=repr)
+    def test_template_params_outside_their_ranges_are_stored(
+        self, storage: BaseStorage, state: TrialState
+    ) -> None:
+        """As set_trial_param stores them: a retry or copy of such a trial keeps its values."""
+        study_id = self.new_study(storage)
+        params = {"x": 2.0, "n": 7, "s": 0.3, "l": 1e-5}
+        distributions = {
+            "x": FloatDistribution(0, 1),
+            "n": IntDistribution(0, 5),
+            "s": FloatDistribution(0, 1, step=0.25),
+            "l": FloatDistribution(1e-3, 1, log=True),
+        }
+        template = make_template(state, params=params, distributions=distributions)
+        trial = storage.get_trial(storage.create_new_trial(study_id, template))
+        assert trial.params == params and trial.distributions == distributions
+        assert [type(v) for v in trial.params.values()] == [float, int, float, float]
 
     def test_trial_ids_that_are_not_ints_raise_key_error(self, storage: BaseStorage) -> None:
         study_id = self.new_study(storage)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from trialstore._core import StudyDirection, TrialState
 from trialstore.conformance._base import ConformanceBase, assert_same_trial, make_template
 from trialstore.distributions import (
     BaseDistribution,
@@ -16,8 +17,6 @@ from trialstore.distributions import (
     IntDistribution,
 )
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._state import TrialState
 
 __all__ = ["ValuesConformance"]
 
@@ -66,19 +65,45 @@ GOOD_PARAMS: list[tuple[BaseDistribution, float, Any]] = [
     (CategoricalDistribution(["only"]), 0.0, "only"),
 ]
 
-#: (distribution, internal value) that must be rejected with ValueError.
+#: (distribution, internal value, external value read back, internal value read back): values
+#: outside the distribution's range (or off its grid) that every backend stores, as Optuna's
+#: storages do.
+OUTSIDE_PARAMS: list[tuple[BaseDistribution, float, Any, float]] = [
+    (FloatDistribution(1.0, 2.0), 0.5, 0.5, 0.5),
+    (FloatDistribution(0.0, 10.0), 100.0, 100.0, 100.0),
+    (FloatDistribution(0.0, 1.0), -1e-300, -1e-300, -1e-300),
+    (FloatDistribution(0.0, 1.0), -sys.float_info.max, -sys.float_info.max, -sys.float_info.max),
+    (FloatDistribution(-1.0, 1.0, step=0.25), 0.3, 0.3, 0.3),
+    (FloatDistribution(0.1, 10.0, log=True), 1e-3, 1e-3, 1e-3),
+    (FloatDistribution(0.1, 10.0, log=True), 5e-324, 5e-324, 5e-324),
+    (IntDistribution(0, 10), 11.0, 11, 11.0),
+    (IntDistribution(0, 10), -3, -3, -3.0),
+    (IntDistribution(0, 10, step=2), 3.0, 3, 3.0),
+    (IntDistribution(0, 10), 2.5, 2, 2.0),
+    (IntDistribution(0, 10), -2.5, -2, -2.0),
+    (IntDistribution(1, 8, log=True), 64.0, 64, 64.0),
+    (IntDistribution(2, 8, log=True), 1.0, 1, 1.0),
+]
+
+#: (distribution, internal value) that must be rejected with ValueError: not a finite real
+#: number, or not one the distribution can represent (an index that names no choice; on a
+#: log scale, a Float <= 0 or an Int < 1).
 BAD_PARAMS: list[tuple[Any, Any]] = [
-    (FloatDistribution(0.0, 1.0), 1.5),
-    (FloatDistribution(0.0, 1.0), -1e-300),
     (FloatDistribution(0.0, 1.0), math.nan),
     (FloatDistribution(-1e308, 1e308), math.inf),
+    (FloatDistribution(0.0, 1.0), -math.inf),
+    (IntDistribution(0, 10), math.nan),
+    (IntDistribution(0, 10), math.inf),
+    (CategoricalDistribution(["a", "b"]), math.nan),
     (FloatDistribution(0.0, 1.0), "0.5"),
     (FloatDistribution(0.0, 1.0), None),
     (FloatDistribution(0.0, 1.0), True),
-    (FloatDistribution(-1.0, 1.0, step=0.25), 0.3),
-    (IntDistribution(0, 10), 2.5),
-    (IntDistribution(0, 10), 11.0),
-    (IntDistribution(0, 10, step=2), 3.0),
+    (FloatDistribution(0.0, 1.0), 10**400),
+    (FloatDistribution(0.1, 1.0, log=True), 0.0),
+    (FloatDistribution(0.1, 1.0, log=True), -0.5),
+    (IntDistribution(1, 8, log=True), 0.0),
+    (IntDistribution(1, 8, log=True), 0.5),
+    (IntDistribution(1, 8, log=True), -4.0),
     (CategoricalDistribution(["a", "b"]), 2.0),
     (CategoricalDistribution(["a", "b"]), -1.0),
     (CategoricalDistribution(["a", "b"]), 0.5),
@@ -130,6 +155,35 @@ class ValuesConformance(ConformanceBase):
         assert got == float(internal)
         assert storage.get_trial_params(trial_id) == {"p": external}
         assert type(storage.get_trial_params(trial_id)["p"]) is type(external)
+
+    @pytest.mark.parametrize(
+        ("dist", "internal", "external", "internal_back"), OUTSIDE_PARAMS, ids=repr
+    )
+    def test_param_outside_its_range_is_stored(
+        self,
+        storage: BaseStorage,
+        dist: BaseDistribution,
+        internal: float,
+        external: Any,
+        internal_back: float,
+    ) -> None:
+        study_id = self.new_study(storage)
+        trial_id = storage.create_new_trial(study_id)
+        storage.set_trial_param(trial_id, "p", internal, dist)
+        for trial in (storage.get_trial(trial_id), storage.get_all_trials(study_id)[0]):
+            assert trial.distributions == {"p": dist}
+            assert trial.params == {"p": external}
+            assert type(trial.params["p"]) is type(external)
+        assert storage.get_trial_params(trial_id) == {"p": external}
+        got = storage.get_trial_param(trial_id, "p")
+        assert type(got) is float and got == internal_back
+        storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [0.0])
+        # A stored trial is a valid template: a copy (or a retry) of it keeps the value.
+        copied = storage.create_new_trial(study_id, storage.get_trial(trial_id))
+        assert storage.get_trial(copied).params == {"p": external}
+        batch = storage.create_new_trial(study_id)
+        storage.set_trial_params(batch, {"p": (internal, dist)})
+        assert storage.get_trial(batch).params == {"p": external}
 
     @pytest.mark.parametrize(("dist", "internal"), BAD_PARAMS, ids=repr)
     def test_bad_param_raises_value_error(

@@ -19,11 +19,8 @@ from optuna.trial import FrozenTrial as OptunaTrial
 from optuna.trial import TrialState as OptunaState
 
 from trialstore import exceptions as ts_errors
+from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState
 from trialstore.distributions import BaseDistribution, distribution_to_json, json_to_distribution
-from trialstore.study._direction import StudyDirection
-from trialstore.study._frozen import FrozenStudy
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = [
     "direction_from_optuna",

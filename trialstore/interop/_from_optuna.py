@@ -13,16 +13,13 @@ import optuna
 from optuna.storages import BaseStorage as OptunaBaseStorage
 from optuna.storages._heartbeat import BaseHeartbeat as OptunaBaseHeartbeat
 
+from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import UpdateFinishedTrialError
 from trialstore.interop import _convert as conv
-from trialstore.storage import _validation as check
+from trialstore.storage import validation as check
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.study._frozen import FrozenStudy
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["TrialstoreView"]
 

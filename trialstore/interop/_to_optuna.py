@@ -19,11 +19,10 @@ from optuna.study._frozen import FrozenStudy as OptunaStudy
 from optuna.trial import FrozenTrial as OptunaTrial
 from optuna.trial import TrialState as OptunaState
 
+from trialstore._core import FrozenTrial, TrialState
 from trialstore.exceptions import TrialstoreError, UpdateFinishedTrialError
 from trialstore.interop import _convert as conv
 from trialstore.storage.base import BaseStorage
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["OptunaHeartbeatView", "OptunaView", "StaleTrialCallback"]
 

@@ -23,7 +23,7 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from trialstore.storage._url import get_storage
+from trialstore.storage import get_storage
 from trialstore.storage.base import BaseStorage
 
 if TYPE_CHECKING:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING
 
-from trialstore.trial._frozen import FrozenTrial
+from trialstore._core import FrozenTrial
 
 if TYPE_CHECKING:
-    from trialstore.study._study import Study
+    from trialstore.study import Study
 
 __all__ = ["BasePruner"]
 

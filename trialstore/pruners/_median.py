@@ -6,13 +6,11 @@ import math
 import statistics
 from typing import TYPE_CHECKING
 
+from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.pruners._base import BasePruner
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 if TYPE_CHECKING:
-    from trialstore.study._study import Study
+    from trialstore.study import Study
 
 __all__ = ["MedianPruner"]
 

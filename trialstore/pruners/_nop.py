@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from trialstore._core import FrozenTrial
 from trialstore.pruners._base import BasePruner
-from trialstore.trial._frozen import FrozenTrial
 
 if TYPE_CHECKING:
-    from trialstore.study._study import Study
+    from trialstore.study import Study
 
 __all__ = ["NopPruner"]
 

@@ -6,12 +6,11 @@ import abc
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from trialstore._core import FrozenTrial, TrialState
 from trialstore.distributions import BaseDistribution
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 if TYPE_CHECKING:
-    from trialstore.study._study import Study
+    from trialstore.study import Study
 
 __all__ = ["BaseSampler"]
 

@@ -6,6 +6,7 @@ import math
 import random
 from typing import TYPE_CHECKING, Any
 
+from trialstore._core import FrozenTrial
 from trialstore.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -13,10 +14,9 @@ from trialstore.distributions import (
     IntDistribution,
 )
 from trialstore.samplers._base import BaseSampler
-from trialstore.trial._frozen import FrozenTrial
 
 if TYPE_CHECKING:
-    from trialstore.study._study import Study
+    from trialstore.study import Study
 
 __all__ = ["RandomSampler", "sample_uniform"]
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -27,12 +28,9 @@ from trialstore.samplers._base import BaseSampler
 from trialstore.samplers._multivariate import CategoricalDim, MultivariateParzen, NumericDim
 from trialstore.samplers._parzen import ParzenEstimator
 from trialstore.samplers._random import sample_uniform
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 if TYPE_CHECKING:
-    from trialstore.study._study import Study
+    from trialstore.study import Study
 
 __all__ = ["TPESampler", "default_gamma", "default_weights"]
 

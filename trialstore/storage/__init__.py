@@ -9,13 +9,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from trialstore._callbacks import RetryFailedTrialCallback, RetryHeartbeatStaleTrialCallback
 from trialstore.storage._copy import clone_study
 from trialstore.storage._memory import InMemoryStorage
-from trialstore.storage._url import get_storage, open_storage
+from trialstore.storage._url import (
+    SCHEME_FACTORIES,
+    get_storage,
+    mask_password,
+    open_storage,
+    storage_factory,
+)
 from trialstore.storage.base import BaseStorage
 
 if TYPE_CHECKING:
+    from trialstore._callbacks import (
+        RetryFailedTrialCallback,
+        RetryHeartbeatStaleTrialCallback,
+    )
     from trialstore.storage.grpc import (
         GrpcProxyServer,
         GrpcStorageProxy,
@@ -29,6 +38,7 @@ if TYPE_CHECKING:
     from trialstore.storage.rdb import RDBStorage
 
 __all__ = [
+    "SCHEME_FACTORIES",
     "BaseStorage",
     "GrpcProxyServer",
     "GrpcStorageProxy",
@@ -41,13 +51,19 @@ __all__ = [
     "RetryHeartbeatStaleTrialCallback",
     "clone_study",
     "get_storage",
+    "mask_password",
     "open_storage",
     "run_grpc_proxy_server",
+    "storage_factory",
 ]
 
 #: Names served from optional sub-packages, imported on first use so that ``trialstore.storage``
-#: imports without their extras installed.
+#: imports without their extras installed; and the two retry callbacks, which Optuna keeps in
+#: ``optuna.storages`` but which belong to the study layer (they take a Study): served from
+#: there on first use, so that nothing in the storage layer imports the floor above it.
 _LAZY = {
+    "RetryFailedTrialCallback": "trialstore._callbacks",
+    "RetryHeartbeatStaleTrialCallback": "trialstore._callbacks",
     "GrpcProxyServer": "trialstore.storage.grpc",
     "GrpcStorageProxy": "trialstore.storage.grpc",
     "run_grpc_proxy_server": "trialstore.storage.grpc",

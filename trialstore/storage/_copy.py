@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from trialstore._core import FrozenTrial
 from trialstore.exceptions import DuplicatedStudyError
 from trialstore.storage.base import BaseStorage
-from trialstore.trial._frozen import FrozenTrial
 
 __all__ = ["clone_study"]
 

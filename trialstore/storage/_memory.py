@@ -11,16 +11,12 @@ from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState, copy_trial
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
-from trialstore.storage import _validation as check
-from trialstore.storage._snapshot import copy_trial
+from trialstore.storage import validation as check
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.study._frozen import FrozenStudy
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["InMemoryStorage"]
 

@@ -8,11 +8,12 @@ from typing import Any
 
 from trialstore.storage.base import BaseStorage
 
-__all__ = ["SCHEME_FACTORIES", "get_storage", "mask_password", "open_storage"]
+__all__ = ["SCHEME_FACTORIES", "get_storage", "mask_password", "open_storage", "storage_factory"]
 
 #: URL scheme (the part before ``://``, lower-case, before any ``+driver``) -> the
-#: ``"module:function"`` that builds a storage from the whole URL. Imported lazily so that a
-#: plain install never imports an optional driver.
+#: ``"module:function"`` that builds a storage from the whole URL (and keyword arguments).
+#: Imported lazily so that a plain install never imports an optional driver. Add an entry to
+#: make :func:`get_storage` (and every ``trialstore`` command) open your own backend's URLs.
 SCHEME_FACTORIES: dict[str, str] = {
     "grpc": "trialstore.storage.grpc:storage_from_url",
     "grpcs": "trialstore.storage.grpc:storage_from_url",
@@ -48,7 +49,7 @@ def get_storage(storage: str | BaseStorage | None, **kwargs: Any) -> BaseStorage
         raise ValueError(
             f"storage must be None, a URL str or a BaseStorage, got {type(storage).__name__}."
         )
-    return _factory_for(storage)[0](storage, **kwargs)
+    return storage_factory(storage)(storage, **kwargs)
 
 
 #: Keyword arguments that make a factory of :data:`SCHEME_FACTORIES` open only what exists.
@@ -77,12 +78,23 @@ def open_storage(storage: str, **kwargs: Any) -> BaseStorage:
     """
     if not isinstance(storage, str):
         raise ValueError(f"storage must be a URL str, got {type(storage).__name__}.")
-    factory, target = _factory_for(storage)
-    return factory(storage, **_OPEN_EXISTING.get(target, {}), **kwargs)
+    target = _target_for(storage)
+    return _load(target)(storage, **_OPEN_EXISTING.get(target, {}), **kwargs)
 
 
-def _factory_for(url: str) -> tuple[Callable[..., BaseStorage], str]:
-    """The factory for ``url``'s scheme and its ``"module:function"`` name."""
+def storage_factory(url: str) -> Callable[..., BaseStorage]:
+    """Return the callable :func:`get_storage` calls for ``url`` (its backend module imported,
+    nothing opened or connected).
+
+    Raises:
+        ValueError: the URL has no scheme or an unknown one (the message lists the known ones).
+        ImportError: the backend's optional dependency is missing.
+    """
+    return _load(_target_for(url))
+
+
+def _target_for(url: str) -> str:
+    """The ``"module:function"`` of :data:`SCHEME_FACTORIES` for ``url``'s scheme."""
     scheme, sep, _ = url.partition("://")
     known = ", ".join(f"{s}://" for s in sorted(SCHEME_FACTORIES))
     if not sep:
@@ -94,11 +106,15 @@ def _factory_for(url: str) -> tuple[Callable[..., BaseStorage], str]:
             f"storage URL scheme {scheme!r} is not supported ({mask_password(url)!r}); "
             f"known: {known}."
         )
+    return target
+
+
+def _load(target: str) -> Callable[..., BaseStorage]:
     module_name, _, function_name = target.partition(":")
     factory: Callable[..., BaseStorage] = getattr(
         importlib.import_module(module_name), function_name
     )
-    return factory, target
+    return factory
 
 
 def mask_password(url: str) -> str:

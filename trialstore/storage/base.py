@@ -31,19 +31,16 @@ import abc
 from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
+from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import UpdateFinishedTrialError
-from trialstore.storage._validation import (
+from trialstore.storage.validation import (
     check_params,
     check_running_template,
     check_state_values,
     check_template,
 )
-from trialstore.study._direction import StudyDirection
-from trialstore.study._frozen import FrozenStudy
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["BaseStorage"]
 
@@ -213,12 +210,18 @@ class BaseStorage(abc.ABC):
     ) -> None:
         """Set one parameter of an unfinished trial (internal representation).
 
+        The value is stored whether or not it lies inside ``distribution``'s range (as Optuna's
+        storages do: an enqueued value outside the range of a ``suggest_*`` call is used as
+        given); it must be one the distribution can represent.
+
         Raises:
             KeyError: no such trial.
             UpdateFinishedTrialError: the trial is finished.
             ValueError: ``param_name`` is not a str of at most 512 characters; the value is not
-                a finite number or not in ``distribution``; ``distribution`` is incompatible
-                with one already used for ``param_name`` in the study.
+                a finite number, or ``distribution`` cannot represent it (a categorical index
+                that names no choice; on a log scale, a Float value <= 0 or an Int value
+                < 1); ``distribution`` is incompatible with one already used for
+                ``param_name`` in the study.
         """
 
     def set_trial_params(

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from trialstore.storage._url import SCHEME_FACTORIES, mask_password
+from trialstore.storage import SCHEME_FACTORIES, mask_password
 from trialstore.stress.broken import BROKEN_STORAGES
 
 __all__ = ["FAULT_KINDS", "MAX_HOSTS", "MEMORY_SCHEME", "MODES", "RESTART_MODES", "TIERS",

@@ -17,15 +17,12 @@ from multiprocessing.managers import BaseManager, BaseProxy
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import StorageInternalError
-from trialstore.storage._memory import InMemoryStorage
+from trialstore.storage import InMemoryStorage
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.study._frozen import FrozenStudy
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["ManagedStorage", "ServedStorage", "connect", "serve"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from trialstore.storage._url import mask_password
+from trialstore.storage import mask_password
 from trialstore.storage.base import BaseStorage
 from trialstore.stress import _faults
 from trialstore.stress._checkers import CheckContext, Invariant
@@ -171,7 +171,7 @@ def _open_direct(
     config: StressConfig, target: StorageTarget, stack: contextlib.ExitStack
 ) -> BaseStorage:
     if config.storage.startswith(MEMORY_SCHEME):
-        from trialstore.storage._memory import InMemoryStorage
+        from trialstore.storage import InMemoryStorage
         from trialstore.stress.broken import make_broken_storage
 
         kind = config.storage[len(MEMORY_SCHEME) :].strip("/") or "memory"

@@ -7,8 +7,8 @@ import json
 import math
 from typing import Any
 
+from trialstore._core import FrozenTrial
 from trialstore.storage.base import BaseStorage
-from trialstore.trial._frozen import FrozenTrial
 
 __all__ = ["snapshot_storage", "trial_digest", "trial_record"]
 

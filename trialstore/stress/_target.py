@@ -6,7 +6,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from trialstore.storage._url import get_storage
+from trialstore.storage import get_storage
 from trialstore.storage.base import BaseStorage
 
 __all__ = ["StorageTarget"]

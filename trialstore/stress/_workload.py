@@ -21,14 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.distributions import FloatDistribution
 from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from trialstore.storage.base import BaseStorage
 from trialstore.stress._history import FAIL, OK, UNKNOWN, HistoryWriter
 from trialstore.stress._snapshot import trial_digest
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["DEFAULT_WEIGHTS", "WorkloadConfig", "run_workload"]
 

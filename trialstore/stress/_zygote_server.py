@@ -48,9 +48,9 @@ def preload(config: dict[str, Any]) -> list[str]:
         return warnings
 
     def backend() -> None:
-        from trialstore.storage._url import _factory_for
+        from trialstore.storage import storage_factory
 
-        _factory_for(url)
+        storage_factory(url)
 
     attempt("the storage backend", backend)
     if scheme == "journal":
@@ -62,7 +62,7 @@ def preload(config: dict[str, Any]) -> list[str]:
     elif scheme.split("+")[0] in _RDB_SCHEMES:
 
         def driver() -> None:
-            from trialstore.storage.rdb._engine import normalize_url
+            from trialstore.storage.rdb import normalize_url
 
             dialect = normalize_url(url).get_dialect()
             dialect.import_dbapi()

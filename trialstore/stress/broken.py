@@ -22,13 +22,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from trialstore._core import FrozenTrial, TrialState, copy_trial
 from trialstore.distributions import BaseDistribution
-from trialstore.storage import _validation as check
-from trialstore.storage._memory import InMemoryStorage
-from trialstore.storage._snapshot import copy_trial
+from trialstore.storage import InMemoryStorage
+from trialstore.storage import validation as check
 from trialstore.storage.base import BaseStorage
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = [
     "BROKEN_STORAGES",

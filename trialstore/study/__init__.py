@@ -3,8 +3,7 @@ Optuna's ``optuna.study`` names."""
 
 from __future__ import annotations
 
-from trialstore.study._direction import StudyDirection
-from trialstore.study._frozen import FrozenStudy
+from trialstore._core import FrozenStudy, StudyDirection
 from trialstore.study._functions import (
     copy_study,
     create_study,

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import threading
 
+from trialstore._core import FrozenTrial, StudyDirection, TrialState, is_feasible
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
 from trialstore.study._scan import trials_from
-from trialstore.trial._constraints import is_feasible
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["BestTracker"]
 

@@ -13,8 +13,7 @@ import importlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
+from trialstore._core import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
     from trialstore.study._study import Study

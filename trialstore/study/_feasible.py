@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
+from trialstore._core import FrozenTrial, StudyDirection, TrialState, is_feasible
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._constraints import is_feasible
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["best_feasible_trial"]
 

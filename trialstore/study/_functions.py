@@ -5,17 +5,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 
+from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.exceptions import DuplicatedStudyError
 from trialstore.logging import get_logger
-from trialstore.pruners._base import BasePruner
-from trialstore.samplers._base import BaseSampler
-from trialstore.storage._url import get_storage
+from trialstore.pruners import BasePruner
+from trialstore.samplers import BaseSampler
+from trialstore.storage import get_storage
 from trialstore.storage.base import BaseStorage
-from trialstore.study._direction import StudyDirection
 from trialstore.study._study import Study, check_param_writes
 from trialstore.study._summary import StudySummary
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = [
     "copy_study",

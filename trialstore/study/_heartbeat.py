@@ -7,10 +7,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from trialstore._core import FrozenTrial
 from trialstore.exceptions import StorageInternalError, UpdateFinishedTrialError
 from trialstore.logging import get_logger
 from trialstore.storage.base import BaseStorage
-from trialstore.trial._frozen import FrozenTrial
 
 if TYPE_CHECKING:
     from trialstore.study._study import Study

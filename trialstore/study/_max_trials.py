@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Container
 from typing import TYPE_CHECKING
 
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
+from trialstore._core import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
     from trialstore.study._study import Study

@@ -11,12 +11,11 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from trialstore._core import FrozenTrial, TrialState
 from trialstore.exceptions import TrialPruned
 from trialstore.logging import get_logger
 from trialstore.study._heartbeat import HeartbeatThread, fail_stale_trials
 from trialstore.study._tell import tell_trial
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 if TYPE_CHECKING:
     from trialstore.study._study import ObjectiveFuncType, Study

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from trialstore._core import FrozenTrial
 from trialstore.storage.base import BaseStorage
-from trialstore.trial._frozen import FrozenTrial
 
 __all__ = ["probes_by_number", "trials_from"]
 

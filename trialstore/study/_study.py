@@ -8,16 +8,16 @@ import warnings
 from collections.abc import Callable, Container, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from trialstore._core import FrozenTrial, StudyDirection, TrialState, create_trial, is_feasible
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import UpdateFinishedTrialError
 from trialstore.logging import get_logger
-from trialstore.pruners._base import BasePruner
-from trialstore.samplers._base import BaseSampler
-from trialstore.storage._url import get_storage
+from trialstore.pruners import BasePruner
+from trialstore.samplers import BaseSampler
+from trialstore.storage import get_storage
 from trialstore.storage.base import BaseStorage
 from trialstore.study._best import BestTracker
 from trialstore.study._dataframe import DEFAULT_ATTRS, build_trials_dataframe
-from trialstore.study._direction import StudyDirection
 from trialstore.study._feasible import best_feasible_trial
 from trialstore.study._metric_names import (
     METRIC_NAMES_KEY,
@@ -25,11 +25,7 @@ from trialstore.study._metric_names import (
     read_metric_names,
 )
 from trialstore.study._scan import probes_by_number, trials_from
-from trialstore.trial._constraints import is_feasible
-from trialstore.trial._create import create_trial
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
-from trialstore.trial._trial import Trial
+from trialstore.trial import Trial
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -103,11 +99,11 @@ class Study:
         self._study_id = self._storage.get_study_id_from_name(study_name)
         self._directions = self._storage.get_study_directions(self._study_id)
         if sampler is None:
-            from trialstore.samplers._tpe import TPESampler
+            from trialstore.samplers import TPESampler
 
             sampler = TPESampler()
         if pruner is None:
-            from trialstore.pruners._median import MedianPruner
+            from trialstore.pruners import MedianPruner
 
             pruner = MedianPruner()
         self.sampler: BaseSampler = sampler
@@ -420,9 +416,14 @@ class Study:
         user_attrs: dict[str, Any] | None = None,
         skip_if_exists: bool = False,
     ) -> None:
-        """Add a WAITING trial whose ``suggest_*`` calls return ``params`` (values outside the
-        suggested range are sampled instead, with a warning). The next ``ask`` (of any worker
-        sharing the storage) claims the oldest WAITING trial.
+        """Add a WAITING trial whose ``suggest_*`` calls return ``params``. The next ``ask`` (of
+        any worker sharing the storage) claims the oldest WAITING trial.
+
+        A value outside the range of its ``suggest_*`` call is used as given, with Optuna's
+        UserWarning (``Fixed parameter x with value 100.0 is out of range for distribution
+        ...``). A value the distribution cannot represent (not one of the categorical choices,
+        not a number, NaN or ±inf, on a log scale a Float value <= 0 or an Int value < 1) is
+        sampled instead, with a UserWarning saying so.
 
         With ``skip_if_exists``, nothing is added if a trial (in any state) already has exactly
         these params, either suggested or enqueued.

@@ -6,8 +6,7 @@ import datetime
 from collections.abc import Sequence
 from typing import Any
 
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._frozen import FrozenTrial
+from trialstore._core import FrozenTrial, StudyDirection
 
 __all__ = ["StudySummary"]
 

@@ -7,10 +7,9 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from trialstore._core import FrozenTrial, TrialState
 from trialstore.logging import get_logger
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
-from trialstore.trial._trial import Trial
+from trialstore.trial import Trial
 
 if TYPE_CHECKING:
     from trialstore.study._study import Study

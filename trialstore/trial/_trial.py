@@ -9,6 +9,13 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from trialstore._core import (
+    FrozenTrial,
+    TrialState,
+    constraint_attr,
+    constraints_from_system_attrs,
+    warn_constraint_already_set,
+)
 from trialstore.distributions import (
     BaseDistribution,
     CategoricalChoiceType,
@@ -18,21 +25,15 @@ from trialstore.distributions import (
     check_distribution_compatibility,
 )
 from trialstore.exceptions import UpdateFinishedTrialError
-from trialstore.trial._constraints import (
-    constraint_attr,
-    constraints_from_system_attrs,
-    warn_constraint_already_set,
-)
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
+from trialstore.trial._base import BaseTrial
 
 if TYPE_CHECKING:
-    from trialstore.study._study import Study
+    from trialstore.study import Study
 
 __all__ = ["Trial"]
 
 
-class Trial:
+class Trial(BaseTrial):
     """One running trial of a study, handed to the objective function.
 
     ``suggest_*`` returns a parameter value (from an enqueued trial's fixed params, else from
@@ -186,7 +187,7 @@ class Trial:
                 with the study's distribution of the name known here.
         """
         # Imported here: trialstore.storage imports the trial package.
-        from trialstore.storage import _validation as check
+        from trialstore.storage import validation as check
 
         check.check_param(name, internal, dist)
         check.check_distribution_against(name, self.study._known_distribution(name), dist)
@@ -265,13 +266,24 @@ class Trial:
         if name in self._fixed_params:
             fixed = self._fixed_params[name]
             try:
-                if dist._contains(dist.to_internal_repr(fixed)):
-                    return fixed
+                internal = dist.to_internal_repr(fixed)
+                representable = dist._representable(internal)
             except ValueError:
-                pass
+                representable = False
+            if representable:
+                if not dist._contains(internal):
+                    # Optuna 5.0's warning, word for word: the value is used as given.
+                    warnings.warn(
+                        f"Fixed parameter {name} with value {fixed} is out of range for "
+                        f"distribution {dist}.",
+                        UserWarning,
+                        stacklevel=4,
+                    )
+                return fixed
             warnings.warn(
-                f"Fixed parameter {name!r} with value {fixed!r} is out of range for "
+                f"Fixed parameter {name!r} with value {fixed!r} cannot be represented by "
                 f"distribution {dist!r}; sampling a new value instead.",
+                UserWarning,
                 stacklevel=4,
             )
         if self._relative_params is None:

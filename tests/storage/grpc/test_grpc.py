@@ -45,10 +45,8 @@ from trialstore.storage.grpc import (  # noqa: E402
 from trialstore.storage.grpc import _client as client_module  # noqa: E402
 from trialstore.storage.grpc._idempotency import CREATE_REQUEST_ATTR, IdempotencyTable  # noqa: E402
 from trialstore.storage.grpc._pb import storage_pb2 as pb  # noqa: E402
-from trialstore.study._direction import StudyDirection  # noqa: E402
-from trialstore.trial import create_trial  # noqa: E402
-from trialstore.trial._frozen import FrozenTrial  # noqa: E402
-from trialstore.trial._state import TrialState  # noqa: E402
+from trialstore.study import StudyDirection  # noqa: E402
+from trialstore.trial import FrozenTrial, TrialState, create_trial  # noqa: E402
 
 MIN = [StudyDirection.MINIMIZE]
 DIST = FloatDistribution(0.0, 1.0)

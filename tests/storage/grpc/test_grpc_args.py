@@ -19,7 +19,7 @@ from trialstore.storage.grpc import (
     run_grpc_proxy_server,
 )
 from trialstore.storage.grpc import _server as server_module
-from trialstore.study._direction import StudyDirection
+from trialstore.study import StudyDirection
 
 
 class _Started(AssertionError):

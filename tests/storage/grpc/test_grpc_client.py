@@ -13,7 +13,7 @@ import pytest
 from google.protobuf.message import Message
 
 from trialstore.distributions import FloatDistribution
-from trialstore.study._direction import StudyDirection
+from trialstore.study import StudyDirection
 
 pytest.importorskip("grpc")
 

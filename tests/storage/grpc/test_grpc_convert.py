@@ -12,7 +12,7 @@ pytest.importorskip("grpc")
 from trialstore.distributions import CategoricalDistribution, FloatDistribution
 from trialstore.storage.grpc import _convert as conv
 from trialstore.storage.grpc._pb import storage_pb2 as pb
-from trialstore.trial._state import TrialState
+from trialstore.trial import TrialState
 
 
 @pytest.mark.parametrize("values", [None, [], [1.5, -2.0]])

@@ -28,9 +28,8 @@ from trialstore.exceptions import (  # noqa: E402
 )
 from trialstore.storage import InMemoryStorage  # noqa: E402
 from trialstore.storage.grpc import GrpcProxyServer, GrpcStorageProxy  # noqa: E402
-from trialstore.study._direction import StudyDirection  # noqa: E402
-from trialstore.trial._frozen import FrozenTrial  # noqa: E402
-from trialstore.trial._state import TrialState  # noqa: E402
+from trialstore.study import StudyDirection  # noqa: E402
+from trialstore.trial import FrozenTrial, TrialState  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -103,13 +102,40 @@ def test_optuna_client_sees_optuna_status_codes(optuna_client: Any) -> None:
     optuna_client.set_trial_state_values(trial_id, optuna.trial.TrialState.COMPLETE, [1.0])
     with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
         optuna_client.set_trial_user_attr(trial_id, "k", 1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError):  # an index that names no choice: INVALID_ARGUMENT
         optuna_client.set_trial_param(
             optuna_client.create_new_trial(study_id),
-            "x",
-            5.0,
-            optuna.distributions.FloatDistribution(0, 1),
+            "c",
+            2,
+            optuna.distributions.CategoricalDistribution(["a", "b"]),
         )
+
+
+def test_optuna_study_uses_enqueued_values_outside_the_range(
+    optuna_client: Any, backend: InMemoryStorage
+) -> None:
+    """Optuna's study layer writes an enqueued value outside the suggested range as given;
+    the server stores it, and both sides read it back."""
+    study = optuna.create_study(study_name="out-of-range", storage=optuna_client)
+    study.enqueue_trial({"x": 100.0, "n": 3})
+
+    def objective(trial: Any) -> float:
+        return trial.suggest_float("x", 0, 10) + trial.suggest_int("n", 0, 10, step=2)
+
+    with pytest.warns(UserWarning) as caught:
+        study.optimize(objective, n_trials=1)
+    assert [str(w.message) for w in caught] == [
+        "Fixed parameter x with value 100.0 is out of range for distribution "
+        "FloatDistribution(high=10.0, log=False, low=0.0, step=None).",
+        "Fixed parameter n with value 3 is out of range for distribution "
+        "IntDistribution(high=10, log=False, low=0, step=2).",
+    ]
+    [trial] = study.get_trials()
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert trial.params == {"x": 100.0, "n": 3} and trial.value == 103.0
+    [stored] = backend.get_all_trials(backend.get_study_id_from_name("out-of-range"))
+    assert stored.state == TrialState.COMPLETE
+    assert stored.params == {"x": 100.0, "n": 3}
 
 
 def test_optuna_template_trials_round_trip(optuna_client: Any, backend: InMemoryStorage) -> None:
@@ -211,8 +237,10 @@ def test_trialstore_client_against_an_optuna_server(ts_client: GrpcStorageProxy)
         ts_client.get_trial(10**9)
     with pytest.raises(UpdateFinishedTrialError):
         ts_client.set_trial_user_attr(trial_id, "u", 2)
+    ts_client.set_trial_param(waiting, "x", 2.0, FloatDistribution(0, 1))  # outside: stored
+    assert ts_client.get_trial(waiting).params == {"x": 2.0}
     with pytest.raises(ValueError):  # checked by the client before it sends
-        ts_client.set_trial_param(waiting, "x", 2.0, FloatDistribution(0, 1))
+        ts_client.set_trial_param(waiting, "c", 2, CategoricalDistribution(["a", "b"]))
     with pytest.raises(ValueError, match="log"):  # INVALID_ARGUMENT from Optuna's server
         ts_client.set_trial_param(waiting, "x", 2.0, FloatDistribution(0.1, 3, log=True))
     ts_client.delete_study(study_id)

@@ -25,7 +25,7 @@ from trialstore.storage.grpc import (  # noqa: E402
     ProxyAuthenticationError,
     ProxyConnectionError,
 )
-from trialstore.study._direction import StudyDirection  # noqa: E402
+from trialstore.study import StudyDirection  # noqa: E402
 
 MIN = [StudyDirection.MINIMIZE]
 TOKEN = "tok-Zq83-never-logged"

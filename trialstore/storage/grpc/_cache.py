@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
-from trialstore.trial._frozen import FrozenTrial
+from trialstore._core import FrozenTrial
 
 __all__ = ["StudyCache"]
 

@@ -13,6 +13,7 @@ from typing import Any, NoReturn, TypeVar, cast
 import grpc
 from google.protobuf.message import Message
 
+from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState, copy_trial
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import (
@@ -20,8 +21,7 @@ from trialstore.exceptions import (
     StorageInternalError,
     UpdateFinishedTrialError,
 )
-from trialstore.storage import _validation as check
-from trialstore.storage._snapshot import copy_trial
+from trialstore.storage import validation as check
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.grpc import _convert as conv
 from trialstore.storage.grpc import _wire as wire
@@ -32,10 +32,6 @@ from trialstore.storage.grpc._pb import extensions_pb2 as ext
 from trialstore.storage.grpc._pb import storage_pb2 as pb
 from trialstore.storage.grpc._security import read_bytes
 from trialstore.storage.grpc._transport import ChannelTransport, Metadata, Transport
-from trialstore.study._direction import StudyDirection
-from trialstore.study._frozen import FrozenStudy
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["GrpcStorageProxy"]
 

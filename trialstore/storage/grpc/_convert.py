@@ -16,13 +16,10 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState
 from trialstore.distributions import BaseDistribution, distribution_to_json, json_to_distribution
 from trialstore.storage.grpc._idempotency import CREATE_REQUEST_ATTR
 from trialstore.storage.grpc._pb import extensions_pb2, storage_pb2
-from trialstore.study._direction import StudyDirection
-from trialstore.study._frozen import FrozenStudy
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 from trialstore.version import __version__
 
 __all__ = [
@@ -304,7 +301,7 @@ def trial_from_proto(
 
     Raises:
         ValueError: a field cannot be decoded (bad state, datetime, distribution or JSON text,
-            a param without a distribution or outside it).
+            a param without a distribution or one its distribution cannot represent).
     """
     if extras is None:
         extras = extensions_pb2.TrialExtras()
@@ -320,7 +317,8 @@ def trial_from_proto(
             params[name] = dist.to_external_repr(proto.params[name])
         except (ValueError, IndexError, TypeError, OverflowError):
             raise ValueError(
-                f"param {name!r}: internal value {proto.params[name]!r} is not in {dist!r}."
+                f"param {name!r}: internal value {proto.params[name]!r} cannot be "
+                f"represented by {dist!r}."
             ) from None
     return FrozenTrial(
         number=proto.number,

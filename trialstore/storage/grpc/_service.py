@@ -17,6 +17,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 import grpc
 from google.protobuf.message import Message
 
+from trialstore._core import FrozenTrial, TrialState, create_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.grpc import _convert as conv
 from trialstore.storage.grpc import _wire as wire
@@ -24,7 +25,6 @@ from trialstore.storage.grpc._errors import status_for
 from trialstore.storage.grpc._idempotency import CREATE_REQUEST_ATTR, IdempotencyTable
 from trialstore.storage.grpc._pb import extensions_pb2 as ext
 from trialstore.storage.grpc._pb import storage_pb2 as pb
-from trialstore.trial import FrozenTrial, TrialState, create_trial
 
 __all__ = ["Service"]
 

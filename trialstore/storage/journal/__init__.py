@@ -18,6 +18,7 @@ from trialstore.storage.journal._file import (
 )
 from trialstore.storage.journal._redis import JournalRedisBackend
 from trialstore.storage.journal._storage import JournalStorage
+from trialstore.storage.journal._url import backend_from_url
 
 __all__ = [
     "BaseJournalBackend",
@@ -28,5 +29,6 @@ __all__ = [
     "JournalFileSymlinkLock",
     "JournalRedisBackend",
     "JournalStorage",
+    "backend_from_url",
     "compact_journal",
 ]

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.distributions import (
     BaseDistribution,
     check_distribution_compatibility,
@@ -41,9 +42,6 @@ from trialstore.storage.journal._records import (
     is_batch_member,
     parse_datetime,
 )
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = [
     "SNAPSHOT_FORMAT",

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, TypeVar
 
+from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState, copy_trial
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution, distribution_to_json
 from trialstore.exceptions import (
@@ -18,9 +19,8 @@ from trialstore.exceptions import (
     StorageInternalError,
     UpdateFinishedTrialError,
 )
-from trialstore.storage import _validation as check
+from trialstore.storage import validation as check
 from trialstore.storage._gc import gc_paused
-from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.journal._base import BaseJournalBackend, JournalReset
 from trialstore.storage.journal._records import (
@@ -34,10 +34,6 @@ from trialstore.storage.journal._replay import (
     ReplayState,
     trial_template_fields,
 )
-from trialstore.study._direction import StudyDirection
-from trialstore.study._frozen import FrozenStudy
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["JournalStorage"]
 

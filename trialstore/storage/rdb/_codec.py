@@ -12,9 +12,8 @@ import functools
 import math
 import time
 
+from trialstore._core import StudyDirection, TrialState
 from trialstore.distributions import BaseDistribution, json_to_distribution
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._state import TrialState
 
 __all__ = [
     "DIRECTION_BY_NAME",

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from trialstore._core import FrozenTrial
 from trialstore.distributions import BaseDistribution
 from trialstore.storage.rdb import _codec
 from trialstore.storage.rdb._tables import (
@@ -24,7 +25,6 @@ from trialstore.storage.rdb._tables import (
     trial_values,
     trials,
 )
-from trialstore.trial._frozen import FrozenTrial
 
 __all__ = ["STUDY_ROW", "attrs_from_rows", "build_trials", "select_trials"]
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import exc
 
+from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState, copy_trial
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution, distribution_to_json
 from trialstore.exceptions import (
@@ -28,9 +29,8 @@ from trialstore.exceptions import (
     StorageInternalError,
     UpdateFinishedTrialError,
 )
-from trialstore.storage import _validation as check
+from trialstore.storage import validation as check
 from trialstore.storage._gc import gc_paused
-from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.rdb import _codec, _engine, _read, _read_folded, _schema
 from trialstore.storage.rdb._dml import (
@@ -59,10 +59,6 @@ from trialstore.storage.rdb._tables import (
     trial_values,
     trials,
 )
-from trialstore.study._direction import StudyDirection
-from trialstore.study._frozen import FrozenStudy
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["RDBStorage"]
 

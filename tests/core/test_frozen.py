@@ -1,5 +1,5 @@
-"""The data model: FrozenTrial (trialstore/trial/_frozen.py), FrozenStudy
-(trialstore/study/_frozen.py), TrialState and StudyDirection, checked against Optuna 5.0."""
+"""The data model (trialstore/_core/): FrozenTrial, FrozenStudy, TrialState and
+StudyDirection, checked against Optuna 5.0."""
 
 from __future__ import annotations
 

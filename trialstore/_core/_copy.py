@@ -1,10 +1,10 @@
-"""Copying trial snapshots (private; shared by the backends that keep trials in memory)."""
+"""Copying trial snapshots (private; used by the backends that keep trials in memory)."""
 
 from __future__ import annotations
 
 import copy
 
-from trialstore.trial._frozen import FrozenTrial
+from trialstore._core._frozen_trial import FrozenTrial
 
 __all__ = ["copy_trial"]
 

@@ -1,8 +1,9 @@
-"""Argument checks shared by every backend (private).
+"""The argument checks of the storage protocol (``docs/protocol.md``), shared by every backend.
 
 Each check raises :class:`ValueError` naming the argument and what is allowed, and returns the
 normalised value that the backend stores. Backends call these before writing anything, so a
-rejected call never changes stored data.
+rejected call never changes stored data. Authors of other storages call them to reject what
+trialstore's backends reject, with the same messages (the conformance suite checks both).
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from trialstore.distributions import BaseDistribution, check_distribution_compatibility
-from trialstore.study._direction import StudyDirection
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
+from trialstore._core import FrozenTrial, StudyDirection, TrialState
+from trialstore.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+    check_distribution_compatibility,
+)
 
 __all__ = [
     "MAX_NAME_LENGTH",
@@ -107,7 +112,11 @@ def _check_real(field: str, value: Any, *, allow_nan: bool, allow_inf: bool = Tr
 def check_param(
     param_name: Any, param_value_internal: Any, distribution: Any
 ) -> tuple[str, float]:
-    """Return the parameter's name and internal value as stored."""
+    """Return the parameter's name and internal value as stored.
+
+    The value may lie outside the distribution's range (as in Optuna's storages); it must be
+    one the distribution can represent (``BaseDistribution._representable``).
+    """
     _check_name("param_name", param_name)
     if not isinstance(distribution, BaseDistribution):
         raise ValueError(
@@ -120,11 +129,25 @@ def check_param(
         allow_nan=False,
         allow_inf=False,
     )
-    if not distribution._contains(value):
+    if not distribution._representable(value):
         raise ValueError(
-            f"param_value_internal of {param_name!r}: {value!r} is not in {distribution!r}."
+            f"param_value_internal of {param_name!r}: {value!r} cannot be represented by "
+            f"{distribution!r}; allowed: {_representable_values(distribution)}."
         )
     return param_name, value
+
+
+def _representable_values(distribution: BaseDistribution) -> str:
+    """Describe the internal values a storage keeps for ``distribution``."""
+    if isinstance(distribution, CategoricalDistribution):
+        return f"an integral index in [0, {len(distribution.choices) - 1}]"
+    if isinstance(distribution, FloatDistribution) and distribution.log:
+        return "a finite number > 0 (log scale), inside or outside [low, high]"
+    if isinstance(distribution, IntDistribution) and distribution.log:
+        return "a finite number >= 1 (log scale), inside or outside [low, high]"
+    if isinstance(distribution, (FloatDistribution, IntDistribution)):
+        return "a finite number, inside or outside [low, high]"
+    return "a finite number whose external value converts back"
 
 
 def check_params(params: Any) -> list[tuple[str, float, BaseDistribution]]:
@@ -230,8 +253,9 @@ def check_template(template: Any) -> FrozenTrial:
     """Return a private, normalised copy of a template trial.
 
     The count of values is not checked here (see :func:`check_values_count`). The copy holds
-    JSON-normalised attributes, float values, int steps, and params whose
-    internal values lie in their distributions; the caller's object is never stored.
+    JSON-normalised attributes, float values, int steps, and params whose external values
+    convert to internal values their distributions can represent (inside their ranges or
+    not, as for :func:`check_param`); the caller's object is never stored.
     """
     if not isinstance(template, FrozenTrial):
         raise ValueError(f"template_trial must be a FrozenTrial, got {type(template).__name__}.")

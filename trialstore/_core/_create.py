@@ -6,9 +6,9 @@ import datetime
 from collections.abc import Sequence
 from typing import Any
 
+from trialstore._core._frozen_trial import FrozenTrial
+from trialstore._core._state import TrialState
 from trialstore.distributions import BaseDistribution
-from trialstore.trial._frozen import FrozenTrial
-from trialstore.trial._state import TrialState
 
 __all__ = ["create_trial"]
 

@@ -13,7 +13,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from trialstore.trial._frozen import FrozenTrial
+    from trialstore._core._frozen_trial import FrozenTrial
 
 __all__ = [
     "CONSTRAINT_LIST_KEY",

@@ -7,6 +7,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from trialstore._core._constraints import (
+    constraint_attr,
+    constraints_from_system_attrs,
+    warn_constraint_already_set,
+)
+from trialstore._core._state import TrialState
 from trialstore.distributions import (
     BaseDistribution,
     CategoricalChoiceType,
@@ -14,12 +20,6 @@ from trialstore.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from trialstore.trial._constraints import (
-    constraint_attr,
-    constraints_from_system_attrs,
-    warn_constraint_already_set,
-)
-from trialstore.trial._state import TrialState
 
 __all__ = ["FrozenTrial"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from trialstore.study._direction import StudyDirection
+from trialstore._core._direction import StudyDirection
 
 __all__ = ["FrozenStudy"]
 
