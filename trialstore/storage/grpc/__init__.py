@@ -48,6 +48,8 @@ sent again: it raises StorageInternalError (outcome unknown).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 try:
     import grpc  # noqa: F401
 except ImportError as e:  # pragma: no cover - exercised only without the extra
@@ -57,8 +59,10 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
 
 from trialstore.storage.grpc._client import GrpcStorageProxy
 from trialstore.storage.grpc._errors import ProxyAuthenticationError, ProxyConnectionError
-from trialstore.storage.grpc._server import GrpcProxyServer, run_grpc_proxy_server
 from trialstore.storage.grpc._url import storage_from_url
+
+if TYPE_CHECKING:
+    from trialstore.storage.grpc._server import GrpcProxyServer, run_grpc_proxy_server
 
 __all__ = [
     "GrpcProxyServer",
@@ -68,3 +72,15 @@ __all__ = [
     "run_grpc_proxy_server",
     "storage_from_url",
 ]
+
+#: The server's names, imported on first use: a process that only runs clients never loads
+#: the server module (nor ``grpc_health``).
+_SERVER_NAMES = frozenset({"GrpcProxyServer", "run_grpc_proxy_server"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _SERVER_NAMES:
+        from trialstore.storage.grpc import _server
+
+        return getattr(_server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,10 +11,11 @@ from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar, cast
 
 import grpc
+from google.protobuf.message import Message
 
 from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState, copy_trial
 from trialstore._typing import JSONSerializable
-from trialstore.distributions import BaseDistribution, distribution_to_json
+from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import (
     DuplicatedStudyError,
     StorageInternalError,
@@ -23,18 +24,14 @@ from trialstore.exceptions import (
 from trialstore.storage import validation as check
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.grpc import _convert as conv
+from trialstore.storage.grpc import _wire as wire
 from trialstore.storage.grpc._args import check_host, check_port, check_seconds, target
 from trialstore.storage.grpc._cache import StudyCache
 from trialstore.storage.grpc._errors import ProxyConnectionError, raise_rpc_error
 from trialstore.storage.grpc._pb import extensions_pb2 as ext
 from trialstore.storage.grpc._pb import storage_pb2 as pb
-from trialstore.storage.grpc._security import AUTH_KEY, read_bytes
-from trialstore.storage.grpc._server import (
-    EXTENSION_SERVICE,
-    REQUEST_ID_KEY,
-    RESENT_KEY,
-    STORAGE_SERVICE,
-)
+from trialstore.storage.grpc._security import read_bytes
+from trialstore.storage.grpc._transport import ChannelTransport, Metadata, Transport
 
 __all__ = ["GrpcStorageProxy"]
 
@@ -63,7 +60,6 @@ def _id(value: Any, what: str) -> int:
     return value
 
 
-_PLAIN_CREATE = f"/{STORAGE_SERVICE}/CreateNewTrial"
 #: How many created trials' numbers a client keeps (a study needs the number right after the
 #: create; an older one is asked from the server).
 _KEPT_NUMBERS = 10_000
@@ -94,12 +90,18 @@ def _raise_resent_write_error(error: grpc.RpcError, method: str) -> NoReturn:
         ) from e
 
 
+class _Unimplemented(Exception):
+    """The server answered UNIMPLEMENTED to a method it may lack (see ``optional`` of
+    :meth:`GrpcStorageProxy._send`). The call did nothing."""
+
+
 class _NoExtensions(Exception):
     """An extension call was answered UNIMPLEMENTED before this client knew which server it
     talks to: the server is Optuna's. The call did nothing; see :func:`_optuna_fallback`."""
 
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
+_Reply = TypeVar("_Reply", bound=Message)
 
 
 def _optuna_fallback(method: _Method) -> _Method:
@@ -191,27 +193,20 @@ class GrpcStorageProxy(BaseStorage):
         self._setup()
 
     def _setup(self) -> None:
-        options: list[tuple[str, Any]] = [
-            ("grpc.max_receive_message_length", -1),
-            ("grpc.max_send_message_length", -1),
-            ("grpc.initial_reconnect_backoff_ms", 50),
-            ("grpc.min_reconnect_backoff_ms", 50),
-            ("grpc.max_reconnect_backoff_ms", 1000),
-        ]
         #: ``host:port`` as gRPC takes it (an IPv6 address in brackets).
-        self._address = address = target(self._host, self._port)
-        if self._tls:
-            ca, cert, key = self._tls_files
-            if self._tls_server_name:
-                options.append(("grpc.ssl_target_name_override", self._tls_server_name))
-            credentials = grpc.ssl_channel_credentials(ca, key, cert)
-            self._channel = grpc.secure_channel(address, credentials, options=options)
-        else:
-            self._channel = grpc.insecure_channel(address, options=options)
-        self._metadata: tuple[tuple[str, str], ...] = (
-            ((AUTH_KEY, f"Bearer {self._token}"),) if self._token else ()
+        self._address = target(self._host, self._port)
+        ca, cert, key = self._tls_files
+        self._transport: Transport = ChannelTransport(
+            self._address,
+            tls=self._tls,
+            ca_cert=ca,
+            client_cert=cert,
+            client_key=key,
+            server_name=self._tls_server_name,
         )
-        self._stubs: dict[str, Any] = {}
+        self._metadata: Metadata = (
+            ((wire.AUTH_KEY, f"Bearer {self._token}"),) if self._token else ()
+        )
         self._lock = threading.Lock()
         self._caches: dict[int, StudyCache] = {}
         self._names: dict[int, str] = {}
@@ -223,6 +218,16 @@ class GrpcStorageProxy(BaseStorage):
         #: Extension methods the server answered with UNIMPLEMENTED (a trialstore server from
         #: before they existed): their BaseStorage defaults are used instead.
         self._unimplemented: set[str] = set()
+
+    @classmethod
+    def _over(cls, transport: Transport, **options: Any) -> GrpcStorageProxy:
+        """A client whose calls go through ``transport`` instead of a channel (tests: a
+        :class:`~trialstore.storage.grpc._transport.MockTransport`); ``options`` as for the
+        constructor. A copy made by pickling gets a channel."""
+        client = cls(**options)
+        client._transport.close()
+        client._transport = transport
+        return client
 
     def __repr__(self) -> str:
         return (
@@ -249,7 +254,7 @@ class GrpcStorageProxy(BaseStorage):
 
     def close(self) -> None:
         """Close the channel. Later calls are undefined."""
-        self._channel.close()
+        self._transport.close()
 
     def wait_server_ready(self, timeout: float | None = None) -> None:
         """Wait until the server accepts connections.
@@ -257,58 +262,47 @@ class GrpcStorageProxy(BaseStorage):
         Raises:
             ProxyConnectionError: not ready within ``timeout`` seconds.
         """
-        try:
-            grpc.channel_ready_future(self._channel).result(timeout=timeout)
-        except grpc.FutureTimeoutError:
+        if not self._transport.wait_ready(timeout):
             raise ProxyConnectionError(
                 f"gRPC proxy at {self._address} not ready after {timeout} s."
-            ) from None
+            )
 
-    # -- transport --------------------------------------------------------------------------
+    # -- calls ------------------------------------------------------------------------------
 
     def _send(
-        self,
-        service: str,
-        method: str,
-        request: Any,
-        reply_cls: Any,
-        write: bool,
-        unimplemented: Any = None,
-    ) -> tuple[Any, bool]:
-        """Run one call, retrying transport failures. Return the reply (or ``unimplemented``
-        when the server does not know the method and that is not None) and whether the call
+        self, method: wire.Method[Any, _Reply], request: Message, *, optional: bool = False
+    ) -> tuple[_Reply, bool]:
+        """Run one call, retrying transport failures. Return the reply and whether the call
         is a write that was sent again after a transport failure: its first attempt may have
         taken effect in a server that died before replying (a restarted server no longer
-        knows the request id, so it runs the write again)."""
-        path = f"/{service}/{method}"
-        stub = self._stubs.get(path)
-        if stub is None:
-            stub = self._stubs[path] = self._channel.unary_unary(
-                path,
-                request_serializer=type(request).SerializeToString,
-                response_deserializer=reply_cls.FromString,
-            )
+        knows the request id, so it runs the write again).
+
+        Raises:
+            _Unimplemented: ``optional`` and the server does not know the method.
+        """
         metadata = self._metadata
-        if write:
-            metadata += ((REQUEST_ID_KEY, uuid.uuid4().hex),)
+        if method.write:
+            metadata += ((wire.REQUEST_ID_KEY, uuid.uuid4().hex),)
         deadline = time.monotonic() + self._retry_timeout
         delay = 0.05
         resent = False
         while True:
             try:
-                reply = stub(request, timeout=self._timeout, metadata=metadata)
+                reply = self._transport.call(
+                    method, request, timeout=self._timeout, metadata=metadata
+                )
             except grpc.RpcError as e:
                 if e.code() == grpc.StatusCode.UNIMPLEMENTED:
-                    if unimplemented is not None:
-                        return unimplemented, resent
-                    if service == EXTENSION_SERVICE and self._extensions is None:
+                    if optional:
+                        raise _Unimplemented(method.name) from None
+                    if method.service == wire.EXTENSION_SERVICE and self._extensions is None:
                         self._extensions = False
-                        raise _NoExtensions(method) from None
+                        raise _NoExtensions(method.name) from None
                 if e.code() not in _RETRY_CODES:
                     if resent:
-                        _raise_resent_write_error(e, method)
-                    raise_rpc_error(e, method)
-                if path == _PLAIN_CREATE and not _never_sent(e):
+                        _raise_resent_write_error(e, method.name)
+                    raise_rpc_error(e, method.name)
+                if method is wire.CREATE_NEW_TRIAL and not _never_sent(e):
                     # Optuna's server: a repeated create would make a second trial if the
                     # first one was stored by a proxy that then died. (A trialstore server
                     # finds the first attempt's trial by its request id.)
@@ -320,44 +314,43 @@ class GrpcStorageProxy(BaseStorage):
                 if time.monotonic() + delay > deadline:
                     raise ProxyConnectionError(
                         f"gRPC proxy at {self._address} unreachable for "
-                        f"{self._retry_timeout} s ({method}): {e.code().name}: {e.details()}"
+                        f"{self._retry_timeout} s ({method.name}): {e.code().name}: "
+                        f"{e.details()}"
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
-                if write and not resent:
-                    metadata += ((RESENT_KEY, "1"),)
+                if method.write and not resent:
+                    metadata += ((wire.RESENT_KEY, "1"),)
                     resent = True
                 continue
-            if service == EXTENSION_SERVICE:
+            if method.service == wire.EXTENSION_SERVICE:
                 self._extensions = True
             return reply, resent
 
-    def _rpc(self, method: str, request: Any, reply_cls: Any, write: bool = False) -> Any:
-        return self._send(STORAGE_SERVICE, method, request, reply_cls, write)[0]
+    def _call(self, method: wire.Method[Any, _Reply], request: Message) -> _Reply:
+        """:meth:`_send` for the reply alone."""
+        return self._send(method, request)[0]
 
     def _has_extensions(self) -> bool:
         """Whether the server is (or, until a call says otherwise, is assumed to be) a
         trialstore server; see :func:`_optuna_fallback`."""
         return self._extensions is not False
 
-    def _ext(self, method: str, request: Any, reply_cls: Any, write: bool = False) -> Any:
-        return self._send(EXTENSION_SERVICE, method, request, reply_cls, write)[0]
-
-    def _has(self, method: str) -> bool:
+    def _has(self, method: wire.Method[Any, Any]) -> bool:
         """Whether the server has this extension method (as far as this client knows)."""
-        return self._has_extensions() and method not in self._unimplemented
+        return self._has_extensions() and method.name not in self._unimplemented
 
-    def _send_ext(self, method: str, request: Any, reply_cls: Any) -> tuple[Any, bool]:
-        """A write through an extension method that older trialstore servers lack: as
+    def _send_ext(
+        self, method: wire.Method[Any, _Reply], request: Message
+    ) -> tuple[_Reply | None, bool]:
+        """A call of an extension method that older trialstore servers lack: as
         :meth:`_send`, but an UNIMPLEMENTED answer returns ``(None, False)`` and is
         remembered (see :meth:`_has`)."""
-        reply, resent = self._send(
-            EXTENSION_SERVICE, method, request, reply_cls, True, unimplemented=False
-        )
-        if reply is False:
-            self._unimplemented.add(method)
+        try:
+            return self._send(method, request, optional=True)
+        except _Unimplemented:
+            self._unimplemented.add(method.name)
             return None, False
-        return reply, resent
 
     def _remember_number(self, trial_id: int, study_id: int, number: int) -> None:
         with self._lock:
@@ -375,16 +368,15 @@ class GrpcStorageProxy(BaseStorage):
         if name is None:
             name = f"no-name-{uuid.uuid4()}"
         request = pb.CreateNewStudyRequest(
-            directions=conv.directions_to_wire(checked),  # type: ignore[arg-type]
+            directions=conv.directions_to_wire(checked),
             study_name=name,
         )
-        study_id: int = self._rpc("CreateNewStudy", request, pb.CreateNewStudyReply, True).study_id
-        return study_id
+        return self._call(wire.CREATE_NEW_STUDY, request).study_id
 
     def delete_study(self, study_id: int) -> None:
         request = pb.DeleteStudyRequest(study_id=_id(study_id, "study"))
         try:
-            self._rpc("DeleteStudy", request, pb.DeleteStudyReply, True)
+            self._call(wire.DELETE_STUDY, request)
         finally:
             self._forget_study(study_id)
 
@@ -398,32 +390,29 @@ class GrpcStorageProxy(BaseStorage):
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
         stored = check.check_attr(key, value)
         request = pb.SetStudyUserAttributeRequest(
-            study_id=_id(study_id, "study"), key=key, value=conv.attrs_to_wire({key: stored})[key]
+            study_id=_id(study_id, "study"), key=key, value=conv.attr_value_to_wire(stored)
         )
-        self._rpc("SetStudyUserAttribute", request, pb.SetStudyUserAttributeReply, True)
+        self._call(wire.SET_STUDY_USER_ATTRIBUTE, request)
 
     def set_study_system_attr(self, study_id: int, key: str, value: JSONSerializable) -> None:
         stored = check.check_attr(key, value)
         request = pb.SetStudySystemAttributeRequest(
-            study_id=_id(study_id, "study"), key=key, value=conv.attrs_to_wire({key: stored})[key]
+            study_id=_id(study_id, "study"), key=key, value=conv.attr_value_to_wire(stored)
         )
-        self._rpc("SetStudySystemAttribute", request, pb.SetStudySystemAttributeReply, True)
+        self._call(wire.SET_STUDY_SYSTEM_ATTRIBUTE, request)
 
     def get_study_id_from_name(self, study_name: str) -> int:
         if not isinstance(study_name, str):
             raise KeyError(f"No such study {study_name!r}.")
         request = pb.GetStudyIdFromNameRequest(study_name=study_name)
-        study_id: int = self._rpc(
-            "GetStudyIdFromName", request, pb.GetStudyIdFromNameReply
-        ).study_id
-        return study_id
+        return self._call(wire.GET_STUDY_ID_FROM_NAME, request).study_id
 
     def get_study_name_from_id(self, study_id: int) -> str:
         study_id = _id(study_id, "study")  # before the cache: 0.0 and True are not ids
         name = self._names.get(study_id)
         if name is None:
             request = pb.GetStudyNameFromIdRequest(study_id=study_id)
-            name = self._rpc("GetStudyNameFromId", request, pb.GetStudyNameFromIdReply).study_name
+            name = self._call(wire.GET_STUDY_NAME_FROM_ID, request).study_name
             self._names[study_id] = name
         return name
 
@@ -432,34 +421,32 @@ class GrpcStorageProxy(BaseStorage):
         directions = self._directions.get(study_id)
         if directions is None:
             request = pb.GetStudyDirectionsRequest(study_id=study_id)
-            reply = self._rpc("GetStudyDirections", request, pb.GetStudyDirectionsReply)
+            reply = self._call(wire.GET_STUDY_DIRECTIONS, request)
             directions = self._directions[study_id] = conv.directions_from_wire(reply.directions)
         return list(directions)
 
     def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
         request = pb.GetStudyUserAttributesRequest(study_id=_id(study_id, "study"))
-        reply = self._of_study(
-            study_id, "GetStudyUserAttributes", request, pb.GetStudyUserAttributesReply
-        )
+        reply = self._of_study(study_id, wire.GET_STUDY_USER_ATTRIBUTES, request)
         return conv.attrs_from_wire(reply.user_attributes)
 
     def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
         request = pb.GetStudySystemAttributesRequest(study_id=_id(study_id, "study"))
-        reply = self._of_study(
-            study_id, "GetStudySystemAttributes", request, pb.GetStudySystemAttributesReply
-        )
+        reply = self._of_study(study_id, wire.GET_STUDY_SYSTEM_ATTRIBUTES, request)
         return conv.attrs_from_wire(reply.system_attributes)
 
-    def _of_study(self, study_id: int, method: str, request: Any, reply_cls: Any) -> Any:
+    def _of_study(
+        self, study_id: int, method: wire.Method[Any, _Reply], request: Message
+    ) -> _Reply:
         """A read of one study; KeyError (the study is gone) also drops what is cached of it."""
         try:
-            return self._rpc(method, request, reply_cls)
+            return self._call(method, request)
         except KeyError:
             self._forget_study(study_id)
             raise
 
     def get_all_studies(self) -> list[FrozenStudy]:
-        reply = self._rpc("GetAllStudies", pb.GetAllStudiesRequest(), pb.GetAllStudiesReply)
+        reply = self._call(wire.GET_ALL_STUDIES, pb.GetAllStudiesRequest())
         return sorted(conv.study_from_proto(s) for s in reply.studies)
 
     # -- trials -----------------------------------------------------------------------------
@@ -474,19 +461,17 @@ class GrpcStorageProxy(BaseStorage):
                 template_trial=None if template is None else conv.exact_trial(template),
                 template_trial_is_none=template is None,
             )
-            reply = self._ext("CreateNewTrial", request, ext.CreateNewTrialReply, True)
-            self._remember_number(reply.trial_id, study_id, reply.number)
-        else:
-            if template is not None and template.values == []:
-                raise ValueError("values must hold one number per direction, got 0.")
-            plain = pb.CreateNewTrialRequest(
-                study_id=study_id,
-                template_trial=None if template is None else conv.trial_to_proto(template),
-                template_trial_is_none=template is None,
-            )
-            reply = self._rpc("CreateNewTrial", plain, pb.CreateNewTrialReply, True)
-        trial_id: int = reply.trial_id
-        return trial_id
+            created = self._call(wire.EXT_CREATE_NEW_TRIAL, request)
+            self._remember_number(created.trial_id, study_id, created.number)
+            return created.trial_id
+        if template is not None and template.values == []:
+            raise ValueError("values must hold one number per direction, got 0.")
+        plain = pb.CreateNewTrialRequest(
+            study_id=study_id,
+            template_trial=None if template is None else conv.trial_to_proto(template),
+            template_trial_is_none=template is None,
+        )
+        return self._call(wire.CREATE_NEW_TRIAL, plain).trial_id
 
     def create_trial_or_list_waiting(
         self, study_id: int, template_trial: FrozenTrial | None = None
@@ -498,17 +483,14 @@ class GrpcStorageProxy(BaseStorage):
         if template_trial is not None:
             return super().create_trial_or_list_waiting(study_id, template_trial)
         study_id = _id(study_id, "study")
-        if self._has("CreateTrialOrListWaiting"):
+        if self._has(wire.EXT_CREATE_TRIAL_OR_LIST_WAITING):
             request = ext.CreateTrialOrListWaitingRequest(study_id=study_id)
-            reply, _ = self._send_ext(
-                "CreateTrialOrListWaiting", request, ext.CreateTrialOrListWaitingReply
-            )
+            reply, _ = self._send_ext(wire.EXT_CREATE_TRIAL_OR_LIST_WAITING, request)
             if reply is not None:
                 if reply.waiting_trial_ids:
                     return list(reply.waiting_trial_ids)
                 self._remember_number(reply.trial_id, study_id, reply.number)
-                trial_id: int = reply.trial_id
-                return trial_id
+                return reply.trial_id
         return super().create_trial_or_list_waiting(study_id)
 
     def set_trial_param(
@@ -523,9 +505,9 @@ class GrpcStorageProxy(BaseStorage):
             trial_id=_id(trial_id, "trial"),
             param_name=name,
             param_value_internal=internal,
-            distribution=distribution_to_json(distribution),
+            distribution=conv.distribution_to_wire(distribution),
         )
-        self._rpc("SetTrialParameter", request, pb.SetTrialParameterReply, True)
+        self._call(wire.SET_TRIAL_PARAMETER, request)
 
     def set_trial_params(
         self, trial_id: int, params: Mapping[str, tuple[float, BaseDistribution]]
@@ -537,9 +519,9 @@ class GrpcStorageProxy(BaseStorage):
         again after a lost connection sets the same values again, which is harmless."""
         checked = check.check_params(params)
         trial_id = _id(trial_id, "trial")
-        if self._has("SetTrialParams"):
-            request = _params_request(trial_id, checked)
-            if self._send_ext("SetTrialParams", request, ext.SetTrialParamsReply)[0] is not None:
+        if self._has(wire.EXT_SET_TRIAL_PARAMS):
+            request = conv.params_to_wire(trial_id, checked)
+            if self._send_ext(wire.EXT_SET_TRIAL_PARAMS, request)[0] is not None:
                 return
         if not checked:
             self.check_trial_is_updatable(trial_id, self.get_trial(trial_id).state)
@@ -552,11 +534,7 @@ class GrpcStorageProxy(BaseStorage):
         request = pb.GetTrialIdFromStudyIdTrialNumberRequest(
             study_id=_id(study_id, "study"), trial_number=_id(trial_number, "trial number")
         )
-        reply = self._rpc(
-            "GetTrialIdFromStudyIdTrialNumber", request, pb.GetTrialIdFromStudyIdTrialNumberReply
-        )
-        trial_id: int = reply.trial_id
-        return trial_id
+        return self._call(wire.GET_TRIAL_ID_FROM_STUDY_ID_TRIAL_NUMBER, request).trial_id
 
     @_optuna_fallback
     def set_trial_state_values(
@@ -564,26 +542,14 @@ class GrpcStorageProxy(BaseStorage):
     ) -> bool:
         checked_state, checked_values = check.check_state_values(state, values)
         trial_id = _id(trial_id, "trial")
-        request = pb.SetTrialStateValuesRequest(
-            trial_id=trial_id,
-            state=int(checked_state),  # type: ignore[arg-type]
-            values=checked_values or [],
-        )
-        reply_cls = pb.SetTrialStateValuesReply
+        exact = conv.state_values_to_wire(trial_id, checked_state, checked_values)
         try:
             if self._has_extensions():
-                exact = ext.SetTrialStateValuesRequest(
-                    request=request, values_given=checked_values is not None
-                )
-                reply, resent = self._send(
-                    EXTENSION_SERVICE, "SetTrialStateValues", exact, reply_cls, True
-                )
+                reply, resent = self._send(wire.EXT_SET_TRIAL_STATE_VALUES, exact)
             else:
                 if checked_values == []:  # Optuna's wire cannot say "empty list"; none allowed
                     raise ValueError("values must hold one number per direction, got 0.")
-                reply, resent = self._send(
-                    STORAGE_SERVICE, "SetTrialStateValues", request, reply_cls, True
-                )
+                reply, resent = self._send(wire.SET_TRIAL_STATE_VALUES, exact.request)
         except _ResentWriteError as e:
             if not isinstance(e.__cause__, UpdateFinishedTrialError):
                 raise
@@ -605,23 +571,14 @@ class GrpcStorageProxy(BaseStorage):
         checked = check.check_params(params)
         checked_state, checked_values = check.check_state_values(state, values)
         trial_id = _id(trial_id, "trial")
-        if not self._has("SetTrialParamsAndStateValues"):
+        if not self._has(wire.EXT_SET_TRIAL_PARAMS_AND_STATE_VALUES):
             return super().set_trial_params_and_state_values(trial_id, params, state, values)
         request = ext.SetTrialParamsAndStateValuesRequest(
-            params=_params_request(trial_id, checked),
-            state_values=ext.SetTrialStateValuesRequest(
-                request=pb.SetTrialStateValuesRequest(
-                    trial_id=trial_id,
-                    state=int(checked_state),  # type: ignore[arg-type]
-                    values=checked_values or [],
-                ),
-                values_given=checked_values is not None,
-            ),
+            params=conv.params_to_wire(trial_id, checked),
+            state_values=conv.state_values_to_wire(trial_id, checked_state, checked_values),
         )
         try:
-            reply, resent = self._send_ext(
-                "SetTrialParamsAndStateValues", request, pb.SetTrialStateValuesReply
-            )
+            reply, resent = self._send_ext(wire.EXT_SET_TRIAL_PARAMS_AND_STATE_VALUES, request)
         except _ResentWriteError as e:
             if not isinstance(e.__cause__, UpdateFinishedTrialError):
                 raise
@@ -635,7 +592,7 @@ class GrpcStorageProxy(BaseStorage):
     ) -> bool:
         """What a state write's reply says, unless it was a claim sent again that found the
         trial taken: then whether the first attempt took it is unknown."""
-        updated: bool = reply.trial_updated
+        updated = reply.trial_updated
         if not updated and resent:
             raise StorageInternalError(
                 f"the connection to the gRPC proxy at {self._address} was lost while "
@@ -671,21 +628,21 @@ class GrpcStorageProxy(BaseStorage):
         request = pb.SetTrialIntermediateValueRequest(
             trial_id=_id(trial_id, "trial"), step=checked_step, intermediate_value=value
         )
-        self._rpc("SetTrialIntermediateValue", request, pb.SetTrialIntermediateValueReply, True)
+        self._call(wire.SET_TRIAL_INTERMEDIATE_VALUE, request)
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         stored = check.check_attr(key, value)
         request = pb.SetTrialUserAttributeRequest(
-            trial_id=_id(trial_id, "trial"), key=key, value=conv.attrs_to_wire({key: stored})[key]
+            trial_id=_id(trial_id, "trial"), key=key, value=conv.attr_value_to_wire(stored)
         )
-        self._rpc("SetTrialUserAttribute", request, pb.SetTrialUserAttributeReply, True)
+        self._call(wire.SET_TRIAL_USER_ATTRIBUTE, request)
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: JSONSerializable) -> None:
         stored = check.check_attr(key, value)
         request = pb.SetTrialSystemAttributeRequest(
-            trial_id=_id(trial_id, "trial"), key=key, value=conv.attrs_to_wire({key: stored})[key]
+            trial_id=_id(trial_id, "trial"), key=key, value=conv.attr_value_to_wire(stored)
         )
-        self._rpc("SetTrialSystemAttribute", request, pb.SetTrialSystemAttributeReply, True)
+        self._call(wire.SET_TRIAL_SYSTEM_ATTRIBUTE, request)
 
     def get_trial_number_from_id(self, trial_id: int) -> int:
         known = self._numbers.get(trial_id) if type(trial_id) is int else None
@@ -698,9 +655,9 @@ class GrpcStorageProxy(BaseStorage):
         # Always asked: only the server knows whether the trial's study was deleted since.
         request = pb.GetTrialRequest(trial_id=_id(trial_id, "trial"))
         if self._has_extensions():
-            reply = self._ext("GetTrial", request, ext.GetTrialReply)
-            return conv.trial_from_proto(reply.trial.trial, reply.trial.extras)
-        return conv.trial_from_proto(self._rpc("GetTrial", request, pb.GetTrialReply).trial)
+            exact = self._call(wire.EXT_GET_TRIAL, request).trial
+            return conv.trial_from_proto(exact.trial, exact.extras)
+        return conv.trial_from_proto(self._call(wire.GET_TRIAL, request).trial)
 
     @_optuna_fallback
     def get_all_trials(
@@ -719,11 +676,11 @@ class GrpcStorageProxy(BaseStorage):
             )
             try:
                 if self._has_extensions():
-                    reply = self._ext("GetTrials", request, ext.GetTrialsReply)
-                    fresh = [conv.trial_from_proto(t.trial, t.extras) for t in reply.trials]
+                    exact = self._call(wire.EXT_GET_TRIALS, request).trials
+                    fresh = [conv.trial_from_proto(t.trial, t.extras) for t in exact]
                 else:
-                    reply = self._rpc("GetTrials", request, pb.GetTrialsReply)
-                    fresh = [conv.trial_from_proto(t) for t in reply.trials]
+                    plain = self._call(wire.GET_TRIALS, request).trials
+                    fresh = [conv.trial_from_proto(t) for t in plain]
             except KeyError:
                 self._forget_study(study_id)
                 raise
@@ -738,33 +695,24 @@ class GrpcStorageProxy(BaseStorage):
     def _server_info(self) -> ext.GetServerInfoReply | None:
         """The server's settings (asked once), or None from an Optuna server."""
         if self._info is None and self._extensions is not False:
-            reply, _ = self._send(
-                EXTENSION_SERVICE,
-                "GetServerInfo",
-                ext.GetServerInfoRequest(),
-                ext.GetServerInfoReply,
-                False,
-                unimplemented=False,
-            )
-            if reply is False:
+            request = ext.GetServerInfoRequest()
+            try:
+                self._info = self._send(wire.EXT_GET_SERVER_INFO, request, optional=True)[0]
+            except _Unimplemented:
                 self._extensions = False
-            else:
-                self._info = reply
         return self._info
 
     def get_heartbeat_interval(self) -> float | None:
-        info = self._server_info()
-        return info.heartbeat_interval if info is not None and info.heartbeat_enabled else None
+        return conv.heartbeat_from_wire(self._server_info())[0]
 
     def get_grace_period(self) -> float | None:
-        info = self._server_info()
-        return info.grace_period if info is not None and info.heartbeat_enabled else None
+        return conv.heartbeat_from_wire(self._server_info())[1]
 
     @_optuna_fallback
     def record_heartbeat(self, trial_id: int) -> None:
         request = ext.RecordHeartbeatRequest(trial_id=_id(trial_id, "trial"))
         if self._has_extensions():
-            self._ext("RecordHeartbeat", request, ext.RecordHeartbeatReply)
+            self._call(wire.EXT_RECORD_HEARTBEAT, request)
         else:  # an Optuna server keeps no heartbeats; still check the trial exists
             self.check_trial_is_updatable(trial_id, self.get_trial(trial_id).state)
 
@@ -774,7 +722,7 @@ class GrpcStorageProxy(BaseStorage):
         if not self._has_extensions():
             self.get_study_name_from_id(study_id)
             return []
-        return list(self._ext("GetStaleTrialIds", request, ext.StaleTrialsReply).trial_ids)
+        return list(self._call(wire.EXT_GET_STALE_TRIAL_IDS, request).trial_ids)
 
     @_optuna_fallback
     def fail_stale_trials(self, study_id: int) -> list[int]:
@@ -791,9 +739,7 @@ class GrpcStorageProxy(BaseStorage):
         if not self._has_extensions():
             self.get_study_name_from_id(study_id)
             return []
-        reply, resent = self._send(
-            EXTENSION_SERVICE, "FailStaleTrials", request, ext.StaleTrialsReply, True
-        )
+        reply, resent = self._send(wire.EXT_FAIL_STALE_TRIALS, request)
         if resent:
             raise StorageInternalError(
                 "fail_stale_trials was sent again after the connection to the gRPC proxy at "
@@ -801,19 +747,3 @@ class GrpcStorageProxy(BaseStorage):
                 f"known (the repeated attempt failed {list(reply.trial_ids)})."
             )
         return list(reply.trial_ids)
-
-
-def _params_request(
-    trial_id: int, checked: list[tuple[str, float, BaseDistribution]]
-) -> ext.SetTrialParamsRequest:
-    return ext.SetTrialParamsRequest(
-        trial_id=trial_id,
-        params=[
-            ext.TrialParam(
-                param_name=name,
-                param_value_internal=internal,
-                distribution=distribution_to_json(distribution),
-            )
-            for name, internal, distribution in checked
-        ],
-    )

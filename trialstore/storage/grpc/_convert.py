@@ -1,10 +1,12 @@
 """Converting between trialstore objects and the proxy's protobuf messages (private).
 
+Every encoding of the wire is here, used by both the client and the server.
+
 Optuna's wire conventions: directions MINIMIZE=0 and MAXIMIZE=1 (not Python's values), trial
 states equal to Python's, datetimes as ``%Y-%m-%d %H:%M:%S.%f`` text (``""`` for none), params
 as internal floats, distributions and attribute values as JSON text, an empty values list for
 none. :class:`TrialExtras` carries what those conventions lose (map order, timezones) between
-trialstore peers.
+trialstore peers, and ``values_given`` tells an empty list from none in a state write.
 """
 
 from __future__ import annotations
@@ -15,18 +17,29 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState
-from trialstore.distributions import distribution_to_json, json_to_distribution
+from trialstore.distributions import BaseDistribution, distribution_to_json, json_to_distribution
 from trialstore.storage.grpc._idempotency import CREATE_REQUEST_ATTR
 from trialstore.storage.grpc._pb import extensions_pb2, storage_pb2
+from trialstore.version import __version__
 
 __all__ = [
     "DATETIME_FORMAT",
+    "attr_value_from_wire",
+    "attr_value_to_wire",
     "attrs_from_wire",
     "attrs_to_wire",
     "directions_from_wire",
     "directions_to_wire",
+    "distribution_from_wire",
+    "distribution_to_wire",
     "exact_trial",
+    "heartbeat_from_wire",
+    "params_from_wire",
+    "params_to_wire",
+    "server_info_to_wire",
     "state_from_wire",
+    "state_values_from_wire",
+    "state_values_to_wire",
     "study_from_proto",
     "study_to_proto",
     "trial_from_proto",
@@ -44,7 +57,7 @@ _FROM_WIRE_DIRECTION: dict[int, StudyDirection] = {
 }
 
 
-def directions_to_wire(directions: Iterable[StudyDirection]) -> list[int]:
+def directions_to_wire(directions: Iterable[StudyDirection]) -> list[storage_pb2.StudyDirection]:
     """Return wire enum values (MINIMIZE=0, MAXIMIZE=1); the caller has validated them."""
     return [_TO_WIRE_DIRECTION[StudyDirection(d)] for d in directions]
 
@@ -78,9 +91,26 @@ def state_from_wire(state: int) -> TrialState:
         raise ValueError(f"state: wire value {state!r} is not a TrialState (0..4).") from None
 
 
+def attr_value_to_wire(value: Any) -> str:
+    """Return an attribute value as JSON text; the caller has validated it."""
+    return json.dumps(value)
+
+
+def attr_value_from_wire(text: str) -> Any:
+    """Return the value of one attribute's JSON text (a ``value`` field).
+
+    Raises:
+        ValueError: not JSON text (the message names the field ``value``).
+    """
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ValueError(f"value: not JSON text: {text[:200]!r}") from None
+
+
 def attrs_to_wire(attrs: dict[str, Any]) -> dict[str, str]:
     """Return the attributes with JSON-text values."""
-    return {key: json.dumps(value) for key, value in attrs.items()}
+    return {key: attr_value_to_wire(value) for key, value in attrs.items()}
 
 
 def attrs_from_wire(attrs: Any, order: Sequence[str] = ()) -> dict[str, Any]:
@@ -98,6 +128,112 @@ def attrs_from_wire(attrs: Any, order: Sequence[str] = ()) -> dict[str, Any]:
         except ValueError:
             raise ValueError(f"value of attribute {key!r} is not JSON text: {text!r}") from None
     return result
+
+
+def distribution_to_wire(distribution: BaseDistribution) -> str:
+    """Return a distribution as JSON text (Optuna's form)."""
+    return distribution_to_json(distribution)
+
+
+def distribution_from_wire(text: str) -> BaseDistribution:
+    """Return the distribution that JSON text (trialstore's or any Optuna version's) holds.
+
+    Raises:
+        ValueError: not a distribution's JSON text.
+    """
+    return json_to_distribution(text)
+
+
+def params_to_wire(
+    trial_id: int, params: Iterable[tuple[str, float, BaseDistribution]]
+) -> extensions_pb2.SetTrialParamsRequest:
+    """Return a batch of (name, internal value, distribution), in its order, as one request;
+    the caller has validated it."""
+    return extensions_pb2.SetTrialParamsRequest(
+        trial_id=trial_id,
+        params=[
+            extensions_pb2.TrialParam(
+                param_name=name,
+                param_value_internal=internal,
+                distribution=distribution_to_wire(distribution),
+            )
+            for name, internal, distribution in params
+        ],
+    )
+
+
+def params_from_wire(
+    request: extensions_pb2.SetTrialParamsRequest,
+) -> dict[str, tuple[float, BaseDistribution]]:
+    """Return the batch of a request as ``{name: (internal value, distribution)}``, in its
+    order.
+
+    Raises:
+        ValueError: a name given twice (a mapping cannot hold it), or a distribution that is
+            not a distribution's JSON text.
+    """
+    params: dict[str, tuple[float, BaseDistribution]] = {}
+    for param in request.params:
+        if param.param_name in params:
+            raise ValueError(f"params: parameter {param.param_name!r} is given twice.")
+        params[param.param_name] = (
+            param.param_value_internal,
+            distribution_from_wire(param.distribution),
+        )
+    return params
+
+
+def state_values_to_wire(
+    trial_id: int, state: TrialState, values: Sequence[float] | None
+) -> extensions_pb2.SetTrialStateValuesRequest:
+    """Return a state write in trialstore's form; its ``request`` field is Optuna's form
+    (which cannot tell an empty list of values from none). The caller has validated it."""
+    return extensions_pb2.SetTrialStateValuesRequest(
+        request=storage_pb2.SetTrialStateValuesRequest(
+            trial_id=trial_id,
+            state=int(state),  # type: ignore[arg-type]
+            values=values or [],
+        ),
+        values_given=values is not None,
+    )
+
+
+def state_values_from_wire(
+    request: storage_pb2.SetTrialStateValuesRequest, values_given: bool | None = None
+) -> tuple[TrialState, list[float] | None]:
+    """Return the state and values of a state write. ``values_given`` comes with
+    trialstore's form; None: Optuna's form, where no values means none.
+
+    Raises:
+        ValueError: not a TrialState value.
+    """
+    state = state_from_wire(request.state)
+    if values_given is None:
+        return state, list(request.values) or None
+    return state, list(request.values) if values_given else None
+
+
+def server_info_to_wire(
+    instance_id: str, heartbeat_interval: float | None, grace_period: float | None
+) -> extensions_pb2.GetServerInfoReply:
+    """Return a server's settings (None: heartbeats off) with this package's version."""
+    return extensions_pb2.GetServerInfoReply(
+        server_version=__version__,
+        instance_id=instance_id,
+        heartbeat_enabled=heartbeat_interval is not None,
+        heartbeat_interval=heartbeat_interval or 0.0,
+        grace_period=grace_period or 0.0,
+    )
+
+
+def heartbeat_from_wire(
+    info: extensions_pb2.GetServerInfoReply | None,
+) -> tuple[float | None, float | None]:
+    """Return (heartbeat interval, grace period) of a server's settings; (None, None) when
+    heartbeats are off or there are no settings (an Optuna server)."""
+    if info is None or not info.heartbeat_enabled:
+        return None, None
+    return info.heartbeat_interval, info.grace_period
 
 
 def _datetime_to_wire(value: datetime.datetime | None) -> str:
@@ -209,7 +345,7 @@ def study_to_proto(study: FrozenStudy) -> storage_pb2.Study:
     return storage_pb2.Study(
         study_id=study._study_id,
         study_name=study.study_name,
-        directions=directions_to_wire(study.directions),  # type: ignore[arg-type]
+        directions=directions_to_wire(study.directions),
         user_attributes=attrs_to_wire(study.user_attrs),
         system_attributes=attrs_to_wire(study.system_attrs),
     )

@@ -31,17 +31,15 @@ from trialstore.exceptions import (
     StorageInternalError,
     UpdateFinishedTrialError,
 )
+from trialstore.storage.grpc._wire import ERROR_TYPE_KEY
 
 __all__ = [
-    "ERROR_TYPE_KEY",
     "ProxyAuthenticationError",
     "ProxyConnectionError",
     "raise_rpc_error",
     "status_for",
 ]
 
-#: Trailing metadata key naming the exception type (trialstore servers only).
-ERROR_TYPE_KEY = "trialstore-error-type"
 #: Longest message sent as status details (gRPC metadata is limited to 8 KiB by default).
 MAX_DETAILS = 4000
 

@@ -16,15 +16,15 @@ from typing import Any
 
 import grpc
 
+from trialstore.storage.grpc._wire import AUTH_KEY
+
 __all__ = [
-    "AUTH_KEY",
     "TokenInterceptor",
     "is_loopback",
     "read_bytes",
     "read_token",
 ]
 
-AUTH_KEY = "authorization"
 #: Services that answer without a token (they reveal nothing about the stored data).
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 

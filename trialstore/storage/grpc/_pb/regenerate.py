@@ -4,7 +4,7 @@ Run from the repository root (needs ``grpcio-tools``, a test dependency)::
 
     .venv/bin/python -m trialstore.storage.grpc._pb.regenerate
 
-protoc's output is post-processed in two ways, both checked by ``tests/storage/test_grpc_pb.py``:
+protoc's output is post-processed in two ways, both checked by ``tests/storage/grpc/test_grpc_pb.py``:
 
 * the ``runtime_version`` gate is removed, so the modules load on every protobuf runtime from
   4.25 on (they use only the descriptor-builder API, which 4.21+ has), not only on runtimes at

@@ -1,4 +1,4 @@
-"""Helpers of the gRPC proxy tests (tests/storage/test_grpc*.py)."""
+"""Helpers of the gRPC proxy tests (tests/storage/grpc/)."""
 
 from __future__ import annotations
 

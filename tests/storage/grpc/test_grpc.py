@@ -405,9 +405,9 @@ def test_the_number_of_a_created_trial_comes_with_the_create(
     sent: list[str] = []
     original = client._send
 
-    def counting(service: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        sent.append(method)
-        return original(service, method, *args, **kwargs)
+    def counting(method: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(method.name)
+        return original(method, *args, **kwargs)
 
     monkeypatch.setattr(client, "_send", counting)
     assert [client.get_trial_number_from_id(i) for i in ids] == [0, 1, 2]
@@ -657,7 +657,7 @@ def test_the_seed_example_runs_with_several_clients_at_once(tmp_path: Any) -> No
     """examples/grpc_proxy_server.py and three examples/grpc_client.py at the same time."""
     import pathlib
 
-    examples = pathlib.Path(__file__).resolve().parents[2] / "examples"
+    examples = pathlib.Path(__file__).resolve().parents[3] / "examples"
     if not (examples / "grpc_client.py").exists():
         pytest.skip("the seed's gRPC example scripts are not in this checkout")
     backing = f"journal://{tmp_path / 'served.log'}"
@@ -723,17 +723,18 @@ class _RestartAfterWrite(IdempotencyTable):
 def _restarting_proxies(monkeypatch: pytest.MonkeyPatch) -> _RestartAfterWrite:
     """Make the servers started next use a _RestartAfterWrite table (returned)."""
     from trialstore.storage.grpc import _server as server_module
+    from trialstore.storage.grpc import _service as service_module
 
     table = _RestartAfterWrite()
     monkeypatch.setattr(server_module, "IdempotencyTable", lambda capacity: table)
-    real_status_for = server_module.status_for
+    real_status_for = service_module.status_for
 
     def status_for(error: BaseException) -> Any:
         if isinstance(error, _ProxyDied):
             return grpc.StatusCode.UNAVAILABLE, "", str(error)
         return real_status_for(error)
 
-    monkeypatch.setattr(server_module, "status_for", status_for)
+    monkeypatch.setattr(service_module, "status_for", status_for)
     return table
 
 
@@ -972,27 +973,19 @@ def test_a_param_batch_resent_to_a_restarted_proxy_is_harmless(
 def _without_methods(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
     """Make the servers started afterwards answer UNIMPLEMENTED to these extension methods
     (as a trialstore server from before they existed does)."""
-    from trialstore.storage.grpc import _server as server_module
+    from trialstore.storage.grpc._service import Service
+    from trialstore.storage.grpc._wire import EXTENSION_SERVICE
 
-    original = server_module._Service.method_handlers
-    hidden = {f"/{server_module.EXTENSION_SERVICE}/{name}" for name in names}
+    original = Service.handlers
 
     def without(self: Any) -> Any:
-        handlers = original(self)
+        return [
+            h
+            for h in original(self)
+            if h.method.service != EXTENSION_SERVICE or h.method.name not in names
+        ]
 
-        class Filter(grpc.GenericRpcHandler):  # type: ignore[misc]
-            def service(self, details: Any) -> Any:
-                if details.method in hidden:
-                    return None
-                for handler in handlers:
-                    found = handler.service(details)
-                    if found is not None:
-                        return found
-                return None
-
-        return [Filter()]
-
-    monkeypatch.setattr(server_module._Service, "method_handlers", without)
+    monkeypatch.setattr(Service, "handlers", without)
 
 
 def test_a_server_without_set_trial_params_gets_one_call_per_param(
@@ -1039,32 +1032,36 @@ def test_a_server_without_the_combined_writes_gets_their_single_calls(
 def test_a_new_client_asks_nothing_before_its_first_call() -> None:
     """No GetServerInfo round trip before a client's first call (a client assumes a
     trialstore server): a short-lived client's trial is three calls."""
+    from trialstore.storage.grpc._transport import ChannelTransport, MockTransport
+
     calls: list[str] = []
-
-    class Count(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-        def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-            calls.append(details.method)
-            return continuation(details, request)
-
     backend = InMemoryStorage()
     study_id = backend.create_new_study([StudyDirection.MINIMIZE], "s")
     with served(backend) as server:
-        client = GrpcStorageProxy(port=server.port)
-        client._channel = grpc.intercept_channel(client._channel, Count())
+        channel = ChannelTransport(f"localhost:{server.port}")
+
+        def forward(method: Any, request: Any, metadata: Any) -> Any:
+            calls.append(method.path)
+            return channel.call(method, request, timeout=30, metadata=metadata)
+
+        client = GrpcStorageProxy._over(MockTransport(forward), port=server.port)
         trial_id = client.create_new_trial(study_id)
         dist = FloatDistribution(0, 1)
         client.set_trial_params_and_state_values(
             trial_id, {"x": (0.5, dist)}, TrialState.COMPLETE, [1.0]
         )
         assert client.get_trial(trial_id).params == {"x": 0.5}
-        assert [c.rsplit("/", 1)[1] for c in calls] == [
-            "CreateNewTrial",
-            "SetTrialParamsAndStateValues",
-            "GetTrial",
+        assert calls == [
+            "/trialstore.StorageExtensions/CreateNewTrial",
+            "/trialstore.StorageExtensions/SetTrialParamsAndStateValues",
+            "/trialstore.StorageExtensions/GetTrial",
         ]
         assert client.get_heartbeat_interval() is None  # asked now, once
-        assert calls[-1].endswith("/GetServerInfo")
+        assert calls[3:] == ["/trialstore.StorageExtensions/GetServerInfo"]
+        client.get_grace_period()
+        assert len(calls) == 4
         client.close()
+        channel.close()
 
 
 def test_fail_stale_trials_resent_to_a_restarted_proxy_is_unknown(
