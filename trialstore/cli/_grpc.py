@@ -54,7 +54,7 @@ def _check_flags(args: argparse.Namespace) -> None:
     Raises:
         UsageError: a flag's value is out of range (nothing is opened or started yet).
     """
-    from trialstore.storage.grpc._args import check_count, check_host, check_port, check_seconds
+    from trialstore.storage.grpc import check_count, check_host, check_port, check_seconds
 
     try:
         check_host(args.host, name="--host")
@@ -89,8 +89,7 @@ def run(args: argparse.Namespace) -> int:
         ImportError: the ``grpc`` extra is missing.
     """
     from trialstore.storage import get_storage
-    from trialstore.storage.grpc import run_grpc_proxy_server
-    from trialstore.storage.grpc._security import read_bytes, read_token
+    from trialstore.storage.grpc import read_bytes, read_token, run_grpc_proxy_server
 
     _check_flags(args)
     token = read_token(args.token_file) if args.token_file else None

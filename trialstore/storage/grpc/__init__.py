@@ -57,8 +57,10 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
         "the gRPC storage proxy needs the 'grpc' extra: pip install 'trialstore[grpc]'"
     ) from e
 
+from trialstore.storage.grpc._args import check_count, check_host, check_port, check_seconds
 from trialstore.storage.grpc._client import GrpcStorageProxy
 from trialstore.storage.grpc._errors import ProxyAuthenticationError, ProxyConnectionError
+from trialstore.storage.grpc._security import read_bytes, read_token
 from trialstore.storage.grpc._url import storage_from_url
 
 if TYPE_CHECKING:
@@ -69,9 +71,18 @@ __all__ = [
     "GrpcStorageProxy",
     "ProxyAuthenticationError",
     "ProxyConnectionError",
+    "check_count",
+    "check_host",
+    "check_port",
+    "check_seconds",
+    "read_bytes",
+    "read_token",
     "run_grpc_proxy_server",
     "storage_from_url",
 ]
+# check_* and read_*: the checks the server applies to its arguments and the readers of its
+# TLS and token files, for programs that start a server from user input (`trialstore
+# grpc-proxy` reports a bad flag by its own name before anything starts).
 
 #: The server's names, imported on first use: a process that only runs clients never loads
 #: the server module (nor ``grpc_health``).
