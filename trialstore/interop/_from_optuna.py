@@ -43,14 +43,6 @@ class _TrialstoreErrors:
 _ERRORS = _TrialstoreErrors()
 
 
-def _states_to_optuna(states: Any) -> Any:
-    if states is None or isinstance(states, TrialState):
-        return conv.state_to_optuna(states)
-    if isinstance(states, (tuple, list, set, frozenset)):
-        return tuple(conv.state_to_optuna(s) for s in states)
-    return states
-
-
 def _heartbeat_backend(storage: OptunaBaseStorage) -> OptunaBaseStorage:
     # Optuna's cache wrapper keeps the grace period on the RDBStorage it wraps.
     backend = getattr(storage, "_backend", None)
@@ -209,8 +201,7 @@ class TrialstoreView(BaseStorage):
     def get_trial(self, trial_id: int) -> FrozenTrial:
         with _ERRORS:
             trial = self._storage.get_trial(trial_id)
-        converted: FrozenTrial = conv.trial_from_optuna(trial)
-        return converted
+        return conv.trial_from_optuna(trial)
 
     def get_all_trials(
         self,
@@ -220,7 +211,7 @@ class TrialstoreView(BaseStorage):
     ) -> list[FrozenTrial]:
         with _ERRORS:
             trials = self._storage.get_all_trials(
-                study_id, deepcopy=deepcopy, states=_states_to_optuna(states)
+                study_id, deepcopy=deepcopy, states=conv.states_to_optuna(states)
             )
         if deepcopy:
             return [conv.trial_from_optuna(t) for t in trials]
@@ -239,13 +230,12 @@ class TrialstoreView(BaseStorage):
         self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
     ) -> int:
         with _ERRORS:
-            return self._storage.get_n_trials(study_id, _states_to_optuna(state))
+            return self._storage.get_n_trials(study_id, conv.states_to_optuna(state))
 
     def get_best_trial(self, study_id: int) -> FrozenTrial:
         with _ERRORS:
             trial = self._storage.get_best_trial(study_id)
-        converted: FrozenTrial = conv.trial_from_optuna(trial)
-        return converted
+        return conv.trial_from_optuna(trial)
 
     def get_trial_params(self, trial_id: int) -> dict[str, Any]:
         with _ERRORS:

@@ -48,20 +48,14 @@ class _OptunaErrors:
 _ERRORS = _OptunaErrors()
 
 
-def _states_from_optuna(states: Any) -> Any:
-    if states is None or isinstance(states, OptunaState):
-        return conv.state_from_optuna(states)
-    if isinstance(states, (tuple, list, set, frozenset)):
-        return tuple(conv.state_from_optuna(s) for s in states)
-    return states
-
-
 def _template_from_optuna(template: OptunaTrial | None) -> FrozenTrial | None:
     """Convert a template; Optuna stores a finished template without ``datetime_complete``
     (or a RUNNING one without ``datetime_start``) as it is, trialstore needs the datetime, so
     the missing one becomes now."""
-    converted: FrozenTrial | None = conv.trial_from_optuna(template)
-    if not isinstance(converted, FrozenTrial) or not isinstance(converted.state, TrialState):
+    if not isinstance(template, OptunaTrial):
+        return template  # None, or an object for trialstore to reject
+    converted = conv.trial_from_optuna(template)
+    if not isinstance(converted.state, TrialState):
         return converted
     if converted.state.is_finished() and converted.datetime_complete is None:
         converted.datetime_complete = datetime.datetime.now()
@@ -251,7 +245,7 @@ class OptunaView(OptunaBaseStorage):
     ) -> list[OptunaTrial]:
         with _ERRORS:
             trials = self._storage.get_all_trials(
-                study_id, deepcopy=deepcopy, states=_states_from_optuna(states)
+                study_id, deepcopy=deepcopy, states=conv.states_from_optuna(states)
             )
         if deepcopy:
             return [conv.trial_to_optuna(t) for t in trials]
@@ -270,7 +264,7 @@ class OptunaView(OptunaBaseStorage):
         self, study_id: int, state: tuple[OptunaState, ...] | OptunaState | None = None
     ) -> int:
         with _ERRORS:
-            return self._storage.get_n_trials(study_id, _states_from_optuna(state))
+            return self._storage.get_n_trials(study_id, conv.states_from_optuna(state))
 
     def get_best_trial(self, study_id: int) -> OptunaTrial:
         with _ERRORS:
