@@ -11,6 +11,7 @@ creating a database and its schema per test would cost seconds each.
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -138,41 +139,44 @@ def _served(storage: BaseStorage, servers: list[Any]) -> BaseStorage:
     return open_url(f"grpc://127.0.0.1:{server.port}", "grpc")
 
 
+def _fresh_url(inner: str, n: int, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Return the URL of the test's ``n``-th (from 0) fresh storage of backend ``inner``."""
+    if inner == "journal_file":
+        return f"journal://{tmp_path}/journal-{n}.log"
+    if inner == "sqlite" and n > 0:
+        return f"sqlite:///{tmp_path}/db-{n}.sqlite3"
+    if inner == "journal_redis":
+        redis_url = request.getfixturevalue("redis_url")
+        prefix = request.getfixturevalue("redis_prefix")
+        return f"journal+{redis_url}?prefix={prefix}-{n}"
+    if inner in ("postgresql", "mysql", "sqlite"):
+        if n > 0:
+            pytest.fail("one fresh server database per test: call the factory once")
+        databases: SharedDatabases = request.getfixturevalue("shared_databases")
+        return databases.fresh(inner)
+    raise AssertionError(inner)
+
+
 def _backend_factory(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[StorageFactory]:
     """Yield ``make(**kwargs)`` for ``backend`` (a name of BACKENDS or GRPC_OVER); close what
     it made afterwards."""
     inner = backend.removeprefix("grpc_") if backend in GRPC_OVER else backend
+    served = inner == "grpc" or backend in GRPC_OVER
     made: list[BaseStorage] = []
     clients: list[BaseStorage] = []
     servers: list[Any] = []
-    counter = iter(range(1_000_000))
-
-    def url_for() -> str:
-        n = next(counter)
-        if inner == "journal_file":
-            return f"journal://{tmp_path}/journal-{n}.log"
-        if inner == "sqlite" and n > 0:
-            return f"sqlite:///{tmp_path}/db-{n}.sqlite3"
-        if inner == "journal_redis":
-            redis_url = request.getfixturevalue("redis_url")
-            prefix = request.getfixturevalue("redis_prefix")
-            return f"journal+{redis_url}?prefix={prefix}-{n}"
-        if inner in ("postgresql", "mysql", "sqlite"):
-            if n > 0:
-                pytest.fail("one fresh server database per test: call the factory once")
-            databases: SharedDatabases = request.getfixturevalue("shared_databases")
-            return databases.fresh(inner)
-        raise AssertionError(inner)
+    counter = itertools.count()
 
     def make(**kwargs: Any) -> BaseStorage:
         if inner in ("inmemory", "grpc"):
             storage = get_storage(None, **kwargs)
         else:
-            storage = open_url(url_for(), inner, **kwargs)
+            url = _fresh_url(inner, next(counter), request, tmp_path)
+            storage = open_url(url, inner, **kwargs)
         made.append(storage)
-        if inner == "grpc" or backend in GRPC_OVER:
+        if served:
             storage = _served(storage, servers)
             clients.append(storage)
         return storage

@@ -6,7 +6,6 @@ Public entry: :func:`trialstore.interop.optuna.from_optuna`.
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
-from types import TracebackType
 from typing import Any
 
 import optuna
@@ -18,37 +17,15 @@ from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import UpdateFinishedTrialError
 from trialstore.interop import _convert as conv
+from trialstore.interop._view import ErrorMap, StorageView
 from trialstore.storage import validation as check
 from trialstore.storage.base import BaseStorage
 
 __all__ = ["TrialstoreView"]
 
 
-class _TrialstoreErrors:
-    """Context manager re-raising Optuna's exceptions as trialstore's (others pass)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if isinstance(exc, optuna.exceptions.OptunaError):
-            raise conv.error_from_optuna(exc) from exc
-
-
-_ERRORS = _TrialstoreErrors()
-
-
-def _states_to_optuna(states: Any) -> Any:
-    if states is None or isinstance(states, TrialState):
-        return conv.state_to_optuna(states)
-    if isinstance(states, (tuple, list, set, frozenset)):
-        return tuple(conv.state_to_optuna(s) for s in states)
-    return states
+#: Optuna's exceptions leave as trialstore's; others pass unchanged.
+_ERRORS = ErrorMap(optuna.exceptions.OptunaError, conv.error_from_optuna)
 
 
 def _heartbeat_backend(storage: OptunaBaseStorage) -> OptunaBaseStorage:
@@ -57,7 +34,7 @@ def _heartbeat_backend(storage: OptunaBaseStorage) -> OptunaBaseStorage:
     return backend if isinstance(backend, OptunaBaseStorage) else storage
 
 
-class TrialstoreView(BaseStorage):
+class TrialstoreView(StorageView[OptunaBaseStorage, FrozenTrial], BaseStorage):
     """A trialstore storage whose data lives in an Optuna storage.
 
     Arguments are checked by trialstore's rules before anything reaches the Optuna storage, so
@@ -70,25 +47,10 @@ class TrialstoreView(BaseStorage):
     :meth:`record_heartbeat` only checks the trial and :meth:`get_stale_trial_ids` is empty.
     """
 
-    def __init__(self, storage: OptunaBaseStorage) -> None:
-        self._storage = storage
-        self._finished: dict[int, FrozenTrial] = {}
-
     @property
     def optuna_storage(self) -> OptunaBaseStorage:
         """The wrapped Optuna storage."""
         return self._storage
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_finished"] = {}
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._storage!r})"
 
     # -- studies ----------------------------------------------------------------------------
 
@@ -105,7 +67,7 @@ class TrialstoreView(BaseStorage):
     def delete_study(self, study_id: int) -> None:
         with _ERRORS:
             self._storage.delete_study(study_id)
-        self._finished = {}
+        self._forget_finished()
 
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
         stored = check.check_attr(key, value)
@@ -209,8 +171,7 @@ class TrialstoreView(BaseStorage):
     def get_trial(self, trial_id: int) -> FrozenTrial:
         with _ERRORS:
             trial = self._storage.get_trial(trial_id)
-        converted: FrozenTrial = conv.trial_from_optuna(trial)
-        return converted
+        return conv.trial_from_optuna(trial)
 
     def get_all_trials(
         self,
@@ -220,32 +181,20 @@ class TrialstoreView(BaseStorage):
     ) -> list[FrozenTrial]:
         with _ERRORS:
             trials = self._storage.get_all_trials(
-                study_id, deepcopy=deepcopy, states=_states_to_optuna(states)
+                study_id, deepcopy=deepcopy, states=conv.states_to_optuna(states)
             )
-        if deepcopy:
-            return [conv.trial_from_optuna(t) for t in trials]
-        finished = self._finished
-        converted = []
-        for trial in trials:
-            ts_trial = finished.get(trial._trial_id)
-            if ts_trial is None:
-                ts_trial = conv.trial_from_optuna(trial)
-                if trial.state.is_finished():
-                    finished[trial._trial_id] = ts_trial
-            converted.append(ts_trial)
-        return converted
+        return self._converted_trials(trials, deepcopy, conv.trial_from_optuna)
 
     def get_n_trials(
         self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
     ) -> int:
         with _ERRORS:
-            return self._storage.get_n_trials(study_id, _states_to_optuna(state))
+            return self._storage.get_n_trials(study_id, conv.states_to_optuna(state))
 
     def get_best_trial(self, study_id: int) -> FrozenTrial:
         with _ERRORS:
             trial = self._storage.get_best_trial(study_id)
-        converted: FrozenTrial = conv.trial_from_optuna(trial)
-        return converted
+        return conv.trial_from_optuna(trial)
 
     def get_trial_params(self, trial_id: int) -> dict[str, Any]:
         with _ERRORS:

@@ -5,9 +5,9 @@ Public entry: :func:`trialstore.interop.optuna.to_optuna`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-from collections.abc import Callable, Container, Sequence
-from types import TracebackType
+from collections.abc import Callable, Container, Iterator, Sequence
 from typing import Any
 
 import optuna
@@ -22,46 +22,25 @@ from optuna.trial import TrialState as OptunaState
 from trialstore._core import FrozenTrial, TrialState
 from trialstore.exceptions import TrialstoreError, UpdateFinishedTrialError
 from trialstore.interop import _convert as conv
+from trialstore.interop._view import ErrorMap, StorageView
 from trialstore.storage.base import BaseStorage
 
 __all__ = ["OptunaHeartbeatView", "OptunaView", "StaleTrialCallback"]
 
 StaleTrialCallback = Callable[["optuna.Study", OptunaTrial], None]
 
-
-class _OptunaErrors:
-    """Context manager re-raising trialstore's own exceptions as Optuna's (others pass)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if isinstance(exc, TrialstoreError):
-            raise conv.error_to_optuna(exc) from exc
-
-
-_ERRORS = _OptunaErrors()
-
-
-def _states_from_optuna(states: Any) -> Any:
-    if states is None or isinstance(states, OptunaState):
-        return conv.state_from_optuna(states)
-    if isinstance(states, (tuple, list, set, frozenset)):
-        return tuple(conv.state_from_optuna(s) for s in states)
-    return states
+#: Trialstore's own exceptions leave as Optuna's; KeyError and ValueError pass unchanged.
+_ERRORS = ErrorMap(TrialstoreError, conv.error_to_optuna)
 
 
 def _template_from_optuna(template: OptunaTrial | None) -> FrozenTrial | None:
     """Convert a template; Optuna stores a finished template without ``datetime_complete``
     (or a RUNNING one without ``datetime_start``) as it is, trialstore needs the datetime, so
     the missing one becomes now."""
-    converted: FrozenTrial | None = conv.trial_from_optuna(template)
-    if not isinstance(converted, FrozenTrial) or not isinstance(converted.state, TrialState):
+    if not isinstance(template, OptunaTrial):
+        return template  # None, or an object for trialstore to reject
+    converted = conv.trial_from_optuna(template)
+    if not isinstance(converted.state, TrialState):
         return converted
     if converted.state.is_finished() and converted.datetime_complete is None:
         converted.datetime_complete = datetime.datetime.now()
@@ -70,7 +49,7 @@ def _template_from_optuna(template: OptunaTrial | None) -> FrozenTrial | None:
     return converted
 
 
-class OptunaView(OptunaBaseStorage):
+class OptunaView(StorageView[BaseStorage, OptunaTrial], OptunaBaseStorage):
     """An Optuna storage whose data lives in a trialstore storage.
 
     Every call goes to the wrapped storage, so the concurrency and durability guarantees are
@@ -83,33 +62,27 @@ class OptunaView(OptunaBaseStorage):
     contract for ``deepcopy=False`` says.
     """
 
-    def __init__(self, storage: BaseStorage) -> None:
-        self._storage = storage
-        self._finished: dict[int, OptunaTrial] = {}
-
     @property
     def trialstore_storage(self) -> BaseStorage:
         """The wrapped trialstore storage."""
         return self._storage
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_finished"] = {}
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._storage!r})"
-
-    def _rejected(self, trial_id: int, error: ValueError) -> Exception:
-        """Return the error for a write trialstore rejected with ``error``.
+    @contextlib.contextmanager
+    def _trial_write(self, trial_id: int) -> Iterator[None]:
+        """Map the errors of a write to trial ``trial_id`` as Optuna orders them.
 
         Optuna checks that the trial exists and is unfinished before it checks the arguments;
-        trialstore checks the arguments first. Only on this error path is the trial read, so
-        that a missing trial gives KeyError and a finished one UpdateFinishedTrialError.
+        trialstore checks the arguments first. So when trialstore rejects the write with
+        ValueError (and only then) the trial is read: a missing trial gives KeyError, a
+        finished one UpdateFinishedTrialError, an unfinished one the ValueError.
         """
+        try:
+            with _ERRORS:
+                yield
+        except ValueError as e:
+            raise self._rejected(trial_id, e) from e
+
+    def _rejected(self, trial_id: int, error: ValueError) -> Exception:
         with _ERRORS:
             trial = self._storage.get_trial(trial_id)
         if trial.state.is_finished():
@@ -131,7 +104,7 @@ class OptunaView(OptunaBaseStorage):
     def delete_study(self, study_id: int) -> None:
         with _ERRORS:
             self._storage.delete_study(study_id)
-        self._finished = {}
+        self._forget_finished()
 
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
         with _ERRORS:
@@ -181,16 +154,13 @@ class OptunaView(OptunaBaseStorage):
         param_value_internal: float,
         distribution: OptunaDistribution,
     ) -> None:
-        try:
-            with _ERRORS:
-                self._storage.set_trial_param(
-                    trial_id,
-                    param_name,
-                    param_value_internal,
-                    conv.distribution_from_optuna(distribution),
-                )
-        except ValueError as e:
-            raise self._rejected(trial_id, e) from e
+        with self._trial_write(trial_id):
+            self._storage.set_trial_param(
+                trial_id,
+                param_name,
+                param_value_internal,
+                conv.distribution_from_optuna(distribution),
+            )
 
     def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
         with _ERRORS:
@@ -207,36 +177,24 @@ class OptunaView(OptunaBaseStorage):
     def set_trial_state_values(
         self, trial_id: int, state: OptunaState, values: Sequence[float] | None = None
     ) -> bool:
-        try:
-            with _ERRORS:
-                return self._storage.set_trial_state_values(
-                    trial_id, conv.state_from_optuna(state), values
-                )
-        except ValueError as e:
-            raise self._rejected(trial_id, e) from e
+        with self._trial_write(trial_id):
+            return self._storage.set_trial_state_values(
+                trial_id, conv.state_from_optuna(state), values
+            )
 
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
     ) -> None:
-        try:
-            with _ERRORS:
-                self._storage.set_trial_intermediate_value(trial_id, step, intermediate_value)
-        except ValueError as e:
-            raise self._rejected(trial_id, e) from e
+        with self._trial_write(trial_id):
+            self._storage.set_trial_intermediate_value(trial_id, step, intermediate_value)
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        try:
-            with _ERRORS:
-                self._storage.set_trial_user_attr(trial_id, key, value)
-        except ValueError as e:
-            raise self._rejected(trial_id, e) from e
+        with self._trial_write(trial_id):
+            self._storage.set_trial_user_attr(trial_id, key, value)
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
-        try:
-            with _ERRORS:
-                self._storage.set_trial_system_attr(trial_id, key, value)
-        except ValueError as e:
-            raise self._rejected(trial_id, e) from e
+        with self._trial_write(trial_id):
+            self._storage.set_trial_system_attr(trial_id, key, value)
 
     def get_trial(self, trial_id: int) -> OptunaTrial:
         with _ERRORS:
@@ -251,26 +209,15 @@ class OptunaView(OptunaBaseStorage):
     ) -> list[OptunaTrial]:
         with _ERRORS:
             trials = self._storage.get_all_trials(
-                study_id, deepcopy=deepcopy, states=_states_from_optuna(states)
+                study_id, deepcopy=deepcopy, states=conv.states_from_optuna(states)
             )
-        if deepcopy:
-            return [conv.trial_to_optuna(t) for t in trials]
-        finished = self._finished
-        converted = []
-        for trial in trials:
-            optuna_trial = finished.get(trial._trial_id)
-            if optuna_trial is None:
-                optuna_trial = conv.trial_to_optuna(trial)
-                if trial.state.is_finished():
-                    finished[trial._trial_id] = optuna_trial
-            converted.append(optuna_trial)
-        return converted
+        return self._converted_trials(trials, deepcopy, conv.trial_to_optuna)
 
     def get_n_trials(
         self, study_id: int, state: tuple[OptunaState, ...] | OptunaState | None = None
     ) -> int:
         with _ERRORS:
-            return self._storage.get_n_trials(study_id, _states_from_optuna(state))
+            return self._storage.get_n_trials(study_id, conv.states_from_optuna(state))
 
     def get_best_trial(self, study_id: int) -> OptunaTrial:
         with _ERRORS:
@@ -314,12 +261,8 @@ class OptunaHeartbeatView(OptunaView, OptunaBaseHeartbeat):
         self._stale_callback = heartbeat_stale_trial_callback
 
     def record_heartbeat(self, trial_id: int) -> None:
-        try:
+        with _ERRORS, contextlib.suppress(UpdateFinishedTrialError):
             self._storage.record_heartbeat(trial_id)
-        except UpdateFinishedTrialError:
-            return
-        except TrialstoreError as e:
-            raise conv.error_to_optuna(e) from e
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         with _ERRORS:
