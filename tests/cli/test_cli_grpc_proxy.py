@@ -2,7 +2,7 @@
 before the storage is opened or anything listens; storage errors exit 1 with one line and the
 password masked.
 
-Serving until SIGTERM is tested in tests/storage/test_grpc.py.
+Serving until SIGTERM is tested in tests/storage/grpc/test_grpc.py.
 """
 
 from __future__ import annotations
