@@ -1,5 +1,7 @@
 """MkDocs hooks of the documentation site (``mkdocs.yml``: ``hooks``).
 
+* ``changelog.md`` shows ``CHANGELOG.md`` of the repository root, its links read relative to
+  the root.
 * A link from a page to a source file or folder of the package (``../trialstore/...``, as the
   Markdown pages use for readers of the repository) becomes a link to the API reference page
   that documents that module. A link to any other file outside ``docs/`` is left alone, and
@@ -52,9 +54,17 @@ def _reference_page(repo_path: str) -> str | None:
     return None
 
 
+#: Pages whose text is a file of the repository root; that file's links are written relative
+#: to the root, so ``docs/x.md`` there means the page ``x.md``.
+ROOT_FILE_PAGES = {"changelog.md": "CHANGELOG.md"}
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     """Point links to the package's source files at their reference pages."""
     page_dir = posixpath.dirname(page.file.src_uri)
+    if page.file.src_uri in ROOT_FILE_PAGES:
+        text = (ROOT / ROOT_FILE_PAGES[page.file.src_uri]).read_text(encoding="utf-8")
+        markdown = text.replace("](docs/", "](")
 
     def replace(match: re.Match[str]) -> str:
         target = match.group("target")
