@@ -3,7 +3,8 @@
 Each fenced block has a language. ``python`` blocks are saved as a script and run with
 ``python SCRIPT``; ``sh`` and ``bash`` blocks run with ``bash -e``; blocks in another
 language (output, configuration) are only shown (:data:`SHOWN`). Both run in a scratch
-directory, with ``trialstore`` and ``python`` on the ``PATH`` as a reader has them.
+directory, with ``trialstore``, ``python`` and the test environment's other scripts on the
+``PATH``, as a reader has them.
 
 An HTML comment on the line right above a fence, invisible on the site, directs the run:
 
@@ -331,7 +332,9 @@ def run_chain(chain: Chain, scratch: Path) -> None:
         port = str(_free_port())
         bin_dir = _shim_bin(scratch / ".bin")
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRIALSTORE_GRPC")}
-        env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+        # The shims first, then the test environment's scripts (optuna-dashboard, ...).
+        scripts = os.path.dirname(sys.executable)
+        env["PATH"] = os.pathsep.join([str(bin_dir), scripts, env.get("PATH", "")])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         groups: list[int] = []
         try:
