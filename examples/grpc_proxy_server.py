@@ -3,7 +3,8 @@
 Optuna's tutorial script with ``optuna`` replaced by ``trialstore`` and ``storages`` by
 ``storage``. The database URL (a MySQL database by default, as in the tutorial) and the port
 can be changed with ``TRIALSTORE_EXAMPLE_STORAGE`` and ``TRIALSTORE_EXAMPLE_PORT``. The server
-listens on localhost without TLS; see the gRPC docs for TLS and tokens. Stop it with Ctrl-C.
+listens on localhost without TLS; docs/guides/grpc-proxy.md covers TLS, tokens, health checks
+and restarts. Stop it with Ctrl-C.
 
     python examples/grpc_proxy_server.py
 """

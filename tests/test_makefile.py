@@ -57,3 +57,24 @@ def test_summary_lists_failures_not_every_skip(tmp_path: Path) -> None:
     assert "1 failed, 1 skipped, 1 xfailed" in done.stdout
     assert "FAILED " in done.stdout and "test_sample.py::test_fails" in done.stdout
     assert "SKIPPED" not in done.stdout and "XFAIL" not in done.stdout
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_test_builds_the_docs_strictly_and_make_docs_installs_only_the_docs_extra(
+    tmp_path: Path,
+) -> None:
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+
+    def plan(target: str) -> list[str]:
+        return subprocess.run(
+            ["make", "-n", target], cwd=tmp_path, capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+
+    test_plan = plan("test")
+    builds = [line for line in test_plan if "mkdocs build" in line]
+    assert builds and all("--strict" in line for line in builds), test_plan
+    pytest_run = next(i for i, line in enumerate(test_plan) if "-m pytest" in line)
+    assert test_plan.index(builds[0]) < pytest_run  # a broken site fails before the tests
+    installs = [line for line in plan("docs") if "pip install" in line and "-e" in line]
+    assert installs and all(line.rstrip().endswith("-e '.[docs]'") for line in installs)

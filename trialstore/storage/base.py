@@ -319,10 +319,8 @@ class BaseStorage(abc.ABC):
         distribution conflict) raises with nothing stored and the state unchanged. The pair is
         not one atomic write: once the batch is stored, a failing state write (the trial was
         finished meanwhile, the value count does not match the directions) raises and leaves
-        the batch stored, exactly as the two calls would.
-
-        Raises:
-            as :meth:`set_trial_params`, then as :meth:`set_trial_state_values`.
+        the batch stored, exactly as the two calls would. Raises what :meth:`set_trial_params`
+        raises, then what :meth:`set_trial_state_values` raises.
         """
         check_params(params)
         check_state_values(state, values)
