@@ -122,7 +122,11 @@ class ParamBatches:
         writes it again (the same values: harmless).
 
         Raises:
-            whatever ``set_trial_params`` raised.
+            ValueError: the storage rejected the batch (it is dropped).
+            KeyError: the trial does not exist (the batch is dropped).
+            UpdateFinishedTrialError: the trial is finished (the batch is dropped).
+            StorageInternalError: the outcome is unknown (the batch stays); so does any other
+                error ``set_trial_params`` raised.
         """
         params = self.pending(trial_id)
         if not params:
@@ -143,7 +147,7 @@ class ParamBatches:
         the trial's finish, :meth:`finish`, since the storage cannot reject it).
 
         Raises:
-            as :meth:`flush`.
+            ValueError: see :meth:`flush`; so do its other errors.
         """
         if not self.is_known(trial_id):
             self.flush(trial_id)
@@ -157,7 +161,11 @@ class ParamBatches:
         (the outcome is unknown) it stays, as with :meth:`flush`.
 
         Raises:
-            whatever the storage call raised.
+            ValueError: the storage rejected the values (the batch is dropped).
+            KeyError: the trial does not exist (the batch is dropped).
+            UpdateFinishedTrialError: the trial is finished (the batch is dropped).
+            StorageInternalError: the outcome is unknown (the batch stays); so does any other
+                error the storage call raised.
         """
         params = self.pending(trial_id)
         if not params:
