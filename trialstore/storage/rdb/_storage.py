@@ -10,9 +10,7 @@ import json
 import logging
 import math
 import os
-import random
 import threading
-import time
 import uuid
 import weakref
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
@@ -58,6 +56,14 @@ from trialstore.storage.rdb._tables import (
     trial_user_attributes,
     trial_values,
     trials,
+)
+from trialstore.storage.rdb._transactions import (
+    AmbiguousCommit,
+    Runs,
+    Transactions,
+    commit,
+    retry_conflicts,
+    roll_back,
 )
 from trialstore.study._direction import StudyDirection
 from trialstore.study._frozen import FrozenStudy
@@ -180,33 +186,6 @@ def _read_folded_trials(
         result.close()
 
 
-def _roll_back(connection: sa.Connection) -> None:
-    """End the transaction an error left open, before the connection goes back to the pool;
-    a connection that cannot is invalidated (never reused)."""
-    if connection.invalidated:
-        return
-    try:
-        connection.exec_driver_sql("ROLLBACK")
-    except exc.DBAPIError:
-        connection.invalidate()
-
-
-def _commit(commit: Callable[[], object]) -> None:
-    """Run ``commit``.
-
-    Raises:
-        _AmbiguousCommit: the connection was lost while committing (the transaction may or
-            may not have been committed).
-        sqlalchemy.exc.DBAPIError: any other database error.
-    """
-    try:
-        commit()
-    except exc.DBAPIError as e:
-        if _engine.classify_error(e) == "disconnect":
-            raise _AmbiguousCommit() from e
-        raise
-
-
 def _study_key(study_id: Any) -> int:
     """Return ``study_id`` if it is an int; ids of any other type name no study."""
     if isinstance(study_id, bool) or not isinstance(study_id, int):
@@ -219,27 +198,6 @@ def _trial_key(trial_id: Any) -> int:
     if isinstance(trial_id, bool) or not isinstance(trial_id, int):
         raise KeyError(f"No trial with id {trial_id!r}.")
     return trial_id
-
-
-class _AmbiguousCommit(Exception):
-    """The connection was lost while committing: the transaction may or may not be durable."""
-
-
-class _Runs:
-    """Counts the runs of one call's transaction body (``_run`` repeats it after transient
-    failures). From the second run on, an earlier one may have taken effect before its
-    connection was lost, so a body that finds its write impossible must tell its own earlier
-    effect from another process's."""
-
-    __slots__ = ("count",)
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def start(self) -> bool:
-        """Count a run; return whether it repeats an earlier one."""
-        self.count += 1
-        return self.count > 1
 
 
 def _trial_order(trial: FrozenTrial) -> tuple[bool, int, int]:
@@ -387,17 +345,10 @@ class RDBStorage(BaseStorage):
         database (SQLite's "database is locked" while another one switches the file to WAL or
         creates the tables; a deadlock) is retried with backoff for up to ``retry_timeout``
         seconds; other errors are raised at once."""
-        deadline = time.monotonic() + self._retry_timeout
-        delay = 0.005
-        while True:
-            try:
-                _schema.ensure_schema(self._engine, create=not self._skip_table_creation)
-                return
-            except exc.DBAPIError as e:
-                if _engine.classify_error(e) != "conflict" or time.monotonic() > deadline:
-                    raise
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 1.0)
+        retry_conflicts(
+            lambda: _schema.ensure_schema(self._engine, create=not self._skip_table_creation),
+            self._retry_timeout,
+        )
 
     def _setup(self) -> None:
         self._engine = _engine.create_engine(self._url, self._engine_kwargs)
@@ -405,7 +356,13 @@ class RDBStorage(BaseStorage):
         if self._dialect == "mariadb":
             self._dialect = "mysql"
         self._sql = statements_for(self._dialect)
-        self._memory = _engine.is_sqlite_memory(self._url)
+        self._transactions = Transactions(
+            self._engine,
+            shown_url=self.url,
+            retry_timeout=self._retry_timeout,
+            serialize=_engine.is_sqlite_memory(self._url),
+        )
+        self._run = self._transactions.run
         self._pid = os.getpid()
         #: Guards the dicts below; never held across a database round trip.
         self._lock = threading.RLock()
@@ -480,61 +437,6 @@ class RDBStorage(BaseStorage):
             if lock is None:
                 lock = self._study_locks[study_id] = threading.RLock()
             return lock
-
-    def _run(
-        self, body: Callable[[sa.Connection], _T], *, mode: str, idempotent: bool = True
-    ) -> _T:
-        """Run ``body`` in one transaction, retrying transient failures with backoff.
-
-        ``mode``: ``"none"`` for a body of one statement (autocommit: atomic by itself, no
-        BEGIN/COMMIT round trips), ``"read"`` for several reads from one snapshot, ``"write"``
-        for a transaction that writes."""
-        self._check_fork()
-        deadline = time.monotonic() + self._retry_timeout
-        delay = 0.005
-        while True:
-            try:
-                return self._attempt(body, mode)
-            except _AmbiguousCommit as e:
-                if not idempotent:
-                    raise StorageInternalError(
-                        f"the connection to {self.url!r} was lost while committing; the "
-                        "operation may or may not have taken effect."
-                    ) from e.__cause__
-                error: BaseException = e.__cause__ or e
-            except exc.DBAPIError as e:
-                if _engine.classify_error(e) is None:
-                    raise
-                error = e
-            if time.monotonic() > deadline:
-                raise StorageInternalError(
-                    f"storage {self.url!r}: giving up after retrying for "
-                    f"{self._retry_timeout:.0f} s: {' '.join(str(error).split())[:300]}"
-                ) from None
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 1.0)
-
-    def _attempt(self, body: Callable[[sa.Connection], _T], mode: str) -> _T:
-        token = _engine.TX_MODE.set(mode)
-        try:
-            if self._memory:
-                with self._lock:
-                    return self._transaction(body, mode)
-            return self._transaction(body, mode)
-        finally:
-            _engine.TX_MODE.reset(token)
-
-    def _transaction(self, body: Callable[[sa.Connection], _T], mode: str) -> _T:
-        with self._engine.connect() as connection:
-            try:
-                result = body(connection)
-            except BaseException:
-                if mode != "none":
-                    _roll_back(connection)
-                raise
-            if mode != "none":
-                _commit(connection.commit)
-            return result
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -953,7 +855,7 @@ class RDBStorage(BaseStorage):
             KeyError: no such study.
             sqlalchemy.exc.DBAPIError: a database error, wrapped as SQLAlchemy wraps it (so
                 that conflicts and lost connections are retried as usual).
-            _AmbiguousCommit: the connection was lost while committing.
+            AmbiguousCommit: the connection was lost while committing.
         """
         import psycopg
 
@@ -990,7 +892,7 @@ class RDBStorage(BaseStorage):
         except psycopg.Error as e:
             error = self._pg_error(connection, raw, "COMMIT", None, e)
             if _engine.classify_error(error) == "disconnect":
-                raise _AmbiguousCommit() from error
+                raise AmbiguousCommit() from error
             raise error from e
         return list(rows)
 
@@ -1006,7 +908,7 @@ class RDBStorage(BaseStorage):
             KeyError: no such study.
             sqlalchemy.exc.DBAPIError: a database error (the transaction was rolled back, or
                 the connection was lost before COMMIT: nothing stored either way).
-            _AmbiguousCommit: the connection was lost while committing.
+            AmbiguousCommit: the connection was lost while committing.
         """
         floor, ids = probe
         params = {
@@ -1022,9 +924,9 @@ class RDBStorage(BaseStorage):
         except BaseException:
             # The statement rolls back its own errors; this ends the transaction it left
             # open (a missing study, an interrupt) before the connection goes back to the pool.
-            _roll_back(connection)
+            roll_back(connection)
             raise
-        _commit(lambda: connection.exec_driver_sql("COMMIT"))
+        commit(lambda: connection.exec_driver_sql("COMMIT"))
         return [tuple(row) for row in rows]
 
     @staticmethod
@@ -1114,7 +1016,7 @@ class RDBStorage(BaseStorage):
         """Run one upsert into an unfinished trial (``holds``: whether a trial holds what it
         writes, see :meth:`_stored_by_an_earlier_attempt`)."""
         params["tid"] = trial_id
-        runs = _Runs()
+        runs = Runs()
 
         def body(connection: sa.Connection) -> None:
             again = runs.start()
@@ -1167,7 +1069,7 @@ class RDBStorage(BaseStorage):
             self._write_unfinished(trial_id, statement, params, holds)
             return
         sql = self._sql
-        runs = _Runs()
+        runs = Runs()
 
         def body(connection: sa.Connection) -> None:
             # A name new to this process: serialize with other first users of the name.
@@ -1218,7 +1120,7 @@ class RDBStorage(BaseStorage):
         writes = self._param_upserts(trial_id, checked)
         sql = self._sql
         holds = _holds_params(checked)
-        runs = _Runs()
+        runs = Runs()
 
         def upsert(connection: sa.Connection) -> None:
             again = runs.start()
@@ -1347,7 +1249,7 @@ class RDBStorage(BaseStorage):
         the stored timestamp of this call, which tells a retry whether an earlier attempt
         did the write): returns what that returns, raises what it raises."""
         sql = self._sql
-        runs = _Runs()
+        runs = Runs()
         pg_finish = None
         if self._dialect == "postgresql" and state != TrialState.RUNNING:
             pg_finish = pg_finish_with_values(len(checked_values or ()))
@@ -1439,7 +1341,7 @@ class RDBStorage(BaseStorage):
         for objective, value in enumerate(checked_values or ()):
             bound[f"value_{objective}"], bound[f"type_{objective}"] = _codec.to_stored_value(value)
         statement = pg_params_then_finish(len(checked_values or ()))
-        runs = _Runs()
+        runs = Runs()
 
         def body(connection: sa.Connection) -> bool:
             again = runs.start()
@@ -1466,7 +1368,7 @@ class RDBStorage(BaseStorage):
         commit's reply was lost, as the two writes committed together."""
         writes = self._param_upserts(trial_id, checked)
         finish = self._state_values_body(trial_id, state, checked_values, now)
-        runs = _Runs()
+        runs = Runs()
 
         def body(connection: sa.Connection) -> bool:
             again = runs.start()
