@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import datetime
-import functools
 import json
 import logging
 import math
@@ -30,14 +29,9 @@ from trialstore.storage import _validation as check
 from trialstore.storage._gc import gc_paused
 from trialstore.storage._snapshot import copy_trial
 from trialstore.storage.base import BaseStorage
-from trialstore.storage.rdb import _codec, _engine, _read, _read_folded, _schema
+from trialstore.storage.rdb import _codec, _engine, _fast_paths, _read, _schema
 from trialstore.storage.rdb._dml import (
-    MARIADB_INSERT_TRIAL_UNLESS_WAITING,
     MAX_PARAMS_PER_STATEMENT,
-    PG_INSERT_TRIAL,
-    PG_INSERT_TRIAL_UNLESS_WAITING,
-    PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS,
-    PG_LOCK_STUDY,
     PG_UPSERT_PARAMS,
     pg_finish_with_values,
     pg_params_then_finish,
@@ -58,12 +52,9 @@ from trialstore.storage.rdb._tables import (
     trials,
 )
 from trialstore.storage.rdb._transactions import (
-    AmbiguousCommit,
     Runs,
     Transactions,
-    commit,
     retry_conflicts,
-    roll_back,
 )
 from trialstore.study._direction import StudyDirection
 from trialstore.study._frozen import FrozenStudy
@@ -79,32 +70,8 @@ _T = TypeVar("_T")
 #: fetches every trial from the oldest unfinished one on.
 _MAX_IN_LIST = 500
 
-#: Rows of a study's first read on MariaDB parsed and built at a time, while the server
-#: writes the next ones (see _read_folded_trials).
-_FOLDED_BATCH = 256
-
 #: How many created trials' numbers a storage object keeps (see ``_created_numbers``).
 _KEPT_NUMBERS = 10_000
-
-
-@functools.cache
-def _pg_pipeline_supported() -> bool:
-    """Whether psycopg can pipeline (it needs libpq 14 or newer; the binary wheels have it)."""
-    import psycopg
-
-    return bool(psycopg.Pipeline.is_supported())
-
-
-def _is_running_with_system_attrs_only(template: FrozenTrial) -> bool:
-    """Whether ``template`` makes a RUNNING trial with nothing but system attributes."""
-    return (
-        template.state == TrialState.RUNNING
-        and template.values is None
-        and template.datetime_complete is None
-        and not template.distributions
-        and not template.user_attrs
-        and not template.intermediate_values
-    )
 
 
 def _only_waiting(states: Container[TrialState] | None) -> bool:
@@ -142,48 +109,6 @@ def _holds_params(
         return True
 
     return holds
-
-
-def _mariadb_with_pymysql(dialect: sa.Dialect) -> bool:
-    """Whether the storage talks to MariaDB through PyMySQL. Then a study's first read is
-    folded into JSON text by the server (:mod:`_read_folded`: PyMySQL's per-column decoding
-    in Python costs the most), and trials are created by an anonymous compound statement
-    (``BEGIN NOT ATOMIC``, which MySQL has not), whose results PyMySQL reads."""
-    return bool(getattr(dialect, "is_mariadb", False)) and dialect.driver == "pymysql"
-
-
-def _read_folded_trials(
-    connection: sa.Connection, statement: sa.Executable, params: dict[str, Any]
-) -> tuple[bool, list[FrozenTrial]] | None:
-    """Run a :mod:`_read_folded` statement: (the study row was seen, the trials by id), or
-    None if the server warned (an array cut short by ``group_concat_max_len``): the caller
-    then reads row by row.
-
-    The rows are read through an unbuffered cursor, and built in batches as they arrive
-    (see :mod:`_read_folded`). Used for the first read of a study only: on MariaDB a
-    statement with the folding subqueries costs ~0.8 ms more than the ``UNION ALL`` (1.6 vs
-    0.7 ms for one trial, eighth session), which only reads of many trials repay (see
-    docs/performance.md).
-    """
-    # For this statement only: Connection.execution_options would stream every later one
-    result = connection.execute(statement, params, execution_options={"yield_per": _FOLDED_BATCH})
-    cursor = result.cursor
-    assert cursor is not None
-    try:
-        try:
-            found = _read_folded.build_trials(result.partitions())
-        except exc.SQLAlchemyError:
-            raise
-        except Exception:
-            # An array cut short may not parse, or not have a trial's shape. The warning
-            # comes with the last row: read to it, to tell a cut from a bug.
-            result.all()
-            if not cursor.warning_count:
-                raise
-            return None
-        return None if cursor.warning_count else found
-    finally:
-        result.close()
 
 
 def _study_key(study_id: Any) -> int:
@@ -765,13 +690,9 @@ class RDBStorage(BaseStorage):
                 self._insert_template_rows(connection, trial_id, template)
             return trial_id, number
 
-        if (
-            self._dialect == "postgresql"
-            and _pg_pipeline_supported()
-            and (template is None or _is_running_with_system_attrs_only(template))
-        ):
+        if _fast_paths.pg_creates(self._dialect, template):
             rows = self._run(
-                lambda c: self._pg_create_trial(c, study_id, template),
+                lambda c: _fast_paths.pg_create_trial(c, study_id, template),
                 mode="none",
                 idempotent=False,
             )
@@ -800,12 +721,8 @@ class RDBStorage(BaseStorage):
         :meth:`_may_have_waiting` does) and creates the trial unless one is."""
         check.check_running_template(template_trial)
         template = None if template_trial is None else check.check_template(template_trial)
-        pg = (
-            self._dialect == "postgresql"
-            and _pg_pipeline_supported()
-            and (template is None or _is_running_with_system_attrs_only(template))
-        )
-        mariadb = template is None and _mariadb_with_pymysql(self._engine.dialect)
+        pg = _fast_paths.pg_creates(self._dialect, template)
+        mariadb = template is None and _fast_paths.mariadb_with_pymysql(self._engine.dialect)
         if not (pg or mariadb):
             return super().create_trial_or_list_waiting(study_id, template)
         _study_key(study_id)
@@ -818,8 +735,8 @@ class RDBStorage(BaseStorage):
 
         def body(connection: sa.Connection) -> list[tuple[Any, ...]]:
             if pg:
-                return self._pg_create_trial(connection, study_id, template, probe)
-            return self._mariadb_create_trial(connection, study_id, probe)
+                return _fast_paths.pg_create_trial(connection, study_id, template, probe)
+            return _fast_paths.mariadb_create_trial(connection, study_id, probe)
 
         try:
             rows = self._run(body, mode="none", idempotent=False)
@@ -835,121 +752,6 @@ class RDBStorage(BaseStorage):
             self._note_created(study_id, trial_id, number)
             return trial_id
         return [tid for _, tid in sorted((n, tid) for tid, n, state in seen if state == "WAITING")]
-
-    def _pg_create_trial(
-        self,
-        connection: sa.Connection,
-        study_id: int,
-        template: FrozenTrial | None,
-        probe: tuple[int, list[int]] | None = None,
-    ) -> list[tuple[Any, ...]]:
-        """PostgreSQL, no template or one that only sets system attributes of a RUNNING trial
-        (what the gRPC proxy sends): BEGIN, lock the study and insert the numbered trial (with
-        its attributes) in one round trip (psycopg's pipeline mode; see ``PG_INSERT_TRIAL``),
-        then COMMIT: two round trips instead of five. Returns [(trial id, number)].
-
-        With ``probe`` (floor, ids), the insert is ``PG_INSERT_TRIAL_UNLESS_WAITING``'s, and
-        its rows are returned (possibly none inserted).
-
-        Raises:
-            KeyError: no such study.
-            sqlalchemy.exc.DBAPIError: a database error, wrapped as SQLAlchemy wraps it (so
-                that conflicts and lost connections are retried as usual).
-            AmbiguousCommit: the connection was lost while committing.
-        """
-        import psycopg
-
-        raw: Any = connection.connection.driver_connection
-        start = datetime.datetime.now() if template is None else template.datetime_start
-        params: dict[str, Any] = {
-            "study_id": study_id,
-            "start": _codec.to_stored_datetime(start),
-        }
-        attrs = {} if template is None else template.system_attrs
-        if probe is not None:
-            statement = PG_INSERT_TRIAL_UNLESS_WAITING
-            params["floor"], params["ids"] = probe
-        elif attrs:
-            statement = PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS
-        else:
-            statement = PG_INSERT_TRIAL
-        if statement != PG_INSERT_TRIAL:
-            params["keys"] = list(attrs)
-            params["values"] = [json.dumps(v) for v in attrs.values()]
-        try:
-            with raw.pipeline():
-                raw.execute("BEGIN")
-                raw.execute(PG_LOCK_STUDY, params)
-                inserted = raw.execute(statement, params)
-            rows = inserted.fetchall()
-            if not rows:
-                raw.execute("ROLLBACK")
-                raise KeyError(f"No study with id {study_id!r}.")
-        except psycopg.Error as e:
-            raise self._pg_error(connection, raw, statement, params, e) from e
-        try:
-            raw.execute("COMMIT")
-        except psycopg.Error as e:
-            error = self._pg_error(connection, raw, "COMMIT", None, e)
-            if _engine.classify_error(error) == "disconnect":
-                raise AmbiguousCommit() from error
-            raise error from e
-        return list(rows)
-
-    @staticmethod
-    def _mariadb_create_trial(
-        connection: sa.Connection, study_id: int, probe: tuple[int, list[int]]
-    ) -> list[tuple[Any, ...]]:
-        """MariaDB, no template: ``MARIADB_INSERT_TRIAL_UNLESS_WAITING`` (one round trip),
-        then COMMIT: two round trips instead of the six of a probe, then a transaction.
-        Returns the statement's rows (possibly none inserted).
-
-        Raises:
-            KeyError: no such study.
-            sqlalchemy.exc.DBAPIError: a database error (the transaction was rolled back, or
-                the connection was lost before COMMIT: nothing stored either way).
-            AmbiguousCommit: the connection was lost while committing.
-        """
-        floor, ids = probe
-        params = {
-            "study_id": study_id,
-            "floor": floor,
-            "ids": ids or [-1],  # IN () is not SQL; no trial has the id -1
-            "start": _codec.to_stored_datetime(datetime.datetime.now()),
-        }
-        try:
-            rows = connection.exec_driver_sql(MARIADB_INSERT_TRIAL_UNLESS_WAITING, params).all()
-            if not rows:
-                raise KeyError(f"No study with id {study_id!r}.")
-        except BaseException:
-            # The statement rolls back its own errors; this ends the transaction it left
-            # open (a missing study, an interrupt) before the connection goes back to the pool.
-            roll_back(connection)
-            raise
-        commit(lambda: connection.exec_driver_sql("COMMIT"))
-        return [tuple(row) for row in rows]
-
-    @staticmethod
-    def _pg_error(
-        connection: sa.Connection, raw: Any, statement: str, params: Any, error: Exception
-    ) -> exc.DBAPIError:
-        """Leave the connection idle (rolled back) or invalidated, and return ``error`` wrapped
-        as SQLAlchemy wraps driver errors."""
-        import psycopg
-
-        lost = raw.closed or raw.broken
-        if not lost and raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            try:
-                raw.execute("ROLLBACK")
-            except psycopg.Error:
-                lost = True
-        if lost:
-            connection.invalidate()
-        wrapped = exc.DBAPIError.instance(
-            statement, params, error, psycopg.Error, connection_invalidated=lost
-        )
-        assert isinstance(wrapped, exc.DBAPIError)  # psycopg errors are DBAPI errors
-        return wrapped
 
     def _insert_template_rows(
         self, connection: sa.Connection, trial_id: int, template: FrozenTrial
@@ -1570,8 +1372,8 @@ class RDBStorage(BaseStorage):
             # A first read may build thousands of trials; the collector is paused for one
             # attempt's fetch and build, never across the retries' backoff.
             with gc_paused():
-                if folded is not None and _mariadb_with_pymysql(connection.dialect):
-                    found = _read_folded_trials(connection, folded, params)
+                if folded is not None and _fast_paths.mariadb_with_pymysql(connection.dialect):
+                    found = _fast_paths.read_folded_trials(connection, folded, params)
                     if found is not None:
                         return found
                 return _read.build_trials(_raw_rows(connection.execute(statement, params)))
