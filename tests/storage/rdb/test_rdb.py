@@ -31,7 +31,7 @@ from trialstore.exceptions import (
     UpdateFinishedTrialError,
 )
 from trialstore.storage import get_storage
-from trialstore.storage.rdb import RDBStorage, _fast_paths, _read, _storage
+from trialstore.storage.rdb import RDBStorage, _cache, _fast_paths, _read
 from trialstore.storage.rdb._dml import MAX_PARAMS_PER_STATEMENT
 from trialstore.storage.rdb._engine import create_engine, normalize_url
 from trialstore.study._direction import StudyDirection
@@ -311,7 +311,7 @@ def test_state_filtered_reads_follow_trials_finishing_out_of_order(
     or another one), a filtered read equals filtering a fresh process's full read."""
     import random
 
-    monkeypatch.setattr(_storage, "_MAX_IN_LIST", max_in_list)
+    monkeypatch.setattr(_cache, "MAX_IN_LIST", max_in_list)
     rng = random.Random(7)
     reader, writer = RDBStorage(url), RDBStorage(url)
     study_id = reader.create_new_study([StudyDirection.MINIMIZE], "by-state")
@@ -361,7 +361,7 @@ def test_create_or_list_waiting_matches_the_stored_trials(
     object enqueues, claims and finishes trials."""
     import random
 
-    monkeypatch.setattr(_storage, "_MAX_IN_LIST", max_in_list)
+    monkeypatch.setattr(_cache, "MAX_IN_LIST", max_in_list)
     rng = random.Random(11)
     caller, other = RDBStorage(url), RDBStorage(url)
     study_id = caller.create_new_study([StudyDirection.MINIMIZE], "create-or-list")
