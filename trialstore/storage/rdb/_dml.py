@@ -283,7 +283,7 @@ PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS = (
 
 #: ``create_trial_or_list_waiting`` in one statement: the study's trials above ``%(floor)s``
 #: and among ``%(ids)s`` (those the caller may not have seen leave WAITING: see
-#: ``RDBStorage._may_have_waiting``) are listed, and a RUNNING trial is inserted (with the
+#: ``StudyCache.may_have_waiting``) are listed, and a RUNNING trial is inserted (with the
 #: system attributes ``%(keys)s`` / ``%(values)s``, maybe none) unless one of them is WAITING.
 #: Rows: (trial id, number, state, whether inserted); none when the study does not exist.
 PG_INSERT_TRIAL_UNLESS_WAITING = (

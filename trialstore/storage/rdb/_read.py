@@ -26,7 +26,7 @@ from trialstore.storage.rdb._tables import (
     trials,
 )
 
-__all__ = ["STUDY_ROW", "attrs_from_rows", "build_trials", "select_trials"]
+__all__ = ["STUDY_ROW", "attrs_from_rows", "build_trials", "raw_rows", "select_trials"]
 
 STUDY_ROW = -1
 _TRIAL, _VALUE, _INTERMEDIATE, _PARAM, _USER_ATTR, _SYSTEM_ATTR = range(6)
@@ -207,6 +207,18 @@ class _Builder:
         self.params: list[tuple[int, str, float, str]] = []
         self.user_attrs: list[tuple[int, str, str]] = []
         self.system_attrs: list[tuple[int, str, str]] = []
+
+
+def raw_rows(result: sa.CursorResult[Any]) -> list[Any]:
+    """The rows of a :func:`select_trials` statement straight from the driver: its columns
+    need no SQLAlchemy result processing, which would cost more than the query on large
+    reads."""
+    cursor = result.cursor
+    if cursor is None:
+        return list(result.all())
+    rows = list(cursor.fetchall())
+    result.close()
+    return rows
 
 
 def build_trials(rows: Iterable[Sequence[Any]]) -> tuple[bool, list[FrozenTrial]]:

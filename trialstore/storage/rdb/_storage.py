@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import bisect
-import contextlib
 import datetime
-import functools
 import json
 import logging
 import math
-import os
-import random
-import threading
-import time
 import uuid
-import weakref
-from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -30,16 +22,11 @@ from trialstore.exceptions import (
     UpdateFinishedTrialError,
 )
 from trialstore.storage import validation as check
-from trialstore.storage._gc import gc_paused
 from trialstore.storage.base import BaseStorage
-from trialstore.storage.rdb import _codec, _engine, _read, _read_folded, _schema
+from trialstore.storage.rdb import _codec, _engine, _fast_paths, _read, _schema
+from trialstore.storage.rdb._cache import StudyCache, only_waiting
 from trialstore.storage.rdb._dml import (
-    MARIADB_INSERT_TRIAL_UNLESS_WAITING,
     MAX_PARAMS_PER_STATEMENT,
-    PG_INSERT_TRIAL,
-    PG_INSERT_TRIAL_UNLESS_WAITING,
-    PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS,
-    PG_LOCK_STUDY,
     PG_UPSERT_PARAMS,
     pg_finish_with_values,
     pg_params_then_finish,
@@ -59,63 +46,16 @@ from trialstore.storage.rdb._tables import (
     trial_values,
     trials,
 )
+from trialstore.storage.rdb._transactions import (
+    Runs,
+    Transactions,
+    retry_conflicts,
+)
 
 __all__ = ["RDBStorage"]
 
 _logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
-
-#: Longest IN-list of unfinished trial ids in an incremental read; beyond it, the read
-#: fetches every trial from the oldest unfinished one on.
-_MAX_IN_LIST = 500
-
-#: Rows of a study's first read on MariaDB parsed and built at a time, while the server
-#: writes the next ones (see _read_folded_trials).
-_FOLDED_BATCH = 256
-
-#: How many created trials' numbers a storage object keeps (see ``_created_numbers``).
-_KEPT_NUMBERS = 10_000
-
-
-@functools.cache
-def _pg_pipeline_supported() -> bool:
-    """Whether psycopg can pipeline (it needs libpq 14 or newer; the binary wheels have it)."""
-    import psycopg
-
-    return bool(psycopg.Pipeline.is_supported())
-
-
-def _is_running_with_system_attrs_only(template: FrozenTrial) -> bool:
-    """Whether ``template`` makes a RUNNING trial with nothing but system attributes."""
-    return (
-        template.state == TrialState.RUNNING
-        and template.values is None
-        and template.datetime_complete is None
-        and not template.distributions
-        and not template.user_attrs
-        and not template.intermediate_values
-    )
-
-
-def _only_waiting(states: Container[TrialState] | None) -> bool:
-    """Whether a ``states`` filter asks for WAITING trials only (a collection we can see
-    through; any other container is treated as asking for more)."""
-    return (
-        isinstance(states, (tuple, list, set, frozenset))
-        and len(states) > 0
-        and all(state == TrialState.WAITING for state in states)
-    )
-
-
-def _raw_rows(result: sa.CursorResult[Any]) -> list[Any]:
-    """The rows of a :mod:`_read` statement straight from the driver: its columns need no
-    SQLAlchemy result processing, which would cost more than the query on large reads."""
-    cursor = result.cursor
-    if cursor is None:
-        return list(result.all())
-    rows = list(cursor.fetchall())
-    result.close()
-    return rows
 
 
 def _holds_params(
@@ -134,75 +74,6 @@ def _holds_params(
     return holds
 
 
-def _mariadb_with_pymysql(dialect: sa.Dialect) -> bool:
-    """Whether the storage talks to MariaDB through PyMySQL. Then a study's first read is
-    folded into JSON text by the server (:mod:`_read_folded`: PyMySQL's per-column decoding
-    in Python costs the most), and trials are created by an anonymous compound statement
-    (``BEGIN NOT ATOMIC``, which MySQL has not), whose results PyMySQL reads."""
-    return bool(getattr(dialect, "is_mariadb", False)) and dialect.driver == "pymysql"
-
-
-def _read_folded_trials(
-    connection: sa.Connection, statement: sa.Executable, params: dict[str, Any]
-) -> tuple[bool, list[FrozenTrial]] | None:
-    """Run a :mod:`_read_folded` statement: (the study row was seen, the trials by id), or
-    None if the server warned (an array cut short by ``group_concat_max_len``): the caller
-    then reads row by row.
-
-    The rows are read through an unbuffered cursor, and built in batches as they arrive
-    (see :mod:`_read_folded`). Used for the first read of a study only: on MariaDB a
-    statement with the folding subqueries costs ~0.8 ms more than the ``UNION ALL`` (1.6 vs
-    0.7 ms for one trial, eighth session), which only reads of many trials repay (see
-    docs/performance.md).
-    """
-    # For this statement only: Connection.execution_options would stream every later one
-    result = connection.execute(statement, params, execution_options={"yield_per": _FOLDED_BATCH})
-    cursor = result.cursor
-    assert cursor is not None
-    try:
-        try:
-            found = _read_folded.build_trials(result.partitions())
-        except exc.SQLAlchemyError:
-            raise
-        except Exception:
-            # An array cut short may not parse, or not have a trial's shape. The warning
-            # comes with the last row: read to it, to tell a cut from a bug.
-            result.all()
-            if not cursor.warning_count:
-                raise
-            return None
-        return None if cursor.warning_count else found
-    finally:
-        result.close()
-
-
-def _roll_back(connection: sa.Connection) -> None:
-    """End the transaction an error left open, before the connection goes back to the pool;
-    a connection that cannot is invalidated (never reused)."""
-    if connection.invalidated:
-        return
-    try:
-        connection.exec_driver_sql("ROLLBACK")
-    except exc.DBAPIError:
-        connection.invalidate()
-
-
-def _commit(commit: Callable[[], object]) -> None:
-    """Run ``commit``.
-
-    Raises:
-        _AmbiguousCommit: the connection was lost while committing (the transaction may or
-            may not have been committed).
-        sqlalchemy.exc.DBAPIError: any other database error.
-    """
-    try:
-        commit()
-    except exc.DBAPIError as e:
-        if _engine.classify_error(e) == "disconnect":
-            raise _AmbiguousCommit() from e
-        raise
-
-
 def _study_key(study_id: Any) -> int:
     """Return ``study_id`` if it is an int; ids of any other type name no study."""
     if isinstance(study_id, bool) or not isinstance(study_id, int):
@@ -215,87 +86,6 @@ def _trial_key(trial_id: Any) -> int:
     if isinstance(trial_id, bool) or not isinstance(trial_id, int):
         raise KeyError(f"No trial with id {trial_id!r}.")
     return trial_id
-
-
-class _AmbiguousCommit(Exception):
-    """The connection was lost while committing: the transaction may or may not be durable."""
-
-
-class _Runs:
-    """Counts the runs of one call's transaction body (``_run`` repeats it after transient
-    failures). From the second run on, an earlier one may have taken effect before its
-    connection was lost, so a body that finds its write impossible must tell its own earlier
-    effect from another process's."""
-
-    __slots__ = ("count",)
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def start(self) -> bool:
-        """Count a run; return whether it repeats an earlier one."""
-        self.count += 1
-        return self.count > 1
-
-
-def _trial_order(trial: FrozenTrial) -> tuple[bool, int, int]:
-    return (trial.number is None, trial.number, trial._trial_id)
-
-
-class _StudyTrials:
-    """This process's view of one study's trials: finished ones are final and kept; the
-    others are read again on every sync, together with trials newer than ``max_id``.
-
-    ``finished`` holds the finished trials of each state by number, kept up to date as
-    trials finish, so that a sampler's ``get_all_trials(states=(COMPLETE,))`` copies one list
-    instead of testing the state of every trial of the study.
-    """
-
-    __slots__ = ("by_id", "finished", "max_id", "ordered", "unfinished")
-
-    def __init__(self) -> None:
-        self.by_id: dict[int, FrozenTrial] = {}
-        self.ordered: list[FrozenTrial] = []  # index == number while numbers are dense
-        self.finished: dict[TrialState, list[FrozenTrial]] = {}
-        self.unfinished: set[int] = set()
-        self.max_id = -1
-
-    def merge(self, fetched: list[FrozenTrial]) -> None:
-        dense = True
-        for trial in sorted(fetched, key=lambda t: (t.number, t._trial_id)):
-            trial_id = trial._trial_id
-            known = self.by_id.get(trial_id)
-            if known is not None and known.state.is_finished():
-                continue  # read again with a range of unfinished ones: final, keep the one held
-            self.by_id[trial_id] = trial
-            self.max_id = max(self.max_id, trial_id)
-            if trial.state.is_finished():
-                self.unfinished.discard(trial_id)
-                same_state = self.finished.setdefault(trial.state, [])
-                if not same_state or _trial_order(same_state[-1]) < _trial_order(trial):
-                    same_state.append(trial)
-                else:  # trials finish out of number order
-                    bisect.insort(same_state, trial, key=_trial_order)
-            else:
-                self.unfinished.add(trial_id)
-            number = trial.number
-            if number == len(self.ordered):
-                self.ordered.append(trial)
-            elif 0 <= number < len(self.ordered) and self.ordered[number]._trial_id == trial_id:
-                self.ordered[number] = trial
-            else:
-                dense = False
-        if not dense:  # numbers with gaps or duplicates (a damaged database): sort
-            self.ordered = sorted(self.by_id.values(), key=_trial_order)
-
-    def select(self, states: Container[TrialState] | None) -> list[FrozenTrial]:
-        """A new list of the trials in ``states`` (None: all), by number."""
-        if states is None:
-            return list(self.ordered)
-        wanted = [state for state in TrialState if state in states]
-        if len(wanted) == 1 and wanted[0].is_finished():
-            return list(self.finished.get(wanted[0], ()))
-        return [t for t in self.ordered if t.state in states]
 
 
 class RDBStorage(BaseStorage):
@@ -383,17 +173,10 @@ class RDBStorage(BaseStorage):
         database (SQLite's "database is locked" while another one switches the file to WAL or
         creates the tables; a deadlock) is retried with backoff for up to ``retry_timeout``
         seconds; other errors are raised at once."""
-        deadline = time.monotonic() + self._retry_timeout
-        delay = 0.005
-        while True:
-            try:
-                _schema.ensure_schema(self._engine, create=not self._skip_table_creation)
-                return
-            except exc.DBAPIError as e:
-                if _engine.classify_error(e) != "conflict" or time.monotonic() > deadline:
-                    raise
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 1.0)
+        retry_conflicts(
+            lambda: _schema.ensure_schema(self._engine, create=not self._skip_table_creation),
+            self._retry_timeout,
+        )
 
     def _setup(self) -> None:
         self._engine = _engine.create_engine(self._url, self._engine_kwargs)
@@ -401,34 +184,14 @@ class RDBStorage(BaseStorage):
         if self._dialect == "mariadb":
             self._dialect = "mysql"
         self._sql = statements_for(self._dialect)
-        self._memory = _engine.is_sqlite_memory(self._url)
-        self._pid = os.getpid()
-        #: Guards the dicts below; never held across a database round trip.
-        self._lock = threading.RLock()
-        #: study id -> the lock held across a read of that study's trials (its database round
-        #: trip included; creates take none), so that threads working on different studies (a
-        #: gRPC proxy's) do not wait for each other. Taken before ``_lock``, never after. Weak:
-        #: a lock lives while a thread holds or waits for it, so ids asked about once (made-up
-        #: ones included) leave nothing behind; two threads asking at once share one lock.
-        self._study_locks: weakref.WeakValueDictionary[int, threading.RLock] = (
-            weakref.WeakValueDictionary()
+        self._transactions = Transactions(
+            self._engine,
+            shown_url=self.url,
+            retry_timeout=self._retry_timeout,
+            serialize=_engine.is_sqlite_memory(self._url),
         )
-        self._studies: dict[int, _StudyTrials] = {}
-        #: study id -> syncs of its view begun / the latest of them that completed (see
-        #: ``_fresh_view``).
-        self._syncs_begun: dict[int, int] = {}
-        self._synced_as_of: dict[int, int] = {}
-        #: study id -> (floor, ids): of the trials up to ``floor``, only ``ids`` were WAITING
-        #: when last seen (see ``_may_have_waiting``).
-        self._waiting_probes: dict[int, tuple[int, frozenset[int]]] = {}
-        self._directions: dict[int, list[StudyDirection]] = {}
-        self._trial_study: dict[int, int] = {}
-        #: trial id -> (study id, number) of the last _KEPT_NUMBERS trials this object created:
-        #: a study asks for the number right after the create, which then costs no query. A
-        #: trial's number never changes; only a delete of its study by another process goes
-        #: unseen here (the answer is then that of a read just before the delete).
-        self._created_numbers: dict[int, tuple[int, int]] = {}
-        self._distributions: dict[int, dict[str, BaseDistribution]] = {}
+        self._run = self._transactions.run
+        self._cache = StudyCache(self._transactions, self._sql)
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -459,84 +222,11 @@ class RDBStorage(BaseStorage):
 
     # -- transactions -----------------------------------------------------------------------
 
-    def _check_fork(self) -> None:
-        if os.getpid() != self._pid:
-            # A forked child must not use the parent's pooled connections.
-            self._engine.dispose(close=False)
-            self._pid = os.getpid()
-            self._lock = threading.RLock()
-            self._study_locks = weakref.WeakValueDictionary()
-
-    def _study_lock(self, study_id: int) -> threading.RLock:
-        """The lock of ``study_id``'s trials (see ``_study_locks``); in a forked child, a new
-        one (a lock copied from the parent may be held by a thread the child does not have)."""
-        self._check_fork()
-        with self._lock:
-            lock = self._study_locks.get(study_id)
-            if lock is None:
-                lock = self._study_locks[study_id] = threading.RLock()
-            return lock
-
-    def _run(
-        self, body: Callable[[sa.Connection], _T], *, mode: str, idempotent: bool = True
-    ) -> _T:
-        """Run ``body`` in one transaction, retrying transient failures with backoff.
-
-        ``mode``: ``"none"`` for a body of one statement (autocommit: atomic by itself, no
-        BEGIN/COMMIT round trips), ``"read"`` for several reads from one snapshot, ``"write"``
-        for a transaction that writes."""
-        self._check_fork()
-        deadline = time.monotonic() + self._retry_timeout
-        delay = 0.005
-        while True:
-            try:
-                return self._attempt(body, mode)
-            except _AmbiguousCommit as e:
-                if not idempotent:
-                    raise StorageInternalError(
-                        f"the connection to {self.url!r} was lost while committing; the "
-                        "operation may or may not have taken effect."
-                    ) from e.__cause__
-                error: BaseException = e.__cause__ or e
-            except exc.DBAPIError as e:
-                if _engine.classify_error(e) is None:
-                    raise
-                error = e
-            if time.monotonic() > deadline:
-                raise StorageInternalError(
-                    f"storage {self.url!r}: giving up after retrying for "
-                    f"{self._retry_timeout:.0f} s: {' '.join(str(error).split())[:300]}"
-                ) from None
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 1.0)
-
-    def _attempt(self, body: Callable[[sa.Connection], _T], mode: str) -> _T:
-        token = _engine.TX_MODE.set(mode)
-        try:
-            if self._memory:
-                with self._lock:
-                    return self._transaction(body, mode)
-            return self._transaction(body, mode)
-        finally:
-            _engine.TX_MODE.reset(token)
-
-    def _transaction(self, body: Callable[[sa.Connection], _T], mode: str) -> _T:
-        with self._engine.connect() as connection:
-            try:
-                result = body(connection)
-            except BaseException:
-                if mode != "none":
-                    _roll_back(connection)
-                raise
-            if mode != "none":
-                _commit(connection.commit)
-            return result
-
     # -- helpers ----------------------------------------------------------------------------
 
     def _study_directions(self, study_id: int) -> list[StudyDirection]:
         _study_key(study_id)
-        directions = self._directions.get(study_id)
+        directions = self._cache.directions.get(study_id)
         if directions is not None:
             return directions
         rows = self._run(
@@ -550,12 +240,12 @@ class RDBStorage(BaseStorage):
         if not rows:
             raise KeyError(f"No study with id {study_id!r}.")
         directions = [_codec.DIRECTION_BY_NAME[d] for _, d in sorted(rows)]
-        self._directions[study_id] = directions
+        self._cache.directions[study_id] = directions
         return directions
 
     def _study_of_trial(self, trial_id: int) -> int:
         _trial_key(trial_id)
-        study_id = self._trial_study.get(trial_id)
+        study_id = self._cache.trial_study.get(trial_id)
         if study_id is not None:
             return study_id
         if isinstance(trial_id, bool) or not isinstance(trial_id, int):
@@ -566,7 +256,7 @@ class RDBStorage(BaseStorage):
         )
         if found is None:
             raise KeyError(f"No trial with id {trial_id!r}.")
-        self._trial_study[trial_id] = found
+        self._cache.trial_study[trial_id] = found
         return int(found)
 
     def _raise_not_updatable(self, connection: sa.Connection, trial_id: int) -> None:
@@ -589,19 +279,13 @@ class RDBStorage(BaseStorage):
     def _known_distribution(
         self, connection: sa.Connection, study_id: int, name: str
     ) -> BaseDistribution | None:
-        cached = self._distributions.get(study_id, {}).get(name)
+        cached = self._cache.distributions.get(study_id, {}).get(name)
         if cached is not None:
             return cached
         text = connection.execute(
             self._sql.known_distribution, {"study_id": study_id, "name": name}
         ).scalar()
         return None if text is None else _codec.parse_distribution(text)
-
-    def _remember_distribution(
-        self, study_id: int, name: str, distribution: BaseDistribution
-    ) -> None:
-        with self._lock:
-            self._distributions.setdefault(study_id, {}).setdefault(name, distribution)
 
     # -- studies ----------------------------------------------------------------------------
 
@@ -637,7 +321,7 @@ class RDBStorage(BaseStorage):
                 if generated:
                     continue
                 raise
-            self._directions[study_id] = checked
+            self._cache.directions[study_id] = checked
             return study_id
 
     def delete_study(self, study_id: int) -> None:
@@ -667,19 +351,8 @@ class RDBStorage(BaseStorage):
             connection.execute(studies.delete().where(studies.c.study_id == study_id))
 
         self._run(body, mode="write")
-        with self._study_lock(study_id), self._lock:  # after a sync in progress, if any
-            self._forget_study(study_id)
-
-    def _forget_study(self, study_id: int) -> None:
-        self._studies.pop(study_id, None)
-        self._syncs_begun.pop(study_id, None)
-        self._synced_as_of.pop(study_id, None)
-        self._waiting_probes.pop(study_id, None)
-        self._directions.pop(study_id, None)
-        self._distributions.pop(study_id, None)
-        self._created_numbers = {
-            t: known for t, known in self._created_numbers.items() if known[0] != study_id
-        }
+        with self._cache.study_lock(study_id):  # after a sync in progress, if any
+            self._cache.forget(study_id)
 
     def _set_study_attr(self, statement: Any, study_id: int, key: str, value: Any) -> None:
         stored = check.check_attr(key, value)
@@ -726,7 +399,7 @@ class RDBStorage(BaseStorage):
         return str(found)
 
     def get_study_directions(self, study_id: int) -> list[StudyDirection]:
-        self._directions.pop(study_id, None)  # the study may have been deleted elsewhere
+        self._cache.directions.pop(study_id, None)  # the study may have been deleted elsewhere
         return list(self._study_directions(study_id))
 
     def _get_study_attrs(self, table: sa.Table, study_id: int) -> dict[str, Any]:
@@ -818,7 +491,7 @@ class RDBStorage(BaseStorage):
         if template is not None:
             try:
                 check.check_values_count(template.values, n_objectives)
-                known = self._distributions.get(study_id, {})
+                known = self._cache.distributions.get(study_id, {})
                 for name, dist in template.distributions.items():
                     check.check_distribution_against(name, known.get(name), dist)
             except ValueError:
@@ -859,31 +532,20 @@ class RDBStorage(BaseStorage):
                 self._insert_template_rows(connection, trial_id, template)
             return trial_id, number
 
-        if (
-            self._dialect == "postgresql"
-            and _pg_pipeline_supported()
-            and (template is None or _is_running_with_system_attrs_only(template))
-        ):
+        if _fast_paths.pg_creates(self._dialect, template):
             rows = self._run(
-                lambda c: self._pg_create_trial(c, study_id, template),
+                lambda c: _fast_paths.pg_create_trial(c, study_id, template),
                 mode="none",
                 idempotent=False,
             )
             trial_id, number = int(rows[0][0]), int(rows[0][1])
         else:
             trial_id, number = self._run(body, mode="write", idempotent=False)
-        self._note_created(study_id, trial_id, number)
+        self._cache.note_created(study_id, trial_id, number)
         if template is not None:
             for name, dist in template.distributions.items():
-                self._remember_distribution(study_id, name, dist)
+                self._cache.remember_distribution(study_id, name, dist)
         return trial_id
-
-    def _note_created(self, study_id: int, trial_id: int, number: int) -> None:
-        with self._lock:
-            self._trial_study[trial_id] = study_id
-            self._created_numbers[trial_id] = (study_id, number)
-            if len(self._created_numbers) > _KEPT_NUMBERS:  # the oldest goes (dicts keep order)
-                del self._created_numbers[next(iter(self._created_numbers))]
 
     def create_trial_or_list_waiting(
         self, study_id: int, template_trial: FrozenTrial | None = None
@@ -891,159 +553,37 @@ class RDBStorage(BaseStorage):
         """See :meth:`BaseStorage.create_trial_or_list_waiting`. On PostgreSQL (with a
         template that only sets system attributes, or none) and on MariaDB (with no template):
         one transaction of two round trips, which lists the trials that may be WAITING (as
-        :meth:`_may_have_waiting` does) and creates the trial unless one is."""
+        :meth:`StudyCache.may_have_waiting` does) and creates the trial unless one is."""
         check.check_running_template(template_trial)
         template = None if template_trial is None else check.check_template(template_trial)
-        pg = (
-            self._dialect == "postgresql"
-            and _pg_pipeline_supported()
-            and (template is None or _is_running_with_system_attrs_only(template))
-        )
-        mariadb = template is None and _mariadb_with_pymysql(self._engine.dialect)
+        pg = _fast_paths.pg_creates(self._dialect, template)
+        mariadb = template is None and _fast_paths.mariadb_with_pymysql(self._engine.dialect)
         if not (pg or mariadb):
             return super().create_trial_or_list_waiting(study_id, template)
         _study_key(study_id)
         # No study lock of this process: the database's lock on the study row orders the
-        # creates, and concurrent probes may be noted in any order (see _note_probe).
-        self._check_fork()
-        with self._lock:
-            floor, waiting = self._waiting_probes.get(study_id, (-1, frozenset()))
-        probe = (floor, sorted(waiting))
+        # creates, and concurrent probes may be noted in any order (see
+        # StudyCache.note_probe).
+        probe = self._cache.probe(study_id)
 
         def body(connection: sa.Connection) -> list[tuple[Any, ...]]:
             if pg:
-                return self._pg_create_trial(connection, study_id, template, probe)
-            return self._mariadb_create_trial(connection, study_id, probe)
+                return _fast_paths.pg_create_trial(connection, study_id, template, probe)
+            return _fast_paths.mariadb_create_trial(connection, study_id, probe)
 
         try:
             rows = self._run(body, mode="none", idempotent=False)
         except KeyError:
-            with self._lock:
-                self._forget_study(study_id)
+            self._cache.forget(study_id)
             raise
         created = [(int(r[0]), int(r[1])) for r in rows if r[3]]
         seen = [(int(r[0]), int(r[1]), r[2]) for r in rows]
-        self._note_probe(study_id, floor, [(tid, state) for tid, _, state in seen])
+        self._cache.note_probe(study_id, probe[0], [(tid, state) for tid, _, state in seen])
         if created:
             trial_id, number = created[0]
-            self._note_created(study_id, trial_id, number)
+            self._cache.note_created(study_id, trial_id, number)
             return trial_id
         return [tid for _, tid in sorted((n, tid) for tid, n, state in seen if state == "WAITING")]
-
-    def _pg_create_trial(
-        self,
-        connection: sa.Connection,
-        study_id: int,
-        template: FrozenTrial | None,
-        probe: tuple[int, list[int]] | None = None,
-    ) -> list[tuple[Any, ...]]:
-        """PostgreSQL, no template or one that only sets system attributes of a RUNNING trial
-        (what the gRPC proxy sends): BEGIN, lock the study and insert the numbered trial (with
-        its attributes) in one round trip (psycopg's pipeline mode; see ``PG_INSERT_TRIAL``),
-        then COMMIT: two round trips instead of five. Returns [(trial id, number)].
-
-        With ``probe`` (floor, ids), the insert is ``PG_INSERT_TRIAL_UNLESS_WAITING``'s, and
-        its rows are returned (possibly none inserted).
-
-        Raises:
-            KeyError: no such study.
-            sqlalchemy.exc.DBAPIError: a database error, wrapped as SQLAlchemy wraps it (so
-                that conflicts and lost connections are retried as usual).
-            _AmbiguousCommit: the connection was lost while committing.
-        """
-        import psycopg
-
-        raw: Any = connection.connection.driver_connection
-        start = datetime.datetime.now() if template is None else template.datetime_start
-        params: dict[str, Any] = {
-            "study_id": study_id,
-            "start": _codec.to_stored_datetime(start),
-        }
-        attrs = {} if template is None else template.system_attrs
-        if probe is not None:
-            statement = PG_INSERT_TRIAL_UNLESS_WAITING
-            params["floor"], params["ids"] = probe
-        elif attrs:
-            statement = PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS
-        else:
-            statement = PG_INSERT_TRIAL
-        if statement != PG_INSERT_TRIAL:
-            params["keys"] = list(attrs)
-            params["values"] = [json.dumps(v) for v in attrs.values()]
-        try:
-            with raw.pipeline():
-                raw.execute("BEGIN")
-                raw.execute(PG_LOCK_STUDY, params)
-                inserted = raw.execute(statement, params)
-            rows = inserted.fetchall()
-            if not rows:
-                raw.execute("ROLLBACK")
-                raise KeyError(f"No study with id {study_id!r}.")
-        except psycopg.Error as e:
-            raise self._pg_error(connection, raw, statement, params, e) from e
-        try:
-            raw.execute("COMMIT")
-        except psycopg.Error as e:
-            error = self._pg_error(connection, raw, "COMMIT", None, e)
-            if _engine.classify_error(error) == "disconnect":
-                raise _AmbiguousCommit() from error
-            raise error from e
-        return list(rows)
-
-    @staticmethod
-    def _mariadb_create_trial(
-        connection: sa.Connection, study_id: int, probe: tuple[int, list[int]]
-    ) -> list[tuple[Any, ...]]:
-        """MariaDB, no template: ``MARIADB_INSERT_TRIAL_UNLESS_WAITING`` (one round trip),
-        then COMMIT: two round trips instead of the six of a probe, then a transaction.
-        Returns the statement's rows (possibly none inserted).
-
-        Raises:
-            KeyError: no such study.
-            sqlalchemy.exc.DBAPIError: a database error (the transaction was rolled back, or
-                the connection was lost before COMMIT: nothing stored either way).
-            _AmbiguousCommit: the connection was lost while committing.
-        """
-        floor, ids = probe
-        params = {
-            "study_id": study_id,
-            "floor": floor,
-            "ids": ids or [-1],  # IN () is not SQL; no trial has the id -1
-            "start": _codec.to_stored_datetime(datetime.datetime.now()),
-        }
-        try:
-            rows = connection.exec_driver_sql(MARIADB_INSERT_TRIAL_UNLESS_WAITING, params).all()
-            if not rows:
-                raise KeyError(f"No study with id {study_id!r}.")
-        except BaseException:
-            # The statement rolls back its own errors; this ends the transaction it left
-            # open (a missing study, an interrupt) before the connection goes back to the pool.
-            _roll_back(connection)
-            raise
-        _commit(lambda: connection.exec_driver_sql("COMMIT"))
-        return [tuple(row) for row in rows]
-
-    @staticmethod
-    def _pg_error(
-        connection: sa.Connection, raw: Any, statement: str, params: Any, error: Exception
-    ) -> exc.DBAPIError:
-        """Leave the connection idle (rolled back) or invalidated, and return ``error`` wrapped
-        as SQLAlchemy wraps driver errors."""
-        import psycopg
-
-        lost = raw.closed or raw.broken
-        if not lost and raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            try:
-                raw.execute("ROLLBACK")
-            except psycopg.Error:
-                lost = True
-        if lost:
-            connection.invalidate()
-        wrapped = exc.DBAPIError.instance(
-            statement, params, error, psycopg.Error, connection_invalidated=lost
-        )
-        assert isinstance(wrapped, exc.DBAPIError)  # psycopg errors are DBAPI errors
-        return wrapped
 
     def _insert_template_rows(
         self, connection: sa.Connection, trial_id: int, template: FrozenTrial
@@ -1110,7 +650,7 @@ class RDBStorage(BaseStorage):
         """Run one upsert into an unfinished trial (``holds``: whether a trial holds what it
         writes, see :meth:`_stored_by_an_earlier_attempt`)."""
         params["tid"] = trial_id
-        runs = _Runs()
+        runs = Runs()
 
         def body(connection: sa.Connection) -> None:
             again = runs.start()
@@ -1132,7 +672,7 @@ class RDBStorage(BaseStorage):
         MariaDB stress run: an intermediate value cut off by a server restart was stored, the
         trial was then reaped, and the retry reported the write as failed)."""
         _, found = _read.build_trials(
-            _raw_rows(connection.execute(self._sql.read_one, {"tid": trial_id}))
+            _read.raw_rows(connection.execute(self._sql.read_one, {"tid": trial_id}))
         )
         return bool(found) and found[0].state.is_finished() and holds(found[0])
 
@@ -1153,7 +693,7 @@ class RDBStorage(BaseStorage):
             "distribution_json": distribution_to_json(distribution),
         }
         holds = _holds_params([(name, internal, distribution)])
-        known = self._distributions.get(study_id, {}).get(name)
+        known = self._cache.distributions.get(study_id, {}).get(name)
         if known is not None:
             try:
                 check.check_distribution_against(name, known, distribution)
@@ -1163,7 +703,7 @@ class RDBStorage(BaseStorage):
             self._write_unfinished(trial_id, statement, params, holds)
             return
         sql = self._sql
-        runs = _Runs()
+        runs = Runs()
 
         def body(connection: sa.Connection) -> None:
             # A name new to this process: serialize with other first users of the name.
@@ -1183,7 +723,7 @@ class RDBStorage(BaseStorage):
                 raise StorageInternalError(f"trial {trial_id} could not be updated.")
 
         self._run(body, mode="write")
-        self._remember_distribution(study_id, name, distribution)
+        self._cache.remember_distribution(study_id, name, distribution)
 
     def set_trial_params(
         self, trial_id: int, params: Mapping[str, tuple[float, BaseDistribution]]
@@ -1203,7 +743,7 @@ class RDBStorage(BaseStorage):
             self._check_updatable(trial_id)
             return
         study_id = self._study_of_trial(trial_id)
-        known = self._distributions.get(study_id, {})
+        known = self._cache.distributions.get(study_id, {})
         try:
             for name, _, distribution in checked:
                 check.check_distribution_against(name, known.get(name), distribution)
@@ -1214,7 +754,7 @@ class RDBStorage(BaseStorage):
         writes = self._param_upserts(trial_id, checked)
         sql = self._sql
         holds = _holds_params(checked)
-        runs = _Runs()
+        runs = Runs()
 
         def upsert(connection: sa.Connection) -> None:
             again = runs.start()
@@ -1247,7 +787,7 @@ class RDBStorage(BaseStorage):
         else:
             self._run(upsert, mode="none" if len(writes) == 1 else "write")
         for name, _, distribution in checked:
-            self._remember_distribution(study_id, name, distribution)
+            self._cache.remember_distribution(study_id, name, distribution)
 
     def _param_upserts(
         self, trial_id: int, checked: list[tuple[str, float, BaseDistribution]]
@@ -1275,14 +815,9 @@ class RDBStorage(BaseStorage):
 
     def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
         _study_key(study_id)
-        cached = self._studies.get(study_id)
-        if (
-            cached is not None
-            and isinstance(trial_number, int)
-            and 0 <= trial_number < len(cached.ordered)
-            and cached.ordered[trial_number].number == trial_number
-        ):
-            return cached.ordered[trial_number]._trial_id
+        cached = self._cache.trial_id_of(study_id, trial_number)
+        if cached is not None:
+            return cached
 
         def body(connection: sa.Connection) -> Any:
             found = connection.execute(
@@ -1305,9 +840,9 @@ class RDBStorage(BaseStorage):
 
     def get_trial_number_from_id(self, trial_id: int) -> int:
         _trial_key(trial_id)
-        known = self._created_numbers.get(trial_id)
-        if known is not None:
-            return known[1]
+        number = self._cache.number_of(trial_id)
+        if number is not None:
+            return number
         row = self._run(
             lambda c: c.execute(self._sql.trial_state, {"tid": trial_id}).first(), mode="none"
         )
@@ -1343,7 +878,7 @@ class RDBStorage(BaseStorage):
         the stored timestamp of this call, which tells a retry whether an earlier attempt
         did the write): returns what that returns, raises what it raises."""
         sql = self._sql
-        runs = _Runs()
+        runs = Runs()
         pg_finish = None
         if self._dialect == "postgresql" and state != TrialState.RUNNING:
             pg_finish = pg_finish_with_values(len(checked_values or ()))
@@ -1408,7 +943,7 @@ class RDBStorage(BaseStorage):
         if not checked or state == TrialState.RUNNING:
             return super().set_trial_params_and_state_values(trial_id, params, state, values)
         study_id = self._study_of_trial(trial_id)
-        known = self._distributions.get(study_id, {})
+        known = self._cache.distributions.get(study_id, {})
         if any(known.get(name) is None for name, _, _ in checked):
             return super().set_trial_params_and_state_values(trial_id, params, state, values)
         try:
@@ -1435,7 +970,7 @@ class RDBStorage(BaseStorage):
         for objective, value in enumerate(checked_values or ()):
             bound[f"value_{objective}"], bound[f"type_{objective}"] = _codec.to_stored_value(value)
         statement = pg_params_then_finish(len(checked_values or ()))
-        runs = _Runs()
+        runs = Runs()
 
         def body(connection: sa.Connection) -> bool:
             again = runs.start()
@@ -1462,7 +997,7 @@ class RDBStorage(BaseStorage):
         commit's reply was lost, as the two writes committed together."""
         writes = self._param_upserts(trial_id, checked)
         finish = self._state_values_body(trial_id, state, checked_values, now)
-        runs = _Runs()
+        runs = Runs()
 
         def body(connection: sa.Connection) -> bool:
             again = runs.start()
@@ -1537,17 +1072,12 @@ class RDBStorage(BaseStorage):
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         _trial_key(trial_id)
-        study_id = self._trial_study.get(trial_id)
-        if study_id is not None:
-            cached = self._studies.get(study_id)
-            trial = None if cached is None else cached.by_id.get(trial_id)
-            if trial is not None and trial.state.is_finished():
-                return copy_trial(trial)
-        if isinstance(trial_id, bool) or not isinstance(trial_id, int):
-            raise KeyError(f"No trial with id {trial_id!r}.")
+        trial = self._cache.finished_trial(trial_id)
+        if trial is not None:
+            return copy_trial(trial)
         _, found = _read.build_trials(
             self._run(
-                lambda c: _raw_rows(c.execute(self._sql.read_one, {"tid": trial_id})),
+                lambda c: _read.raw_rows(c.execute(self._sql.read_one, {"tid": trial_id})),
                 mode="none",
             )
         )
@@ -1561,131 +1091,18 @@ class RDBStorage(BaseStorage):
         deepcopy: bool = True,
         states: Container[TrialState] | None = None,
     ) -> list[FrozenTrial]:
-        if _only_waiting(states) and not self._may_have_waiting(study_id):
+        _study_key(study_id)
+        if only_waiting(states) and not self._cache.may_have_waiting(study_id):
             return []
-        with self._fresh_view(study_id) as view:
+        with self._cache.fresh_view(study_id) as view:
             selected = view.select(states)
         return [copy_trial(t) for t in selected] if deepcopy else selected
-
-    def _may_have_waiting(self, study_id: int) -> bool:
-        """Whether the study has WAITING trials, by one light query (ids and states only).
-
-        The study layer asks for WAITING trials before every new trial. A trial never returns
-        to WAITING, so this object remembers a floor below which every trial it saw was past
-        WAITING, and asks only about trials above it (new ones: trial ids grow in the order
-        trials are created, since creators lock the study's row in the database before they
-        insert) and those it saw WAITING.
-
-        Raises:
-            KeyError: no such study.
-        """
-        if isinstance(study_id, bool) or not isinstance(study_id, int):
-            raise KeyError(f"No study with id {study_id!r}.")
-        with self._study_lock(study_id):  # checks for a fork first
-            with self._lock:
-                floor, waiting = self._waiting_probes.get(study_id, (-1, ()))
-            params = {"study_id": study_id, "floor": floor, "ids": sorted(waiting)}
-            rows = self._run(
-                lambda c: c.execute(self._sql.probe_waiting, params).all(), mode="none"
-            )
-            if not rows:
-                with self._lock:
-                    self._forget_study(study_id)
-                raise KeyError(f"No study with id {study_id!r}.")
-            seen = [(int(r[1]), r[2]) for r in rows if r[1] is not None]
-            return self._note_probe(study_id, floor, seen)
-
-    def _note_probe(self, study_id: int, floor: int, seen: list[tuple[int, str]]) -> bool:
-        """Record what a probe from ``floor`` saw (each trial's id and state); return whether
-        any of them is WAITING.
-
-        Notes may come in any order from concurrent probes: each leaves a pair that is true
-        from then on. A probe from a true pair (every trial up to its floor that is WAITING is
-        in its ids) sees every trial above the floor, so the pair it makes is true when it
-        reads. It stays true: a trial never returns to WAITING, and a new trial gets a higher
-        id than every trial already there (creators lock the study's row first, and get their
-        ids after). A note from an older probe only lowers the floor or keeps ids that have
-        since left WAITING: the next probe reads a few more trials."""
-        now_waiting = frozenset(tid for tid, state in seen if state == "WAITING")
-        floor = max((tid for tid, _ in seen), default=floor)
-        with self._lock:
-            if len(now_waiting) > _MAX_IN_LIST:  # too long a list: ask by range next time
-                self._waiting_probes[study_id] = (min(now_waiting) - 1, frozenset())
-            else:
-                self._waiting_probes[study_id] = (floor, now_waiting)
-        return bool(now_waiting)
-
-    def _syncs_begun_of(self, study_id: int) -> int:
-        """How many syncs of the study's view this object has begun (see ``_fresh_view``)."""
-        with self._lock:
-            return self._syncs_begun.get(study_id, 0)
-
-    @contextlib.contextmanager
-    def _fresh_view(self, study_id: int) -> Iterator[_StudyTrials]:
-        """Hold the study's lock over its view, brought up to date by a read of the database
-        that began after this call did: its own, or one another thread made while this one
-        waited for the lock. Threads reading one study at once (a gRPC proxy's clients) thus
-        share a round trip instead of queueing for one each; a write that completed before
-        the call is seen either way.
-
-        Raises:
-            KeyError: no such study.
-        """
-        key = _study_key(study_id)
-        syncs_before = self._syncs_begun_of(key)  # before waiting for the lock
-        with self._study_lock(key):
-            with self._lock:
-                view = self._studies.get(key)
-                fresh = self._synced_as_of.get(key, 0) > syncs_before
-            yield view if view is not None and fresh else self._synced(key)
-
-    def _synced(self, study_id: int) -> _StudyTrials:
-        """Bring this process's view of the study up to date and return it. The caller holds
-        the study's lock (so the view changes only when it next syncs; taking it checked for
-        a fork)."""
-        with self._lock:
-            cached = self._studies.get(study_id)
-            began = self._syncs_begun[study_id] = self._syncs_begun.get(study_id, 0) + 1
-        if cached is None:
-            cached = _StudyTrials()
-        params: dict[str, Any] = {"study_id": study_id, "max_id": cached.max_id}
-        if not cached.unfinished:
-            statement = self._sql.read_newer
-        elif len(cached.unfinished) <= _MAX_IN_LIST:
-            statement = self._sql.read_newer_or_ids
-            params["ids"] = sorted(cached.unfinished)
-        else:
-            statement = self._sql.read_from
-            params["min_id"] = min(cached.unfinished)
-
-        folded = self._sql.read_newer_folded if not cached.by_id else None
-
-        def read(connection: sa.Connection) -> tuple[bool, list[FrozenTrial]]:
-            # A first read may build thousands of trials; the collector is paused for one
-            # attempt's fetch and build, never across the retries' backoff.
-            with gc_paused():
-                if folded is not None and _mariadb_with_pymysql(connection.dialect):
-                    found = _read_folded_trials(connection, folded, params)
-                    if found is not None:
-                        return found
-                return _read.build_trials(_raw_rows(connection.execute(statement, params)))
-
-        study_seen, fetched = self._run(read, mode="none")
-        with self._lock:
-            if not study_seen:
-                self._forget_study(study_id)
-                raise KeyError(f"No study with id {study_id!r}.")
-            cached.merge(fetched)
-            self._studies[study_id] = cached
-            self._synced_as_of[study_id] = began
-            for trial in fetched:
-                self._trial_study[trial._trial_id] = study_id
-        return cached
 
     def get_n_trials(
         self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
     ) -> int:
-        with self._fresh_view(study_id) as view:
+        _study_key(study_id)
+        with self._cache.fresh_view(study_id) as view:
             ordered = view.ordered
             if state is None:
                 return len(ordered)

@@ -31,7 +31,7 @@ from trialstore.exceptions import (
     UpdateFinishedTrialError,
 )
 from trialstore.storage import get_storage
-from trialstore.storage.rdb import RDBStorage, _read, _storage
+from trialstore.storage.rdb import RDBStorage, _cache, _fast_paths, _read
 from trialstore.storage.rdb._dml import MAX_PARAMS_PER_STATEMENT
 from trialstore.storage.rdb._engine import create_engine, normalize_url
 from trialstore.study import StudyDirection
@@ -311,9 +311,7 @@ def test_state_filtered_reads_follow_trials_finishing_out_of_order(
     or another one), a filtered read equals filtering a fresh process's full read."""
     import random
 
-    from trialstore.storage.rdb import _storage
-
-    monkeypatch.setattr(_storage, "_MAX_IN_LIST", max_in_list)
+    monkeypatch.setattr(_cache, "MAX_IN_LIST", max_in_list)
     rng = random.Random(7)
     reader, writer = RDBStorage(url), RDBStorage(url)
     study_id = reader.create_new_study([StudyDirection.MINIMIZE], "by-state")
@@ -363,9 +361,7 @@ def test_create_or_list_waiting_matches_the_stored_trials(
     object enqueues, claims and finishes trials."""
     import random
 
-    from trialstore.storage.rdb import _storage
-
-    monkeypatch.setattr(_storage, "_MAX_IN_LIST", max_in_list)
+    monkeypatch.setattr(_cache, "MAX_IN_LIST", max_in_list)
     rng = random.Random(11)
     caller, other = RDBStorage(url), RDBStorage(url)
     study_id = caller.create_new_study([StudyDirection.MINIMIZE], "create-or-list")
@@ -411,7 +407,7 @@ def test_mariadb_creates_in_two_statements_and_never_twice(
     StorageInternalError rather than risk a second trial."""
     url = database_url(request, "mysql", tmp_path)
     storage = RDBStorage(url)
-    if not _storage._mariadb_with_pymysql(storage._engine.dialect):
+    if not _fast_paths.mariadb_with_pymysql(storage._engine.dialect):
         pytest.skip("the MySQL test server is not MariaDB")
     study_id = storage.create_new_study([StudyDirection.MINIMIZE], "compound")
     storage.create_trial_or_list_waiting(study_id)
@@ -964,18 +960,18 @@ def test_mariadb_reads_one_row_per_trial_with_the_same_trials(
     from trialstore.storage.rdb import _read_folded
 
     study_id = _varied_study(RDBStorage(mysql_url))
-    monkeypatch.setattr(_storage, "_FOLDED_BATCH", 16)  # 10 batches, the study row in one
+    monkeypatch.setattr(_fast_paths, "FOLDED_BATCH", 16)  # 10 batches, the study row in one
     folded_reads = []
     build = _read_folded.build_trials
     monkeypatch.setattr(
         _read_folded, "build_trials", lambda rows: folded_reads.append(1) or build(rows)
     )
     folded = RDBStorage(mysql_url)
-    if not _storage._mariadb_with_pymysql(folded._engine.dialect):
+    if not _fast_paths.mariadb_with_pymysql(folded._engine.dialect):
         pytest.skip("the MySQL test server is not MariaDB")
     got = folded.get_all_trials(study_id, deepcopy=False)
     assert folded_reads
-    monkeypatch.setattr(_storage, "_mariadb_with_pymysql", lambda dialect: False)
+    monkeypatch.setattr(_fast_paths, "mariadb_with_pymysql", lambda dialect: False)
     expected = RDBStorage(mysql_url).get_all_trials(study_id, deepcopy=False)
     assert len(folded_reads) == 1
     assert len(got) == 150
@@ -986,7 +982,7 @@ def test_mariadb_read_cut_short_by_the_server_reads_row_by_row(mysql_url: str) -
     """A trial's array over ``group_concat_max_len`` (1 MiB) is cut by the server with a
     warning (JSON_ARRAYAGG). The read is done again row by row, and nothing is lost."""
     storage = RDBStorage(mysql_url)
-    if not _storage._mariadb_with_pymysql(storage._engine.dialect):
+    if not _fast_paths.mariadb_with_pymysql(storage._engine.dialect):
         pytest.skip("the MySQL test server is not MariaDB")
     study_id = storage.create_new_study([StudyDirection.MINIMIZE], "big attrs")
     trial_id = storage.create_new_trial(study_id)
@@ -1006,7 +1002,7 @@ def test_mariadb_reads_large_trials_one_row_each(mysql_url: str) -> None:
     """64 trials of 20 kB each (1.3 MB together) come through the first read's rows of one
     trial each, with no read row by row."""
     storage = RDBStorage(mysql_url)
-    if not _storage._mariadb_with_pymysql(storage._engine.dialect):
+    if not _fast_paths.mariadb_with_pymysql(storage._engine.dialect):
         pytest.skip("the MySQL test server is not MariaDB")
     study_id = storage.create_new_study([StudyDirection.MINIMIZE], "large trials")
     expected = {}

@@ -18,7 +18,7 @@ from _rdb_helpers import database_url
 from trialstore.storage.rdb import RDBStorage
 from trialstore.trial import TrialState
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "multi_node_rdb.py"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "multi_node_rdb.py"
 _AT_INSTANT = (
     "import runpy, sys, time\n"
     "start = float(sys.argv[1])\n"

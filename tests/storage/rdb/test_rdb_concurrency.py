@@ -327,7 +327,7 @@ def _study_lock_held_by_a_thread(storage: RDBStorage, study_id: int) -> Iterator
     held, done = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with storage._study_lock(study_id):
+        with storage._cache.study_lock(study_id):
             held.set()
             done.wait(timeout=60)
 
@@ -432,12 +432,12 @@ def test_study_locks_are_kept_only_while_in_use(tmp_path: Path) -> None:
             storage.get_all_trials(made_up)
     storage.create_new_trial(study_id)
     storage.get_all_trials(study_id)
-    assert len(storage._study_locks) == 0
+    assert len(storage._cache._study_locks) == 0
 
-    held = storage._study_lock(study_id)
-    assert storage._study_lock(study_id) is held
+    held = storage._cache.study_lock(study_id)
+    assert storage._cache.study_lock(study_id) is held
     del held
-    assert len(storage._study_locks) == 0
+    assert len(storage._cache._study_locks) == 0
     storage.close()
 
 
@@ -466,14 +466,14 @@ def test_threads_reading_one_study_at_once_share_one_read_of_the_database(
 
     monkeypatch.setattr(_read, "build_trials", build_trials)
     arrived = threading.Semaphore(0)
-    real_count = storage._syncs_begun_of
+    real_count = storage._cache._syncs_begun_of
 
     def syncs_begun_of(study: int) -> int:
         count = real_count(study)
         arrived.release()
         return count
 
-    monkeypatch.setattr(storage, "_syncs_begun_of", syncs_begun_of)
+    monkeypatch.setattr(storage._cache, "_syncs_begun_of", syncs_begun_of)
 
     first = threading.Thread(target=storage.get_all_trials, args=(study_id,), name="first")
     first.start()
