@@ -1,9 +1,11 @@
 """The argument checks of the storage protocol (``docs/protocol.md``), shared by every backend.
 
-Each check raises :class:`ValueError` naming the argument and what is allowed, and returns the
-normalised value that the backend stores. Backends call these before writing anything, so a
-rejected call never changes stored data. Authors of other storages call them to reject what
-trialstore's backends reject, with the same messages (the conformance suite checks both).
+Each check raises :class:`ValueError` naming the argument and what is allowed (but
+:func:`check_id`, which raises the :class:`KeyError` of an id that does not exist), and returns
+the normalised value that the backend stores or looks up. Backends call these before writing
+anything, so a rejected call never changes stored data. Authors of other storages call them
+to reject what trialstore's backends reject, with the same messages (the conformance suite
+checks both).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.distributions import (
@@ -25,15 +27,18 @@ from trialstore.distributions import (
 )
 
 __all__ = [
+    "MAX_ID",
     "MAX_NAME_LENGTH",
     "MAX_STEP",
     "check_attr",
     "check_directions",
     "check_distribution_against",
     "check_heartbeat_settings",
+    "check_id",
     "check_intermediate_value",
     "check_param",
     "check_params",
+    "check_running_template",
     "check_state_values",
     "check_study_name",
     "check_template",
@@ -44,6 +49,8 @@ __all__ = [
 MAX_NAME_LENGTH = 512
 #: Steps are stored in a 32-bit signed INT column by the RDB backend.
 MAX_STEP = 2**31 - 1
+#: Ids are signed 64-bit integers (the largest database integer and the gRPC wire's int64).
+MAX_ID = 2**63 - 1
 
 _ALLOWED_DIRECTIONS = (StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE)
 _SETTABLE_STATES = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -55,6 +62,22 @@ def _check_name(field: str, name: Any) -> str:
     if len(name) > MAX_NAME_LENGTH:
         raise ValueError(f"{field} must be at most {MAX_NAME_LENGTH} characters, got {len(name)}.")
     return name
+
+
+def check_id(value: Any, kind: Literal["study", "trial"]) -> int:
+    """Return the study or trial id ``value`` as a plain ``int``, ready to look up.
+
+    An id is an ``int`` (an int subclass such as an ``IntEnum`` member counts; ``bool`` does
+    not) in ``[-MAX_ID - 1, MAX_ID]``. Anything else names no study or trial, so it raises
+    the error of an id that does not exist, before the backend reads or writes anything.
+    Whether an id in range exists is for the backend to decide.
+
+    Raises:
+        KeyError: ``No {kind} with id {value!r}.`` when ``value`` is not such an int.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not -MAX_ID - 1 <= value <= MAX_ID:
+        raise KeyError(f"No {kind} with id {value!r}.")
+    return int(value)
 
 
 def check_study_name(study_name: Any) -> str | None:
