@@ -11,7 +11,14 @@ from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState, copy_trial
+from trialstore._core import (
+    FrozenStudy,
+    FrozenTrial,
+    StudyDirection,
+    TrialState,
+    copy_trial,
+    new_running_trial,
+)
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
@@ -151,19 +158,7 @@ class InMemoryStorage(BaseStorage):
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         if template_trial is None:
-            trial = FrozenTrial(
-                number=-1,
-                state=TrialState.RUNNING,
-                value=None,
-                datetime_start=datetime.datetime.now(),
-                datetime_complete=None,
-                params={},
-                distributions={},
-                user_attrs={},
-                system_attrs={},
-                intermediate_values={},
-                trial_id=-1,
-            )
+            trial = new_running_trial()
         else:
             trial = check.check_template(template_trial)
         with self._lock:
