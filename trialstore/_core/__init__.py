@@ -1,6 +1,6 @@
 """The data model every layer shares: trial states, study directions, frozen trials and
-studies, building and copying frozen trials, and how constraints are stored (private; the
-ground floor).
+studies (and the base a study's summary shares with its snapshot), building and copying
+frozen trials, and how constraints are stored (private; the ground floor).
 
 This package imports nothing of trialstore's but the other ground-floor modules
 (:mod:`trialstore.distributions`, :mod:`trialstore.exceptions`), so the storage layer and
@@ -23,8 +23,10 @@ from trialstore._core._direction import StudyDirection
 from trialstore._core._frozen_study import FrozenStudy
 from trialstore._core._frozen_trial import FrozenTrial
 from trialstore._core._state import TrialState
+from trialstore._core._study_info import BaseStudyInfo
 
 __all__ = [
+    "BaseStudyInfo",
     "FrozenStudy",
     "FrozenTrial",
     "StudyDirection",
