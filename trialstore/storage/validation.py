@@ -272,19 +272,8 @@ def check_running_template(template: Any) -> None:
         )
 
 
-def check_template(template: Any) -> FrozenTrial:
-    """Return a private, normalised copy of a template trial.
-
-    The count of values is not checked here (see :func:`check_values_count`). The copy holds
-    JSON-normalised attributes, float values, int steps, and params whose external values
-    convert to internal values their distributions can represent (inside their ranges or
-    not, as for :func:`check_param`); the caller's object is never stored.
-    """
-    if not isinstance(template, FrozenTrial):
-        raise ValueError(f"template_trial must be a FrozenTrial, got {type(template).__name__}.")
-    if isinstance(template.state, bool) or template.state not in tuple(TrialState):
-        raise ValueError(f"template_trial.state {template.state!r} is not a TrialState.")
-    state = TrialState(template.state)
+def _check_template_datetimes(template: FrozenTrial, state: TrialState) -> None:
+    """Check the template's datetimes are datetimes or None, as its state requires."""
     _check_datetime("datetime_start", template.datetime_start)
     _check_datetime("datetime_complete", template.datetime_complete)
     if state.is_finished() and template.datetime_complete is None:
@@ -293,13 +282,13 @@ def check_template(template: Any) -> FrozenTrial:
         raise ValueError("template_trial.datetime_complete must be None for an unfinished state.")
     if state == TrialState.RUNNING and template.datetime_start is None:
         raise ValueError("template_trial.datetime_start is required when state is RUNNING.")
-    values = template.values
-    if values is None:
-        if state == TrialState.COMPLETE:
-            raise ValueError("template_trial.values are required when state is COMPLETE.")
-        checked_values = None
-    else:
-        _, checked_values = check_state_values(TrialState.COMPLETE, values)
+
+
+def _template_params(
+    template: FrozenTrial,
+) -> tuple[dict[str, Any], dict[str, BaseDistribution]]:
+    """Return the template's params (external values, as their internal values convert back)
+    and distributions, each param checked as by :func:`check_param`."""
     if set(template.params) != set(template.distributions):
         raise ValueError(
             "template_trial.params and template_trial.distributions must have the same keys: "
@@ -318,6 +307,31 @@ def check_template(template: Any) -> FrozenTrial:
         check_param(name, internal, dist)
         params[name] = dist.to_external_repr(internal)
         distributions[name] = dist
+    return params, distributions
+
+
+def check_template(template: Any) -> FrozenTrial:
+    """Return a private, normalised copy of a template trial.
+
+    The count of values is not checked here (see :func:`check_values_count`). The copy holds
+    JSON-normalised attributes, float values, int steps, and params whose external values
+    convert to internal values their distributions can represent (inside their ranges or
+    not, as for :func:`check_param`); the caller's object is never stored.
+    """
+    if not isinstance(template, FrozenTrial):
+        raise ValueError(f"template_trial must be a FrozenTrial, got {type(template).__name__}.")
+    if isinstance(template.state, bool) or template.state not in tuple(TrialState):
+        raise ValueError(f"template_trial.state {template.state!r} is not a TrialState.")
+    state = TrialState(template.state)
+    _check_template_datetimes(template, state)
+    values = template.values
+    if values is None:
+        if state == TrialState.COMPLETE:
+            raise ValueError("template_trial.values are required when state is COMPLETE.")
+        checked_values = None
+    else:
+        _, checked_values = check_state_values(TrialState.COMPLETE, values)
+    params, distributions = _template_params(template)
     user_attrs = {k: check_attr(k, v) for k, v in template.user_attrs.items()}
     system_attrs = {k: check_attr(k, v) for k, v in template.system_attrs.items()}
     intermediate_values = dict(
