@@ -25,6 +25,7 @@ after its ``t1``. The stress checkers give every optional operation the end of t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -208,6 +209,9 @@ def check_counter(ops: Sequence[CounterOp], final: int) -> LinResult:
     is optimal (every later constraint is a lower bound or is eased by an earlier point),
     and so is giving a missing number the unused unknown increment invoked first, since
     unknown increments have no deadline of their own (their ``t1`` is the end of the run).
+
+    Operations are placed at instants; several may share one, in the order the constraints
+    need (as in :func:`check_linearizable`, only ``a.t1 < b.t0`` orders ``a`` before ``b``).
     """
     try:
         known, unknown, reads = _counter_ops_by_value(ops, final)
@@ -266,7 +270,7 @@ def _place_increments(
         _Impossible: an increment or a read cannot be placed.
     """
     next_unknown = 0
-    point = -1  # where the last increment was placed
+    point: float = -math.inf  # the instant of the last increment placed
     for n in range(final):
         increment = known.get(n)
         if increment is None:
@@ -274,9 +278,9 @@ def _place_increments(
                 raise _Impossible(f"no create can have made number {n}")
             increment = unknown[next_unknown]
             next_unknown += 1
-        point = max([point + 1, increment.t0] + [r.t0 + 1 for r in reads.get(n, ())])
+        point = max([point, increment.t0] + [r.t0 for r in reads.get(n, ())])
         if point > increment.t1:
             raise _Impossible(increment.label)
         for r in reads.get(n + 1, ()):
-            if point >= r.t1:
+            if point > r.t1:
                 raise _Impossible(r.label)
