@@ -210,6 +210,9 @@ def test_reads_optunas_pre_3_names(
         '{"name": "FloatDistribution", "attributes": []}',
         '{"name": "CategoricalDistribution", "attributes": {"choices": []}}',
         '{"name": "IntDistribution", "attributes": {"low": 0, "high": 1, "bogus": 1}}',
+        '{"name": ["FloatDistribution"], "attributes": {}}',
+        '{"name": "UniformDistribution", "attributes": {"low": 0.0}}',
+        '{"name": "DiscreteUniformDistribution", "attributes": {"low": 0.0, "high": 1.0}}',
     ],
 )
 def test_bad_json_raises_value_error(text: str) -> None:

@@ -13,7 +13,7 @@ import abc
 import decimal
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
 __all__ = [
@@ -339,6 +339,18 @@ _CLASSES: dict[str, type[BaseDistribution]] = {
     cls.__name__: cls for cls in (FloatDistribution, IntDistribution, CategoricalDistribution)
 }
 
+#: The names Optuna wrote before 3.0, and how to build today's distribution from their
+#: attributes.
+_LEGACY: dict[str, Callable[[dict[str, Any]], BaseDistribution]] = {
+    "UniformDistribution": lambda a: FloatDistribution(a["low"], a["high"]),
+    "LogUniformDistribution": lambda a: FloatDistribution(a["low"], a["high"], log=True),
+    "DiscreteUniformDistribution": lambda a: FloatDistribution(a["low"], a["high"], step=a["q"]),
+    "IntUniformDistribution": lambda a: IntDistribution(
+        a["low"], a["high"], step=a.get("step", 1)
+    ),
+    "IntLogUniformDistribution": lambda a: IntDistribution(a["low"], a["high"], log=True),
+}
+
 
 def distribution_to_json(dist: BaseDistribution) -> str:
     """Return Optuna's JSON text for ``dist``.
@@ -367,21 +379,12 @@ def json_to_distribution(json_str: str) -> BaseDistribution:
     if not isinstance(attrs, dict):
         raise ValueError(f"distribution: 'attributes' must be an object, got {json_str!r}.")
     try:
+        if name == "CategoricalDistribution":
+            return CategoricalDistribution(choices=attrs["choices"])
         if name in _CLASSES:
-            if name == "CategoricalDistribution":
-                return CategoricalDistribution(choices=attrs["choices"])
             return _CLASSES[name](**attrs)
-        # Names written by Optuna before 3.0.
-        if name == "UniformDistribution":
-            return FloatDistribution(attrs["low"], attrs["high"])
-        if name == "LogUniformDistribution":
-            return FloatDistribution(attrs["low"], attrs["high"], log=True)
-        if name == "DiscreteUniformDistribution":
-            return FloatDistribution(attrs["low"], attrs["high"], step=attrs["q"])
-        if name == "IntUniformDistribution":
-            return IntDistribution(attrs["low"], attrs["high"], step=attrs.get("step", 1))
-        if name == "IntLogUniformDistribution":
-            return IntDistribution(attrs["low"], attrs["high"], log=True)
+        if name in _LEGACY:
+            return _LEGACY[name](attrs)
     except (KeyError, TypeError) as e:
         raise ValueError(f"distribution: bad attributes in {json_str!r}: {e}") from e
     allowed = sorted(_CLASSES)

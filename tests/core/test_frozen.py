@@ -228,5 +228,17 @@ def test_frozen_study() -> None:
     assert study == FrozenStudy("s", StudyDirection.MINIMIZE, {"u": 1}, {"s": 2}, 4)
     assert study != FrozenStudy("s", StudyDirection.MINIMIZE, {"u": 2}, {"s": 2}, 4)
     assert hash(study) == hash(FrozenStudy("t", StudyDirection.MAXIMIZE, {}, {}, 4))
-    assert "study_name='s'" in repr(study)
+    assert repr(multi) == (
+        f"FrozenStudy(study_name='m', directions={multi.directions!r}, user_attrs={{}}, "
+        "system_attrs={}, study_id=5)"
+    )
     assert pickle.loads(pickle.dumps(multi)) == multi
+    assert copy.deepcopy(multi) == multi
+
+
+def test_frozen_study_has_optunas_attributes() -> None:
+    ours = FrozenStudy("s", StudyDirection.MINIMIZE, {}, {}, 0)
+    theirs = optuna.study._frozen.FrozenStudy("s", optuna.study.StudyDirection.MINIMIZE, {}, {}, 0)
+    assert set(vars(ours)) == set(vars(theirs))
+    for name in ("direction", "directions"):
+        assert hasattr(ours, name), name

@@ -201,3 +201,23 @@ def test_exact_counter_check_handles_many_unknown_increments() -> None:
     assert check_counter(ops, 400).ok is True
     assert check_counter([*ops, CounterOp(3002, 3003, 150, read=True)], 400).ok is False
     assert check_counter(ops, 801).ok is False  # more numbers than creates
+
+
+def test_exact_counter_check_orders_operations_that_share_an_instant() -> None:
+    """Only ``a.t1 < b.t0`` orders two operations: at one instant any order the counter needs
+    is possible (a read before the increment it did not see, an increment before the read
+    that saw it, increments in a row), as the search finds."""
+    histories = [
+        ([CounterOp(0, 0, 0), CounterOp(0, 0, 0, read=True)], 1),  # read, then increment
+        ([CounterOp(0, 5, 0), CounterOp(5, 5, 1), CounterOp(5, 5, 2, read=True)], 2),
+        ([CounterOp(3, 3, 0), CounterOp(3, 3, 1), CounterOp(3, 3, None)], 3),
+        ([CounterOp(0, 4, 0), CounterOp(4, 9, 1, read=True), CounterOp(4, 4, 1)], 2),
+    ]
+    for ops, final in histories:
+        searched = check_linearizable(_as_search(ops, final), 0)
+        assert searched.ok is True, ops
+        assert check_counter(ops, final).ok is True, ops
+    # A read that ended before the increment it saw was invoked is still caught.
+    ops = [CounterOp(5, 6, 0), CounterOp(0, 4, 1, read=True)]
+    assert check_linearizable(_as_search(ops, 1), 0).ok is False
+    assert check_counter(ops, 1).ok is False

@@ -1,5 +1,6 @@
 """The data model every layer shares: trial states, study directions, frozen trials and
-studies, copying a frozen trial, and how constraints are stored (private; the ground floor).
+studies (and the base a study's summary shares with its snapshot), building and copying
+frozen trials, and how constraints are stored (private; the ground floor).
 
 This package imports nothing of trialstore's but the other ground-floor modules
 (:mod:`trialstore.distributions`, :mod:`trialstore.exceptions`), so the storage layer and
@@ -17,13 +18,15 @@ from trialstore._core._constraints import (
     warn_constraint_already_set,
 )
 from trialstore._core._copy import copy_trial
-from trialstore._core._create import create_trial
+from trialstore._core._create import create_trial, new_running_trial
 from trialstore._core._direction import StudyDirection
 from trialstore._core._frozen_study import FrozenStudy
 from trialstore._core._frozen_trial import FrozenTrial
 from trialstore._core._state import TrialState
+from trialstore._core._study_info import BaseStudyInfo
 
 __all__ = [
+    "BaseStudyInfo",
     "FrozenStudy",
     "FrozenTrial",
     "StudyDirection",
@@ -33,5 +36,6 @@ __all__ = [
     "copy_trial",
     "create_trial",
     "is_feasible",
+    "new_running_trial",
     "warn_constraint_already_set",
 ]

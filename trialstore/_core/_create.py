@@ -1,4 +1,5 @@
-"""create_trial: build a finished (or waiting) trial to add to a study (private)."""
+"""Building new trials: ``create_trial`` (a finished or waiting trial to add to a study) and
+``new_running_trial`` (the trial a create without template makes) (private)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from trialstore._core._frozen_trial import FrozenTrial
 from trialstore._core._state import TrialState
 from trialstore.distributions import BaseDistribution
 
-__all__ = ["create_trial"]
+__all__ = ["create_trial", "new_running_trial"]
 
 
 def create_trial(
@@ -57,3 +58,34 @@ def create_trial(
         trial.set_constraint(key, constraint)
     trial._validate()
     return trial
+
+
+def new_running_trial(
+    number: int = -1,
+    trial_id: int = -1,
+    datetime_start: datetime.datetime | None = None,
+    *,
+    system_attrs: dict[str, Any] | None = None,
+) -> FrozenTrial:
+    """Return a RUNNING trial with nothing set but its start: what ``create_new_trial``
+    without a template stores.
+
+    ``datetime_start`` is now (naive local time, as storages return datetimes) when None. The
+    trial has no values, params, user attributes or intermediate values; its system
+    attributes are a copy of ``system_attrs`` (empty when None). ``number`` and ``trial_id``
+    default to -1, for a storage to assign. Nothing is validated: the arguments are stored as
+    given.
+    """
+    return FrozenTrial(
+        number=number,
+        state=TrialState.RUNNING,
+        value=None,
+        datetime_start=datetime.datetime.now() if datetime_start is None else datetime_start,
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs={},
+        system_attrs=dict(system_attrs or {}),
+        intermediate_values={},
+        trial_id=trial_id,
+    )

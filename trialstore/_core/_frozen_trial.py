@@ -164,6 +164,11 @@ class FrozenTrial:
         Raises:
             ValueError: naming the field that is wrong.
         """
+        self._validate_against_state()
+        self._validate_params()
+
+    def _validate_against_state(self) -> None:
+        """Check the datetimes and values are what the state requires."""
         if self.state != TrialState.WAITING and self._datetime_start is None:
             raise ValueError("datetime_start is required unless the state is WAITING.")
         if self.state.is_finished():
@@ -176,6 +181,9 @@ class FrozenTrial:
                 raise ValueError("values are required for a COMPLETE trial.")
             if any(math.isnan(v) for v in self._values):
                 raise ValueError("values must not contain NaN for a COMPLETE trial.")
+
+    def _validate_params(self) -> None:
+        """Check params and distributions have the same names and each value is in range."""
         if set(self._params) != set(self._distributions):
             raise ValueError(
                 "params and distributions must have the same keys, got "

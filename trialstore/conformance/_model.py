@@ -196,13 +196,7 @@ def compatible(old: BaseDistribution, new: BaseDistribution) -> bool:
     )
 
 
-def _template(template: Any) -> ModelTrial:
-    if not isinstance(template, FrozenTrial):
-        raise ValueError("template must be a FrozenTrial")
-    state = template.state
-    if isinstance(state, bool) or not isinstance(state, TrialState):
-        raise ValueError("bad state")
-    start, complete = template.datetime_start, template.datetime_complete
+def _template_datetimes(state: TrialState, start: Any, complete: Any) -> None:
     for moment in (start, complete):
         if moment is not None and not isinstance(moment, datetime.datetime):
             raise ValueError("bad datetime")
@@ -212,10 +206,10 @@ def _template(template: Any) -> ModelTrial:
         raise ValueError("unfinished has no datetime_complete")
     if state == TrialState.RUNNING and start is None:
         raise ValueError("RUNNING needs datetime_start")
-    raw_values = template.values
-    if raw_values is None and state == TrialState.COMPLETE:
-        raise ValueError("COMPLETE needs values")
-    values = None if raw_values is None else _values(raw_values)
+
+
+def _template_params(template: FrozenTrial) -> tuple[dict[str, Any], dict[str, float]]:
+    """The template's params (external values) and their internal values as read back."""
     if set(template.params) != set(template.distributions):
         raise ValueError("params and distributions have different keys")
     params: dict[str, Any] = {}
@@ -227,6 +221,22 @@ def _template(template: Any) -> ModelTrial:
         _, value = _param(name, _internal(dist, external), dist)
         params[name] = _external(dist, value)
         internal[name] = _read_back(dist, value)
+    return params, internal
+
+
+def _template(template: Any) -> ModelTrial:
+    if not isinstance(template, FrozenTrial):
+        raise ValueError("template must be a FrozenTrial")
+    state = template.state
+    if isinstance(state, bool) or not isinstance(state, TrialState):
+        raise ValueError("bad state")
+    start, complete = template.datetime_start, template.datetime_complete
+    _template_datetimes(state, start, complete)
+    raw_values = template.values
+    if raw_values is None and state == TrialState.COMPLETE:
+        raise ValueError("COMPLETE needs values")
+    values = None if raw_values is None else _values(raw_values)
+    params, internal = _template_params(template)
     return ModelTrial(
         trial_id=-1,
         study_id=-1,

@@ -187,6 +187,80 @@ def _matches(error: BaseException, expected: type[BaseException]) -> bool:
     return isinstance(error, expected)
 
 
+#: Template flaws in the state and what it requires (datetimes, values).
+_STATE_FLAWS = (
+    "state",
+    "no datetime_complete",
+    "datetime_complete",
+    "no datetime_start",
+    "nan value",
+    "value count",
+)
+#: Template flaws in the contents (params, attributes, intermediate values).
+_CONTENT_FLAWS = (
+    "param unrepresentable",
+    "not a distribution",
+    "attr",
+    "attr key",
+    "step",
+    "intermediate",
+)
+
+
+def _break_state(
+    data: st.DataObject,
+    template: FrozenTrial,
+    flaw: str,
+    start: datetime.datetime,
+    n_directions: int,
+) -> None:
+    """Give ``template`` the flaw ``flaw`` (one of ``_STATE_FLAWS``)."""
+    if flaw == "state":
+        bad_state: Any = data.draw(st.sampled_from(["COMPLETE", None, True, 9]))
+        template.state = bad_state
+    elif flaw == "no datetime_complete":
+        template.datetime_complete = None
+    elif flaw == "datetime_complete":
+        template.datetime_complete = start
+    elif flaw == "no datetime_start":
+        template.datetime_start = None
+    elif flaw == "nan value":
+        template.values = [math.nan] * n_directions
+    elif flaw == "value count":
+        template.values = [1.0] * data.draw(st.sampled_from([0, n_directions + 1]))
+
+
+def _break_contents(data: st.DataObject, template: FrozenTrial, flaw: str) -> None:
+    """Give ``template`` the flaw ``flaw`` (one of ``_CONTENT_FLAWS``)."""
+    params, distributions = template.params, template.distributions
+    if flaw == "param unrepresentable":
+        dist, external = data.draw(
+            st.sampled_from(
+                [
+                    (FloatDistribution(0.0, 1.0), math.nan),
+                    (FloatDistribution(0.0, 1.0), math.inf),
+                    (FloatDistribution(1e-3, 10.0, log=True), -1.0),
+                    (IntDistribution(1, 64, log=True), 0),
+                    (CategoricalDistribution(["a", "b"]), "z"),
+                ]
+            ),
+            label="unrepresentable param",
+        )
+        template.params = {**params, "x": external}
+        template.distributions = {**distributions, "x": dist}
+    elif flaw == "not a distribution":
+        template.params = {**params, "z": 0.5}
+        template.distributions = {**distributions, "z": "FloatDistribution"}  # type: ignore[dict-item]
+    elif flaw == "attr":
+        template.user_attrs = {"bad": data.draw(non_json_values)}
+    elif flaw == "attr key":
+        template.system_attrs = {"k" * 513: 1}
+    elif flaw == "step":
+        template.intermediate_values = {data.draw(st.sampled_from([-1, 2**31])): 1.0}
+    elif flaw == "intermediate":
+        template.intermediate_values = {1: data.draw(st.sampled_from(["1", None]))}  # type: ignore[dict-item]
+
+
 class StorageMachine(RuleBasedStateMachine):
     """Random operation sequences on a storage and on the reference model, compared."""
 
@@ -534,65 +608,13 @@ class StorageMachine(RuleBasedStateMachine):
             trial_id=data.draw(st.integers(-5, 5)),
         )
         flaw = data.draw(
-            st.sampled_from(
-                ["none"] * 24
-                + [
-                    "state",
-                    "no datetime_complete",
-                    "datetime_complete",
-                    "no datetime_start",
-                    "nan value",
-                    "value count",
-                    "param unrepresentable",
-                    "not a distribution",
-                    "attr",
-                    "attr key",
-                    "step",
-                    "intermediate",
-                    "not a trial",
-                ]
-            ),
+            st.sampled_from(["none"] * 24 + [*_STATE_FLAWS, *_CONTENT_FLAWS, "not a trial"]),
             label="template flaw",
         )
-        if flaw == "state":
-            bad_state: Any = data.draw(st.sampled_from(["COMPLETE", None, True, 9]))
-            template.state = bad_state
-        elif flaw == "no datetime_complete":
-            template.datetime_complete = None
-        elif flaw == "datetime_complete":
-            template.datetime_complete = start
-        elif flaw == "no datetime_start":
-            template.datetime_start = None
-        elif flaw == "nan value":
-            template.values = [math.nan] * n_directions
-        elif flaw == "value count":
-            template.values = [1.0] * data.draw(st.sampled_from([0, n_directions + 1]))
-        elif flaw == "param unrepresentable":
-            dist, external = data.draw(
-                st.sampled_from(
-                    [
-                        (FloatDistribution(0.0, 1.0), math.nan),
-                        (FloatDistribution(0.0, 1.0), math.inf),
-                        (FloatDistribution(1e-3, 10.0, log=True), -1.0),
-                        (IntDistribution(1, 64, log=True), 0),
-                        (CategoricalDistribution(["a", "b"]), "z"),
-                    ]
-                ),
-                label="unrepresentable param",
-            )
-            template.params = {**params, "x": external}
-            template.distributions = {**distributions, "x": dist}
-        elif flaw == "not a distribution":
-            template.params = {**params, "z": 0.5}
-            template.distributions = {**distributions, "z": "FloatDistribution"}  # type: ignore[dict-item]
-        elif flaw == "attr":
-            template.user_attrs = {"bad": data.draw(non_json_values)}
-        elif flaw == "attr key":
-            template.system_attrs = {"k" * 513: 1}
-        elif flaw == "step":
-            template.intermediate_values = {data.draw(st.sampled_from([-1, 2**31])): 1.0}
-        elif flaw == "intermediate":
-            template.intermediate_values = {1: data.draw(st.sampled_from(["1", None]))}  # type: ignore[dict-item]
+        if flaw in _STATE_FLAWS:
+            _break_state(data, template, flaw, start, n_directions)
+        elif flaw in _CONTENT_FLAWS:
+            _break_contents(data, template, flaw)
         elif flaw == "not a trial":
             return data.draw(st.sampled_from([{"state": TrialState.RUNNING}, 1, "trial"]))
         return template
@@ -756,20 +778,7 @@ class StorageMachine(RuleBasedStateMachine):
                 self.hold(got)
             return
         if what == "id":
-            study_id = self.pick_study(data)
-            study = self.model.studies.get(study_id) if type(study_id) is int else None
-            count = len(study.trial_ids) if study is not None else 0
-            number = data.draw(
-                st.integers(0, count - 1)
-                if count and coin(data, 70)
-                else st.integers(-1, count + 1),
-                label="number",
-            )
-            ok, got, want = self.call(
-                f"get_trial_id_from_study_id_trial_number({study_id}, {number})",
-                lambda: self.storage.get_trial_id_from_study_id_trial_number(study_id, number),
-                lambda: self.model.get_trial_id_from_number(study_id, number),
-            )
+            ok, got, want = self.read_trial_id(data)
         elif what == "number":
             ok, got, want = self.call(
                 f"get_trial_number_from_id({trial_id})",
@@ -777,18 +786,7 @@ class StorageMachine(RuleBasedStateMachine):
                 lambda: self.model.trial(trial_id).number,
             )
         elif what == "param":
-            trial = self.model.trials.get(trial_id) if type(trial_id) is int else None
-            names = [*sorted(PALETTE), "missing"]
-            if trial is not None and trial.params and coin(data, 70, "existing param?"):
-                names = list(trial.params)
-            name = data.draw(st.sampled_from(names), label="name")
-            ok, got, want = self.call(
-                f"get_trial_param({trial_id}, {name!r})",
-                lambda: self.storage.get_trial_param(trial_id, name),
-                lambda: self.model.get_trial_param(trial_id, name),
-            )
-            if ok:
-                assert type(got) is float, f"get_trial_param returned {got!r}"
+            ok, got, want = self.read_trial_param(data, trial_id)
         elif what == "params":
             ok, got, want = self.call(
                 f"get_trial_params({trial_id})",
@@ -809,6 +807,39 @@ class StorageMachine(RuleBasedStateMachine):
                 got, want = json.dumps(got, sort_keys=True), json.dumps(want, sort_keys=True)
         if ok:
             assert got == want, f"{what} of trial {trial_id}: {got!r} != {want!r}"
+
+    def read_trial_id(self, data: st.DataObject) -> tuple[bool, Any, Any]:
+        """``get_trial_id_from_study_id_trial_number`` with a study and a number drawn (a
+        number of the study 70% of the time); returns what :meth:`call` returns."""
+        study_id = self.pick_study(data)
+        study = self.model.studies.get(study_id) if type(study_id) is int else None
+        count = len(study.trial_ids) if study is not None else 0
+        number = data.draw(
+            st.integers(0, count - 1) if count and coin(data, 70) else st.integers(-1, count + 1),
+            label="number",
+        )
+        return self.call(
+            f"get_trial_id_from_study_id_trial_number({study_id}, {number})",
+            lambda: self.storage.get_trial_id_from_study_id_trial_number(study_id, number),
+            lambda: self.model.get_trial_id_from_number(study_id, number),
+        )
+
+    def read_trial_param(self, data: st.DataObject, trial_id: Any) -> tuple[bool, Any, Any]:
+        """``get_trial_param`` of ``trial_id`` with a name drawn (one of its params 70% of the
+        time); checks the value is a float; returns what :meth:`call` returns."""
+        trial = self.model.trials.get(trial_id) if type(trial_id) is int else None
+        names = [*sorted(PALETTE), "missing"]
+        if trial is not None and trial.params and coin(data, 70, "existing param?"):
+            names = list(trial.params)
+        name = data.draw(st.sampled_from(names), label="name")
+        ok, got, want = self.call(
+            f"get_trial_param({trial_id}, {name!r})",
+            lambda: self.storage.get_trial_param(trial_id, name),
+            lambda: self.model.get_trial_param(trial_id, name),
+        )
+        if ok:
+            assert type(got) is float, f"get_trial_param returned {got!r}"
+        return ok, got, want
 
     @rule(data=st.data())
     def get_all_trials(self, data: st.DataObject) -> None:

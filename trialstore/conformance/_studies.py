@@ -18,6 +18,10 @@ MIN = StudyDirection.MINIMIZE
 MAX = StudyDirection.MAXIMIZE
 
 
+class _IntSubclass(int):
+    """An int of another type: it names the study or trial its value names."""
+
+
 class StudiesConformance(ConformanceBase):
     """create_new_study, delete_study, names, directions and get_all_studies."""
 
@@ -159,6 +163,32 @@ class StudiesConformance(ConformanceBase):
                 storage.get_study_id_from_name(wrong_name)  # type: ignore[arg-type]
         for study_id in study_ids:
             assert storage.get_all_trials(study_id) == []
+
+    def test_unknown_study_ids_of_any_size_raise_key_error(self, storage: BaseStorage) -> None:
+        study_id = self.new_study(storage)
+        for huge in (2**31, -(2**31) - 1, 2**40, 2**63, -(2**63) - 1, 2**70):
+            with pytest.raises(KeyError):
+                storage.get_study_name_from_id(huge)
+            with pytest.raises(KeyError):
+                storage.get_all_trials(huge)
+            with pytest.raises(KeyError):
+                storage.set_study_user_attr(huge, "k", 1)
+            with pytest.raises(KeyError):
+                storage.create_new_trial(huge)
+        assert storage.get_study_user_attrs(study_id) == {}
+        assert storage.get_n_trials(study_id) == 0
+
+    def test_int_subclass_study_ids_name_the_same_study(self, storage: BaseStorage) -> None:
+        name = unique_name("intsub")
+        study_id = storage.create_new_study([MIN], name)
+        same = _IntSubclass(study_id)
+        assert storage.get_study_name_from_id(same) == name
+        storage.set_study_user_attr(same, "k", 1)
+        trial_id = storage.create_new_trial(same)
+        assert storage.get_study_user_attrs(study_id) == {"k": 1}
+        assert [t._trial_id for t in storage.get_all_trials(same)] == [trial_id]
+        assert storage.get_trial_id_from_study_id_trial_number(same, 0) == trial_id
+        assert type(trial_id) is int
 
     def test_missing_study_raises_key_error(self, storage: BaseStorage) -> None:
         study_id = self.new_study(storage)

@@ -33,6 +33,10 @@ class _NotJSON:
         return "<not JSON>"
 
 
+class _IntSubclass(int):
+    """An int of another type: it names the trial its value names."""
+
+
 class TrialsConformance(ConformanceBase):
     """create_new_trial, numbers, templates, set_trial_state_values and trial queries."""
 
@@ -256,6 +260,34 @@ class TrialsConformance(ConformanceBase):
         for trial_id in trial_ids:
             assert storage.get_trial(trial_id).state == TrialState.RUNNING
             assert storage.get_trial(trial_id).user_attrs == {}
+
+    def test_unknown_trial_ids_of_any_size_raise_key_error(self, storage: BaseStorage) -> None:
+        study_id = self.new_study(storage)
+        trial_id = storage.create_new_trial(study_id)
+        for huge in (2**31, -(2**31) - 1, 2**40, 2**63, -(2**63) - 1, 2**70):
+            with pytest.raises(KeyError):
+                storage.get_trial(huge)
+            with pytest.raises(KeyError):
+                storage.set_trial_user_attr(huge, "k", 1)
+            with pytest.raises(KeyError):
+                storage.set_trial_state_values(huge, TrialState.FAIL)
+        assert storage.get_trial(trial_id).state == TrialState.RUNNING
+        assert storage.get_trial(trial_id).user_attrs == {}
+
+    def test_int_subclass_trial_ids_name_the_same_trial(self, storage: BaseStorage) -> None:
+        study_id = self.new_study(storage)
+        trial_id = storage.create_new_trial(study_id)
+        same = _IntSubclass(trial_id)
+        storage.set_trial_param(same, "x", 0.5, FloatDistribution(0.0, 1.0))
+        storage.set_trial_user_attr(same, "k", 1)
+        storage.set_trial_intermediate_value(same, 0, 2.0)
+        assert storage.get_trial_number_from_id(same) == 0
+        assert storage.set_trial_state_values(same, TrialState.COMPLETE, [1.0])
+        trial = storage.get_trial(same)
+        assert (trial.params, trial.user_attrs) == ({"x": 0.5}, {"k": 1})
+        assert (trial.intermediate_values, trial.values) == ({0: 2.0}, [1.0])
+        assert storage.get_trial(trial_id) == trial
+        assert type(trial._trial_id) is int
 
     def test_unfinished_template_must_not_have_datetime_complete(
         self, storage: BaseStorage

@@ -52,39 +52,14 @@ def clone_study(
     system_attrs = from_storage.get_study_system_attrs(source_id)
     trials = from_storage.get_all_trials(source_id, deepcopy=False)
 
-    try:
-        existing = to_storage.get_study_id_from_name(target_name)
-    except KeyError:
-        existing = None
-    if existing is not None:
-        if not overwrite:
-            raise DuplicatedStudyError(
-                f"the destination already has a study named {target_name!r} "
-                "(use overwrite to replace it)."
-            )
-        to_storage.delete_study(existing)
-
+    _make_room(to_storage, target_name, overwrite=overwrite)
     study_id = to_storage.create_new_study(directions, target_name)
     try:
         for key, value in user_attrs.items():
             to_storage.set_study_user_attr(study_id, key, value)
         for key, value in system_attrs.items():
             to_storage.set_study_system_attr(study_id, key, value)
-        ordered = sorted(trials, key=lambda t: t.number)
-        for trial in ordered:
-            try:
-                to_storage.create_new_trial(study_id, template_trial=trial)
-            except ValueError as e:
-                raise ValueError(f"trial {trial.number} cannot be copied: {e}") from e
-            if on_trial is not None:
-                on_trial(trial)
-        copied = [t.number for t in to_storage.get_all_trials(study_id, deepcopy=False)]
-        if copied != [t.number for t in ordered]:
-            raise RuntimeError(
-                f"the copy of study {study_name!r} has trial numbers that differ from the "
-                "source's: another writer added trials to the destination during the copy, "
-                "or the source's numbers are not 0..n-1."
-            )
+        _copy_trials(trials, to_storage, study_id, study_name, on_trial)
     except BaseException:
         try:
             to_storage.delete_study(study_id)
@@ -92,3 +67,49 @@ def clone_study(
             pass
         raise
     return study_id
+
+
+def _make_room(storage: BaseStorage, study_name: str, *, overwrite: bool) -> None:
+    """Delete the study ``study_name`` of ``storage`` if ``overwrite``; without it, raise
+    DuplicatedStudyError if there is one."""
+    try:
+        existing = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return
+    if not overwrite:
+        raise DuplicatedStudyError(
+            f"the destination already has a study named {study_name!r} "
+            "(use overwrite to replace it)."
+        )
+    storage.delete_study(existing)
+
+
+def _copy_trials(
+    trials: list[FrozenTrial],
+    to_storage: BaseStorage,
+    study_id: int,
+    study_name: str,
+    on_trial: Callable[[FrozenTrial], object] | None,
+) -> None:
+    """Create ``trials`` in number order in the study ``study_id`` of ``to_storage``, and check
+    they got the same numbers.
+
+    Raises:
+        ValueError: the destination rejects a trial (the message names its number).
+        RuntimeError: the destination numbered the trials differently.
+    """
+    ordered = sorted(trials, key=lambda t: t.number)
+    for trial in ordered:
+        try:
+            to_storage.create_new_trial(study_id, template_trial=trial)
+        except ValueError as e:
+            raise ValueError(f"trial {trial.number} cannot be copied: {e}") from e
+        if on_trial is not None:
+            on_trial(trial)
+    copied = [t.number for t in to_storage.get_all_trials(study_id, deepcopy=False)]
+    if copied != [t.number for t in ordered]:
+        raise RuntimeError(
+            f"the copy of study {study_name!r} has trial numbers that differ from the "
+            "source's: another writer added trials to the destination during the copy, "
+            "or the source's numbers are not 0..n-1."
+        )

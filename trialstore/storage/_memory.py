@@ -11,7 +11,14 @@ from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState, copy_trial
+from trialstore._core import (
+    FrozenStudy,
+    FrozenTrial,
+    StudyDirection,
+    TrialState,
+    copy_trial,
+    new_running_trial,
+)
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
@@ -151,22 +158,11 @@ class InMemoryStorage(BaseStorage):
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         if template_trial is None:
-            trial = FrozenTrial(
-                number=-1,
-                state=TrialState.RUNNING,
-                value=None,
-                datetime_start=datetime.datetime.now(),
-                datetime_complete=None,
-                params={},
-                distributions={},
-                user_attrs={},
-                system_attrs={},
-                intermediate_values={},
-                trial_id=-1,
-            )
+            trial = new_running_trial()
         else:
             trial = check.check_template(template_trial)
         with self._lock:
+            study_id = check.check_id(study_id, "study")
             study = self._study(study_id)
             check.check_values_count(trial.values, len(study.directions))
             for name, dist in trial.distributions.items():
@@ -305,6 +301,7 @@ class InMemoryStorage(BaseStorage):
 
     def record_heartbeat(self, trial_id: int) -> None:
         with self._lock:
+            trial_id = check.check_id(trial_id, "trial")
             if self._updatable_trial(trial_id).state == TrialState.RUNNING:
                 self._heartbeats[trial_id] = time.monotonic()
 
@@ -325,13 +322,13 @@ class InMemoryStorage(BaseStorage):
     # -- private ----------------------------------------------------------------------------
 
     def _study(self, study_id: int) -> _Study:
-        study = self._studies.get(study_id) if _is_id(study_id) else None
+        study = self._studies.get(check.check_id(study_id, "study"))
         if study is None:
             raise KeyError(f"No study with id {study_id!r}.")
         return study
 
     def _trial(self, trial_id: int) -> FrozenTrial:
-        trial = self._trials.get(trial_id) if _is_id(trial_id) else None
+        trial = self._trials.get(check.check_id(trial_id, "trial"))
         if trial is None:
             raise KeyError(f"No trial with id {trial_id!r}.")
         return trial
@@ -343,8 +340,3 @@ class InMemoryStorage(BaseStorage):
                 f"Trial#{trial.number} has already finished and can not be updated."
             )
         return trial
-
-
-def _is_id(value: object) -> bool:
-    """Ids are ints; True, 1.0 and "1" name nothing (a KeyError, as for any unknown id)."""
-    return type(value) is int

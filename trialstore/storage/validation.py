@@ -1,9 +1,11 @@
 """The argument checks of the storage protocol (``docs/protocol.md``), shared by every backend.
 
-Each check raises :class:`ValueError` naming the argument and what is allowed, and returns the
-normalised value that the backend stores. Backends call these before writing anything, so a
-rejected call never changes stored data. Authors of other storages call them to reject what
-trialstore's backends reject, with the same messages (the conformance suite checks both).
+Each check raises :class:`ValueError` naming the argument and what is allowed (but
+:func:`check_id`, which raises the :class:`KeyError` of an id that does not exist), and returns
+the normalised value that the backend stores or looks up. Backends call these before writing
+anything, so a rejected call never changes stored data. Authors of other storages call them
+to reject what trialstore's backends reject, with the same messages (the conformance suite
+checks both).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.distributions import (
@@ -25,15 +27,18 @@ from trialstore.distributions import (
 )
 
 __all__ = [
+    "MAX_ID",
     "MAX_NAME_LENGTH",
     "MAX_STEP",
     "check_attr",
     "check_directions",
     "check_distribution_against",
     "check_heartbeat_settings",
+    "check_id",
     "check_intermediate_value",
     "check_param",
     "check_params",
+    "check_running_template",
     "check_state_values",
     "check_study_name",
     "check_template",
@@ -44,6 +49,8 @@ __all__ = [
 MAX_NAME_LENGTH = 512
 #: Steps are stored in a 32-bit signed INT column by the RDB backend.
 MAX_STEP = 2**31 - 1
+#: Ids are signed 64-bit integers (the largest database integer and the gRPC wire's int64).
+MAX_ID = 2**63 - 1
 
 _ALLOWED_DIRECTIONS = (StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE)
 _SETTABLE_STATES = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -55,6 +62,22 @@ def _check_name(field: str, name: Any) -> str:
     if len(name) > MAX_NAME_LENGTH:
         raise ValueError(f"{field} must be at most {MAX_NAME_LENGTH} characters, got {len(name)}.")
     return name
+
+
+def check_id(value: Any, kind: Literal["study", "trial"]) -> int:
+    """Return the study or trial id ``value`` as a plain ``int``, ready to look up.
+
+    An id is an ``int`` (an int subclass such as an ``IntEnum`` member counts; ``bool`` does
+    not) in ``[-MAX_ID - 1, MAX_ID]``. Anything else names no study or trial, so it raises
+    the error of an id that does not exist, before the backend reads or writes anything.
+    Whether an id in range exists is for the backend to decide.
+
+    Raises:
+        KeyError: ``No {kind} with id {value!r}.`` when ``value`` is not such an int.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not -MAX_ID - 1 <= value <= MAX_ID:
+        raise KeyError(f"No {kind} with id {value!r}.")
+    return int(value)
 
 
 def check_study_name(study_name: Any) -> str | None:
@@ -249,19 +272,8 @@ def check_running_template(template: Any) -> None:
         )
 
 
-def check_template(template: Any) -> FrozenTrial:
-    """Return a private, normalised copy of a template trial.
-
-    The count of values is not checked here (see :func:`check_values_count`). The copy holds
-    JSON-normalised attributes, float values, int steps, and params whose external values
-    convert to internal values their distributions can represent (inside their ranges or
-    not, as for :func:`check_param`); the caller's object is never stored.
-    """
-    if not isinstance(template, FrozenTrial):
-        raise ValueError(f"template_trial must be a FrozenTrial, got {type(template).__name__}.")
-    if isinstance(template.state, bool) or template.state not in tuple(TrialState):
-        raise ValueError(f"template_trial.state {template.state!r} is not a TrialState.")
-    state = TrialState(template.state)
+def _check_template_datetimes(template: FrozenTrial, state: TrialState) -> None:
+    """Check the template's datetimes are datetimes or None, as its state requires."""
     _check_datetime("datetime_start", template.datetime_start)
     _check_datetime("datetime_complete", template.datetime_complete)
     if state.is_finished() and template.datetime_complete is None:
@@ -270,13 +282,13 @@ def check_template(template: Any) -> FrozenTrial:
         raise ValueError("template_trial.datetime_complete must be None for an unfinished state.")
     if state == TrialState.RUNNING and template.datetime_start is None:
         raise ValueError("template_trial.datetime_start is required when state is RUNNING.")
-    values = template.values
-    if values is None:
-        if state == TrialState.COMPLETE:
-            raise ValueError("template_trial.values are required when state is COMPLETE.")
-        checked_values = None
-    else:
-        _, checked_values = check_state_values(TrialState.COMPLETE, values)
+
+
+def _template_params(
+    template: FrozenTrial,
+) -> tuple[dict[str, Any], dict[str, BaseDistribution]]:
+    """Return the template's params (external values, as their internal values convert back)
+    and distributions, each param checked as by :func:`check_param`."""
     if set(template.params) != set(template.distributions):
         raise ValueError(
             "template_trial.params and template_trial.distributions must have the same keys: "
@@ -295,6 +307,31 @@ def check_template(template: Any) -> FrozenTrial:
         check_param(name, internal, dist)
         params[name] = dist.to_external_repr(internal)
         distributions[name] = dist
+    return params, distributions
+
+
+def check_template(template: Any) -> FrozenTrial:
+    """Return a private, normalised copy of a template trial.
+
+    The count of values is not checked here (see :func:`check_values_count`). The copy holds
+    JSON-normalised attributes, float values, int steps, and params whose external values
+    convert to internal values their distributions can represent (inside their ranges or
+    not, as for :func:`check_param`); the caller's object is never stored.
+    """
+    if not isinstance(template, FrozenTrial):
+        raise ValueError(f"template_trial must be a FrozenTrial, got {type(template).__name__}.")
+    if isinstance(template.state, bool) or template.state not in tuple(TrialState):
+        raise ValueError(f"template_trial.state {template.state!r} is not a TrialState.")
+    state = TrialState(template.state)
+    _check_template_datetimes(template, state)
+    values = template.values
+    if values is None:
+        if state == TrialState.COMPLETE:
+            raise ValueError("template_trial.values are required when state is COMPLETE.")
+        checked_values = None
+    else:
+        _, checked_values = check_state_values(TrialState.COMPLETE, values)
+    params, distributions = _template_params(template)
     user_attrs = {k: check_attr(k, v) for k, v in template.user_attrs.items()}
     system_attrs = {k: check_attr(k, v) for k, v in template.system_attrs.items()}
     intermediate_values = dict(

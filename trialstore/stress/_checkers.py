@@ -199,68 +199,96 @@ def check_study_names(ops: Iterable[Op], studies: Iterable[dict[str, Any]]) -> I
     return inv
 
 
+#: What was written to each trial: trial id -> (field, key) -> the values written.
+_Written = dict[int, dict[tuple[str, str], set[Any]]]
+#: The trial field each single-value write sets.
+_WRITE_FIELDS = {"set_param": "params", "report": "iv", "set_attr": "user_attrs"}
+
+
 def check_acknowledged_writes(index: _Index) -> Invariant:
     """Every acknowledged write is in the final contents; nothing is there that nobody
     wrote."""
     inv = Invariant("acknowledged_writes_present")
-    written: dict[int, dict[tuple[str, str], set[Any]]] = defaultdict(lambda: defaultdict(set))
-    field_of = {"set_param": "params", "report": "iv", "set_attr": "user_attrs"}
+    written: _Written = defaultdict(lambda: defaultdict(set))
     for op in index.ops:
         if op.op == "finish" and "p" in op.args:
-            # Parameters written with the finish: the batch goes first and is not atomic
-            # with the state (protocol §5.2), so even a failed finish may have stored it.
-            tid = op.args["t"]
-            for key, value in op.args["p"].items():
-                written[tid][("params", key)].add(value)
-                if op.outcome == OK:
-                    inv.checked += 1
-                    trial = index.trials.get(tid)
-                    stored = None if trial is None else trial["params"].get(key)
-                    if stored != value:
-                        inv.violate(
-                            f"finish trial {tid} param {key}={value!r} acknowledged to "
-                            f"{op.worker}#{op.seq} but stored {stored!r}"
-                        )
-        if op.op in field_of and op.outcome in (OK, UNKNOWN):
-            tid, key, value = op.args["t"], str(op.args["k"]), op.args["v"]
-            written[tid][(field_of[op.op], key)].add(value)
-            if op.outcome == OK:
-                inv.checked += 1
-                trial = index.trials.get(tid)
-                stored = None if trial is None else trial[field_of[op.op]].get(key)
-                if stored != value:
-                    inv.violate(
-                        f"{op.op} trial {tid} {key}={value!r} acknowledged to "
-                        f"{op.worker}#{op.seq} but stored {stored!r}"
-                    )
-        elif op.op == "enqueue" and op.outcome == OK:
+            _note_finish_params(op, index, inv, written)
+        if op.op in _WRITE_FIELDS and op.outcome in (OK, UNKNOWN):
+            _note_write(op, index, inv, written)
+        elif op.outcome == OK:
+            _check_acknowledged_effect(op, index, inv)
+    _check_nothing_unwritten(index, inv, written)
+    return inv
+
+
+def _note_finish_params(op: Op, index: _Index, inv: Invariant, written: _Written) -> None:
+    """Parameters written with the finish: the batch goes first and is not atomic with the
+    state (protocol §5.2), so even a failed finish may have stored it."""
+    tid = op.args["t"]
+    for key, value in op.args["p"].items():
+        written[tid][("params", key)].add(value)
+        if op.outcome == OK:
             inv.checked += 1
-            trial = index.trials.get(op.result)
-            if trial is None or trial["params"].get("q") != op.args["q"]:
-                inv.violate(f"enqueued trial {op.result} ({op.worker}#{op.seq}) lost or altered")
-        elif op.op == "create_trial" and op.outcome == OK:
-            inv.checked += 1
-            if index.trial_study.get(op.result) != op.args["s"]:
-                inv.violate(f"created trial {op.result} ({op.worker}#{op.seq}) not in its study")
-        elif op.op == "finish" and op.outcome == OK:
-            inv.checked += 1
-            trial = index.trials.get(op.args["t"])
-            want_values = op.args["values"]
-            if (
-                trial is None
-                or trial["state"] != op.args["state"]
-                or (want_values is not None and trial["values"] != want_values)
-            ):
-                got = None if trial is None else (trial["state"], trial["values"])
+            trial = index.trials.get(tid)
+            stored = None if trial is None else trial["params"].get(key)
+            if stored != value:
                 inv.violate(
-                    f"finish trial {op.args['t']} -> {op.args['state']} {want_values} "
-                    f"acknowledged to {op.worker}#{op.seq} but stored {got}"
+                    f"finish trial {tid} param {key}={value!r} acknowledged to "
+                    f"{op.worker}#{op.seq} but stored {stored!r}"
                 )
-        elif op.op == "claim" and op.outcome == OK and op.result:
-            inv.checked += 1
-            trial = index.trials.get(op.args["t"])
-            if trial is None or trial["state"] == "WAITING":
-                inv.violate(f"claim of trial {op.args['t']} won by {op.worker}#{op.seq} lost")
+
+
+def _note_write(op: Op, index: _Index, inv: Invariant, written: _Written) -> None:
+    """A single-value write that may have taken effect; if acknowledged, it must be stored."""
+    tid, key, value = op.args["t"], str(op.args["k"]), op.args["v"]
+    field_name = _WRITE_FIELDS[op.op]
+    written[tid][(field_name, key)].add(value)
+    if op.outcome == OK:
+        inv.checked += 1
+        trial = index.trials.get(tid)
+        stored = None if trial is None else trial[field_name].get(key)
+        if stored != value:
+            inv.violate(
+                f"{op.op} trial {tid} {key}={value!r} acknowledged to "
+                f"{op.worker}#{op.seq} but stored {stored!r}"
+            )
+
+
+def _check_acknowledged_effect(op: Op, index: _Index, inv: Invariant) -> None:
+    """An acknowledged enqueue, create, finish or won claim must show in the final contents."""
+    if op.op == "enqueue":
+        inv.checked += 1
+        trial = index.trials.get(op.result)
+        if trial is None or trial["params"].get("q") != op.args["q"]:
+            inv.violate(f"enqueued trial {op.result} ({op.worker}#{op.seq}) lost or altered")
+    elif op.op == "create_trial":
+        inv.checked += 1
+        if index.trial_study.get(op.result) != op.args["s"]:
+            inv.violate(f"created trial {op.result} ({op.worker}#{op.seq}) not in its study")
+    elif op.op == "finish":
+        inv.checked += 1
+        trial = index.trials.get(op.args["t"])
+        want_values = op.args["values"]
+        if (
+            trial is None
+            or trial["state"] != op.args["state"]
+            or (want_values is not None and trial["values"] != want_values)
+        ):
+            got = None if trial is None else (trial["state"], trial["values"])
+            inv.violate(
+                f"finish trial {op.args['t']} -> {op.args['state']} {want_values} "
+                f"acknowledged to {op.worker}#{op.seq} but stored {got}"
+            )
+    elif op.op == "claim" and op.result:
+        inv.checked += 1
+        trial = index.trials.get(op.args["t"])
+        if trial is None or trial["state"] == "WAITING":
+            inv.violate(f"claim of trial {op.args['t']} won by {op.worker}#{op.seq} lost")
+
+
+def _check_nothing_unwritten(index: _Index, inv: Invariant, written: _Written) -> None:
+    """Every param, intermediate value and user attribute stored was written by someone
+    (the enqueue's own ``q`` param and ``enqueued_by`` attribute aside)."""
     enqueued_q = {op.args["q"] for op in index.creates if op.op == "enqueue"}
     for tid, trial in index.trials.items():
         for fld in ("params", "iv", "user_attrs"):
@@ -271,7 +299,6 @@ def check_acknowledged_writes(index: _Index) -> Invariant:
                     continue
                 if value not in written[tid].get((fld, key), set()):
                     inv.violate(f"trial {tid} holds {fld}[{key}]={value!r} that nobody wrote")
-    return inv
 
 
 def check_finished_unchanged(index: _Index) -> Invariant:
@@ -306,6 +333,16 @@ def check_finished_unchanged(index: _Index) -> Invariant:
 def check_single_winner(index: _Index) -> Invariant:
     """At most one caller wins each claim, and each trial is finished by at most one call."""
     inv = Invariant("single_winner")
+    claims, finishes = _winners(index, inv)
+    for what, winners_of in (("claimed", claims), ("finished", finishes)):
+        for tid, winners in sorted(winners_of.items()):
+            if len(winners) > 1:
+                inv.violate(f"trial {tid} {what} by {len(winners)}: {winners[:4]}")
+    return inv
+
+
+def _winners(index: _Index, inv: Invariant) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+    """Return who won each claim and who finished each trial (counting the calls checked)."""
     claims: dict[int, list[str]] = defaultdict(list)
     finishes: dict[int, list[str]] = defaultdict(list)
     for op in index.ops:
@@ -324,13 +361,7 @@ def check_single_winner(index: _Index) -> Invariant:
             for tid in op.result or ():
                 inv.checked += 1
                 finishes[tid].append(where + "(stale)")
-    for tid, winners in sorted(claims.items()):
-        if len(winners) > 1:
-            inv.violate(f"trial {tid} claimed by {len(winners)}: {winners[:4]}")
-    for tid, winners in sorted(finishes.items()):
-        if len(winners) > 1:
-            inv.violate(f"trial {tid} finished by {len(winners)}: {winners[:4]}")
-    return inv
+    return claims, finishes
 
 
 def _may_list_before_a_beat(reaper: Op, beats: list[Op], ctx: CheckContext) -> bool:
@@ -384,15 +415,7 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
     slack_ns = int((ctx.grace_period + ctx.stale_slack) * 1e9)
     inv.figures["stale_after_s"] = float(ctx.grace_period + ctx.stale_slack)
     candidates = finished_before = no_reaper = 0
-    reapers: dict[int, list[Op]] = defaultdict(list)
-    # fail_stale calls whose outcome is unknown (their worker was killed or the storage lost
-    # the reply) may have failed any stale trial of their study: their result is not known.
-    unknown_reapers: dict[int, list[Op]] = defaultdict(list)
-    for op in index.ops:
-        if op.op == "fail_stale" and op.outcome == OK:
-            reapers[op.args["s"]].append(op)
-        elif op.op == "fail_stale" and op.outcome == UNKNOWN:
-            unknown_reapers[op.args["s"]].append(op)
+    reapers, unknown_reapers = _reapers_by_study(index)
     delays: list[float] = []
     in_flight = 0
     for tid, ops in index.by_trial.items():
@@ -417,30 +440,15 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
         if any(op.outcome == OK and op.t1 < death for op in enders):
             finished_before += 1  # finished before its worker died
             continue
+        study_id = index.trial_study.get(tid, -1)
         last_beat = beats[-1].t0
         enders += [
             op
-            for op in unknown_reapers.get(index.trial_study.get(tid, -1), [])
+            for op in unknown_reapers.get(study_id, [])
             if op.t0 > last_beat or _may_list_before_a_beat(op, beats, ctx)
         ]
-        stale_from = death + slack_ns
-        judged = False
-        for reaper in reapers.get(index.trial_study.get(tid, -1), []):
-            if reaper.t0 <= stale_from:
-                continue
-            inv.checked += 1
-            judged = True
-            if tid in (reaper.result or ()):
-                delays.append((reaper.t1 - death) / 1e9)
-                break
-            if any(op is not reaper and op.t0 < reaper.t1 for op in enders):
-                break  # someone else may have finished it first
-            inv.violate(
-                f"trial {tid} of {owner} (killed) not failed by fail_stale "
-                f"{reaper.worker}#{reaper.seq} {(reaper.t0 - death) / 1e9:.1f}s after the kill"
-            )
-            break
-        if not judged:
+        stale = _StaleTrial(tid, owner, death, death + slack_ns, enders)
+        if not _judge_reapers(stale, reapers.get(study_id, []), inv, delays):
             no_reaper += 1
     inv.reap_delays = delays
     inv.figures["killed_owner_trials"] = candidates
@@ -448,6 +456,55 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
     inv.figures["finished_before_kill"] = finished_before
     inv.figures["no_reaper_after_grace"] = no_reaper
     return inv
+
+
+def _reapers_by_study(index: _Index) -> tuple[dict[int, list[Op]], dict[int, list[Op]]]:
+    """Return the acknowledged ``fail_stale_trials`` calls by study, and those whose outcome
+    is unknown (their worker was killed or the storage lost the reply: they may have failed
+    any stale trial of their study, their result is not known)."""
+    reapers: dict[int, list[Op]] = defaultdict(list)
+    unknown_reapers: dict[int, list[Op]] = defaultdict(list)
+    for op in index.ops:
+        if op.op == "fail_stale" and op.outcome == OK:
+            reapers[op.args["s"]].append(op)
+        elif op.op == "fail_stale" and op.outcome == UNKNOWN:
+            unknown_reapers[op.args["s"]].append(op)
+    return reapers, unknown_reapers
+
+
+@dataclass
+class _StaleTrial:
+    """A trial whose owner was killed after beating: stale from ``stale_from`` (ns) on.
+    ``enders``: the calls that may have finished it (finishes and reapers)."""
+
+    tid: int
+    owner: str
+    death: int
+    stale_from: int
+    enders: list[Op]
+
+
+def _judge_reapers(
+    stale: _StaleTrial, reapers: list[Op], inv: Invariant, delays: list[float]
+) -> bool:
+    """Judge the trial by the first acknowledged reaper of its study invoked once it was
+    stale: it must have failed it, unless another call may have finished it first. Append
+    the delay from the kill when it did. Return whether such a reaper exists."""
+    for reaper in reapers:
+        if reaper.t0 <= stale.stale_from:
+            continue
+        inv.checked += 1
+        if stale.tid in (reaper.result or ()):
+            delays.append((reaper.t1 - stale.death) / 1e9)
+        elif not any(op is not reaper and op.t0 < reaper.t1 for op in stale.enders):
+            inv.violate(
+                f"trial {stale.tid} of {stale.owner} (killed) not failed by fail_stale "
+                f"{reaper.worker}#{reaper.seq} {(reaper.t0 - stale.death) / 1e9:.1f}s after "
+                "the kill"
+            )
+        # else: someone else may have finished it first
+        return True
+    return False
 
 
 # -- linearizability ------------------------------------------------------------------------
@@ -469,28 +526,41 @@ def _trial_step(op: Op) -> tuple[Callable[[Any], list[Any]], bool] | None:
     if finished_err and kind in ("claim", "finish", *_TRIAL_WRITES):
         return (lambda s: [s] if s in _FINISHED else []), True
     if kind == "claim":
-        if outcome == OK:
-            if result:
-                return (lambda s: ["RUNNING"] if s == "WAITING" else []), False
-            return _read_step("RUNNING"), True
-        if outcome == UNKNOWN:
-            return (lambda s: ["RUNNING"] if s == "WAITING" else [s]), False
-        return None
+        return _claim_step(outcome, result)
     if kind == "finish":
-        target = op.args["state"]
-        if outcome == OK:
-            if result:
-                return (lambda s: [target] if s in _UNFINISHED else []), False
-            return (lambda s: []), True
-        if outcome == UNKNOWN:
-            return (lambda s: [target] if s in _UNFINISHED else [s]), False
-        return None
+        return _finish_step(outcome, result, op.args["state"])
     if kind == "fail_stale":
         if outcome == OK:
             return (lambda s: ["FAIL"] if s == "RUNNING" else []), False
         return None
     if kind in _TRIAL_WRITES and outcome == OK:
         return (lambda s: [s] if s in _UNFINISHED else []), True
+    return None
+
+
+def _claim_step(outcome: str, won: Any) -> tuple[Callable[[Any], list[Any]], bool] | None:
+    """The step of a claim (WAITING -> RUNNING) that neither failed as finished nor as
+    missing: a won claim moves WAITING on, a lost one saw it RUNNING."""
+    if outcome == OK:
+        if won:
+            return (lambda s: ["RUNNING"] if s == "WAITING" else []), False
+        return _read_step("RUNNING"), True
+    if outcome == UNKNOWN:
+        return (lambda s: ["RUNNING"] if s == "WAITING" else [s]), False
+    return None
+
+
+def _finish_step(
+    outcome: str, finished: Any, target: str
+) -> tuple[Callable[[Any], list[Any]], bool] | None:
+    """The step of a finish to ``target`` that neither failed as finished nor as missing
+    (one acknowledged with False fits no state)."""
+    if outcome == OK:
+        if finished:
+            return (lambda s: [target] if s in _UNFINISHED else []), False
+        return (lambda s: []), True
+    if outcome == UNKNOWN:
+        return (lambda s: [target] if s in _UNFINISHED else [s]), False
     return None
 
 
@@ -502,37 +572,14 @@ def check_trial_linearizable(index: _Index, ctx: CheckContext) -> Invariant:
     """Each trial's state, as a register, has a linearizable history (reads included)."""
     inv = Invariant("linearizable_trial_state")
     reads: dict[int, list[tuple[Op, str]]] = defaultdict(list)
-    stale_unknown: dict[int, list[Op]] = defaultdict(list)
     for op in index.ops:
-        if op.outcome == OK and op.op in ("read_all", "get_trial"):
-            rows = _rows(op)
-            for tid, _number, state, _digest in rows:
-                reads[tid].append((op, state))
-        elif op.op == "fail_stale" and op.outcome == UNKNOWN:
-            stale_unknown[op.args["s"]].append(op)
+        for tid, _number, state, _digest in _rows(op):
+            reads[tid].append((op, state))
+    _, stale_unknown = _reapers_by_study(index)
     created = _created_ok(index)
     steps_total = 0
     for tid, final in index.trials.items():
-        lin: list[LinOp] = []
-        for op in index.by_trial.get(tid, []):
-            if op.op == "fail_stale" and op.outcome == OK and tid not in (op.result or ()):
-                continue
-            stepped = _trial_step(op)
-            if stepped is None:
-                continue
-            step, pure = stepped
-            t1 = min(op.effect_deadline, ctx.end_ns)
-            lin.append(
-                LinOp(
-                    op.t0,
-                    t1,
-                    step,
-                    optional=op.outcome == UNKNOWN,
-                    symmetry=(op.op, op.args.get("state")),
-                    label=f"{op.op} {op.worker}#{op.seq}",
-                    pure=pure,
-                )
-            )
+        lin = _trial_writes(tid, index, ctx)
         initial = "ABSENT"
         if tid not in created:
             initial = "WAITING" if "enqueued_by" in final["user_attrs"] else "RUNNING"
@@ -575,6 +622,32 @@ def check_trial_linearizable(index: _Index, ctx: CheckContext) -> Invariant:
             inv.violate(f"trial {tid}: no linearization (stuck at {result.stuck_at})")
     inv.figures["search_steps"] = steps_total
     return inv
+
+
+def _trial_writes(tid: int, index: _Index, ctx: CheckContext) -> list[LinOp]:
+    """The operations of the history that act on the trial ``tid``'s state (a reaper only if
+    it may have failed this trial), as register operations."""
+    lin: list[LinOp] = []
+    for op in index.by_trial.get(tid, []):
+        if op.op == "fail_stale" and op.outcome == OK and tid not in (op.result or ()):
+            continue
+        stepped = _trial_step(op)
+        if stepped is None:
+            continue
+        step, pure = stepped
+        t1 = min(op.effect_deadline, ctx.end_ns)
+        lin.append(
+            LinOp(
+                op.t0,
+                t1,
+                step,
+                optional=op.outcome == UNKNOWN,
+                symmetry=(op.op, op.args.get("state")),
+                label=f"{op.op} {op.worker}#{op.seq}",
+                pure=pure,
+            )
+        )
+    return lin
 
 
 def check_counter_linearizable(index: _Index, ctx: CheckContext) -> Invariant:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from trialstore.storage import SCHEME_FACTORIES, mask_password
@@ -100,25 +100,8 @@ class StressConfig:
                            "partition_seconds"):  # fmt: skip
             _check_seconds(getattr(self, field_name), name(field_name))
         _check_seconds(self.think_time, name("think_time"), zero=True)
-        if self.heartbeat_interval is not None:
-            _check_seconds(self.heartbeat_interval, name("heartbeat_interval"),
-                           off="None: heartbeats off")  # fmt: skip
-        if self.grace_period is not None:
-            _check_seconds(self.grace_period, name("grace_period"))
-            if self.heartbeat_interval is None:
-                raise ValueError(
-                    f"{name('grace_period')} needs heartbeats on, got {name('grace_period')} "
-                    f"{self.grace_period!r} with {name('heartbeat_interval')} None (off)"
-                )
-        if isinstance(self.faults, str):
-            raise ValueError(
-                f"{name('faults')} must be a sequence of fault names, got the str {self.faults!r}"
-            )
-        for fault in self.faults:
-            if fault not in FAULT_KINDS:
-                raise ValueError(
-                    f"unknown fault {fault!r} in {name('faults')}; known: {', '.join(FAULT_KINDS)}"
-                )
+        _check_heartbeats(self.heartbeat_interval, self.grace_period, name)
+        _check_faults(self.faults, name("faults"))
         _check_choice(self.mode, name("mode"), MODES)
         _check_choice(self.restart_mode, name("restart_mode"), RESTART_MODES)
         _check_choice(self.tier, name("tier"), tuple(TIERS))
@@ -131,6 +114,30 @@ class StressConfig:
             raise ValueError(
                 f"{name('hosts')} {self.hosts} needs {name('mode')} process (thread mode runs "
                 f"on this host only), got {name('mode')} thread"
+            )
+
+
+def _check_heartbeats(
+    interval: float | None, grace_period: float | None, name: Callable[[str], str]
+) -> None:
+    if interval is not None:
+        _check_seconds(interval, name("heartbeat_interval"), off="None: heartbeats off")
+    if grace_period is not None:
+        _check_seconds(grace_period, name("grace_period"))
+        if interval is None:
+            raise ValueError(
+                f"{name('grace_period')} needs heartbeats on, got {name('grace_period')} "
+                f"{grace_period!r} with {name('heartbeat_interval')} None (off)"
+            )
+
+
+def _check_faults(faults: Sequence[str], field_name: str) -> None:
+    if isinstance(faults, str):
+        raise ValueError(f"{field_name} must be a sequence of fault names, got the str {faults!r}")
+    for fault in faults:
+        if fault not in FAULT_KINDS:
+            raise ValueError(
+                f"unknown fault {fault!r} in {field_name}; known: {', '.join(FAULT_KINDS)}"
             )
 
 

@@ -10,6 +10,7 @@ import secrets
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -276,20 +277,8 @@ def _run_processes(
     stop: StopRequest,
 ) -> tuple[int, list[FaultEvent], dict[str, int], dict[str, Any]]:
     rng = random.Random(config.seed)
-    hosts: Hosts | None = None
-    urls = [target.url]
-    prefixes: list[list[str]] = [[]]
     networked = target.url.partition("://")[0].lower() not in _FILE_SCHEMES
-    if config.hosts > 1:
-        ports = []
-        if networked:
-            port = urlsplit(target.url).port
-            if port is not None:
-                ports.append(port)
-        hosts = stack.enter_context(Hosts(config.hosts, ports))
-        urls = [host_url(target.url, hosts.gateway(i)) if ports else target.url
-                for i in range(config.hosts)]  # fmt: skip
-        prefixes = [hosts.prefix(i) for i in range(config.hosts)]
+    hosts, urls, prefixes = _simulated_hosts(config, target, networked, stack)
     ready_dir = report_dir / "ready"
     ready_dir.mkdir(exist_ok=True)
     for old in ready_dir.iterdir():
@@ -310,42 +299,13 @@ def _run_processes(
     pool = WorkerPool(report_dir, configs, prefixes, config.workers, config.seed)
     pool.start_all()
     stack.callback(pool.kill_all)
-    actions: dict[str, Any] = {}
-    periods: dict[str, float] = {}
-    skipped: dict[str, str] = {}
-    base = config.fault_every
 
     def wait(seconds: float) -> None:  # a long fault holding: kills go on meanwhile
         schedule.idle(seconds)
 
-    if "kill" in config.faults:
-        actions["kill"] = functools.partial(_faults.kill_worker, pool, rng)
-        periods["kill"] = base
-    if "lock-holder-stop" in config.faults:
-        actions["lock-holder-stop"] = functools.partial(
-            _faults.stop_lock_holder, pool, rng, config.lock_stop_seconds, wait=wait
-        )
-        periods["lock-holder-stop"] = max(base * 5, config.lock_stop_seconds + 2)
-    if "partition" in config.faults:
-        if hosts is None or not networked:
-            skipped["partition"] = "needs --hosts > 1 and a networked storage"
-        else:
-            actions["partition"] = functools.partial(
-                _faults.partition_host, hosts, pool, rng, config.partition_seconds, wait
-            )
-            periods["partition"] = max(base * 6, config.partition_seconds + 2)
-    if "server-restart" in config.faults:
-        hook = (
-            proxy.restart
-            if proxy is not None
-            else restart_hook_for(config.storage, config.restart_mode, restart_fake)
-        )
-        if hook is None:
-            skipped["server-restart"] = "no server this harness can restart behind this URL"
-        else:
-            label = "grpc-proxy" if proxy is not None else mask_password(config.storage)
-            actions["server-restart"] = functools.partial(_faults.restart_server, hook, label)
-            periods["server-restart"] = max(config.restart_every, 2.0)
+    actions, periods, skipped = _fault_actions(
+        config, pool, rng, wait, hosts if networked else None, proxy, restart_fake
+    )
     _wait_ready(pool, ready_dir, start_file)
     lengths = {"lock-holder-stop": config.lock_stop_seconds + 0.5,
                "partition": config.partition_seconds + 0.5, "server-restart": 1.0}  # fmt: skip
@@ -379,6 +339,73 @@ def _run_processes(
         "hosts": [] if hosts is None else list(hosts.namespaces),
     }
     return int(start_file.read_text()), events, dict(pool.deaths), extra
+
+
+def _simulated_hosts(
+    config: StressConfig, target: StorageTarget, networked: bool, stack: contextlib.ExitStack
+) -> tuple[Hosts | None, list[str], list[list[str]]]:
+    """Set up ``config.hosts`` simulated hosts when there are several (torn down by
+    ``stack``); return them (None for one host), the storage URL each host's workers use
+    (through its gateway for a networked storage), and each host's command prefix."""
+    if config.hosts <= 1:
+        return None, [target.url], [[]]
+    ports = []
+    if networked:
+        port = urlsplit(target.url).port
+        if port is not None:
+            ports.append(port)
+    hosts = stack.enter_context(Hosts(config.hosts, ports))
+    urls = [host_url(target.url, hosts.gateway(i)) if ports else target.url
+            for i in range(config.hosts)]  # fmt: skip
+    return hosts, urls, [hosts.prefix(i) for i in range(config.hosts)]
+
+
+def _fault_actions(
+    config: StressConfig,
+    pool: WorkerPool,
+    rng: random.Random,
+    wait: Callable[[float], None],
+    hosts: Hosts | None,
+    proxy: GrpcProxyProcess | None,
+    restart_fake: Any,
+) -> tuple[dict[str, Any], dict[str, float], dict[str, str]]:
+    """Return, for each kind of fault in ``config.faults`` this run can inject, the action
+    the schedule calls and its mean period; and the kinds it cannot inject, with why.
+    ``hosts``: the simulated hosts of a networked storage (None: no partitions); ``wait``:
+    how a long fault holds (kills go on meanwhile)."""
+    actions: dict[str, Any] = {}
+    periods: dict[str, float] = {}
+    skipped: dict[str, str] = {}
+    base = config.fault_every
+    if "kill" in config.faults:
+        actions["kill"] = functools.partial(_faults.kill_worker, pool, rng)
+        periods["kill"] = base
+    if "lock-holder-stop" in config.faults:
+        actions["lock-holder-stop"] = functools.partial(
+            _faults.stop_lock_holder, pool, rng, config.lock_stop_seconds, wait=wait
+        )
+        periods["lock-holder-stop"] = max(base * 5, config.lock_stop_seconds + 2)
+    if "partition" in config.faults:
+        if hosts is None:
+            skipped["partition"] = "needs --hosts > 1 and a networked storage"
+        else:
+            actions["partition"] = functools.partial(
+                _faults.partition_host, hosts, pool, rng, config.partition_seconds, wait
+            )
+            periods["partition"] = max(base * 6, config.partition_seconds + 2)
+    if "server-restart" in config.faults:
+        hook = (
+            proxy.restart
+            if proxy is not None
+            else restart_hook_for(config.storage, config.restart_mode, restart_fake)
+        )
+        if hook is None:
+            skipped["server-restart"] = "no server this harness can restart behind this URL"
+        else:
+            label = "grpc-proxy" if proxy is not None else mask_password(config.storage)
+            actions["server-restart"] = functools.partial(_faults.restart_server, hook, label)
+            periods["server-restart"] = max(config.restart_every, 2.0)
+    return actions, periods, skipped
 
 
 def _wait_ready(pool: WorkerPool, ready_dir: Path, start_file: Path) -> None:

@@ -103,32 +103,8 @@ def _child(args: list[str], zygote_pid: int, close_fds: list[int]) -> None:
     code = 1
     interrupted = False
     try:
-        _set_pdeathsig()
-        if os.getppid() != zygote_pid:
-            os._exit(1)  # the zygote died before prctl took effect: nobody waits for us
-        signal.set_wakeup_fd(-1)
-        for fd in close_fds:
-            os.close(fd)
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.close(devnull)
-        os.dup2(2, 1)  # stdout joins stderr: the run's workers.log
-        from trialstore.stress import _worker
-
-        sys.argv = [_worker.__file__ or "trialstore.stress._worker", *args]
-        try:
-            code = _worker.main(args)
-        except SystemExit as e:
-            code = _exit_code(e)
-        except KeyboardInterrupt:
-            traceback.print_exc()
-            interrupted = True
-        except BaseException:
-            traceback.print_exc()
-            code = 1
+        _detach_from_zygote(zygote_pid, close_fds)
+        code, interrupted = _run_worker(args)
         atexit._run_exitfuncs()
     except BaseException:
         try:
@@ -147,6 +123,42 @@ def _child(args: list[str], zygote_pid: int, close_fds: list[int]) -> None:
         os._exit(code & 0xFF)
 
 
+def _detach_from_zygote(zygote_pid: int, close_fds: list[int]) -> None:
+    """In the forked child: die with the zygote, drop its fds and signal handlers, read
+    nothing, and write stdout to stderr (the run's workers.log)."""
+    _set_pdeathsig()
+    if os.getppid() != zygote_pid:
+        os._exit(1)  # the zygote died before prctl took effect: nobody waits for us
+    signal.set_wakeup_fd(-1)
+    for fd in close_fds:
+        os.close(fd)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+
+
+def _run_worker(args: list[str]) -> tuple[int, bool]:
+    """Run the worker's main with ``args``; return its exit code and whether it was
+    interrupted (KeyboardInterrupt). Tracebacks go to stderr."""
+    from trialstore.stress import _worker
+
+    sys.argv = [_worker.__file__ or "trialstore.stress._worker", *args]
+    try:
+        return _worker.main(args), False
+    except SystemExit as e:
+        return _exit_code(e), False
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        return 1, True
+    except BaseException:
+        traceback.print_exc()
+        return 1, False
+
+
 def _write(message: dict[str, Any]) -> None:
     data = json.dumps(message).encode() + b"\n"
     while data:
@@ -155,34 +167,16 @@ def _write(message: dict[str, Any]) -> None:
 
 def serve() -> int:
     """The zygote's loop: fork on request, report exits, stop when stdin closes."""
-    me = os.getpid()
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_r, False)
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    children: set[int] = set()
-    reported: set[int] = set()
+    zygote = _Zygote()
     buffer = b""
     stdin_open = True
-    warned = False
     try:
-        _write({"ready": me})
+        _write({"ready": zygote.pid})
         while stdin_open:
-            readable, _, _ = select.select([0, wake_r], [], [])
-            if wake_r in readable:
-                try:
-                    while os.read(wake_r, 4096):
-                        pass
-                except BlockingIOError:
-                    pass
-            for pid in sorted(children - reported):
-                info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-                if info is None or info.si_pid == 0:
-                    continue
-                killed = info.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
-                _write({"exit": pid, "code": -info.si_status if killed else info.si_status})
-                reported.add(pid)
+            readable, _, _ = select.select([0, zygote.wake_r], [], [])
+            if zygote.wake_r in readable:
+                zygote.drain_wakeups()
+            zygote.report_exits()
             if 0 not in readable:
                 continue
             data = os.read(0, 65536)
@@ -191,56 +185,103 @@ def serve() -> int:
             buffer += data
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
-                try:
-                    request = json.loads(line)
-                except ValueError:
-                    print(f"zygote: bad request {line!r}", file=sys.stderr)
-                    continue
-                if "reap" in request:
-                    pid = int(request["reap"])
-                    if pid in reported:
-                        os.waitpid(pid, 0)
-                        children.discard(pid)
-                        reported.discard(pid)
-                elif "start" in request:
-                    args = [str(a) for a in request["start"]]
-                    try:
-                        pid = os.fork()
-                    except OSError as e:
-                        _write({"error": f"fork failed: {e}"})
-                        continue
-                    if pid == 0:
-                        _child(args, me, [wake_r, wake_w])
-                    children.add(pid)
-                    _write({"started": pid, "args": args})
-                    # Counted after the fork: numpy's OpenBLAS threads exist before the first
-                    # one but stop themselves at fork (pthread_atfork) and restart on demand.
-                    if not warned and _threads() > 1:
-                        warned = True
-                        print(
-                            f"zygote: {_threads()} threads while forking: a child may hang "
-                            "on a lock that another thread held",
-                            file=sys.stderr,
-                        )
+                zygote.handle(line)
     except BrokenPipeError:
         pass  # the pool is gone
     finally:
-        for pid in children:
+        zygote.kill_children()
+    return 0
+
+
+class _Zygote:
+    """The zygote's state: its children, those whose exit it reported, and the pipe the
+    SIGCHLD handler wakes its loop with. Installs that handler."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        self.children: set[int] = set()
+        self.reported: set[int] = set()
+        self.warned = False
+
+    def drain_wakeups(self) -> None:
+        try:
+            while os.read(self.wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def report_exits(self) -> None:
+        """Write an exit message for each child that exited since (it stays a zombie until
+        the pool asks to reap it, so that its pid is not reused meanwhile)."""
+        for pid in sorted(self.children - self.reported):
+            info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            if info is None or info.si_pid == 0:
+                continue
+            killed = info.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
+            _write({"exit": pid, "code": -info.si_status if killed else info.si_status})
+            self.reported.add(pid)
+
+    def handle(self, line: bytes) -> None:
+        """Carry out one request line: ``{"reap": pid}`` or ``{"start": args}``."""
+        try:
+            request = json.loads(line)
+        except ValueError:
+            print(f"zygote: bad request {line!r}", file=sys.stderr)
+            return
+        if "reap" in request:
+            self._reap(int(request["reap"]))
+        elif "start" in request:
+            self._start([str(a) for a in request["start"]])
+
+    def _reap(self, pid: int) -> None:
+        if pid in self.reported:
+            os.waitpid(pid, 0)
+            self.children.discard(pid)
+            self.reported.discard(pid)
+
+    def _start(self, args: list[str]) -> None:
+        try:
+            pid = os.fork()
+        except OSError as e:
+            _write({"error": f"fork failed: {e}"})
+            return
+        if pid == 0:
+            _child(args, self.pid, [self.wake_r, self.wake_w])
+        self.children.add(pid)
+        _write({"started": pid, "args": args})
+        # Counted after the fork: numpy's OpenBLAS threads exist before the first one but
+        # stop themselves at fork (pthread_atfork) and restart on demand.
+        if not self.warned and _threads() > 1:
+            self.warned = True
+            print(
+                f"zygote: {_threads()} threads while forking: a child may hang on a lock that "
+                "another thread held",
+                file=sys.stderr,
+            )
+
+    def kill_children(self) -> None:
+        """SIGKILL every child, wait for each, and report the exits not reported yet (if the
+        pool still listens)."""
+        for pid in self.children:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        for pid in children:
+        for pid in self.children:
             try:
                 _, status = os.waitpid(pid, 0)
             except ChildProcessError:
                 continue
-            if pid not in reported:
+            if pid not in self.reported:
                 try:
                     _write({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
                 except OSError:
                     pass
-    return 0
 
 
 def main(argv: list[str]) -> int:

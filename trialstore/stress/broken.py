@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from trialstore._core import FrozenTrial, TrialState, copy_trial
+from trialstore._core import FrozenTrial, TrialState, copy_trial, new_running_trial
 from trialstore.distributions import BaseDistribution
 from trialstore.storage import InMemoryStorage
 from trialstore.storage import validation as check
@@ -157,19 +157,7 @@ class IdReuseStorage(InMemoryStorage):
 def _new_trial(template: FrozenTrial | None) -> FrozenTrial:
     if template is not None:
         return check.check_template(template)
-    return FrozenTrial(
-        number=-1,
-        state=TrialState.RUNNING,
-        value=None,
-        datetime_start=datetime.datetime.now(),
-        datetime_complete=None,
-        params={},
-        distributions={},
-        user_attrs={},
-        system_attrs={},
-        intermediate_values={},
-        trial_id=-1,
-    )
+    return new_running_trial()
 
 
 #: Flaw name -> storage class.

@@ -269,7 +269,6 @@ class JournalFileBackend(BaseJournalBackend):
 
     def _read_to(self, size: int, out: list[tuple[int, dict[str, Any]]]) -> None:
         assert self._fd is not None
-        loads = json.loads
         while self._offset < size:
             data = os.pread(self._fd, min(size - self._offset, _CHUNK), self._offset)
             if not data:
@@ -282,31 +281,42 @@ class JournalFileBackend(BaseJournalBackend):
                 if end < 0:
                     self._check_torn_tail(data)
                     return
-            lines = data[:end].split(b"\n")
             line = self._line
-            # One json.loads for the whole chunk (as an array) instead of one per line: the
-            # per-call overhead was a third of a reader's cost with several writers. Any
-            # problem falls back to line by line, which names the bad line.
-            try:
-                records = loads(b"[" + b",".join(lines) + b"]")
-            except ValueError:
-                records = None
-            if records is None or len(records) != len(lines):
-                records = []
-                for raw in lines:
-                    try:
-                        records.append(loads(raw))
-                    except ValueError as e:
-                        raise self._bad_line(
-                            line + len(records) + 1, f"corrupt record ({e})"
-                        ) from None
-            for record in records:
+            for record in self._parse_lines(data[:end].split(b"\n")):
                 line += 1
                 if type(record) is not dict or "op_code" not in record:
                     raise self._bad_line(line, "not a journal record (a JSON object with op_code)")
                 out.append((line, record))
             self._line = line
             self._offset += end + 1
+
+    def _parse_lines(self, lines: list[bytes]) -> list[Any]:
+        """Return the JSON values of ``lines``, the lines after line ``self._line``.
+
+        One json.loads for the whole chunk (as an array) instead of one per line: the
+        per-call overhead was a third of a reader's cost with several writers. Any problem
+        falls back to line by line, which names the bad line.
+
+        Raises:
+            StorageInternalError: a line is not JSON (names the line).
+        """
+        loads = json.loads
+        joined: list[Any] | None
+        try:
+            joined = loads(b"[" + b",".join(lines) + b"]")
+        except ValueError:
+            joined = None
+        if joined is not None and len(joined) == len(lines):
+            return joined
+        records: list[Any] = []
+        for raw in lines:
+            try:
+                records.append(loads(raw))
+            except ValueError as e:
+                raise self._bad_line(
+                    self._line + len(records) + 1, f"corrupt record ({e})"
+                ) from None
+        return records
 
     def _bad_line(self, line: int, what: str) -> StorageInternalError:
         if line == 1:

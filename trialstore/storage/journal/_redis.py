@@ -436,19 +436,9 @@ class JournalRedisBackend(BaseJournalBackend):
         compaction) and the next :meth:`read_new` raises :class:`JournalReset`.
         """
         values = [dump_redis_value(r) for r in records]
+        was_due = self._reset_due
         try:
-            was_due = forced = self._reset_due
-            for _ in range(100):
-                result = self._run_append(forced, values)
-                if int(result[0]) >= 0:
-                    break
-                if not self._read_into(self._buffer, _BATCH):
-                    self._reset_due = True
-                    result = self._run_append(True, values)
-                    break
-            else:  # the log grows faster than this writer catches up: read the rest later
-                forced = True
-                result = self._run_append(True, values)
+            result, forced = self._append_catching_up(values)
         except Exception as e:
             if type(e).__module__.startswith("redis"):
                 raise self._redis_error(e) from e
@@ -461,16 +451,43 @@ class JournalRedisBackend(BaseJournalBackend):
         self._gen = gen
         if forced:
             return False
-        for n, value in enumerate(result[4:], start=self._next):
+        return self._keep_reply(first, result[4:], records)
+
+    def _append_catching_up(self, values: list[str]) -> tuple[list[Any], bool]:
+        """Run the append script; return its reply and whether the append was forced (made
+        after a compaction invalidated the position, or before catching up).
+
+        While this writer is more than a batch behind, the script appends nothing and it
+        catches up first (buffering what it reads); a catch-up that finds the position
+        invalidated sets ``_reset_due`` and forces the append.
+        """
+        forced = self._reset_due
+        for _ in range(100):
+            result = self._run_append(forced, values)
+            if int(result[0]) >= 0:
+                return result, forced
+            if not self._read_into(self._buffer, _BATCH):
+                self._reset_due = True
+                return self._run_append(True, values), forced
+        # The log grows faster than this writer catches up: read the rest later.
+        return self._run_append(True, values), True
+
+    def _keep_reply(self, first: int, between: list[Any], records: list[dict[str, Any]]) -> bool:
+        """Buffer the records the script read between the position and the appended ones
+        (which start at log number ``first``), then move the position past the appended ones
+        (buffered too when anything came in between); return what :meth:`append` returns.
+        A hole among the records in between stops this: the position stays there, for
+        :meth:`read_new`.
+        """
+        for n, value in enumerate(between, start=self._next):
             if not value:  # a non-atomic writer's hole: read it (and wait) the usual way
                 return False
             self._buffer.append((n, self._parse(n, value)))
             self._next = n + 1
+        self._next = first + len(records)
         if self._buffer:
             self._buffer.extend((first + i, record) for i, record in enumerate(records))
-            self._next = first + len(records)
             return False
-        self._next = first + len(records)
         return True
 
     # -- snapshots -------------------------------------------------------------------------

@@ -293,12 +293,14 @@ class JournalStorage(BaseStorage):
             return study_id
 
     def delete_study(self, study_id: int) -> None:
+        study_id = check.check_id(study_id, "study")
         with self._lock:
             self._precheck(lambda: self._study(study_id))
             self._write(JournalOp.DELETE_STUDY, {"study_id": study_id})
 
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
         stored = check.check_attr(key, value)
+        study_id = check.check_id(study_id, "study")
         with self._lock:
             self._precheck(lambda: self._study(study_id))
             self._write(
@@ -307,6 +309,7 @@ class JournalStorage(BaseStorage):
 
     def set_study_system_attr(self, study_id: int, key: str, value: JSONSerializable) -> None:
         stored = check.check_attr(key, value)
+        study_id = check.check_id(study_id, "study")
         with self._lock:
             self._precheck(lambda: self._study(study_id))
             self._write(
@@ -323,22 +326,26 @@ class JournalStorage(BaseStorage):
                 raise KeyError(f"No such study {study_name!r}.") from None
 
     def get_study_name_from_id(self, study_id: int) -> str:
+        study_id = check.check_id(study_id, "study")
         with self._lock:
             self._sync()
             name: str = self._study(study_id).name
             return name
 
     def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        study_id = check.check_id(study_id, "study")
         with self._lock:
             self._sync()
             return list(self._study(study_id).directions)
 
     def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        study_id = check.check_id(study_id, "study")
         with self._lock:
             self._sync()
             return copy.deepcopy(self._study(study_id).user_attrs)
 
     def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        study_id = check.check_id(study_id, "study")
         with self._lock:
             self._sync()
             return copy.deepcopy(self._study(study_id).system_attrs)
@@ -362,11 +369,11 @@ class JournalStorage(BaseStorage):
     # -- trials -----------------------------------------------------------------------------
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
-        if template_trial is None:
+        template = None if template_trial is None else check.check_template(template_trial)
+        study_id = check.check_id(study_id, "study")
+        if template is None:
             fields: dict[str, Any] = {"study_id": study_id, "datetime_start": _now()}
-            template = None
         else:
-            template = check.check_template(template_trial)
             fields = {"study_id": study_id, **trial_template_fields(template)}
 
         def consistent() -> None:
@@ -389,6 +396,7 @@ class JournalStorage(BaseStorage):
         distribution: BaseDistribution,
     ) -> None:
         name, internal = check.check_param(param_name, param_value_internal, distribution)
+        trial_id = check.check_id(trial_id, "trial")
 
         def compatible() -> None:
             self._updatable_trial(trial_id)
@@ -420,6 +428,7 @@ class JournalStorage(BaseStorage):
         call's check and its append, or the writer died in the middle of its append): Optuna
         then keeps the valid records, trialstore none."""
         checked = check.check_params(params)
+        trial_id = check.check_id(trial_id, "trial")
 
         def compatible() -> None:
             self._updatable_trial(trial_id)
@@ -447,6 +456,7 @@ class JournalStorage(BaseStorage):
             self._write_records(writes)
 
     def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        study_id = check.check_id(study_id, "study")
         with self._lock:
             self._sync()
             trial_ids = self._study(study_id).trial_ids
@@ -460,6 +470,7 @@ class JournalStorage(BaseStorage):
             return trial_id
 
     def get_trial_number_from_id(self, trial_id: int) -> int:
+        trial_id = check.check_id(trial_id, "trial")
         with self._lock:
             self._sync()
             return self._trial(trial_id).number
@@ -468,6 +479,7 @@ class JournalStorage(BaseStorage):
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
         state, checked_values = check.check_state_values(state, values)
+        trial_id = check.check_id(trial_id, "trial")
 
         def updatable() -> FrozenTrial:
             trial = self._updatable_trial(trial_id)
@@ -496,6 +508,7 @@ class JournalStorage(BaseStorage):
         self, trial_id: int, step: int, intermediate_value: float
     ) -> None:
         checked_step, value = check.check_intermediate_value(step, intermediate_value)
+        trial_id = check.check_id(trial_id, "trial")
         with self._lock:
             self._precheck(lambda: self._updatable_trial(trial_id))
             self._write(
@@ -505,6 +518,7 @@ class JournalStorage(BaseStorage):
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         stored = check.check_attr(key, value)
+        trial_id = check.check_id(trial_id, "trial")
         with self._lock:
             self._precheck(lambda: self._updatable_trial(trial_id))
             self._write(
@@ -513,6 +527,7 @@ class JournalStorage(BaseStorage):
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: JSONSerializable) -> None:
         stored = check.check_attr(key, value)
+        trial_id = check.check_id(trial_id, "trial")
         with self._lock:
             self._precheck(lambda: self._updatable_trial(trial_id))
             self._write(
@@ -521,6 +536,7 @@ class JournalStorage(BaseStorage):
             )
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
+        trial_id = check.check_id(trial_id, "trial")
         with self._lock:
             self._sync()
             return copy_trial(self._trial(trial_id))
@@ -531,6 +547,7 @@ class JournalStorage(BaseStorage):
         deepcopy: bool = True,
         states: Container[TrialState] | None = None,
     ) -> list[FrozenTrial]:
+        study_id = check.check_id(study_id, "study")
         with self._lock:
             self._sync()
             trials = self._state.trials_of(self._study(study_id))
@@ -547,6 +564,7 @@ class JournalStorage(BaseStorage):
         return self._grace_period
 
     def record_heartbeat(self, trial_id: int) -> None:
+        trial_id = check.check_id(trial_id, "trial")
         with self._lock:
             self._precheck(lambda: self._updatable_trial(trial_id))
             self._write(
@@ -555,6 +573,7 @@ class JournalStorage(BaseStorage):
             )
 
     def get_stale_trial_ids(self, study_id: int) -> list[int]:
+        study_id = check.check_id(study_id, "study")
         with self._lock:
             self._sync()
             self._study(study_id)

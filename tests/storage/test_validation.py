@@ -1,0 +1,44 @@
+"""The protocol's argument checks (trialstore/storage/validation.py) not covered through the
+conformance suite."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import pytest
+
+from trialstore.storage import validation
+
+
+class _Id(enum.IntEnum):
+    SEVEN = 7
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0, 7, -1, validation.MAX_ID, -validation.MAX_ID - 1],
+)
+def test_check_id_returns_ints_in_the_64_bit_range(value: int) -> None:
+    for kind in ("study", "trial"):
+        checked = validation.check_id(value, kind)  # type: ignore[arg-type]
+        assert checked == value
+        assert type(checked) is int
+
+
+def test_check_id_returns_a_plain_int_for_an_int_subclass() -> None:
+    checked = validation.check_id(_Id.SEVEN, "trial")
+    assert checked == 7
+    assert type(checked) is int
+
+
+@pytest.mark.parametrize(
+    "value",
+    [True, False, 1.0, "1", None, [1], validation.MAX_ID + 1, -validation.MAX_ID - 2, 2**70],
+    ids=repr,
+)
+@pytest.mark.parametrize("kind", ["study", "trial"])
+def test_check_id_raises_the_key_error_of_a_missing_id(value: Any, kind: Any) -> None:
+    with pytest.raises(KeyError) as info:
+        validation.check_id(value, kind)
+    assert info.value.args == (f"No {kind} with id {value!r}.",)
