@@ -27,6 +27,7 @@ __all__ = [
     "json_to_distribution",
 ]
 
+#: What a categorical choice may be (as in Optuna): values that JSON holds and compares exactly.
 CategoricalChoiceType: TypeAlias = bool | int | float | str | None
 
 

@@ -31,7 +31,7 @@ and calls ``close()`` on every storage it gets. Without pytest::
 Capability flags are class attributes (see :class:`StorageConformance`); a test needing a
 capability the storage lacks is skipped with the reason. The hypothesis state machine runs
 ``state_machine_examples`` x ``state_machine_steps`` (200 x 50); the environment variables
-``TRIALSTORE_CONFORMANCE_EXAMPLES`` and ``TRIALSTORE_CONFORMANCE_STEPS`` raise them, and
+``TRIALSTORE_CONFORMANCE_EXAMPLES`` and ``TRIALSTORE_CONFORMANCE_STEPS`` set them, and
 ``TRIALSTORE_CONFORMANCE_SEED`` switches from the fixed (derandomized) sequence to a seeded
 random one; ``TRIALSTORE_CONFORMANCE_SHRINK=1`` shrinks a failure to a minimal program. A
 failure prints the steps it ran and a ``@reproduce_failure`` blob.
@@ -82,7 +82,7 @@ class StorageConformance(
     * ``max_threads = 16``, ``max_processes = 4``, ``process_start_method = "spawn"``.
     * ``heartbeat_test_interval = 0.2``, ``heartbeat_test_grace_period = 0.5`` (seconds).
     * ``state_machine_examples = 200``, ``state_machine_steps = 50``: the hypothesis state
-      machine's size (CI minimum; the environment variables raise it).
+      machine's size (the environment variables override it).
     * ``state_machine_shrink = False``: shrink a failing run to a minimal one (can take
       minutes; ``TRIALSTORE_CONFORMANCE_SHRINK=1`` turns it on too).
 

@@ -34,6 +34,8 @@ __all__ = ["PARAM_WRITES", "ObjectiveFuncType", "ParamWrites", "Study", "check_p
 
 _logger = get_logger(__name__)
 
+#: The type of an objective: it takes a Trial and returns its value (one objective) or values
+#: (several objectives, in the order of the study's directions).
 ObjectiveFuncType = Callable[[Trial], "float | Sequence[float]"]
 FailedTrialCallback = Callable[["Study", FrozenTrial], None]
 

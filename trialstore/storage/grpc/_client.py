@@ -732,8 +732,7 @@ class GrpcStorageProxy(BaseStorage):
             StorageInternalError: the call was sent again after the connection to the proxy
                 was lost. The first attempt may have failed trials in a proxy that died
                 before replying; the repeated one does not list them, so which trials this
-                call failed is not known (found by the stress suite: trials failed by a
-                first attempt were listed by no call).
+                call failed is not known.
         """
         request = ext.StaleTrialsRequest(study_id=_id(study_id, "study"))
         if not self._has_extensions():

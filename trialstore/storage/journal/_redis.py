@@ -399,7 +399,7 @@ class JournalRedisBackend(BaseJournalBackend):
         except Exception as e:
             # The position is already past everything in ``out`` (records fetched by the last
             # append, then by this call): keep them for the next call, or they are never
-            # applied (found by the stress suite: a read cut by a network partition).
+            # applied (a read cut by a network partition, say).
             self._buffer = out + self._buffer
             if type(e).__module__.startswith("redis"):
                 raise self._redis_error(e) from e

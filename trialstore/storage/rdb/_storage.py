@@ -100,7 +100,7 @@ class RDBStorage(BaseStorage):
     ``engine_kwargs={"pool_pre_ping": True}`` pings every time. :meth:`close` closes them all.
     PyMySQL connections to this machine (a loopback address, ``localhost`` or a socket) turn
     TLS off unless ``connect_args`` or the URL set an ``ssl*`` option: there it protects
-    nothing, and PyMySQL would build a TLS context for each connection (20-350 ms).
+    nothing, and PyMySQL would build a TLS context for each connection.
 
     The schema is Optuna 5.0's (Alembic head ``v3.2.0.a``): Optuna opens databases made here and
     the other way round. A new database gets the schema on first open, also when many
