@@ -288,7 +288,7 @@ def test_round_trips_of_a_trial_through_the_grpc_proxy() -> None:
     counts = {}
     with GrpcProxyServer(InMemoryStorage(), port=0) as server:
         client = GrpcStorageProxy(port=server.port)
-        client._channel = grpc.intercept_channel(client._channel, Count())
+        client._transport._channel = grpc.intercept_channel(client._transport._channel, Count())
         try:
             for mode in ("immediate", "at_tell"):
                 study = _study(client, mode, study_name=mode)

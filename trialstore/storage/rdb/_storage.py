@@ -75,17 +75,13 @@ def _holds_params(
 
 
 def _study_key(study_id: Any) -> int:
-    """Return ``study_id`` if it is an int; ids of any other type name no study."""
-    if isinstance(study_id, bool) or not isinstance(study_id, int):
-        raise KeyError(f"No study with id {study_id!r}.")
-    return study_id
+    """Return ``study_id`` as a plain int; anything else names no study (KeyError)."""
+    return check.check_id(study_id, "study")
 
 
 def _trial_key(trial_id: Any) -> int:
-    """Return ``trial_id`` if it is an int; ids of any other type name no trial."""
-    if isinstance(trial_id, bool) or not isinstance(trial_id, int):
-        raise KeyError(f"No trial with id {trial_id!r}.")
-    return trial_id
+    """Return ``trial_id`` as a plain int; anything else names no trial (KeyError)."""
+    return check.check_id(trial_id, "trial")
 
 
 class RDBStorage(BaseStorage):
