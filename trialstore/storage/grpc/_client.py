@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 import threading
-import time
 import uuid
 from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar, cast
@@ -22,6 +21,7 @@ from trialstore.exceptions import (
     UpdateFinishedTrialError,
 )
 from trialstore.storage import validation as check
+from trialstore.storage._backoff import Backoff
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.grpc import _convert as conv
 from trialstore.storage.grpc import _wire as wire
@@ -283,8 +283,7 @@ class GrpcStorageProxy(BaseStorage):
         metadata = self._metadata
         if method.write:
             metadata += ((wire.REQUEST_ID_KEY, uuid.uuid4().hex),)
-        deadline = time.monotonic() + self._retry_timeout
-        delay = 0.05
+        backoff = Backoff(self._retry_timeout, first=0.05)
         resent = False
         while True:
             try:
@@ -311,14 +310,12 @@ class GrpcStorageProxy(BaseStorage):
                         f"lost while creating a trial ({e.code().name}: {e.details()}); the "
                         "trial may or may not have been created."
                     ) from None
-                if time.monotonic() + delay > deadline:
+                if not backoff.pause():
                     raise ProxyConnectionError(
                         f"gRPC proxy at {self._address} unreachable for "
                         f"{self._retry_timeout} s ({method.name}): {e.code().name}: "
                         f"{e.details()}"
                     ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
                 if method.write and not resent:
                     metadata += ((wire.RESENT_KEY, "1"),)
                     resent = True

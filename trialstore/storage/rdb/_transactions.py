@@ -9,9 +9,7 @@ connection), until a time limit.
 from __future__ import annotations
 
 import os
-import random
 import threading
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -19,14 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 
 from trialstore.exceptions import StorageInternalError
+from trialstore.storage._backoff import Backoff
 from trialstore.storage.rdb import _engine
 
 __all__ = ["AmbiguousCommit", "Runs", "Transactions", "commit", "retry_conflicts", "roll_back"]
 
 _T = TypeVar("_T")
-
-#: The first backoff between two attempts, in seconds; each retry doubles it, up to the last.
-_FIRST_DELAY, _LAST_DELAY = 0.005, 1.0
 
 
 class AmbiguousCommit(Exception):
@@ -78,12 +74,6 @@ def commit(send_commit: Callable[[], object]) -> None:
         raise
 
 
-def _sleep_before_retry(delay: float) -> float:
-    """Sleep about ``delay`` seconds (jittered by ±50%); return the next delay."""
-    time.sleep(delay * (0.5 + random.random()))
-    return min(delay * 2, _LAST_DELAY)
-
-
 def retry_conflicts(action: Callable[[], None], retry_timeout: float) -> None:
     """Run ``action``, again after a backoff while it raises a lock conflict (see
     :func:`_engine.classify_error`), for up to ``retry_timeout`` seconds.
@@ -92,16 +82,14 @@ def retry_conflicts(action: Callable[[], None], retry_timeout: float) -> None:
         sqlalchemy.exc.DBAPIError: any other database error at once; a conflict after
             ``retry_timeout`` seconds.
     """
-    deadline = time.monotonic() + retry_timeout
-    delay = _FIRST_DELAY
+    backoff = Backoff(retry_timeout)
     while True:
         try:
             action()
             return
         except exc.DBAPIError as e:
-            if _engine.classify_error(e) != "conflict" or time.monotonic() > deadline:
+            if _engine.classify_error(e) != "conflict" or not backoff.pause():
                 raise
-        delay = _sleep_before_retry(delay)
 
 
 class Transactions:
@@ -139,8 +127,7 @@ class Transactions:
             Exception: what ``body`` raises, other than transient database errors.
         """
         self._check_fork()
-        deadline = time.monotonic() + self._retry_timeout
-        delay = _FIRST_DELAY
+        backoff = Backoff(self._retry_timeout)
         while True:
             try:
                 return self._attempt(body, mode)
@@ -155,12 +142,11 @@ class Transactions:
                 if _engine.classify_error(e) is None:
                     raise
                 error = e
-            if time.monotonic() > deadline:
+            if not backoff.pause():
                 raise StorageInternalError(
                     f"storage {self._shown_url!r}: giving up after retrying for "
                     f"{self._retry_timeout:.0f} s: {' '.join(str(error).split())[:300]}"
                 ) from None
-            delay = _sleep_before_retry(delay)
 
     def _check_fork(self) -> None:
         if os.getpid() != self._pid:
