@@ -8,6 +8,10 @@ the trials after the k-th (k = 1k, 10k, 100k; ``--k-scale`` shrinks k); (tpe) me
 value over 10 seeds after 100 TPE trials on (x-2)^2, 2-D Rosenbrock and 5-D sphere. Every
 measurement runs in a fresh process; backends whose module or server is missing are skipped
 with the reason.
+
+``--limit`` measures against the database instead of Optuna: the server's one-row INSERT
+commits/s from one connection, divided by the commits a trial needs (7 by default, 3 with
+``at_tell``), is the bound; (a) runs in both modes and prints its share of that bound.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from typing import Any
 
 from bench._backends import (
@@ -28,6 +33,7 @@ from bench._backends import (
     make_location,
     unavailable_reason,
 )
+from bench._limit import COMMITS_PER_TRIAL, commit_bound, server_commits
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -88,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="small sizes for a smoke run (200/500 trials, k scaled by 0.01, 2 TPE seeds)",
     )
+    parser.add_argument(
+        "--limit",
+        action="store_true",
+        help="measure (a) in both param_writes modes against the commit bound of the SQL "
+        "servers (postgresql, mysql) instead of the usual workloads",
+    )
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument(
         "--param-writes",
@@ -103,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         n_opt, n_load = 200, 500
         args.k_scale, args.tpe_seeds, args.tpe_trials = 0.01, 2, 30
     only = set(args.only.split(","))
+    if args.limit:
+        try:
+            _run_limit(args, urls, n_opt)
+        finally:
+            drop_created_databases()
+        return 0
     print(f"trialstore param_writes in (a) and (b): {args.param_writes}")
     header = f"{'workload':<34} {'backend':<11} {'trialstore':>12} {'optuna':>12} {'ratio':>9}"
     print(header)
@@ -191,6 +209,74 @@ def _run_all(
                 ratio = ts / op if op > 0 else float("inf") if ts > 0 else 1.0
                 print(f"{function:<34} {'memory':<11} {ts:>12.4g} {op:>12.4g} {ratio:>8.2f}x")
                 sys.stdout.flush()
+
+
+def _run_limit(args: argparse.Namespace, urls: dict[str, str], n_trials: int) -> None:
+    """The ``--limit`` run: per SQL server, the commit bound, then (a) in both modes."""
+    goal = 0.6
+    print(
+        f"(a) optimize {n_trials} trials against the commit bound: bound = one-row INSERT "
+        "commits/s (one connection) / commits per trial; goal: trialstore >= "
+        f"{goal:.0%} of the bound"
+    )
+    header = (
+        f"{'mode':<12} {'backend':<11} {'commits/s':>10} {'commits/trial':>14} "
+        f"{'bound':>8} {'trialstore':>11} {'share':>7} {'optuna':>8} {'vs optuna':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    with tempfile.TemporaryDirectory(prefix="trialstore-bench-") as workdir:
+        for backend in args.backends.split(","):
+            if backend not in ("postgresql", "mysql"):
+                continue
+            url = urls.get(backend) or default_url(backend)
+            reason = unavailable_reason(backend, url)
+            if reason is not None:
+                print(f"{'(all)':<12} {backend:<11} skipped: {reason}")
+                continue
+            location = make_location(backend, workdir, url)
+            commits_per_s = commit_bound(location["url"])
+            optuna = _run(
+                {
+                    "task": "optimize",
+                    "n_trials": n_trials,
+                    "lib": "optuna",
+                    "location": make_location(backend, workdir, url),
+                },
+                args.timeout,
+            )["trials_per_s"]
+            for mode, assumed in COMMITS_PER_TRIAL.items():
+                location = make_location(backend, workdir, url)
+                before = server_commits(location["url"])
+                result = _run(
+                    {
+                        "task": "optimize",
+                        "n_trials": n_trials,
+                        "param_writes": mode,
+                        "lib": "trialstore",
+                        "location": location,
+                    },
+                    args.timeout,
+                )
+                measured = _commits_per_trial(location["url"], before, n_trials)
+                shown = f"{measured:.2f}" if measured is not None else f"({assumed})"
+                bound = commits_per_s / assumed
+                rate = result["trials_per_s"]
+                print(
+                    f"{mode:<12} {backend:<11} {commits_per_s:>10.0f} {shown:>14} "
+                    f"{bound:>8.0f} {rate:>11.1f} {rate / bound:>7.0%} {optuna:>8.1f} "
+                    f"{rate / optuna:>9.2f}x"
+                )
+                sys.stdout.flush()
+
+
+def _commits_per_trial(url: str, before: int | None, n_trials: int) -> float | None:
+    """Commits per trial the server counted since ``before`` (None where it does not count)."""
+    if before is None:
+        return None
+    time.sleep(1.5)  # the server's statistics are flushed up to a second late
+    after = server_commits(url)
+    return None if after is None else (after - before) / n_trials
 
 
 if __name__ == "__main__":

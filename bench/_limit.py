@@ -1,0 +1,69 @@
+"""The commit bound of a database server, for ``python -m bench --limit`` (bench helper).
+
+A trial can go no faster than the commits it needs. :func:`commit_bound` measures how many
+one-row INSERT transactions per second one connection gets committed on a fresh database of
+the server (the driver's own connection, no ORM: the server and the network are what is
+measured); the bound for a storage mode is that rate divided by the commits a trial needs in
+that mode (:data:`COMMITS_PER_TRIAL`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+__all__ = ["COMMITS_PER_TRIAL", "commit_bound", "server_commits"]
+
+#: Commits one trial of the bench objective (5 float parameters) needs, by ``param_writes``:
+#: the create, one per parameter and the final state; with ``at_tell`` the create, the
+#: parameters in one batch with the final state, and the claim's read.
+COMMITS_PER_TRIAL = {"immediate": 7, "at_tell": 3}
+
+
+def commit_bound(url: str, n_commits: int = 3000) -> float:
+    """Return one-row INSERT commits per second from one connection to the database at
+    ``url`` (a fresh, empty database: the table is created and dropped here)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("CREATE TABLE bench_commit_bound (id INTEGER PRIMARY KEY, v FLOAT)")
+            raw.commit()
+            marker = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
+            insert = f"INSERT INTO bench_commit_bound (id, v) VALUES ({marker}, {marker})"
+            start = time.perf_counter()
+            for i in range(n_commits):
+                cursor.execute(insert, (i, float(i)))
+                raw.commit()
+            elapsed = time.perf_counter() - start
+            cursor.execute("DROP TABLE bench_commit_bound")
+            raw.commit()
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
+    return n_commits / elapsed
+
+
+def server_commits(url: str) -> int | None:
+    """Return the transactions the server has committed in the database at ``url`` so far
+    (PostgreSQL's ``pg_stat_database.xact_commit``), or None where the server does not count
+    them per database. The statistics collector lags by up to a second: read it after a
+    pause."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        if engine.dialect.name != "postgresql":
+            return None
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+            value: Any = connection.exec_driver_sql(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+            ).scalar()
+        return int(value)
+    finally:
+        engine.dispose()
