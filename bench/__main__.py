@@ -34,6 +34,7 @@ from bench._backends import (
     unavailable_reason,
 )
 from bench._limit import COMMITS_PER_TRIAL, commit_bound, server_commits
+from bench._scale import parse_count
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -87,7 +88,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tpe-seeds", type=int, default=10)
     parser.add_argument("--tpe-trials", type=int, default=100)
     parser.add_argument(
-        "--scale", type=float, default=1.0, help="scale the trial counts of (a), (b) and (c)"
+        "--factor", type=float, default=1.0, help="scale the trial counts of (a), (b) and (c)"
+    )
+    parser.add_argument(
+        "--scale",
+        metavar="COUNT",
+        help="instead of the usual workloads, a study of COUNT trials (e.g. 1m, 100k) on the "
+        "journal file, SQLite and PostgreSQL: a fresh process's open time and peak memory, "
+        "and the cost of a trial there against at 1k trials",
+    )
+    parser.add_argument(
+        "--optuna-max",
+        metavar="COUNT",
+        default="100k",
+        help="with --scale, the largest study Optuna is run on; beyond it, its open time "
+        "and memory growth are extrapolated linearly (default 100k)",
     )
     parser.add_argument(
         "--quick",
@@ -110,11 +125,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     urls = dict(item.split("=", 1) for item in args.url)
-    n_opt, n_load = max(8, int(1000 * args.scale)), max(10, int(5000 * args.scale))
+    n_opt, n_load = max(8, int(1000 * args.factor)), max(10, int(5000 * args.factor))
     if args.quick:
         n_opt, n_load = 200, 500
         args.k_scale, args.tpe_seeds, args.tpe_trials = 0.01, 2, 30
     only = set(args.only.split(","))
+    if args.scale is not None:
+        try:
+            _run_scale(
+                args,
+                urls,
+                parse_count(args.scale, "--scale"),
+                parse_count(args.optuna_max, "--optuna-max"),
+            )
+        except ValueError as e:
+            parser.error(str(e))
+        finally:
+            drop_created_databases()
+        return 0
     if args.limit:
         try:
             _run_limit(args, urls, n_opt)
@@ -268,6 +296,75 @@ def _run_limit(args: argparse.Namespace, urls: dict[str, str], n_trials: int) ->
                     f"{rate / optuna:>9.2f}x"
                 )
                 sys.stdout.flush()
+
+
+def _run_scale(args: argparse.Namespace, urls: dict[str, str], n: int, optuna_max: int) -> None:
+    """The ``--scale`` run: per backend, a study of ``n`` trials and one of 1000."""
+    small, n_measure = 1000, 200
+    n_optuna = min(n, optuna_max)
+    note = (
+        ""
+        if n_optuna == n
+        else f" (optuna measured at {n_optuna}, extrapolated x{n / n_optuna:g})"
+    )
+    print(
+        f"(s) a study of {n} trials (5 params, 2 intermediate values each), read by a fresh "
+        f"process{note}. Goals: open < 3 s; peak memory <= 0.5x optuna's; a trial at {n} "
+        f"<= 1.2x a trial at {small}"
+    )
+    header = f"{'measure':<34} {'backend':<11} {'trialstore':>12} {'optuna':>12} {'ratio':>9}"
+    print(header)
+    print("-" * len(header))
+    chosen = [b for b in args.backends.split(",") if b in ("journal", "sqlite", "postgresql")]
+    per_trial: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="trialstore-bench-") as workdir:
+        for backend in chosen:
+            url = urls.get(backend) or default_url(backend)
+            reason = unavailable_reason(backend, url)
+            if reason is not None:
+                print(f"{'(all)':<34} {backend:<11} skipped: {reason}")
+                continue
+            runs: dict[tuple[str, int], dict[str, Any]] = {}
+            for lib, count, measure in (
+                ("trialstore", n, n_measure),
+                ("trialstore", small, n_measure),
+                ("optuna", n_optuna, 0),
+            ):
+                location = make_location(backend, workdir, url)
+                job = {"location": location, "n_trials": count, "lib": lib}
+                _run({**job, "task": "scale_fill"}, args.timeout)
+                runs[lib, count] = _run(
+                    {**job, "task": "scale_open", "n_measure": measure}, args.timeout
+                )
+                if backend == "journal":
+                    os.remove(location["path"])
+            ts, small_run, op = (
+                runs["trialstore", n],
+                runs["trialstore", small],
+                runs["optuna", n_optuna],
+            )
+            stretch = n / n_optuna
+            op_seconds = op["seconds"] * stretch
+            op_peak = op["peak_mb"] - op["growth_mb"] + op["growth_mb"] * stretch
+            rows = (
+                (f"open {n} + read all, s", ts["seconds"], op_seconds, op_seconds / ts["seconds"]),
+                (f"peak memory at {n}, MB", ts["peak_mb"], op_peak, ts["peak_mb"] / op_peak),
+            )
+            for label, ours, theirs, ratio in rows:
+                print(f"{label:<34} {backend:<11} {ours:>12.4g} {theirs:>12.4g} {ratio:>8.2f}x")
+            per_trial.append(
+                f"{'trialstore ms/trial':<34} {backend:<11} {ts['ms_per_trial']:>12.4g} "
+                f"{small_run['ms_per_trial']:>12.4g} "
+                f"{ts['ms_per_trial'] / small_run['ms_per_trial']:>8.2f}x"
+            )
+            sys.stdout.flush()
+    print()
+    header = (
+        f"{'per-trial cost':<34} {'backend':<11} {f'at {n}':>12} {f'at {small}':>12} {'ratio':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    print("\n".join(per_trial))
 
 
 def _commits_per_trial(url: str, before: int | None, n_trials: int) -> float | None:

@@ -120,14 +120,10 @@ _BACKEND_MODULES = {
 }
 
 
-def task_load(spec: dict[str, Any]) -> dict[str, Any]:
-    """(c): load the study, read all trials and the best trial, in this fresh process.
-
-    Module imports are done before the clock starts (``import optuna`` imports all of its
-    backends; trialstore imports a backend on first use; both import a database driver on
-    their first engine).
-    """
-    lib = _lib(spec["lib"])
+def import_backend(spec: dict[str, Any]) -> None:
+    """Import the modules the storage of ``spec`` needs, so that no clock counts them
+    (``import optuna`` imports all of its backends; trialstore imports a backend on first
+    use; both import a database driver on their first engine)."""
     backend = spec["location"]["backend"]
     module = _BACKEND_MODULES.get(backend)
     if spec["lib"] == "trialstore" and module is not None:
@@ -138,6 +134,13 @@ def task_load(spec: dict[str, Any]) -> dict[str, Any]:
         sqlalchemy.engine.make_url(spec["location"]["url"]).get_dialect().import_dbapi()
     elif backend == "sqlite":
         import sqlite3  # noqa: F401
+
+
+def task_load(spec: dict[str, Any]) -> dict[str, Any]:
+    """(c): load the study, read all trials and the best trial, in this fresh process
+    (imports done before the clock starts: :func:`import_backend`)."""
+    lib = _lib(spec["lib"])
+    import_backend(spec)
     start = time.perf_counter()
     study = lib.load_study(
         study_name="bench-c", storage=open_storage(lib.__name__, spec["location"])
@@ -204,8 +207,27 @@ def _sphere(trial: Any) -> float:
 
 
 _FUNCTIONS = {"quadratic": _quadratic, "rosenbrock": _rosenbrock, "sphere5": _sphere}
+
+
+def task_scale_fill(spec: dict[str, Any]) -> dict[str, Any]:
+    """``--scale``: write the large study (see :mod:`bench._scale`)."""
+    from bench import _scale
+
+    _scale.fill(spec["location"], spec["n_trials"])
+    return {}
+
+
+def task_scale_open(spec: dict[str, Any]) -> dict[str, Any]:
+    """``--scale``: a fresh process opens and reads the large study, then runs trials."""
+    from bench import _scale
+
+    return _scale.measure(spec)
+
+
 TASKS = {
     "optimize": task_optimize,
+    "scale_fill": task_scale_fill,
+    "scale_open": task_scale_open,
     "processes": task_processes,
     "fill": task_fill,
     "load": task_load,

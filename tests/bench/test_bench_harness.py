@@ -33,3 +33,41 @@ def test_quick_bench_on_memory_prints_ratios() -> None:
         assert len(row) == 1 and ratio.search(row[0]), out.stdout
     assert any("nosuch" in line and "skipped: unknown backend" in line for line in lines)
     assert any("(b) 4 processes" in line and "skipped" in line for line in lines)
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_scale_prints_open_memory_and_per_trial_ratios() -> None:
+    out = _bench("--scale", "300", "--optuna-max", "200", "--backends", "journal,sqlite")
+    assert out.returncode == 0, out.stderr
+    ratio = re.compile(r"\s\d+\.\d\dx$")
+    for backend in ("journal", "sqlite"):
+        rows = [line for line in out.stdout.splitlines() if f" {backend} " in line]
+        assert len(rows) == 3 and all(ratio.search(row) for row in rows), out.stdout
+    assert "extrapolated x1.5" in out.stdout
+
+
+def test_scale_rejects_a_count_that_is_not_one() -> None:
+    out = _bench("--scale", "lots")
+    assert out.returncode == 2
+    assert "--scale: expected a trial count such as 1m, 100k or 5000, got 'lots'" in out.stderr
+
+
+def test_limit_measures_each_mode_against_the_commit_bound() -> None:
+    out = _bench("--limit", "--factor", "0.05", "--backends", "postgresql,memory")
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if " postgresql " in line]
+    if rows and "skipped" in rows[0]:
+        assert "TRIALSTORE_TEST_POSTGRES_URL" in rows[0]
+        return
+    assert [row.split()[0] for row in rows] == ["immediate", "at_tell"], out.stdout
+    assert all(re.search(r"\s\d+%\s", row) for row in rows), out.stdout
