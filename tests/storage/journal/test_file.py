@@ -618,18 +618,6 @@ def test_journal_url(tmp_path: Path) -> None:
         get_storage("journal://relative.log")
 
 
-def test_cli_compact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from trialstore.cli import main
-
-    path = tmp_path / "j.log"
-    small_workload(JournalStorage(JournalFileBackend(path)), n=5)
-    expected = state_of(JournalStorage(JournalFileBackend(path)))
-    assert main(["journal", "compact", "--storage", f"journal://{path}"]) == 0
-    assert "records" in capsys.readouterr().out
-    assert state_of(JournalStorage(JournalFileBackend(path))) == expected
-    assert main(["journal", "compact", "--storage", f"journal://{tmp_path}/x/none.log"]) == 1
-
-
 class _ResetTwice(JournalFileBackend):
     """A file backend whose reads report a compaction twice in a row, once armed."""
 
