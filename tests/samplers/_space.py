@@ -4,7 +4,7 @@ belong to it (shared by the sampler tests; not collected: no ``test_`` prefix)."
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import trialstore
@@ -43,7 +43,7 @@ def _suggest(trial: trialstore.Trial, name: str, distribution: BaseDistribution)
 
 
 def objective_of(
-    space: dict[str, BaseDistribution], loss: Callable[[dict[str, Any]], float] | None = None
+    space: Mapping[str, BaseDistribution], loss: Callable[[dict[str, Any]], float] | None = None
 ) -> Callable[[trialstore.Trial], float]:
     """An objective that suggests every parameter of ``space`` and returns ``loss(params)``
     (0 by default)."""
@@ -62,7 +62,7 @@ def params_of(sampler: trialstore.samplers.BaseSampler, n_trials: int) -> list[d
     return [t.params for t in study.trials]
 
 
-def assert_in_space(params: dict[str, Any], space: dict[str, BaseDistribution]) -> None:
+def assert_in_space(params: dict[str, Any], space: Mapping[str, BaseDistribution]) -> None:
     """Check each value lies in its distribution: in range, on the step grid, of its type."""
     assert set(params) == set(space)
     for name, value in params.items():

@@ -113,7 +113,7 @@ def test_int_step_log_and_categorical_parameters_are_learned() -> None:
 
     def loss(p: dict[str, Any]) -> float:
         penalty = {"good": 0, "bad": 5, "worse": 10}[p["c"]]
-        return abs(p["n"] - 10) + abs(math.log10(p["lr"]) + 2) + penalty
+        return float(abs(p["n"] - 10) + abs(math.log10(p["lr"]) + 2) + penalty)
 
     study = trialstore.create_study(sampler=TPESampler(seed=0, n_startup_trials=5))
     study.optimize(objective_of(space, loss), n_trials=40)

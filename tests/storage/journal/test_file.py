@@ -329,7 +329,7 @@ def test_snapshots_written_between_random_writes_load_to_the_writers_state(
     rng = random.Random(seed)
     path = tmp_path / "journal.log"
     writer = JournalStorage(JournalFileBackend(path))
-    studies = [writer.create_new_study(MIN, f"s{i}") for i in range(3)]
+    studies: list[int | None] = [writer.create_new_study(MIN, f"s{i}") for i in range(3)]
     unfinished: list[int] = []
     for step in range(120):
         sid = rng.choice([s for s in studies if s is not None])
@@ -362,6 +362,7 @@ def test_snapshots_written_between_random_writes_load_to_the_writers_state(
             opener = JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
             for used in rng.sample([s for s in studies if s is not None], rng.randrange(3)):
                 opener.get_all_trials(used)
+            assert studies[0] is not None  # only study 2 is deleted
             opener.set_study_user_attr(studies[0], f"k{step}", step)  # so the next one writes
         if rng.random() < 0.1:
             assert state_of(JournalStorage(JournalFileBackend(path))) == state_of(writer), step
