@@ -45,6 +45,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff format --check trialstore
 	$(BIN)/lint-imports
 
+# mypy --strict over the files [tool.mypy] names in pyproject.toml: trialstore, tests, bench.
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 

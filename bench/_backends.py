@@ -112,16 +112,17 @@ def open_storage(lib: str, location: dict[str, Any]) -> Any:
         return None
     if lib == "optuna":
         import optuna
+        import optuna.storages.journal as optuna_journal
 
         if backend == "journal":
             return optuna.storages.JournalStorage(
-                optuna.storages.journal.JournalFileBackend(location["path"])
+                optuna_journal.JournalFileBackend(location["path"])
             )
         if backend == "sqlite":
             return f"sqlite:///{location['path']}"
         if backend == "redis":
             return optuna.storages.JournalStorage(
-                optuna.storages.journal.JournalRedisBackend(
+                optuna_journal.JournalRedisBackend(
                     location["url"], prefix=location["prefix"]
                 )
             )

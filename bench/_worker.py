@@ -31,7 +31,7 @@ def _lib(name: str) -> Any:
 
 def objective(trial: Any) -> float:
     """Five float parameters, a cheap objective: the cost measured is the library's."""
-    return sum((trial.suggest_float(f"x{i}", -10.0, 10.0) - i) ** 2 for i in range(5))
+    return float(sum((trial.suggest_float(f"x{i}", -10.0, 10.0) - i) ** 2 for i in range(5)))
 
 
 def _study(

@@ -116,7 +116,8 @@ class _ConnectionMonitor(threading.Thread):
         query = sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d")
         with self._engine.connect() as conn:
             while not self._halt.is_set():
-                self.peak = max(self.peak, conn.execute(query, {"d": self._database}).scalar())
+                count: int = conn.execute(query, {"d": self._database}).scalar_one()
+                self.peak = max(self.peak, count)
                 conn.rollback()
                 time.sleep(0.02)
 
@@ -222,7 +223,7 @@ def _optimize_worker(
     )
 
     def objective(trial: Any) -> float:
-        return sum(trial.suggest_float(f"x{i}", -10, 10) ** 2 for i in range(5))
+        return float(sum(trial.suggest_float(f"x{i}", -10, 10) ** 2 for i in range(5)))
 
     print("ready", flush=True)  # imported, connected, study loaded: the parent starts the clock
     sys.stdin.readline()

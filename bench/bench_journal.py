@@ -27,9 +27,10 @@ N_PARAMS = 5
 def _make(lib: str, path: str) -> Any:
     if lib == "optuna":
         import optuna
+        from optuna.storages.journal import JournalFileBackend as OptunaFileBackend
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+        return optuna.storages.JournalStorage(OptunaFileBackend(path))
     from trialstore.storage.journal import JournalFileBackend, JournalStorage
 
     return JournalStorage(JournalFileBackend(path))
@@ -40,13 +41,17 @@ def _dist_and_states(lib: str) -> tuple[Any, Any, Any]:
         from optuna.distributions import FloatDistribution
         from optuna.study import StudyDirection
         from optuna.trial import TrialState
-    else:
-        from trialstore._core import (
-            StudyDirection,  # type: ignore[assignment]
-            TrialState,  # type: ignore[assignment]
-        )
-        from trialstore.distributions import FloatDistribution  # type: ignore[assignment]
-    return FloatDistribution(0.0, 1.0), StudyDirection, TrialState
+
+        return FloatDistribution(0.0, 1.0), StudyDirection, TrialState
+    import trialstore.distributions
+    import trialstore.study
+    import trialstore.trial
+
+    return (
+        trialstore.distributions.FloatDistribution(0.0, 1.0),
+        trialstore.study.StudyDirection,
+        trialstore.trial.TrialState,
+    )
 
 
 def _run_trials(lib: str, path: str, n: int, barrier: Any = None) -> float:

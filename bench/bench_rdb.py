@@ -180,9 +180,9 @@ def _bulk_fill(url: str, study: str, n: int) -> None:
     dist = distribution_to_json(FloatDistribution(0.0, 1.0))
     now = datetime.datetime.now()
     with engine.begin() as connection:
-        start = connection.execute(
+        start: int = connection.execute(
             sa.select(sa.func.coalesce(sa.func.max(trials.c.trial_id), 0))
-        ).scalar()
+        ).scalar_one()
         chunk = 5000
         for first in range(0, n, chunk):
             ids = range(first, min(n, first + chunk))

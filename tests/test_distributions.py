@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import optuna.distributions as od
@@ -51,7 +52,7 @@ INT_CASES: list[dict[str, Any]] = [
     {"low": 0, "high": 1, "step": 5},
     {"low": 1.0, "high": 8.0},
 ]
-CATEGORICAL_CASES: list[list[Any]] = [
+CATEGORICAL_CASES: list[Sequence[Any]] = [
     ["a", "b"],
     [None],
     [1, 2.5, None, True, "x", False, 0],
@@ -114,7 +115,7 @@ finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
     step=st.none() | st.floats(1e-3, 100) | st.integers(1, 10) | st.floats(-1, 0),
 )
 def test_float_agrees_with_optuna(low: float, high: float, log: bool, step: float | None) -> None:
-    kwargs = {"low": low, "high": high, "log": log, "step": step}
+    kwargs: dict[str, Any] = {"low": low, "high": high, "log": log, "step": step}
     try:
         ours: BaseDistribution | None = FloatDistribution(**kwargs)
     except ValueError:
@@ -126,7 +127,7 @@ def test_float_agrees_with_optuna(low: float, high: float, log: bool, step: floa
     except ValueError:
         theirs = None
     assert (ours is None) == (theirs is None), kwargs
-    if ours is not None:
+    if ours is not None and theirs is not None:
         assert distribution_to_json(ours) == od.distribution_to_json(theirs)
         assert ours.single() == theirs.single()
         for value in (low, high, (low + high) / 2, low + (step or 1), high + 1):
@@ -141,7 +142,7 @@ def test_float_agrees_with_optuna(low: float, high: float, log: bool, step: floa
     step=st.integers(-1, 7),
 )
 def test_int_agrees_with_optuna(low: int, high: int, log: bool, step: int) -> None:
-    kwargs = {"low": low, "high": high, "log": log, "step": step}
+    kwargs: dict[str, Any] = {"low": low, "high": high, "log": log, "step": step}
     try:
         ours: BaseDistribution | None = IntDistribution(**kwargs)
     except ValueError:
@@ -153,7 +154,7 @@ def test_int_agrees_with_optuna(low: int, high: int, log: bool, step: int) -> No
     except ValueError:
         theirs = None
     assert (ours is None) == (theirs is None), kwargs
-    if ours is not None:
+    if ours is not None and theirs is not None:
         assert distribution_to_json(ours) == od.distribution_to_json(theirs)
         assert ours.single() == theirs.single()
         for value in range(low - 2, high + 3):
@@ -226,22 +227,22 @@ def test_bad_json_raises_value_error(text: str) -> None:
         (lambda: FloatDistribution(2.0, 1.0), "low"),
         (lambda: FloatDistribution(math.nan, 1.0), "low"),
         (lambda: FloatDistribution(0.0, math.inf), "high"),
-        (lambda: FloatDistribution("0", 1.0), "low"),
+        (lambda: FloatDistribution("0", 1.0), "low"),  # type: ignore[arg-type]  # the wrong type on purpose
         (lambda: FloatDistribution(0.0, 1.0, log=True), "low"),
         (lambda: FloatDistribution(1.0, 2.0, log=True, step=0.5), "step"),
         (lambda: FloatDistribution(0.0, 1.0, step=0), "step"),
         (lambda: FloatDistribution(0.0, 1.0, step=-0.5), "step"),
         (lambda: IntDistribution(2, 1), "low"),
-        (lambda: IntDistribution(0.5, 1), "low"),
-        (lambda: IntDistribution(0, "1"), "high"),
+        (lambda: IntDistribution(0.5, 1), "low"),  # type: ignore[arg-type]  # the wrong type on purpose
+        (lambda: IntDistribution(0, "1"), "high"),  # type: ignore[arg-type]  # the wrong type on purpose
         (lambda: IntDistribution(0, 10, step=0), "step"),
-        (lambda: IntDistribution(0, 10, step=1.5), "step"),
+        (lambda: IntDistribution(0, 10, step=1.5), "step"),  # type: ignore[arg-type]  # the wrong type on purpose
         (lambda: IntDistribution(0, 10, log=True), "low"),
         (lambda: IntDistribution(1, 10, log=True, step=2), "step"),
         (lambda: CategoricalDistribution([]), "choices"),
         (lambda: CategoricalDistribution("ab"), "choices"),
-        (lambda: CategoricalDistribution([[1]]), "choice"),
-        (lambda: CategoricalDistribution([{"a": 1}]), "choice"),
+        (lambda: CategoricalDistribution([[1]]), "choice"),  # type: ignore[list-item]  # the wrong type on purpose
+        (lambda: CategoricalDistribution([{"a": 1}]), "choice"),  # type: ignore[list-item]  # the wrong type on purpose
     ],
     ids=lambda x: x if isinstance(x, str) else "",
 )

@@ -157,7 +157,10 @@ def test_best_in_log_costs_no_read_of_a_trial_on_a_database(
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=20)
     claims = _best_claims(capsys.readouterr().err)
     assert reads == []
-    values = {t.number: t.value for t in study.trials}
+    values: dict[int, float] = {}
+    for t in study.trials:
+        assert t.value is not None
+        values[t.number] = t.value
     assert len(claims) == 20
     assert all(values[number] == value for number, value in claims)
     assert [value for _, value in claims] == [

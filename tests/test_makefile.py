@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -78,3 +79,39 @@ def test_make_test_builds_the_docs_strictly_and_make_docs_installs_only_the_docs
     assert test_plan.index(builds[0]) < pytest_run  # a broken site fails before the tests
     installs = [line for line in plan("docs") if "pip install" in line and "-e" in line]
     assert installs and all(line.rstrip().endswith("-e '.[docs]'") for line in installs)
+
+
+def _recipe(target: str) -> list[list[str]]:
+    """The commands of ``target`` in the Makefile, each split into words."""
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    commands = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("\t"):
+            break
+        commands.append(line.split())
+    return commands
+
+
+def test_pre_commit_runs_the_checks_of_make_lint_and_typecheck() -> None:
+    """Each command of ``make lint`` and ``make typecheck`` is one pre-commit hook: the same
+    tool and options, on the files of the same directories (a hook with ``pass_filenames``
+    gets the changed files among them; a command without paths is run whole)."""
+    yaml = pytest.importorskip("yaml")
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = [hook for repo in config["repos"] for hook in repo["hooks"]]
+    commands = _recipe("lint") + _recipe("typecheck")
+    assert len(hooks) == len(commands)
+    for words, hook in zip(commands, hooks, strict=True):
+        assert words[0].startswith("$(BIN)/"), words
+        paths = [w for w in words[1:] if (ROOT / w).is_dir()]
+        tool = [words[0].removeprefix("$(BIN)/"), *(w for w in words[1:] if w not in paths)]
+        assert hook["entry"].split() == [f".venv/bin/{tool[0]}", *tool[1:]], hook
+        if paths:
+            assert hook.get("pass_filenames", True), hook
+            pattern = re.compile(hook["files"])
+            for path in paths:
+                assert pattern.match(f"{path}/x.py"), (path, hook)
+            assert not pattern.match("docs/x.py"), hook
+        else:
+            assert hook["pass_filenames"] is False, hook

@@ -119,7 +119,7 @@ def test_yaml_reads_back_whatever_json_holds(data: Any) -> None:
     assert yaml.safe_load(to_yaml(data)) == data
 
 
-RECORDS = [
+RECORDS: list[dict[str, Any]] = [
     {"number": 0, "value": 1.5, "params": {"b": 1, "a": "s"}, "state": "COMPLETE"},
     {"number": 1, "value": None, "params": {"c": None}, "state": "FAIL"},
 ]

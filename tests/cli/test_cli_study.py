@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,8 @@ def url(tmp_path: Path) -> str:
     return f"journal://{tmp_path / 'cli.journal'}"
 
 
-def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> object:
+def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> Any:
+    """The command's JSON output, parsed."""
     capsys.readouterr()
     assert main([*argv, "--format", "json"]) == 0
     return json.loads(capsys.readouterr().out)
@@ -54,15 +56,15 @@ def test_create_list_show_delete(url: str, capsys: pytest.CaptureFixture[str]) -
     ]
     assert [c.strip() for c in table[3].split("|")[1:4]] == ["s1", "('MINIMIZE',)", "3"]
     studies = _json(capsys, ["studies", "--storage", url])
-    assert [s["name"] for s in studies] == ["s1", created[0]["name"]]  # type: ignore[union-attr,index]
-    assert studies[1]["direction"] == ["MINIMIZE", "MAXIMIZE"]  # type: ignore[index]
-    assert studies[0]["datetime_start"] == study.trials[0].datetime_start.strftime(  # type: ignore[index,union-attr]
-        "%Y-%m-%d %H:%M:%S"
-    )
+    assert [s["name"] for s in studies] == ["s1", created[0]["name"]]
+    assert studies[1]["direction"] == ["MINIMIZE", "MAXIMIZE"]
+    started = study.trials[0].datetime_start
+    assert started is not None
+    assert studies[0]["datetime_start"] == started.strftime("%Y-%m-%d %H:%M:%S")
 
     trials = _json(capsys, ["trials", "--storage", url, "--study-name", "s1"])
-    assert [t["number"] for t in trials] == [0, 1, 2]  # type: ignore[union-attr,index]
-    assert all(t["state"] == "COMPLETE" for t in trials)  # type: ignore[union-attr,index]
+    assert [t["number"] for t in trials] == [0, 1, 2]
+    assert all(t["state"] == "COMPLETE" for t in trials)
     assert main(["trials", "--storage", url, "--study-name", "s1"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 3 + 1 + 3  # borders, header, rows
 

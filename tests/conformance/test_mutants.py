@@ -52,7 +52,7 @@ class NoLock(InMemoryStorage):
         self._lock = contextlib.nullcontext()  # type: ignore[assignment]
         self._name_to_id = _SleepyDict()
 
-    @property  # type: ignore[override]
+    @property
     def _next_trial_id(self) -> int:
         value: int = self.__dict__["_next_trial_value"]
         time.sleep(YIELD)

@@ -130,7 +130,7 @@ def shared_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Share
 def _served(storage: BaseStorage, servers: list[Any]) -> BaseStorage:
     """Return a gRPC client of a new proxy server over ``storage`` (skips without gRPC)."""
     try:
-        from trialstore.storage.grpc import GrpcProxyServer  # type: ignore[attr-defined]
+        from trialstore.storage.grpc import GrpcProxyServer
     except ImportError:
         pytest.skip("backend 'grpc' not in this checkout (no trialstore.storage.grpc)")
     server = GrpcProxyServer(storage, host="127.0.0.1", port=0)

@@ -144,7 +144,7 @@ def _optuna_writes(storage: Any) -> list[str]:
             raise optuna.TrialPruned()
         if trial.number == 3:
             raise ValueError("fail")
-        return x
+        return float(x)
 
     study.optimize(objective, n_trials=6, catch=(ValueError,))
     study.ask()  # left RUNNING

@@ -274,8 +274,8 @@ class TestFromOptunaSQLite(_OptunaStorageConformance):
         ) -> BaseStorage:
             inner = optuna.storages.RDBStorage(
                 f"sqlite:///{tmp_path}/db-{next(counter)}.sqlite3",
-                heartbeat_interval=heartbeat_interval,  # type: ignore[arg-type]
-                grace_period=grace_period,  # type: ignore[arg-type]
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
                 # pysqlite's 5 s busy timeout runs out under CI's load ("database is
                 # locked"); trialstore's own SQLite waits longer too.
                 engine_kwargs={"connect_args": {"timeout": 60}},

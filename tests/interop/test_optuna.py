@@ -41,7 +41,7 @@ def _objective(trial: Any) -> float:
     for step in range(3):
         trial.report(x * step, step)
     trial.set_user_attr("c_is_none", c is None)
-    return (x - 2) ** 2 + n
+    return float((x - 2) ** 2 + n)
 
 
 def test_optimize_with_threads_on_every_backend(ts_backend: Any) -> None:
@@ -73,7 +73,7 @@ _OUT_OF_RANGE = {"x": 100.0, "n": 64, "k": 3, "s": 0.25, "i": 2.5}
 
 
 def _out_of_range_objective(trial: Any) -> float:
-    return (
+    return float(
         trial.suggest_float("x", 0, 10)
         + trial.suggest_int("n", 1, 8, log=True)
         + trial.suggest_int("k", 0, 10, step=2)
@@ -193,7 +193,7 @@ def test_heartbeats_fail_stale_trials_and_call_the_callback(ts_backend: Any) -> 
         # Optuna's heartbeat thread beats while the objective runs: the trial never goes stale.
         time.sleep(grace + 0.3)
         stale_seen.append(ts.get_stale_trial_ids(study._study_id))
-        return trial.suggest_float("x", 0, 1)
+        return float(trial.suggest_float("x", 0, 1))
 
     time.sleep(grace + 0.3)
     # Before its first trial, optimize fails the stale trial 0; the callback enqueues a retry,

@@ -37,6 +37,12 @@ def objective(trial: Any) -> float:
     return float(x + n + (c is None))
 
 
+def _grid(study: trialstore.Study) -> GridSampler:
+    """The study's sampler, a GridSampler."""
+    assert isinstance(study.sampler, GridSampler)
+    return study.sampler
+
+
 def _point(trial: Any) -> tuple[Any, ...]:
     return tuple(trial.params[name] for name in sorted(trial.params))
 
@@ -72,7 +78,7 @@ def test_threads_cover_the_grid_and_stop() -> None:
     study = trialstore.create_study(sampler=GridSampler(SPACE))
     study.optimize(objective, n_jobs=4)
     assert set(_complete_points(study.trials)) == ALL_POINTS
-    assert study.sampler.is_exhausted(study)  # type: ignore[attr-defined]
+    assert _grid(study).is_exhausted(study)
 
 
 def _grid_by_id(trials: list[Any]) -> dict[int, dict[str, Any]]:
@@ -145,7 +151,7 @@ def test_choice_of_points_is_optunas() -> None:
     # Trial k takes point k; a FAIL or PRUNED point is finished (not run again); the RUNNING
     # point 3 is run again only once every point has started.
     assert ids == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 3]
-    assert ours.sampler.is_exhausted(ours)
+    assert _grid(ours).is_exhausted(ours)
     assert ours.trials[3].state == TrialState.RUNNING
 
 
@@ -388,7 +394,7 @@ def test_processes_without_n_trials_cover_the_grid_and_all_stop(
     assert set(_complete_points(trials)) == ALL_POINTS
     assert all(t.state == TrialState.COMPLETE for t in trials)
     study = trialstore.load_study(study_name="grid", storage=url, sampler=GridSampler(SPACE))
-    assert study.sampler.is_exhausted(study)  # type: ignore[attr-defined]
+    assert _grid(study).is_exhausted(study)
 
 
 def test_trialstore_and_optuna_processes_share_one_grid(tmp_path: Path) -> None:
@@ -452,4 +458,4 @@ def test_storage_is_the_only_channel(tmp_path: Path) -> None:
             (a if i % 2 else b).optimize(objective, n_trials=1)
     trials = _trials(_url("journal", tmp_path))
     assert sorted(_complete_points(trials), key=repr) == sorted(ALL_POINTS, key=repr)
-    assert a.sampler.is_exhausted(a) and b.sampler.is_exhausted(b)  # type: ignore[attr-defined]
+    assert _grid(a).is_exhausted(a) and _grid(b).is_exhausted(b)

@@ -25,7 +25,7 @@ def objective(trial: Any) -> float:
     x = trial.suggest_float("x", -1, 1)
     y = trial.suggest_int("y", -1, 1)
     c = trial.suggest_categorical("c", ["a", "b"])
-    return x**2 + y + (c == "b")
+    return float(x**2 + y + (c == "b"))
 
 
 def test_fixed_names_get_their_values_and_the_rest_come_from_the_base_sampler() -> None:

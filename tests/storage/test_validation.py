@@ -21,7 +21,7 @@ class _Id(enum.IntEnum):
 )
 def test_check_id_returns_ints_in_the_64_bit_range(value: int) -> None:
     for kind in ("study", "trial"):
-        checked = validation.check_id(value, kind)  # type: ignore[arg-type]
+        checked = validation.check_id(value, kind)
         assert checked == value
         assert type(checked) is int
 

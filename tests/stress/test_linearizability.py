@@ -15,6 +15,10 @@ def write(value: Any) -> Callable[[Any], list[Any]]:
     return lambda s: [value]
 
 
+def compare_and_set(expected: Any, value: Any) -> Callable[[Any], list[Any]]:
+    return lambda state: [value] if state == expected else []
+
+
 def read(value: Any) -> Callable[[Any], list[Any]]:
     return lambda s: [s] if s == value else []
 
@@ -129,7 +133,7 @@ def register_histories(draw: st.DrawFn) -> list[LinOp]:
             ops.append(LinOp(t0, t1, read(value), pure=True))
         elif kind == "cas":
             expected = draw(st.integers(0, 2))
-            ops.append(LinOp(t0, t1, lambda s, e=expected, v=value: [v] if s == e else []))
+            ops.append(LinOp(t0, t1, compare_and_set(expected, value)))
         else:
             ops.append(LinOp(t0, 200 if kind == "unknown" else t1, write(value),
                              optional=kind == "unknown"))  # fmt: skip
@@ -164,7 +168,7 @@ def counter_histories(draw: st.DrawFn) -> tuple[list[CounterOp], int]:
     unknown ones never applied, reads), sometimes with one returned value changed."""
     n = draw(st.integers(0, 5))
     instants = sorted(draw(st.lists(st.integers(0, 1000), min_size=n, max_size=n, unique=True)))
-    ops = []
+    ops: list[CounterOp] = []
     for value, at in enumerate(instants):
         t0 = at - draw(st.integers(0, 300))
         t1 = at + draw(st.integers(0, 300))
@@ -177,10 +181,11 @@ def counter_histories(draw: st.DrawFn) -> tuple[list[CounterOp], int]:
         seen = sum(1 for i in instants if i < at)
         ops.append(CounterOp(at - draw(st.integers(0, 200)), at + draw(st.integers(0, 200)),
                              seen, read=True))  # fmt: skip
-    if ops and draw(st.booleans()):
+    if len(ops) > 0 and draw(st.booleans()):
         i = draw(st.integers(0, len(ops) - 1))
-        if ops[i].value is not None:
-            ops[i].value = max(0, ops[i].value + draw(st.sampled_from([-1, 1])))
+        returned = ops[i].value
+        if returned is not None:
+            ops[i].value = max(0, returned + draw(st.sampled_from([-1, 1])))
     return ops, n
 
 

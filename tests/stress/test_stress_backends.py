@@ -7,6 +7,7 @@ their runner replaced. Each run is a few seconds; the whole file stays around a 
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -122,8 +123,8 @@ def test_real_restart_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     killed: list[tuple[int, int]] = []
     monkeypatch.setattr(_servers, "_run", fake_run)
     monkeypatch.setattr(_servers, "_wait_port", lambda host, port, timeout: True)
-    monkeypatch.setattr(_servers.os, "listdir", lambda path: ["16"])
-    monkeypatch.setattr(_servers.os, "kill", lambda pid, sig: killed.append((pid, sig)))
+    monkeypatch.setattr(os, "listdir", lambda path: ["16"])  # the os module _servers uses
+    monkeypatch.setattr(os, "kill", lambda pid, sig: killed.append((pid, sig)))
     hook = _servers.restart_hook_for("postgresql+psycopg://postgres@127.0.0.1/x", "real")
     assert hook is not None and hook()["up"] is True
     assert commands[-1] == [

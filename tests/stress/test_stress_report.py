@@ -14,6 +14,19 @@ plt = pytest.importorskip("matplotlib.pyplot")
 LineCollection = pytest.importorskip("matplotlib.collections").LineCollection
 
 
+def _closed_figures(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The figures ``plt.close`` is called with from now on (each still closed)."""
+    figures: list[Any] = []
+    close = plt.close
+
+    def closing(fig: Any) -> None:
+        figures.append(fig)
+        close(fig)
+
+    monkeypatch.setattr(plt, "close", closing)
+    return figures
+
+
 def _report_with(events: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "config": {"storage_display": "memory://"},
@@ -30,9 +43,7 @@ def test_faults_are_drawn_on_their_own_strip_not_over_the_throughput(
     tier's PNG was a red wall): the faults go on a strip of one row per kind, with counts."""
     events = [{"kind": "kill", "t_start_s": t / 10, "duration_s": 0.0} for t in range(500)]
     events += [{"kind": "partition", "t_start_s": 5.0 * t, "duration_s": 2.0} for t in range(9)]
-    figures = []
-    close = plt.close
-    monkeypatch.setattr(plt, "close", lambda fig: figures.append(fig) or close(fig))
+    figures = _closed_figures(monkeypatch)
     assert _report.write_png(_report_with(events), tmp_path / "report.png")
     top, strip, _ = figures[0].axes
     assert len(top.lines) == 1 and not top.collections and not top.patches  # the curve alone
@@ -43,9 +54,7 @@ def test_faults_are_drawn_on_their_own_strip_not_over_the_throughput(
 
 
 def test_a_run_without_faults_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    figures = []
-    close = plt.close
-    monkeypatch.setattr(plt, "close", lambda fig: figures.append(fig) or close(fig))
+    figures = _closed_figures(monkeypatch)
     assert _report.write_png(_report_with([]), tmp_path / "report.png")
     strip = figures[0].axes[1]
     assert [t.get_text() for t in strip.texts] == ["no faults injected"]
@@ -141,10 +150,8 @@ def test_throughput_per_second_leaves_out_the_last_partial_second(tmp_path: Path
     report = _build(ops, _final(_trial(0, "RUNNING")), 3.4)
     assert report["throughput"]["per_second"] == [1, 2, 1]
     assert report["throughput"]["ok_ops_per_s"] == round(5 / 3.4, 2)  # all of them
-    figures = []
-    close = plt.close
     with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setattr(plt, "close", lambda fig: figures.append(fig) or close(fig))
+        figures = _closed_figures(monkeypatch)
         assert _report.write_png(report, tmp_path / "report.png")
     [line] = figures[0].axes[0].lines
     assert list(line.get_ydata()) == [1, 2, 1]
@@ -165,8 +172,8 @@ def _killed_holder(finished: bool) -> list[Op]:
     return ops
 
 
-HEARTBEATS = {"grace_period": 2.0, "heartbeat_interval": 1.0}
-UNCHECKED = {
+HEARTBEATS: dict[str, Any] = {"grace_period": 2.0, "heartbeat_interval": 1.0}
+UNCHECKED: dict[str, tuple[list[Op], str, dict[str, Any], str]] = {
     "run ended before the grace period": (
         _killed_holder(False), "RUNNING", {"deaths": {"a": 2 * S}, **HEARTBEATS},
         "0 checked: of the 1 unfinished trial the 1 killed worker had sent heartbeats for, 1 saw "

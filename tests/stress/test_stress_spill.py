@@ -51,7 +51,7 @@ def _write(directory: Path, worker: str, ops: list[tuple[str, dict[str, Any], An
 
 
 def _study(sid: int, *trials: tuple[int, int, str]) -> dict[str, Any]:
-    rows = [
+    rows: list[dict[str, Any]] = [
         dict(id=tid, number=n, state=state, values=None, params={}, iv={}, user_attrs={},
              complete=None, digest=f"d{tid}")
         for tid, n, state in trials

@@ -109,7 +109,12 @@ def test_n_jobs_minus_one_uses_cpu_count() -> None:
 def test_timeout_stops_starting_new_trials() -> None:
     study = _study()
     start = time.monotonic()
-    study.optimize(lambda t: time.sleep(0.02) or 0.0, timeout=0.2, n_jobs=2)
+
+    def objective(trial: trialstore.Trial) -> float:
+        time.sleep(0.02)
+        return 0.0
+
+    study.optimize(objective, timeout=0.2, n_jobs=2)
     elapsed = time.monotonic() - start
     assert 0.2 <= elapsed < 2.0
     assert 2 <= len(study.trials) <= 40

@@ -9,7 +9,7 @@ import pathlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from _recording import Recording
@@ -20,18 +20,21 @@ from trialstore.exceptions import TrialPruned
 from trialstore.storage import BaseStorage, InMemoryStorage, RetryFailedTrialCallback
 from trialstore.trial import Trial, TrialState
 
+ParamWrites = Literal["immediate", "at_tell"]
+
 N_PARAMS = 5
 
 
 def _objective(trial: Trial) -> float:
-    return sum((trial.suggest_float(f"x{i}", -10.0, 10.0) - i) ** 2 for i in range(N_PARAMS))
+    values = [trial.suggest_float(f"x{i}", -10.0, 10.0) for i in range(N_PARAMS)]
+    return float(sum((value - i) ** 2 for i, value in enumerate(values)))
 
 
 def _value(params: dict[str, Any]) -> float:
-    return sum((params[f"x{i}"] - i) ** 2 for i in range(N_PARAMS))
+    return float(sum((params[f"x{i}"] - i) ** 2 for i in range(N_PARAMS)))
 
 
-def _study(storage: BaseStorage | str, param_writes: str = "at_tell", **kw: Any) -> Any:
+def _study(storage: BaseStorage | str, param_writes: ParamWrites = "at_tell", **kw: Any) -> Any:
     return trialstore.create_study(
         storage=storage,
         sampler=trialstore.samplers.RandomSampler(seed=0),
@@ -275,12 +278,15 @@ def test_round_trips_of_a_trial_on_postgresql(
 
 @pytest.mark.usefixtures("quiet")
 def test_round_trips_of_a_trial_through_the_grpc_proxy() -> None:
-    grpc = pytest.importorskip("grpc")
+    pytest.importorskip("grpc")
+    import grpc
+
     from trialstore.storage.grpc import GrpcProxyServer, GrpcStorageProxy
+    from trialstore.storage.grpc._transport import ChannelTransport
 
     calls: list[str] = []
 
-    class Count(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    class Count(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]  # grpc: no types
         def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
             calls.append(details.method.rsplit("/", 1)[-1])
             return continuation(details, request)
@@ -288,7 +294,9 @@ def test_round_trips_of_a_trial_through_the_grpc_proxy() -> None:
     counts = {}
     with GrpcProxyServer(InMemoryStorage(), port=0) as server:
         client = GrpcStorageProxy(port=server.port)
-        client._transport._channel = grpc.intercept_channel(client._transport._channel, Count())
+        transport = client._transport
+        assert isinstance(transport, ChannelTransport)
+        transport._channel = grpc.intercept_channel(transport._channel, Count())
         try:
             for mode in ("immediate", "at_tell"):
                 study = _study(client, mode, study_name=mode)

@@ -18,7 +18,7 @@ def _objective(trial: BaseTrial) -> float:
     x = trial.suggest_float("x", -10, 10)
     n = trial.suggest_int("n", 1, 100, log=True)
     c = trial.suggest_categorical("c", ["a", "bb", None])
-    return x**2 + n + len(c or "")
+    return x * x + n + (len(c) if isinstance(c, str) else 0)
 
 
 def test_runs_an_objective_with_the_given_values() -> None:

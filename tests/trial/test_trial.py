@@ -68,7 +68,7 @@ INVALID: list[tuple[str, Callable[[Trial], Any], str]] = [
     ("log low <= 0 float", lambda t: t.suggest_float("p", 0.0, 1.0, log=True), "log"),
     ("log low <= 0 int", lambda t: t.suggest_int("p", 0, 10, log=True), "log"),
     ("log with step", lambda t: t.suggest_float("p", 0.1, 1.0, log=True, step=0.1), "log"),
-    ("unhashable choice", lambda t: t.suggest_categorical("p", [[1], [2]]), "choice"),
+    ("unhashable choice", lambda t: t.suggest_categorical("p", [[1], [2]]), "choice"),  # type: ignore[list-item]  # on purpose
     ("empty choices", lambda t: t.suggest_categorical("p", []), "choices"),
     ("infinite bound", lambda t: t.suggest_float("p", 0.0, math.inf), "finite"),
 ]

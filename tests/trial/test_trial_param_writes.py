@@ -4,7 +4,7 @@ with one set_trial_params call before any other write on the trial and before it
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from _recording import Recording
@@ -14,8 +14,10 @@ from trialstore.distributions import FloatDistribution, IntDistribution
 from trialstore.storage import InMemoryStorage
 from trialstore.trial import Trial, TrialState
 
+ParamWrites = Literal["immediate", "at_tell"]
 
-def _study(param_writes: str = "at_tell") -> tuple[trialstore.Study, Recording]:
+
+def _study(param_writes: ParamWrites = "at_tell") -> tuple[trialstore.Study, Recording]:
     storage = Recording()
     study = trialstore.create_study(
         storage=storage,
@@ -122,7 +124,9 @@ def test_tell_flushes_before_the_finish(state: TrialState, values: Any, by_numbe
     assert storage.methods() == ["set_trial_params", "set_trial_state_values"]
     assert told.state == state
     assert told.params == params
-    assert study.param_batches.trial_ids() == []
+    batches = study.param_batches
+    assert batches is not None
+    assert batches.trial_ids() == []
 
 
 def test_the_sampler_sees_the_buffered_params_at_tell() -> None:
@@ -149,7 +153,9 @@ def test_suggestions_are_checked_before_they_are_buffered() -> None:
     with pytest.raises(ValueError, match="param_name"):
         trial.suggest_float("p" * 513, 0.0, 1.0)
     assert list(trial.params) == ["x"]
-    assert list(study.param_batches.pending(trial._trial_id)) == ["x"]
+    batches = study.param_batches
+    assert batches is not None
+    assert list(batches.pending(trial._trial_id)) == ["x"]
     study.tell(trial, 1.0)
     # The study's distribution of "x" is known here now: a conflict is raised at once.
     second = study.ask()
@@ -175,7 +181,9 @@ def test_a_batch_the_storage_rejects_fails_the_trial_at_tell() -> None:
     assert stored.state == TrialState.FAIL
     assert stored.params == {}
     assert trial.params == {}
-    assert study.param_batches.trial_ids() == []
+    batches = study.param_batches
+    assert batches is not None
+    assert batches.trial_ids() == []
 
 
 def test_a_batch_the_storage_rejects_raises_from_report() -> None:
@@ -200,7 +208,9 @@ def test_buffer_of_a_trial_finished_elsewhere_is_dropped() -> None:
     storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
     with pytest.raises(ValueError, match="Cannot tell a FAIL trial"):
         study.tell(trial, 1.0)
-    assert study.param_batches.trial_ids() == []
+    batches = study.param_batches
+    assert batches is not None
+    assert batches.trial_ids() == []
     assert storage.get_trial(trial._trial_id).params == {}
 
 

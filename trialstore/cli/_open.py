@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from trialstore.cli._errors import UsageError
 from trialstore.storage import BaseStorage, get_storage, open_storage
 
 __all__ = ["existing_storage", "open_url", "storage_for_writing"]
 
+_T = TypeVar("_T")
 
-def open_url(url: str, opener: Callable[[str], BaseStorage], option: str) -> BaseStorage:
-    """``opener(url)``, with a refused URL reported as a bad value of ``option``.
+
+def open_url(url: str, opener: Callable[[str], _T], option: str) -> _T:
+    """``opener(url)``, with a refused URL (a ValueError) reported as a bad value of
+    ``option``.
 
     Raises:
         UsageError: the URL is not one ``opener`` accepts (``option`` and the reason named).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from trialstore.cli._open import open_url
 from trialstore.storage import mask_password
 
 __all__ = ["register"]
@@ -41,13 +42,14 @@ def run_upgrade(args: argparse.Namespace) -> int:
     """Upgrade the schema (or create it in an empty database); return 0.
 
     Raises:
+        UsageError: not a database URL trialstore supports (nothing is opened).
         StorageInternalError: the database cannot be reached, or its schema is not one this
             trialstore can upgrade.
     """
     from trialstore.storage.rdb import upgrade_schema
 
     label = mask_password(args.storage)
-    old, new = upgrade_schema(args.storage)
+    old, new = open_url(args.storage, upgrade_schema, "--storage")
     if old is None:
         print(f"{label}: created the schema at revision {new}.")
     elif old == new:

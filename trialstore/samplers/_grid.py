@@ -16,6 +16,7 @@ from trialstore._core import FrozenTrial, TrialState
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
 from trialstore.logging import get_logger
+from trialstore.samplers._args import check_seed
 from trialstore.samplers._base import BaseSampler
 
 if TYPE_CHECKING:
@@ -88,10 +89,7 @@ class GridSampler(BaseSampler):
         self, search_space: Mapping[str, Sequence[GridValueType]], seed: int | None = None
     ) -> None:
         self._search_space = _check_search_space(search_space)
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32
-        ):
-            raise ValueError(f"seed must be None or an int in [0, 2**32 - 1], got {seed!r}.")
+        seed = check_seed(seed)
         self._param_names = list(self._search_space)
         points = list(itertools.product(*self._search_space.values()))
         order = np.random.RandomState(0 if seed is None else seed).permutation(len(points))

@@ -13,6 +13,7 @@ from trialstore.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from trialstore.samplers._args import check_seed
 from trialstore.samplers._base import BaseSampler
 
 if TYPE_CHECKING:
@@ -55,10 +56,13 @@ class RandomSampler(BaseSampler):
 
     ``seed`` makes a single-threaded run reproducible. Thread-safe: one generator shared under
     the GIL (with ``n_jobs > 1`` the order in which threads draw is not reproducible).
+
+    Raises:
+        ValueError: ``seed`` is not None or an int in ``[0, 2**32 - 1]``.
     """
 
     def __init__(self, seed: int | None = None) -> None:
-        self._rng = random.Random(seed)
+        self._rng = random.Random(check_seed(seed))
 
     def reseed_rng(self) -> None:
         """Reseed from fresh entropy (used by worker processes forked from one sampler)."""

@@ -24,6 +24,7 @@ from trialstore.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from trialstore.samplers._args import check_int, check_positive_float, check_seed
 from trialstore.samplers._base import BaseSampler
 from trialstore.samplers._multivariate import CategoricalDim, MultivariateParzen, NumericDim
 from trialstore.samplers._parzen import ParzenEstimator
@@ -78,6 +79,13 @@ class TPESampler(BaseSampler):
         multivariate: model the parameters that every COMPLETE trial shares jointly (a
             mixture of product kernels); others stay univariate. None (the default) means
             True for one objective and False for several, like Optuna 5.0.
+
+    Raises:
+        ValueError: naming the argument: ``n_startup_trials`` is not an int >= 0,
+            ``n_ei_candidates`` not an int >= 1, ``prior_weight`` not a finite number > 0,
+            ``gamma`` or ``weights`` not callable, ``consider_magic_clip`` not a bool,
+            ``multivariate`` not None or a bool, ``seed`` not None or an int in
+            ``[0, 2**32 - 1]``.
     """
 
     def __init__(
@@ -92,11 +100,21 @@ class TPESampler(BaseSampler):
         seed: int | None = None,
         multivariate: bool | None = None,
     ) -> None:
-        self._n_startup_trials = n_startup_trials
-        self._n_ei_candidates = n_ei_candidates
+        for name, function in (("gamma", gamma), ("weights", weights)):
+            if not callable(function):
+                raise ValueError(
+                    f"{name} must be a function of the number of observations, got {function!r}."
+                )
+        if not isinstance(consider_magic_clip, bool):
+            raise ValueError(f"consider_magic_clip must be a bool, got {consider_magic_clip!r}.")
+        if multivariate is not None and not isinstance(multivariate, bool):
+            raise ValueError(f"multivariate must be None or a bool, got {multivariate!r}.")
+        seed = check_seed(seed)
+        self._n_startup_trials = check_int("n_startup_trials", n_startup_trials, 0)
+        self._n_ei_candidates = check_int("n_ei_candidates", n_ei_candidates, 1)
         self._gamma = gamma
         self._weights = weights
-        self._prior_weight = prior_weight
+        self._prior_weight = check_positive_float("prior_weight", prior_weight)
         self._magic_clip = consider_magic_clip
         self._rng = np.random.RandomState(seed)
         self._random = random.Random(seed)

@@ -42,7 +42,7 @@ from trialstore.storage.grpc import (  # noqa: E402
     GrpcStorageProxy,
     ProxyConnectionError,
 )
-from trialstore.storage.grpc import _client as client_module  # noqa: E402
+from trialstore.storage.grpc import _convert as convert_module  # noqa: E402
 from trialstore.storage.grpc._idempotency import CREATE_REQUEST_ATTR, IdempotencyTable  # noqa: E402
 from trialstore.storage.grpc._pb import storage_pb2 as pb  # noqa: E402
 from trialstore.study import StudyDirection  # noqa: E402
@@ -202,7 +202,7 @@ def test_an_unexpected_backend_exception_becomes_storage_internal_error() -> Non
         (
             "CreateNewTrial",
             pb.CreateNewTrialRequest(
-                study_id=0, template_trial=pb.Trial(state=1, datetime_start="yesterday")
+                study_id=0, template_trial=pb.Trial(state=pb.COMPLETE, datetime_start="yesterday")
             ).SerializeToString(),
             grpc.StatusCode.INVALID_ARGUMENT,
             "ValueError",
@@ -341,7 +341,7 @@ def test_idempotency_table_runs_concurrent_duplicates_once_and_is_bounded() -> N
     assert len(table) == 3
     assert table.run("k", write) == 2  # evicted: runs again
     with pytest.raises(KeyError):
-        table.run("e", lambda: {}["x"])
+        table.run("e", lambda: {"y": 0}["x"])
     with pytest.raises(KeyError):  # remembered error
         table.run("e", lambda: 0)
 
@@ -421,13 +421,13 @@ def test_only_new_and_unfinished_trials_cross_the_wire(
     client: GrpcStorageProxy, monkeypatch: pytest.MonkeyPatch, server: GrpcProxyServer
 ) -> None:
     decoded: list[int] = []
-    original = client_module.conv.trial_from_proto
+    original = convert_module.trial_from_proto
 
     def counting(proto: Any, extras: Any = None) -> FrozenTrial:
         decoded.append(proto.trial_id)
         return original(proto, extras)
 
-    monkeypatch.setattr(client_module.conv, "trial_from_proto", counting)
+    monkeypatch.setattr(convert_module, "trial_from_proto", counting)  # the client's conv
     other = GrpcStorageProxy(port=server.port)  # another worker
     study_id = client.create_new_study(MIN, "s")
     finished = []
@@ -724,10 +724,10 @@ def _restarting_proxies(monkeypatch: pytest.MonkeyPatch) -> _RestartAfterWrite:
     """Make the servers started next use a _RestartAfterWrite table (returned)."""
     from trialstore.storage.grpc import _server as server_module
     from trialstore.storage.grpc import _service as service_module
+    from trialstore.storage.grpc._errors import status_for as real_status_for
 
     table = _RestartAfterWrite()
     monkeypatch.setattr(server_module, "IdempotencyTable", lambda capacity: table)
-    real_status_for = service_module.status_for
 
     def status_for(error: BaseException) -> Any:
         if isinstance(error, _ProxyDied):
@@ -850,6 +850,7 @@ def test_a_create_or_list_cut_off_by_a_dying_proxy_finds_its_trial_when_sent_aga
         study_id = client.create_new_study([StudyDirection.MINIMIZE], "resent-ask")
         table.armed = True
         trial_id = client.create_trial_or_list_waiting(study_id)
+        assert isinstance(trial_id, int)
         assert not table.armed, "the call was not cut off"
         assert [t._trial_id for t in backend.get_all_trials(study_id)] == [trial_id]
         assert client.get_trial_number_from_id(trial_id) == 0

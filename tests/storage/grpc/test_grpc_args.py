@@ -64,7 +64,8 @@ def test_port_0_still_picks_a_free_port() -> None:
 )
 def test_server_limits_below_1_are_refused(option: str, value: int) -> None:
     with pytest.raises(ValueError, match=rf"{option} must be an integer >= 1, got {value}"):
-        GrpcProxyServer(InMemoryStorage(), port=0, **{option: value})
+        kwargs: dict[str, Any] = {option: value}
+        GrpcProxyServer(InMemoryStorage(), port=0, **kwargs)
 
 
 @pytest.mark.parametrize("host", ["", "[]", None])
@@ -140,7 +141,8 @@ def test_client_durations_are_checked(option: str, value: float, allowed: str) -
     with pytest.raises(
         ValueError, match=rf"{option} must be a finite number of seconds {allowed}"
     ):
-        GrpcStorageProxy(port=13000, **{option: value})
+        kwargs: dict[str, Any] = {option: value}
+        GrpcStorageProxy(port=13000, **kwargs)
 
 
 @pytest.mark.parametrize(

@@ -253,7 +253,8 @@ def test_an_extension_method_the_server_lacks_is_asked_once() -> None:
     def answer(method: wire.Method[Any, Any], _request: Any) -> Message:
         if method is wire.EXT_SET_TRIAL_PARAMS:
             raise FailedCall(Code.UNIMPLEMENTED)
-        return method.reply()
+        reply: Message = method.reply()
+        return reply
 
     client, sent = _client(answer)
     client.set_trial_params(1, {"x": (0.5, dist), "y": (0.25, dist)})

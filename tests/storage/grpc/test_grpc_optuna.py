@@ -120,7 +120,7 @@ def test_optuna_study_uses_enqueued_values_outside_the_range(
     study.enqueue_trial({"x": 100.0, "n": 3})
 
     def objective(trial: Any) -> float:
-        return trial.suggest_float("x", 0, 10) + trial.suggest_int("n", 0, 10, step=2)
+        return float(trial.suggest_float("x", 0, 10) + trial.suggest_int("n", 0, 10, step=2))
 
     with pytest.warns(UserWarning) as caught:
         study.optimize(objective, n_trials=1)

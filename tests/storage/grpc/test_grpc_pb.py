@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+from typing import Any
 
 import pytest
 
@@ -33,10 +34,12 @@ def test_postprocessing_removes_the_version_gate_and_uses_the_private_pool() -> 
     assert storage_pb2.DESCRIPTOR.pool is POOL
 
 
-def _repeated(field: object) -> bool:
+def _repeated(field: Any) -> bool:
+    """Whether a protobuf field descriptor is repeated (``is_repeated`` since protobuf 5.29,
+    ``label`` before)."""
     if hasattr(field, "is_repeated"):
         return bool(field.is_repeated)
-    return field.label == field.LABEL_REPEATED  # type: ignore[attr-defined]
+    return bool(field.label == field.LABEL_REPEATED)
 
 
 def test_the_wire_format_equals_optunas() -> None:

@@ -475,7 +475,9 @@ def test_close_releases_connections(url: str) -> None:
     storage = RDBStorage(url)
     storage.create_new_study([StudyDirection.MINIMIZE])
     storage.close()
-    assert storage._engine.pool.checkedout() == 0
+    pool = storage._engine.pool
+    assert isinstance(pool, sa.pool.QueuePool)
+    assert pool.checkedout() == 0
 
 
 def test_engine_kwargs_are_passed_through(tmp_path: Path) -> None:
@@ -597,13 +599,14 @@ def test_loopback_mysql_connections_build_no_tls_context(
 ) -> None:
     import pymysql.connections
 
-    built = []
+    built: list[Any] = []
     create = pymysql.connections.Connection._create_ssl_ctx
-    monkeypatch.setattr(
-        pymysql.connections.Connection,
-        "_create_ssl_ctx",
-        lambda self, sslp: built.append(sslp) or create(self, sslp),
-    )
+
+    def recording_create(self: Any, sslp: Any) -> Any:
+        built.append(sslp)
+        return create(self, sslp)
+
+    monkeypatch.setattr(pymysql.connections.Connection, "_create_ssl_ctx", recording_create)
     assert sa.engine.make_url(mysql_url).host == "127.0.0.1"
     storage = RDBStorage(mysql_url, engine_kwargs={"connect_args": connect_args})
     try:
@@ -700,7 +703,10 @@ def _transient_error(dialect: str) -> Exception:
         return psycopg.errors.SerializationFailure("could not serialize access")
     import pymysql
 
-    return pymysql.err.OperationalError(1213, "Deadlock found when trying to get lock")
+    deadlock: Exception = pymysql.err.OperationalError(
+        1213, "Deadlock found when trying to get lock"
+    )
+    return deadlock
 
 
 @pytest.mark.parametrize(
@@ -823,7 +829,8 @@ def _lost_connection(dialect: str) -> Exception:
         return sqlite3.ProgrammingError("Cannot operate on a closed database.")
     import pymysql
 
-    return pymysql.err.OperationalError(2013, "Lost connection to server during query")
+    lost: Exception = pymysql.err.OperationalError(2013, "Lost connection to server during query")
+    return lost
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "mysql"])
@@ -961,11 +968,14 @@ def test_mariadb_reads_one_row_per_trial_with_the_same_trials(
 
     study_id = _varied_study(RDBStorage(mysql_url))
     monkeypatch.setattr(_fast_paths, "FOLDED_BATCH", 16)  # 10 batches, the study row in one
-    folded_reads = []
+    folded_reads: list[int] = []
     build = _read_folded.build_trials
-    monkeypatch.setattr(
-        _read_folded, "build_trials", lambda rows: folded_reads.append(1) or build(rows)
-    )
+
+    def recording_build(rows: Any) -> Any:
+        folded_reads.append(1)
+        return build(rows)
+
+    monkeypatch.setattr(_read_folded, "build_trials", recording_build)
     folded = RDBStorage(mysql_url)
     if not _fast_paths.mariadb_with_pymysql(folded._engine.dialect):
         pytest.skip("the MySQL test server is not MariaDB")
@@ -989,10 +999,15 @@ def test_mariadb_read_cut_short_by_the_server_reads_row_by_row(mysql_url: str) -
     attrs = {f"k{i:02}": "x" * 60_000 for i in range(20)}  # 20 x 60 kB (TEXT holds 64 kB)
     for key, value in attrs.items():
         storage.set_trial_user_attr(trial_id, key, value)
-    union_reads = []
+    union_reads: list[int] = []
     build = _read.build_trials
+
+    def recording_build(rows: Any) -> Any:
+        union_reads.append(1)
+        return build(rows)
+
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_read, "build_trials", lambda rows: union_reads.append(1) or build(rows))
+        patch.setattr(_read, "build_trials", recording_build)
         got = RDBStorage(mysql_url).get_all_trials(study_id)
     assert union_reads
     assert {t._trial_id: t.user_attrs for t in got} == {trial_id: attrs}
@@ -1010,10 +1025,15 @@ def test_mariadb_reads_large_trials_one_row_each(mysql_url: str) -> None:
         trial_id = storage.create_new_trial(study_id)
         expected[trial_id] = {"k": chr(ord("a") + i % 26) * 20_000}
         storage.set_trial_user_attr(trial_id, "k", expected[trial_id]["k"])
-    union_reads = []
+    union_reads: list[int] = []
     build = _read.build_trials
+
+    def recording_build(rows: Any) -> Any:
+        union_reads.append(1)
+        return build(rows)
+
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_read, "build_trials", lambda rows: union_reads.append(1) or build(rows))
+        patch.setattr(_read, "build_trials", recording_build)
         got = RDBStorage(mysql_url).get_all_trials(study_id)
     assert not union_reads
     assert {t._trial_id: t.user_attrs for t in got} == expected

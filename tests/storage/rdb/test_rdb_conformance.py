@@ -38,12 +38,12 @@ class TestRDBSqliteConformance(StorageConformance):
 @pytest.mark.postgresql
 class TestRDBPostgresqlConformance(TestRDBSqliteConformance):
     @pytest.fixture
-    def storage_factory(self, postgres_url: str) -> StorageFactory:  # type: ignore[override]
+    def storage_factory(self, postgres_url: str) -> StorageFactory:
         return _factory(postgres_url)
 
 
 @pytest.mark.mysql
 class TestRDBMysqlConformance(TestRDBSqliteConformance):
     @pytest.fixture
-    def storage_factory(self, mysql_url: str) -> StorageFactory:  # type: ignore[override]
+    def storage_factory(self, mysql_url: str) -> StorageFactory:
         return _factory(mysql_url)

@@ -28,7 +28,10 @@ _AT_INSTANT = (
 )
 
 
-def _start_both(commands: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
+def _start_both(
+    commands: list[tuple[list[str], str]],
+) -> list[subprocess.CompletedProcess[str]]:
+    """Run the example on each (command prefix, storage URL) at one instant."""
     start = time.time() + 4.0  # both import first, then go at one instant
     processes = [
         subprocess.Popen(

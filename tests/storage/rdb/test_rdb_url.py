@@ -282,8 +282,8 @@ def test_a_sqlite_file_without_permission_is_named_from_the_file_system(
     error = Exception("attempt to write a readonly database")
     denied: set[tuple[str, int]] = set()
     real_access = os.access
-    monkeypatch.setattr(
-        _engine.os, "access", lambda p, mode: (str(p), mode) not in denied and real_access(p, mode)
+    monkeypatch.setattr(  # the os module _engine uses
+        os, "access", lambda p, mode: (str(p), mode) not in denied and real_access(p, mode)
     )
     cases = [
         ((str(path), os.R_OK), "no permission to read it"),

@@ -13,7 +13,12 @@ from trialstore.conformance._base import assert_same_trial
 from trialstore.distributions import CategoricalDistribution, FloatDistribution
 from trialstore.exceptions import StorageInternalError
 from trialstore.storage import get_storage
-from trialstore.storage.journal import JournalRedisBackend, JournalStorage, compact_journal
+from trialstore.storage.journal import (
+    CompactionResult,
+    JournalRedisBackend,
+    JournalStorage,
+    compact_journal,
+)
 from trialstore.storage.journal._redis import STUB_RECORD
 from trialstore.study import StudyDirection
 from trialstore.trial import TrialState
@@ -177,7 +182,7 @@ def picture(storage: Any) -> list[Any]:
 def log_values(url: str, prefix: str) -> list[bytes]:
     client = redis.Redis.from_url(url)
     last = int(client.get(f"{prefix}:log_number"))
-    values = client.mget([f"{prefix}:log:{n}" for n in range(last + 1)])
+    values: list[bytes] = client.mget([f"{prefix}:log:{n}" for n in range(last + 1)])
     client.close()
     return values
 
@@ -372,7 +377,7 @@ def test_compaction_while_writers_run_loses_nothing(redis_url: str, redis_prefix
     client = redis.Redis.from_url(redis_url)
     while int(client.get(f"{redis_prefix}:log_number") or -1) < 200:
         time.sleep(0.01)
-    compactions = []
+    compactions: list[CompactionResult] = []
     while_running = 0
     while any(p.is_alive() for p in procs) or len(compactions) < 3:
         running = all(p.is_alive() for p in procs)

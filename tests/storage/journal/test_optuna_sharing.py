@@ -100,7 +100,7 @@ def optuna_workload(storage: Any) -> None:
             raise optuna.TrialPruned()
         if trial.number % 4 == 2:
             raise ValueError("failed on purpose")
-        return x**2 + n + (0 if c is None else 1)
+        return float(x**2 + n + (0 if c is None else 1))
 
     study.optimize(objective, n_trials=12, catch=(ValueError,))
     multi = optuna.create_study(
