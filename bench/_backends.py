@@ -122,9 +122,7 @@ def open_storage(lib: str, location: dict[str, Any]) -> Any:
             return f"sqlite:///{location['path']}"
         if backend == "redis":
             return optuna.storages.JournalStorage(
-                optuna_journal.JournalRedisBackend(
-                    location["url"], prefix=location["prefix"]
-                )
+                optuna_journal.JournalRedisBackend(location["url"], prefix=location["prefix"])
             )
         if backend == "grpc":
             host, _, port = location["url"].rpartition(":")

@@ -62,7 +62,9 @@ def _fill_journal(location: dict[str, Any], n: int, batch: int = 10_000) -> None
     storage = open_storage("trialstore", location)
     study = trialstore.create_study(storage=storage, study_name=STUDY)
     dist = trialstore.distributions.FloatDistribution(-10.0, 10.0)
-    distributions = {f"x{j}": dist for j in range(N_PARAMS)}
+    distributions: dict[str, trialstore.distributions.BaseDistribution] = {
+        f"x{j}": dist for j in range(N_PARAMS)
+    }
     for first in range(0, n, batch):
         study.add_trials(
             [
@@ -177,7 +179,7 @@ def _objective(trial: Any) -> float:
     value = sum((trial.suggest_float(f"x{i}", -10.0, 10.0) - i) ** 2 for i in range(N_PARAMS))
     trial.report(value, 0)
     trial.report(value / 2, 1)
-    return value
+    return float(value)
 
 
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
