@@ -4,11 +4,13 @@ what is allowed. (The runs themselves: tests/stress/test_stress_cli.py.)"""
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -138,3 +140,19 @@ def test_unknown_flaw_from_the_shell(tmp_path: Path) -> None:
         "in-memory store)"
     ]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_choices_of_the_modes_are_the_harness_s() -> None:
+    """The command line lists the modes' values itself (it imports the harness only to run
+    it); they must be the values that StressConfig's Literal types allow."""
+    from trialstore.cli import build_parser
+    from trialstore.stress import MODES, RESTART_MODES, TIERS, RestartMode, Tier, WorkerMode
+
+    commands = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    stress = commands.choices["stress"]
+    choices = {a.dest: list(a.choices) for a in stress._actions if a.choices is not None}
+    assert tuple(choices["mode"]) == MODES == get_args(WorkerMode)
+    assert tuple(choices["restart_mode"]) == RESTART_MODES == get_args(RestartMode)
+    assert tuple(choices["tier"]) == tuple(TIERS) == get_args(Tier)

@@ -42,3 +42,20 @@ def test_check_id_raises_the_key_error_of_a_missing_id(value: Any, kind: Any) ->
     with pytest.raises(KeyError) as info:
         validation.check_id(value, kind)
     assert info.value.args == (f"No {kind} with id {value!r}.",)
+
+
+@pytest.mark.parametrize("value", [0, 7, validation.MAX_ID, _Id.SEVEN], ids=repr)
+def test_check_trial_number_returns_a_plain_int(value: int) -> None:
+    checked = validation.check_trial_number(value, 3)
+    assert checked == value
+    assert type(checked) is int
+
+
+@pytest.mark.parametrize(
+    "value", [-1, validation.MAX_ID + 1, 2**70, True, 0.0, "0", None], ids=repr
+)
+def test_check_trial_number_raises_the_key_error_of_a_missing_number(value: Any) -> None:
+    with pytest.raises(KeyError) as info:
+        validation.check_trial_number(value, 3)
+    assert info.value.args == (f"No trial with number {value!r} in study 3.",)
+    assert validation.missing_trial_number(value, 3).args == info.value.args

@@ -36,6 +36,9 @@ WRONG = [
      "unknown storage scheme 'nonsense' in storage 'nonsense://u:***@h/db'; known: "
      "stress-memory://, grpc://"),
     ({"mode": "sideways"}, "mode must be one of process, thread, got 'sideways'"),
+    ({"restart_mode": "gentle"},
+     "restart_mode must be one of real, sessions, fake, got 'gentle'"),
+    ({"tier": "medium"}, "tier must be one of smoke, full, got 'medium'"),
     ({"serve_grpc": True}, "serve_grpc needs a storage URL to serve"),
     ({"mode": "thread", "hosts": 2}, "hosts 2 needs mode process"),
 ]  # fmt: skip

@@ -1,5 +1,6 @@
 """Conformance: a hypothesis state machine comparing a storage with the reference model
-(private).
+(private): its rules and its runner. What the rules draw is in ``_draws``, how results are
+compared in ``_compare``.
 
 Every step calls one operation on both, with good and bad arguments, and compares the result
 or the exception type. After a rejected call it compares everything the suite created, so bad
@@ -10,9 +11,7 @@ every step.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
-import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -34,128 +33,32 @@ from trialstore.conformance._base import (
     canonical_trial,
     unique_name,
 )
-from trialstore.conformance._model import NOW, Model, ModelTrial
-from trialstore.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
+from trialstore.conformance._compare import (
+    EXPECTED_ERRORS,
+    check_trial,
+    check_trial_list,
+    compare_everything,
+    matches,
 )
-from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
+from trialstore.conformance._draws import (
+    PALETTE,
+    bad_numbers,
+    coin,
+    draw_attr_value,
+    draw_key,
+    draw_template,
+    good_floats,
+    invalid_internal,
+    nan_values,
+    valid_internal,
+)
+from trialstore.conformance._model import Model, ModelTrial
+from trialstore.exceptions import UpdateFinishedTrialError
 from trialstore.storage.base import BaseStorage
 
 __all__ = ["StateMachineConformance", "StorageMachine", "machine_settings"]
 
 MIN, MAX = StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE
-EXPECTED_ERRORS = (
-    ValueError,
-    KeyError,
-    UpdateFinishedTrialError,
-    DuplicatedStudyError,
-    RuntimeError,
-)
-
-#: Distributions per parameter name. Within a name, some pairs are incompatible.
-PALETTE: dict[str, list[BaseDistribution]] = {
-    "x": [
-        FloatDistribution(0.0, 1.0),
-        FloatDistribution(-5.0, 5.0, step=0.5),
-        FloatDistribution(1e-3, 10.0, log=True),
-        IntDistribution(0, 10),
-    ],
-    "n": [
-        IntDistribution(1, 9),
-        IntDistribution(0, 100, step=5),
-        IntDistribution(1, 64, log=True),
-        CategoricalDistribution([1, 2, 3]),
-    ],
-    "c": [
-        CategoricalDistribution(["a", "b", None]),
-        CategoricalDistribution([True, "1", 2.5]),
-        CategoricalDistribution(["a", "b"]),
-    ],
-}
-
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**53), 2**53)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=4),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-non_json_values = st.sampled_from(
-    [{1, 2}, b"bytes", {(1, 2): 3}, [1, object()], {"k": {"n": 1j}}, object()]
-)
-good_keys = st.sampled_from(["a", "b", "", "key é"])
-bad_keys = st.sampled_from([1, None, "k" * 513])
-nan_values = st.floats(allow_nan=True, allow_infinity=True)
-good_floats = st.floats(allow_nan=False)  # infinities included
-bad_numbers = st.sampled_from([math.nan, "1.0", None, True, [1.0], 1j])
-
-
-def _valid_internal(dist: BaseDistribution) -> st.SearchStrategy[float]:
-    """Internal values every storage keeps: inside the distribution (on its grid) or, for
-    Float and Int, outside it (off the grid, beyond the bounds, non-integral for Int)."""
-    if isinstance(dist, CategoricalDistribution):
-        return st.integers(0, len(dist.choices) - 1).map(float)
-    assert isinstance(dist, (FloatDistribution, IntDistribution))
-    if isinstance(dist, FloatDistribution):
-        if dist.step is not None:
-            count = round((dist.high - dist.low) / dist.step)
-            inside = st.integers(0, count).map(lambda k: dist.low + k * dist.step)  # type: ignore[operator]
-        else:
-            inside = st.floats(dist.low, dist.high)
-    else:
-        count = (dist.high - dist.low) // dist.step
-        grid = st.integers(0, count).map(lambda k: dist.low + k * dist.step)
-        inside = grid | grid.map(float)
-    if dist.log:  # log scale: Float > 0, Int >= 1
-        smallest = 1.0 if isinstance(dist, IntDistribution) else 5e-324
-        outside = st.floats(smallest, 1e6) | st.integers(1, 10**6)
-    else:
-        outside = st.floats(-1e6, 1e6) | st.integers(-(10**6), 10**6)
-    edges = [dist.high + 1.0, dist.high * 2.0 + 1.0]
-    if not dist.log:
-        edges.append(dist.low - 1.0)
-    if isinstance(dist, IntDistribution) or dist.step is not None:
-        edges.append(dist.low + (dist.step or 1) / 2)
-    return inside | outside | st.sampled_from(edges)
-
-
-def _invalid_internal(dist: BaseDistribution) -> st.SearchStrategy[Any]:
-    """Internal values every storage rejects: not a finite real number, or one the
-    distribution cannot represent."""
-    if isinstance(dist, CategoricalDistribution):
-        unrepresentable = [float(len(dist.choices)), -1.0, 0.5]
-    elif isinstance(dist, FloatDistribution) and dist.log:
-        unrepresentable = [0.0, -1.0, -dist.low]
-    elif isinstance(dist, IntDistribution) and dist.log:
-        unrepresentable = [0.0, 0.5, -1.0]
-    else:
-        unrepresentable = []
-    return st.sampled_from(
-        [*unrepresentable, math.nan, math.inf, -math.inf, 10**400, "0", None, True]
-    )
-
-
-def coin(data: st.DataObject, percent: int, label: str = "coin") -> bool:
-    """Draw True with about ``percent`` % probability."""
-    return data.draw(st.integers(0, 99), label=label) < percent
-
-
-def draw_key(data: st.DataObject) -> Any:
-    """An attribute key, bad in about 15 % of draws."""
-    return data.draw(bad_keys if coin(data, 15, "bad key?") else good_keys, label="key")
-
-
-def draw_attr_value(data: st.DataObject) -> Any:
-    """An attribute value, not JSON-serializable in about 15 % of draws."""
-    bad = coin(data, 15, "non-JSON value?")
-    return data.draw(non_json_values if bad else json_values, label="value")
 
 
 def machine_settings(examples: int, steps: int, shrink: bool = True) -> settings:
@@ -177,88 +80,6 @@ def machine_settings(examples: int, steps: int, shrink: bool = True) -> settings
         print_blob=True,
         suppress_health_check=list(HealthCheck),
     )
-
-
-def _matches(error: BaseException, expected: type[BaseException]) -> bool:
-    if expected is RuntimeError:
-        return isinstance(error, RuntimeError) and not isinstance(error, UpdateFinishedTrialError)
-    if expected is ValueError:
-        return isinstance(error, ValueError)
-    return isinstance(error, expected)
-
-
-#: Template flaws in the state and what it requires (datetimes, values).
-_STATE_FLAWS = (
-    "state",
-    "no datetime_complete",
-    "datetime_complete",
-    "no datetime_start",
-    "nan value",
-    "value count",
-)
-#: Template flaws in the contents (params, attributes, intermediate values).
-_CONTENT_FLAWS = (
-    "param unrepresentable",
-    "not a distribution",
-    "attr",
-    "attr key",
-    "step",
-    "intermediate",
-)
-
-
-def _break_state(
-    data: st.DataObject,
-    template: FrozenTrial,
-    flaw: str,
-    start: datetime.datetime,
-    n_directions: int,
-) -> None:
-    """Give ``template`` the flaw ``flaw`` (one of ``_STATE_FLAWS``)."""
-    if flaw == "state":
-        bad_state: Any = data.draw(st.sampled_from(["COMPLETE", None, True, 9]))
-        template.state = bad_state
-    elif flaw == "no datetime_complete":
-        template.datetime_complete = None
-    elif flaw == "datetime_complete":
-        template.datetime_complete = start
-    elif flaw == "no datetime_start":
-        template.datetime_start = None
-    elif flaw == "nan value":
-        template.values = [math.nan] * n_directions
-    elif flaw == "value count":
-        template.values = [1.0] * data.draw(st.sampled_from([0, n_directions + 1]))
-
-
-def _break_contents(data: st.DataObject, template: FrozenTrial, flaw: str) -> None:
-    """Give ``template`` the flaw ``flaw`` (one of ``_CONTENT_FLAWS``)."""
-    params, distributions = template.params, template.distributions
-    if flaw == "param unrepresentable":
-        dist, external = data.draw(
-            st.sampled_from(
-                [
-                    (FloatDistribution(0.0, 1.0), math.nan),
-                    (FloatDistribution(0.0, 1.0), math.inf),
-                    (FloatDistribution(1e-3, 10.0, log=True), -1.0),
-                    (IntDistribution(1, 64, log=True), 0),
-                    (CategoricalDistribution(["a", "b"]), "z"),
-                ]
-            ),
-            label="unrepresentable param",
-        )
-        template.params = {**params, "x": external}
-        template.distributions = {**distributions, "x": dist}
-    elif flaw == "not a distribution":
-        template.params = {**params, "z": 0.5}
-        template.distributions = {**distributions, "z": "FloatDistribution"}  # type: ignore[dict-item]
-    elif flaw == "attr":
-        template.user_attrs = {"bad": data.draw(non_json_values)}
-    elif flaw == "attr key":
-        template.system_attrs = {"k" * 513: 1}
-    elif flaw == "step":
-        template.intermediate_values = {data.draw(st.sampled_from([-1, 2**31])): 1.0}
-    elif flaw == "intermediate":
-        template.intermediate_values = {1: data.draw(st.sampled_from(["1", None]))}  # type: ignore[dict-item]
 
 
 class StorageMachine(RuleBasedStateMachine):
@@ -299,12 +120,12 @@ class StorageMachine(RuleBasedStateMachine):
                 raise AssertionError(
                     f"{what}: storage raised {e!r}, model expected success"
                 ) from e
-            if not _matches(e, expected_error):
+            if not matches(e, expected_error):
                 raise AssertionError(
                     f"{what}: storage raised {type(e).__name__} ({e}), expected "
                     f"{expected_error.__name__}"
                 ) from e
-            self.compare_everything()
+            compare_everything(self.storage, self.model)
             return False, None, None
         if expected_error is not None:
             raise AssertionError(
@@ -333,77 +154,14 @@ class StorageMachine(RuleBasedStateMachine):
         """Remember a returned snapshot: it must never change."""
         self.held = [*self.held[-3:], (trial, canonical_trial(trial))]
 
-    def check_trial(self, got: Any, want: ModelTrial) -> None:
-        assert isinstance(got, FrozenTrial), f"expected a FrozenTrial, got {got!r}"
-        where = f"trial {want.trial_id} (number {want.number})"
-        assert got._trial_id == want.trial_id, f"{where}: id {got._trial_id}"
-        assert got.number == want.number, f"{where}: number {got.number}"
-        assert got.state == want.state, f"{where}: state {got.state!r} != {want.state!r}"
-        if want.values is None:
-            assert got.values is None, f"{where}: values {got.values!r}, expected None"
-        else:
-            assert got.values is not None and [float(v) for v in got.values] == want.values, (
-                f"{where}: values {got.values!r} != {want.values!r}"
-            )
-            assert all(type(v) is float for v in got.values), f"{where}: values not floats"
-        for field in ("datetime_start", "datetime_complete"):
-            expected, actual = getattr(want, field), getattr(got, field)
-            if expected is NOW:
-                assert isinstance(actual, datetime.datetime), f"{where}: {field} {actual!r}"
-                setattr(want, field, actual)
-            else:
-                assert actual == expected, f"{where}: {field} {actual!r} != {expected!r}"
-        assert list(got.params) == list(want.params), f"{where}: params {got.params!r}"
-        for name, value in want.params.items():
-            assert type(got.params[name]) is type(value) and got.params[name] == value, (
-                f"{where}: param {name}={got.params[name]!r}, expected {value!r}"
-            )
-        assert list(got.distributions) == list(want.distributions)
-        assert got.distributions == want.distributions, f"{where}: {got.distributions!r}"
-        for field in ("user_attrs", "system_attrs"):
-            g, w = getattr(got, field), getattr(want, field)
-            assert json.dumps(g, sort_keys=True) == json.dumps(w, sort_keys=True), (
-                f"{where}: {field} {g!r} != {w!r}"
-            )
-        assert set(got.intermediate_values) == set(want.intermediate_values), (
-            f"{where}: intermediate steps {sorted(got.intermediate_values)}"
-        )
-        for step, value in want.intermediate_values.items():
-            actual = got.intermediate_values[step]
-            assert type(actual) is float and (
-                actual == value or (math.isnan(actual) and math.isnan(value))
-            ), f"{where}: intermediate {step}: {actual!r} != {value!r}"
-
-    def check_trial_list(self, got: Any, want: list[ModelTrial]) -> None:
-        assert [t._trial_id for t in got] == [t.trial_id for t in want], (
-            f"trial ids {[t._trial_id for t in got]} != {[t.trial_id for t in want]}"
-        )
-        for g, w in zip(got, want, strict=True):
-            self.check_trial(g, w)
-
-    def compare_everything(self) -> None:
-        """Compare every study and trial the machine created with the model."""
-        listed = {s._study_id: s for s in self.storage.get_all_studies()}
-        for study_id in self.model.deleted_study_ids:
-            assert study_id not in listed, f"deleted study {study_id} is listed"
-        for study_id, study in self.model.studies.items():
-            assert study_id in listed, f"study {study_id} is not listed"
-            frozen = listed[study_id]
-            assert frozen.study_name == study.name
-            assert frozen.directions == study.directions
-            assert json.dumps(frozen.user_attrs, sort_keys=True) == json.dumps(
-                study.user_attrs, sort_keys=True
-            )
-            assert json.dumps(frozen.system_attrs, sort_keys=True) == json.dumps(
-                study.system_attrs, sort_keys=True
-            )
-            self.check_trial_list(
-                self.storage.get_all_trials(study_id), self.model.get_all_trials(study_id)
-            )
+    def n_directions(self, study_id: Any) -> int:
+        """The number of objectives of the model's study ``study_id`` (1 for a missing one)."""
+        study = self.model.studies.get(study_id) if type(study_id) is int else None
+        return len(study.directions) if study else 1
 
     def teardown(self) -> None:
         try:
-            self.compare_everything()
+            compare_everything(self.storage, self.model)
         finally:
             # Best effort: leave a shared store clean without hiding the original failure.
             with contextlib.suppress(Exception):
@@ -445,7 +203,7 @@ class StorageMachine(RuleBasedStateMachine):
         self.seen_trial_ids.add(trial_id)
         self.model.commit_create_trial(planned, trial_id)
         trial = self.storage.get_trial(trial_id)
-        self.check_trial(trial, planned)
+        check_trial(trial, planned)
         self.hold(trial)
 
     @rule(data=st.data())
@@ -566,63 +324,16 @@ class StorageMachine(RuleBasedStateMachine):
         ids = [s._study_id for s in studies]
         assert ids == sorted(ids), "get_all_studies is not ordered by id"
         self.seen_study_ids.update(ids)
-        self.compare_everything()
+        compare_everything(self.storage, self.model)
 
     # -- trials -----------------------------------------------------------------------------
-
-    def draw_template(self, data: st.DataObject, study_id: Any) -> Any:
-        study = self.model.studies.get(study_id) if type(study_id) is int else None
-        n_directions = len(study.directions) if study else 1
-        state = data.draw(st.sampled_from(list(TrialState)), label="template state")
-        start = datetime.datetime(2023, 4, 5, 6, 7, 8, data.draw(st.integers(0, 999_999)))
-        if coin(data, 20, "aware datetimes?"):
-            start = start.replace(tzinfo=datetime.timezone(datetime.timedelta(hours=-3)))
-        finished = state.is_finished()
-        values = (
-            data.draw(st.lists(good_floats, min_size=n_directions, max_size=n_directions))
-            if state == TrialState.COMPLETE or data.draw(st.booleans())
-            else None
-        )
-        params: dict[str, Any] = {}
-        distributions: dict[str, Any] = {}
-        for name in data.draw(st.lists(st.sampled_from(sorted(PALETTE)), unique=True)):
-            dist = data.draw(st.sampled_from(PALETTE[name]))
-            params[name] = dist.to_external_repr(data.draw(_valid_internal(dist)))
-            distributions[name] = dist
-        if coin(data, 20, "distributions in another order?"):
-            distributions = dict(reversed(distributions.items()))
-        template = FrozenTrial(
-            number=data.draw(st.integers(-5, 5)),
-            state=state,
-            value=None,
-            values=values,
-            datetime_start=None if state == TrialState.WAITING else start,
-            datetime_complete=start + datetime.timedelta(seconds=1.5) if finished else None,
-            params=params,
-            distributions=distributions,
-            user_attrs=data.draw(st.dictionaries(st.sampled_from(["a", "b"]), json_values)),
-            system_attrs=data.draw(st.dictionaries(st.sampled_from(["a", "c"]), json_values)),
-            intermediate_values=data.draw(
-                st.dictionaries(st.integers(0, 2**31 - 1), nan_values, max_size=3)
-            ),
-            trial_id=data.draw(st.integers(-5, 5)),
-        )
-        flaw = data.draw(
-            st.sampled_from(["none"] * 24 + [*_STATE_FLAWS, *_CONTENT_FLAWS, "not a trial"]),
-            label="template flaw",
-        )
-        if flaw in _STATE_FLAWS:
-            _break_state(data, template, flaw, start, n_directions)
-        elif flaw in _CONTENT_FLAWS:
-            _break_contents(data, template, flaw)
-        elif flaw == "not a trial":
-            return data.draw(st.sampled_from([{"state": TrialState.RUNNING}, 1, "trial"]))
-        return template
 
     @rule(data=st.data())
     def create_trial(self, data: st.DataObject) -> None:
         study_id = self.pick_study(data)
-        template = self.draw_template(data, study_id) if data.draw(st.booleans()) else None
+        template = (
+            draw_template(data, self.n_directions(study_id)) if data.draw(st.booleans()) else None
+        )
         ok, trial_id, planned = self.call(
             f"create_new_trial({study_id}, {template!r})",
             lambda: self.storage.create_new_trial(study_id, template),
@@ -638,7 +349,7 @@ class StorageMachine(RuleBasedStateMachine):
         dist: Any = data.draw(st.sampled_from(PALETTE[name]), label="distribution")
         mode = data.draw(st.sampled_from(["good"] * 12 + ["bad value", "bad name", "bad dist"]))
         value: Any = data.draw(
-            _invalid_internal(dist) if mode == "bad value" else _valid_internal(dist),
+            invalid_internal(dist) if mode == "bad value" else valid_internal(dist),
             label="internal value",
         )
         if mode == "bad name":
@@ -651,7 +362,7 @@ class StorageMachine(RuleBasedStateMachine):
             lambda: self.model.set_trial_param(trial_id, name, value, dist),
         )
         if ok:
-            self.check_trial(self.storage.get_trial(trial_id), self.model.trials[trial_id])
+            check_trial(self.storage.get_trial(trial_id), self.model.trials[trial_id])
 
     @rule(data=st.data())
     def set_trial_params(self, data: st.DataObject) -> None:
@@ -660,7 +371,7 @@ class StorageMachine(RuleBasedStateMachine):
         params: Any = {}
         for name in names:
             dist = data.draw(st.sampled_from(PALETTE[name]), label=f"distribution of {name}")
-            params[name] = (data.draw(_valid_internal(dist), label=f"value of {name}"), dist)
+            params[name] = (data.draw(valid_internal(dist), label=f"value of {name}"), dist)
         flaw = data.draw(
             st.sampled_from(["none"] * 12 + ["bad value", "bad name", "bad dist", "bad entry"]),
             label="flaw",
@@ -669,7 +380,7 @@ class StorageMachine(RuleBasedStateMachine):
             name = data.draw(st.sampled_from(sorted(params)), label="flawed entry")
             value, dist = params[name]
             if flaw == "bad value":
-                params[name] = (data.draw(_invalid_internal(dist), label="bad value"), dist)
+                params[name] = (data.draw(invalid_internal(dist), label="bad value"), dist)
             elif flaw == "bad name":
                 params[data.draw(st.sampled_from([None, 3, "p" * 513]))] = params.pop(name)
             elif flaw == "bad dist":
@@ -684,7 +395,7 @@ class StorageMachine(RuleBasedStateMachine):
             lambda: self.model.set_trial_params(trial_id, params),
         )
         if ok:
-            self.check_trial(self.storage.get_trial(trial_id), self.model.trials[trial_id])
+            check_trial(self.storage.get_trial(trial_id), self.model.trials[trial_id])
 
     @rule(data=st.data())
     def set_trial_state_values(self, data: st.DataObject) -> None:
@@ -722,7 +433,7 @@ class StorageMachine(RuleBasedStateMachine):
         )
         if ok:
             assert got is want, f"set_trial_state_values returned {got!r}, expected {want!r}"
-            self.check_trial(self.storage.get_trial(trial_id), self.model.trials[trial_id])
+            check_trial(self.storage.get_trial(trial_id), self.model.trials[trial_id])
 
     @rule(data=st.data())
     def set_intermediate_value(self, data: st.DataObject) -> None:
@@ -745,7 +456,7 @@ class StorageMachine(RuleBasedStateMachine):
             lambda: self.model.set_trial_intermediate_value(trial_id, step, value),
         )
         if ok:
-            self.check_trial(self.storage.get_trial(trial_id), self.model.trials[trial_id])
+            check_trial(self.storage.get_trial(trial_id), self.model.trials[trial_id])
 
     @rule(data=st.data(), kind=st.sampled_from(["user", "system"]))
     def set_trial_attr(self, data: st.DataObject, kind: str) -> None:
@@ -759,7 +470,7 @@ class StorageMachine(RuleBasedStateMachine):
             lambda: self.model.set_trial_attr(kind, trial_id, key, value),
         )
         if ok:
-            self.check_trial(self.storage.get_trial(trial_id), self.model.trials[trial_id])
+            check_trial(self.storage.get_trial(trial_id), self.model.trials[trial_id])
 
     @rule(
         data=st.data(),
@@ -774,7 +485,7 @@ class StorageMachine(RuleBasedStateMachine):
                 lambda: self.model.trial(trial_id),
             )
             if ok:
-                self.check_trial(got, want)
+                check_trial(got, want)
                 self.hold(got)
             return
         if what == "id":
@@ -855,7 +566,7 @@ class StorageMachine(RuleBasedStateMachine):
             lambda: self.model.get_all_trials(study_id, states),
         )
         if ok:
-            self.check_trial_list(got, want)
+            check_trial_list(got, want)
             if got:
                 self.hold(got[-1])
         ok, got, want = self.call(
@@ -884,7 +595,7 @@ class StorageMachine(RuleBasedStateMachine):
             lambda: self.model.get_best_trial(study_id),
         )
         if ok:
-            self.check_trial(got, want)
+            check_trial(got, want)
 
     @rule(data=st.data(), what=st.sampled_from(["beat", "stale", "fail", "updatable"]))
     def heartbeats_off(self, data: st.DataObject, what: str) -> None:

@@ -5,7 +5,7 @@ Public entry: :func:`trialstore.interop.optuna.from_optuna`.
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
@@ -17,7 +17,7 @@ from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import UpdateFinishedTrialError
 from trialstore.interop import _convert as conv
-from trialstore.interop._view import ErrorMap, StorageView
+from trialstore.interop._view import Conversions, ErrorMap, StorageView
 from trialstore.storage import validation as check
 from trialstore.storage.base import BaseStorage
 
@@ -26,6 +26,15 @@ __all__ = ["TrialstoreView"]
 
 #: Optuna's exceptions leave as trialstore's; others pass unchanged.
 _ERRORS = ErrorMap(optuna.exceptions.OptunaError, conv.error_from_optuna)
+#: Optuna's trials, directions and studies leave as trialstore's; trialstore's states go in.
+_CONVERSIONS: Conversions[FrozenTrial, TrialState, StudyDirection, FrozenStudy] = Conversions(
+    errors=_ERRORS,
+    trial=conv.trial_from_optuna,
+    direction=conv.direction_from_optuna,
+    study=conv.study_from_optuna,
+    state=conv.state_to_optuna,
+    states=conv.states_to_optuna,
+)
 
 
 def _heartbeat_backend(storage: OptunaBaseStorage) -> OptunaBaseStorage:
@@ -34,7 +43,10 @@ def _heartbeat_backend(storage: OptunaBaseStorage) -> OptunaBaseStorage:
     return backend if isinstance(backend, OptunaBaseStorage) else storage
 
 
-class TrialstoreView(StorageView[OptunaBaseStorage, FrozenTrial], BaseStorage):
+class TrialstoreView(
+    StorageView[OptunaBaseStorage, FrozenTrial, TrialState, StudyDirection, FrozenStudy],
+    BaseStorage,
+):
     """A trialstore storage whose data lives in an Optuna storage.
 
     Arguments are checked by trialstore's rules before anything reaches the Optuna storage, so
@@ -46,6 +58,8 @@ class TrialstoreView(StorageView[OptunaBaseStorage, FrozenTrial], BaseStorage):
     then the storage's ``grace_period`` or twice the interval. Otherwise they are off:
     :meth:`record_heartbeat` only checks the trial and :meth:`get_stale_trial_ids` is empty.
     """
+
+    _conversions = _CONVERSIONS
 
     @property
     def optuna_storage(self) -> OptunaBaseStorage:
@@ -64,11 +78,6 @@ class TrialstoreView(StorageView[OptunaBaseStorage, FrozenTrial], BaseStorage):
                 [conv.direction_to_optuna(d) for d in checked], name
             )
 
-    def delete_study(self, study_id: int) -> None:
-        with _ERRORS:
-            self._storage.delete_study(study_id)
-        self._forget_finished()
-
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
         stored = check.check_attr(key, value)
         with _ERRORS:
@@ -78,32 +87,6 @@ class TrialstoreView(StorageView[OptunaBaseStorage, FrozenTrial], BaseStorage):
         stored = check.check_attr(key, value)
         with _ERRORS:
             self._storage.set_study_system_attr(study_id, key, stored)
-
-    def get_study_id_from_name(self, study_name: str) -> int:
-        with _ERRORS:
-            return self._storage.get_study_id_from_name(study_name)
-
-    def get_study_name_from_id(self, study_id: int) -> str:
-        with _ERRORS:
-            return self._storage.get_study_name_from_id(study_id)
-
-    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
-        with _ERRORS:
-            directions = self._storage.get_study_directions(study_id)
-        return [conv.direction_from_optuna(d) for d in directions]
-
-    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
-        with _ERRORS:
-            return dict(self._storage.get_study_user_attrs(study_id))
-
-    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
-        with _ERRORS:
-            return dict(self._storage.get_study_system_attrs(study_id))
-
-    def get_all_studies(self) -> list[FrozenStudy]:
-        with _ERRORS:
-            studies = self._storage.get_all_studies()
-        return sorted(conv.study_from_optuna(s) for s in studies)
 
     # -- trials -----------------------------------------------------------------------------
 
@@ -130,18 +113,6 @@ class TrialstoreView(StorageView[OptunaBaseStorage, FrozenTrial], BaseStorage):
                 trial_id, name, internal, conv.distribution_to_optuna(distribution)
             )
 
-    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
-        with _ERRORS:
-            return self._storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
-
-    def get_trial_number_from_id(self, trial_id: int) -> int:
-        with _ERRORS:
-            return self._storage.get_trial_number_from_id(trial_id)
-
-    def get_trial_param(self, trial_id: int, param_name: str) -> float:
-        with _ERRORS:
-            return float(self._storage.get_trial_param(trial_id, param_name))
-
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
@@ -167,54 +138,6 @@ class TrialstoreView(StorageView[OptunaBaseStorage, FrozenTrial], BaseStorage):
         stored = check.check_attr(key, value)
         with _ERRORS:
             self._storage.set_trial_system_attr(trial_id, key, stored)
-
-    def get_trial(self, trial_id: int) -> FrozenTrial:
-        with _ERRORS:
-            trial = self._storage.get_trial(trial_id)
-        return conv.trial_from_optuna(trial)
-
-    def get_all_trials(
-        self,
-        study_id: int,
-        deepcopy: bool = True,
-        states: Container[TrialState] | None = None,
-    ) -> list[FrozenTrial]:
-        with _ERRORS:
-            trials = self._storage.get_all_trials(
-                study_id, deepcopy=deepcopy, states=conv.states_to_optuna(states)
-            )
-        return self._converted_trials(trials, deepcopy, conv.trial_from_optuna)
-
-    def get_n_trials(
-        self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
-    ) -> int:
-        with _ERRORS:
-            return self._storage.get_n_trials(study_id, conv.states_to_optuna(state))
-
-    def get_best_trial(self, study_id: int) -> FrozenTrial:
-        with _ERRORS:
-            trial = self._storage.get_best_trial(study_id)
-        return conv.trial_from_optuna(trial)
-
-    def get_trial_params(self, trial_id: int) -> dict[str, Any]:
-        with _ERRORS:
-            return dict(self._storage.get_trial_params(trial_id))
-
-    def get_trial_user_attrs(self, trial_id: int) -> dict[str, Any]:
-        with _ERRORS:
-            return dict(self._storage.get_trial_user_attrs(trial_id))
-
-    def get_trial_system_attrs(self, trial_id: int) -> dict[str, Any]:
-        with _ERRORS:
-            return dict(self._storage.get_trial_system_attrs(trial_id))
-
-    def remove_session(self) -> None:
-        with _ERRORS:
-            self._storage.remove_session()
-
-    def check_trial_is_updatable(self, trial_id: int, trial_state: TrialState) -> None:
-        with _ERRORS:
-            self._storage.check_trial_is_updatable(trial_id, conv.state_to_optuna(trial_state))
 
     # -- heartbeats -------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import optuna
@@ -22,7 +22,7 @@ from optuna.trial import TrialState as OptunaState
 from trialstore._core import FrozenTrial, TrialState
 from trialstore.exceptions import TrialstoreError, UpdateFinishedTrialError
 from trialstore.interop import _convert as conv
-from trialstore.interop._view import ErrorMap, StorageView
+from trialstore.interop._view import Conversions, ErrorMap, StorageView
 from trialstore.storage.base import BaseStorage
 
 __all__ = ["OptunaHeartbeatView", "OptunaView", "StaleTrialCallback"]
@@ -31,6 +31,15 @@ StaleTrialCallback = Callable[["optuna.Study", OptunaTrial], None]
 
 #: Trialstore's own exceptions leave as Optuna's; KeyError and ValueError pass unchanged.
 _ERRORS = ErrorMap(TrialstoreError, conv.error_to_optuna)
+#: Trialstore's trials, directions and studies leave as Optuna's; Optuna's states come in.
+_CONVERSIONS: Conversions[OptunaTrial, OptunaState, OptunaDirection, OptunaStudy] = Conversions(
+    errors=_ERRORS,
+    trial=conv.trial_to_optuna,
+    direction=conv.direction_to_optuna,
+    study=conv.study_to_optuna,
+    state=conv.state_from_optuna,
+    states=conv.states_from_optuna,
+)
 
 
 def _template_from_optuna(template: OptunaTrial | None) -> FrozenTrial | None:
@@ -49,7 +58,10 @@ def _template_from_optuna(template: OptunaTrial | None) -> FrozenTrial | None:
     return converted
 
 
-class OptunaView(StorageView[BaseStorage, OptunaTrial], OptunaBaseStorage):
+class OptunaView(
+    StorageView[BaseStorage, OptunaTrial, OptunaState, OptunaDirection, OptunaStudy],
+    OptunaBaseStorage,
+):
     """An Optuna storage whose data lives in a trialstore storage.
 
     Every call goes to the wrapped storage, so the concurrency and durability guarantees are
@@ -61,6 +73,8 @@ class OptunaView(StorageView[BaseStorage, OptunaTrial], OptunaBaseStorage):
     between callers (a finished trial never changes); callers must not mutate it, as Optuna's
     contract for ``deepcopy=False`` says.
     """
+
+    _conversions = _CONVERSIONS
 
     @property
     def trialstore_storage(self) -> BaseStorage:
@@ -101,11 +115,6 @@ class OptunaView(StorageView[BaseStorage, OptunaTrial], OptunaBaseStorage):
         with _ERRORS:
             return self._storage.create_new_study(directions, study_name)  # type: ignore[arg-type]
 
-    def delete_study(self, study_id: int) -> None:
-        with _ERRORS:
-            self._storage.delete_study(study_id)
-        self._forget_finished()
-
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
         with _ERRORS:
             self._storage.set_study_user_attr(study_id, key, value)
@@ -113,32 +122,6 @@ class OptunaView(StorageView[BaseStorage, OptunaTrial], OptunaBaseStorage):
     def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
         with _ERRORS:
             self._storage.set_study_system_attr(study_id, key, value)
-
-    def get_study_id_from_name(self, study_name: str) -> int:
-        with _ERRORS:
-            return self._storage.get_study_id_from_name(study_name)
-
-    def get_study_name_from_id(self, study_id: int) -> str:
-        with _ERRORS:
-            return self._storage.get_study_name_from_id(study_id)
-
-    def get_study_directions(self, study_id: int) -> list[OptunaDirection]:
-        with _ERRORS:
-            directions = self._storage.get_study_directions(study_id)
-        return [conv.direction_to_optuna(d) for d in directions]
-
-    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
-        with _ERRORS:
-            return self._storage.get_study_user_attrs(study_id)
-
-    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
-        with _ERRORS:
-            return self._storage.get_study_system_attrs(study_id)
-
-    def get_all_studies(self) -> list[OptunaStudy]:
-        with _ERRORS:
-            studies = self._storage.get_all_studies()
-        return [conv.study_to_optuna(s) for s in studies]
 
     # -- trials -----------------------------------------------------------------------------
 
@@ -162,18 +145,6 @@ class OptunaView(StorageView[BaseStorage, OptunaTrial], OptunaBaseStorage):
                 conv.distribution_from_optuna(distribution),
             )
 
-    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
-        with _ERRORS:
-            return self._storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
-
-    def get_trial_number_from_id(self, trial_id: int) -> int:
-        with _ERRORS:
-            return self._storage.get_trial_number_from_id(trial_id)
-
-    def get_trial_param(self, trial_id: int, param_name: str) -> float:
-        with _ERRORS:
-            return self._storage.get_trial_param(trial_id, param_name)
-
     def set_trial_state_values(
         self, trial_id: int, state: OptunaState, values: Sequence[float] | None = None
     ) -> bool:
@@ -195,54 +166,6 @@ class OptunaView(StorageView[BaseStorage, OptunaTrial], OptunaBaseStorage):
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         with self._trial_write(trial_id):
             self._storage.set_trial_system_attr(trial_id, key, value)
-
-    def get_trial(self, trial_id: int) -> OptunaTrial:
-        with _ERRORS:
-            trial = self._storage.get_trial(trial_id)
-        return conv.trial_to_optuna(trial)
-
-    def get_all_trials(
-        self,
-        study_id: int,
-        deepcopy: bool = True,
-        states: Container[OptunaState] | None = None,
-    ) -> list[OptunaTrial]:
-        with _ERRORS:
-            trials = self._storage.get_all_trials(
-                study_id, deepcopy=deepcopy, states=conv.states_from_optuna(states)
-            )
-        return self._converted_trials(trials, deepcopy, conv.trial_to_optuna)
-
-    def get_n_trials(
-        self, study_id: int, state: tuple[OptunaState, ...] | OptunaState | None = None
-    ) -> int:
-        with _ERRORS:
-            return self._storage.get_n_trials(study_id, conv.states_from_optuna(state))
-
-    def get_best_trial(self, study_id: int) -> OptunaTrial:
-        with _ERRORS:
-            trial = self._storage.get_best_trial(study_id)
-        return conv.trial_to_optuna(trial)
-
-    def get_trial_params(self, trial_id: int) -> dict[str, Any]:
-        with _ERRORS:
-            return self._storage.get_trial_params(trial_id)
-
-    def get_trial_user_attrs(self, trial_id: int) -> dict[str, Any]:
-        with _ERRORS:
-            return self._storage.get_trial_user_attrs(trial_id)
-
-    def get_trial_system_attrs(self, trial_id: int) -> dict[str, Any]:
-        with _ERRORS:
-            return self._storage.get_trial_system_attrs(trial_id)
-
-    def remove_session(self) -> None:
-        with _ERRORS:
-            self._storage.remove_session()
-
-    def check_trial_is_updatable(self, trial_id: int, trial_state: OptunaState) -> None:
-        with _ERRORS:
-            self._storage.check_trial_is_updatable(trial_id, conv.state_from_optuna(trial_state))
 
 
 class OptunaHeartbeatView(OptunaView, OptunaBaseHeartbeat):

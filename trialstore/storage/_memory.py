@@ -218,13 +218,10 @@ class InMemoryStorage(BaseStorage):
     def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
         with self._lock:
             trial_ids = self._study(study_id).trial_ids
-            if (
-                isinstance(trial_number, bool)
-                or not isinstance(trial_number, int)
-                or not 0 <= trial_number < len(trial_ids)
-            ):
-                raise KeyError(f"No trial with number {trial_number!r} in study {study_id}.")
-            return trial_ids[trial_number]
+            number = check.check_trial_number(trial_number, study_id)
+            if number >= len(trial_ids):
+                raise check.missing_trial_number(trial_number, study_id)
+            return trial_ids[number]
 
     def get_trial_number_from_id(self, trial_id: int) -> int:
         with self._lock:

@@ -1,11 +1,11 @@
 """The argument checks of the storage protocol (``docs/protocol.md``), shared by every backend.
 
 Each check raises :class:`ValueError` naming the argument and what is allowed (but
-:func:`check_id`, which raises the :class:`KeyError` of an id that does not exist), and returns
-the normalised value that the backend stores or looks up. Backends call these before writing
-anything, so a rejected call never changes stored data. Authors of other storages call them
-to reject what trialstore's backends reject, with the same messages (the conformance suite
-checks both).
+:func:`check_id` and :func:`check_trial_number`, which raise the :class:`KeyError` of an id or
+number that does not exist), and returns the normalised value that the backend stores or looks
+up. Backends call these before writing anything, so a rejected call never changes stored data.
+Authors of other storages call them to reject what trialstore's backends reject, with the same
+messages (the conformance suite checks both).
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ __all__ = [
     "check_state_values",
     "check_study_name",
     "check_template",
+    "check_trial_number",
     "check_values_count",
+    "missing_trial_number",
 ]
 
 #: Longest study name, attribute key and parameter name (Optuna's VARCHAR(512)).
@@ -78,6 +80,30 @@ def check_id(value: Any, kind: Literal["study", "trial"]) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not -MAX_ID - 1 <= value <= MAX_ID:
         raise KeyError(f"No {kind} with id {value!r}.")
     return int(value)
+
+
+def check_trial_number(value: Any, study_id: int) -> int:
+    """Return the trial number ``value`` as a plain ``int``, ready to look up in study
+    ``study_id``.
+
+    A number is an ``int`` (``bool`` is not) in ``[0, MAX_ID]``. Anything else is no trial's
+    number, so it raises the error of a number that does not exist. Whether a number in range
+    exists in the study (``number < n_trials``) is for the backend to decide, after it has
+    checked that the study exists (a missing study's KeyError comes first).
+
+    Raises:
+        KeyError: ``No trial with number {value!r} in study {study_id}.`` when ``value`` is
+            not such an int.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        raise missing_trial_number(value, study_id)
+    return int(value)
+
+
+def missing_trial_number(value: Any, study_id: int) -> KeyError:
+    """Return the KeyError of a trial number that study ``study_id`` does not have (for a
+    backend to raise once it knows, e.g. ``value >= n_trials``)."""
+    return KeyError(f"No trial with number {value!r} in study {study_id}.")
 
 
 def check_study_name(study_name: Any) -> str | None:

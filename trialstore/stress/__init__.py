@@ -10,7 +10,17 @@ trial counter) and writes a report. The command line is ``trialstore stress``;
 from __future__ import annotations
 
 from trialstore.stress._checkers import CheckContext, Invariant, run_checkers
-from trialstore.stress._config import FAULT_KINDS, TIERS, StressConfig
+from trialstore.stress._config import (
+    FAULT_KINDS,
+    MODES,
+    RESTART_MODES,
+    TIERS,
+    FaultKind,
+    RestartMode,
+    StressConfig,
+    Tier,
+    WorkerMode,
+)
 from trialstore.stress._history import HistoryWriter, Op, load_history
 from trialstore.stress._linearizability import (
     CounterOp,
@@ -23,16 +33,22 @@ from trialstore.stress._runner import StressResult, recheck, run_stress
 
 __all__ = [
     "FAULT_KINDS",
+    "MODES",
+    "RESTART_MODES",
     "TIERS",
     "CheckContext",
     "CounterOp",
+    "FaultKind",
     "HistoryWriter",
     "Invariant",
     "LinOp",
     "LinResult",
     "Op",
+    "RestartMode",
     "StressConfig",
     "StressResult",
+    "Tier",
+    "WorkerMode",
     "check_counter",
     "check_linearizable",
     "load_history",

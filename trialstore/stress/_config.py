@@ -5,19 +5,29 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from trialstore.storage import SCHEME_FACTORIES, mask_password
 from trialstore.stress.broken import BROKEN_STORAGES
 
 __all__ = ["FAULT_KINDS", "MAX_HOSTS", "MEMORY_SCHEME", "MODES", "RESTART_MODES", "TIERS",
-           "StressConfig"]  # fmt: skip
+           "FaultKind", "RestartMode", "StressConfig", "Tier", "WorkerMode"]  # fmt: skip
+
+#: A fault the harness knows how to inject.
+FaultKind = Literal["kill", "server-restart", "partition", "lock-holder-stop"]
+#: How workers run: OS processes (needed for any fault) or threads sharing one storage.
+WorkerMode = Literal["process", "thread"]
+#: How ``server-restart`` restarts a database (see :class:`StressConfig`).
+RestartMode = Literal["real", "sessions", "fake"]
+#: A preset of :data:`TIERS`.
+Tier = Literal["smoke", "full"]
 
 #: Every fault the harness knows how to inject.
-FAULT_KINDS = ("kill", "server-restart", "partition", "lock-holder-stop")
-#: How workers run: OS processes (needed for any fault) or threads sharing one storage.
-MODES = ("process", "thread")
-#: How ``server-restart`` restarts a database (see :class:`StressConfig`).
-RESTART_MODES = ("real", "sessions", "fake")
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
+#: Every value of ``StressConfig.mode``.
+MODES: tuple[WorkerMode, ...] = get_args(WorkerMode)
+#: Every value of ``StressConfig.restart_mode``.
+RESTART_MODES: tuple[RestartMode, ...] = get_args(RestartMode)
 #: Most simulated hosts: 198.18.0.0/24 split in /30 links.
 MAX_HOSTS = 60
 #: The storage "URL" of an in-memory store the harness serves: ``stress-memory://`` (correct)
@@ -27,7 +37,7 @@ MEMORY_SCHEME = "stress-memory://"
 #: Preset per tier: workers, hosts, duration (s), mean seconds between kills, mean seconds
 #: between server restarts, trials per study. The full tier's hour gives ~2000 kills and ~60
 #: restarts; at this machine's rates it creates well over 10^5 trials.
-TIERS: dict[str, dict[str, float]] = {
+TIERS: dict[Tier, dict[str, float]] = {
     "smoke": {"workers": 4, "hosts": 1, "duration": 12.0, "fault_every": 1.0,
               "restart_every": 8.0, "trials_per_study": 150},
     "full": {"workers": 32, "hosts": 3, "duration": 3600.0, "fault_every": 1.5,
@@ -56,17 +66,17 @@ class StressConfig:
     workers: int = 4
     hosts: int = 1
     duration: float = 12.0
-    faults: tuple[str, ...] = ()
+    faults: tuple[FaultKind, ...] = ()
     seed: int = 0
     report_dir: str | None = None
-    tier: str = "smoke"
-    mode: str = "process"
+    tier: Tier = "smoke"
+    mode: WorkerMode = "process"
     heartbeat_interval: float | None = 1.0
     grace_period: float | None = None
     fault_every: float = 1.0
     restart_every: float = 8.0
     trials_per_study: int = 150
-    restart_mode: str = "sessions"
+    restart_mode: RestartMode = "sessions"
     serve_grpc: bool = False
     progress: bool = True
     lock_stop_seconds: float = 2.0
@@ -131,7 +141,7 @@ def _check_heartbeats(
             )
 
 
-def _check_faults(faults: Sequence[str], field_name: str) -> None:
+def _check_faults(faults: Sequence[object], field_name: str) -> None:
     if isinstance(faults, str):
         raise ValueError(f"{field_name} must be a sequence of fault names, got the str {faults!r}")
     for fault in faults:
@@ -189,6 +199,6 @@ def _check_seconds(
     )
 
 
-def _check_choice(value: object, field_name: str, allowed: tuple[str, ...]) -> None:
+def _check_choice(value: object, field_name: str, allowed: Sequence[str]) -> None:
     if value not in allowed:
         raise ValueError(f"{field_name} must be one of {', '.join(allowed)}, got {value!r}")

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trialstore.stress._config import FaultKind
 from trialstore.stress._netns import Hosts
 from trialstore.stress._pool import WorkerPool, WorkerSlot
 from trialstore.stress._servers import RestartHook
@@ -27,7 +28,7 @@ class FaultEvent:
     """One injected fault. Times are ``monotonic_ns``; ``affected`` lists the worker names
     whose progress measures recovery (empty: all workers)."""
 
-    kind: str
+    kind: FaultKind
     target: str
     t_start: int
     t_end: int

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from trialstore.stress._config import RestartMode
+
 __all__ = ["GrpcProxyProcess", "RestartHook", "restart_hook_for"]
 
 RestartHook = Callable[[], dict[str, Any]]
@@ -92,7 +94,7 @@ def _terminate_sessions(url: str) -> dict[str, Any]:
 
 
 def restart_hook_for(
-    url: str, mode: str, fake: Callable[[], None] | None = None
+    url: str, mode: RestartMode, fake: Callable[[], None] | None = None
 ) -> RestartHook | None:
     """Return the hook that restarts the server behind ``url`` in ``mode``, or None when the
     URL names no server this harness can restart (file backends, Redis, remote hosts).

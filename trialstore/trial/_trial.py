@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from trialstore._core import (
     FrozenTrial,
-    TrialState,
     constraint_attr,
     constraints_from_system_attrs,
+    new_running_trial,
     warn_constraint_already_set,
 )
 from trialstore.distributions import (
@@ -64,19 +64,7 @@ class Trial(BaseTrial):
         self._storage = study._storage
         if frozen is None:
             number = self._storage.get_trial_number_from_id(trial_id)
-            frozen = FrozenTrial(
-                number=number,
-                state=TrialState.RUNNING,
-                value=None,
-                datetime_start=datetime.datetime.now(),
-                datetime_complete=None,
-                params={},
-                distributions={},
-                user_attrs={},
-                system_attrs={},
-                intermediate_values={},
-                trial_id=trial_id,
-            )
+            frozen = new_running_trial(number, trial_id)
         # A read-only view shared with samplers and pruners; this object keeps it current.
         self._cached_frozen = frozen
         fixed = frozen.system_attrs.get("fixed_params")

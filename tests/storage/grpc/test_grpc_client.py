@@ -146,6 +146,22 @@ def test_a_failed_call_raises_its_storage_exception_without_a_retry(
     assert len(sent) == 1
 
 
+@pytest.mark.parametrize("number", [-1, 2**63, 2**70, 0.0, True], ids=repr)
+def test_a_number_that_names_no_trial_gets_every_backend_s_key_error(number: Any) -> None:
+    """Checked before the lookup is sent (it may not fit the wire), after the study: the
+    message and the precedence of the in-memory and journal backends."""
+    client, sent = _client(_in_turn(pb.GetStudyNameFromIdReply(study_name="s")))
+    with pytest.raises(KeyError) as info:
+        client.get_trial_id_from_study_id_trial_number(4, number)
+    assert info.value.args == (f"No trial with number {number!r} in study 4.",)
+    assert [s.method for s in sent] == [wire.GET_STUDY_NAME_FROM_ID]
+
+    missing_study = _typed(Code.NOT_FOUND, "KeyError", "'No study with id 5.'")
+    client, sent = _client(_in_turn(missing_study))
+    with pytest.raises(KeyError, match="No study with id 5"):
+        client.get_trial_id_from_study_id_trial_number(5, number)
+
+
 @pytest.mark.parametrize("code", [Code.UNAVAILABLE, Code.CANCELLED, Code.DEADLINE_EXCEEDED])
 def test_a_write_cut_off_is_sent_again_with_its_request_id(code: grpc.StatusCode) -> None:
     client, sent = _client(

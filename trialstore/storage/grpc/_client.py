@@ -35,7 +35,6 @@ from trialstore.storage.grpc._transport import ChannelTransport, Metadata, Trans
 
 __all__ = ["GrpcStorageProxy"]
 
-_INT64 = 2**63
 #: Status codes after which a call is retried (same request id): the server was not reached,
 #: went away (a stopping server cancels the calls it has not started), or did not answer in
 #: time. This client never cancels its own calls, so CANCELLED always comes from the far side.
@@ -51,13 +50,6 @@ def _pem(value: bytes | str | os.PathLike[str] | None) -> bytes | None:
     if value is None or isinstance(value, bytes):
         return value
     return read_bytes(value)
-
-
-def _id(value: Any, what: str) -> int:
-    """Return an id that fits the wire, or raise KeyError as for any missing id."""
-    if isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
-        raise KeyError(f"No {what} with id {value!r}.")
-    return value
 
 
 #: How many created trials' numbers a client keeps (a study needs the number right after the
@@ -291,38 +283,71 @@ class GrpcStorageProxy(BaseStorage):
                     method, request, timeout=self._timeout, metadata=metadata
                 )
             except grpc.RpcError as e:
-                if e.code() == grpc.StatusCode.UNIMPLEMENTED:
-                    if optional:
-                        raise _Unimplemented(method.name) from None
-                    if method.service == wire.EXTENSION_SERVICE and self._extensions is None:
-                        self._extensions = False
-                        raise _NoExtensions(method.name) from None
-                if e.code() not in _RETRY_CODES:
-                    if resent:
-                        _raise_resent_write_error(e, method.name)
-                    raise_rpc_error(e, method.name)
-                if method is wire.CREATE_NEW_TRIAL and not _never_sent(e):
-                    # Optuna's server: a repeated create would make a second trial if the
-                    # first one was stored by a proxy that then died. (A trialstore server
-                    # finds the first attempt's trial by its request id.)
-                    raise StorageInternalError(
-                        f"the connection to the gRPC proxy at {self._address} was "
-                        f"lost while creating a trial ({e.code().name}: {e.details()}); the "
-                        "trial may or may not have been created."
-                    ) from None
-                if not backoff.pause():
-                    raise ProxyConnectionError(
-                        f"gRPC proxy at {self._address} unreachable for "
-                        f"{self._retry_timeout} s ({method.name}): {e.code().name}: "
-                        f"{e.details()}"
-                    ) from None
-                if method.write and not resent:
+                self._raise_if_unimplemented(e, method, optional=optional)
+                self._raise_unless_transient(e, method, resent=resent)
+                self._pause_before_retry(e, method, backoff)
+                if method.write and not resent:  # mark it: its first attempt may have run
                     metadata += ((wire.RESENT_KEY, "1"),)
                     resent = True
                 continue
             if method.service == wire.EXTENSION_SERVICE:
                 self._extensions = True
             return reply, resent
+
+    def _raise_if_unimplemented(
+        self, error: grpc.RpcError, method: wire.Method[Any, Any], *, optional: bool
+    ) -> None:
+        """For an UNIMPLEMENTED answer: raise _Unimplemented when the method is ``optional``,
+        or _NoExtensions (and remember that the server is Optuna's) when it is the first
+        extension call this client made. Otherwise return (the error is then raised as any
+        other failure)."""
+        if error.code() != grpc.StatusCode.UNIMPLEMENTED:
+            return
+        if optional:
+            raise _Unimplemented(method.name) from None
+        if method.service == wire.EXTENSION_SERVICE and self._extensions is None:
+            self._extensions = False
+            raise _NoExtensions(method.name) from None
+
+    def _raise_unless_transient(
+        self, error: grpc.RpcError, method: wire.Method[Any, Any], *, resent: bool
+    ) -> None:
+        """Raise what a failed call means, unless it is a transport failure that sending the
+        call again cures (see ``_RETRY_CODES``): then return.
+
+        Raises:
+            _ResentWriteError: a storage error answering a write sent again.
+            StorageInternalError: the connection was lost while creating a trial on Optuna's
+                wire, which would make a second trial if the first attempt was stored.
+            Exception: the storage's error, as :func:`raise_rpc_error` maps it.
+        """
+        if error.code() not in _RETRY_CODES:
+            if resent:
+                _raise_resent_write_error(error, method.name)
+            raise_rpc_error(error, method.name)
+        if method is wire.CREATE_NEW_TRIAL and not _never_sent(error):
+            # Optuna's server: a repeated create would make a second trial if the first one
+            # was stored by a proxy that then died. (A trialstore server finds the first
+            # attempt's trial by its request id.)
+            raise StorageInternalError(
+                f"the connection to the gRPC proxy at {self._address} was lost while creating "
+                f"a trial ({error.code().name}: {error.details()}); the trial may or may not "
+                "have been created."
+            ) from None
+
+    def _pause_before_retry(
+        self, error: grpc.RpcError, method: wire.Method[Any, Any], backoff: Backoff
+    ) -> None:
+        """Wait before the next attempt.
+
+        Raises:
+            ProxyConnectionError: ``retry_timeout`` is spent.
+        """
+        if not backoff.pause():
+            raise ProxyConnectionError(
+                f"gRPC proxy at {self._address} unreachable for {self._retry_timeout} s "
+                f"({method.name}): {error.code().name}: {error.details()}"
+            ) from None
 
     def _call(self, method: wire.Method[Any, _Reply], request: Message) -> _Reply:
         """:meth:`_send` for the reply alone."""
@@ -371,7 +396,7 @@ class GrpcStorageProxy(BaseStorage):
         return self._call(wire.CREATE_NEW_STUDY, request).study_id
 
     def delete_study(self, study_id: int) -> None:
-        request = pb.DeleteStudyRequest(study_id=_id(study_id, "study"))
+        request = pb.DeleteStudyRequest(study_id=check.check_id(study_id, "study"))
         try:
             self._call(wire.DELETE_STUDY, request)
         finally:
@@ -387,14 +412,18 @@ class GrpcStorageProxy(BaseStorage):
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
         stored = check.check_attr(key, value)
         request = pb.SetStudyUserAttributeRequest(
-            study_id=_id(study_id, "study"), key=key, value=conv.attr_value_to_wire(stored)
+            study_id=check.check_id(study_id, "study"),
+            key=key,
+            value=conv.attr_value_to_wire(stored),
         )
         self._call(wire.SET_STUDY_USER_ATTRIBUTE, request)
 
     def set_study_system_attr(self, study_id: int, key: str, value: JSONSerializable) -> None:
         stored = check.check_attr(key, value)
         request = pb.SetStudySystemAttributeRequest(
-            study_id=_id(study_id, "study"), key=key, value=conv.attr_value_to_wire(stored)
+            study_id=check.check_id(study_id, "study"),
+            key=key,
+            value=conv.attr_value_to_wire(stored),
         )
         self._call(wire.SET_STUDY_SYSTEM_ATTRIBUTE, request)
 
@@ -405,7 +434,7 @@ class GrpcStorageProxy(BaseStorage):
         return self._call(wire.GET_STUDY_ID_FROM_NAME, request).study_id
 
     def get_study_name_from_id(self, study_id: int) -> str:
-        study_id = _id(study_id, "study")  # before the cache: 0.0 and True are not ids
+        study_id = check.check_id(study_id, "study")  # before the cache: 0.0 and True are not ids
         name = self._names.get(study_id)
         if name is None:
             request = pb.GetStudyNameFromIdRequest(study_id=study_id)
@@ -414,7 +443,7 @@ class GrpcStorageProxy(BaseStorage):
         return name
 
     def get_study_directions(self, study_id: int) -> list[StudyDirection]:
-        study_id = _id(study_id, "study")  # before the cache: 0.0 and True are not ids
+        study_id = check.check_id(study_id, "study")  # before the cache: 0.0 and True are not ids
         directions = self._directions.get(study_id)
         if directions is None:
             request = pb.GetStudyDirectionsRequest(study_id=study_id)
@@ -423,12 +452,12 @@ class GrpcStorageProxy(BaseStorage):
         return list(directions)
 
     def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
-        request = pb.GetStudyUserAttributesRequest(study_id=_id(study_id, "study"))
+        request = pb.GetStudyUserAttributesRequest(study_id=check.check_id(study_id, "study"))
         reply = self._of_study(study_id, wire.GET_STUDY_USER_ATTRIBUTES, request)
         return conv.attrs_from_wire(reply.user_attributes)
 
     def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
-        request = pb.GetStudySystemAttributesRequest(study_id=_id(study_id, "study"))
+        request = pb.GetStudySystemAttributesRequest(study_id=check.check_id(study_id, "study"))
         reply = self._of_study(study_id, wire.GET_STUDY_SYSTEM_ATTRIBUTES, request)
         return conv.attrs_from_wire(reply.system_attributes)
 
@@ -451,7 +480,7 @@ class GrpcStorageProxy(BaseStorage):
     @_optuna_fallback
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         template = None if template_trial is None else check.check_template(template_trial)
-        study_id = _id(study_id, "study")
+        study_id = check.check_id(study_id, "study")
         if self._has_extensions():
             request = ext.CreateNewTrialRequest(
                 study_id=study_id,
@@ -479,7 +508,7 @@ class GrpcStorageProxy(BaseStorage):
         listing, then a create)."""
         if template_trial is not None:
             return super().create_trial_or_list_waiting(study_id, template_trial)
-        study_id = _id(study_id, "study")
+        study_id = check.check_id(study_id, "study")
         if self._has(wire.EXT_CREATE_TRIAL_OR_LIST_WAITING):
             request = ext.CreateTrialOrListWaitingRequest(study_id=study_id)
             reply, _ = self._send_ext(wire.EXT_CREATE_TRIAL_OR_LIST_WAITING, request)
@@ -499,7 +528,7 @@ class GrpcStorageProxy(BaseStorage):
     ) -> None:
         name, internal = check.check_param(param_name, param_value_internal, distribution)
         request = pb.SetTrialParameterRequest(
-            trial_id=_id(trial_id, "trial"),
+            trial_id=check.check_id(trial_id, "trial"),
             param_name=name,
             param_value_internal=internal,
             distribution=conv.distribution_to_wire(distribution),
@@ -515,7 +544,7 @@ class GrpcStorageProxy(BaseStorage):
         rejected entry or a concurrent finish leaves the entries before it stored). A call sent
         again after a lost connection sets the same values again, which is harmless."""
         checked = check.check_params(params)
-        trial_id = _id(trial_id, "trial")
+        trial_id = check.check_id(trial_id, "trial")
         if self._has(wire.EXT_SET_TRIAL_PARAMS):
             request = conv.params_to_wire(trial_id, checked)
             if self._send_ext(wire.EXT_SET_TRIAL_PARAMS, request)[0] is not None:
@@ -526,10 +555,14 @@ class GrpcStorageProxy(BaseStorage):
             self.set_trial_param(trial_id, name, internal, distribution)
 
     def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
-        if isinstance(trial_number, bool) or not isinstance(trial_number, int):
-            raise KeyError(f"No trial with number {trial_number!r} in study {study_id}.")
+        study_id = check.check_id(study_id, "study")
+        try:
+            number = check.check_trial_number(trial_number, study_id)
+        except KeyError:
+            self.get_study_name_from_id(study_id)  # a missing study's KeyError comes first
+            raise
         request = pb.GetTrialIdFromStudyIdTrialNumberRequest(
-            study_id=_id(study_id, "study"), trial_number=_id(trial_number, "trial number")
+            study_id=study_id, trial_number=number
         )
         return self._call(wire.GET_TRIAL_ID_FROM_STUDY_ID_TRIAL_NUMBER, request).trial_id
 
@@ -538,7 +571,7 @@ class GrpcStorageProxy(BaseStorage):
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
         checked_state, checked_values = check.check_state_values(state, values)
-        trial_id = _id(trial_id, "trial")
+        trial_id = check.check_id(trial_id, "trial")
         exact = conv.state_values_to_wire(trial_id, checked_state, checked_values)
         try:
             if self._has_extensions():
@@ -567,7 +600,7 @@ class GrpcStorageProxy(BaseStorage):
         batch as :meth:`set_trial_params` sends it there."""
         checked = check.check_params(params)
         checked_state, checked_values = check.check_state_values(state, values)
-        trial_id = _id(trial_id, "trial")
+        trial_id = check.check_id(trial_id, "trial")
         if not self._has(wire.EXT_SET_TRIAL_PARAMS_AND_STATE_VALUES):
             return super().set_trial_params_and_state_values(trial_id, params, state, values)
         request = ext.SetTrialParamsAndStateValuesRequest(
@@ -623,26 +656,31 @@ class GrpcStorageProxy(BaseStorage):
     ) -> None:
         checked_step, value = check.check_intermediate_value(step, intermediate_value)
         request = pb.SetTrialIntermediateValueRequest(
-            trial_id=_id(trial_id, "trial"), step=checked_step, intermediate_value=value
+            trial_id=check.check_id(trial_id, "trial"), step=checked_step, intermediate_value=value
         )
         self._call(wire.SET_TRIAL_INTERMEDIATE_VALUE, request)
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         stored = check.check_attr(key, value)
         request = pb.SetTrialUserAttributeRequest(
-            trial_id=_id(trial_id, "trial"), key=key, value=conv.attr_value_to_wire(stored)
+            trial_id=check.check_id(trial_id, "trial"),
+            key=key,
+            value=conv.attr_value_to_wire(stored),
         )
         self._call(wire.SET_TRIAL_USER_ATTRIBUTE, request)
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: JSONSerializable) -> None:
         stored = check.check_attr(key, value)
         request = pb.SetTrialSystemAttributeRequest(
-            trial_id=_id(trial_id, "trial"), key=key, value=conv.attr_value_to_wire(stored)
+            trial_id=check.check_id(trial_id, "trial"),
+            key=key,
+            value=conv.attr_value_to_wire(stored),
         )
         self._call(wire.SET_TRIAL_SYSTEM_ATTRIBUTE, request)
 
     def get_trial_number_from_id(self, trial_id: int) -> int:
-        known = self._numbers.get(trial_id) if type(trial_id) is int else None
+        trial_id = check.check_id(trial_id, "trial")  # before the cache: True is not an id
+        known = self._numbers.get(trial_id)
         if known is not None:
             return known[1]
         return self.get_trial(trial_id).number
@@ -650,7 +688,7 @@ class GrpcStorageProxy(BaseStorage):
     @_optuna_fallback
     def get_trial(self, trial_id: int) -> FrozenTrial:
         # Always asked: only the server knows whether the trial's study was deleted since.
-        request = pb.GetTrialRequest(trial_id=_id(trial_id, "trial"))
+        request = pb.GetTrialRequest(trial_id=check.check_id(trial_id, "trial"))
         if self._has_extensions():
             exact = self._call(wire.EXT_GET_TRIAL, request).trial
             return conv.trial_from_proto(exact.trial, exact.extras)
@@ -663,7 +701,7 @@ class GrpcStorageProxy(BaseStorage):
         deepcopy: bool = True,
         states: Container[TrialState] | None = None,
     ) -> list[FrozenTrial]:
-        study_id = _id(study_id, "study")
+        study_id = check.check_id(study_id, "study")
         with self._lock:
             cache = self._caches.setdefault(study_id, StudyCache())
         with cache.lock:
@@ -707,7 +745,7 @@ class GrpcStorageProxy(BaseStorage):
 
     @_optuna_fallback
     def record_heartbeat(self, trial_id: int) -> None:
-        request = ext.RecordHeartbeatRequest(trial_id=_id(trial_id, "trial"))
+        request = ext.RecordHeartbeatRequest(trial_id=check.check_id(trial_id, "trial"))
         if self._has_extensions():
             self._call(wire.EXT_RECORD_HEARTBEAT, request)
         else:  # an Optuna server keeps no heartbeats; still check the trial exists
@@ -715,7 +753,7 @@ class GrpcStorageProxy(BaseStorage):
 
     @_optuna_fallback
     def get_stale_trial_ids(self, study_id: int) -> list[int]:
-        request = ext.StaleTrialsRequest(study_id=_id(study_id, "study"))
+        request = ext.StaleTrialsRequest(study_id=check.check_id(study_id, "study"))
         if not self._has_extensions():
             self.get_study_name_from_id(study_id)
             return []
@@ -731,7 +769,7 @@ class GrpcStorageProxy(BaseStorage):
                 before replying; the repeated one does not list them, so which trials this
                 call failed is not known.
         """
-        request = ext.StaleTrialsRequest(study_id=_id(study_id, "study"))
+        request = ext.StaleTrialsRequest(study_id=check.check_id(study_id, "study"))
         if not self._has_extensions():
             self.get_study_name_from_id(study_id)
             return []

@@ -17,7 +17,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from trialstore._core import FrozenTrial, TrialState, create_trial
+from trialstore._core import FrozenTrial, new_running_trial
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.grpc import _convert as conv
 from trialstore.storage.grpc import _wire as wire
@@ -444,9 +444,7 @@ def _marked_template(template: FrozenTrial | None, request_id: str) -> FrozenTri
     """Return ``template`` (None: a RUNNING trial started now, what a create without template
     makes) with the system attribute ``CREATE_REQUEST_ATTR`` set to ``request_id``."""
     if template is None:
-        return create_trial(
-            state=TrialState.RUNNING, system_attrs={CREATE_REQUEST_ATTR: request_id}
-        )
+        return new_running_trial(system_attrs={CREATE_REQUEST_ATTR: request_id})
     return FrozenTrial(
         number=template.number,
         state=template.state,

@@ -460,13 +460,10 @@ class JournalStorage(BaseStorage):
         with self._lock:
             self._sync()
             trial_ids = self._study(study_id).trial_ids
-            if (
-                isinstance(trial_number, bool)
-                or not isinstance(trial_number, int)
-                or not 0 <= trial_number < len(trial_ids)
-            ):
-                raise KeyError(f"No trial with number {trial_number!r} in study {study_id}.")
-            trial_id: int = trial_ids[trial_number]
+            number = check.check_trial_number(trial_number, study_id)
+            if number >= len(trial_ids):
+                raise check.missing_trial_number(trial_number, study_id)
+            trial_id: int = trial_ids[number]
             return trial_id
 
     def get_trial_number_from_id(self, trial_id: int) -> int:
