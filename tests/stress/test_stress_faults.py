@@ -101,13 +101,13 @@ def test_kills_go_on_while_a_long_fault_holds() -> None:
         fired.append("long-start")
         schedule.idle(1.0)
         fired.append("long-end")
-        return FaultEvent("long", "x", start, time.monotonic_ns())
+        return FaultEvent("partition", "x", start, time.monotonic_ns())
 
-    schedule = FaultSchedule({"kill": kill, "long": long_fault}, {"kill": 0.1, "long": 100.0},
+    schedule = FaultSchedule({"kill": kill, "partition": long_fault}, {"kill": 0.1, "partition": 100.0},
                              random.Random(0))  # fmt: skip
     now = time.monotonic()
     schedule.start(now, now + 30)
-    schedule._due = {"long": now, "kill": now + 0.05}
+    schedule._due = {"partition": now, "kill": now + 0.05}
     schedule.tick(time.monotonic(), now + 30)
     during = fired[fired.index("long-start") + 1 : fired.index("long-end")]
     assert during.count("kill") >= 4  # ~10 due in the second; a loaded machine fires fewer
