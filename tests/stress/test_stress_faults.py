@@ -103,8 +103,11 @@ def test_kills_go_on_while_a_long_fault_holds() -> None:
         fired.append("long-end")
         return FaultEvent("partition", "x", start, time.monotonic_ns())
 
-    schedule = FaultSchedule({"kill": kill, "partition": long_fault}, {"kill": 0.1, "partition": 100.0},
-                             random.Random(0))  # fmt: skip
+    schedule = FaultSchedule(
+        {"kill": kill, "partition": long_fault},
+        {"kill": 0.1, "partition": 100.0},
+        random.Random(0),
+    )
     now = time.monotonic()
     schedule.start(now, now + 30)
     schedule._due = {"partition": now, "kill": now + 0.05}
