@@ -10,6 +10,7 @@ import pytest
 
 import trialstore
 from trialstore.exceptions import TrialPruned
+from trialstore.study import _optimize
 from trialstore.trial import FrozenTrial, TrialState
 
 
@@ -106,18 +107,44 @@ def test_n_jobs_minus_one_uses_cpu_count() -> None:
     assert len(study.trials) == 10
 
 
-def test_timeout_stops_starting_new_trials() -> None:
+class _FakeClock:
+    """``time.monotonic`` of the optimize loop, moved only by the objective."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        with self.lock:
+            return self.now
+
+    def advance(self, seconds: float) -> float:
+        with self.lock:
+            self.now += seconds
+            return self.now
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_timeout_stops_starting_new_trials(monkeypatch: pytest.MonkeyPatch, n_jobs: int) -> None:
+    clock = _FakeClock()
+    monkeypatch.setattr(_optimize.time, "monotonic", clock.monotonic)
     study = _study()
-    start = time.monotonic()
+    started: list[float] = []
 
     def objective(trial: trialstore.Trial) -> float:
-        time.sleep(0.02)
+        started.append(clock.monotonic())
+        clock.advance(0.0625)  # exact in binary, as are the sums below
         return 0.0
 
-    study.optimize(objective, timeout=0.2, n_jobs=2)
-    elapsed = time.monotonic() - start
-    assert 0.2 <= elapsed < 2.0
-    assert 2 <= len(study.trials) <= 40
+    study.optimize(objective, timeout=0.25, n_jobs=n_jobs)
+    # Each thread takes a trial while the clock is before the deadline (1000.25), and no
+    # trial after it: 4 trials, plus at most one each for the other threads that took one in
+    # the last step before the deadline.
+    assert clock.monotonic() >= 1000.25
+    assert 4 <= len(started) <= 4 + n_jobs - 1
+    if n_jobs == 1:
+        assert started == [1000.0, 1000.0625, 1000.125, 1000.1875]
+    assert len(study.trials) == len(started)
 
 
 def test_callbacks_get_finished_copies_and_gc_flag() -> None:
