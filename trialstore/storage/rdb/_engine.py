@@ -15,7 +15,6 @@ import threading
 import time
 import weakref
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc, pool
@@ -97,10 +96,8 @@ def masked(url: sa.URL | str) -> str:
     """Return the URL as text with its password replaced by ``***`` (and the commas and
     colons of its query unescaped: ``?host=h1:5432,h2:5432`` reads as written)."""
     if isinstance(url, sa.URL):
-        text = url.render_as_string(hide_password=True)
-        parts = urlsplit(text)
-        query = parts.query.replace("%2C", ",").replace("%3A", ":")
-        return urlunsplit(parts._replace(query=query))
+        head, mark, query = url.render_as_string(hide_password=True).partition("?")
+        return head + mark + query.replace("%2C", ",").replace("%3A", ":")
     return mask_password(url)
 
 
