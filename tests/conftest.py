@@ -9,6 +9,10 @@ the environment (``TRIALSTORE_TEST_POSTGRES_URL``, ``TRIALSTORE_TEST_MYSQL_URL``
   how to enable them;
 * set: the server is required; if it cannot be reached the test fails.
 
+Suites that build servers of their own (a replicated PostgreSQL pair) call
+:func:`require_or_skip` with what is missing: in CI (``TRIALSTORE_CI=1``, set by ``.ci/run``)
+the test fails, elsewhere it is skipped with the reason.
+
 The SQL fixtures create a fresh database per test and drop it afterwards, so tests running in
 parallel never share state; the Redis fixture hands out a fresh key prefix and deletes its keys.
 """
@@ -41,6 +45,16 @@ def server_url(kind: str) -> str:
     return url
 
 
+def require_or_skip(missing: str | None) -> None:
+    """Skip the calling test because of ``missing`` (what it needs and this machine lacks);
+    in CI (``TRIALSTORE_CI`` set) fail it instead. Does nothing when ``missing`` is None."""
+    if missing is None:
+        return
+    if os.environ.get("TRIALSTORE_CI"):
+        pytest.fail(f"required in CI (TRIALSTORE_CI is set): {missing}")
+    pytest.skip(missing)
+
+
 def _fresh_database_url(kind: str) -> Iterator[str]:
     import sqlalchemy as sa
 
@@ -58,6 +72,15 @@ def _fresh_database_url(kind: str) -> Iterator[str]:
             else:
                 conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_pair_buildable() -> None:
+    """Require what a replicated PostgreSQL pair of the test's own needs (the server binaries,
+    psycopg, a ``postgres`` user when root): skipped without it, failed in CI."""
+    from trialstore.stress._pg_pair import missing_prerequisites
+
+    require_or_skip(missing_prerequisites())
 
 
 @pytest.fixture

@@ -41,6 +41,18 @@ WRONG = [
     ({"tier": "medium"}, "tier must be one of smoke, full, got 'medium'"),
     ({"serve_grpc": True}, "serve_grpc needs a storage URL to serve"),
     ({"mode": "thread", "hosts": 2}, "hosts 2 needs mode process"),
+    ({"faults": ("failover",)}, "faults failover needs a PostgreSQL storage"),
+    ({"storage": "sqlite:///x.db", "faults": ("failover",)},
+     "faults failover needs a PostgreSQL storage"),
+    ({"storage": "postgresql://u:secret@h:5432", "faults": ("failover",)},
+     "faults failover needs a database name in storage (the harness creates it on its pair), "
+     "got 'postgresql://u:***@h:5432'"),
+    ({"storage": "postgresql://u@h/db", "faults": ("failover", "server-restart")},
+     "faults failover and server-restart cannot be combined"),
+    ({"storage": "postgresql://u@h/db", "faults": ("failover",), "serve_grpc": True},
+     "faults failover cannot be combined with serve_grpc"),
+    ({"storage": "postgresql://u@h/db", "faults": ("failover", "kill"), "mode": "thread"},
+     "faults kill needs mode process"),
 ]  # fmt: skip
 
 
@@ -68,6 +80,9 @@ def test_correct_settings_pass() -> None:
                     "journal+redis://127.0.0.1:6379/0", "postgresql+psycopg://h/db"):  # fmt: skip
         StressConfig(storage, faults=("kill", "partition"), hosts=3).validate()
     StressConfig("stress-memory://", mode="thread", heartbeat_interval=None).validate()
+    for mode in ("process", "thread"):  # a failover needs no worker process
+        StressConfig("postgres://postgres@127.0.0.1/test", faults=("failover",),
+                     mode=mode).validate()  # fmt: skip
 
 
 def test_run_stress_starts_and_creates_nothing_for_a_wrong_setting(

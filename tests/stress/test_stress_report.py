@@ -209,3 +209,43 @@ def test_the_reasons_add_up(tmp_path: Path) -> None:
     assert stale["checked"] == 1 and stale["killed_owner_trials"] == 1
     assert stale["no_reaper_after_grace"] == stale["finished_before_kill"] == 0
     assert "  stale_trials_failed: OK (1 checked)" in _summary(report, tmp_path)
+
+
+def test_failover_recovery_counts_only_writes_the_new_primary_acknowledged(
+    tmp_path: Path,
+) -> None:
+    """Recovery from a failover is the time from the kill to each worker's first acknowledged
+    write on the new primary: a reply that arrived before the promotion came from the old
+    primary, a read or a lost claim wrote nothing, and a worker killed before it wrote again
+    is counted apart from one that never resumed."""
+    from trialstore.stress._faults import FaultEvent
+
+    ops = [
+        _op("a", 1, "set_param", {"t": 0, "k": "p", "v": 0.5}, 1.9, 2.1),  # the old primary's
+        _op("a", 2, "report", {"t": 0, "k": 0, "v": 1.0}, 2.2, 2.6),
+        _op("b", 1, "set_attr", {"t": 1, "k": "a", "v": 1}, 1.8, 2.7),  # retried through it
+        _op("c", 1, "get_trial", {"t": 0}, 2.3, 2.4, result=[0, 0, "RUNNING", ""]),
+        _op("c", 2, "claim", {"t": 2}, 2.5, 2.8, result=False),
+        _op("d", 1, "heartbeat", {"t": 3}, 1.0, 1.1),
+    ]  # fmt: skip
+    event = FaultEvent("failover", "a:1->b:2", 2 * S, int(2.5 * S), ["a", "b", "c", "d"],
+                       {"old_primary": "a:1", "new_primary": "b:2", "promote_s": 0.5,
+                        "how": "pg_rewind", "rebuilt_s": 3.0})  # fmt: skip
+    report = _report.build_report(
+        config=CONFIG, stats=_report.OpStats.of(ops, {"d": int(2.2 * S)}), invariants=[],
+        events=[event], t_start=0, t_end=4 * S, final={"studies": []}, extra={},
+    )  # fmt: skip
+    [row] = report["faults"]["events"]
+    assert row["worker_recovery_s"] == {"a": 0.6, "b": 0.7}
+    assert row["recovery_s"] == 0.6 and row["all_resumed_s"] is None
+    assert row["workers_not_resumed"] == ["c"]
+    assert row["workers_killed_before_resuming"] == 1
+    per_worker = report["faults"]["recovery"]["failover"]["per_worker"]
+    assert (per_worker["resumed"], per_worker["at_kill"]) == (2, 4)
+    lines = _summary(report, tmp_path)
+    assert any(line.startswith("  recovery after failover") and "p99 0.600 s" in line
+               for line in lines), lines  # fmt: skip
+    assert (
+        "    failover 1 at 2.0 s: a:1->b:2, promoted 0.500 s after the kill, first write 0.600 s,"
+        " 2 of 4 workers resumed; rebuilt by pg_rewind 3.0 s after the kill; NOT resumed: c"
+    ) in lines

@@ -44,7 +44,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--faults",
         default="",
-        help="comma-separated: kill,server-restart,partition,lock-holder-stop",
+        help="comma-separated: kill,server-restart,partition,lock-holder-stop,failover "
+        "(failover: with a PostgreSQL --storage, whose user and database only count, the "
+        "harness builds a primary and a synchronous standby of its own and fails over "
+        "between them; needs the PostgreSQL server binaries)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -56,7 +59,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--fault-every", type=float, help="mean seconds between kills (other faults are rarer)"
     )
-    parser.add_argument("--restart-every", type=float, help="mean seconds between server restarts")
+    parser.add_argument(
+        "--restart-every", type=float, help="mean seconds between server restarts or failovers"
+    )
     parser.add_argument(
         "--lock-stop-seconds",
         type=float,

@@ -1,4 +1,5 @@
-"""Stress and fault-injection harness: many worker processes, kills, restarts, partitions.
+"""Stress and fault-injection harness: many worker processes, kills, restarts, partitions,
+database failovers.
 
 :func:`run_stress` runs a workload of real OS processes (or threads) against any storage URL,
 records every operation in per-worker histories, injects faults, checks the invariants of

@@ -6,15 +6,17 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, get_args
+from urllib.parse import urlsplit
 
 from trialstore.storage import SCHEME_FACTORIES, mask_password
 from trialstore.stress.broken import BROKEN_STORAGES
 
-__all__ = ["FAULT_KINDS", "MAX_HOSTS", "MEMORY_SCHEME", "MODES", "RESTART_MODES", "TIERS",
-           "FaultKind", "RestartMode", "StressConfig", "Tier", "WorkerMode"]  # fmt: skip
+__all__ = ["FAULT_KINDS", "MAX_HOSTS", "MEMORY_SCHEME", "MODES", "RESTART_MODES",
+           "THREAD_FAULTS", "TIERS", "FaultKind", "RestartMode", "StressConfig", "Tier",
+           "WorkerMode", "is_postgresql"]  # fmt: skip
 
 #: A fault the harness knows how to inject.
-FaultKind = Literal["kill", "server-restart", "partition", "lock-holder-stop"]
+FaultKind = Literal["kill", "server-restart", "partition", "lock-holder-stop", "failover"]
 #: How workers run: OS processes (needed for any fault) or threads sharing one storage.
 WorkerMode = Literal["process", "thread"]
 #: How ``server-restart`` restarts a database (see :class:`StressConfig`).
@@ -24,6 +26,8 @@ Tier = Literal["smoke", "full"]
 
 #: Every fault the harness knows how to inject.
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
+#: Faults that need no worker process (they act on the database): thread mode runs them.
+THREAD_FAULTS: tuple[FaultKind, ...] = ("failover",)
 #: Every value of ``StressConfig.mode``.
 MODES: tuple[WorkerMode, ...] = get_args(WorkerMode)
 #: Every value of ``StressConfig.restart_mode``.
@@ -60,6 +64,13 @@ class StressConfig:
     ``"fake"`` (call ``restart_hook`` only; for tests).
     ``serve_grpc``: run a gRPC proxy in front of ``storage`` and point the workers at it; its
     SIGKILL and restart is then the ``server-restart`` fault.
+    ``faults`` with ``"failover"``: ``storage`` must be a PostgreSQL URL, of which only the user
+    and the database count: the harness builds a replicated pair of its own (a primary and a
+    synchronous standby, see :mod:`trialstore.stress._pg_pair`), the workers reach both with
+    one URL, and the fault, every ``restart_every`` seconds on average, SIGKILLs the primary,
+    promotes the standby and then rebuilds the old primary as the new standby. It runs in
+    thread mode too (it needs no worker process), and not with ``server-restart`` nor
+    ``serve_grpc``.
     """
 
     storage: str
@@ -115,16 +126,45 @@ class StressConfig:
         _check_choice(self.mode, name("mode"), MODES)
         _check_choice(self.restart_mode, name("restart_mode"), RESTART_MODES)
         _check_choice(self.tier, name("tier"), tuple(TIERS))
-        if self.mode == "thread" and self.faults:
+        process_faults = [f for f in self.faults if f not in THREAD_FAULTS]
+        if self.mode == "thread" and process_faults:
             raise ValueError(
-                f"{name('faults')} {','.join(self.faults)} needs {name('mode')} process "
+                f"{name('faults')} {','.join(process_faults)} needs {name('mode')} process "
                 f"(thread mode starts no process to fault), got {name('mode')} thread"
             )
+        if "failover" in self.faults:
+            _check_failover(self, name)
         if self.mode == "thread" and self.hosts > 1:
             raise ValueError(
                 f"{name('hosts')} {self.hosts} needs {name('mode')} process (thread mode runs "
                 f"on this host only), got {name('mode')} thread"
             )
+
+
+def is_postgresql(url: str) -> bool:
+    """Whether ``url`` is a PostgreSQL URL (``postgresql://``, ``postgres://``, any driver)."""
+    return url.partition("://")[0].lower().split("+")[0] in ("postgresql", "postgres")
+
+
+def _check_failover(config: StressConfig, name: Callable[[str], str]) -> None:
+    if not is_postgresql(config.storage):
+        raise ValueError(
+            f"{name('faults')} failover needs a PostgreSQL {name('storage')} (its user and "
+            "database name the harness's replicated pair), got "
+            f"{mask_password(config.storage)!r}"
+        )
+    if not urlsplit(config.storage).path.strip("/"):
+        raise ValueError(
+            f"{name('faults')} failover needs a database name in {name('storage')} (the "
+            f"harness creates it on its pair), got {mask_password(config.storage)!r}"
+        )
+    if "server-restart" in config.faults:
+        raise ValueError(
+            f"{name('faults')} failover and server-restart cannot be combined (the pair's "
+            "servers are the harness's; a failover already kills the primary)"
+        )
+    if config.serve_grpc:
+        raise ValueError(f"{name('faults')} failover cannot be combined with {name('serve_grpc')}")
 
 
 def _check_heartbeats(

@@ -17,10 +17,16 @@ from typing import Any
 
 from trialstore.stress._config import FaultKind
 from trialstore.stress._netns import Hosts
+from trialstore.stress._pg_pair import ReplicatedPair
 from trialstore.stress._pool import WorkerPool, WorkerSlot
 from trialstore.stress._servers import RestartHook
 
-__all__ = ["FaultEvent", "FaultSchedule", "holds_lock"]
+__all__ = ["REBUILD_AFTER_S", "FaultEvent", "FaultSchedule", "fail_over", "holds_lock"]
+
+#: Seconds a new primary runs alone after a failover before the old one is rebuilt as its
+#: standby (commits meanwhile are acknowledged by the new primary alone, and no failover
+#: fires until the standby follows synchronously again).
+REBUILD_AFTER_S = 1.0
 
 
 @dataclass
@@ -158,6 +164,42 @@ def partition_host(
         time.monotonic_ns(),
         affected=[s.name for s in pool.live() if s.host == host] or affected,
     )
+
+
+def fail_over(
+    pair: ReplicatedPair,
+    workers: Callable[[], list[str]],
+    wait: Callable[[float], None] = time.sleep,
+    rebuild_after: float = REBUILD_AFTER_S,
+) -> FaultEvent | None:
+    """Kill the pair's primary and promote its standby; then, after ``rebuild_after`` seconds
+    (waiting with ``wait``), rebuild the old primary as the new standby, so that the next
+    failover finds the pair whole again.
+
+    The event runs from the kill (``t_start``) to the promotion (``t_end``); ``affected`` are
+    the ``workers()`` at the kill; ``details`` hold the nodes, ``promote_s``, and how and when
+    (``rebuilt_s`` after the kill) the old primary was rebuilt, or ``rebuild_error``. Does
+    nothing (returns None) while the pair has no synchronous standby: failing over then would
+    lose acknowledged commits by design.
+    """
+    if not pair.healthy:
+        return None
+    affected = workers()
+    t_start = time.monotonic_ns()
+    try:
+        details = pair.fail_over()
+    except Exception as e:  # the run goes on; the report shows the failure
+        return FaultEvent("failover", "primary", t_start, time.monotonic_ns(), affected,
+                          {"error": f"{type(e).__name__}: {e}"[:500]})  # fmt: skip
+    t_kill, t_promoted = details.pop("t_kill"), details.pop("t_promoted")
+    wait(rebuild_after)
+    try:
+        details.update(pair.rebuild())
+        details["rebuilt_s"] = round((time.monotonic_ns() - t_kill) / 1e9, 3)
+    except Exception as e:
+        details["rebuild_error"] = f"{type(e).__name__}: {e}"[:500]
+    target = f"{details['old_primary']}->{details['new_primary']}"
+    return FaultEvent("failover", target, t_kill, t_promoted, affected, details)
 
 
 #: Fault kinds that take no time of their own: they may fire while a long fault holds.

@@ -18,6 +18,7 @@ __all__ = [
     "FAIL_CAUSES",
     "KILLED",
     "NOT_COMPLETED",
+    "WRITE_OPS",
     "OpStats",
     "build_report",
     "write_json",
@@ -47,6 +48,46 @@ def _recovery(event: FaultEvent, ok_by_worker: dict[str, list[int]], all_ok: lis
     return round((times[i] - event.t_end) / 1e9, 4)
 
 
+#: The workload's operations that write (an acknowledged one wrote to the primary, unless it
+#: returned False: a claim another worker won, a finish of a finished trial).
+WRITE_OPS = frozenset(
+    ("create_study", "create_trial", "enqueue", "claim", "set_param", "report", "set_attr",
+     "heartbeat", "finish")
+)  # fmt: skip
+
+
+def _failover_recovery(
+    event: FaultEvent, writes: dict[str, list[tuple[int, int]]], deaths: Collection[str]
+) -> dict[str, Any]:
+    """A failover's recovery: for each worker at the kill, the seconds from the kill to its
+    first acknowledged write on the new primary: one it invoked after the kill, or one that
+    completed after the promotion (an earlier reply can only have come from the old primary,
+    which was gone by then). Workers killed by a fault before they wrote again are counted
+    apart (their replacements carry on under other names)."""
+    import bisect
+
+    per_worker: dict[str, float] = {}
+    for worker in event.affected:
+        ops = writes.get(worker, [])
+        i = bisect.bisect_right(ops, (event.t_start, NEVER))
+        for t1, t0 in ops[i:]:
+            if t0 > event.t_start or t1 >= event.t_end:
+                per_worker[worker] = round((t1 - event.t_start) / 1e9, 4)
+                break
+    waiting = [w for w in event.affected if w not in per_worker]
+    killed = [w for w in waiting if w in deaths]
+    values = sorted(per_worker.values())
+    return {
+        "recovery_s": values[0] if values else None,
+        "all_resumed_s": values[-1] if values and not waiting else None,
+        "workers_at_kill": len(event.affected),
+        "workers_resumed": len(per_worker),
+        "workers_killed_before_resuming": len(killed),
+        "workers_not_resumed": sorted(set(waiting) - set(killed)),
+        "worker_recovery_s": per_worker,
+    }
+
+
 #: The cause of an ``unknown`` operation without a completion line whose worker was killed.
 KILLED = "killed mid-call"
 #: The cause of an ``unknown`` operation without a completion line whose worker was not
@@ -74,6 +115,8 @@ class OpStats:
 
     def __init__(self, deaths: Collection[str] = ()) -> None:
         self._deaths = set(deaths)
+        #: The SIGKILLed workers' names.
+        self.deaths: frozenset[str] = frozenset(self._deaths)
         self.workers_killed = len(self._deaths)
         self.by_op: dict[str, Counter[str]] = defaultdict(Counter)
         #: Outcome ``fail`` / ``unknown`` -> cause (the error's type, or KILLED or
@@ -86,6 +129,8 @@ class OpStats:
         self.latencies: dict[str, array[float]] = defaultdict(lambda: array("d"))
         self.ok_by_worker: dict[str, array[int]] = defaultdict(lambda: array("q"))
         self.all_ok: array[int] = array("q")
+        #: Worker -> the completion and invoke times of its acknowledged writes (flat pairs).
+        self.writes_by_worker: dict[str, array[int]] = defaultdict(lambda: array("q"))
         self.killed_mid_operation = 0
 
     def add(self, op: Op) -> None:
@@ -96,6 +141,8 @@ class OpStats:
             self.latencies[op.op].append((op.t1 - op.t0) / 1e6)
             self.ok_by_worker[op.worker].append(op.t1)
             self.all_ok.append(op.t1)
+            if op.op in WRITE_OPS and op.result is not False:
+                self.writes_by_worker[op.worker].extend((op.t1, op.t0))
         if op.t1 == NEVER and op.worker in self._deaths:
             self.killed_mid_operation += 1
         if op.outcome in self.causes:
@@ -149,11 +196,20 @@ def build_report(
         latency[name]["count"] = len(values)
     fault_rows = []
     per_kind: dict[str, list[float]] = defaultdict(list)
+    writes: dict[str, list[tuple[int, int]]] = {}
+    if any(event.kind == "failover" for event in events):
+        for worker, flat in stats.writes_by_worker.items():
+            writes[worker] = sorted(zip(flat[::2], flat[1::2], strict=True))
+    worker_recoveries: list[float] = []
     for event in events:
         row = event.to_json()
         row["t_start_s"] = round((event.t_start - t_start) / 1e9, 3)
         row["duration_s"] = round((event.t_end - event.t_start) / 1e9, 3)
-        row["recovery_s"] = _recovery(event, ok_by_worker, all_ok)
+        if event.kind == "failover":
+            row.update(_failover_recovery(event, writes, stats.deaths))
+            worker_recoveries += row["worker_recovery_s"].values()
+        else:
+            row["recovery_s"] = _recovery(event, ok_by_worker, all_ok)
         if event.kind == "lock-holder-stop":
             row["others_ok_during_stop"] = sum(
                 1
@@ -166,13 +222,27 @@ def build_report(
         if row["recovery_s"] is not None:
             per_kind[event.kind].append(row["recovery_s"])
     faults_by_kind = Counter(e.kind for e in events)
-    recovery_summary = {}
+    recovery_summary: dict[str, dict[str, Any]] = {}
     for kind, values in per_kind.items():
         values.sort()
         recovery_summary[kind] = {
             "p50_s": _percentile(values, 0.5),
             "p95_s": _percentile(values, 0.95),
+            "p99_s": _percentile(values, 0.99),
             "max_s": values[-1],
+        }
+    if worker_recoveries:
+        worker_recoveries.sort()
+        failover_rows = [row for row in fault_rows if row["kind"] == "failover"]
+        recovery_summary.setdefault("failover", {})["per_worker"] = {
+            "p50_s": _percentile(worker_recoveries, 0.5),
+            "p99_s": _percentile(worker_recoveries, 0.99),
+            "max_s": worker_recoveries[-1],
+            "resumed": sum(r["workers_resumed"] for r in failover_rows),
+            "at_kill": sum(r["workers_at_kill"] for r in failover_rows),
+            "killed_before_resuming": sum(
+                r["workers_killed_before_resuming"] for r in failover_rows
+            ),
         }
     n_trials = sum(len(s["trials"]) for s in final["studies"])
     return {
@@ -256,6 +326,53 @@ def _why_unchecked(name: str, inv: dict[str, Any], report: dict[str, Any]) -> st
     )
 
 
+def _seconds(value: float | None) -> str:
+    return "never" if value is None else f"{value:.3f} s"
+
+
+def _failover_lines(rec: dict[str, Any], events: list[dict[str, Any]]) -> list[str]:
+    """The summary's lines about failovers: recovery over all of them, then each one."""
+    lines = []
+    if "p50_s" in rec:
+        lines.append(
+            f"  recovery after failover (kill to the first acknowledged write on the new "
+            f"primary): p50 {rec['p50_s']:.3f} s, p99 {rec['p99_s']:.3f} s, "
+            f"max {rec['max_s']:.3f} s"
+        )
+    workers = rec.get("per_worker")
+    if workers:
+        killed = workers["killed_before_resuming"]
+        lines.append(
+            f"    per worker: p50 {workers['p50_s']:.3f} s, p99 {workers['p99_s']:.3f} s, "
+            f"max {workers['max_s']:.3f} s; resumed {workers['resumed']} of "
+            f"{workers['at_kill']}" + (f" ({killed} killed before resuming)" if killed else "")
+        )
+    failovers = [e for e in events if e["kind"] == "failover"]
+    for n, event in enumerate(failovers, 1):
+        details = event["details"]
+        if "error" in details:
+            lines.append(f"    failover {n} at {event['t_start_s']:.1f} s: {details['error']}")
+            continue
+        rebuilt = (
+            f"rebuilt by {details['how'].partition(' ')[0]} {details['rebuilt_s']:.1f} s "
+            "after the kill"
+            if "rebuilt_s" in details
+            else f"NOT rebuilt: {details.get('rebuild_error', '?')}"
+        )
+        missing = event.get("workers_not_resumed") or []
+        if event["all_resumed_s"] is not None:
+            every = f"all {event['workers_at_kill']} workers {event['all_resumed_s']:.3f} s"
+        else:
+            every = f"{event['workers_resumed']} of {event['workers_at_kill']} workers resumed"
+        lines.append(
+            f"    failover {n} at {event['t_start_s']:.1f} s: {event['target']}, promoted "
+            f"{details['promote_s']:.3f} s after the kill, first write "
+            f"{_seconds(event['recovery_s'])}, {every}; {rebuilt}"
+            + (f"; NOT resumed: {', '.join(missing)}" if missing else "")
+        )
+    return lines
+
+
 def write_summary(report: dict[str, Any], path: Path) -> str:
     """Write and return a few lines a person reads first."""
     ops = report["operations"]
@@ -282,6 +399,9 @@ def write_summary(report: dict[str, Any], path: Path) -> str:
     if report.get("stopped_early_by"):
         lines.insert(1, f"stopped early by {report['stopped_early_by']}; what ran is checked")
     for kind, rec in report["faults"]["recovery"].items():
+        if kind == "failover":
+            lines += _failover_lines(rec, report["faults"]["events"])
+            continue
         lines.append(
             f"  recovery after {kind}: p50 {rec['p50_s']:.3f} s, max {rec['max_s']:.3f} s"
         )
@@ -302,7 +422,7 @@ def write_summary(report: dict[str, Any], path: Path) -> str:
 
 
 _COLORS = {"kill": "tab:red", "server-restart": "tab:purple", "partition": "tab:orange",
-           "lock-holder-stop": "tab:brown"}  # fmt: skip
+           "lock-holder-stop": "tab:brown", "failover": "tab:green"}  # fmt: skip
 
 
 def write_png(report: dict[str, Any], path: Path) -> bool:

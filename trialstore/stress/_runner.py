@@ -11,10 +11,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from trialstore.storage import mask_password
 from trialstore.storage.base import BaseStorage
@@ -25,6 +25,7 @@ from trialstore.stress._faults import FaultEvent, FaultSchedule
 from trialstore.stress._history import HistoryWriter, Op, load_history
 from trialstore.stress._interrupt import StopRequest
 from trialstore.stress._netns import Hosts, host_url
+from trialstore.stress._pg_pair import ReplicatedPair
 from trialstore.stress._pool import WorkerPool
 from trialstore.stress._report import OpStats, build_report, write_json, write_png, write_summary
 from trialstore.stress._servers import GrpcProxyProcess, restart_hook_for
@@ -36,6 +37,22 @@ from trialstore.stress._workload import WorkloadConfig, run_workload
 __all__ = ["StressResult", "recheck", "run_stress"]
 
 _FILE_SCHEMES = ("journal", "sqlite")  # whole schemes: journal+redis is networked
+#: Seconds a failover fault may hold the schedule: kill, promotion, the new primary alone for
+#: REBUILD_AFTER_S, the rebuild of the old primary (about a second here), and some slack.
+_FAILOVER_LENGTH_S = 6.0
+
+
+@dataclass
+class _Pair:
+    """The replicated PostgreSQL pair of a ``failover`` run, and how its URLs are made."""
+
+    pair: ReplicatedPair
+    database: str
+    driver: str
+
+    def url(self, address: str = "127.0.0.1") -> str:
+        """The URL of the run's database on both nodes, reached at ``address``."""
+        return self.pair.url(self.database, address, self.driver)
 
 
 @dataclass
@@ -84,7 +101,10 @@ def run_stress(
     """Run the workload with the configured faults, check every invariant, write the report.
 
     ``storage`` (thread mode only) is used as is instead of opening ``config.storage``.
-    ``restart_fake`` is the callable the ``"fake"`` restart mode calls.
+    ``restart_fake`` is the callable the ``"fake"`` restart mode calls. With the ``failover``
+    fault, the harness first builds a replicated PostgreSQL pair of its own with the user and
+    database of ``config.storage``; the workers and the final snapshot use both of its servers
+    through one URL, and the pair is removed at the end (also after an error or a signal).
 
     Returns the :class:`StressResult`; the report directory holds ``report.json``,
     ``report.png`` (with matplotlib), ``summary.txt``, ``history/*.jsonl`` (one file per
@@ -112,23 +132,31 @@ def run_stress(
         reap_every=max(0.2, (config.heartbeat_interval or 1.0) / 2),
         think_time=config.think_time,
     )
+    given = config.storage
     with contextlib.ExitStack() as stack:
         stop = stack.enter_context(StopRequest())  # entered first: restored after the cleanup
+        pair = _start_pair(config, stack)  # removed last: the final snapshot reads from it
+        if pair is not None:
+            config = replace(config, storage=pair.url())
         if config.mode == "thread":
             target = StorageTarget(config.storage, _storage_kwargs(config))
             if storage is None:
                 storage = _open_direct(config, target, stack)
-            events: list[FaultEvent] = []
             extra: dict[str, Any] = {}
             t_start = time.monotonic_ns()
-            _run_threads(config, storage, history_dir, workload, stop)
+            events = _run_threads(config, storage, history_dir, workload, stop, pair)
             deaths: dict[str, int] = {}
         else:
             target, storage, proxy = _open_processes_target(config, stack, report_dir)
             t_start, events, deaths, extra = _run_processes(
                 config, target, history_dir, report_dir, workload, stack, restart_fake, proxy,
-                stop,
+                stop, pair,
             )  # fmt: skip
+        if pair is not None:
+            primary = pair.pair.primary
+            extra["pg_pair"] = {"url": pair.url(), "ports": pair.pair.ports,
+                                "failovers": pair.pair.failovers,
+                                "primary_at_end": primary and primary.name}  # fmt: skip
         t_end = time.monotonic_ns()
         if stop.requested:
             extra["stopped_early_by"] = stop.signal_name
@@ -147,8 +175,10 @@ def run_stress(
     stats = OpStats(deaths)
     invariants = check_history_dir(history_dir, final, ctx, on_op=stats.add, scratch=report_dir)
     shown = asdict(config)
-    shown["storage"] = mask_password(config.storage)
+    shown["storage"] = mask_password(given)
     shown["storage_display"] = shown["storage"]
+    if given != config.storage:  # a failover run: the harness's pair
+        shown["storage_display"] = f"{config.storage} (replicated pair)"
     shown["run_id"] = run_id
     report = build_report(config=shown, stats=stats, invariants=invariants, events=events,
                           t_start=t_start, t_end=t_end, final=final, extra=extra)  # fmt: skip
@@ -208,17 +238,42 @@ def _open_processes_target(
     return target, storage, proxy
 
 
+def _start_pair(config: StressConfig, stack: contextlib.ExitStack) -> _Pair | None:
+    """For a ``failover`` run, build the replicated pair (removed by ``stack``) with the user
+    and database of ``config.storage``; else None."""
+    if "failover" not in config.faults:
+        return None
+    parts = urlsplit(config.storage)
+    user = unquote(parts.username or "postgres")
+    database = unquote(parts.path.strip("/"))
+    pair = stack.enter_context(ReplicatedPair(user=user, databases=(database,)))
+    return _Pair(pair, database, parts.scheme)
+
+
 def _run_threads(
     config: StressConfig,
     storage: BaseStorage,
     history_dir: Path,
     workload: WorkloadConfig,
     stop: StopRequest,
-) -> None:
+    pair: _Pair | None,
+) -> list[FaultEvent]:
+    """Run the workers as threads (and, with ``pair``, failovers); return the faults."""
     deadline = time.monotonic() + config.duration
+    names = [f"t{i}" for i in range(config.workers)]
+    schedule = FaultSchedule({}, {}, random.Random(config.seed))
+    if pair is not None:
+        schedule.actions["failover"] = functools.partial(
+            _faults.fail_over, pair.pair, lambda: names, lambda seconds: schedule.idle(seconds)
+        )
+        schedule.periods["failover"] = max(config.restart_every, 2.0)
+        schedule.lengths["failover"] = _FAILOVER_LENGTH_S
+    schedule.start(time.monotonic() + min(2.0, config.duration / 4), deadline)
+
+    aborted = threading.Event()  # the main thread failed: the workers stop at once
 
     def over() -> bool:
-        return stop.requested or time.monotonic() >= deadline
+        return stop.requested or aborted.is_set() or time.monotonic() >= deadline
 
     errors: list[BaseException] = []
 
@@ -234,11 +289,18 @@ def _run_threads(
     threads = [threading.Thread(target=work, args=(i,)) for i in range(config.workers)]
     for t in threads:
         t.start()
-    _progress_wait(config, over, lambda: "")
-    for t in threads:
-        t.join()
+    try:
+        _progress_wait(config, over, lambda: "",
+                       lambda: schedule.tick(time.monotonic(), deadline))  # fmt: skip
+    except BaseException:
+        aborted.set()
+        raise
+    finally:
+        for t in threads:
+            t.join()
     if errors:
         raise errors[0]
+    return sorted(schedule.events, key=lambda e: e.t_start)
 
 
 def _progress_wait(config: StressConfig, done: Any, postfix: Any, tick: Any = None) -> None:
@@ -275,10 +337,11 @@ def _run_processes(
     restart_fake: Any,
     proxy: GrpcProxyProcess | None,
     stop: StopRequest,
+    pair: _Pair | None,
 ) -> tuple[int, list[FaultEvent], dict[str, int], dict[str, Any]]:
     rng = random.Random(config.seed)
     networked = target.url.partition("://")[0].lower() not in _FILE_SCHEMES
-    hosts, urls, prefixes = _simulated_hosts(config, target, networked, stack)
+    hosts, urls, prefixes = _simulated_hosts(config, target, networked, stack, pair)
     ready_dir = report_dir / "ready"
     ready_dir.mkdir(exist_ok=True)
     for old in ready_dir.iterdir():
@@ -304,11 +367,12 @@ def _run_processes(
         schedule.idle(seconds)
 
     actions, periods, skipped = _fault_actions(
-        config, pool, rng, wait, hosts if networked else None, proxy, restart_fake
+        config, pool, rng, wait, hosts if networked else None, proxy, restart_fake, pair
     )
     _wait_ready(pool, ready_dir, start_file)
     lengths = {"lock-holder-stop": config.lock_stop_seconds + 0.5,
-               "partition": config.partition_seconds + 0.5, "server-restart": 1.0}  # fmt: skip
+               "partition": config.partition_seconds + 0.5, "server-restart": 1.0,
+               "failover": _FAILOVER_LENGTH_S}  # fmt: skip
     schedule = FaultSchedule(actions, periods, rng, lengths, skipped=skipped)
     end = time.monotonic() + config.duration
     schedule.start(time.monotonic() + min(2.0, config.duration / 4), end)
@@ -342,21 +406,31 @@ def _run_processes(
 
 
 def _simulated_hosts(
-    config: StressConfig, target: StorageTarget, networked: bool, stack: contextlib.ExitStack
+    config: StressConfig,
+    target: StorageTarget,
+    networked: bool,
+    stack: contextlib.ExitStack,
+    pair: _Pair | None = None,
 ) -> tuple[Hosts | None, list[str], list[list[str]]]:
     """Set up ``config.hosts`` simulated hosts when there are several (torn down by
     ``stack``); return them (None for one host), the storage URL each host's workers use
-    (through its gateway for a networked storage), and each host's command prefix."""
+    (through its gateway for a networked storage; both of ``pair``'s servers), and each
+    host's command prefix."""
     if config.hosts <= 1:
         return None, [target.url], [[]]
     ports = []
-    if networked:
+    if pair is not None:
+        ports = pair.pair.ports
+    elif networked:
         port = urlsplit(target.url).port
         if port is not None:
             ports.append(port)
     hosts = stack.enter_context(Hosts(config.hosts, ports))
-    urls = [host_url(target.url, hosts.gateway(i)) if ports else target.url
-            for i in range(config.hosts)]  # fmt: skip
+    if pair is not None:
+        urls = [pair.url(hosts.gateway(i)) for i in range(config.hosts)]
+    else:
+        urls = [host_url(target.url, hosts.gateway(i)) if ports else target.url
+                for i in range(config.hosts)]  # fmt: skip
     return hosts, urls, [hosts.prefix(i) for i in range(config.hosts)]
 
 
@@ -368,6 +442,7 @@ def _fault_actions(
     hosts: Hosts | None,
     proxy: GrpcProxyProcess | None,
     restart_fake: Any,
+    pair: _Pair | None = None,
 ) -> tuple[dict[str, Any], dict[str, float], dict[str, str]]:
     """Return, for each kind of fault in ``config.faults`` this run can inject, the action
     the schedule calls and its mean period; and the kinds it cannot inject, with why.
@@ -405,6 +480,11 @@ def _fault_actions(
             label = "grpc-proxy" if proxy is not None else mask_password(config.storage)
             actions["server-restart"] = functools.partial(_faults.restart_server, hook, label)
             periods["server-restart"] = max(config.restart_every, 2.0)
+    if "failover" in config.faults and pair is not None:
+        actions["failover"] = functools.partial(
+            _faults.fail_over, pair.pair, lambda: [s.name for s in pool.live()], wait
+        )
+        periods["failover"] = max(config.restart_every, 2.0)
     return actions, periods, skipped
 
 

@@ -11,6 +11,7 @@ need no server. The tests with a server check that nothing was created in it.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -304,3 +305,122 @@ def test_a_sqlite_file_without_permission_is_named_from_the_file_system(
     assert f"no permission to create it in {tmp_path}" in str(
         _engine.connection_error(missing, error)
     )
+
+
+# -- several PostgreSQL hosts ------------------------------------------------------------------
+
+
+def _libpq_args(url: str) -> dict[str, object]:
+    """What psycopg receives for ``url`` (through SQLAlchemy's dialect), without connecting."""
+    normalized = normalize_url(url)
+    engine = sa.create_engine(normalized)
+    try:
+        _, kwargs = engine.dialect.create_connect_args(normalized)
+    finally:
+        engine.dispose()
+    return {k: v for k, v in kwargs.items() if k != "context"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://u@/db?host=h1:5432,h2:5433",
+        "postgresql+psycopg://u@/db?host=h1:5432&host=h2:5433",
+        "postgresql+psycopg://u@/db?host=h1,h2&port=5432,5433",
+        "postgresql+psycopg://u@h1:5432,h2:5433/db",
+        "postgresql://u@h1:5432,h2:5433/db",
+    ],
+)
+def test_every_form_of_several_hosts_reaches_libpq_as_host_and_port_lists(url: str) -> None:
+    # host=h1:5432,h2:5433 used to reach libpq as the host names "h1:5432" and "h2:5433",
+    # and the URI form was refused as a bad port.
+    args = _libpq_args(url)
+    assert args["host"] == "h1,h2"
+    assert args["port"] == "5432,5433"
+    assert args["dbname"] == "db" and args["user"] == "u"
+    # a failover URL: only the writable server takes the connection; a dead host is given up
+    assert args["target_session_attrs"] == "read-write"
+    assert args["connect_timeout"] == "10"
+
+
+def test_settings_in_a_url_of_several_hosts_are_kept() -> None:
+    args = _libpq_args(
+        "postgresql://u:pw@/db?host=h1,h2&target_session_attrs=primary&connect_timeout=3"
+        "&application_name=ts"
+    )
+    assert args["target_session_attrs"] == "primary"
+    assert args["connect_timeout"] == "3"
+    assert args["application_name"] == "ts"
+    assert args["password"] == "pw"
+
+
+def test_ipv6_hosts_and_socket_directories_among_several_hosts() -> None:
+    args = _libpq_args("postgresql://u@/db?host=[::1]:5432&host=/var/run/postgresql")
+    assert args["host"] == "::1,/var/run/postgresql"
+    assert args["port"] == "5432,"
+
+
+def test_one_port_applies_to_every_host() -> None:
+    assert _libpq_args("postgresql://u@/db?host=h1,h2&port=6000")["port"] == "6000,6000"
+
+
+def test_a_single_host_url_is_left_as_it_was() -> None:
+    args = _libpq_args("postgresql://u@h1:5432/db")
+    assert (args["host"], args["port"]) == ("h1", 5432)
+    assert "target_session_attrs" not in args and "connect_timeout" not in args
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://u@/db?host=h1:70000,h2", "port '70000' is not an integer from 1 to 65535"),
+        ("postgresql://u@h1:5432,h2:x/db", "port 'x' is not an integer from 1 to 65535"),
+        ("postgresql://u@/db?host=h1,,h2", "an empty host"),
+        ("postgresql://u@/db?host=h1,h2,h3&port=1,2", "3 hosts but 2 ports"),
+        ("postgresql://u@/db?host=h1:1,h2:2&port=1,2", "ports given both in host="),
+        ("postgresql://u@h0/db?host=h1,h2", "names hosts both before the path"),
+        ("postgresql://u@/db?host=[::1:5432,h2", "is not [IPv6 address]"),
+        ("postgresql://u@/db?host=h1,h2&target_session_attrs=standby", "take no writes"),
+        ("postgresql://u@h1/db?target_session_attrs=read-only", "take no writes"),
+    ],
+)
+def test_malformed_hosts_are_refused_before_connecting(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RDBStorage(url)
+
+
+def test_the_url_of_several_hosts_reads_as_written_and_masks_the_password() -> None:
+    url = normalize_url("postgresql://u:secret@/db?host=h1:5432,h2:5433")
+    from trialstore.storage.rdb import _engine
+
+    text = _engine.masked(url)
+    assert "secret" not in text
+    assert "host=h1,h2" in text and "port=5432,5433" in text
+
+
+def test_no_server_of_several_answering_names_them_all() -> None:
+    with pytest.raises(StorageInternalError) as info:
+        RDBStorage("postgresql://postgres@/db?host=127.0.0.1:1,127.0.0.1:2&connect_timeout=3")
+    text = str(info.value)
+    assert "one of the database servers at 127.0.0.1:1, 127.0.0.1:2" in text
+    assert "takes writes" in text
+
+
+@pytest.mark.postgresql
+def test_a_url_of_several_hosts_connects_to_the_one_that_answers(postgres_url: str) -> None:
+    """The first host refuses connections; libpq goes on to the second (the test server)."""
+    url = sa.engine.make_url(postgres_url)
+    several = (
+        f"postgresql+psycopg://{url.username}@/{url.database}"
+        f"?host=127.0.0.1:1,{url.host}:{url.port or 5432}"
+    )
+    storage = RDBStorage(several)
+    study_id = storage.create_new_study(MIN, "several")
+    assert storage.get_study_name_from_id(study_id) == "several"
+    storage.close()
+    # the copy a child process gets connects the same way
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(RDBStorage(several)))
+    assert copy.get_study_id_from_name("several") == study_id
+    copy.close()

@@ -11,7 +11,9 @@ import inspect
 import ipaddress
 import os
 import re
+import threading
 import time
+import weakref
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +21,7 @@ from sqlalchemy import event, exc, pool
 
 from trialstore.exceptions import StorageInternalError
 from trialstore.storage._url import mask_password
+from trialstore.storage.rdb import _hosts
 
 __all__ = [
     "PING_AFTER_IDLE",
@@ -28,6 +31,7 @@ __all__ = [
     "classify_error",
     "connection_error",
     "create_engine",
+    "drop_pooled_connections",
     "is_sqlite_memory",
     "masked",
     "normalize_url",
@@ -77,18 +81,23 @@ _DATABASE_QUERY_KEYS = {
 }
 
 # PostgreSQL SQLSTATEs: transaction conflicts (retry the transaction) and lost or refused
-# connections (reconnect, then retry).
+# connections (reconnect, then retry). A write refused as read-only (25006) means the
+# connection reached a standby or a demoted primary: it is dropped like a lost one, and the
+# new connection looks for the writable server again.
 _PG_CONFLICT = {"40001", "40P01", "55P03"}
 _PG_DISCONNECT_PREFIXES = ("08", "57P")
+_PG_READ_ONLY = "25006"
 # MySQL/MariaDB error numbers.
 _MYSQL_CONFLICT = {1213, 1205}
 _MYSQL_DISCONNECT = {1053, 1927, 2003, 2006, 2013, 2055, 4031}
 
 
 def masked(url: sa.URL | str) -> str:
-    """Return the URL as text with its password replaced by ``***``."""
+    """Return the URL as text with its password replaced by ``***`` (and the commas and
+    colons of its query unescaped: ``?host=h1:5432,h2:5432`` reads as written)."""
     if isinstance(url, sa.URL):
-        return url.render_as_string(hide_password=True)
+        head, mark, query = url.render_as_string(hide_password=True).partition("?")
+        return head + mark + query.replace("%2C", ",").replace("%3A", ":")
     return mask_password(url)
 
 
@@ -97,15 +106,22 @@ def normalize_url(url: str | sa.URL) -> sa.URL:
 
     ``postgres://`` means ``postgresql://``; a PostgreSQL URL without a driver uses psycopg 3;
     a MySQL/MariaDB URL without a driver uses mysqlclient when it is installed, else PyMySQL,
-    with the ``utf8mb4`` character set unless the URL names one.
+    with the ``utf8mb4`` character set unless the URL names one. A PostgreSQL URL may name
+    several hosts (a primary and its standbys; every form libpq takes, see :mod:`_hosts`):
+    they come out as ``?host=h1,h2&port=p1,p2``, with ``target_session_attrs=read-write`` and
+    ``connect_timeout=10`` unless the URL sets them.
 
     Raises:
         ValueError: the URL cannot be parsed, its database is not SQLite, PostgreSQL, MySQL or
             MariaDB, its port is not an integer from 1 to 65535, a server URL names no
-            database, or a SQLite URL names a host or user instead of a file (see
-            :func:`check_url`).
+            database, a SQLite URL names a host or user instead of a file (see
+            :func:`check_url`), or a PostgreSQL URL's hosts are malformed or its
+            ``target_session_attrs`` reaches read-only servers (see
+            :func:`_hosts.canonical_hosts`).
     """
     text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    if text.lower().startswith("postgres"):
+        text = _hosts.move_netloc_hosts(text)
     try:
         parsed = sa.engine.make_url(text)
     except exc.ArgumentError:
@@ -127,6 +143,8 @@ def normalize_url(url: str | sa.URL) -> sa.URL:
             "supported: sqlite, postgresql (postgres), mysql, mariadb."
         )
     check_url(parsed, backend, masked(text))
+    if backend == "postgresql":
+        parsed = _hosts.canonical_hosts(parsed, masked(text))
     if not driver:
         if backend == "postgresql":
             driver = "psycopg"
@@ -260,6 +278,7 @@ def create_engine(url: sa.URL, engine_kwargs: dict[str, Any] | None) -> sa.Engin
     if backend == "sqlite":
         _configure_sqlite(engine, memory=is_sqlite_memory(url))
     else:
+        _configure_freshness(engine)
         if not kwargs.get("pool_pre_ping"):
             _configure_idle_ping(engine)
     _configure_begin(engine, backend)
@@ -351,6 +370,48 @@ def _configure_sqlite(engine: sa.Engine, *, memory: bool) -> None:
             cursor.close()
 
 
+class _Cutoff:
+    """Pooled connections opened before :attr:`at` (``time.monotonic()``) are not reused."""
+
+    __slots__ = ("at", "lock")
+
+    def __init__(self) -> None:
+        self.at = -1.0
+        self.lock = threading.Lock()
+
+
+#: Engine -> its cutoff (servers only; see :func:`drop_pooled_connections`).
+_CUTOFFS: weakref.WeakKeyDictionary[sa.Engine, _Cutoff] = weakref.WeakKeyDictionary()
+
+
+def drop_pooled_connections(engine: sa.Engine) -> None:
+    """Make every connection ``engine``'s pool holds now, idle or in use, be replaced by a new
+    one when it is next checked out (it is closed instead of reused).
+
+    For a server that went away or stopped taking writes (a failover): its other pooled
+    connections would each fail once more, or keep reaching a standby. Connections opened
+    after this call are kept. Safe from any thread; does nothing on SQLite.
+    """
+    cutoff = _CUTOFFS.get(engine)
+    if cutoff is not None:
+        with cutoff.lock:
+            cutoff.at = time.monotonic()
+
+
+def _configure_freshness(engine: sa.Engine) -> None:
+    cutoff = _CUTOFFS.setdefault(engine, _Cutoff())
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        record.info["trialstore_opened"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if record.info.get("trialstore_opened", -1.0) <= cutoff.at:
+            # The pool closes this connection and checks out a new one.
+            raise exc.DisconnectionError("opened before the server was found gone")
+
+
 def _configure_idle_ping(engine: sa.Engine) -> None:
     @event.listens_for(engine, "checkin")
     def _on_checkin(dbapi_connection: Any, record: Any) -> None:
@@ -392,7 +453,12 @@ def _configure_begin(engine: sa.Engine, backend: str) -> None:
 
 def classify_error(error: BaseException) -> str | None:
     """Return ``"conflict"`` (retry the transaction), ``"disconnect"`` (reconnect and retry)
-    or None (not transient) for an exception raised by the database layer."""
+    or None (not transient) for an exception raised by the database layer.
+
+    ``"disconnect"``: the connection was lost or refused, or (PostgreSQL) a write was refused
+    because the server is read-only (SQLSTATE 25006: a standby, or a primary being demoted):
+    either way the transaction did not commit unless the error came from its COMMIT, and the
+    next connection must find the server that now takes writes."""
     if not isinstance(error, exc.DBAPIError):
         return None
     if error.connection_invalidated:
@@ -402,7 +468,7 @@ def classify_error(error: BaseException) -> str | None:
     if isinstance(sqlstate, str):
         if sqlstate in _PG_CONFLICT:
             return "conflict"
-        if sqlstate.startswith(_PG_DISCONNECT_PREFIXES):
+        if sqlstate.startswith(_PG_DISCONNECT_PREFIXES) or sqlstate == _PG_READ_ONLY:
             return "disconnect"
         return None
     module = type(orig).__module__
@@ -481,7 +547,11 @@ def connection_error(url: sa.URL, error: BaseException) -> StorageInternalError:
                 f"cannot open SQLite database file {path}: {problem}. ({detail})"
             )
         return StorageInternalError(f"cannot open storage {masked(url)!r}: {detail}")
-    where = f"{url.host or 'localhost'}" + (f":{url.port}" if url.port else "")
+    if url.get_backend_name() == "postgresql":
+        servers = _hosts.hosts_of(url)
+        where = ", ".join(servers) if len(servers) > 1 else servers[0]
+    else:
+        where = f"{url.host or 'localhost'}" + (f":{url.port}" if url.port else "")
     option = _UNKNOWN_OPTION.search(detail)
     if option:
         hint = (
@@ -492,6 +562,11 @@ def connection_error(url: sa.URL, error: BaseException) -> StorageInternalError:
         hint = f"check the user name and password in the URL (user {url.username!r})"
     elif _MISSING_DB_HINTS.search(detail):
         hint = f"create the database {url.database!r} first, or fix its name in the URL"
+    elif "," in where:
+        hint = (
+            f"check that one of the database servers at {where} is running, reachable and "
+            "takes writes"
+        )
     else:
         hint = f"check that the database server at {where} is running and reachable"
     return StorageInternalError(f"cannot connect to storage {masked(url)!r}: {hint}. ({detail})")

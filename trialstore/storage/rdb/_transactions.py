@@ -3,7 +3,13 @@
 A transaction body is a function of one :class:`sqlalchemy.Connection`. :class:`Transactions`
 runs it in a transaction of its own and runs it again, after a backoff, when the database
 reports a transient failure (a deadlock, a serialization failure, "database is locked", a lost
-connection), until a time limit.
+connection, a write refused by a server that became read-only), until a time limit.
+
+A failover is a lost connection plus a new address: the retry opens a new connection, which a
+URL of several hosts (see :mod:`_hosts`) lets libpq make to whichever server now takes
+writes, and the pool's other connections to the old server are dropped. A commit cut off by
+the loss may or may not have reached the new primary, so it follows the same rules as any
+lost COMMIT (:class:`AmbiguousCommit`, ``idempotent``, :class:`Runs`).
 """
 
 from __future__ import annotations
@@ -132,6 +138,7 @@ class Transactions:
             try:
                 return self._attempt(body, mode)
             except AmbiguousCommit as e:
+                _engine.drop_pooled_connections(self._engine)
                 if not idempotent:
                     raise StorageInternalError(
                         f"the connection to {self._shown_url!r} was lost while committing; the "
@@ -139,8 +146,11 @@ class Transactions:
                     ) from e.__cause__
                 error: BaseException = e.__cause__ or e
             except exc.DBAPIError as e:
-                if _engine.classify_error(e) is None:
+                kind = _engine.classify_error(e)
+                if kind is None:
                     raise
+                if kind == "disconnect":
+                    _engine.drop_pooled_connections(self._engine)
                 error = e
             if not backoff.pause():
                 raise StorageInternalError(
