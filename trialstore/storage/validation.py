@@ -42,6 +42,7 @@ __all__ = [
     "check_state_values",
     "check_study_name",
     "check_template",
+    "check_trial_ids",
     "check_values_count",
 ]
 
@@ -78,6 +79,30 @@ def check_id(value: Any, kind: Literal["study", "trial"]) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not -MAX_ID - 1 <= value <= MAX_ID:
         raise KeyError(f"No {kind} with id {value!r}.")
     return int(value)
+
+
+def check_trial_ids(trial_ids: Any) -> list[int]:
+    """Return the ids of a ``delete_trials`` batch as a list of plain ``int``, in order.
+
+    Raises:
+        ValueError: ``trial_ids`` is not a sequence (a str, bytes or mapping is not one), an
+            entry is not an int (``bool`` is not one), or an id appears twice. Whether each
+            id exists is for the backend to decide (KeyError).
+    """
+    if isinstance(trial_ids, (str, bytes, Mapping)) or not isinstance(trial_ids, Sequence):
+        raise ValueError(
+            f"trial_ids must be a sequence of trial ids (ints), got {type(trial_ids).__name__}."
+        )
+    checked: list[int] = []
+    seen: set[int] = set()
+    for index, value in enumerate(trial_ids):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"trial_ids[{index}] must be an int (a trial id), got {value!r}.")
+        if value in seen:
+            raise ValueError(f"trial_ids holds the id {value} twice.")
+        seen.add(value)
+        checked.append(int(value))
+    return checked
 
 
 def check_study_name(study_name: Any) -> str | None:
