@@ -408,11 +408,13 @@ class Study:
         numbers: int | Iterable[int] | None = None,
         *,
         states: TrialState | Iterable[TrialState] | None = None,
+        dry_run: bool = False,
     ) -> list[int]:
         """Delete trials of the study, all or nothing: those with the given ``numbers`` (one
         int or several), or in one of the given ``states`` (one or several, e.g.
         ``states=TrialState.FAIL``), or both (a trial must then match both). Return the
-        numbers of the deleted trials, in order.
+        numbers of the deleted trials, in order (with ``dry_run``, of the trials that would
+        be deleted, deleting nothing).
 
         Afterwards no reader (this or another process, samplers, ``best_trial``) sees them;
         their numbers are not given again. A RUNNING trial deleted under its worker's
@@ -445,7 +447,8 @@ class Study:
             chosen = list(trials)
         if wanted_states is not None:
             chosen = [t for t in chosen if t.state in wanted_states]
-        self._storage.delete_trials(self._study_id, [t._trial_id for t in chosen])
+        if not dry_run:
+            self._storage.delete_trials(self._study_id, [t._trial_id for t in chosen])
         return [t.number for t in chosen]
 
     # -- adding trials ---------------------------------------------------------------------------
