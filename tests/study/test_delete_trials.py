@@ -182,3 +182,15 @@ def test_storage_without_deletion_says_so() -> None:
     study.ask()
     with pytest.raises(NotImplementedError, match="Plain does not implement delete_trials"):
         study.delete_trials([0])
+
+
+def test_a_study_with_deleted_trials_copies_with_numbers_from_zero(storage: BaseStorage) -> None:
+    study = _study(storage, study_name="source")
+    _fill(study)
+    study.delete_trials([0, 3])
+    trialstore.copy_study(
+        from_study_name="source", from_storage=storage, to_storage=storage, to_study_name="copy"
+    )
+    copy = trialstore.load_study(study_name="copy", storage=storage)
+    assert [t.number for t in copy.trials] == [0, 1, 2, 3]
+    assert [t.values for t in copy.trials] == [t.values for t in study.trials]
