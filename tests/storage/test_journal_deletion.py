@@ -27,6 +27,8 @@ from optuna.storages import JournalStorage as OptunaJournalStorage  # noqa: E402
 from optuna.storages.journal import JournalFileBackend as OptunaFileBackend  # noqa: E402
 from optuna.storages.journal import JournalRedisBackend as OptunaRedisBackend  # noqa: E402
 
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
 KEY = "trialstore:deleted_trials"
 MIN = [StudyDirection.MINIMIZE]
 
