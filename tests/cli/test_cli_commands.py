@@ -29,15 +29,20 @@ TESTED_IN = {
     "study-names": "test_cli_listings.py",
     "tell": "test_cli_ask_tell.py",
     "trials": "test_cli_listings.py",
+    "trials delete": "test_cli_delete_trials.py",
 }
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: str = "") -> set[str]:
+    """The commands under ``parser``: each leaf, and each command that runs without one of
+    its optional actions (``trials`` lists, ``trials delete`` deletes)."""
     found: set[str] = set()
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 found |= _commands(sub, f"{prefix}{name} ") or {f"{prefix}{name}"}
+            if not action.required and prefix:
+                found.add(prefix.strip())
     return found
 
 

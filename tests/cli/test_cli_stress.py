@@ -136,8 +136,8 @@ def test_unknown_flaw_from_the_shell(tmp_path: Path) -> None:
     assert done.stdout == ""
     assert done.stderr.splitlines() == [
         "trialstore stress: error: unknown stress-memory flaw 'nonsense' in --storage; known: "
-        "id-reuse, lost-write, no-lock, non-atomic-claim (stress-memory:// alone: a correct "
-        "in-memory store)"
+        "id-reuse, lost-write, no-lock, non-atomic-claim, stale-cache (stress-memory:// alone: "
+        "a correct in-memory store)"
     ]
     assert list(tmp_path.iterdir()) == []
 

@@ -10,9 +10,11 @@ failed.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +24,8 @@ from trialstore.conformance import run_conformance
 from trialstore.distributions import BaseDistribution
 from trialstore.storage import BaseStorage, InMemoryStorage
 from trialstore.storage import validation as check
+from trialstore.storage.journal import JournalFileBackend, JournalStorage
+from trialstore.stress.broken import StaleCacheStorage
 from trialstore.trial import FrozenTrial, TrialState
 
 YIELD = 0.0005  # seconds: long enough for another thread to enter the critical section
@@ -208,6 +212,49 @@ class RangeChecked(InMemoryStorage):
         super().set_trial_params(trial_id, params)
 
 
+class KeepsDeletedTrials(InMemoryStorage):
+    """delete_trials checks its arguments and returns, deleting nothing."""
+
+    def delete_trials(self, study_id: int, trial_ids: Sequence[int]) -> None:
+        check.check_trial_ids(trial_ids)
+        self._study(study_id)
+
+
+class ReusesDeletedNumbers(InMemoryStorage):
+    """A new trial's number is the count of the study's trials that are not deleted."""
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        trial_id = super().create_new_trial(study_id, template_trial)
+        with self._lock:
+            self._trials[trial_id].number = len(self.get_all_trials(study_id)) - 1
+        return trial_id
+
+
+class DeletionBlindJournal(JournalStorage):
+    """A journal whose incremental reads skip the deletions other objects wrote: each object
+    sees its own deletions only (a caching client that misses deletions)."""
+
+    def _sync(self) -> None:
+        backend = self._backend
+        read_new = backend.read_new
+        own = self._worker_prefix
+
+        def without_foreign_deletions() -> Any:
+            return [
+                (n, r)
+                for n, r in read_new()
+                if r.get("op_code") != 3
+                or "trialstore:deleted_trials" not in r.get("system_attr", {})
+                or str(r.get("worker_id")).startswith(own)
+            ]
+
+        backend.read_new = without_foreign_deletions  # type: ignore[method-assign]
+        try:
+            super()._sync()
+        finally:
+            del backend.read_new
+
+
 # -- running the suite on them ----------------------------------------------------------------
 
 
@@ -307,6 +354,21 @@ CASES: list[tuple[type[InMemoryStorage], str, list[str]]] = [
         "outside_its_range",
         ["test_param_outside_its_range_is_stored"],
     ),
+    (
+        StaleCacheStorage,
+        "deleted or deleting",
+        ["test_deleted_trials_leave_every_read"],
+    ),
+    (
+        KeepsDeletedTrials,
+        "deleted or deleting",
+        ["test_deleted_trials_leave_every_read", "test_writes_to_a_deleted_trial_raise"],
+    ),
+    (
+        ReusesDeletedNumbers,
+        "never_reused",
+        ["test_numbers_are_never_reused"],
+    ),
 ]
 
 
@@ -346,6 +408,9 @@ def test_reference_storage_passes_the_same_selection(select: str) -> None:
         PartiallyApplied,
         ClaimTwice,
         RangeChecked,
+        StaleCacheStorage,
+        KeepsDeletedTrials,
+        ReusesDeletedNumbers,
     ],
     ids=lambda cls: cls.__name__,
 )
@@ -386,3 +451,71 @@ def test_process_races_catch_a_storage_that_is_not_shared() -> None:
         "test_processes_create_study_with_one_name",
         "test_processes_see_each_others_writes",
     } <= set(outcomes.failed)
+
+
+@pytest.fixture
+def journal_factory(tmp_path: Path) -> Iterator[Callable[[type[JournalStorage]], Any]]:
+    """``factory(cls)``: a storage factory of ``cls`` objects, each a new handle on one
+    journal file."""
+
+    def factory(cls: type[JournalStorage]) -> Any:
+        counter = itertools.count()
+        path = tmp_path / "journal.log"
+
+        def make(**settings: Any) -> BaseStorage:
+            next(counter)
+            return cls(JournalFileBackend(path), **settings)
+
+        return make
+
+    yield factory
+
+
+#: The tests where a second handle (in a thread, or in-process) reads after the deletions.
+_SECOND_HANDLE = "caching_handle or threads_readers_never"
+
+
+def test_a_handle_that_misses_others_deletions_fails_the_suite(
+    journal_factory: Callable[[type[JournalStorage]], Any],
+) -> None:
+    outcomes = _Outcomes()
+    code = run_conformance(
+        journal_factory(DeletionBlindJournal),
+        select=_SECOND_HANDLE,
+        pytest_args=["-q", "--tb=line", "-p", "no:randomly"],
+        plugins=[outcomes],
+        shared_across_processes=True,
+    )
+    assert code == pytest.ExitCode.TESTS_FAILED
+    assert {
+        "test_a_caching_handle_learns_of_deletions",
+        "test_threads_readers_never_see_a_trial_once_its_deletion_returned",
+    } <= set(outcomes.failed)
+    code = run_conformance(
+        journal_factory(JournalStorage),
+        select=_SECOND_HANDLE,
+        pytest_args=["-q", "-p", "no:randomly"],
+        shared_across_processes=True,
+    )
+    assert code == pytest.ExitCode.OK
+
+
+def test_deletion_tests_skip_for_a_storage_that_cannot_delete() -> None:
+    outcomes = _Outcomes()
+    code = run_conformance(
+        _factory(InMemoryStorage),
+        select="deleted or deleting or state_machine",
+        pytest_args=["-q", "-p", "no:randomly", "-rs"],
+        plugins=[outcomes],
+        supports_trial_deletion=False,
+        state_machine_examples=5,
+    )
+    assert code == pytest.ExitCode.OK
+    assert "test_state_machine" in outcomes.passed
+    deletion_tests = {
+        "test_deleted_trials_leave_every_read",
+        "test_numbers_are_never_reused",
+        "test_writes_to_a_deleted_trial_raise",
+        "test_bad_deletions_delete_nothing",
+    }
+    assert not deletion_tests & set(outcomes.passed)

@@ -107,6 +107,7 @@ class _OptunaStorageConformance(StorageConformance):
     state_machine_examples = 20
     state_machine_steps = 30
     state_machine_shrink = False
+    supports_trial_deletion = False  # Optuna's storages cannot delete trials
     known_differences: ClassVar[dict[str, str]] = {}
 
     @pytest.fixture(autouse=True)

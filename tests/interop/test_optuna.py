@@ -343,3 +343,20 @@ def test_trialstore_imports_without_optuna() -> None:
 
 def test_storage_views_are_optuna_storages() -> None:
     assert isinstance(to_optuna(InMemoryStorage()), OptunaBaseStorage)
+
+
+def test_a_deleted_trial_is_a_missing_trial_to_optuna() -> None:
+    ts = InMemoryStorage()
+    storage = to_optuna(ts)
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    ts.delete_trials(study._study_id, [trial._trial_id])
+    for call in (
+        lambda: storage.get_trial(trial._trial_id),
+        lambda: storage.set_trial_user_attr(trial._trial_id, "k", 1),
+        lambda: storage.get_trial_id_from_study_id_trial_number(study._study_id, 0),
+    ):
+        with pytest.raises(KeyError) as raised:
+            call()
+        assert type(raised.value) is KeyError
+    assert study.trials == []

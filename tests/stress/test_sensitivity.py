@@ -19,6 +19,7 @@ EXPECTED = {
     "non-atomic-claim": {"single_winner", "linearizable_trial_state"},
     "lost-write": {"acknowledged_writes_present"},
     "id-reuse": {"ids_unique_numbers_dense", "acknowledged_writes_present"},
+    "stale-cache": {"deleted_trials_stay_deleted"},
 }
 
 
@@ -40,7 +41,7 @@ def test_correct_storage_has_no_violation_threads(tmp_path: Path) -> None:
     assert result.report["inconclusive"] == 0
     by_op = result.report["operations"]["by_op"]
     for op in ("create_trial", "enqueue", "claim", "set_param", "report", "set_attr", "finish",
-               "get_trial", "read_all", "heartbeat", "fail_stale"):  # fmt: skip
+               "get_trial", "read_all", "heartbeat", "fail_stale", "delete"):  # fmt: skip
         assert by_op.get(op, {}).get("ok", 0) > 0, op
     for inv in result.invariants:
         if inv.name != "stale_trials_failed":  # nobody dies in thread mode

@@ -174,3 +174,60 @@ def test_reaper_of_unknown_outcome_and_a_beat_that_landed_late() -> None:
             op("b", 1, "fail_stale", {"s": 0}, 12.0, 12.1, result=[]),  # finds nothing
         ]
         assert violated(ops, final(trial(0, 0, "FAIL")), **settings) == expected
+
+
+def _deletion_history(*later: Op) -> list[Op]:
+    """Trials 0-2 created (0 finished and read, 1 written to); b deletes 0 and 1 at t=3."""
+    return [
+        op("a", 1, "create_trial", {"s": 0}, 1.0, 1.1, result=0),
+        op("a", 2, "create_trial", {"s": 0}, 1.2, 1.3, result=1),
+        op("a", 3, "create_trial", {"s": 0}, 1.4, 1.5, result=2),
+        op("a", 4, "set_attr", {"t": 1, "k": "a0", "v": "x"}, 1.6, 1.7),
+        op("a", 5, "finish", {"t": 0, "state": "FAIL", "values": None}, 1.8, 1.9, result=True),
+        op("a", 6, "read_all", {"s": 0}, 2.0, 2.1,
+           result=[3, [[0, 0, "FAIL", "d0FAIL"], [1, 1, "RUNNING", ""],
+                       [2, 2, "RUNNING", ""]], []]),
+        op("b", 1, "delete", {"s": 0, "ts": [0, 1]}, 3.0, 3.1),
+        *later,
+    ]  # fmt: skip
+
+
+def test_deleted_trials_leave_gaps_and_need_not_be_present() -> None:
+    ops = _deletion_history(
+        op("a", 7, "set_attr", {"t": 1, "k": "a1", "v": "y"}, 4.0, 4.1, outcome="fail",
+           error="TrialDeletedError: Trial id 1 of study 0 was deleted."),
+        op("a", 8, "create_trial", {"s": 0}, 4.2, 4.3, result=3),
+        op("a", 9, "read_all", {"s": 0}, 5.0, 5.1,
+           result=[2, [[2, 2, "RUNNING", ""], [3, 3, "RUNNING", ""]], []]),
+    )  # fmt: skip
+    contents = final(trial(2, 2, "RUNNING"), trial(3, 3, "RUNNING"))
+    assert violated(ops, contents) == {}
+
+
+def test_a_deleted_trial_that_comes_back_is_caught() -> None:
+    contents = final(trial(2, 2, "RUNNING"))
+    for later in (
+        # a read listing it again, in its rows or among the finished trials it left out
+        op("a", 7, "read_all", {"s": 0}, 4.0, 4.1, result=[2, [[2, 2, "RUNNING", ""]], [[0, 0]]]),
+        op("c", 1, "get_trial", {"t": 1}, 4.0, 4.1, result=[1, 1, "RUNNING", ""]),
+        # a write to it acknowledged after the deletion
+        op("a", 7, "set_attr", {"t": 1, "k": "a1", "v": "y"}, 4.0, 4.1),
+    ):
+        found = violated(_deletion_history(later), contents)
+        assert found.get("deleted_trials_stay_deleted") == 1, (later, found)
+    # still in the final contents
+    found = violated(_deletion_history(), final(trial(0, 0, "FAIL"), trial(2, 2, "RUNNING")))
+    assert found.get("deleted_trials_stay_deleted") == 1
+
+
+def test_a_read_that_began_before_the_deletion_returned_may_see_the_trial() -> None:
+    ops = _deletion_history(
+        op("c", 1, "get_trial", {"t": 0}, 3.05, 3.2, result=[0, 0, "FAIL", "d0FAIL"]),
+    )
+    assert violated(ops, final(trial(2, 2, "RUNNING"))) == {}
+
+
+def test_a_gap_no_deletion_explains_is_caught() -> None:
+    ops = _deletion_history()[:6]  # no deletion
+    found = violated(ops, final(trial(0, 0, "FAIL"), trial(2, 2, "RUNNING")))
+    assert found.get("ids_unique_numbers_dense", 0) >= 1, found

@@ -43,6 +43,7 @@ from trialstore.conformance._attributes import AttributesConformance
 from trialstore.conformance._base import StorageFactory
 from trialstore.conformance._combined_writes import CombinedWritesConformance
 from trialstore.conformance._concurrency import ConcurrencyConformance
+from trialstore.conformance._deletion import DeletionConformance
 from trialstore.conformance._errors import ErrorsConformance
 from trialstore.conformance._heartbeats import HeartbeatsConformance
 from trialstore.conformance._param_batches import ParamBatchesConformance
@@ -67,6 +68,7 @@ class StorageConformance(
     SnapshotsConformance,
     HeartbeatsConformance,
     ConcurrencyConformance,
+    DeletionConformance,
     StateMachineConformance,
 ):
     """The whole conformance suite as one pytest mixin.
@@ -76,6 +78,9 @@ class StorageConformance(
     Capability flags (class attributes, override as needed):
 
     * ``supports_heartbeats = True``: heartbeat tests run.
+    * ``supports_trial_deletion = True``: ``delete_trials`` tests run (and the state machine
+      deletes); set False for a storage that keeps BaseStorage's default (NotImplementedError):
+      they are then skipped as not implemented for the backend.
     * ``shared_across_processes = False``: set True when a pickled storage used in a child
       process sees the same data; the cross-process race tests then run.
     * ``thread_safe = True``: one storage object may be used by many threads; race tests run.
@@ -91,6 +96,8 @@ class StorageConformance(
     parameter and intermediate), parameter batches (``set_trial_params``: order, all or
     nothing, racing a finish), the combined writes (``create_trial_or_list_waiting``,
     ``set_trial_params_and_state_values``), errors (precedence; a rejected call changes nothing),
-    snapshots and pickling, heartbeats, concurrency (threads; processes when shared), and the
-    state machine against an independent reference model.
+    snapshots and pickling, heartbeats, concurrency (threads; processes when shared), deleting
+    trials (every read after a deletion, by any handle in any process; numbers never reused;
+    a RUNNING trial's worker), and the state machine against an independent reference
+    model.
     """

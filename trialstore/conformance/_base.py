@@ -132,6 +132,9 @@ class ConformanceBase:
 
     #: The storage implements heartbeats (every trialstore backend does).
     supports_heartbeats: ClassVar[bool] = True
+    #: The storage implements ``delete_trials`` (set False for one that keeps BaseStorage's
+    #: default, which raises NotImplementedError).
+    supports_trial_deletion: ClassVar[bool] = True
     #: A storage pickled to another process sees the same data as the original.
     shared_across_processes: ClassVar[bool] = False
     #: One storage object may be used by many threads at once.

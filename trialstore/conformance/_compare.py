@@ -11,7 +11,11 @@ from typing import Any
 
 from trialstore._core import FrozenTrial
 from trialstore.conformance._model import NOW, Model, ModelTrial
-from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
+from trialstore.exceptions import (
+    DuplicatedStudyError,
+    TrialDeletedError,
+    UpdateFinishedTrialError,
+)
 from trialstore.storage.base import BaseStorage
 
 __all__ = [
@@ -25,6 +29,7 @@ __all__ = [
 #: The exception types an operation may raise on either side (anything else is a failure).
 EXPECTED_ERRORS = (
     ValueError,
+    TrialDeletedError,
     KeyError,
     UpdateFinishedTrialError,
     DuplicatedStudyError,

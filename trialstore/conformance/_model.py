@@ -27,7 +27,11 @@ from trialstore.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
+from trialstore.exceptions import (
+    DuplicatedStudyError,
+    TrialDeletedError,
+    UpdateFinishedTrialError,
+)
 
 __all__ = ["NOW", "Model", "ModelStudy", "ModelTrial"]
 
@@ -74,6 +78,7 @@ class ModelStudy:
     directions: list[StudyDirection]
     user_attrs: dict[str, Any] = dataclasses.field(default_factory=dict)
     system_attrs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: Every trial created in the study, deleted ones included: index = number.
     trial_ids: list[int] = dataclasses.field(default_factory=list)
     distributions: dict[str, BaseDistribution] = dataclasses.field(default_factory=dict)
 
@@ -265,6 +270,8 @@ class Model:
         self.trials: dict[int, ModelTrial] = {}
         self.deleted_study_ids: set[int] = set()
         self.deleted_trial_ids: set[int] = set()
+        #: Trials deleted with delete_trials, whose study lives on (id -> study id).
+        self.removed_trials: dict[int, int] = {}
         self.deleted_names: list[str] = []
 
     # -- lookups (stage 2 and 3) ------------------------------------------------------------
@@ -276,8 +283,10 @@ class Model:
         return self.studies[study_id]
 
     def trial(self, trial_id: Any) -> ModelTrial:
-        """Return the trial or raise KeyError."""
+        """Return the trial or raise KeyError (TrialDeletedError for a deleted one)."""
         if type(trial_id) is not int or trial_id not in self.trials:
+            if type(trial_id) is int and trial_id in self.removed_trials:
+                raise TrialDeletedError(trial_id)
             raise KeyError(trial_id)
         return self.trials[trial_id]
 
@@ -315,7 +324,8 @@ class Model:
         """delete_study."""
         study = self.study(study_id)
         for trial_id in study.trial_ids:
-            del self.trials[trial_id]
+            self.trials.pop(trial_id, None)
+            self.removed_trials.pop(trial_id, None)
             self.deleted_trial_ids.add(trial_id)
         del self.studies[study_id]
         self.deleted_study_ids.add(study_id)
@@ -362,6 +372,27 @@ class Model:
             study.distributions.setdefault(name, dist)
         study.trial_ids.append(trial_id)
         self.trials[trial_id] = trial
+
+    def delete_trials(self, study_id: Any, trial_ids: Any) -> None:
+        """delete_trials: a sequence of distinct ints, all trials of the study, all or
+        nothing; numbers are kept (the study's list of ids keeps the deleted ones)."""
+        if isinstance(trial_ids, (str, bytes, Mapping)) or not isinstance(trial_ids, Sequence):
+            raise ValueError("trial_ids must be a sequence")
+        for trial_id in trial_ids:
+            if isinstance(trial_id, bool) or not isinstance(trial_id, int):
+                raise ValueError("a trial id must be an int")
+        if len(set(trial_ids)) != len(trial_ids):
+            raise ValueError("a trial id twice")
+        self.study(study_id)
+        for trial_id in trial_ids:
+            if self.removed_trials.get(trial_id) == study_id:
+                raise TrialDeletedError(trial_id)
+            if trial_id not in self.trials or self.trials[trial_id].study_id != study_id:
+                raise KeyError(trial_id)
+        for trial_id in trial_ids:
+            del self.trials[trial_id]
+            self.removed_trials[trial_id] = study_id
+            self.deleted_trial_ids.add(trial_id)
 
     def set_trial_param(self, trial_id: Any, name: Any, internal: Any, dist: Any) -> None:
         """set_trial_param."""
@@ -446,6 +477,8 @@ class Model:
             raise KeyError(number)
         if not 0 <= number < len(trial_ids):
             raise KeyError(number)
+        if trial_ids[number] in self.removed_trials:
+            raise TrialDeletedError(number)
         return trial_ids[number]
 
     def get_trial_param(self, trial_id: Any, name: Any) -> float:
@@ -459,7 +492,7 @@ class Model:
         self, study_id: Any, states: Container[TrialState] | None = None
     ) -> list[ModelTrial]:
         """get_all_trials (ordered by number)."""
-        trials = [self.trials[t] for t in self.study(study_id).trial_ids]
+        trials = [self.trials[t] for t in self.study(study_id).trial_ids if t in self.trials]
         return [t for t in trials if states is None or t.state in states]
 
     def get_best_trial(self, study_id: Any) -> ModelTrial:

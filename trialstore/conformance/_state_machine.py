@@ -22,6 +22,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -86,6 +87,8 @@ class StorageMachine(RuleBasedStateMachine):
     """Random operation sequences on a storage and on the reference model, compared."""
 
     factory: StorageFactory
+    #: Whether the storage implements delete_trials (the rule delete_trials runs).
+    deletes: bool = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -583,7 +586,9 @@ class StorageMachine(RuleBasedStateMachine):
             study.study_id
             for study in self.model.studies.values()
             if len(study.directions) == 1
-            and any(self.model.trials[t].state == TrialState.COMPLETE for t in study.trial_ids)
+            and any(
+                t.state == TrialState.COMPLETE for t in self.model.get_all_trials(study.study_id)
+            )
         )
         if candidates and coin(data, 70, "study with a COMPLETE trial?"):
             study_id = data.draw(st.sampled_from(candidates), label="study_id")
@@ -633,12 +638,40 @@ class StorageMachine(RuleBasedStateMachine):
                 expect,
             )
 
+    @precondition(lambda self: self.deletes)
+    @rule(data=st.data())
+    def delete_trials(self, data: st.DataObject) -> None:
+        study_id = self.pick_study(data)
+        study = self.model.studies.get(study_id) if type(study_id) is int else None
+        live = [t for t in study.trial_ids if t in self.model.trials] if study else []
+        trial_ids: Any = []
+        if live and not coin(data, 10, "empty batch?"):
+            trial_ids = data.draw(st.lists(st.sampled_from(live), min_size=1, max_size=2))
+            trial_ids = list(dict.fromkeys(trial_ids))
+        flaw = data.draw(st.sampled_from(["none"] * 8 + ["missing", "bad", "twice"]))
+        if flaw == "missing":
+            others = sorted(set(self.model.trials) - set(live) | self.model.deleted_trial_ids)
+            trial_ids.append(data.draw(st.sampled_from([*others, -7]), label="missing id"))
+        elif flaw == "bad":
+            trial_ids = data.draw(st.sampled_from([None, "0", {0: 1}, [True], [0.0], 3]))
+        elif flaw == "twice" and trial_ids:
+            trial_ids.append(trial_ids[0])
+        self.call(
+            f"delete_trials({study_id}, {trial_ids!r})",
+            lambda: self.storage.delete_trials(study_id, trial_ids),
+            lambda: self.model.delete_trials(study_id, trial_ids),
+        )
+
 
 class StateMachineConformance(ConformanceBase):
     """The hypothesis state machine against the reference model."""
 
     def test_state_machine(self, storage_factory: StorageFactory) -> None:
-        machine = type("Machine", (StorageMachine,), {"factory": staticmethod(storage_factory)})
+        machine = type(
+            "Machine",
+            (StorageMachine,),
+            {"factory": staticmethod(storage_factory), "deletes": self.supports_trial_deletion},
+        )
         run: Callable[[], RuleBasedStateMachine] = machine
         if "TRIALSTORE_CONFORMANCE_SEED" in os.environ:
             run = seed(int(os.environ["TRIALSTORE_CONFORMANCE_SEED"]))(run)

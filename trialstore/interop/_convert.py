@@ -205,7 +205,12 @@ def study_from_optuna(study: OptunaStudy) -> FrozenStudy:
 
 
 def error_to_optuna(error: ts_errors.TrialstoreError) -> Exception:
-    """Return the Optuna exception that corresponds to a trialstore one (same message)."""
+    """Return the Optuna exception that corresponds to a trialstore one (same message).
+
+    A trialstore error that is a KeyError (TrialDeletedError: Optuna has no deleted trials)
+    becomes a plain KeyError, what Optuna raises for a trial that is not there."""
+    if isinstance(error, KeyError):
+        return KeyError(*error.args)
     target = next(
         (theirs for ours, theirs in _ERROR_PAIRS if isinstance(error, ours)),
         optuna.exceptions.OptunaError,

@@ -92,7 +92,8 @@ def _copy_trials(
     on_trial: Callable[[FrozenTrial], object] | None,
 ) -> None:
     """Create ``trials`` in number order in the study ``study_id`` of ``to_storage``, and check
-    they got the same numbers.
+    they got the numbers 0..n-1 (the source's numbers, unless trials were deleted there: the
+    trials left are numbered again from 0).
 
     Raises:
         ValueError: the destination rejects a trial (the message names its number).
@@ -107,9 +108,8 @@ def _copy_trials(
         if on_trial is not None:
             on_trial(trial)
     copied = [t.number for t in to_storage.get_all_trials(study_id, deepcopy=False)]
-    if copied != [t.number for t in ordered]:
+    if copied != list(range(len(ordered))):
         raise RuntimeError(
-            f"the copy of study {study_name!r} has trial numbers that differ from the "
-            "source's: another writer added trials to the destination during the copy, "
-            "or the source's numbers are not 0..n-1."
+            f"the copy of study {study_name!r} has trial numbers other than 0..n-1: another "
+            "writer added or deleted trials in the destination during the copy."
         )

@@ -21,7 +21,11 @@ from trialstore._core import (
 )
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution
-from trialstore.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
+from trialstore.exceptions import (
+    DuplicatedStudyError,
+    TrialDeletedError,
+    UpdateFinishedTrialError,
+)
 from trialstore.storage import validation as check
 from trialstore.storage.base import BaseStorage
 
@@ -34,8 +38,11 @@ class _Study:
     directions: list[StudyDirection]
     user_attrs: dict[str, Any] = field(default_factory=dict)
     system_attrs: dict[str, Any] = field(default_factory=dict)
+    #: Every trial created in the study, deleted ones included: index = number.
     trial_ids: list[int] = field(default_factory=list)
     distributions: dict[str, BaseDistribution] = field(default_factory=dict)
+    #: The ids of the study's deleted trials.
+    deleted: set[int] = field(default_factory=set)
 
 
 class InMemoryStorage(BaseStorage):
@@ -45,6 +52,9 @@ class InMemoryStorage(BaseStorage):
     Stored trials are copy-on-write: a write replaces the stored snapshot with a new object, so
     a snapshot handed out earlier never changes. ``get_all_trials(deepcopy=False)`` returns the
     stored snapshots themselves (cheap; the caller must not mutate them).
+
+    A deleted trial's contents are dropped; its id and number stay taken (the study's list of
+    trial ids keeps it, marked deleted), so neither is handed out again.
 
     Heartbeats are off unless ``heartbeat_interval`` (seconds) is given; ``grace_period``
     defaults to twice the interval. The clock is this process's monotonic clock.
@@ -102,7 +112,7 @@ class InMemoryStorage(BaseStorage):
         with self._lock:
             study = self._study(study_id)
             for trial_id in study.trial_ids:
-                del self._trials[trial_id]
+                self._trials.pop(trial_id, None)
                 del self._trial_study[trial_id]
                 self._heartbeats.pop(trial_id, None)
             del self._name_to_id[study.name]
@@ -178,6 +188,20 @@ class InMemoryStorage(BaseStorage):
             self._trial_study[trial_id] = study_id
             return trial_id
 
+    def delete_trials(self, study_id: int, trial_ids: Sequence[int]) -> None:
+        """Delete the trials, all or nothing, under the storage's lock (see
+        :meth:`BaseStorage.delete_trials`)."""
+        checked = check.check_trial_ids(trial_ids)
+        with self._lock:
+            study_id = check.check_id(study_id, "study")
+            study = self._study(study_id)
+            for trial_id in checked:
+                self._trial_of(study_id, trial_id)
+            for trial_id in checked:
+                del self._trials[trial_id]
+                study.deleted.add(trial_id)
+                self._heartbeats.pop(trial_id, None)
+
     def set_trial_param(
         self,
         trial_id: int,
@@ -221,7 +245,12 @@ class InMemoryStorage(BaseStorage):
             number = check.check_trial_number(trial_number, study_id)
             if number >= len(trial_ids):
                 raise check.missing_trial_number(trial_number, study_id)
-            return trial_ids[number]
+            trial_id = trial_ids[number]
+            if trial_id in self._studies[study_id].deleted:
+                raise TrialDeletedError(
+                    f"Trial#{trial_number} (id {trial_id}) of study {study_id} was deleted."
+                )
+            return trial_id
 
     def get_trial_number_from_id(self, trial_id: int) -> int:
         with self._lock:
@@ -283,7 +312,11 @@ class InMemoryStorage(BaseStorage):
         states: Container[TrialState] | None = None,
     ) -> list[FrozenTrial]:
         with self._lock:
-            trials = [self._trials[i] for i in self._study(study_id).trial_ids]
+            study = self._study(study_id)
+            if study.deleted:
+                trials = [self._trials[i] for i in study.trial_ids if i not in study.deleted]
+            else:
+                trials = [self._trials[i] for i in study.trial_ids]
         if states is not None:
             trials = [t for t in trials if t.state in states]
         return [copy_trial(t) for t in trials] if deepcopy else trials
@@ -311,8 +344,8 @@ class InMemoryStorage(BaseStorage):
             return [
                 trial_id
                 for trial_id in study.trial_ids
-                if self._trials[trial_id].state == TrialState.RUNNING
-                and trial_id in self._heartbeats
+                if trial_id in self._heartbeats
+                and self._trials[trial_id].state == TrialState.RUNNING
                 and self._heartbeats[trial_id] < deadline
             ]
 
@@ -327,8 +360,22 @@ class InMemoryStorage(BaseStorage):
     def _trial(self, trial_id: int) -> FrozenTrial:
         trial = self._trials.get(check.check_id(trial_id, "trial"))
         if trial is None:
+            study_id = self._trial_study.get(trial_id)
+            if study_id is not None:  # its study lives on: the trial was deleted
+                raise TrialDeletedError(f"Trial id {trial_id} of study {study_id} was deleted.")
             raise KeyError(f"No trial with id {trial_id!r}.")
         return trial
+
+    def _trial_of(self, study_id: int, trial_id: int) -> None:
+        """Check that ``trial_id`` names a trial of the study that is not deleted.
+
+        Raises:
+            KeyError: no such trial in this study.
+            TrialDeletedError: the trial was deleted.
+        """
+        if self._trial_study.get(check.check_id(trial_id, "trial")) != study_id:
+            raise KeyError(f"No trial with id {trial_id} in study {study_id}.")
+        self._trial(trial_id)
 
     def _updatable_trial(self, trial_id: int) -> FrozenTrial:
         trial = self._trial(trial_id)

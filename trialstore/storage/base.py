@@ -9,7 +9,8 @@ and every backend supports them.
 Common rules, stated once:
 
 * Ids are ints, never reused within one storage, not even after a delete. A missing id or name
-  raises :class:`KeyError`.
+  raises :class:`KeyError`; a trial deleted by :meth:`BaseStorage.delete_trials` raises
+  :class:`~trialstore.exceptions.TrialDeletedError`, a KeyError, wherever it is named.
 * An argument outside the protocol raises :class:`ValueError` naming the argument and what is
   allowed, *before* anything is written: stored data never changes on a rejected call.
 * When several errors apply, the first of these wins: ValueError for arguments checkable
@@ -54,7 +55,8 @@ class BaseStorage(abc.ABC):
     Trial state machine: a trial is created WAITING (from a template) or RUNNING.
     WAITING -> RUNNING is a *claim*: of many concurrent callers exactly one gets True.
     WAITING or RUNNING -> COMPLETE, PRUNED or FAIL finishes it; a finished trial never changes.
-    Only unfinished trials take params, intermediate values and attributes.
+    Only unfinished trials take params, intermediate values and attributes. A trial in any
+    state may be deleted (:meth:`delete_trials`): it then leaves the study for good.
     """
 
     #: True when ``get_trial_id_from_study_id_trial_number`` and ``get_trial`` are local and
@@ -158,8 +160,9 @@ class BaseStorage(abc.ABC):
         Without a template the trial is RUNNING with ``datetime_start`` now. With one, the
         trial copies the template's state, values, datetimes, params, distributions,
         attributes and intermediate values; the template's number and id are ignored.
-        The trial's number is the count of trials created in the study before it: numbers are
-        dense and unique per study under any concurrency.
+        The trial's number is the count of trials created in the study before it (deleted
+        ones included): numbers are unique per study under any concurrency, never reused, and
+        dense until trials are deleted.
 
         Raises:
             KeyError: no such study.
@@ -168,6 +171,32 @@ class BaseStorage(abc.ABC):
                 values do not match the number of directions, or a distribution is incompatible
                 with the study's earlier one of that name.
         """
+
+    def delete_trials(self, study_id: int, trial_ids: Sequence[int]) -> None:
+        """Delete trials of a study, in any state, all or nothing.
+
+        Once it returns, no read that begins later, through any storage object in any
+        process, returns the trials: every call naming one (``get_trial``, writes, the lookup
+        of its id by number, a second deletion) raises TrialDeletedError, and listings, counts
+        and ``get_best_trial`` leave them out. Their ids and numbers are never handed out
+        again: later trials number on from the highest number ever given in the study. A
+        deleted WAITING trial is never claimed; a deleted RUNNING trial's worker gets
+        TrialDeletedError on its next write (heartbeats included). An empty ``trial_ids``
+        deletes nothing, but the study is checked (KeyError).
+
+        This default raises NotImplementedError, so a storage written before deletions
+        existed keeps working for everything else; trialstore's in-memory and journal
+        backends override it.
+
+        Raises:
+            ValueError: ``trial_ids`` is not a sequence of ints, or holds an id twice.
+            KeyError: no such study; an id that names no trial of this study (a missing
+                trial, or one of another study). Nothing is deleted.
+            TrialDeletedError: an id names a trial of this study that was deleted already (a
+                KeyError, reported as such in the order above). Nothing is deleted.
+            NotImplementedError: the storage cannot delete trials.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement delete_trials.")
 
     def create_trial_or_list_waiting(
         self, study_id: int, template_trial: FrozenTrial | None = None
@@ -265,6 +294,7 @@ class BaseStorage(abc.ABC):
 
         Raises:
             KeyError: no such study or no such trial.
+            TrialDeletedError: the trial with this number was deleted (a KeyError).
         """
 
     def get_trial_number_from_id(self, trial_id: int) -> int:
@@ -360,6 +390,7 @@ class BaseStorage(abc.ABC):
 
         Raises:
             KeyError: no such trial.
+            TrialDeletedError: the trial was deleted (a KeyError).
         """
 
     @abc.abstractmethod
@@ -369,7 +400,8 @@ class BaseStorage(abc.ABC):
         deepcopy: bool = True,
         states: Container[TrialState] | None = None,
     ) -> list[FrozenTrial]:
-        """Return the study's trials ordered by number, filtered by ``states`` if given.
+        """Return the study's trials ordered by number, filtered by ``states`` if given
+        (deleted trials are not among them).
 
         Raises:
             KeyError: no such study.

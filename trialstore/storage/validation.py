@@ -42,6 +42,7 @@ __all__ = [
     "check_state_values",
     "check_study_name",
     "check_template",
+    "check_trial_ids",
     "check_trial_number",
     "check_values_count",
     "missing_trial_number",
@@ -104,6 +105,30 @@ def missing_trial_number(value: Any, study_id: int) -> KeyError:
     """Return the KeyError of a trial number that study ``study_id`` does not have (for a
     backend to raise once it knows, e.g. ``value >= n_trials``)."""
     return KeyError(f"No trial with number {value!r} in study {study_id}.")
+
+
+def check_trial_ids(trial_ids: Any) -> list[int]:
+    """Return the ids of a ``delete_trials`` batch as a list of plain ``int``, in order.
+
+    Raises:
+        ValueError: ``trial_ids`` is not a sequence (a str, bytes or mapping is not one), an
+            entry is not an int (``bool`` is not one), or an id appears twice. Whether each
+            id exists is for the backend to decide (KeyError).
+    """
+    if isinstance(trial_ids, (str, bytes, Mapping)) or not isinstance(trial_ids, Sequence):
+        raise ValueError(
+            f"trial_ids must be a sequence of trial ids (ints), got {type(trial_ids).__name__}."
+        )
+    checked: list[int] = []
+    seen: set[int] = set()
+    for index, value in enumerate(trial_ids):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"trial_ids[{index}] must be an int (a trial id), got {value!r}.")
+        if value in seen:
+            raise ValueError(f"trial_ids holds the id {value} twice.")
+        seen.add(value)
+        checked.append(int(value))
+    return checked
 
 
 def check_study_name(study_name: Any) -> str | None:

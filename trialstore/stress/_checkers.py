@@ -111,9 +111,17 @@ class _Index:
                 self.trial_study[trial["id"]] = study["id"]
         self.by_trial: dict[int, list[Op]] = defaultdict(list)
         self.creates: list[Op] = []
+        #: Trials a delete that succeeded or may have succeeded named, and those gone from
+        #: the final contents (not surviving): their absence is no loss.
+        self.maybe_deleted: set[int] = set()
         for op in ops:
             if "t" in op.args:
                 self.by_trial[op.args["t"]].append(op)
+            if op.op == "delete":
+                for tid in op.args["ts"]:
+                    self.by_trial[tid].append(op)
+                    if op.outcome in (OK, UNKNOWN):
+                        self.maybe_deleted.add(tid)
             if op.op in ("create_trial", "enqueue"):
                 self.creates.append(op)
                 if op.outcome == OK:
@@ -136,21 +144,39 @@ def _rows(op: Op) -> list[list[Any]]:
     return []
 
 
+def _observed_ids(op: Op) -> list[int]:
+    """Every trial id an acknowledged read returned (a read of all trials also lists the
+    finished trials it left out of its rows, as ranges of ids)."""
+    ids = [row[0] for row in _rows(op)]
+    if op.op == "read_all" and op.outcome == OK and len(op.result) > 2:
+        for first, last in op.result[2]:
+            ids.extend(range(first, last + 1))
+    return ids
+
+
+def _gone(index: _Index, tid: int) -> bool:
+    """Whether the trial is missing from the final contents because it was (maybe)
+    deleted."""
+    return tid not in index.trials and tid in index.maybe_deleted
+
+
 def _created_ok(index: _Index) -> dict[int, Op]:
     return {op.result: op for op in index.creates if op.outcome == OK}
 
 
 def check_ids_and_numbers(index: _Index) -> Invariant:
-    """Numbers are 0..n-1 per study, each once; a trial's number never changes between reads.
-    (That no trial id is handed out twice is checked over the whole run by
-    :class:`RunCheck`.)"""
+    """Numbers are unique per study, 0..n-1 but for those of deleted trials; a trial's number
+    never changes between reads. (That no trial id is handed out twice is checked over the
+    whole run by :class:`RunCheck`.)"""
     inv = Invariant("ids_unique_numbers_dense")
+    deleted = len({tid for tid in index.maybe_deleted if tid not in index.trials})
     for study in index.studies.values():
         numbers = sorted(t["number"] for t in study["trials"])
         inv.checked += 1
-        if numbers != list(range(len(numbers))):
+        top = numbers[-1] + 1 if numbers else 0
+        missing = sorted(set(range(top)) - set(numbers))
+        if len(set(numbers)) != len(numbers) or len(missing) > deleted:
             dupes = sorted({n for n in numbers if numbers.count(n) > 1})
-            missing = sorted(set(range(len(numbers))) - set(numbers))
             inv.violate(
                 f"study {study['name']}: numbers not dense/unique (duplicated {dupes[:10]}, "
                 f"missing {missing[:10]})"
@@ -162,7 +188,8 @@ def check_ids_and_numbers(index: _Index) -> Invariant:
         for tid, number, _state, _digest in rows:
             final = index.trials.get(tid)
             if final is None:
-                inv.violate(f"trial {tid} read by {op.worker}#{op.seq} is gone at the end")
+                if tid not in index.maybe_deleted:
+                    inv.violate(f"trial {tid} read by {op.worker}#{op.seq} is gone at the end")
             elif final["number"] != number:
                 inv.violate(
                     f"trial {tid} read with number {number} by {op.worker}#{op.seq}, "
@@ -206,8 +233,8 @@ _WRITE_FIELDS = {"set_param": "params", "report": "iv", "set_attr": "user_attrs"
 
 
 def check_acknowledged_writes(index: _Index) -> Invariant:
-    """Every acknowledged write is in the final contents; nothing is there that nobody
-    wrote."""
+    """Every acknowledged write to a surviving trial (one not deleted) is in the final
+    contents; nothing is there that nobody wrote."""
     inv = Invariant("acknowledged_writes_present")
     written: _Written = defaultdict(lambda: defaultdict(set))
     for op in index.ops:
@@ -227,7 +254,7 @@ def _note_finish_params(op: Op, index: _Index, inv: Invariant, written: _Written
     tid = op.args["t"]
     for key, value in op.args["p"].items():
         written[tid][("params", key)].add(value)
-        if op.outcome == OK:
+        if op.outcome == OK and not _gone(index, tid):
             inv.checked += 1
             trial = index.trials.get(tid)
             stored = None if trial is None else trial["params"].get(key)
@@ -243,7 +270,7 @@ def _note_write(op: Op, index: _Index, inv: Invariant, written: _Written) -> Non
     tid, key, value = op.args["t"], str(op.args["k"]), op.args["v"]
     field_name = _WRITE_FIELDS[op.op]
     written[tid][(field_name, key)].add(value)
-    if op.outcome == OK:
+    if op.outcome == OK and not _gone(index, tid):
         inv.checked += 1
         trial = index.trials.get(tid)
         stored = None if trial is None else trial[field_name].get(key)
@@ -255,7 +282,11 @@ def _note_write(op: Op, index: _Index, inv: Invariant, written: _Written) -> Non
 
 
 def _check_acknowledged_effect(op: Op, index: _Index, inv: Invariant) -> None:
-    """An acknowledged enqueue, create, finish or won claim must show in the final contents."""
+    """An acknowledged enqueue, create, finish or won claim must show in the final contents
+    (unless the trial was deleted)."""
+    tid = op.result if op.op in ("enqueue", "create_trial") else op.args.get("t")
+    if type(tid) is int and _gone(index, tid):
+        return
     if op.op == "enqueue":
         inv.checked += 1
         trial = index.trials.get(op.result)
@@ -324,6 +355,8 @@ def check_finished_unchanged(index: _Index) -> Invariant:
                 )
     for tid, (digest, where) in first_seen.items():
         final = index.trials.get(tid)
+        if final is None and _gone(index, tid):
+            continue
         inv.checked += 1
         if final is None or final["digest"] != digest:
             inv.violate(f"finished trial {tid} read as {digest} by {where}, finally changed")
@@ -521,6 +554,10 @@ def _trial_step(op: Op) -> tuple[Callable[[Any], list[Any]], bool] | None:
     if kind in ("create_trial", "enqueue"):
         init = "RUNNING" if kind == "create_trial" else "WAITING"
         return (lambda s: [init] if s == "ABSENT" else []), False
+    if kind == "delete":
+        return _delete_step(outcome)
+    if outcome == FAIL and err == "TrialDeletedError":
+        return _read_step("DELETED"), True
     if missing_err:
         return _read_step("ABSENT"), True
     if finished_err and kind in ("claim", "finish", *_TRIAL_WRITES):
@@ -535,6 +572,17 @@ def _trial_step(op: Op) -> tuple[Callable[[Any], list[Any]], bool] | None:
         return None
     if kind in _TRIAL_WRITES and outcome == OK:
         return (lambda s: [s] if s in _UNFINISHED else []), True
+    return None
+
+
+def _delete_step(outcome: str) -> tuple[Callable[[Any], list[Any]], bool] | None:
+    """The step of a deletion of a batch naming the trial: an existing trial becomes
+    DELETED (a failed batch deleted nothing, and which of its trials made it fail is not
+    recorded: it says nothing)."""
+    if outcome == OK:
+        return (lambda s: ["DELETED"] if s not in ("ABSENT", "DELETED") else []), False
+    if outcome == UNKNOWN:
+        return (lambda s: ["DELETED", s] if s not in ("ABSENT", "DELETED") else [s]), False
     return None
 
 
@@ -578,7 +626,11 @@ def check_trial_linearizable(index: _Index, ctx: CheckContext) -> Invariant:
     _, stale_unknown = _reapers_by_study(index)
     created = _created_ok(index)
     steps_total = 0
-    for tid, final in index.trials.items():
+    deleted_final = {"state": "DELETED"}
+    finals = list(index.trials.items()) + [
+        (tid, deleted_final) for tid in sorted(created) if _gone(index, tid)
+    ]
+    for tid, final in finals:
         lin = _trial_writes(tid, index, ctx)
         initial = "ABSENT"
         if tid not in created:
@@ -593,7 +645,10 @@ def check_trial_linearizable(index: _Index, ctx: CheckContext) -> Invariant:
                     pure=True,
                 )
             )
-        for op in stale_unknown.get(index.trial_study[tid], []):
+        study_id = index.trial_study.get(tid)
+        if study_id is None:  # deleted
+            study_id = created[tid].args["s"]
+        for op in stale_unknown.get(study_id, []):
             lin.append(
                 LinOp(
                     op.t0,
@@ -653,35 +708,88 @@ def _trial_writes(tid: int, index: _Index, ctx: CheckContext) -> list[LinOp]:
 def check_counter_linearizable(index: _Index, ctx: CheckContext) -> Invariant:
     """Each study's trial count, as a fetch-and-increment counter whose value a create returns
     (as the trial's number) and a read of all trials observes, has a linearizable history
-    (decided exactly by :func:`check_counter`, never inconclusive)."""
+    (decided exactly by :func:`check_counter`, never inconclusive).
+
+    In a study where trials were deleted, a read no longer observes the counter (it counts
+    the trials left), so reads are left out; the counter ends at the highest number known
+    plus one, and an acknowledged create of a deleted trial whose number no read saw counts
+    as one of unknown outcome."""
     inv = Invariant("linearizable_trial_counter")
     per_study: dict[int, list[CounterOp]] = defaultdict(list)
+    deleting = {op.args["s"] for op in index.ops if op.op == "delete"}
+    numbers = {tid: trial["number"] for tid, trial in index.trials.items()}
+    for op in index.ops:
+        for tid, number, _state, _digest in _rows(op):
+            numbers.setdefault(tid, number)
     for op in index.ops:
         where = f"{op.op} {op.worker}#{op.seq}"
         if op.op in ("create_trial", "enqueue"):
             sid = op.args["s"]
             if op.outcome == OK:
-                final = index.trials.get(op.result)
-                if final is None or index.trial_study.get(op.result) != sid:
+                number = numbers.get(op.result)
+                if _gone(index, op.result) and number is None:
+                    per_study[sid].append(CounterOp(op.t0, ctx.end_ns, None, label=where))
+                    continue
+                if number is None or (
+                    not _gone(index, op.result) and index.trial_study.get(op.result) != sid
+                ):
                     continue  # reported by acknowledged_writes_present
-                number = final["number"]
                 per_study[sid].append(
                     CounterOp(op.t0, op.t1, number, label=f"{where} -> #{number}")
                 )
             elif op.outcome == UNKNOWN:
                 end = min(op.effect_deadline, ctx.end_ns)
                 per_study[sid].append(CounterOp(op.t0, end, None, label=where))
-        elif op.op == "read_all" and op.outcome == OK:
+        elif op.op == "read_all" and op.outcome == OK and op.args["s"] not in deleting:
             seen = op.result[0]
             per_study[op.args["s"]].append(
                 CounterOp(op.t0, op.t1, seen, read=True, label=f"{where} saw {seen}")
             )
     for sid, study in index.studies.items():
         n = len(study["trials"])
+        if sid in deleting:
+            known = [op.value for op in per_study.get(sid, []) if op.value is not None]
+            n = max([t["number"] + 1 for t in study["trials"]] + [v + 1 for v in known] + [0])
         inv.checked += 1
         result = check_counter(per_study.get(sid, []), n)
         if not result.ok:
             inv.violate(f"study {study['name']}: no linearization (stuck at {result.stuck_at})")
+    return inv
+
+
+def check_deleted_stay_deleted(index: _Index) -> Invariant:
+    """A trial whose deletion was acknowledged is not in the final contents, no read that
+    began after the acknowledgement returned it, and no write to it that began after was
+    acknowledged."""
+    inv = Invariant("deleted_trials_stay_deleted")
+    deleted_at: dict[int, tuple[int, str]] = {}
+    for op in index.ops:
+        if op.op == "delete" and op.outcome == OK:
+            for tid in op.args["ts"]:
+                inv.checked += 1
+                where = f"{op.worker}#{op.seq}"
+                if tid in index.trials:
+                    inv.violate(f"trial {tid} deleted by {where} is in the final contents")
+                if tid not in deleted_at or op.t1 < deleted_at[tid][0]:
+                    deleted_at[tid] = (op.t1, where)
+    if not deleted_at:
+        return inv
+    for op in index.ops:
+        if op.outcome != OK:
+            continue
+        if op.op in ("read_all", "get_trial"):
+            seen = [tid for tid in _observed_ids(op) if tid in deleted_at]
+        elif op.op in ("claim", "finish", *_TRIAL_WRITES):
+            seen = [op.args["t"]] if op.args.get("t") in deleted_at else []
+        else:
+            continue
+        for tid in seen:
+            inv.checked += 1
+            if op.t0 > deleted_at[tid][0]:
+                inv.violate(
+                    f"trial {tid}, deleted by {deleted_at[tid][1]}, came back to {op.op} "
+                    f"{op.worker}#{op.seq} that began after"
+                )
     return inv
 
 
@@ -693,6 +801,7 @@ _PER_STUDY_CHECKS: tuple[Callable[[_Index, CheckContext], Invariant], ...] = (
     check_stale_reaped,
     check_trial_linearizable,
     check_counter_linearizable,
+    lambda index, ctx: check_deleted_stay_deleted(index),
 )
 _ORDER = (
     "ids_unique_numbers_dense",
@@ -703,6 +812,7 @@ _ORDER = (
     "stale_trials_failed",
     "linearizable_trial_state",
     "linearizable_trial_counter",
+    "deleted_trials_stay_deleted",
 )
 _STUDY_OPS = ("create_study", "get_study_id")
 
@@ -739,14 +849,16 @@ class RunCheck:
                 if trial["id"] in self._trial_study:
                     ids.violate(f"trial id {trial['id']} appears twice in the final contents")
                 self._trial_study[trial["id"]] = study["id"]
-        self._created: dict[int, tuple[int, str]] = {}  # trial id -> (study, who created it)
+        #: trial id -> (when, study, who created it): the first acknowledged create of the id
+        #: (by invoke time, whatever the order the operations are routed in).
+        self._created: dict[int, tuple[tuple[int, str, int], int, str]] = {}
         self._study_ops: list[Op] = []
 
     def route(self, op: Op) -> int | None:
         """Note what ``op`` tells about the whole run; return the study whose part it
         belongs to, None if no part needs it (this object kept what it needs), or
-        :attr:`LATER` when its part is not known yet (an operation on a trial whose
-        acknowledged create has not been routed yet)."""
+        :attr:`LATER` when its part is known only once every operation is routed (an
+        operation on a trial missing from the final contents: deleted, or lost)."""
         if op.op in _STUDY_OPS:
             self._study_ops.append(op)
             return None
@@ -754,33 +866,38 @@ class RunCheck:
             ids = self._results["ids_unique_numbers_dense"]
             ids.checked += 1
             where = f"{op.worker}#{op.seq}"
+            when = (op.t0, op.worker, op.seq)
             first = self._created.get(op.result)
             if first is not None:
                 ids.violate(
-                    f"trial id {op.result} returned by two creates: {first[1]} and {where}"
+                    f"trial id {op.result} returned by two creates: {first[2]} and {where}"
                 )
-            else:
-                self._created[op.result] = (op.args["s"], where)
+            if first is None or when < first[0]:
+                self._created[op.result] = (when, op.args["s"], where)
         return self._part(op)
 
     def _part(self, op: Op) -> int:
+        """The part of ``op``; :attr:`LATER` for an operation on a trial that is not in the
+        final contents (deleted, or lost), routed by its create once every create is known
+        (so that the part never depends on the order of routing)."""
         if "s" in op.args:
             return int(op.args["s"])
         tid = op.args.get("t")
         study = self._trial_study.get(tid) if tid is not None else self.ORPHANS
-        if study is None and tid in self._created:
-            study = self._created[tid][0]
         return self.LATER if study is None else study
 
     def reroute(self, op: Op) -> int:
         """The part of an operation :meth:`route` returned :attr:`LATER` for."""
         part = self._part(op)
-        return self.ORPHANS if part == self.LATER else part
+        if part == self.LATER:
+            created = self._created.get(op.args.get("t"))  # type: ignore[arg-type]
+            part = self.ORPHANS if created is None else created[1]
+        return part
 
     def split(self, ops: Iterable[Op], add: Callable[[int, Op], None]) -> None:
         """:meth:`route` every operation, in the order given, and ``add(part, op)`` those a
-        part needs; the few whose part is known only at the end (a trial created by a
-        worker whose operations come later) are added last."""
+        part needs; the few whose part is known only at the end (operations on trials
+        missing from the final contents) are added last."""
         later = []
         for op in ops:
             part = self.route(op)

@@ -33,7 +33,7 @@ _METHODS = (
     "set_trial_param", "get_trial_id_from_study_id_trial_number", "set_trial_state_values",
     "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr",
     "get_trial", "get_all_trials", "get_heartbeat_interval", "get_grace_period",
-    "record_heartbeat", "get_stale_trial_ids", "fail_stale_trials",
+    "record_heartbeat", "get_stale_trial_ids", "fail_stale_trials", "delete_trials",
 )  # fmt: skip
 
 _SERVED: dict[tuple[str, float | None, float | None], BaseStorage] = {}
@@ -149,6 +149,9 @@ class ManagedStorage(BaseStorage):
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         return int(self._call("create_new_trial", study_id, template_trial))
+
+    def delete_trials(self, study_id: int, trial_ids: Sequence[int]) -> None:
+        self._call("delete_trials", study_id, trial_ids)
 
     def set_trial_param(
         self,

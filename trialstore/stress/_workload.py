@@ -6,7 +6,8 @@ most ``max_open`` unfinished trials of its own and, at random, creates (with
 ``create_new_trial`` or ``create_trial_or_list_waiting``) or enqueues trials,
 claims enqueued ones, sets parameters, reports intermediate values, sets attributes, beats,
 finishes its trials (complete, prune, fail), reads one trial or all trials, fails stale trials
-and, rarely, fails a trial of another worker.
+and, rarely, fails a trial of another worker or deletes one or two trials it has seen (in any
+state, its own or another worker's; only on storages that implement ``delete_trials``).
 
 Every key a worker writes to a trial is written once (param ``p<k>``, step ``k``, attribute
 ``a<k>``), so the final contents must hold exactly the acknowledged value of each.
@@ -42,6 +43,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "get_trial": 1.0,
     "read_all": 1.0,
     "abort_foreign": 0.15,
+    "delete": 0.3,
 }
 
 
@@ -118,6 +120,7 @@ class _Worker:
         self.known: list[int] = []
         self.seen_finished: dict[int, tuple[int, str]] = {}
         self.interval = storage.get_heartbeat_interval()
+        self.deletes = type(storage).delete_trials is not BaseStorage.delete_trials
         self.last_reap = time.monotonic()
         self.counter = 0
 
@@ -197,6 +200,8 @@ class _Worker:
             options.append(("get_trial", w.get("get_trial", 0)))
         if self.foreign_running:
             options.append(("abort_foreign", w.get("abort_foreign", 0)))
+        if self.known and self.deletes:
+            options.append(("delete", w.get("delete", 0)))
         options.append(("read_all", w.get("read_all", 0) if not self.study_full else 0.5))
         total = sum(weight for _, weight in options)
         x = self.rng.random() * total
@@ -316,8 +321,8 @@ class _Worker:
         try:
             self.call(op, args, fn)
         except _Failed as e:
-            if str(e) in ("UpdateFinishedTrialError", "KeyError"):
-                self.open.pop(trial.trial_id, None)  # reaped or failed by someone else
+            if str(e) in ("UpdateFinishedTrialError", "KeyError", "TrialDeletedError"):
+                self.open.pop(trial.trial_id, None)  # reaped, failed or deleted by another
             raise
 
     def _set_param(self) -> None:
@@ -404,6 +409,30 @@ class _Worker:
             lambda: self.storage.set_trial_state_values(tid, TrialState.FAIL),
         )
 
+    def _delete(self) -> None:
+        """Delete one or two trials this worker has seen, in one batch (the batch fails as a
+        whole when one of them was deleted meanwhile)."""
+        sid = self.study_id
+        assert sid is not None
+        candidates = self.known[-50:]
+        doomed = self.rng.sample(candidates, min(len(candidates), self.rng.randint(1, 2)))
+        try:
+            self.call(
+                "delete", {"s": sid, "ts": doomed}, lambda: self.storage.delete_trials(sid, doomed)
+            )
+        except _Unknown:
+            self._forget(doomed)  # maybe deleted: leave them alone
+            raise
+        self._forget(doomed)  # (a clean failure deleted nothing: keep them)
+
+    def _forget(self, trial_ids: list[int]) -> None:
+        gone = set(trial_ids)
+        self.known = [t for t in self.known if t not in gone]
+        self.waiting = [t for t in self.waiting if t not in gone]
+        self.foreign_running = [t for t in self.foreign_running if t not in gone]
+        for tid in trial_ids:
+            self.open.pop(tid, None)
+
     def _get_trial(self) -> None:
         tid = self.rng.choice(self.known[-50:])
         self.call(
@@ -433,21 +462,28 @@ class _Worker:
             self.study_full = True
 
     def _encode_read(self, trials: list[FrozenTrial]) -> list[Any]:
-        """``[count, rows]``: a row ``[id, number, state, digest]`` per trial, except finished
-        trials this worker already recorded with the same number and digest (a finished trial
-        never changes, and repeating it would make histories grow with the square of the study
-        size). Unfinished trials get an empty digest."""
+        """``[count, rows, repeated]``: a row ``[id, number, state, digest]`` per trial, except
+        finished trials this worker already recorded with the same number and digest (a
+        finished trial never changes, and repeating it would make histories grow with the
+        square of the study size); ``repeated`` lists those left out, as ``[first, last]``
+        ranges of ids, so that the read's every id is known (a deleted trial must not come
+        back). Unfinished trials get an empty digest."""
         rows: list[list[Any]] = []
+        repeated: list[list[int]] = []
         for t in trials:
             if t.state.is_finished():
                 seen = (t.number, trial_digest(t))
                 if self.seen_finished.get(t._trial_id) == seen:
+                    if repeated and repeated[-1][1] == t._trial_id - 1:
+                        repeated[-1][1] = t._trial_id
+                    else:
+                        repeated.append([t._trial_id, t._trial_id])
                     continue
                 self.seen_finished[t._trial_id] = seen
                 rows.append([t._trial_id, t.number, t.state.name, seen[1]])
             else:
                 rows.append([t._trial_id, t.number, t.state.name, ""])
-        return [len(trials), rows]
+        return [len(trials), rows, repeated]
 
     def _reap_target(self) -> int:
         """The study to fail stale trials of: the current one half the time, else the one

@@ -9,6 +9,8 @@ through :mod:`trialstore.stress._managed`):
 * ``lost-write``: one in ``lose_every`` acknowledged trial writes is silently dropped.
 * ``id-reuse``: one in ``reuse_every`` created trials gets the id of the trial created before
   it (replacing that trial).
+* ``stale-cache``: finished trials, once read, are served from a cache that deleting trials
+  does not clear, so deleted trials come back (a caching client that misses deletions).
 
 Never use them for anything but testing the checkers.
 """
@@ -19,7 +21,7 @@ import contextlib
 import datetime
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any
 
 from trialstore._core import FrozenTrial, TrialState, copy_trial, new_running_trial
@@ -34,6 +36,7 @@ __all__ = [
     "LostWriteStorage",
     "NoLockStorage",
     "NonAtomicClaimStorage",
+    "StaleCacheStorage",
     "make_broken_storage",
 ]
 
@@ -47,6 +50,10 @@ class _NoLock(contextlib.nullcontext[None]):
 
 class NoLockStorage(InMemoryStorage):
     """InMemoryStorage without its lock; creating a trial reads then writes the counters."""
+
+    #: No deletions (the workload then deletes nothing): without the lock they would leave
+    #: the store unreadable at the end, which is not the flaw this storage plants.
+    delete_trials = BaseStorage.delete_trials
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -154,6 +161,50 @@ class IdReuseStorage(InMemoryStorage):
             return super().create_new_trial(study_id, template_trial)
 
 
+class StaleCacheStorage(InMemoryStorage):
+    """Serves finished trials it has read before from a cache, as a caching client does, but
+    a deletion does not clear the cache: deleted trials keep coming back to readers."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._cache: dict[int, tuple[int, FrozenTrial]] = {}  # id -> (study id, trial)
+
+    def _remember(self, trials: list[FrozenTrial]) -> None:
+        with self._lock:
+            for trial in trials:
+                if trial.state.is_finished():
+                    study_id = self._trial_study.get(trial._trial_id)
+                    if study_id is not None:
+                        self._cache[trial._trial_id] = (study_id, trial)
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        with self._lock:
+            cached = self._cache.get(trial_id) if type(trial_id) is int else None
+        if cached is not None:
+            return copy_trial(cached[1])
+        trial = super().get_trial(trial_id)
+        self._remember([trial])
+        return trial
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[FrozenTrial]:
+        live = super().get_all_trials(study_id, deepcopy=False)
+        self._remember(live)
+        with self._lock:
+            merged = {t._trial_id: t for t in live}
+            for trial_id, (owner, trial) in self._cache.items():
+                if owner == study_id:
+                    merged.setdefault(trial_id, trial)
+        trials = sorted(merged.values(), key=lambda t: t.number)
+        if states is not None:
+            trials = [t for t in trials if t.state in states]
+        return [copy_trial(t) for t in trials] if deepcopy else trials
+
+
 def _new_trial(template: FrozenTrial | None) -> FrozenTrial:
     if template is not None:
         return check.check_template(template)
@@ -166,6 +217,7 @@ BROKEN_STORAGES: dict[str, type[InMemoryStorage]] = {
     "non-atomic-claim": NonAtomicClaimStorage,
     "lost-write": LostWriteStorage,
     "id-reuse": IdReuseStorage,
+    "stale-cache": StaleCacheStorage,
 }
 
 

@@ -1,19 +1,21 @@
 """Incremental best-trial tracking for the per-trial log line (private).
 
 Finished trials never change, so the best among the longest prefix (by number) of finished
-trials is remembered; each call scans only the trials after that prefix. In-process storages
-are probed by number; the others are listed once per call (``_scan.trials_from``), which
-their caches serve incrementally. (``BaseStorage.get_best_trial`` would list them and then
+trials is remembered; each call scans only the trials after that prefix. A finished trial may
+be deleted, though: when the remembered best is gone, the prefix is scanned again. In-process
+storages are probed by number; the others are listed once per call, which their caches serve
+incrementally. (``BaseStorage.get_best_trial`` would list them and then
 read the best trial again: one more round trip per logged trial on a database or a proxy.)
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 from trialstore._core import FrozenTrial, StudyDirection, TrialState, is_feasible
 from trialstore.storage.base import BaseStorage
-from trialstore.study._scan import trials_from
+from trialstore.study._scan import from_number, probes_by_number, trial_exists, trials_from
 
 __all__ = ["BestTracker"]
 
@@ -44,14 +46,24 @@ class BestTracker:
         None."""
         with self._lock:
             prefix, best = self._prefix, self._prefix_best
+            tail: Iterator[FrozenTrial]
+            if probes_by_number(self._storage):
+                if best is not None and not trial_exists(self._storage, self._study_id, best):
+                    prefix, best = 0, None  # deleted: find the best of the prefix again
+                tail = trials_from(self._storage, self._study_id, prefix)
+            else:
+                trials = self._storage.get_all_trials(self._study_id, deepcopy=False)
+                if best is not None:
+                    head = from_number(trials, best.number)[:1]
+                    if not head or head[0]._trial_id != best._trial_id:
+                        prefix, best = 0, None  # deleted: find the best of the prefix again
+                tail = iter(from_number(trials, prefix))
             extending = True
             tail_best: FrozenTrial | None = None
-            for index, trial in enumerate(
-                trials_from(self._storage, self._study_id, prefix), start=prefix
-            ):
+            for trial in tail:
                 state = trial.state
                 if extending and state.is_finished():
-                    prefix = index + 1
+                    prefix = trial.number + 1
                     if (
                         state == TrialState.COMPLETE
                         and self._better(trial, best)

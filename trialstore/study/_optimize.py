@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from trialstore._core import FrozenTrial, TrialState
-from trialstore.exceptions import TrialPruned
+from trialstore.exceptions import TrialDeletedError, TrialPruned
 from trialstore.logging import get_logger
 from trialstore.study._heartbeat import HeartbeatThread, fail_stale_trials
 from trialstore.study._tell import tell_trial
@@ -172,7 +172,7 @@ class _Worker:
                 finally:
                     if self._gc:
                         gc.collect()
-                if self._callbacks:
+                if self._callbacks and trial_id is not None:
                     frozen = self._study._storage.get_trial(trial_id)
                     for callback in self._callbacks:
                         callback(self._study, frozen)
@@ -211,23 +211,36 @@ class _Outcome:
 
 def _run_trial(
     study: Study, func: ObjectiveFuncType, catch: tuple[type[BaseException], ...]
-) -> int:
-    """Run one trial; return its id. Re-raise the objective's error unless it is caught."""
+) -> int | None:
+    """Run one trial; return its id, or None when the trial was deleted while it ran (one
+    warning is logged and the loop goes on). Re-raise the objective's error unless it is
+    caught (an error other than the deletion's, when the trial was deleted)."""
     if study._storage.get_heartbeat_interval() is not None:
         fail_stale_trials(study)
-    trial = study._ask()
+    try:
+        trial = study._ask()
+    except TrialDeletedError as e:  # deleted between its claim and its first read
+        _logger.warning(f"A trial was deleted as it started; none was run: {e}")
+        return None
     outcome = _call_objective(study, func, trial)
     try:
         _write_unknown_params(study, trial._trial_id, outcome)
         final, values, message, _ = tell_trial(
             study, trial, outcome.result, outcome.state, False, warn=False, trusted=True
         )
+    except TrialDeletedError:
+        _logger.warning(
+            f"Trial {trial.number} was deleted while it ran; its outcome is discarded."
+        )
+        error = outcome.error
+        if error is not None and not isinstance(error, (TrialDeletedError, TrialPruned, *catch)):
+            raise error from None
+        return None
     except Exception:
         final = study._storage.get_trial(trial._trial_id).state
-        values, message = None, None
+        _log_finished(study, trial, final, None, outcome, None)
         raise
-    finally:
-        _log_finished(study, trial, final, values, outcome, message)
+    _log_finished(study, trial, final, values, outcome, message)
     error = outcome.error
     if final == TrialState.FAIL and error is not None and not isinstance(error, catch):
         raise error

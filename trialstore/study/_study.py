@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from trialstore._core import FrozenTrial, StudyDirection, TrialState, create_trial, is_feasible
 from trialstore.distributions import BaseDistribution
-from trialstore.exceptions import UpdateFinishedTrialError
+from trialstore.exceptions import TrialDeletedError, UpdateFinishedTrialError
 from trialstore.logging import get_logger
 from trialstore.pruners import BasePruner
 from trialstore.samplers import BaseSampler
@@ -347,8 +347,8 @@ class Study:
                 try:
                     if self._storage.set_trial_state_values(trial_id, TrialState.RUNNING):
                         return trial_id, True
-                except UpdateFinishedTrialError:
-                    continue  # finished while WAITING (failed by hand): not claimable
+                except (UpdateFinishedTrialError, TrialDeletedError):
+                    continue  # finished or deleted while WAITING: not claimable
             # every one was claimed by others meanwhile: look again
 
     def _pop_waiting_trial_id_from_cursor(self) -> int | None:
@@ -357,11 +357,14 @@ class Study:
         claimed = None
         for frozen in trials_from(self._storage, self._study_id, cursor):
             cursor = frozen.number + 1
-            if frozen.state == TrialState.WAITING and self._storage.set_trial_state_values(
-                frozen._trial_id, TrialState.RUNNING
-            ):
-                claimed = frozen._trial_id
-                break
+            if frozen.state != TrialState.WAITING:
+                continue
+            try:
+                if self._storage.set_trial_state_values(frozen._trial_id, TrialState.RUNNING):
+                    claimed = frozen._trial_id
+                    break
+            except (UpdateFinishedTrialError, TrialDeletedError):
+                continue  # finished or deleted since it was read: not claimable
         with self._waiting_lock:
             self._waiting_cursor = max(self._waiting_cursor, cursor)
         return claimed
@@ -390,12 +393,63 @@ class Study:
                 or with values that are not numbers, PRUNED or FAIL with values. Or the
                 storage rejected the buffered parameters: the trial is then finished as FAIL,
                 without them.
+            TrialDeletedError: the trial was deleted (a KeyError).
             TypeError: ``trial`` is neither a Trial nor an int.
         """
         from trialstore.study._tell import tell_trial
 
         trial_id = tell_trial(self, trial, values, state, skip_if_finished, warn=True)[3]
         return self._storage.get_trial(trial_id)
+
+    # -- deleting trials -------------------------------------------------------------------------
+
+    def delete_trials(
+        self,
+        numbers: int | Iterable[int] | None = None,
+        *,
+        states: TrialState | Iterable[TrialState] | None = None,
+        dry_run: bool = False,
+    ) -> list[int]:
+        """Delete trials of the study, all or nothing: those with the given ``numbers`` (one
+        int or several), or in one of the given ``states`` (one or several, e.g.
+        ``states=TrialState.FAIL``), or both (a trial must then match both). Return the
+        numbers of the deleted trials, in order (with ``dry_run``, of the trials that would
+        be deleted, deleting nothing).
+
+        Afterwards no reader (this or another process, samplers, ``best_trial``) sees them;
+        their numbers are not given again. A RUNNING trial deleted under its worker's
+        ``optimize`` is dropped there with one warning. Needs a storage that implements
+        ``delete_trials`` (in-memory and journal; see docs/deleting-trials.md).
+
+        Raises:
+            ValueError: neither ``numbers`` nor ``states`` is given, a number is not an int,
+                or a state is not a TrialState.
+            KeyError: a number names no trial of the study (TrialDeletedError, a KeyError,
+                when that trial was deleted already). Nothing is deleted.
+            NotImplementedError: the storage cannot delete trials.
+        """
+        if numbers is None and states is None:
+            raise ValueError(
+                "delete_trials needs numbers, states or both (to delete every trial, pass "
+                "states=list(TrialState))."
+            )
+        wanted_numbers = None if numbers is None else _check_numbers(numbers)
+        wanted_states = None if states is None else _check_states(states)
+        trials = self._storage.get_all_trials(self._study_id, deepcopy=False)
+        by_number = {t.number: t for t in trials}
+        if wanted_numbers is not None:
+            for number in wanted_numbers:
+                if number not in by_number:  # raises the storage's error for it
+                    self._storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
+                    raise KeyError(f"No trial with number {number} in the study.")
+            chosen = [by_number[n] for n in sorted(set(wanted_numbers))]
+        else:
+            chosen = list(trials)
+        if wanted_states is not None:
+            chosen = [t for t in chosen if t.state in wanted_states]
+        if not dry_run:
+            self._storage.delete_trials(self._study_id, [t._trial_id for t in chosen])
+        return [t.number for t in chosen]
 
     # -- adding trials ---------------------------------------------------------------------------
 
@@ -516,6 +570,42 @@ class Study:
         if best is not None:
             message += f" Best is trial {best.number} with value: {best.value}."
         _logger.info(message)
+
+
+def _check_numbers(numbers: int | Iterable[int]) -> list[int]:
+    """Return the trial numbers as a list.
+
+    Raises:
+        ValueError: ``numbers`` is a str or not iterable, or holds something but an int.
+    """
+    if isinstance(numbers, int) and not isinstance(numbers, bool):
+        return [numbers]
+    if isinstance(numbers, (str, bytes)) or not isinstance(numbers, Iterable):
+        raise ValueError(f"numbers must be an iterable of ints, got {numbers!r}.")
+    checked = list(numbers)
+    for number in checked:
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise ValueError(f"numbers must hold ints (trial numbers), got {number!r}.")
+    return checked
+
+
+def _check_states(states: TrialState | Iterable[TrialState]) -> set[TrialState]:
+    """Return the states as a set.
+
+    Raises:
+        ValueError: ``states`` is a str or not iterable, or holds something but a TrialState.
+    """
+    if isinstance(states, TrialState):
+        return {states}
+    if isinstance(states, (str, bytes)) or not isinstance(states, Iterable):
+        raise ValueError(f"states must be an iterable of TrialState, got {states!r}.")
+    checked = set()
+    for state in states:
+        if not isinstance(state, TrialState):
+            allowed = ", ".join(s.name for s in TrialState)
+            raise ValueError(f"states must hold TrialState members ({allowed}), got {state!r}.")
+        checked.add(state)
+    return checked
 
 
 def _warn(message: str) -> None:

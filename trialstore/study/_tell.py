@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from trialstore._core import FrozenTrial, TrialState
+from trialstore.exceptions import TrialDeletedError
 from trialstore.logging import get_logger
 from trialstore.trial import Trial
 
@@ -48,6 +49,8 @@ def _resolve(study: Study, trial: Trial | int) -> tuple[int, FrozenTrial]:
             trial_id = study._storage.get_trial_id_from_study_id_trial_number(
                 study._study_id, trial
             )
+        except TrialDeletedError:
+            raise
         except KeyError:
             raise ValueError(
                 f"Cannot tell for trial with number {trial} since it has not been created."

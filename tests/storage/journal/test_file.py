@@ -321,9 +321,9 @@ def test_snapshots_written_between_random_writes_load_to_the_writers_state(
     tmp_path: Path, seed: int
 ) -> None:
     """Random writes to three studies (creates, enqueues, claims, parameters, values,
-    finishes, a deletion); between them, openers that write a snapshot after reading some
-    of the studies or none (so the snapshot mixes studies built and copied). Every later
-    opener sees the writer's state."""
+    finishes, deletions of trials, a deletion of a study); between them, openers that write
+    a snapshot after reading some of the studies or none (so the snapshot mixes studies
+    built and copied). Every later opener sees the writer's state."""
     import random
 
     rng = random.Random(seed)
@@ -344,7 +344,7 @@ def test_snapshots_written_between_random_writes_load_to_the_writers_state(
                 writer.set_trial_intermediate_value(tid, step, float(step))
             except KeyError:
                 unfinished.remove(tid)
-        elif action < 0.9:
+        elif action < 0.8:
             tid = unfinished.pop(rng.randrange(len(unfinished)))
             state = rng.choice([TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL])
             try:
@@ -355,6 +355,11 @@ def test_snapshots_written_between_random_writes_load_to_the_writers_state(
                 pass
             if state == TrialState.RUNNING:
                 unfinished.append(tid)
+        elif action < 0.9:
+            trials = writer.get_all_trials(sid)
+            doomed = [t._trial_id for t in rng.sample(trials, min(len(trials), 2))]
+            writer.delete_trials(sid, doomed)
+            unfinished = [t for t in unfinished if t not in doomed]
         elif step > 60 and studies[2] is not None:
             writer.delete_study(studies[2])
             studies[2] = None

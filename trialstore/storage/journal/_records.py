@@ -14,6 +14,7 @@ from typing import Any
 __all__ = [
     "BATCH_KEY",
     "COMPACTION_KEY",
+    "DELETED_TRIALS_KEY",
     "HEARTBEAT_KEY",
     "JournalOp",
     "dump_file_line",
@@ -34,6 +35,12 @@ COMPACTION_KEY = "trialstore_compacted"
 #: trial). trialstore's replay applies the batch all or nothing; Optuna ignores the field and
 #: applies the records one by one.
 BATCH_KEY = "trialstore_batch"
+#: The study system attribute key of a trial deletion: a SET_STUDY_SYSTEM_ATTR record (op 3)
+#: ``{"study_id": s, "system_attr": {DELETED_TRIALS_KEY: [trial ids]}}``. Optuna's replay
+#: stores it as a harmless study system attribute (a new op code would stop its replay);
+#: trialstore's replay deletes the trials (all or nothing, validated at the record's place in
+#: the log) and never shows the key among the study's system attributes.
+DELETED_TRIALS_KEY = "trialstore:deleted_trials"
 
 
 def is_batch_member(first: dict[str, Any], record: dict[str, Any]) -> bool:

@@ -3,7 +3,10 @@
 :class:`ReplayState` follows Optuna 5.0's replay rules exactly where they decide what other
 readers see (study ids count successful CREATE_STUDY records from 0, trial ids count successful
 CREATE_TRIAL records from 0 in log order, a trial's number is its index in its study, the first
-RUNNING record of a WAITING trial wins the claim). A record that is invalid when replayed (a
+RUNNING record of a WAITING trial wins the claim). A deletion of trials is trialstore's own (a
+study system attribute record that Optuna stores as an attribute, see ``DELETED_TRIALS_KEY``):
+a deleted trial keeps its id and number (its index), its contents are replaced by an empty
+FAIL trial, and every later record naming it is invalid. A record that is invalid when replayed (a
 duplicate name, a missing id, an update of a finished trial, an incompatible distribution) stays
 in the log and changes nothing; :meth:`ReplayState.apply` returns the error as a value, so only
 the writer of the record raises it.
@@ -31,11 +34,13 @@ from trialstore.distributions import (
 from trialstore.exceptions import (
     DuplicatedStudyError,
     StorageInternalError,
+    TrialDeletedError,
     UpdateFinishedTrialError,
 )
 from trialstore.storage._gc import gc_paused
 from trialstore.storage.journal._records import (
     BATCH_KEY,
+    DELETED_TRIALS_KEY,
     HEARTBEAT_KEY,
     JournalOp,
     format_datetime,
@@ -47,11 +52,12 @@ __all__ = [
     "SNAPSHOT_FORMAT",
     "MalformedRecordError",
     "ReplayState",
+    "deletion_record",
     "heartbeat_record",
     "trial_template_fields",
 ]
 
-SNAPSHOT_FORMAT = "trialstore-journal-snapshot/3"
+SNAPSHOT_FORMAT = "trialstore-journal-snapshot/4"
 _STATES = sorted(TrialState, key=int)  # index = the state's value in a snapshot row
 _COMPACTOR_WORKER_ID = "trialstore-compact"
 
@@ -66,9 +72,12 @@ class _Study:
     directions: list[StudyDirection]
     user_attrs: dict[str, Any] = field(default_factory=dict)
     system_attrs: dict[str, Any] = field(default_factory=dict)
+    #: Every trial created in the study, deleted ones included: index = number.
     trial_ids: list[int] = field(default_factory=list)
     distributions: dict[str, BaseDistribution] = field(default_factory=dict)
     deleted: bool = False
+    #: The ids of the study's deleted trials.
+    deleted_trials: set[int] = field(default_factory=set)
     #: Loaded from a snapshot and not built yet: its trials' rows as JSON text (see
     #: ``ReplayState.trials``).
     rows: str | None = None
@@ -173,12 +182,29 @@ class ReplayState:
         return None if study.deleted else study
 
     def live_trial(self, trial_id: Any) -> FrozenTrial | None:
-        """Return the stored trial with this id if its study is live, or None."""
+        """Return the stored trial with this id if its study is live and it is not deleted,
+        or None."""
         if type(trial_id) is not int or not 0 <= trial_id < len(self.trials):
             return None
-        if self.studies[self.trial_study[trial_id]].deleted:
+        study = self.studies[self.trial_study[trial_id]]
+        if study.deleted or trial_id in study.deleted_trials:
             return None
         return self.stored_trial(trial_id)
+
+    def is_deleted_trial(self, trial_id: Any) -> bool:
+        """Whether ``trial_id`` names a deleted trial of a live study."""
+        if type(trial_id) is not int or not 0 <= trial_id < len(self.trials):
+            return False
+        study = self.studies[self.trial_study[trial_id]]
+        return not study.deleted and trial_id in study.deleted_trials
+
+    def missing_trial_error(self, trial_id: Any) -> KeyError:
+        """The error of a trial id that names no live trial: TrialDeletedError for a deleted
+        trial of a live study, else KeyError."""
+        if self.is_deleted_trial(trial_id):
+            study_id = self.trial_study[trial_id]
+            return TrialDeletedError(f"Trial id {trial_id} of study {study_id} was deleted.")
+        return KeyError(f"No trial with id {trial_id!r}.")
 
     def stored_trial(self, trial_id: int) -> FrozenTrial:
         """Return the stored trial with this id (a valid id; deleted studies' included)."""
@@ -189,10 +215,13 @@ class ReplayState:
         return trial  # type: ignore[return-value]
 
     def trials_of(self, study: _Study) -> list[FrozenTrial]:
-        """Return the study's stored trials in number order."""
+        """Return the study's stored trials that are not deleted, in number order."""
         if study.rows is not None:
             self._build(study)
         trials = self.trials
+        deleted = study.deleted_trials
+        if deleted:
+            return [trials[i] for i in study.trial_ids if i not in deleted]  # type: ignore[misc]
         return [trials[i] for i in study.trial_ids]  # type: ignore[misc]
 
     def _build(self, study: _Study) -> None:
@@ -249,7 +278,7 @@ class ReplayState:
     def _updatable(self, trial_id: Any) -> FrozenTrial | BaseException:
         trial = self.live_trial(trial_id)
         if trial is None:
-            return KeyError(f"No trial with id {trial_id!r}.")
+            return self.missing_trial_error(trial_id)
         if trial.state.is_finished():
             return UpdateFinishedTrialError(
                 f"Trial#{trial.number} has already finished and can not be updated."
@@ -295,7 +324,36 @@ class ReplayState:
         return self._set_study_attr(record, "user_attr")
 
     def _set_study_system_attr(self, record: dict[str, Any]) -> Any:
+        attrs = record["system_attr"]
+        if isinstance(attrs, dict) and DELETED_TRIALS_KEY in attrs:
+            attrs = dict(attrs)
+            trial_ids = attrs.pop(DELETED_TRIALS_KEY)
+            if attrs:  # not a record trialstore writes; its other keys are attributes
+                self._set_study_attr({**record, "system_attr": attrs}, "system_attr")
+            return self._delete_trials(record["study_id"], trial_ids)
         return self._set_study_attr(record, "system_attr")
+
+    def _delete_trials(self, study_id: Any, trial_ids: Any) -> Any:
+        """Delete trials (a deletion record): all or nothing; an invalid record (not a list
+        of distinct ids, a missing study, an id that names no live trial of the study) changes
+        nothing and its outcome is the error."""
+        study = self.live_study(study_id)
+        if study is None:
+            return KeyError(f"No study with id {study_id!r}.")
+        if not isinstance(trial_ids, list) or any(type(t) is not int for t in trial_ids):
+            return ValueError(f"{DELETED_TRIALS_KEY} {trial_ids!r} is not a list of trial ids.")
+        if len(set(trial_ids)) != len(trial_ids):
+            return ValueError(f"{DELETED_TRIALS_KEY} {trial_ids!r} names a trial twice.")
+        for trial_id in trial_ids:
+            if self.live_trial(trial_id) is None:
+                return self.missing_trial_error(trial_id)
+            if self.trial_study[trial_id] != study_id:
+                return KeyError(f"No trial with id {trial_id} in study {study_id}.")
+        for trial_id in trial_ids:
+            self.trials[trial_id] = _tombstone(self.stored_trial(trial_id))
+            study.deleted_trials.add(trial_id)
+            self.heartbeats.pop(trial_id, None)
+        return None
 
     def _create_trial(self, record: dict[str, Any]) -> Any:
         study_id = record["study_id"]
@@ -542,6 +600,7 @@ class ReplayState:
                 {name: index(dist) for name, dist in s.distributions.items()},
                 s.trial_ids,
                 rows(s),
+                sorted(s.deleted_trials),
             ]
             for s in self.studies
         ]
@@ -575,7 +634,7 @@ class ReplayState:
         ]
         n_trials = 0
         for study_id, row in enumerate(doc["studies"]):
-            name, directions, ua, sa, deleted, sdists, trial_ids, rows = row
+            name, directions, ua, sa, deleted, sdists, trial_ids, rows, deleted_trials = row
             if not isinstance(rows, str) or not isinstance(trial_ids, list):
                 raise TypeError(f"study {study_id}: trials are not a list and a JSON text")
             study = _Study(
@@ -588,6 +647,7 @@ class ReplayState:
                 trial_ids=trial_ids,
                 rows=rows if trial_ids else None,
                 rows_count=len(trial_ids),
+                deleted_trials={int(t) for t in deleted_trials},
             )
             state.studies.append(study)
             if not deleted:
@@ -656,8 +716,42 @@ class ReplayState:
             if trial_id < len(self.trials):
                 trial = self.stored_trial(trial_id)
                 yield _trial_record(trial, self.trial_study[trial_id], wid)
+        for study_id, study in enumerate(self.studies):
+            if study.deleted_trials and not study.deleted:
+                yield deletion_record(wid, study_id, sorted(study.deleted_trials))
         for trial_id, beat in self.heartbeats.items():
             yield heartbeat_record(wid, trial_id, beat)
+
+
+def deletion_record(worker_id: str, study_id: int, trial_ids: list[int]) -> dict[str, Any]:
+    """Return the record of a deletion of trials: a SET_STUDY_SYSTEM_ATTR record of the
+    reserved key ``DELETED_TRIALS_KEY``, which Optuna stores as a study system attribute."""
+    return {
+        "op_code": int(JournalOp.SET_STUDY_SYSTEM_ATTR),
+        "worker_id": worker_id,
+        "study_id": study_id,
+        "system_attr": {DELETED_TRIALS_KEY: trial_ids},
+    }
+
+
+def _tombstone(trial: FrozenTrial) -> FrozenTrial:
+    """What a deleted trial's slot holds: its id, number and start, as an empty FAIL trial
+    (so a compacted journal shows Optuna a failed trial with nothing in it)."""
+    start = trial._datetime_start
+    return FrozenTrial(
+        number=trial.number,
+        state=TrialState.FAIL,
+        value=None,
+        values=None,
+        datetime_start=start,
+        datetime_complete=trial.datetime_complete or start,
+        params={},
+        distributions={},
+        user_attrs={},
+        system_attrs={},
+        intermediate_values={},
+        trial_id=trial._trial_id,
+    )
 
 
 def heartbeat_record(worker_id: str, trial_id: int, beat_time: float) -> dict[str, Any]:

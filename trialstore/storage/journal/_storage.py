@@ -17,6 +17,7 @@ from trialstore.distributions import BaseDistribution, distribution_to_json
 from trialstore.exceptions import (
     DuplicatedStudyError,
     StorageInternalError,
+    TrialDeletedError,
     UpdateFinishedTrialError,
 )
 from trialstore.storage import validation as check
@@ -25,6 +26,7 @@ from trialstore.storage.base import BaseStorage
 from trialstore.storage.journal._base import BaseJournalBackend, JournalReset
 from trialstore.storage.journal._records import (
     BATCH_KEY,
+    DELETED_TRIALS_KEY,
     HEARTBEAT_KEY,
     JournalOp,
     format_datetime,
@@ -62,6 +64,11 @@ class JournalStorage(BaseStorage):
     Opening reads the backend's snapshot (if one matches the log) and the records after it;
     when that tail is longer than ``snapshot_threshold`` records, the opener writes a new
     snapshot for the next one.
+
+    ``delete_trials`` appends one record that Optuna stores as a study system attribute (the
+    reserved key ``trialstore:deleted_trials``, which ``set_study_system_attr`` refuses and
+    which is never among the study's system attributes): every trialstore reader applies it
+    at its place in the log, so every object learns of a deletion as it learns of any write.
 
     Heartbeats (off unless ``heartbeat_interval`` is given; ``grace_period`` defaults to twice
     the interval) are records of their own, in a form Optuna ignores: a DISCARD_TRIALS record
@@ -259,7 +266,7 @@ class JournalStorage(BaseStorage):
     def _trial(self, trial_id: int) -> FrozenTrial:
         trial = self._state.live_trial(trial_id)
         if trial is None:
-            raise KeyError(f"No trial with id {trial_id!r}.")
+            raise self._state.missing_trial_error(trial_id)
         return trial
 
     def _updatable_trial(self, trial_id: int) -> FrozenTrial:
@@ -308,7 +315,17 @@ class JournalStorage(BaseStorage):
             )
 
     def set_study_system_attr(self, study_id: int, key: str, value: JSONSerializable) -> None:
+        """Set one system attribute of a study (see :meth:`BaseStorage.set_study_system_attr`).
+
+        Raises:
+            ValueError: also for the key ``trialstore:deleted_trials``, which the journal
+                reserves for deletions of trials.
+        """
         stored = check.check_attr(key, value)
+        if key == DELETED_TRIALS_KEY:
+            raise ValueError(
+                f"key {key!r} is reserved: the journal records deletions of trials under it."
+            )
         study_id = check.check_id(study_id, "study")
         with self._lock:
             self._precheck(lambda: self._study(study_id))
@@ -388,6 +405,32 @@ class JournalStorage(BaseStorage):
             trial_id: int = self._write(JournalOp.CREATE_TRIAL, fields)
             return trial_id
 
+    def delete_trials(self, study_id: int, trial_ids: Sequence[int]) -> None:
+        """Delete the trials with one record (see :meth:`BaseStorage.delete_trials`), applied
+        all or nothing at its place in the log, where a concurrent deletion of one of the
+        trials (through another object) is decided as for any write: the later record
+        changes nothing and its writer raises TrialDeletedError."""
+        checked = check.check_trial_ids(trial_ids)
+        study_id = check.check_id(study_id, "study")
+
+        def deletable() -> None:
+            self._study(study_id)
+            for trial_id in checked:
+                self._trial(check.check_id(trial_id, "trial"))
+                if self._state.trial_study[trial_id] != study_id:
+                    raise KeyError(f"No trial with id {trial_id} in study {study_id}.")
+
+        with self._lock:
+            if not checked:  # nothing to append: decide the check on the newest state
+                self._sync()
+                deletable()
+                return
+            self._precheck(deletable)
+            self._write(
+                JournalOp.SET_STUDY_SYSTEM_ATTR,
+                {"study_id": study_id, "system_attr": {DELETED_TRIALS_KEY: checked}},
+            )
+
     def set_trial_param(
         self,
         trial_id: int,
@@ -464,6 +507,10 @@ class JournalStorage(BaseStorage):
             if number >= len(trial_ids):
                 raise check.missing_trial_number(trial_number, study_id)
             trial_id: int = trial_ids[number]
+            if self._state.is_deleted_trial(trial_id):
+                raise TrialDeletedError(
+                    f"Trial#{trial_number} (id {trial_id}) of study {study_id} was deleted."
+                )
             return trial_id
 
     def get_trial_number_from_id(self, trial_id: int) -> int:
