@@ -254,9 +254,12 @@ class TrialsConformance(ConformanceBase):
                     storage.set_trial_user_attr(wrong, "k", 1)  # type: ignore[arg-type]
                 with pytest.raises(KeyError):
                     storage.set_trial_state_values(wrong, TrialState.FAIL)  # type: ignore[arg-type]
-        for number in (0.0, "0", True):
-            with pytest.raises(KeyError):
-                storage.get_trial_id_from_study_id_trial_number(study_id, number)  # type: ignore[arg-type]
+        for read_first in (False, True):  # a storage that keeps what it read: True is not 1
+            if read_first:
+                assert len(storage.get_all_trials(study_id)) == 2
+            for number in (0.0, "0", True, 1.0):
+                with pytest.raises(KeyError):
+                    storage.get_trial_id_from_study_id_trial_number(study_id, number)  # type: ignore[arg-type]
         for trial_id in trial_ids:
             assert storage.get_trial(trial_id).state == TrialState.RUNNING
             assert storage.get_trial(trial_id).user_attrs == {}
