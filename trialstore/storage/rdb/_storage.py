@@ -240,9 +240,8 @@ class RDBStorage(BaseStorage):
             self._cache.forget(study_id)
 
     def _set_study_attr(self, statement: Any, study_id: int, key: str, value: Any) -> None:
-        stored = check.check_attr(key, value)
-        params = {"study_id": self._study_key(study_id), "key": key}
-        params["value_json"] = json.dumps(stored)
+        stored = json.dumps(check.check_attr(key, value))
+        params = {"study_id": self._study_key(study_id), "key": key, "value_json": stored}
         self._run(lambda c: studies.set_study_attr(c, self._sql, statement, params), mode="write")
 
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
