@@ -61,7 +61,8 @@ SQLITE_IDS = (
     "AUTOINCREMENT): an id that named a deleted study or trial can name a new one"
 )
 SQLITE_HUGE_IDS = (
-    "Optuna's RDBStorage hands an id beyond 64 bits to SQLite, which raises OverflowError"
+    "Optuna's RDBStorage hands an id beyond 64 bits to SQLite, which raises OverflowError "
+    "instead of KeyError"
 )
 SQL_ID_CAST = "Optuna's RDBStorage hands ids to SQL, where True or 1.0 match the id 1"
 RDB_PARAM_OVERWRITE = (
@@ -235,8 +236,8 @@ class TestFromOptunaSQLite(_OptunaStorageConformance):
         "test_error_precedence[set_trial_state_values: missing trial beats a wrong number of "
         "values]": SQLITE_IDS,
         "test_error_precedence[set_trial_user_attr: missing trial]": SQLITE_IDS,
-        "test_study_ids_beyond_64_bits_raise_key_error": SQLITE_HUGE_IDS,
-        "test_trial_ids_beyond_64_bits_raise_key_error": SQLITE_HUGE_IDS,
+        "test_unknown_study_ids_of_any_size_raise_key_error": SQLITE_HUGE_IDS,
+        "test_unknown_trial_ids_of_any_size_raise_key_error": SQLITE_HUGE_IDS,
         "test_error_precedence[delete_study: missing study]": SQLITE_IDS,
         "test_deleted_name_is_free_and_ids_are_never_reused": SQLITE_IDS,
         "test_ids_that_are_not_ints_raise_key_error": SQL_ID_CAST,

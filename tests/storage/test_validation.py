@@ -59,3 +59,14 @@ def test_check_trial_number_raises_the_key_error_of_a_missing_number(value: Any)
         validation.check_trial_number(value, 3)
     assert info.value.args == (f"No trial with number {value!r} in study 3.",)
     assert validation.missing_trial_number(value, 3).args == info.value.args
+
+
+def test_check_id_takes_the_range_of_the_backend() -> None:
+    """A backend with 32-bit id columns passes ``max_id``: beyond it, no id exists."""
+    limit = 2**31 - 1
+    assert validation.check_id(limit, "study", max_id=limit) == limit
+    assert validation.check_id(-limit - 1, "trial", max_id=limit) == -limit - 1
+    for value in (limit + 1, -limit - 2, 2**40):
+        with pytest.raises(KeyError) as info:
+            validation.check_id(value, "trial", max_id=limit)
+        assert info.value.args == (f"No trial with id {value!r}.",)

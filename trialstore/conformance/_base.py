@@ -16,6 +16,7 @@ from trialstore.distributions import BaseDistribution
 from trialstore.storage.base import BaseStorage
 
 __all__ = [
+    "UNKNOWN_IDS",
     "ConformanceBase",
     "StorageFactory",
     "assert_same_trial",
@@ -36,6 +37,11 @@ class StorageFactory(Protocol):
     def __call__(
         self, *, heartbeat_interval: float | None = None, grace_period: float | None = None
     ) -> BaseStorage: ...
+
+
+#: Ids no storage of the suite hands out, of every size: beyond a 32-bit INTEGER column
+#: (2**31, 2**40) and beyond 64 bits. Each names no study or trial (KeyError).
+UNKNOWN_IDS = (2**31, -(2**31) - 1, 2**40, 2**63, -(2**63) - 1, 2**70)
 
 
 def unique_name(prefix: str = "conf") -> str:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from trialstore._core import StudyDirection, TrialState
-from trialstore.conformance._base import ConformanceBase, StorageFactory, unique_name
+from trialstore.conformance._base import (
+    UNKNOWN_IDS,
+    ConformanceBase,
+    StorageFactory,
+    unique_name,
+)
 from trialstore.exceptions import DuplicatedStudyError
 from trialstore.storage.base import BaseStorage
 
@@ -164,18 +170,32 @@ class StudiesConformance(ConformanceBase):
         for study_id in study_ids:
             assert storage.get_all_trials(study_id) == []
 
-    def test_study_ids_beyond_64_bits_raise_key_error(self, storage: BaseStorage) -> None:
+    def test_unknown_study_ids_of_any_size_raise_key_error(self, storage: BaseStorage) -> None:
         study_id = self.new_study(storage)
-        for huge in (2**63, -(2**63) - 1, 2**70):
-            with pytest.raises(KeyError):
-                storage.get_study_name_from_id(huge)
-            with pytest.raises(KeyError):
-                storage.get_all_trials(huge)
-            with pytest.raises(KeyError):
-                storage.set_study_user_attr(huge, "k", 1)
-            with pytest.raises(KeyError):
-                storage.create_new_trial(huge)
+        calls: dict[str, Callable[[int], object]] = {
+            "get_study_name_from_id": storage.get_study_name_from_id,
+            "get_study_directions": storage.get_study_directions,
+            "get_study_user_attrs": storage.get_study_user_attrs,
+            "get_study_system_attrs": storage.get_study_system_attrs,
+            "set_study_user_attr": lambda i: storage.set_study_user_attr(i, "k", 1),
+            "set_study_system_attr": lambda i: storage.set_study_system_attr(i, "k", 1),
+            "get_all_trials": storage.get_all_trials,
+            "get_n_trials": storage.get_n_trials,
+            "get_trial_id_from_study_id_trial_number": (
+                lambda i: storage.get_trial_id_from_study_id_trial_number(i, 0)
+            ),
+            "create_new_trial": storage.create_new_trial,
+            "create_trial_or_list_waiting": storage.create_trial_or_list_waiting,
+            "get_stale_trial_ids": storage.get_stale_trial_ids,
+            "delete_study": storage.delete_study,
+        }
+        for huge in UNKNOWN_IDS:
+            for name, call in calls.items():
+                with pytest.raises(KeyError):
+                    call(huge)
+                    pytest.fail(f"{name}({huge}) did not raise KeyError")
         assert storage.get_study_user_attrs(study_id) == {}
+        assert storage.get_study_system_attrs(study_id) == {}
         assert storage.get_n_trials(study_id) == 0
 
     def test_int_subclass_study_ids_name_the_same_study(self, storage: BaseStorage) -> None:

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import datetime
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from trialstore._core import FrozenTrial, StudyDirection, TrialState
-from trialstore.conformance._base import ConformanceBase, assert_same_trial, make_template
+from trialstore.conformance._base import (
+    UNKNOWN_IDS,
+    ConformanceBase,
+    assert_same_trial,
+    make_template,
+)
 from trialstore.distributions import (
     CategoricalDistribution,
     FloatDistribution,
@@ -91,7 +97,7 @@ class TrialsConformance(ConformanceBase):
     def test_trial_number_lookup_errors(self, storage: BaseStorage) -> None:
         study_id = self.new_study(storage)
         storage.create_new_trial(study_id)
-        for number in (1, -1, 10**6):
+        for number in (1, -1, 10**6, 2**31, 2**40):  # 2**31: beyond a 32-bit INTEGER column
             with pytest.raises(KeyError):
                 storage.get_trial_id_from_study_id_trial_number(study_id, number)
         gone = storage.create_new_trial(self.new_study(storage))
@@ -254,24 +260,43 @@ class TrialsConformance(ConformanceBase):
                     storage.set_trial_user_attr(wrong, "k", 1)  # type: ignore[arg-type]
                 with pytest.raises(KeyError):
                     storage.set_trial_state_values(wrong, TrialState.FAIL)  # type: ignore[arg-type]
-        for number in (0.0, "0", True):
-            with pytest.raises(KeyError):
-                storage.get_trial_id_from_study_id_trial_number(study_id, number)  # type: ignore[arg-type]
+        for read_first in (False, True):  # a storage that keeps what it read: True is not 1
+            if read_first:
+                assert len(storage.get_all_trials(study_id)) == 2
+            for number in (0.0, "0", True, 1.0):
+                with pytest.raises(KeyError):
+                    storage.get_trial_id_from_study_id_trial_number(study_id, number)  # type: ignore[arg-type]
         for trial_id in trial_ids:
             assert storage.get_trial(trial_id).state == TrialState.RUNNING
             assert storage.get_trial(trial_id).user_attrs == {}
 
-    def test_trial_ids_beyond_64_bits_raise_key_error(self, storage: BaseStorage) -> None:
+    def test_unknown_trial_ids_of_any_size_raise_key_error(self, storage: BaseStorage) -> None:
         study_id = self.new_study(storage)
         trial_id = storage.create_new_trial(study_id)
-        for huge in (2**63, -(2**63) - 1, 2**70):
-            with pytest.raises(KeyError):
-                storage.get_trial(huge)
-            with pytest.raises(KeyError):
-                storage.set_trial_user_attr(huge, "k", 1)
-            with pytest.raises(KeyError):
-                storage.set_trial_state_values(huge, TrialState.FAIL)
+        dist = FloatDistribution(0.0, 1.0)
+        calls: dict[str, Callable[[int], object]] = {
+            "get_trial": storage.get_trial,
+            "get_trial_number_from_id": storage.get_trial_number_from_id,
+            "get_trial_params": storage.get_trial_params,
+            "set_trial_param": lambda i: storage.set_trial_param(i, "x", 0.5, dist),
+            "set_trial_params": lambda i: storage.set_trial_params(i, {"x": (0.5, dist)}),
+            "set_trial_intermediate_value": lambda i: storage.set_trial_intermediate_value(
+                i, 0, 1.0
+            ),
+            "set_trial_user_attr": lambda i: storage.set_trial_user_attr(i, "k", 1),
+            "set_trial_system_attr": lambda i: storage.set_trial_system_attr(i, "k", 1),
+            "set_trial_state_values": lambda i: storage.set_trial_state_values(i, TrialState.FAIL),
+        }
+        if self.supports_heartbeats:
+            calls["record_heartbeat"] = storage.record_heartbeat
+        for huge in UNKNOWN_IDS:
+            for name, call in calls.items():
+                with pytest.raises(KeyError):
+                    call(huge)
+                    pytest.fail(f"{name}({huge}) did not raise KeyError")
         assert storage.get_trial(trial_id).state == TrialState.RUNNING
+        assert storage.get_trial(trial_id) == storage.get_all_trials(study_id)[0]
+        assert storage.get_trial(trial_id).params == {}
         assert storage.get_trial(trial_id).user_attrs == {}
 
     def test_int_subclass_trial_ids_name_the_same_trial(self, storage: BaseStorage) -> None:

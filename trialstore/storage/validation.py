@@ -67,18 +67,20 @@ def _check_name(field: str, name: Any) -> str:
     return name
 
 
-def check_id(value: Any, kind: Literal["study", "trial"]) -> int:
+def check_id(value: Any, kind: Literal["study", "trial"], *, max_id: int = MAX_ID) -> int:
     """Return the study or trial id ``value`` as a plain ``int``, ready to look up.
 
     An id is an ``int`` (an int subclass such as an ``IntEnum`` member counts; ``bool`` does
-    not) in ``[-MAX_ID - 1, MAX_ID]``. Anything else names no study or trial, so it raises
+    not) in ``[-max_id - 1, max_id]``. Anything else names no study or trial, so it raises
     the error of an id that does not exist, before the backend reads or writes anything.
-    Whether an id in range exists is for the backend to decide.
+    Whether an id in range exists is for the backend to decide. ``max_id``: the largest id
+    the backend stores (:data:`MAX_ID`, or less: ``2**31 - 1`` for 32-bit id columns, which
+    a database would fail to compare with a larger value).
 
     Raises:
         KeyError: ``No {kind} with id {value!r}.`` when ``value`` is not such an int.
     """
-    if isinstance(value, bool) or not isinstance(value, int) or not -MAX_ID - 1 <= value <= MAX_ID:
+    if isinstance(value, bool) or not isinstance(value, int) or not -max_id - 1 <= value <= max_id:
         raise KeyError(f"No {kind} with id {value!r}.")
     return int(value)
 

@@ -34,6 +34,7 @@ from trialstore.storage import get_storage
 from trialstore.storage.rdb import RDBStorage, _cache, _fast_paths, _read
 from trialstore.storage.rdb._dml import MAX_PARAMS_PER_STATEMENT
 from trialstore.storage.rdb._engine import create_engine, normalize_url
+from trialstore.storage.rdb._trial_writes import TrialWrites
 from trialstore.study import StudyDirection
 from trialstore.trial import TrialState
 
@@ -674,14 +675,14 @@ def test_first_write_of_a_name_sees_a_finish_committed_meanwhile(
     other = RDBStorage(url)
     study_id = storage.create_new_study([StudyDirection.MINIMIZE], "snapshot")
     trial_id = storage.create_new_trial(study_id)
-    real = RDBStorage._known_distribution
+    real = TrialWrites.known_distribution
 
-    def finish_meanwhile(self: RDBStorage, connection: sa.Connection, sid: int, name: str) -> Any:
+    def finish_meanwhile(self: TrialWrites, connection: sa.Connection, sid: int, name: str) -> Any:
         found = real(self, connection, sid, name)
         other.set_trial_state_values(trial_id, TrialState.FAIL)
         return found
 
-    monkeypatch.setattr(RDBStorage, "_known_distribution", finish_meanwhile)
+    monkeypatch.setattr(TrialWrites, "known_distribution", finish_meanwhile)
     with pytest.raises(UpdateFinishedTrialError):
         storage.set_trial_param(trial_id, "x", 0.5, FloatDistribution(0, 1))
     monkeypatch.undo()

@@ -22,11 +22,11 @@ from trialstore.exceptions import (
 )
 from trialstore.storage import validation as check
 from trialstore.storage._backoff import Backoff
+from trialstore.storage._trial_cache import StudyTrials, TrialCache
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.grpc import _convert as conv
 from trialstore.storage.grpc import _wire as wire
 from trialstore.storage.grpc._args import check_host, check_port, check_seconds, target
-from trialstore.storage.grpc._cache import StudyCache
 from trialstore.storage.grpc._errors import ProxyConnectionError, raise_rpc_error
 from trialstore.storage.grpc._pb import extensions_pb2 as ext
 from trialstore.storage.grpc._pb import storage_pb2 as pb
@@ -50,11 +50,6 @@ def _pem(value: bytes | str | os.PathLike[str] | None) -> bytes | None:
     if value is None or isinstance(value, bytes):
         return value
     return read_bytes(value)
-
-
-#: How many created trials' numbers a client keeps (a study needs the number right after the
-#: create; an older one is asked from the server).
-_KEPT_NUMBERS = 10_000
 
 
 def _never_sent(error: grpc.RpcError) -> bool:
@@ -200,11 +195,10 @@ class GrpcStorageProxy(BaseStorage):
             ((wire.AUTH_KEY, f"Bearer {self._token}"),) if self._token else ()
         )
         self._lock = threading.Lock()
-        self._caches: dict[int, StudyCache] = {}
+        #: The trials read (finished ones are kept) and the numbers of trials created lately.
+        self._trials = TrialCache(self._fetch_trials)
         self._names: dict[int, str] = {}
         self._directions: dict[int, list[StudyDirection]] = {}
-        # trial id -> (study id, number) of the last _KEPT_NUMBERS trials this client created.
-        self._numbers: dict[int, tuple[int, int]] = {}
         self._info: ext.GetServerInfoReply | None = None
         self._extensions: bool | None = None
         #: Extension methods the server answered with UNIMPLEMENTED (a trialstore server from
@@ -375,10 +369,7 @@ class GrpcStorageProxy(BaseStorage):
             return None, False
 
     def _remember_number(self, trial_id: int, study_id: int, number: int) -> None:
-        with self._lock:
-            self._numbers[trial_id] = (study_id, number)
-            if len(self._numbers) > _KEPT_NUMBERS:  # the oldest goes (dicts keep order)
-                del self._numbers[next(iter(self._numbers))]
+        self._trials.note_created(study_id, trial_id, number)
 
     # -- studies ----------------------------------------------------------------------------
 
@@ -404,10 +395,9 @@ class GrpcStorageProxy(BaseStorage):
 
     def _forget_study(self, study_id: int) -> None:
         with self._lock:
-            self._caches.pop(study_id, None)
             self._names.pop(study_id, None)
             self._directions.pop(study_id, None)
-            self._numbers = {t: v for t, v in self._numbers.items() if v[0] != study_id}
+        self._trials.forget(study_id)
 
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
         stored = check.check_attr(key, value)
@@ -680,9 +670,9 @@ class GrpcStorageProxy(BaseStorage):
 
     def get_trial_number_from_id(self, trial_id: int) -> int:
         trial_id = check.check_id(trial_id, "trial")  # before the cache: True is not an id
-        known = self._numbers.get(trial_id)
+        known = self._trials.number_of(trial_id)
         if known is not None:
-            return known[1]
+            return known
         return self.get_trial(trial_id).number
 
     @_optuna_fallback
@@ -702,28 +692,26 @@ class GrpcStorageProxy(BaseStorage):
         states: Container[TrialState] | None = None,
     ) -> list[FrozenTrial]:
         study_id = check.check_id(study_id, "study")
-        with self._lock:
-            cache = self._caches.setdefault(study_id, StudyCache())
-        with cache.lock:
-            after, included = cache.request()
-            request = pb.GetTrialsRequest(
-                study_id=study_id, included_trial_ids=included, trial_id_greater_than=after
-            )
-            try:
-                if self._has_extensions():
-                    exact = self._call(wire.EXT_GET_TRIALS, request).trials
-                    fresh = [conv.trial_from_proto(t.trial, t.extras) for t in exact]
-                else:
-                    plain = self._call(wire.GET_TRIALS, request).trials
-                    fresh = [conv.trial_from_proto(t) for t in plain]
-            except KeyError:
-                self._forget_study(study_id)
-                raise
-            cache.update(fresh)
-            trials = cache.trials()
-        if states is not None:
-            trials = [t for t in trials if t.state in states]
+        try:
+            with self._trials.fresh_view(study_id) as view:
+                trials = view.select(states)
+        except KeyError:
+            self._forget_study(study_id)
+            raise
         return [copy_trial(t) for t in trials] if deepcopy else trials
+
+    def _fetch_trials(self, study_id: int, view: StudyTrials) -> list[FrozenTrial]:
+        """The study's trials above the view's cursor or unfinished in it (one call)."""
+        request = pb.GetTrialsRequest(
+            study_id=study_id,
+            included_trial_ids=sorted(view.unfinished),
+            trial_id_greater_than=view.cursor(),
+        )
+        if self._has_extensions():
+            exact = self._call(wire.EXT_GET_TRIALS, request).trials
+            return [conv.trial_from_proto(t.trial, t.extras) for t in exact]
+        plain = self._call(wire.GET_TRIALS, request).trials
+        return [conv.trial_from_proto(t) for t in plain]
 
     # -- heartbeats -------------------------------------------------------------------------
 

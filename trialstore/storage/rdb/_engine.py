@@ -14,7 +14,7 @@ import re
 import threading
 import time
 import weakref
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc, pool
@@ -27,6 +27,8 @@ __all__ = [
     "PING_AFTER_IDLE",
     "SQLITE_BUSY_TIMEOUT",
     "TX_MODE",
+    "ErrorKind",
+    "TxMode",
     "check_url",
     "classify_error",
     "connection_error",
@@ -41,10 +43,15 @@ __all__ = [
 PING_AFTER_IDLE = 1.0
 #: Seconds a SQLite connection waits for another writer before giving up.
 SQLITE_BUSY_TIMEOUT = 600.0
-#: How the current context's next transaction begins: ``"none"`` (a single statement in
-#: autocommit mode: no BEGIN, no COMMIT), ``"read"`` (a consistent read-only snapshot) or
-#: ``"write"`` (SQLite: ``BEGIN IMMEDIATE``, so that writers queue instead of failing).
-TX_MODE: contextvars.ContextVar[str] = contextvars.ContextVar("trialstore_tx", default="write")
+#: How a transaction begins: ``"none"`` (a single statement in autocommit mode: no BEGIN, no
+#: COMMIT), ``"read"`` (a consistent read-only snapshot) or ``"write"`` (SQLite:
+#: ``BEGIN IMMEDIATE``, so that writers queue instead of failing).
+TxMode = Literal["none", "read", "write"]
+#: What a transient database error calls for (see :func:`classify_error`): ``"conflict"``
+#: (retry the transaction) or ``"disconnect"`` (reconnect and retry).
+ErrorKind = Literal["conflict", "disconnect"]
+#: The :data:`TxMode` of the current context's next transaction.
+TX_MODE: contextvars.ContextVar[TxMode] = contextvars.ContextVar("trialstore_tx", default="write")
 
 #: Driver name -> how to install it.
 _INSTALL = {
@@ -238,31 +245,8 @@ def create_engine(url: sa.URL, engine_kwargs: dict[str, Any] | None) -> sa.Engin
             ``engine_kwargs`` sets the isolation level (trialstore manages transactions
             itself).
     """
-    kwargs = dict(engine_kwargs or {})
-    for managed in ("isolation_level", "skip_autocommit_rollback"):
-        if managed in kwargs:
-            raise ValueError(
-                f"engine_kwargs: {managed!r} is managed by trialstore (its transactions need "
-                "the driver in autocommit mode); remove it."
-            )
-    kwargs["isolation_level"] = "AUTOCOMMIT"
-    kwargs["skip_autocommit_rollback"] = True
+    kwargs = _with_connect_defaults(url, _autocommit_kwargs(engine_kwargs))
     backend = url.get_backend_name()
-    if backend == "sqlite":
-        connect_args = dict(kwargs.pop("connect_args", {}))
-        connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT)
-        connect_args.setdefault("check_same_thread", False)
-        kwargs["connect_args"] = connect_args
-        if is_sqlite_memory(url):
-            kwargs.setdefault("poolclass", pool.StaticPool)
-    elif backend == "postgresql" and url.get_driver_name() == "psycopg":
-        # No server-side prepared statements: their generic plans assume a range such as
-        # "trial_id > $1" matches a third of the table, and scan it all on every read.
-        connect_args = dict(kwargs.pop("connect_args", {}))
-        connect_args.setdefault("prepare_threshold", None)
-        kwargs["connect_args"] = connect_args
-    elif backend == "mysql" and url.get_driver_name() == "pymysql" and _is_loopback(url):
-        kwargs["connect_args"] = _without_loopback_tls(url, dict(kwargs.pop("connect_args", {})))
     if backend == "sqlite":
         _check_options(url, None)  # before SQLAlchemy warns that it ignores them
     try:
@@ -273,16 +257,54 @@ def create_engine(url: sa.URL, engine_kwargs: dict[str, Any] | None) -> sa.Engin
         ) from None
     except ImportError as e:
         raise _missing_driver(url, e) from None
-    if backend != "sqlite":
-        _check_options(url, engine.dialect)
     if backend == "sqlite":
         _configure_sqlite(engine, memory=is_sqlite_memory(url))
     else:
         _configure_freshness(engine)
+        _check_options(url, engine.dialect)
         if not kwargs.get("pool_pre_ping"):
             _configure_idle_ping(engine)
     _configure_begin(engine, backend)
     return engine
+
+
+def _autocommit_kwargs(engine_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of ``engine_kwargs`` that runs the driver in autocommit mode.
+
+    Raises:
+        ValueError: ``engine_kwargs`` sets what trialstore manages (the isolation level).
+    """
+    kwargs = dict(engine_kwargs or {})
+    for managed in ("isolation_level", "skip_autocommit_rollback"):
+        if managed in kwargs:
+            raise ValueError(
+                f"engine_kwargs: {managed!r} is managed by trialstore (its transactions need "
+                "the driver in autocommit mode); remove it."
+            )
+    kwargs["isolation_level"] = "AUTOCOMMIT"
+    kwargs["skip_autocommit_rollback"] = True
+    return kwargs
+
+
+def _with_connect_defaults(url: sa.URL, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with trialstore's per-driver connection defaults under its own."""
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    if backend == "sqlite":
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT)
+        connect_args.setdefault("check_same_thread", False)
+        kwargs["connect_args"] = connect_args
+        if is_sqlite_memory(url):
+            kwargs.setdefault("poolclass", pool.StaticPool)
+    elif backend == "postgresql" and driver == "psycopg":
+        # No server-side prepared statements: their generic plans assume a range such as
+        # "trial_id > $1" matches a third of the table, and scan it all on every read.
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("prepare_threshold", None)
+        kwargs["connect_args"] = connect_args
+    elif backend == "mysql" and driver == "pymysql" and _is_loopback(url):
+        kwargs["connect_args"] = _without_loopback_tls(url, dict(kwargs.pop("connect_args", {})))
+    return kwargs
 
 
 def _driver_options(url: sa.URL, dialect: sa.Dialect | None) -> set[str] | None:
@@ -451,7 +473,7 @@ def _configure_begin(engine: sa.Engine, backend: str) -> None:
             connection.exec_driver_sql(statement)
 
 
-def classify_error(error: BaseException) -> str | None:
+def classify_error(error: BaseException) -> ErrorKind | None:
     """Return ``"conflict"`` (retry the transaction), ``"disconnect"`` (reconnect and retry)
     or None (not transient) for an exception raised by the database layer.
 
@@ -466,25 +488,34 @@ def classify_error(error: BaseException) -> str | None:
     orig = error.orig
     sqlstate = getattr(orig, "sqlstate", None)
     if isinstance(sqlstate, str):
-        if sqlstate in _PG_CONFLICT:
-            return "conflict"
-        if sqlstate.startswith(_PG_DISCONNECT_PREFIXES) or sqlstate == _PG_READ_ONLY:
-            return "disconnect"
-        return None
+        return _classify_sqlstate(sqlstate)
     module = type(orig).__module__
     if module.startswith(("pymysql", "MySQLdb")):
-        code = orig.args[0] if orig is not None and orig.args else None
-        if code in _MYSQL_CONFLICT:
-            return "conflict"
-        if code in _MYSQL_DISCONNECT:
-            return "disconnect"
-        return None
+        return _classify_mysql_code(orig.args[0] if orig is not None and orig.args else None)
     if module.startswith("psycopg") and isinstance(error, exc.OperationalError):
         return "disconnect"  # no SQLSTATE: the connection failed or was lost
     if module.startswith("sqlite3"):
         message = str(orig).lower()
         if "database is locked" in message or "database table is locked" in message:
             return "conflict"
+    return None
+
+
+def _classify_sqlstate(sqlstate: str) -> ErrorKind | None:
+    """:func:`classify_error` for a PostgreSQL error, by its SQLSTATE."""
+    if sqlstate in _PG_CONFLICT:
+        return "conflict"
+    if sqlstate.startswith(_PG_DISCONNECT_PREFIXES) or sqlstate == _PG_READ_ONLY:
+        return "disconnect"
+    return None
+
+
+def _classify_mysql_code(code: Any) -> ErrorKind | None:
+    """:func:`classify_error` for a MySQL/MariaDB error, by its error code."""
+    if code in _MYSQL_CONFLICT:
+        return "conflict"
+    if code in _MYSQL_DISCONNECT:
+        return "disconnect"
     return None
 
 

@@ -26,7 +26,15 @@ from trialstore.storage.rdb._tables import (
     trials,
 )
 
-__all__ = ["STUDY_ROW", "attrs_from_rows", "build_trials", "raw_rows", "select_trials"]
+__all__ = [
+    "STUDY_ROW",
+    "attrs_from_rows",
+    "build_trials",
+    "raw_rows",
+    "read_trial",
+    "read_trial_id",
+    "select_trials",
+]
 
 STUDY_ROW = -1
 _TRIAL, _VALUE, _INTERMEDIATE, _PARAM, _USER_ATTR, _SYSTEM_ATTR = range(6)
@@ -223,6 +231,18 @@ def raw_rows(result: sa.CursorResult[Any]) -> list[Any]:
 
 def build_trials(rows: Iterable[Sequence[Any]]) -> tuple[bool, list[FrozenTrial]]:
     """Turn the rows of :func:`select_trials` into (study row seen, trials ordered by id)."""
+    study_seen, builders = _collect(rows)
+    result = []
+    for trial_id in sorted(builders):
+        builder = builders[trial_id]
+        if builder.complete:  # child rows of a trial the trial SELECT did not match are dropped
+            result.append(_freeze(builder))
+    return study_seen, result
+
+
+def _collect(rows: Iterable[Sequence[Any]]) -> tuple[bool, dict[int, _Builder]]:
+    """Sort the rows of :func:`select_trials` by trial: (study row seen, trial id -> what its
+    rows hold)."""
     builders: dict[int, _Builder] = {}
     study_seen = False
     for kind, trial_id, row_id, i1, e1, s1, s2, f1, d1, d2 in rows:
@@ -248,12 +268,7 @@ def build_trials(rows: Iterable[Sequence[Any]]) -> tuple[bool, list[FrozenTrial]
             builder.user_attrs.append((row_id, s1, s2))
         else:
             builder.system_attrs.append((row_id, s1, s2))
-    result = []
-    for trial_id in sorted(builders):
-        builder = builders[trial_id]
-        if builder.complete:  # child rows of a trial the trial SELECT did not match are dropped
-            result.append(_freeze(builder))
-    return study_seen, result
+    return study_seen, builders
 
 
 def _freeze(b: _Builder) -> FrozenTrial:
@@ -289,3 +304,36 @@ def attrs_from_rows(rows: Sequence[Sequence[Any]] | None) -> dict[str, Any]:
     if not rows:
         return {}
     return {key: json.loads(text) for _, key, text in sorted(rows, key=lambda row: row[0])}
+
+
+def read_trial(connection: sa.Connection, read_one: sa.Executable, trial_id: int) -> FrozenTrial:
+    """The trial, by ``read_one`` (:func:`select_trials` of the trial ``:tid``).
+
+    Raises:
+        KeyError: no such trial.
+    """
+    _, found = build_trials(raw_rows(connection.execute(read_one, {"tid": trial_id})))
+    if not found:
+        raise KeyError(f"No trial with id {trial_id!r}.")
+    return found[0]
+
+
+def read_trial_id(connection: sa.Connection, study_id: int, number: int) -> int:
+    """The id of the study's trial ``number`` (one statement, a second one when not found).
+
+    Raises:
+        KeyError: no such study; then no such trial in it.
+    """
+    found = connection.execute(
+        sa.select(trials.c.trial_id).where(
+            trials.c.study_id == study_id, trials.c.number == number
+        )
+    ).scalar()
+    if found is not None:
+        return int(found)
+    exists = connection.execute(
+        sa.select(studies.c.study_id).where(studies.c.study_id == study_id)
+    ).scalar()
+    if exists is None:
+        raise KeyError(f"No study with id {study_id!r}.")
+    raise KeyError(f"No trial with number {number!r} in study {study_id}.")

@@ -22,6 +22,7 @@ __all__ = [
     "STUDY_DIRECTIONS",
     "TRIAL_STATES",
     "VALUE_TYPES",
+    "max_integer",
     "metadata",
     "studies",
     "study_directions",
@@ -91,6 +92,13 @@ def _datetime() -> sa.types.TypeEngine[Any]:
 
 def _enum(name: str, members: tuple[str, ...]) -> sa.Enum:
     return sa.Enum(*members, name=name)
+
+
+def max_integer(dialect: str) -> int:
+    """The largest value the ``sa.Integer`` columns (ids, numbers, steps) hold on
+    ``dialect``: 32-bit on PostgreSQL and MySQL/MariaDB, 64-bit on SQLite. PostgreSQL fails a
+    comparison of such a column with a larger value, rather than finding no row."""
+    return 2**63 - 1 if dialect == "sqlite" else 2**31 - 1
 
 
 metadata = sa.MetaData()

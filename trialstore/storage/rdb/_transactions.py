@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -25,10 +25,22 @@ from sqlalchemy import exc
 from trialstore.exceptions import StorageInternalError
 from trialstore.storage._backoff import Backoff
 from trialstore.storage.rdb import _engine
+from trialstore.storage.rdb._engine import TxMode
 
-__all__ = ["AmbiguousCommit", "Runs", "Transactions", "commit", "retry_conflicts", "roll_back"]
+__all__ = [
+    "AmbiguousCommit",
+    "Body",
+    "Runs",
+    "Transactions",
+    "commit",
+    "retry_conflicts",
+    "roll_back",
+]
 
 _T = TypeVar("_T")
+
+#: A transaction body: what :meth:`Transactions.run` runs on one connection.
+Body: TypeAlias = Callable[[sa.Connection], _T]
 
 
 class AmbiguousCommit(Exception):
@@ -117,7 +129,7 @@ class Transactions:
         self._pid = os.getpid()
 
     def run(
-        self, body: Callable[[sa.Connection], _T], *, mode: str, idempotent: bool = True
+        self, body: Callable[[sa.Connection], _T], *, mode: TxMode, idempotent: bool = True
     ) -> _T:
         """Run ``body`` in one transaction, retrying transient failures with backoff; return
         what it returns.
@@ -166,7 +178,7 @@ class Transactions:
             self._serial = threading.RLock()
             self._pid = os.getpid()
 
-    def _attempt(self, body: Callable[[sa.Connection], _T], mode: str) -> _T:
+    def _attempt(self, body: Callable[[sa.Connection], _T], mode: TxMode) -> _T:
         token = _engine.TX_MODE.set(mode)
         try:
             if self._serialize:
@@ -176,7 +188,7 @@ class Transactions:
         finally:
             _engine.TX_MODE.reset(token)
 
-    def _transaction(self, body: Callable[[sa.Connection], _T], mode: str) -> _T:
+    def _transaction(self, body: Callable[[sa.Connection], _T], mode: TxMode) -> _T:
         with self._engine.connect() as connection:
             try:
                 result = body(connection)
