@@ -9,162 +9,27 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from trialstore.stress._history import FAIL, OK, UNKNOWN, Op
-from trialstore.stress._linearizability import CounterOp, LinOp, check_counter, check_linearizable
+from trialstore.stress._check_base import (
+    FINISHED,
+    TRIAL_WRITES,
+    CheckContext,
+    Invariant,
+    OpIndex,
+    gone,
+    observed_ids,
+    read_rows,
+    reapers_by_study,
+)
+from trialstore.stress._check_linear import check_counter_linearizable, check_trial_linearizable
+from trialstore.stress._history import OK, UNKNOWN, Op
 
 __all__ = ["CheckContext", "Invariant", "RunCheck", "run_checkers"]
 
-_FINISHED = {"COMPLETE", "PRUNED", "FAIL"}
-_UNFINISHED = {"WAITING", "RUNNING"}
-_TRIAL_WRITES = {"set_param", "report", "set_attr", "heartbeat"}
-_MAX_EXAMPLES = 20
 
-
-@dataclass
-class CheckContext:
-    """What the checkers need besides the history and the final contents.
-
-    ``end_ns``: when the final contents were read (after every worker stopped).
-    ``deaths``: worker name -> monotonic ns at which it was SIGKILLed.
-    ``grace_period`` / ``heartbeat_interval``: the storage's settings (None: heartbeats off).
-    ``reap_every``: seconds between a worker's ``fail_stale_trials`` calls.
-    ``stale_slack``: seconds past the grace period after which a dead worker's trial must be
-    reported stale (the storage's clock resolution: e.g. whole seconds in a DATETIME column).
-    """
-
-    end_ns: int
-    deaths: dict[str, int] = field(default_factory=dict)
-    grace_period: float | None = None
-    heartbeat_interval: float | None = None
-    reap_every: float = 0.5
-    stale_slack: float = 1.5
-    max_lin_steps: int = 200_000
-
-
-@dataclass
-class Invariant:
-    """The result of one checker."""
-
-    name: str
-    checked: int = 0
-    violations: list[str] = field(default_factory=list)
-    violation_count: int = 0
-    inconclusive: int = 0
-    figures: dict[str, Any] = field(default_factory=dict)
-    #: Seconds from a worker's kill to the failing of its stale trial, one per reaped trial.
-    reap_delays: list[float] = field(default_factory=list, repr=False)
-
-    def violate(self, message: str) -> None:
-        """Count a violation; keep its description among the first few."""
-        self.violation_count += 1
-        if len(self.violations) < _MAX_EXAMPLES:
-            self.violations.append(message)
-
-    def merge(self, part: Invariant) -> None:
-        """Add the result of the same checker over another part of the run (a study)."""
-        self.checked += part.checked
-        self.violation_count += part.violation_count
-        self.violations.extend(part.violations[: _MAX_EXAMPLES - len(self.violations)])
-        self.inconclusive += part.inconclusive
-        self.reap_delays.extend(part.reap_delays)
-        for key, value in part.figures.items():
-            if isinstance(value, int) and not isinstance(value, bool):
-                self.figures[key] = self.figures.get(key, 0) + value
-            else:
-                self.figures.setdefault(key, value)
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain data for the report."""
-        data = {
-            "checked": self.checked,
-            "violated": self.violation_count,
-            "inconclusive": self.inconclusive,
-            "examples": self.violations,
-            **self.figures,
-        }
-        if self.reap_delays:
-            delays = sorted(self.reap_delays)
-            data["reap_delay_s"] = {
-                "count": len(delays),
-                "p50": round(delays[len(delays) // 2], 3),
-                "max": round(delays[-1], 3),
-            }
-        return data
-
-
-class _Index:
-    """One part of the run (a study's operations and final contents), indexed the ways the
-    per-study checkers need."""
-
-    def __init__(self, ops: Sequence[Op], studies: Sequence[dict[str, Any]]) -> None:
-        self.ops = ops
-        self.trials: dict[int, dict[str, Any]] = {}
-        self.trial_study: dict[int, int] = {}
-        self.studies: dict[int, dict[str, Any]] = {}
-        for study in studies:
-            self.studies[study["id"]] = study
-            for trial in study["trials"]:
-                self.trials[trial["id"]] = trial
-                self.trial_study[trial["id"]] = study["id"]
-        self.by_trial: dict[int, list[Op]] = defaultdict(list)
-        self.creates: list[Op] = []
-        #: Trials a delete that succeeded or may have succeeded named, and those gone from
-        #: the final contents (not surviving): their absence is no loss.
-        self.maybe_deleted: set[int] = set()
-        for op in ops:
-            if "t" in op.args:
-                self.by_trial[op.args["t"]].append(op)
-            if op.op == "delete":
-                for tid in op.args["ts"]:
-                    self.by_trial[tid].append(op)
-                    if op.outcome in (OK, UNKNOWN):
-                        self.maybe_deleted.add(tid)
-            if op.op in ("create_trial", "enqueue"):
-                self.creates.append(op)
-                if op.outcome == OK:
-                    self.by_trial[op.result].append(op)
-            if op.op == "fail_stale" and op.outcome == OK:
-                for tid in op.result or ():
-                    self.by_trial[tid].append(op)
-
-
-def _rows(op: Op) -> list[list[Any]]:
-    """The ``[id, number, state, digest]`` rows an acknowledged read observed (a read of all
-    trials leaves out finished trials its worker had already recorded unchanged)."""
-    if op.outcome != OK:
-        return []
-    if op.op == "read_all":
-        rows: list[list[Any]] = op.result[1]
-        return rows
-    if op.op == "get_trial":
-        return [op.result]
-    return []
-
-
-def _observed_ids(op: Op) -> list[int]:
-    """Every trial id an acknowledged read returned (a read of all trials also lists the
-    finished trials it left out of its rows, as ranges of ids)."""
-    ids = [row[0] for row in _rows(op)]
-    if op.op == "read_all" and op.outcome == OK and len(op.result) > 2:
-        for first, last in op.result[2]:
-            ids.extend(range(first, last + 1))
-    return ids
-
-
-def _gone(index: _Index, tid: int) -> bool:
-    """Whether the trial is missing from the final contents because it was (maybe)
-    deleted."""
-    return tid not in index.trials and tid in index.maybe_deleted
-
-
-def _created_ok(index: _Index) -> dict[int, Op]:
-    return {op.result: op for op in index.creates if op.outcome == OK}
-
-
-def check_ids_and_numbers(index: _Index) -> Invariant:
+def check_ids_and_numbers(index: OpIndex) -> Invariant:
     """Numbers are unique per study, 0..n-1 but for those of deleted trials; a trial's number
     never changes between reads. (That no trial id is handed out twice is checked over the
     whole run by :class:`RunCheck`.)"""
@@ -184,7 +49,7 @@ def check_ids_and_numbers(index: _Index) -> Invariant:
     for op in index.ops:
         if op.outcome != OK:
             continue
-        rows = _rows(op)
+        rows = read_rows(op)
         for tid, number, _state, _digest in rows:
             final = index.trials.get(tid)
             if final is None:
@@ -232,7 +97,7 @@ _Written = dict[int, dict[tuple[str, str], set[Any]]]
 _WRITE_FIELDS = {"set_param": "params", "report": "iv", "set_attr": "user_attrs"}
 
 
-def check_acknowledged_writes(index: _Index) -> Invariant:
+def check_acknowledged_writes(index: OpIndex) -> Invariant:
     """Every acknowledged write to a surviving trial (one not deleted) is in the final
     contents; nothing is there that nobody wrote."""
     inv = Invariant("acknowledged_writes_present")
@@ -248,13 +113,13 @@ def check_acknowledged_writes(index: _Index) -> Invariant:
     return inv
 
 
-def _note_finish_params(op: Op, index: _Index, inv: Invariant, written: _Written) -> None:
+def _note_finish_params(op: Op, index: OpIndex, inv: Invariant, written: _Written) -> None:
     """Parameters written with the finish: the batch goes first and is not atomic with the
     state (protocol §5.2), so even a failed finish may have stored it."""
     tid = op.args["t"]
     for key, value in op.args["p"].items():
         written[tid][("params", key)].add(value)
-        if op.outcome == OK and not _gone(index, tid):
+        if op.outcome == OK and not gone(index, tid):
             inv.checked += 1
             trial = index.trials.get(tid)
             stored = None if trial is None else trial["params"].get(key)
@@ -265,12 +130,12 @@ def _note_finish_params(op: Op, index: _Index, inv: Invariant, written: _Written
                 )
 
 
-def _note_write(op: Op, index: _Index, inv: Invariant, written: _Written) -> None:
+def _note_write(op: Op, index: OpIndex, inv: Invariant, written: _Written) -> None:
     """A single-value write that may have taken effect; if acknowledged, it must be stored."""
     tid, key, value = op.args["t"], str(op.args["k"]), op.args["v"]
     field_name = _WRITE_FIELDS[op.op]
     written[tid][(field_name, key)].add(value)
-    if op.outcome == OK and not _gone(index, tid):
+    if op.outcome == OK and not gone(index, tid):
         inv.checked += 1
         trial = index.trials.get(tid)
         stored = None if trial is None else trial[field_name].get(key)
@@ -281,11 +146,11 @@ def _note_write(op: Op, index: _Index, inv: Invariant, written: _Written) -> Non
             )
 
 
-def _check_acknowledged_effect(op: Op, index: _Index, inv: Invariant) -> None:
+def _check_acknowledged_effect(op: Op, index: OpIndex, inv: Invariant) -> None:
     """An acknowledged enqueue, create, finish or won claim must show in the final contents
     (unless the trial was deleted)."""
     tid = op.result if op.op in ("enqueue", "create_trial") else op.args.get("t")
-    if type(tid) is int and _gone(index, tid):
+    if type(tid) is int and gone(index, tid):
         return
     if op.op == "enqueue":
         inv.checked += 1
@@ -317,7 +182,7 @@ def _check_acknowledged_effect(op: Op, index: _Index, inv: Invariant) -> None:
             inv.violate(f"claim of trial {op.args['t']} won by {op.worker}#{op.seq} lost")
 
 
-def _check_nothing_unwritten(index: _Index, inv: Invariant, written: _Written) -> None:
+def _check_nothing_unwritten(index: OpIndex, inv: Invariant, written: _Written) -> None:
     """Every param, intermediate value and user attribute stored was written by someone
     (the enqueue's own ``q`` param and ``enqueued_by`` attribute aside)."""
     enqueued_q = {op.args["q"] for op in index.creates if op.op == "enqueue"}
@@ -332,7 +197,7 @@ def _check_nothing_unwritten(index: _Index, inv: Invariant, written: _Written) -
                     inv.violate(f"trial {tid} holds {fld}[{key}]={value!r} that nobody wrote")
 
 
-def check_finished_unchanged(index: _Index) -> Invariant:
+def check_finished_unchanged(index: OpIndex) -> Invariant:
     """Every observation of a finished trial (reads during the run and the final contents)
     shows the same contents."""
     inv = Invariant("finished_trials_unchanged")
@@ -340,9 +205,9 @@ def check_finished_unchanged(index: _Index) -> Invariant:
     for op in index.ops:
         if op.outcome != OK:
             continue
-        rows = _rows(op)
+        rows = read_rows(op)
         for tid, _number, state, digest in rows:
-            if state not in _FINISHED:
+            if state not in FINISHED:
                 continue
             inv.checked += 1
             where = f"{op.worker}#{op.seq}"
@@ -355,7 +220,7 @@ def check_finished_unchanged(index: _Index) -> Invariant:
                 )
     for tid, (digest, where) in first_seen.items():
         final = index.trials.get(tid)
-        if final is None and _gone(index, tid):
+        if final is None and gone(index, tid):
             continue
         inv.checked += 1
         if final is None or final["digest"] != digest:
@@ -363,7 +228,7 @@ def check_finished_unchanged(index: _Index) -> Invariant:
     return inv
 
 
-def check_single_winner(index: _Index) -> Invariant:
+def check_single_winner(index: OpIndex) -> Invariant:
     """At most one caller wins each claim, and each trial is finished by at most one call."""
     inv = Invariant("single_winner")
     claims, finishes = _winners(index, inv)
@@ -374,7 +239,7 @@ def check_single_winner(index: _Index) -> Invariant:
     return inv
 
 
-def _winners(index: _Index, inv: Invariant) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+def _winners(index: OpIndex, inv: Invariant) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
     """Return who won each claim and who finished each trial (counting the calls checked)."""
     claims: dict[int, list[str]] = defaultdict(list)
     finishes: dict[int, list[str]] = defaultdict(list)
@@ -420,7 +285,7 @@ def _may_list_before_a_beat(reaper: Op, beats: list[Op], ctx: CheckContext) -> b
     return False
 
 
-def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
+def check_stale_reaped(index: OpIndex, ctx: CheckContext) -> Invariant:
     """A RUNNING trial whose worker was killed after beating is stale once the grace period
     has passed since the kill: every ``fail_stale_trials`` call on its study invoked later than
     ``kill + grace_period + slack`` must fail it, unless it was already finished (by a call
@@ -448,7 +313,7 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
     slack_ns = int((ctx.grace_period + ctx.stale_slack) * 1e9)
     inv.figures["stale_after_s"] = float(ctx.grace_period + ctx.stale_slack)
     candidates = finished_before = no_reaper = 0
-    reapers, unknown_reapers = _reapers_by_study(index)
+    reapers, unknown_reapers = reapers_by_study(index)
     delays: list[float] = []
     in_flight = 0
     for tid, ops in index.by_trial.items():
@@ -491,20 +356,6 @@ def check_stale_reaped(index: _Index, ctx: CheckContext) -> Invariant:
     return inv
 
 
-def _reapers_by_study(index: _Index) -> tuple[dict[int, list[Op]], dict[int, list[Op]]]:
-    """Return the acknowledged ``fail_stale_trials`` calls by study, and those whose outcome
-    is unknown (their worker was killed or the storage lost the reply: they may have failed
-    any stale trial of their study, their result is not known)."""
-    reapers: dict[int, list[Op]] = defaultdict(list)
-    unknown_reapers: dict[int, list[Op]] = defaultdict(list)
-    for op in index.ops:
-        if op.op == "fail_stale" and op.outcome == OK:
-            reapers[op.args["s"]].append(op)
-        elif op.op == "fail_stale" and op.outcome == UNKNOWN:
-            unknown_reapers[op.args["s"]].append(op)
-    return reapers, unknown_reapers
-
-
 @dataclass
 class _StaleTrial:
     """A trial whose owner was killed after beating: stale from ``stale_from`` (ns) on.
@@ -540,250 +391,16 @@ def _judge_reapers(
     return False
 
 
-# -- linearizability ------------------------------------------------------------------------
-
-
-def _trial_step(op: Op) -> tuple[Callable[[Any], list[Any]], bool] | None:
-    """The register step of a history operation on one trial's state, and whether it is
-    pure (leaves the state as it is, or rejects it); None: the operation says nothing."""
-    kind, outcome, result = op.op, op.outcome, op.result
-    err = (op.error or "").split(":")[0]
-    finished_err = outcome == FAIL and err == "UpdateFinishedTrialError"
-    missing_err = outcome == FAIL and err == "KeyError"
-
-    if kind in ("create_trial", "enqueue"):
-        init = "RUNNING" if kind == "create_trial" else "WAITING"
-        return (lambda s: [init] if s == "ABSENT" else []), False
-    if kind == "delete":
-        return _delete_step(outcome)
-    if outcome == FAIL and err == "TrialDeletedError":
-        return _read_step("DELETED"), True
-    if missing_err:
-        return _read_step("ABSENT"), True
-    if finished_err and kind in ("claim", "finish", *_TRIAL_WRITES):
-        return (lambda s: [s] if s in _FINISHED else []), True
-    if kind == "claim":
-        return _claim_step(outcome, result)
-    if kind == "finish":
-        return _finish_step(outcome, result, op.args["state"])
-    if kind == "fail_stale":
-        if outcome == OK:
-            return (lambda s: ["FAIL"] if s == "RUNNING" else []), False
-        return None
-    if kind in _TRIAL_WRITES and outcome == OK:
-        return (lambda s: [s] if s in _UNFINISHED else []), True
-    return None
-
-
-def _delete_step(outcome: str) -> tuple[Callable[[Any], list[Any]], bool] | None:
-    """The step of a deletion of a batch naming the trial: an existing trial becomes
-    DELETED (a failed batch deleted nothing, and which of its trials made it fail is not
-    recorded: it says nothing)."""
-    if outcome == OK:
-        return (lambda s: ["DELETED"] if s not in ("ABSENT", "DELETED") else []), False
-    if outcome == UNKNOWN:
-        return (lambda s: ["DELETED", s] if s not in ("ABSENT", "DELETED") else [s]), False
-    return None
-
-
-def _claim_step(outcome: str, won: Any) -> tuple[Callable[[Any], list[Any]], bool] | None:
-    """The step of a claim (WAITING -> RUNNING) that neither failed as finished nor as
-    missing: a won claim moves WAITING on, a lost one saw it RUNNING."""
-    if outcome == OK:
-        if won:
-            return (lambda s: ["RUNNING"] if s == "WAITING" else []), False
-        return _read_step("RUNNING"), True
-    if outcome == UNKNOWN:
-        return (lambda s: ["RUNNING"] if s == "WAITING" else [s]), False
-    return None
-
-
-def _finish_step(
-    outcome: str, finished: Any, target: str
-) -> tuple[Callable[[Any], list[Any]], bool] | None:
-    """The step of a finish to ``target`` that neither failed as finished nor as missing
-    (one acknowledged with False fits no state)."""
-    if outcome == OK:
-        if finished:
-            return (lambda s: [target] if s in _UNFINISHED else []), False
-        return (lambda s: []), True
-    if outcome == UNKNOWN:
-        return (lambda s: [target] if s in _UNFINISHED else [s]), False
-    return None
-
-
-def _read_step(state: str) -> Callable[[Any], list[Any]]:
-    return lambda s: [s] if s == state else []
-
-
-def check_trial_linearizable(index: _Index, ctx: CheckContext) -> Invariant:
-    """Each trial's state, as a register, has a linearizable history (reads included)."""
-    inv = Invariant("linearizable_trial_state")
-    reads: dict[int, list[tuple[Op, str]]] = defaultdict(list)
-    for op in index.ops:
-        for tid, _number, state, _digest in _rows(op):
-            reads[tid].append((op, state))
-    _, stale_unknown = _reapers_by_study(index)
-    created = _created_ok(index)
-    steps_total = 0
-    deleted_final = {"state": "DELETED"}
-    finals = list(index.trials.items()) + [
-        (tid, deleted_final) for tid in sorted(created) if _gone(index, tid)
-    ]
-    for tid, final in finals:
-        lin = _trial_writes(tid, index, ctx)
-        initial = "ABSENT"
-        if tid not in created:
-            initial = "WAITING" if "enqueued_by" in final["user_attrs"] else "RUNNING"
-        for op, state in reads.get(tid, []):
-            lin.append(
-                LinOp(
-                    op.t0,
-                    op.t1,
-                    _read_step(state),
-                    label=f"{op.op} {op.worker}#{op.seq} saw {state}",
-                    pure=True,
-                )
-            )
-        study_id = index.trial_study.get(tid)
-        if study_id is None:  # deleted
-            study_id = created[tid].args["s"]
-        for op in stale_unknown.get(study_id, []):
-            lin.append(
-                LinOp(
-                    op.t0,
-                    ctx.end_ns,
-                    lambda s: ["FAIL", s] if s == "RUNNING" else [s],
-                    optional=True,
-                    symmetry="stale?",
-                    label="fail_stale?",
-                )
-            )
-        lin.append(
-            LinOp(
-                ctx.end_ns + 1,
-                ctx.end_ns + 2,
-                _read_step(final["state"]),
-                label=f"final state {final['state']}",
-                pure=True,
-            )
-        )
-        inv.checked += 1
-        result = check_linearizable(lin, initial, max_steps=ctx.max_lin_steps)
-        steps_total += result.steps
-        if result.ok is None:
-            inv.inconclusive += 1
-        elif not result.ok:
-            inv.violate(f"trial {tid}: no linearization (stuck at {result.stuck_at})")
-    inv.figures["search_steps"] = steps_total
-    return inv
-
-
-def _trial_writes(tid: int, index: _Index, ctx: CheckContext) -> list[LinOp]:
-    """The operations of the history that act on the trial ``tid``'s state (a reaper only if
-    it may have failed this trial), as register operations."""
-    lin: list[LinOp] = []
-    for op in index.by_trial.get(tid, []):
-        if op.op == "fail_stale" and op.outcome == OK and tid not in (op.result or ()):
-            continue
-        stepped = _trial_step(op)
-        if stepped is None:
-            continue
-        step, pure = stepped
-        t1 = min(op.effect_deadline, ctx.end_ns)
-        lin.append(
-            LinOp(
-                op.t0,
-                t1,
-                step,
-                optional=op.outcome == UNKNOWN,
-                symmetry=(op.op, op.args.get("state")),
-                label=f"{op.op} {op.worker}#{op.seq}",
-                pure=pure,
-            )
-        )
-    return lin
-
-
-def check_counter_linearizable(index: _Index, ctx: CheckContext) -> Invariant:
-    """Each study's trial count, as a fetch-and-increment counter whose value a create returns
-    (as the trial's number) and a read of all trials observes, has a linearizable history
-    (decided exactly by :func:`check_counter`, never inconclusive).
-
-    In a study where trials were deleted, a read no longer observes the counter (it counts
-    the trials left), so reads are left out; the counter ends at the highest number known
-    plus one, and an acknowledged create of a deleted trial whose number no read saw counts
-    as one of unknown outcome."""
-    inv = Invariant("linearizable_trial_counter")
-    per_study: dict[int, list[CounterOp]] = defaultdict(list)
-    deleting = {op.args["s"] for op in index.ops if op.op == "delete"}
-    numbers = {tid: trial["number"] for tid, trial in index.trials.items()}
-    for op in index.ops:
-        for tid, number, _state, _digest in _rows(op):
-            numbers.setdefault(tid, number)
-    for op in index.ops:
-        where = f"{op.op} {op.worker}#{op.seq}"
-        if op.op in ("create_trial", "enqueue"):
-            sid = op.args["s"]
-            if op.outcome == OK:
-                number = numbers.get(op.result)
-                if _gone(index, op.result) and number is None:
-                    per_study[sid].append(CounterOp(op.t0, ctx.end_ns, None, label=where))
-                    continue
-                if number is None or (
-                    not _gone(index, op.result) and index.trial_study.get(op.result) != sid
-                ):
-                    continue  # reported by acknowledged_writes_present
-                per_study[sid].append(
-                    CounterOp(op.t0, op.t1, number, label=f"{where} -> #{number}")
-                )
-            elif op.outcome == UNKNOWN:
-                end = min(op.effect_deadline, ctx.end_ns)
-                per_study[sid].append(CounterOp(op.t0, end, None, label=where))
-        elif op.op == "read_all" and op.outcome == OK and op.args["s"] not in deleting:
-            seen = op.result[0]
-            per_study[op.args["s"]].append(
-                CounterOp(op.t0, op.t1, seen, read=True, label=f"{where} saw {seen}")
-            )
-    for sid, study in index.studies.items():
-        n = len(study["trials"])
-        if sid in deleting:
-            known = [op.value for op in per_study.get(sid, []) if op.value is not None]
-            n = max([t["number"] + 1 for t in study["trials"]] + [v + 1 for v in known] + [0])
-        inv.checked += 1
-        result = check_counter(per_study.get(sid, []), n)
-        if not result.ok:
-            inv.violate(f"study {study['name']}: no linearization (stuck at {result.stuck_at})")
-    return inv
-
-
-def check_deleted_stay_deleted(index: _Index) -> Invariant:
+def check_deleted_stay_deleted(index: OpIndex) -> Invariant:
     """A trial whose deletion was acknowledged is not in the final contents, no read that
     began after the acknowledgement returned it, and no write to it that began after was
     acknowledged."""
     inv = Invariant("deleted_trials_stay_deleted")
-    deleted_at: dict[int, tuple[int, str]] = {}
-    for op in index.ops:
-        if op.op == "delete" and op.outcome == OK:
-            for tid in op.args["ts"]:
-                inv.checked += 1
-                where = f"{op.worker}#{op.seq}"
-                if tid in index.trials:
-                    inv.violate(f"trial {tid} deleted by {where} is in the final contents")
-                if tid not in deleted_at or op.t1 < deleted_at[tid][0]:
-                    deleted_at[tid] = (op.t1, where)
+    deleted_at = _acknowledged_deletions(index, inv)
     if not deleted_at:
         return inv
     for op in index.ops:
-        if op.outcome != OK:
-            continue
-        if op.op in ("read_all", "get_trial"):
-            seen = [tid for tid in _observed_ids(op) if tid in deleted_at]
-        elif op.op in ("claim", "finish", *_TRIAL_WRITES):
-            seen = [op.args["t"]] if op.args.get("t") in deleted_at else []
-        else:
-            continue
-        for tid in seen:
+        for tid in _named_deleted(op, deleted_at):
             inv.checked += 1
             if op.t0 > deleted_at[tid][0]:
                 inv.violate(
@@ -793,7 +410,35 @@ def check_deleted_stay_deleted(index: _Index) -> Invariant:
     return inv
 
 
-_PER_STUDY_CHECKS: tuple[Callable[[_Index, CheckContext], Invariant], ...] = (
+def _acknowledged_deletions(index: OpIndex, inv: Invariant) -> dict[int, tuple[int, str]]:
+    """Each trial whose deletion was acknowledged: the end of the first acknowledged deletion
+    and who made it. Counts, in ``inv``, the ones still in the final contents."""
+    deleted_at: dict[int, tuple[int, str]] = {}
+    for op in index.ops:
+        if op.op != "delete" or op.outcome != OK:
+            continue
+        for tid in op.args["ts"]:
+            inv.checked += 1
+            where = f"{op.worker}#{op.seq}"
+            if tid in index.trials:
+                inv.violate(f"trial {tid} deleted by {where} is in the final contents")
+            if tid not in deleted_at or op.t1 < deleted_at[tid][0]:
+                deleted_at[tid] = (op.t1, where)
+    return deleted_at
+
+
+def _named_deleted(op: Op, deleted_at: dict[int, tuple[int, str]]) -> list[int]:
+    """The deleted trials an acknowledged read returned or an acknowledged write wrote to."""
+    if op.outcome != OK:
+        return []
+    if op.op in ("read_all", "get_trial"):
+        return [tid for tid in observed_ids(op) if tid in deleted_at]
+    if op.op in ("claim", "finish", *TRIAL_WRITES) and op.args.get("t") in deleted_at:
+        return [op.args["t"]]
+    return []
+
+
+_PER_STUDY_CHECKS: tuple[Callable[[OpIndex, CheckContext], Invariant], ...] = (
     lambda index, ctx: check_ids_and_numbers(index),
     lambda index, ctx: check_acknowledged_writes(index),
     lambda index, ctx: check_finished_unchanged(index),
@@ -916,7 +561,7 @@ class RunCheck:
         """Run the per-study checkers on one part (its operations in any order)."""
         ordered = sorted(ops, key=lambda o: (o.t0, o.worker, o.seq))
         study = self._studies.get(part)
-        index = _Index(ordered, [] if study is None else [study])
+        index = OpIndex(ordered, [] if study is None else [study])
         for check in _PER_STUDY_CHECKS:
             result = check(index, self._ctx)
             self._results[result.name].merge(result)
