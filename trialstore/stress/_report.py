@@ -181,7 +181,6 @@ def build_report(
     operation.
     """
     all_ok = sorted(stats.all_ok)
-    ok_by_worker = {worker: sorted(times) for worker, times in stats.ok_by_worker.items()}
     seconds = max(1e-9, (t_end - t_start) / 1e9)
     buckets = [0] * int(seconds)  # whole seconds: a last partial one would read as a drop
     for t in all_ok:
@@ -194,56 +193,9 @@ def build_report(
         latency[name] = {f"p{int(q * 100)}_ms": round(_percentile(values, q), 3)
                          for q in (0.5, 0.95, 0.99)}  # fmt: skip
         latency[name]["count"] = len(values)
-    fault_rows = []
-    per_kind: dict[str, list[float]] = defaultdict(list)
-    writes: dict[str, list[tuple[int, int]]] = {}
-    if any(event.kind == "failover" for event in events):
-        for worker, flat in stats.writes_by_worker.items():
-            writes[worker] = sorted(zip(flat[::2], flat[1::2], strict=True))
-    worker_recoveries: list[float] = []
-    for event in events:
-        row = event.to_json()
-        row["t_start_s"] = round((event.t_start - t_start) / 1e9, 3)
-        row["duration_s"] = round((event.t_end - event.t_start) / 1e9, 3)
-        if event.kind == "failover":
-            row.update(_failover_recovery(event, writes, stats.deaths))
-            worker_recoveries += row["worker_recovery_s"].values()
-        else:
-            row["recovery_s"] = _recovery(event, ok_by_worker, all_ok)
-        if event.kind == "lock-holder-stop":
-            row["others_ok_during_stop"] = sum(
-                1
-                for w in event.affected
-                for t in ok_by_worker.get(w, ())
-                if event.t_start <= t <= event.t_end
-            )
-        del row["affected"], row["t_start"], row["t_end"]
-        fault_rows.append(row)
-        if row["recovery_s"] is not None:
-            per_kind[event.kind].append(row["recovery_s"])
+    fault_rows, worker_recoveries = _fault_rows(stats, events, t_start, all_ok)
     faults_by_kind = Counter(e.kind for e in events)
-    recovery_summary: dict[str, dict[str, Any]] = {}
-    for kind, values in per_kind.items():
-        values.sort()
-        recovery_summary[kind] = {
-            "p50_s": _percentile(values, 0.5),
-            "p95_s": _percentile(values, 0.95),
-            "p99_s": _percentile(values, 0.99),
-            "max_s": values[-1],
-        }
-    if worker_recoveries:
-        worker_recoveries.sort()
-        failover_rows = [row for row in fault_rows if row["kind"] == "failover"]
-        recovery_summary.setdefault("failover", {})["per_worker"] = {
-            "p50_s": _percentile(worker_recoveries, 0.5),
-            "p99_s": _percentile(worker_recoveries, 0.99),
-            "max_s": worker_recoveries[-1],
-            "resumed": sum(r["workers_resumed"] for r in failover_rows),
-            "at_kill": sum(r["workers_at_kill"] for r in failover_rows),
-            "killed_before_resuming": sum(
-                r["workers_killed_before_resuming"] for r in failover_rows
-            ),
-        }
+    recovery_summary = _recovery_summary(fault_rows, worker_recoveries)
     n_trials = sum(len(s["trials"]) for s in final["studies"])
     return {
         "config": config,
@@ -273,6 +225,72 @@ def build_report(
         "workers_killed": stats.workers_killed,
         **extra,
     }
+
+
+def _fault_rows(
+    stats: OpStats, events: Sequence[FaultEvent], t_start: int, all_ok: list[int]
+) -> tuple[list[dict[str, Any]], list[float]]:
+    """One row per fault event (times relative to the run's start, its recovery), and every
+    worker's recovery from each failover."""
+    ok_by_worker = {worker: sorted(times) for worker, times in stats.ok_by_worker.items()}
+    writes: dict[str, list[tuple[int, int]]] = {}
+    if any(event.kind == "failover" for event in events):
+        for worker, flat in stats.writes_by_worker.items():
+            writes[worker] = sorted(zip(flat[::2], flat[1::2], strict=True))
+    rows = []
+    worker_recoveries: list[float] = []
+    for event in events:
+        row = event.to_json()
+        row["t_start_s"] = round((event.t_start - t_start) / 1e9, 3)
+        row["duration_s"] = round((event.t_end - event.t_start) / 1e9, 3)
+        if event.kind == "failover":
+            row.update(_failover_recovery(event, writes, stats.deaths))
+            worker_recoveries += row["worker_recovery_s"].values()
+        else:
+            row["recovery_s"] = _recovery(event, ok_by_worker, all_ok)
+        if event.kind == "lock-holder-stop":
+            row["others_ok_during_stop"] = sum(
+                1
+                for w in event.affected
+                for t in ok_by_worker.get(w, ())
+                if event.t_start <= t <= event.t_end
+            )
+        del row["affected"], row["t_start"], row["t_end"]
+        rows.append(row)
+    return rows, worker_recoveries
+
+
+def _recovery_summary(
+    fault_rows: list[dict[str, Any]], worker_recoveries: list[float]
+) -> dict[str, dict[str, Any]]:
+    """Recovery percentiles by fault kind (and, for failovers, per worker)."""
+    per_kind: dict[str, list[float]] = defaultdict(list)
+    for row in fault_rows:
+        if row["recovery_s"] is not None:
+            per_kind[row["kind"]].append(row["recovery_s"])
+    summary: dict[str, dict[str, Any]] = {}
+    for kind, values in per_kind.items():
+        values.sort()
+        summary[kind] = {
+            "p50_s": _percentile(values, 0.5),
+            "p95_s": _percentile(values, 0.95),
+            "p99_s": _percentile(values, 0.99),
+            "max_s": values[-1],
+        }
+    if worker_recoveries:
+        worker_recoveries.sort()
+        failover_rows = [row for row in fault_rows if row["kind"] == "failover"]
+        summary.setdefault("failover", {})["per_worker"] = {
+            "p50_s": _percentile(worker_recoveries, 0.5),
+            "p99_s": _percentile(worker_recoveries, 0.99),
+            "max_s": worker_recoveries[-1],
+            "resumed": sum(r["workers_resumed"] for r in failover_rows),
+            "at_kill": sum(r["workers_at_kill"] for r in failover_rows),
+            "killed_before_resuming": sum(
+                r["workers_killed_before_resuming"] for r in failover_rows
+            ),
+        }
+    return summary
 
 
 def _causes(counts: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
