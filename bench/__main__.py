@@ -170,73 +170,89 @@ def _run_all(
             if reason is not None:
                 print(f"{'(all)':<34} {backend:<11} skipped: {reason}")
                 continue
-            # Rows measured with param_writes="at_tell" say so, so that they are never read
-            # as the default's.
-            mode = "" if args.param_writes == "immediate" else f" [{args.param_writes}]"
-            if "a" in only:
-                job = {"task": "optimize", "n_trials": n_opt, "param_writes": args.param_writes}
-                res = _pair(job, backend, workdir, url, args.timeout)
-                label = f"(a) optimize {n_opt}{mode}, trials/s"
-                print(_row(label, backend, res, "trials_per_s", True))
-            if "b" in only:
-                label = f"(b) 4 processes{mode}, trials/s"
-                if backend == "memory":
-                    print(
-                        f"{label:<34} {backend:<11} skipped: "
-                        "in-memory storage is not shared across processes"
-                    )
-                else:
-                    job = {
-                        "task": "processes",
-                        "n_trials": n_opt,
-                        "n_procs": 4,
-                        "param_writes": args.param_writes,
-                    }
-                    res = _pair(job, backend, workdir, url, args.timeout)
-                    print(_row(label, backend, res, "trials_per_s", True))
-            if "c" in only:
-                if backend == "memory":
-                    print(
-                        f"{'(c) load 5000 + read, s':<34} {backend:<11} skipped: "
-                        "in-memory storage does not outlive its process"
-                    )
-                else:
-                    job = {"task": "load", "n_trials": n_load}
-                    res = _pair(job, backend, workdir, url, args.timeout)
-                    label = f"(c) load {n_load} + read, s"
-                    print(_row(label, backend, res, "seconds", False))
-            if "d" in only:
-                for k in (1_000, 10_000, 100_000):
-                    k_run = max(10, int(k * args.k_scale))
-                    job = {"task": "trial_k", "k": k_run, "n_measure": 100}
-                    res = _pair(job, backend, workdir, url, args.timeout)
-                    print(
-                        _row(f"(d) trial k={k_run}, ms/trial", backend, res, "ms_per_trial", False)
-                    )
-            sys.stdout.flush()
+            _run_backend(args, backend, url, workdir, only, n_opt, n_load)
         if "tpe" in only:
-            seeds = list(range(args.tpe_seeds))
-            n_tpe = args.tpe_trials
-            print()
+            _run_tpe(args, workdir)
+
+
+def _run_backend(
+    args: argparse.Namespace,
+    backend: str,
+    url: str | None,
+    workdir: str,
+    only: set[str],
+    n_opt: int,
+    n_load: int,
+) -> None:
+    """Workloads (a) to (d) on one backend."""
+    # Rows measured with param_writes="at_tell" say so, so that they are never read
+    # as the default's.
+    mode = "" if args.param_writes == "immediate" else f" [{args.param_writes}]"
+    if "a" in only:
+        job = {"task": "optimize", "n_trials": n_opt, "param_writes": args.param_writes}
+        res = _pair(job, backend, workdir, url, args.timeout)
+        label = f"(a) optimize {n_opt}{mode}, trials/s"
+        print(_row(label, backend, res, "trials_per_s", True))
+    if "b" in only:
+        label = f"(b) 4 processes{mode}, trials/s"
+        if backend == "memory":
             print(
-                f"TPE quality: median best value over {len(seeds)} seeds after {n_tpe} trials "
-                "(lower is better; ratio = trialstore / optuna, target <= 2)"
+                f"{label:<34} {backend:<11} skipped: "
+                "in-memory storage is not shared across processes"
             )
-            for function in ("quadratic", "rosenbrock", "sphere5"):
-                job = {"task": "tpe", "function": function, "n_trials": n_tpe, "seeds": seeds}
-                res = _pair(job, "memory", workdir, None, args.timeout)
-                medians = {
-                    lib: statistics.median(r["best_values"])
-                    for lib, r in res.items()
-                    if "best_values" in r
-                }
-                if len(medians) != 2:
-                    print(f"{function:<34} error: {res}")
-                    continue
-                ts, op = medians["trialstore"], medians["optuna"]
-                ratio = ts / op if op > 0 else float("inf") if ts > 0 else 1.0
-                print(f"{function:<34} {'memory':<11} {ts:>12.4g} {op:>12.4g} {ratio:>8.2f}x")
-                sys.stdout.flush()
+        else:
+            job = {
+                "task": "processes",
+                "n_trials": n_opt,
+                "n_procs": 4,
+                "param_writes": args.param_writes,
+            }
+            res = _pair(job, backend, workdir, url, args.timeout)
+            print(_row(label, backend, res, "trials_per_s", True))
+    if "c" in only:
+        if backend == "memory":
+            print(
+                f"{'(c) load 5000 + read, s':<34} {backend:<11} skipped: "
+                "in-memory storage does not outlive its process"
+            )
+        else:
+            job = {"task": "load", "n_trials": n_load}
+            res = _pair(job, backend, workdir, url, args.timeout)
+            label = f"(c) load {n_load} + read, s"
+            print(_row(label, backend, res, "seconds", False))
+    if "d" in only:
+        for k in (1_000, 10_000, 100_000):
+            k_run = max(10, int(k * args.k_scale))
+            job = {"task": "trial_k", "k": k_run, "n_measure": 100}
+            res = _pair(job, backend, workdir, url, args.timeout)
+            print(_row(f"(d) trial k={k_run}, ms/trial", backend, res, "ms_per_trial", False))
+    sys.stdout.flush()
+
+
+def _run_tpe(args: argparse.Namespace, workdir: str) -> None:
+    """The TPE quality rows (in-memory, both libraries)."""
+    seeds = list(range(args.tpe_seeds))
+    n_tpe = args.tpe_trials
+    print()
+    print(
+        f"TPE quality: median best value over {len(seeds)} seeds after {n_tpe} trials "
+        "(lower is better; ratio = trialstore / optuna, target <= 2)"
+    )
+    for function in ("quadratic", "rosenbrock", "sphere5"):
+        job = {"task": "tpe", "function": function, "n_trials": n_tpe, "seeds": seeds}
+        res = _pair(job, "memory", workdir, None, args.timeout)
+        medians = {
+            lib: statistics.median(r["best_values"])
+            for lib, r in res.items()
+            if "best_values" in r
+        }
+        if len(medians) != 2:
+            print(f"{function:<34} error: {res}")
+            continue
+        ts, op = medians["trialstore"], medians["optuna"]
+        ratio = ts / op if op > 0 else float("inf") if ts > 0 else 1.0
+        print(f"{function:<34} {'memory':<11} {ts:>12.4g} {op:>12.4g} {ratio:>8.2f}x")
+        sys.stdout.flush()
 
 
 def _run_limit(args: argparse.Namespace, urls: dict[str, str], n_trials: int) -> None:

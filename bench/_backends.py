@@ -111,23 +111,7 @@ def open_storage(lib: str, location: dict[str, Any]) -> Any:
     if backend == "memory":
         return None
     if lib == "optuna":
-        import optuna
-        import optuna.storages.journal as optuna_journal
-
-        if backend == "journal":
-            return optuna.storages.JournalStorage(
-                optuna_journal.JournalFileBackend(location["path"])
-            )
-        if backend == "sqlite":
-            return f"sqlite:///{location['path']}"
-        if backend == "redis":
-            return optuna.storages.JournalStorage(
-                optuna_journal.JournalRedisBackend(location["url"], prefix=location["prefix"])
-            )
-        if backend == "grpc":
-            host, _, port = location["url"].rpartition(":")
-            return optuna.storages.GrpcStorageProxy(host=host, port=int(port))
-        return location["url"]
+        return _optuna_storage(location)
     from trialstore.storage import get_storage
 
     if backend == "journal":
@@ -140,3 +124,23 @@ def open_storage(lib: str, location: dict[str, Any]) -> Any:
     if backend == "grpc":
         return get_storage(f"grpc://{location['url']}")
     return get_storage(location["url"])
+
+
+def _optuna_storage(location: dict[str, Any]) -> Any:
+    """Optuna's storage (or URL) at ``location``."""
+    import optuna
+    import optuna.storages.journal as optuna_journal
+
+    backend = location["backend"]
+    if backend == "journal":
+        return optuna.storages.JournalStorage(optuna_journal.JournalFileBackend(location["path"]))
+    if backend == "sqlite":
+        return f"sqlite:///{location['path']}"
+    if backend == "redis":
+        return optuna.storages.JournalStorage(
+            optuna_journal.JournalRedisBackend(location["url"], prefix=location["prefix"])
+        )
+    if backend == "grpc":
+        host, _, port = location["url"].rpartition(":")
+        return optuna.storages.GrpcStorageProxy(host=host, port=int(port))
+    return location["url"]

@@ -153,6 +153,23 @@ def _journal(tmp_path: pathlib.Path) -> BaseStorage:
     return trialstore.storage.get_storage(f"journal:///{tmp_path / 'journal.log'}")
 
 
+def _url_of(kind: str, request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str | None:
+    """The URL of a fresh store of backend ``kind`` (None: in-memory, one shared object)."""
+    if kind == "journal":
+        return f"journal:///{tmp_path / 'journal.log'}"
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    if kind == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    if kind == "mysql":
+        return str(request.getfixturevalue("mysql_url"))
+    if kind == "redis":
+        prefix = request.getfixturevalue("redis_prefix")
+        url = request.getfixturevalue("redis_url").replace("redis://", "journal+redis://")
+        return f"{url}?prefix={prefix}"
+    return None
+
+
 @pytest.fixture(
     params=["memory", "journal", "sqlite", "postgresql", "mysql", "redis", "grpc"],
 )
@@ -163,28 +180,16 @@ def make_storage(
     kind = request.param
     opened: list[BaseStorage] = []
     server: Any = None
-    if kind == "memory":
-        shared = InMemoryStorage()
-        url = None
-    elif kind == "journal":
-        url = f"journal:///{tmp_path / 'journal.log'}"
-    elif kind == "sqlite":
-        url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
-    elif kind == "postgresql":
-        url = request.getfixturevalue("postgres_url")
-    elif kind == "mysql":
-        url = request.getfixturevalue("mysql_url")
-    elif kind == "redis":
-        prefix = request.getfixturevalue("redis_prefix")
-        url = request.getfixturevalue("redis_url").replace("redis://", "journal+redis://")
-        url += f"?prefix={prefix}"
-    else:
+    shared = InMemoryStorage()
+    if kind == "grpc":
         pytest.importorskip("grpc")
         from trialstore.storage.grpc import GrpcProxyServer
 
         server = GrpcProxyServer(InMemoryStorage(), port=0)
         server.start()
-        url = f"grpc://localhost:{server.port}"
+        url: str | None = f"grpc://localhost:{server.port}"
+    else:
+        url = _url_of(kind, request, tmp_path)
 
     def make() -> BaseStorage:
         storage = shared if url is None else trialstore.storage.get_storage(url)

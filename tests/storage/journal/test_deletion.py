@@ -154,9 +154,7 @@ def test_a_discard_trials_record_deletes_nothing(tmp_path: Path) -> None:
         {"0": 1},
     ],
 )
-def test_an_invalid_deletion_record_is_skipped_by_every_reader(
-    tmp_path: Path, value: Any
-) -> None:
+def test_an_invalid_deletion_record_is_skipped_by_every_reader(tmp_path: Path, value: Any) -> None:
     path = tmp_path / "journal.log"
     storage = JournalStorage(JournalFileBackend(path))
     sid, ids = _fill(storage)
@@ -254,4 +252,3 @@ def test_compaction_keeps_deletions_numbers_and_optuna_sees_empty_failed_trials(
         (0, optuna.trial.TrialState.FAIL, {}, None),
         (6, optuna.trial.TrialState.FAIL, {}, None),
     ]
-

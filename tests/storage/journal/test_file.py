@@ -316,8 +316,10 @@ def test_snapshot_after_trials_created_in_a_study_never_used_holds_them(
     assert state_of(opener) == state_of(writer)
 
 
+# One random walk over every kind of write: its branches are the actions it draws, read best
+# in one place.
 @pytest.mark.parametrize("seed", range(4))
-def test_snapshots_written_between_random_writes_load_to_the_writers_state(
+def test_snapshots_written_between_random_writes_load_to_the_writers_state(  # noqa: C901
     tmp_path: Path, seed: int
 ) -> None:
     """Random writes to three studies (creates, enqueues, claims, parameters, values,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -685,27 +685,7 @@ class ReplayState:
                 _, kind, study_id = pending
                 study = self.studies[study_id]
                 if kind == 0:
-                    yield {
-                        "op_code": int(JournalOp.CREATE_STUDY),
-                        "worker_id": wid,
-                        "study_name": study.name,
-                        "directions": [int(d) for d in study.directions],
-                    }
-                    if not study.deleted:
-                        for key, value in study.user_attrs.items():
-                            yield {
-                                "op_code": int(JournalOp.SET_STUDY_USER_ATTR),
-                                "worker_id": wid,
-                                "study_id": study_id,
-                                "user_attr": {key: value},
-                            }
-                        for key, value in study.system_attrs.items():
-                            yield {
-                                "op_code": int(JournalOp.SET_STUDY_SYSTEM_ATTR),
-                                "worker_id": wid,
-                                "study_id": study_id,
-                                "system_attr": {key: value},
-                            }
+                    yield from _study_records(study_id, study, wid)
                 else:
                     yield {
                         "op_code": int(JournalOp.DELETE_STUDY),
@@ -794,6 +774,33 @@ def trial_template_fields(trial: FrozenTrial) -> dict[str, Any]:
         str(step): value for step, value in trial.intermediate_values.items()
     }
     return fields
+
+
+def _study_records(study_id: int, study: _Study, wid: str) -> Iterator[dict[str, Any]]:
+    """The records that create study ``study_id`` with its attributes (a study deleted later
+    gets none: its deletion follows)."""
+    yield {
+        "op_code": int(JournalOp.CREATE_STUDY),
+        "worker_id": wid,
+        "study_name": study.name,
+        "directions": [int(d) for d in study.directions],
+    }
+    if study.deleted:
+        return
+    for key, value in study.user_attrs.items():
+        yield {
+            "op_code": int(JournalOp.SET_STUDY_USER_ATTR),
+            "worker_id": wid,
+            "study_id": study_id,
+            "user_attr": {key: value},
+        }
+    for key, value in study.system_attrs.items():
+        yield {
+            "op_code": int(JournalOp.SET_STUDY_SYSTEM_ATTR),
+            "worker_id": wid,
+            "study_id": study_id,
+            "system_attr": {key: value},
+        }
 
 
 def _trial_record(trial: FrozenTrial, study_id: int, worker_id: str) -> dict[str, Any]:

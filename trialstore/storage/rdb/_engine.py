@@ -129,18 +129,7 @@ def normalize_url(url: str | sa.URL) -> sa.URL:
     text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
     if text.lower().startswith("postgres"):
         text = _hosts.move_netloc_hosts(text)
-    try:
-        parsed = sa.engine.make_url(text)
-    except exc.ArgumentError:
-        raise ValueError(
-            f"storage URL {masked(text)!r} is not a database URL; expected e.g. "
-            "sqlite:///path.db, postgresql://user@host/db or mysql://user@host/db."
-        ) from None
-    except ValueError:  # SQLAlchemy's int() of the port
-        raise ValueError(
-            f"storage URL {masked(text)!r}: port {_port_text(text)!r} is not an integer from "
-            f"1 to {_MAX_PORT}."
-        ) from None
+    parsed = _parse_url(text)
     backend, _, driver = parsed.drivername.lower().partition("+")
     if backend == "postgres":
         backend = "postgresql"
@@ -161,6 +150,26 @@ def normalize_url(url: str | sa.URL) -> sa.URL:
     if backend in ("mysql", "mariadb") and "charset" not in parsed.query:
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     return parsed
+
+
+def _parse_url(text: str) -> sa.URL:
+    """SQLAlchemy's parse of ``text``.
+
+    Raises:
+        ValueError: not a database URL, or a port that is not an integer.
+    """
+    try:
+        return sa.engine.make_url(text)
+    except exc.ArgumentError:
+        raise ValueError(
+            f"storage URL {masked(text)!r} is not a database URL; expected e.g. "
+            "sqlite:///path.db, postgresql://user@host/db or mysql://user@host/db."
+        ) from None
+    except ValueError:  # SQLAlchemy's int() of the port
+        raise ValueError(
+            f"storage URL {masked(text)!r}: port {_port_text(text)!r} is not an integer from "
+            f"1 to {_MAX_PORT}."
+        ) from None
 
 
 def _port_text(text: str) -> str:

@@ -108,16 +108,7 @@ def canonical_hosts(url: sa.URL, shown: str) -> sa.URL:
             query, or ``target_session_attrs`` asks for a server that takes no writes (the
             message shows ``shown``, the URL with its password masked).
     """
-    attrs = url.query.get("target_session_attrs")
-    if attrs is not None:
-        value = attrs if isinstance(attrs, str) else ",".join(attrs)
-        if value not in WRITABLE_SESSION_ATTRS:
-            raise ValueError(
-                f"storage URL {shown!r}: target_session_attrs={value!r} reaches servers that "
-                f"take no writes; the storage writes, so use one of "
-                f"{', '.join(WRITABLE_SESSION_ATTRS)} (read-write is the default for "
-                "several hosts)."
-            )
+    _check_session_attrs(url, shown)
     if "host" not in url.query:
         return url
     entries = [_split_entry(entry, shown) for entry in _as_list(url.query["host"])]
@@ -133,21 +124,7 @@ def canonical_hosts(url: sa.URL, shown: str) -> sa.URL:
             "h2:5432."
         )
     hosts = [host for host, _ in entries]
-    ports = [_check_port(port, shown) for _, port in entries]
-    if "port" in url.query:
-        if any(ports):
-            raise ValueError(
-                f"storage URL {shown!r}: ports given both in host= (host:port) and in port=; "
-                "use one of the two."
-            )
-        ports = [_check_port(port, shown) for port in _as_list(url.query["port"])]
-        if len(ports) == 1:
-            ports *= len(hosts)  # libpq: one port for every host
-        if len(ports) != len(hosts):
-            raise ValueError(
-                f"storage URL {shown!r}: {len(hosts)} hosts but {len(ports)} ports; give one "
-                "port per host, or one for all."
-            )
+    ports = _ports(url, [port for _, port in entries], len(hosts), shown)
     query = dict(url.query)
     query["host"] = ",".join(hosts)
     query.pop("port", None)
@@ -157,6 +134,46 @@ def canonical_hosts(url: sa.URL, shown: str) -> sa.URL:
         for key, value in MULTI_HOST_DEFAULTS.items():
             query.setdefault(key, value)
     return url.set(query=query)
+
+
+def _check_session_attrs(url: sa.URL, shown: str) -> None:
+    """Raise ValueError when the URL's ``target_session_attrs`` reaches read-only servers."""
+    attrs = url.query.get("target_session_attrs")
+    if attrs is None:
+        return
+    value = attrs if isinstance(attrs, str) else ",".join(attrs)
+    if value not in WRITABLE_SESSION_ATTRS:
+        raise ValueError(
+            f"storage URL {shown!r}: target_session_attrs={value!r} reaches servers that "
+            f"take no writes; the storage writes, so use one of "
+            f"{', '.join(WRITABLE_SESSION_ATTRS)} (read-write is the default for "
+            "several hosts)."
+        )
+
+
+def _ports(url: sa.URL, in_hosts: list[str], n_hosts: int, shown: str) -> list[str]:
+    """The port of each host (``""``: the default), from ``host=h:p`` or from ``port=``.
+
+    Raises:
+        ValueError: a bad port, ports given both ways, or hosts and ports that do not pair.
+    """
+    ports = [_check_port(port, shown) for port in in_hosts]
+    if "port" not in url.query:
+        return ports
+    if any(ports):
+        raise ValueError(
+            f"storage URL {shown!r}: ports given both in host= (host:port) and in port=; "
+            "use one of the two."
+        )
+    ports = [_check_port(port, shown) for port in _as_list(url.query["port"])]
+    if len(ports) == 1:
+        ports *= n_hosts  # libpq: one port for every host
+    if len(ports) != n_hosts:
+        raise ValueError(
+            f"storage URL {shown!r}: {n_hosts} hosts but {len(ports)} ports; give one "
+            "port per host, or one for all."
+        )
+    return ports
 
 
 def hosts_of(url: sa.URL) -> list[str]:
