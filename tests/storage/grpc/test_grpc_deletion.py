@@ -207,7 +207,7 @@ def test_a_server_that_cannot_delete_raises_not_implemented(
     why: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class NoDeletion(InMemoryStorage):
-        delete_trials = BaseStorage.delete_trials  # type: ignore[assignment]
+        delete_trials = BaseStorage.delete_trials
 
     if why == "an older server":
         _hide_delete_trials(monkeypatch)
