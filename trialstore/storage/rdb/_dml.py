@@ -155,8 +155,17 @@ class Statements:
         in_study = t.study_id == sa.bindparam("study_id")
         newer = t.trial_id > sa.bindparam("max_id")
         if deletions:
+            # The study's deleted trials, read once per statement (a hashed or materialized
+            # subquery) rather than looked up row by row.
+            in_study = sa.and_(
+                in_study,
+                t.trial_id.not_in(
+                    sa.select(deleted_trials.c.trial_id).where(
+                        deleted_trials.c.study_id == sa.bindparam("study_id")
+                    )
+                ),
+            )
             live = ~sa.exists().where(deleted_trials.c.trial_id == t.trial_id)
-            in_study = sa.and_(in_study, live)
             #: The study's deletions above ``:deleted_after`` (its deletion sequence).
             deleted: sa.ColumnElement[bool] | None = sa.and_(
                 deleted_trials.c.study_id == sa.bindparam("study_id"),
