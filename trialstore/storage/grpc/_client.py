@@ -133,13 +133,15 @@ class GrpcStorageProxy(BaseStorage):
     the package docstring for the one case a server crash leaves open).
 
     Cache: :meth:`get_all_trials` syncs incrementally: only new and unfinished trials cross
-    the wire, finished ones are served from memory (they never change). Study names and
-    directions (fixed for a study id) are served from memory after the first read, and so are
-    the numbers of the trials this client created (a trialstore server sends them with the
-    create); the one lag this allows: after another client deletes the study, they are still
-    served until this client's next call that reads the study's trials or attributes. Every
-    other read asks the server, so writes and deletes by other clients are seen on the next
-    read.
+    the wire, finished ones are served from memory (they never change) until they are
+    deleted: each sync of a trialstore server's study also brings the deleted trial numbers
+    this client lacks, wherever the deletion was made. Study names and directions (fixed for
+    a study id) are served from memory after the first read, and so are the numbers of the
+    trials this client created (a trialstore server sends them with the create); the one lag
+    this allows: after another client deletes the study or the trial, they are still served
+    until this client's next call that reads the study's trials or attributes (or, for a
+    trial, the trial). Every other read asks the server, so writes and deletes by other
+    clients are seen on the next read.
 
     Thread-safe; picklable (the child process opens its own channel, cache empty).
 

@@ -67,8 +67,9 @@ class RDBStorage(BaseStorage):
     :class:`StorageNotFoundError`.
 
     Concurrency: safe for many threads on one object and many processes or machines on one
-    database. Trial numbers are unique and dense per study, also against Optuna writing the
-    same study (both lock the study row while numbering). Deadlocks, serialization failures,
+    database. Trial numbers are unique per study and never reused, and dense until trials
+    are deleted, also against Optuna writing the same study (both lock the study row while
+    numbering). Deadlocks, serialization failures,
     "database is locked" and lost connections are retried inside the storage with backoff
     (for up to ``retry_timeout`` seconds; a lost connection is re-established, also after a
     server restart). A commit cut off by a lost connection is ambiguous: creating a study or
@@ -77,7 +78,9 @@ class RDBStorage(BaseStorage):
     timestamp, to the microsecond), the other writes are repeated (they are idempotent).
 
     Reads are incremental: this object keeps the finished trials it has read (they never
-    change), so reading a study costs one query for the trials that are new or unfinished.
+    change), so reading a study costs one query for the trials that are new or unfinished,
+    which also brings the study's trial deletions made since the previous one (by any
+    process): see :meth:`delete_trials`.
 
     Heartbeats use the database's clock. Datetimes are stored as naive UTC and returned as naive
     local time (Optuna's convention); MySQL keeps microseconds. The object pickles (the
