@@ -248,3 +248,23 @@ def test_get_trials_requests_read_as_optunas_and_back() -> None:
         1,
     )
     assert (read.known_numbers, read.known_deleted) == (0, 0)
+
+
+def test_a_number_a_client_claims_to_know_bounds_the_reply_only_if_it_was_deleted(
+    backend: InMemoryStorage, client: GrpcStorageProxy
+) -> None:
+    from trialstore.storage.grpc import _wire as wire
+
+    study_id = backend.create_new_study(MIN, "s")
+    ids = _finished(backend, study_id, 4)
+    backend.delete_trials(study_id, [ids[1], ids[3]])
+
+    def deleted_numbers(known_numbers: int) -> list[int]:
+        request = ext.GetTrialsRequest(study_id=study_id, known_numbers=known_numbers)
+        reply = client._call(wire.EXT_GET_TRIALS, request)
+        assert reply.deleted_numbers_sent
+        return list(reply.deleted_numbers)
+
+    assert deleted_numbers(0) == [1]  # the server sees no trial above 2
+    assert deleted_numbers(4) == [1, 3]  # number 3 was deleted: the client held it
+    assert deleted_numbers(2**40) == [1]  # no such number: not taken

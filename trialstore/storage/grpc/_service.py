@@ -18,6 +18,7 @@ import grpc
 from google.protobuf.message import Message
 
 from trialstore._core import FrozenTrial, new_running_trial
+from trialstore.exceptions import TrialDeletedError
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.grpc import _convert as conv
 from trialstore.storage.grpc import _wire as wire
@@ -347,12 +348,29 @@ class Service:
         numbers are those of no live trial, and their count costs nothing to compare."""
         trials = self._storage.get_all_trials(request.study_id, deepcopy=False)
         reply = ext.GetTrialsReply(trials=[conv.exact_trial(t) for t in _since(trials, request)])
-        top = max(request.known_numbers - 1, trials[-1].number if trials else -1)
+        top = trials[-1].number if trials else -1
+        known = request.known_numbers - 1
+        if known > top and (
+            known + 1 - len(trials) == request.known_deleted
+            or self._deleted_number(request.study_id, known)
+        ):
+            top = known  # the client's highest numbers were deleted
         if top + 1 - len(trials) != request.known_deleted:
             live = {t.number for t in trials}
             reply.deleted_numbers_sent = True
             reply.deleted_numbers.extend(n for n in range(top + 1) if n not in live)
         return reply
+
+    def _deleted_number(self, study_id: int, number: int) -> bool:
+        """Whether the study's trial ``number`` was deleted. A number a client says it knows
+        above the live ones is taken only then: it bounds the list of deleted numbers."""
+        try:
+            self._storage.get_trial_id_from_study_id_trial_number(study_id, number)
+        except TrialDeletedError:
+            return True
+        except KeyError:
+            return False
+        return False  # created since the listing: not deleted
 
     def _set_exact_state_values(
         self, request: ext.SetTrialStateValuesRequest, _call: _Call
