@@ -13,12 +13,16 @@ import trialstore
 from trialstore.trial import TrialState
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    """A journal with study ``s``: trials 0, 2, 4 FAIL, 1, 3, 5 COMPLETE."""
-    path = tmp_path / "journal.log"
-    path.touch()
-    storage_url = f"journal:///{path}"
+@pytest.fixture(params=["journal", "sqlite"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A journal or a SQLite database with study ``s``: trials 0, 2, 4 FAIL, 1, 3, 5
+    COMPLETE."""
+    if request.param == "journal":
+        path = tmp_path / "journal.log"
+        path.touch()
+        storage_url = f"journal:///{path}"
+    else:
+        storage_url = f"sqlite:///{tmp_path / 'study.db'}"
     study = trialstore.create_study(storage=storage_url, study_name="s")
 
     def objective(trial: trialstore.Trial) -> float:
@@ -117,14 +121,26 @@ def test_errors_are_one_line(url: str, tmp_path: Path, capsys: pytest.CaptureFix
     assert run(capsys, [*base, "--study", "s", "--number", "0"])[0] == 0
     line = error_line(capsys, [*base, "--study", "s", "--number", "0"], command="trials delete")
     assert "was deleted" in line
-    sqlite = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    trialstore.create_study(storage=sqlite, study_name="r").ask()
-    line = error_line(
-        capsys,
-        ["trials", "delete", "--storage", sqlite, "--study", "r", "--number", "0", "-y"],
-        command="trials delete",
-    )
-    assert "cannot delete trials" in line
+
+
+def test_a_database_optuna_made_needs_the_upgrade_command_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The commands open storages without changing their schema: a database Optuna made has
+    no table of deleted trials until ``trialstore storage upgrade`` adds it."""
+    optuna = pytest.importorskip("optuna")
+    sqlite = f"sqlite:///{tmp_path / 'optuna.db'}"
+    theirs = optuna.storages.RDBStorage(sqlite)
+    optuna.create_study(storage=theirs, study_name="r").ask()
+    theirs.engine.dispose()
+    argv = ["trials", "delete", "--storage", sqlite, "--study", "r", "--number", "0", "-y"]
+    code, _, err = run(capsys, argv)  # the trials are listed, then the deletion refused
+    assert code == 1
+    assert err.startswith("trialstore trials delete: error: cannot delete trials")
+    assert "trialstore storage upgrade" in err and len(err.splitlines()) == 1
+    assert run(capsys, ["storage", "upgrade", "--storage", sqlite])[0] == 0
+    assert run(capsys, argv)[0] == 0
+    assert trialstore.load_study(study_name="r", storage=sqlite).trials == []
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from trialstore.distributions import BaseDistribution
 from trialstore.storage import BaseStorage, InMemoryStorage
 from trialstore.storage import validation as check
 from trialstore.storage.journal import JournalFileBackend, JournalStorage
+from trialstore.storage.rdb import RDBStorage
 from trialstore.stress.broken import StaleCacheStorage
 from trialstore.trial import FrozenTrial, TrialState
 
@@ -519,3 +520,66 @@ def test_deletion_tests_skip_for_a_storage_that_cannot_delete() -> None:
         "test_bad_deletions_delete_nothing",
     }
     assert not deletion_tests & set(outcomes.passed)
+
+
+class DeletionBlindRDB(RDBStorage):
+    """An RDB storage whose incremental reads drop the deletions the database tells them of:
+    its cache keeps the deleted trials it holds (a caching client that misses deletions)."""
+
+    def _setup_statements(self) -> None:
+        super()._setup_statements()
+        fetch = self._cache._fetch
+
+        def blind(study_id: int, view: Any) -> Any:
+            return fetch(study_id, view)._replace(deleted_numbers=[])
+
+        self._cache._fetch = blind  # type: ignore[method-assign]
+
+
+def _deletion_blind_outcomes(factory: Callable[..., BaseStorage]) -> set[str]:
+    """The failed tests of the second-handle deletion tests on ``factory``'s storages."""
+    outcomes = _Outcomes()
+    code = run_conformance(
+        factory,
+        select=_SECOND_HANDLE,
+        pytest_args=["-q", "--tb=line", "-p", "no:randomly"],
+        plugins=[outcomes],
+        shared_across_processes=True,
+    )
+    assert code == pytest.ExitCode.TESTS_FAILED
+    return set(outcomes.failed)
+
+
+def test_an_rdb_cache_that_misses_deletions_fails_the_suite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'blind.db'}"
+
+    def make(**settings: Any) -> BaseStorage:
+        return DeletionBlindRDB(url, **settings)
+
+    assert _deletion_blind_outcomes(make) >= {
+        "test_a_caching_handle_learns_of_deletions",
+        "test_threads_readers_never_see_a_trial_once_its_deletion_returned",
+    }
+
+
+def test_a_grpc_client_that_misses_deletions_fails_the_suite() -> None:
+    pytest.importorskip("grpc")
+    from trialstore.storage.grpc import GrpcProxyServer, GrpcStorageProxy
+
+    class DeletionBlindProxy(GrpcStorageProxy):
+        """A client whose syncs drop the deleted numbers the server sends."""
+
+        def _fetch_trials(self, study_id: int, view: Any) -> Any:
+            fetched = super()._fetch_trials(study_id, view)
+            return fetched._replace(deleted_numbers=[], every=False)
+
+    server = GrpcProxyServer(InMemoryStorage(), port=0)
+    server.start()
+    try:
+
+        def make(**settings: Any) -> BaseStorage:
+            return DeletionBlindProxy(port=server.port)
+
+        assert "test_a_caching_handle_learns_of_deletions" in _deletion_blind_outcomes(make)
+    finally:
+        server.stop(grace=0)

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 import pytest
 
 from trialstore._core import FrozenTrial, TrialState
-from trialstore.storage._trial_cache import StudyTrials, TrialCache
+from trialstore.storage._trial_cache import Fetched, StudyTrials, TrialCache
 
 _STUDY = 7
 
@@ -93,7 +93,7 @@ def test_the_cursor_falls_back_below_a_gap_in_the_numbers() -> None:
     view = StudyTrials()
     view.merge([_trial(10, 0), _trial(11, 1), _trial(13, 3)])  # 12 is not visible yet
     assert view.cursor() == 11
-    assert view.trial_id_of(3) is None  # not where its number says
+    assert view.trial_id_of(3) == 13 and view.trial_id_of(2) is None
     view.merge([_trial(12, 2)])
     assert view.cursor() == 13
     assert view.trial_id_of(3) == 13
@@ -119,7 +119,7 @@ def test_discarded_trials_are_gone_and_not_asked_for_again() -> None:
     assert cache.finished_trial(11) is None
     assert cache.number_of(12) is None
     assert cache.trial_id_of(_STUDY, 1) is None
-    assert cache.trial_id_of(_STUDY, 3) is None  # no longer at index 3: asked at the source
+    assert cache.trial_id_of(_STUDY, 3) == 13
     assert _read(cache) == [10, 13]
     assert source.asked[-1] == (13, [])  # no refetch from "the gap" the discards left
     assert _read(cache, (TrialState.COMPLETE,)) == [10, 13]
@@ -201,3 +201,67 @@ def test_a_child_forked_while_a_thread_holds_the_locks_uses_the_cache() -> None:
         holder.join()
     assert os.WIFEXITED(status), "the child was killed: it waited for a lock its parent held"
     assert os.WEXITSTATUS(status) == 0
+
+
+class _DeletingSource(_Source):
+    """A source that tells of deletions, as the RDB does: the numbers deleted since the
+    view's mark (a count of deletions here)."""
+
+    def __init__(self, trials: Iterable[FrozenTrial] = ()) -> None:
+        super().__init__(trials)
+        self.deleted: list[tuple[int, int]] = []  # (trial id, number), in deletion order
+
+    def delete(self, *trial_ids: int) -> None:
+        for trial_id in trial_ids:
+            self.deleted.append((trial_id, self.trials.pop(trial_id).number))
+
+    def fetch(self, study_id: int, view: StudyTrials) -> Fetched:  # type: ignore[override]
+        trials = super().fetch(study_id, view)
+        new = self.deleted[view.deletions_seen + 1 :]
+        return Fetched(trials, [n for _, n in new], deletions_seen=len(self.deleted) - 1)
+
+
+def test_a_sync_learns_of_deletions_since_its_mark() -> None:
+    source = _DeletingSource([_trial(10 + n, n) for n in range(6)])
+    cache = TrialCache(source.fetch)
+    cache.note_created(_STUDY, 15, 5)
+    assert _read(cache) == [10, 11, 12, 13, 14, 15]
+    source.delete(12, 15)  # a number in the middle, and the highest
+    assert _read(cache) == [10, 11, 13, 14]
+    assert cache.finished_trial(12) is None and cache.number_of(15) is None
+    assert _read(cache, (TrialState.COMPLETE,)) == [10, 11, 13, 14]
+    assert source.asked[-1] == (15, [])  # neither gap makes it read again from below
+    source.put(_trial(16, 6))
+    assert _read(cache) == [10, 11, 13, 14, 16]
+    assert source.asked[-1] == (15, [])
+
+
+def test_a_first_read_after_deletions_has_no_gap() -> None:
+    """A view that never held the deleted trials learns their numbers: no gap either."""
+    source = _DeletingSource([_trial(10 + n, n) for n in range(5)])
+    source.delete(11, 12)
+    cache = TrialCache(source.fetch)
+    assert _read(cache) == [10, 13, 14]
+    assert _read(cache) == [10, 13, 14]
+    assert source.asked == [(-1, []), (14, [])]
+
+
+def test_every_deleted_number_replaces_those_known() -> None:
+    view = StudyTrials()
+    view.merge([_trial(10, 0), _trial(11, 1), _trial(13, 3)])
+    assert view.cursor() == 11
+    assert [t._trial_id for t in view.discard_numbers([1, 2], every=True)] == [11]
+    assert view.cursor() == 13 and view.known_numbers() == (3, 2)
+    view.discard_numbers([1], every=True)  # 2 was not deleted after all: a gap again
+    assert view.known_numbers() == (3, 1)
+    assert view.cursor() == 10
+
+
+def test_a_trial_merged_at_a_deleted_number_is_a_duplicate() -> None:
+    view = StudyTrials()
+    view.merge([_trial(10, 0), _trial(12, 2)])
+    view.discard_numbers([1])
+    assert view.cursor() == 12
+    view.merge([_trial(11, 1)])  # a source that reused a deleted number
+    assert [t._trial_id for t in view.ordered] == [10, 11, 12]
+    assert view.cursor() == 12

@@ -41,6 +41,11 @@ def _kills(result: StressResult) -> int:
     return int(result.report["faults"]["by_kind"].get("kill", 0))
 
 
+def _deletions(result: StressResult) -> int:
+    """How many of the workers' deletions were acknowledged."""
+    return int(result.report["operations"]["by_op"].get("delete", {}).get("ok", 0))
+
+
 def test_journal_file_kills_and_stopped_lock_holder(tmp_path: Path) -> None:
     # 10 s: a lock-holder stop holds the fault schedule for ~2.5 s, and finding the holder
     # takes a while on a loaded machine; 6 s sometimes left no room for a kill (CI).
@@ -54,8 +59,10 @@ def test_journal_file_kills_and_stopped_lock_holder(tmp_path: Path) -> None:
     assert stops[0]["recovery_s"] is not None
 
 
-def test_sqlite_kills(tmp_path: Path) -> None:
-    assert _kills(_run(f"sqlite:///{tmp_path}/db.sqlite3", tmp_path, faults=("kill",))) >= 1
+def test_sqlite_kills_and_deletions(tmp_path: Path) -> None:
+    result = _run(f"sqlite:///{tmp_path}/db.sqlite3", tmp_path, faults=("kill",))
+    assert _kills(result) >= 1
+    assert _deletions(result) >= 1
 
 
 def test_journal_redis_kills(redis_url: str, redis_prefix: str, tmp_path: Path) -> None:
@@ -84,7 +91,7 @@ def test_mysql_kills_and_lost_sessions(mysql_url: str, tmp_path: Path) -> None:
     _lost_sessions(mysql_url, tmp_path)
 
 
-def test_grpc_proxy_sigkill_and_restart(tmp_path: Path) -> None:
+def test_grpc_proxy_sigkill_restart_and_deletions(tmp_path: Path) -> None:
     result = _run(
         f"journal://{tmp_path}/journal.log", tmp_path, faults=("kill", "server-restart"),
         serve_grpc=True, duration=6.0,
@@ -92,6 +99,7 @@ def test_grpc_proxy_sigkill_and_restart(tmp_path: Path) -> None:
     restarts = [e for e in result.report["faults"]["events"] if e["kind"] == "server-restart"]
     assert restarts and restarts[0]["target"] == "grpc-proxy"
     assert restarts[0]["recovery_s"] is not None
+    assert _deletions(result) >= 1
 
 
 def test_fake_restart_hook_is_called(tmp_path: Path) -> None:

@@ -50,8 +50,15 @@ def _study_with_every_state(storage: BaseStorage, study_id: int) -> dict[str, in
 
 
 def _assert_gone(storage: BaseStorage, study_id: int, trial: FrozenTrial) -> None:
-    """Every read naming ``trial`` raises TrialDeletedError; no listing holds it."""
+    """No listing holds ``trial``; every read naming it raises TrialDeletedError. The
+    listings come first: a caching object may learn of a deletion from a read that names
+    the trial, which must not be what makes its listings right."""
     trial_id = trial._trial_id
+    listed = [t._trial_id for t in storage.get_all_trials(study_id)]
+    assert trial_id not in listed, f"get_all_trials lists deleted trial {trial_id}"
+    for state in TrialState:
+        listed = [t._trial_id for t in storage.get_all_trials(study_id, states=(state,))]
+        assert trial_id not in listed, f"get_all_trials(states={state.name}) lists it"
     reads: dict[str, Callable[[], object]] = {
         "get_trial": lambda: storage.get_trial(trial_id),
         "get_trial_number_from_id": lambda: storage.get_trial_number_from_id(trial_id),
@@ -66,11 +73,6 @@ def _assert_gone(storage: BaseStorage, study_id: int, trial: FrozenTrial) -> Non
         with pytest.raises(TrialDeletedError):
             read()
             pytest.fail(f"{name} of deleted trial {trial_id} returned")
-    listed = [t._trial_id for t in storage.get_all_trials(study_id)]
-    assert trial_id not in listed, f"get_all_trials lists deleted trial {trial_id}"
-    for state in TrialState:
-        listed = [t._trial_id for t in storage.get_all_trials(study_id, states=(state,))]
-        assert trial_id not in listed, f"get_all_trials(states={state.name}) lists it"
 
 
 def _deleting_child(payload: bytes, queue: Any, study_id: int, trial_ids: list[int]) -> None:

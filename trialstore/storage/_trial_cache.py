@@ -1,15 +1,16 @@
 """What a storage object remembers of the trials it reads from elsewhere (private).
 
 One cache for the backends whose trials live in another process (RDB: the database; gRPC: the
-proxy server). Finished trials never change, so once read they are kept; a sync of a study
-asks the source only for the trials it may not know yet: those with an id above the study's
-cursor (new ones) and those it holds unfinished. How to ask is the backend's: it hands the
-cache a ``fetch`` function, and keeps its own query logic in its package.
+proxy server). Finished trials never change, so once read they are kept until they are
+deleted; a sync of a study asks the source only for the trials it may not know yet: those
+with an id above the study's cursor (new ones) and those it holds unfinished, and learns in
+the same reply which trials were deleted (see :class:`Fetched`). How to ask is the backend's:
+it hands the cache a ``fetch`` function, and keeps its own query logic in its package.
 
 This relies on one fact every trialstore backend and Optuna keep: within one study, trials
 become visible in id order (ids grow with numbers). As a guard, when the numbers held have a
 gap (a trial the source has not shown yet, below others it has), the cursor falls back below
-the gap, so the late trial is still fetched.
+the gap, so the late trial is still fetched. The numbers of deleted trials are no gap.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Container, Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from trialstore._core import FrozenTrial, TrialState
 
-__all__ = ["KEPT_NUMBERS", "Fetch", "StudyTrials", "TrialCache"]
+__all__ = ["KEPT_NUMBERS", "Fetch", "Fetched", "StudyTrials", "TrialCache"]
 
 #: How many created trials' numbers a cache keeps (see :meth:`TrialCache.note_created`).
 KEPT_NUMBERS = 10_000
@@ -35,41 +36,57 @@ def _trial_order(trial: FrozenTrial) -> tuple[int, int]:
     return (trial.number, trial._trial_id)
 
 
+def _number(trial: FrozenTrial) -> int:
+    return trial.number
+
+
 class StudyTrials:
     """This process's view of one study's trials: finished ones are final and kept; the
     others are fetched again on every sync, together with trials above :meth:`cursor`.
 
-    ``ordered`` holds every trial by number. ``finished`` holds the finished trials of each
-    state by number, kept up to date as trials finish, so that a sampler's
+    ``ordered`` holds every trial held, by number (then id). ``finished`` holds the finished
+    trials of each state by number, kept up to date as trials finish, so that a sampler's
     ``get_all_trials(states=(COMPLETE,))`` copies one list instead of testing the state of
     every trial of the study. ``unfinished`` holds the ids of the trials held unfinished.
-    Not thread-safe: its owner holds the study's lock (see :meth:`TrialCache.study_lock`).
+    ``deletions_seen`` is the source's mark of the deletions this view has learned of (its
+    meaning is the source's; -1: none). Not thread-safe: its owner holds the study's lock
+    (see :meth:`TrialCache.study_lock`).
     """
 
-    __slots__ = ("_dense", "_gone_numbers", "by_id", "finished", "max_id", "ordered", "unfinished")
+    __slots__ = (
+        "_duplicates",
+        "_gone_numbers",
+        "_gone_top",
+        "by_id",
+        "deletions_seen",
+        "finished",
+        "max_id",
+        "ordered",
+        "unfinished",
+    )
 
     def __init__(self) -> None:
         self.by_id: dict[int, FrozenTrial] = {}
-        self.ordered: list[FrozenTrial] = []  # index == number while ``_dense``
+        self.ordered: list[FrozenTrial] = []  # sorted by (number, id)
         self.finished: dict[TrialState, list[FrozenTrial]] = {}
         self.unfinished: set[int] = set()
         #: The highest trial id ever held (ids are never reused, so it outlives a discard).
         self.max_id = -1
-        self._dense = True
-        #: Numbers of discarded trials: no gap for the cursor's guard.
+        self.deletions_seen = -1
+        #: Numbers of trials deleted at the source: no gap for the cursor's guard.
         self._gone_numbers: set[int] = set()
+        self._gone_top = -1
+        #: Whether two trials held (or one held and one deleted) ever shared a number.
+        self._duplicates = False
 
     def merge(self, fetched: Iterable[FrozenTrial]) -> None:
         """Take in fresh snapshots (a finished trial already held is kept: it is final)."""
-        dense = self._dense
         for trial in sorted(fetched, key=_trial_order):
             known = self.by_id.get(trial._trial_id)
             if known is not None and known.state.is_finished():
                 continue
             self._hold(trial)
-            dense = dense and self._place(trial)
-        if not dense:  # numbers with gaps or duplicates: sort
-            self._reorder()
+            self._place(trial, replaces=known is not None)
 
     def _hold(self, trial: FrozenTrial) -> None:
         """Hold ``trial`` by id and in the state index."""
@@ -86,35 +103,60 @@ class StudyTrials:
         else:  # trials finish out of number order
             bisect.insort(same_state, trial, key=_trial_order)
 
-    def _place(self, trial: FrozenTrial) -> bool:
-        """Put ``trial`` at its number in ``ordered`` while numbers are dense; return
-        whether they still are."""
-        number, ordered = trial.number, self.ordered
-        if number == len(ordered):
+    def _place(self, trial: FrozenTrial, *, replaces: bool) -> None:
+        """Put ``trial`` at its place in ``ordered`` (``replaces``: instead of the snapshot
+        of it held there). New trials usually come last: then it costs an append."""
+        ordered, order = self.ordered, _trial_order(trial)
+        if not replaces and (not ordered or _trial_order(ordered[-1]) < order):
+            if ordered and ordered[-1].number == trial.number:
+                self._duplicates = True
             ordered.append(trial)
-            return True
-        if 0 <= number < len(ordered) and ordered[number]._trial_id == trial._trial_id:
-            ordered[number] = trial
-            return True
-        return False
+        else:
+            index = bisect.bisect_left(ordered, order, key=_trial_order)
+            if replaces and index < len(ordered) and ordered[index]._trial_id == trial._trial_id:
+                ordered[index] = trial
+                return
+            neighbours = ordered[max(index - 1, 0) : index + 1]
+            self._duplicates = self._duplicates or any(
+                t.number == trial.number for t in neighbours
+            )
+            ordered.insert(index, trial)
+        if trial.number in self._gone_numbers:
+            self._duplicates = True
 
-    def _reorder(self) -> None:
-        self.ordered = sorted(self.by_id.values(), key=_trial_order)
-        self._dense = all(t.number == i for i, t in enumerate(self.ordered))
-
-    def discard(self, trial_ids: Iterable[int]) -> None:
+    def discard(self, trial_ids: Iterable[int]) -> list[FrozenTrial]:
         """Drop the trials (deleted at the source): no sync fetches them again, and their
-        numbers do not count as a gap. Ids not held are ignored."""
-        gone = [self.by_id.pop(t) for t in set(trial_ids) if t in self.by_id]
+        numbers do not count as a gap. Ids not held are ignored. Returns the trials
+        dropped."""
+        gone = [self.by_id[t] for t in set(trial_ids) if t in self.by_id]
+        self._drop(gone, {t.number for t in gone})
+        return gone
+
+    def discard_numbers(self, numbers: Iterable[int], *, every: bool = False) -> list[FrozenTrial]:
+        """Note the numbers of trials deleted at the source (held or not): the trials held
+        with them are dropped, and the numbers do not count as a gap. With ``every``, the
+        numbers are all the study's deleted ones, replacing those noted before. Returns the
+        trials dropped."""
+        numbers = set(numbers)
+        if every:
+            self._gone_numbers = set()
+            self._gone_top = -1
+        gone = [t for t in self.ordered if t.number in numbers]
+        self._drop(gone, numbers)
+        return gone
+
+    def _drop(self, gone: list[FrozenTrial], numbers: set[int]) -> None:
+        self._gone_numbers |= numbers
+        self._gone_top = max(self._gone_top, max(numbers, default=-1))
         if not gone:
             return
-        for trial in gone:
-            self.unfinished.discard(trial._trial_id)
-            self._gone_numbers.add(trial.number)
         gone_ids = {t._trial_id for t in gone}
+        for trial_id in gone_ids:
+            del self.by_id[trial_id]
+            self.unfinished.discard(trial_id)
         for state, same_state in list(self.finished.items()):
             self.finished[state] = [t for t in same_state if t._trial_id not in gone_ids]
-        self._reorder()
+        self.ordered = [t for t in self.ordered if t._trial_id not in gone_ids]
 
     def select(self, states: Container[TrialState] | None) -> list[FrozenTrial]:
         """A new list of the trials in ``states`` (None: all), by number."""
@@ -126,29 +168,53 @@ class StudyTrials:
         return [t for t in self.ordered if t.state in states]
 
     def trial_id_of(self, number: int) -> int | None:
-        """The id of the trial numbered ``number`` if held (and numbers are dense), else None."""
+        """The id of the trial numbered ``number`` if held, else None."""
         ordered = self.ordered
-        if 0 <= number < len(ordered) and ordered[number].number == number:
-            return ordered[number]._trial_id
+        index = bisect.bisect_left(ordered, number, key=_number)
+        if index < len(ordered) and ordered[index].number == number:
+            return ordered[index]._trial_id
         return None
+
+    def known_numbers(self) -> tuple[int, int]:
+        """(the highest trial number held or deleted, -1 for none; how many deleted numbers
+        the view knows)."""
+        top = self.ordered[-1].number if self.ordered else -1
+        return max(top, self._gone_top), len(self._gone_numbers)
 
     def cursor(self) -> int:
         """The id above which every trial may be new to this view: the highest id held, or,
-        below a gap in the numbers, the highest id of the trials numbered below the gap (-1
-        when none is). A sync fetches the trials above it and those in ``unfinished``."""
-        if self._dense:
-            return self.max_id
-        present = {t.number for t in self.ordered} | self._gone_numbers
+        below a gap in the numbers (a number neither held nor deleted), the highest id of the
+        trials numbered below the gap (-1 when none is). A sync fetches the trials above it
+        and those in ``unfinished``."""
+        ordered, gone = self.ordered, self._gone_numbers
+        top = max(ordered[-1].number if ordered else -1, self._gone_top)
+        if not self._duplicates and len(ordered) + len(gone) == top + 1:
+            return self.max_id  # every number up to the top held or deleted: no gap
+        present = {t.number for t in ordered} | gone
         gap = next(n for n in itertools.count() if n not in present)
-        if gap > max(present):  # duplicates or discarded trials, no gap
+        if gap > max(present):  # duplicates, no gap
             return self.max_id
-        return max((t._trial_id for t in self.ordered if t.number < gap), default=-1)
+        return max((t._trial_id for t in ordered if t.number < gap), default=-1)
+
+
+class Fetched(NamedTuple):
+    """What a fetch returns from a source that tells of deleted trials: the fresh snapshots,
+    and the numbers of the study's trials deleted at the source. Those are the deletions
+    after the view's ``deletions_seen`` mark (``every`` False; ``deletions_seen`` then the new
+    mark), or every deleted number up to the highest number the source knows (``every``
+    True), which replace the ones the view noted."""
+
+    trials: list[FrozenTrial]
+    deleted_numbers: list[int]
+    every: bool = False
+    deletions_seen: int | None = None
 
 
 #: ``fetch(study_id, view)`` returns fresh snapshots of the study's trials above
-#: ``view.cursor()`` and of those in ``view.unfinished`` (more is harmless); it raises
+#: ``view.cursor()`` and of those in ``view.unfinished`` (more is harmless), without deleted
+#: trials; a source that tells of deletions returns them in a :class:`Fetched`. It raises
 #: KeyError when there is no such study.
-Fetch = Callable[[int, StudyTrials], Iterable[FrozenTrial]]
+Fetch = Callable[[int, StudyTrials], Iterable[FrozenTrial] | Fetched]
 
 
 class TrialCache:
@@ -308,14 +374,34 @@ class TrialCache:
         if view is None:
             view = StudyTrials()
         try:
-            fetched = list(self._fetch(study_id, view))
+            got = self._fetch(study_id, view)
         except KeyError:
             self.forget(study_id)
             raise
+        fetched = got.trials if isinstance(got, Fetched) else list(got)
         with self._dicts_lock():
             view.merge(fetched)
+            if isinstance(got, Fetched):
+                self._note_deleted(study_id, view, got)
             self._views[study_id] = view
             self._synced_as_of[study_id] = began
             for trial in fetched:
                 self.trial_study[trial._trial_id] = study_id
         return view
+
+    def _note_deleted(self, study_id: int, view: StudyTrials, fetched: Fetched) -> None:
+        """Drop what a fetch says was deleted from the view and from the numbers and studies
+        remembered. The caller holds the study's lock and the lock of the dicts."""
+        if fetched.deletions_seen is not None:
+            view.deletions_seen = max(view.deletions_seen, fetched.deletions_seen)
+        if not fetched.deleted_numbers and not fetched.every:
+            return
+        gone = view.discard_numbers(fetched.deleted_numbers, every=fetched.every)
+        for trial in gone:
+            self.trial_study.pop(trial._trial_id, None)
+        numbers = set(fetched.deleted_numbers)
+        self._created_numbers = {
+            t: known
+            for t, known in self._created_numbers.items()
+            if known[0] != study_id or known[1] not in numbers
+        }

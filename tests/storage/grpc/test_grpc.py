@@ -34,6 +34,7 @@ from trialstore.distributions import (  # noqa: E402
 from trialstore.exceptions import (  # noqa: E402
     DuplicatedStudyError,
     StorageInternalError,
+    TrialDeletedError,
     UpdateFinishedTrialError,
 )
 from trialstore.storage import BaseStorage, InMemoryStorage, get_storage  # noqa: E402
@@ -800,6 +801,25 @@ def test_any_write_resent_to_a_restarted_proxy_that_then_fails_is_unknown(
             client.set_trial_user_attr(trial_id, "k", 1)
         assert not isinstance(info.value, UpdateFinishedTrialError)
         assert backend.get_trial(trial_id).user_attrs == {"k": 1}
+        client.close()
+
+
+def test_a_deletion_resent_to_a_restarted_proxy_is_of_unknown_outcome(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first attempt deleted the trials in a proxy that died before replying; the
+    repeated one finds them deleted: the client cannot tell whose deletion it was."""
+    backend = InMemoryStorage()
+    table = _restarting_proxies(monkeypatch)
+    with served(backend) as server:
+        client = GrpcStorageProxy(host="localhost", port=server.port, retry_timeout=10.0)
+        study_id = client.create_new_study([StudyDirection.MINIMIZE], "resent-delete")
+        trial_id = client.create_new_trial(study_id)
+        table.armed = True
+        with pytest.raises(StorageInternalError, match="may have taken effect"):
+            client.delete_trials(study_id, [trial_id])
+        with pytest.raises(TrialDeletedError):
+            backend.get_trial(trial_id)
         client.close()
 
 

@@ -30,7 +30,6 @@ def servers() -> Iterator[ServerPool]:
 
 class _ProxyConformance(StorageConformance):
     shared_across_processes = True
-    supports_trial_deletion = False  # phase 2 of issue 22
 
     @pytest.fixture
     def backend(self) -> Backend:

@@ -27,7 +27,6 @@ def _factory(url: str) -> StorageFactory:
 
 class TestRDBSqliteConformance(StorageConformance):
     shared_across_processes = True
-    supports_trial_deletion = False  # phase 2 of issue 22
     # Every example of the state machine runs on the same database (the factory returns new
     # handles on it), with the suite's default 200 examples x 50 steps.
 

@@ -18,11 +18,12 @@ from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import (
     DuplicatedStudyError,
     StorageInternalError,
+    TrialDeletedError,
     UpdateFinishedTrialError,
 )
 from trialstore.storage import validation as check
 from trialstore.storage._backoff import Backoff
-from trialstore.storage._trial_cache import StudyTrials, TrialCache
+from trialstore.storage._trial_cache import Fetched, StudyTrials, TrialCache
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.grpc import _convert as conv
 from trialstore.storage.grpc import _wire as wire
@@ -132,13 +133,15 @@ class GrpcStorageProxy(BaseStorage):
     the package docstring for the one case a server crash leaves open).
 
     Cache: :meth:`get_all_trials` syncs incrementally: only new and unfinished trials cross
-    the wire, finished ones are served from memory (they never change). Study names and
-    directions (fixed for a study id) are served from memory after the first read, and so are
-    the numbers of the trials this client created (a trialstore server sends them with the
-    create); the one lag this allows: after another client deletes the study, they are still
-    served until this client's next call that reads the study's trials or attributes. Every
-    other read asks the server, so writes and deletes by other clients are seen on the next
-    read.
+    the wire, finished ones are served from memory (they never change) until they are
+    deleted: each sync of a trialstore server's study also brings the deleted trial numbers
+    this client lacks, wherever the deletion was made. Study names and directions (fixed for
+    a study id) are served from memory after the first read, and so are the numbers of the
+    trials this client created (a trialstore server sends them with the create); the one lag
+    this allows: after another client deletes the study or the trial, they are still served
+    until this client's next call that reads the study's trials or attributes (or, for a
+    trial, the trial). Every other read asks the server, so writes and deletes by other
+    clients are seen on the next read.
 
     Thread-safe; picklable (the child process opens its own channel, cache empty).
 
@@ -509,6 +512,31 @@ class GrpcStorageProxy(BaseStorage):
                 return reply.trial_id
         return super().create_trial_or_list_waiting(study_id)
 
+    def delete_trials(self, study_id: int, trial_ids: Sequence[int]) -> None:
+        """One call to a trialstore server, where the backend's ``delete_trials`` runs (all
+        or nothing); this client's cache drops the trials at once, and other clients learn of
+        the deletion with their next read of the study.
+
+        Raises:
+            NotImplementedError: the server cannot delete trials (an Optuna server, a
+                trialstore server older than deletions, or a backend that cannot).
+            StorageInternalError: the call was sent again after the connection to the
+                proxy was lost, and the repeated call found a trial deleted: the first
+                attempt may have deleted them.
+        """
+        checked = check.check_trial_ids(trial_ids)
+        study_id = check.check_id(study_id, "study")
+        ids = [check.check_id(trial_id, "trial") for trial_id in checked]
+        if self._has(wire.EXT_DELETE_TRIALS):
+            request = ext.DeleteTrialsRequest(study_id=study_id, trial_ids=ids)
+            if self._send_ext(wire.EXT_DELETE_TRIALS, request)[0] is not None:
+                self._trials.discard(ids)
+                return
+        raise NotImplementedError(
+            f"the gRPC proxy at {self._address} cannot delete trials (an Optuna server, or a "
+            "trialstore server older than delete_trials)."
+        )
+
     def set_trial_param(
         self,
         trial_id: int,
@@ -677,12 +705,17 @@ class GrpcStorageProxy(BaseStorage):
 
     @_optuna_fallback
     def get_trial(self, trial_id: int) -> FrozenTrial:
-        # Always asked: only the server knows whether the trial's study was deleted since.
-        request = pb.GetTrialRequest(trial_id=check.check_id(trial_id, "trial"))
-        if self._has_extensions():
-            exact = self._call(wire.EXT_GET_TRIAL, request).trial
-            return conv.trial_from_proto(exact.trial, exact.extras)
-        return conv.trial_from_proto(self._call(wire.GET_TRIAL, request).trial)
+        # Always asked: only the server knows whether the trial (or its study) was deleted.
+        trial_id = check.check_id(trial_id, "trial")
+        request = pb.GetTrialRequest(trial_id=trial_id)
+        try:
+            if self._has_extensions():
+                exact = self._call(wire.EXT_GET_TRIAL, request).trial
+                return conv.trial_from_proto(exact.trial, exact.extras)
+            return conv.trial_from_proto(self._call(wire.GET_TRIAL, request).trial)
+        except TrialDeletedError:
+            self._trials.discard([trial_id])
+            raise
 
     @_optuna_fallback
     def get_all_trials(
@@ -700,18 +733,30 @@ class GrpcStorageProxy(BaseStorage):
             raise
         return [copy_trial(t) for t in trials] if deepcopy else trials
 
-    def _fetch_trials(self, study_id: int, view: StudyTrials) -> list[FrozenTrial]:
-        """The study's trials above the view's cursor or unfinished in it (one call)."""
-        request = pb.GetTrialsRequest(
-            study_id=study_id,
-            included_trial_ids=sorted(view.unfinished),
-            trial_id_greater_than=view.cursor(),
-        )
+    def _fetch_trials(self, study_id: int, view: StudyTrials) -> Fetched:
+        """The study's trials above the view's cursor or unfinished in it (one call); from a
+        trialstore server, with the study's deleted numbers when the view lacks some."""
+        included, cursor = sorted(view.unfinished), view.cursor()
         if self._has_extensions():
-            exact = self._call(wire.EXT_GET_TRIALS, request).trials
-            return [conv.trial_from_proto(t.trial, t.extras) for t in exact]
-        plain = self._call(wire.GET_TRIALS, request).trials
-        return [conv.trial_from_proto(t) for t in plain]
+            top, deleted = view.known_numbers()
+            request = ext.GetTrialsRequest(
+                study_id=study_id,
+                included_trial_ids=included,
+                trial_id_greater_than=cursor,
+                known_numbers=top + 1,
+                known_deleted=deleted,
+            )
+            reply = self._call(wire.EXT_GET_TRIALS, request)
+            trials = [conv.trial_from_proto(t.trial, t.extras) for t in reply.trials]
+            if reply.deleted_numbers_sent:
+                return Fetched(trials, list(reply.deleted_numbers), every=True)
+            return Fetched(trials, [])
+        plain = pb.GetTrialsRequest(
+            study_id=study_id, included_trial_ids=included, trial_id_greater_than=cursor
+        )
+        return Fetched(
+            [conv.trial_from_proto(t) for t in self._call(wire.GET_TRIALS, plain).trials], []
+        )
 
     # -- heartbeats -------------------------------------------------------------------------
 

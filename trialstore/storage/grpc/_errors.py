@@ -9,9 +9,11 @@ that type with that message; against an Optuna server (no metadata) it maps the 
 exception                         status code             client raises (Optuna server)
 ================================  ======================  ===================================
 DuplicatedStudyError              ALREADY_EXISTS          DuplicatedStudyError
+TrialDeletedError                 NOT_FOUND               KeyError
 KeyError                          NOT_FOUND               KeyError
 UpdateFinishedTrialError          FAILED_PRECONDITION     UpdateFinishedTrialError
 ValueError                        INVALID_ARGUMENT        ValueError
+NotImplementedError               UNKNOWN                 StorageInternalError
 RuntimeError                      UNKNOWN                 StorageInternalError
 StorageInternalError, any other   UNKNOWN                 StorageInternalError
 request above the size limit      RESOURCE_EXHAUSTED      ValueError
@@ -29,6 +31,7 @@ import grpc
 from trialstore.exceptions import (
     DuplicatedStudyError,
     StorageInternalError,
+    TrialDeletedError,
     UpdateFinishedTrialError,
 )
 from trialstore.storage.grpc._wire import ERROR_TYPE_KEY
@@ -57,17 +60,23 @@ class ProxyAuthenticationError(StorageInternalError, PermissionError):
 _BY_TYPE: list[tuple[type[BaseException], grpc.StatusCode, str]] = [
     (DuplicatedStudyError, grpc.StatusCode.ALREADY_EXISTS, "DuplicatedStudyError"),
     (UpdateFinishedTrialError, grpc.StatusCode.FAILED_PRECONDITION, "UpdateFinishedTrialError"),
+    # before KeyError, of which it is a subclass
+    (TrialDeletedError, grpc.StatusCode.NOT_FOUND, "TrialDeletedError"),
     (KeyError, grpc.StatusCode.NOT_FOUND, "KeyError"),
     (ValueError, grpc.StatusCode.INVALID_ARGUMENT, "ValueError"),
     (StorageInternalError, grpc.StatusCode.UNKNOWN, "StorageInternalError"),
+    # before RuntimeError, of which it is a subclass (a backend that cannot delete trials)
+    (NotImplementedError, grpc.StatusCode.UNKNOWN, "NotImplementedError"),
     (RuntimeError, grpc.StatusCode.UNKNOWN, "RuntimeError"),
 ]
 _TYPES: dict[str, type[Exception]] = {
     "DuplicatedStudyError": DuplicatedStudyError,
     "UpdateFinishedTrialError": UpdateFinishedTrialError,
+    "TrialDeletedError": TrialDeletedError,
     "KeyError": KeyError,
     "ValueError": ValueError,
     "StorageInternalError": StorageInternalError,
+    "NotImplementedError": NotImplementedError,
     "RuntimeError": RuntimeError,
 }
 _BY_CODE: dict[grpc.StatusCode, type[Exception]] = {

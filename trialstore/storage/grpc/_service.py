@@ -18,6 +18,7 @@ import grpc
 from google.protobuf.message import Message
 
 from trialstore._core import FrozenTrial, new_running_trial
+from trialstore.exceptions import TrialDeletedError
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.grpc import _convert as conv
 from trialstore.storage.grpc import _wire as wire
@@ -113,6 +114,7 @@ class Service:
                 wire.EXT_SET_TRIAL_PARAMS_AND_STATE_VALUES,
                 self._set_trial_params_and_state_values,
             ),
+            _handler(wire.EXT_DELETE_TRIALS, self._delete_trials),
         ]
 
     def method_handlers(self) -> list[grpc.GenericRpcHandler]:
@@ -283,9 +285,10 @@ class Service:
         return pb.GetTrialReply(trial=conv.trial_to_proto(trial))
 
     def _get_trials(self, request: pb.GetTrialsRequest, _call: _Call) -> pb.GetTrialsReply:
-        return pb.GetTrialsReply(
-            trials=[conv.trial_to_proto(t) for t in self._trials_since(request)]
-        )
+        """The trials the request asks for (Optuna's clients: deleted trials are left out,
+        but one such client keeps the finished trials it read before their deletion)."""
+        trials = self._storage.get_all_trials(request.study_id, deepcopy=False)
+        return pb.GetTrialsReply(trials=[conv.trial_to_proto(t) for t in _since(trials, request)])
 
     # -- trialstore.StorageExtensions -------------------------------------------------------
 
@@ -337,10 +340,37 @@ class Service:
         trial = self._storage.get_trial(request.trial_id)
         return ext.GetTrialReply(trial=conv.exact_trial(trial))
 
-    def _get_exact_trials(self, request: pb.GetTrialsRequest, _call: _Call) -> ext.GetTrialsReply:
-        return ext.GetTrialsReply(
-            trials=[conv.exact_trial(t) for t in self._trials_since(request)]
-        )
+    def _get_exact_trials(self, request: ext.GetTrialsRequest, _call: _Call) -> ext.GetTrialsReply:
+        """The trials the request asks for, and the study's deleted numbers when the client
+        does not know them all. Numbers are never reused, and every number below the highest
+        one that names no live trial is a deleted trial's (trials become visible in number
+        order); so, up to the highest number the client or the server knows, the deleted
+        numbers are those of no live trial, and their count costs nothing to compare."""
+        trials = self._storage.get_all_trials(request.study_id, deepcopy=False)
+        reply = ext.GetTrialsReply(trials=[conv.exact_trial(t) for t in _since(trials, request)])
+        top = trials[-1].number if trials else -1
+        known = request.known_numbers - 1
+        if known > top and (
+            known + 1 - len(trials) == request.known_deleted
+            or self._deleted_number(request.study_id, known)
+        ):
+            top = known  # the client's highest numbers were deleted
+        if top + 1 - len(trials) != request.known_deleted:
+            live = {t.number for t in trials}
+            reply.deleted_numbers_sent = True
+            reply.deleted_numbers.extend(n for n in range(top + 1) if n not in live)
+        return reply
+
+    def _deleted_number(self, study_id: int, number: int) -> bool:
+        """Whether the study's trial ``number`` was deleted. A number a client says it knows
+        above the live ones is taken only then: it bounds the list of deleted numbers."""
+        try:
+            self._storage.get_trial_id_from_study_id_trial_number(study_id, number)
+        except TrialDeletedError:
+            return True
+        except KeyError:
+            return False
+        return False  # created since the listing: not deleted
 
     def _set_exact_state_values(
         self, request: ext.SetTrialStateValuesRequest, _call: _Call
@@ -393,6 +423,12 @@ class Service:
         )
         return pb.SetTrialStateValuesReply(trial_updated=updated)
 
+    def _delete_trials(
+        self, request: ext.DeleteTrialsRequest, _call: _Call
+    ) -> ext.DeleteTrialsReply:
+        self._storage.delete_trials(request.study_id, list(request.trial_ids))
+        return ext.DeleteTrialsReply()
+
     # -- helpers ----------------------------------------------------------------------------
 
     def _trial_of_resent_create(self, study_id: int, call: _Call) -> tuple[int, int] | None:
@@ -416,16 +452,14 @@ class Service:
             trial_id = self._storage.create_new_trial(study_id, marked)
         return trial_id, self._storage.get_trial_number_from_id(trial_id)
 
-    def _trials_since(self, request: pb.GetTrialsRequest) -> list[FrozenTrial]:
-        """The study's trials that the request asks for: ids above its cursor, and the
-        listed ones."""
-        included = set(request.included_trial_ids)
-        after = request.trial_id_greater_than
-        return [
-            t
-            for t in self._storage.get_all_trials(request.study_id, deepcopy=False)
-            if t._trial_id > after or t._trial_id in included
-        ]
+
+def _since(
+    trials: list[FrozenTrial], request: pb.GetTrialsRequest | ext.GetTrialsRequest
+) -> list[FrozenTrial]:
+    """The trials a GetTrials request asks for: ids above its cursor, and the listed ones."""
+    included = set(request.included_trial_ids)
+    after = request.trial_id_greater_than
+    return [t for t in trials if t._trial_id > after or t._trial_id in included]
 
 
 def _call_metadata(context: grpc.ServicerContext) -> _Call:

@@ -195,7 +195,8 @@ EXT_CREATE_NEW_TRIAL = _extension(
     "CreateNewTrial", ext.CreateNewTrialRequest, ext.CreateNewTrialReply, write=True
 )
 EXT_GET_TRIAL = _extension("GetTrial", pb.GetTrialRequest, ext.GetTrialReply, write=False)
-EXT_GET_TRIALS = _extension("GetTrials", pb.GetTrialsRequest, ext.GetTrialsReply, write=False)
+#: Its request reads as optuna's GetTrialsRequest and the other way round (see the proto).
+EXT_GET_TRIALS = _extension("GetTrials", ext.GetTrialsRequest, ext.GetTrialsReply, write=False)
 EXT_SET_TRIAL_STATE_VALUES = _extension(
     "SetTrialStateValues",
     ext.SetTrialStateValuesRequest,
@@ -218,6 +219,10 @@ EXT_SET_TRIAL_PARAMS_AND_STATE_VALUES = _extension(
     write=True,
 )
 
+EXT_DELETE_TRIALS = _extension(
+    "DeleteTrials", ext.DeleteTrialsRequest, ext.DeleteTrialsReply, write=True
+)
+
 #: trialstore's service, in the order of extensions.proto.
 EXTENSION_METHODS: tuple[Method[Any, Any], ...] = (
     EXT_GET_SERVER_INFO,
@@ -231,4 +236,5 @@ EXTENSION_METHODS: tuple[Method[Any, Any], ...] = (
     EXT_SET_TRIAL_PARAMS,
     EXT_CREATE_TRIAL_OR_LIST_WAITING,
     EXT_SET_TRIAL_PARAMS_AND_STATE_VALUES,
+    EXT_DELETE_TRIALS,
 )

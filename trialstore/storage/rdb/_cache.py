@@ -2,9 +2,10 @@
 
 Finished trials never change, nor does a study's directions, a trial's study or number, or the
 distribution a study first stored for a parameter name: :class:`StudyCache` keeps them, so
-that a read of a study costs one query for the trials that are new or unfinished
-(:meth:`StudyCache.fresh_view`, with the storage layer's :class:`TrialCache`), and the study
-layer's question "is any trial WAITING?" one light query (:meth:`StudyCache.may_have_waiting`).
+that a read of a study costs one query for the trials that are new or unfinished and the
+trials deleted since the previous read (:meth:`StudyCache.fresh_view`, with the storage
+layer's :class:`TrialCache`), and the study layer's question "is any trial WAITING?" one
+light query (:meth:`StudyCache.may_have_waiting`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from trialstore._core import FrozenTrial, StudyDirection, TrialState
+from trialstore._core import StudyDirection, TrialState
 from trialstore.distributions import BaseDistribution
 from trialstore.storage._gc import gc_paused
-from trialstore.storage._trial_cache import StudyTrials, TrialCache
+from trialstore.storage._trial_cache import Fetched, StudyTrials, TrialCache
 from trialstore.storage.rdb import _fast_paths, _read
 from trialstore.storage.rdb._dml import Statements
 from trialstore.storage.rdb._transactions import Transactions
@@ -77,15 +78,20 @@ class StudyCache(TrialCache):
         with self._dicts_lock():
             self.distributions.setdefault(study_id, {}).setdefault(name, distribution)
 
-    def _fetch(self, study_id: int, view: StudyTrials) -> list[FrozenTrial]:
-        """The study's trials above the view's cursor or unfinished in it, by one query (a
-        range, with an IN-list of at most :data:`MAX_IN_LIST` unfinished ids).
+    def _fetch(self, study_id: int, view: StudyTrials) -> Fetched:
+        """The study's live trials above the view's cursor or unfinished in it, and its
+        deletions after the view's ``deletions_seen`` (a deletion id), by one query (a range,
+        with an IN-list of at most :data:`MAX_IN_LIST` unfinished ids).
 
         Raises:
             KeyError: no such study.
         """
         cursor = view.cursor()
-        params: dict[str, Any] = {"study_id": study_id, "max_id": cursor}
+        params: dict[str, Any] = {
+            "study_id": study_id,
+            "max_id": cursor,
+            "deleted_after": view.deletions_seen,
+        }
         if not view.unfinished:
             statement = self._sql.read_newer
         elif len(view.unfinished) <= MAX_IN_LIST:
@@ -96,7 +102,7 @@ class StudyCache(TrialCache):
             params["min_id"] = min(min(view.unfinished), cursor + 1)
         folded = self._sql.read_newer_folded if not view.by_id else None
 
-        def read(connection: sa.Connection) -> tuple[bool, list[FrozenTrial]]:
+        def read(connection: sa.Connection) -> _read.Loaded:
             # A first read may build thousands of trials; the collector is paused for one
             # attempt's fetch and build, never across the retries' backoff.
             with gc_paused():
@@ -106,10 +112,15 @@ class StudyCache(TrialCache):
                         return found
                 return _read.build_trials(_read.raw_rows(connection.execute(statement, params)))
 
-        study_seen, fetched = self._transactions.run(read, mode="none")
-        if not study_seen:
+        loaded = self._transactions.run(read, mode="none")
+        if not loaded.study_seen:
             raise KeyError(f"No study with id {study_id!r}.")
-        return fetched
+        deleted = loaded.deleted
+        return Fetched(
+            loaded.trials,
+            [number for _, _, number in deleted],
+            deletions_seen=deleted[-1][0] if deleted else None,
+        )
 
     # -- WAITING probes ---------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from trialstore.storage.rdb import _read, _read_folded
 from trialstore.storage.rdb._tables import (
+    deleted_trials,
     studies,
     trial_heartbeats,
     trial_intermediate_values,
@@ -52,10 +53,17 @@ def _insert(dialect: str, table: sa.Table) -> Any:
 
 
 class Statements:
-    """Prebuilt statements for one dialect (``postgresql``, ``mysql`` or ``sqlite``)."""
+    """Prebuilt statements for one dialect (``postgresql``, ``mysql`` or ``sqlite``).
 
-    def __init__(self, dialect: str) -> None:
+    With ``deletions`` (the database holds ``trialstore_deleted_trials``), reads leave the
+    deleted trials out and tell of them (see :meth:`_deletion_statements`); without it the
+    statements never name that table (a database made by Optuna, opened without creating
+    tables), and ``delete_trials`` has none.
+    """
+
+    def __init__(self, dialect: str, deletions: bool = True) -> None:
         self.dialect = dialect
+        self.deletions = deletions
         self.now = self._now()
         self.upsert_param = self._upsert_for_unfinished(
             trial_params, ("param_name", "param_value", "distribution_json"), ("param_name",)
@@ -110,8 +118,20 @@ class Statements:
             .where(trials.c.trial_id == sa.bindparam("tid"), trials.c.state == "WAITING")
             .values(state="RUNNING", datetime_start=sa.bindparam("now"))
         )
-        self.trial_state = sa.select(trials.c.state, trials.c.number).where(
+        #: Whether the trial of the outer query was deleted (a constant without deletions).
+        self.is_deleted: sa.ColumnElement[Any] = (
+            sa.exists().where(deleted_trials.c.trial_id == trials.c.trial_id)
+            if deletions
+            else sa.literal_column("0", sa.Integer())
+        ).label("deleted")
+        #: The state, number and deletion of the trial ``:tid`` (no row: no such trial).
+        self.trial_state = sa.select(trials.c.state, trials.c.number, self.is_deleted).where(
             trials.c.trial_id == sa.bindparam("tid")
+        )
+        #: The id and deletion of the study ``:study_id``'s trial ``:number``.
+        self.trial_by_number = sa.select(trials.c.trial_id, self.is_deleted).where(
+            trials.c.study_id == sa.bindparam("study_id"),
+            trials.c.number == sa.bindparam("number"),
         )
         #: The same as a locking read: the newest committed state, also inside a MySQL
         #: transaction whose plain reads see its snapshot.
@@ -134,6 +154,30 @@ class Statements:
         t = trials.c
         in_study = t.study_id == sa.bindparam("study_id")
         newer = t.trial_id > sa.bindparam("max_id")
+        if deletions:
+            # The study's deleted trials, read once per statement (a hashed or materialized
+            # subquery) rather than looked up row by row.
+            in_study = sa.and_(
+                in_study,
+                t.trial_id.not_in(
+                    sa.select(deleted_trials.c.trial_id).where(
+                        deleted_trials.c.study_id == sa.bindparam("study_id")
+                    )
+                ),
+            )
+            live = ~sa.exists().where(deleted_trials.c.trial_id == t.trial_id)
+            #: The study's deletions above ``:deleted_after`` (its deletion sequence).
+            deleted: sa.ColumnElement[bool] | None = sa.and_(
+                deleted_trials.c.study_id == sa.bindparam("study_id"),
+                deleted_trials.c.deletion_id > sa.bindparam("deleted_after"),
+            )
+            one = sa.and_(t.trial_id == sa.bindparam("tid"), live)
+            one_deleted: sa.ColumnElement[bool] | None = deleted_trials.c.trial_id == sa.bindparam(
+                "tid"
+            )
+        else:
+            deleted = one_deleted = None
+            one = t.trial_id == sa.bindparam("tid")
         #: The study ``:study_id`` (no row: it does not exist) with the id and state of its
         #: trials above ``:floor`` and of the trials ``:ids``: whether any may be WAITING.
         self.probe_waiting = (
@@ -152,12 +196,13 @@ class Statements:
             )
             .where(studies.c.study_id == sa.bindparam("study_id"))
         )
-        #: Incremental reads of one study, by shape of the "read again" condition.
-        self.read_newer = _read.select_trials(dialect, sa.and_(in_study, newer), True)
+        #: Incremental reads of one study, by shape of the "read again" condition (live
+        #: trials only, with the study's deletions above ``:deleted_after``).
+        self.read_newer = _read.select_trials(dialect, sa.and_(in_study, newer), True, deleted)
         #: The same as ``read_newer`` with one row per trial, for a study's first read on
         #: MariaDB (see :mod:`_read_folded`); None on other dialects.
         self.read_newer_folded = (
-            _read_folded.select_trials(sa.and_(in_study, newer), True)
+            _read_folded.select_trials(sa.and_(in_study, newer), True, deleted)
             if dialect == "mysql"
             else None
         )
@@ -165,12 +210,39 @@ class Statements:
             dialect,
             sa.and_(in_study, sa.or_(newer, t.trial_id.in_(sa.bindparam("ids", expanding=True)))),
             True,
+            deleted,
         )
         self.read_from = _read.select_trials(
-            dialect, sa.and_(in_study, t.trial_id >= sa.bindparam("min_id")), True
+            dialect, sa.and_(in_study, t.trial_id >= sa.bindparam("min_id")), True, deleted
         )
-        self.read_one = _read.select_trials(dialect, t.trial_id == sa.bindparam("tid"), False)
+        #: The trial ``:tid``, or its deletion row.
+        self.read_one = _read.select_trials(dialect, one, False, one_deleted)
+        self._deletion_statements()
         self.stale = self._stale()
+
+    def _deletion_statements(self) -> None:
+        """The statements of ``delete_trials`` (see ``_trial_writes.TrialWrites.delete``)."""
+        #: The trials ``:ids`` with their study, number, state and deletion, locked against
+        #: concurrent writes to them.
+        self.trials_to_delete = (
+            sa.select(
+                trials.c.trial_id,
+                trials.c.study_id,
+                trials.c.number,
+                trials.c.state,
+                self.is_deleted,
+            )
+            .where(trials.c.trial_id.in_(sa.bindparam("ids", expanding=True)))
+            .with_for_update()
+        )
+        self.insert_deleted = deleted_trials.insert()
+        #: Deleted trials that were unfinished become FAIL (at ``:now``), so that no one,
+        #: Optuna included, claims, finishes or writes to them any more.
+        self.fail_deleted = (
+            trials.update()
+            .where(trials.c.trial_id.in_(sa.bindparam("ids", expanding=True)), _UNFINISHED)
+            .values(state="FAIL", datetime_complete=sa.bindparam("now"))
+        )
 
     def _now(self) -> sa.ColumnElement[Any]:
         """The database's clock as a naive datetime in the columns' convention."""
@@ -464,6 +536,6 @@ def upsert_params(dialect: str, n_params: int) -> Any:
 
 
 @functools.cache
-def statements_for(dialect: str) -> Statements:
-    """Return the (shared, immutable) statements of ``dialect``."""
-    return Statements(dialect)
+def statements_for(dialect: str, deletions: bool = True) -> Statements:
+    """Return the (shared, immutable) statements of ``dialect`` (see :class:`Statements`)."""
+    return Statements(dialect, deletions)

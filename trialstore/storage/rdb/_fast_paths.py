@@ -25,6 +25,7 @@ from trialstore.storage.rdb._dml import (
     PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS,
     PG_LOCK_STUDY,
 )
+from trialstore.storage.rdb._read import Loaded
 from trialstore.storage.rdb._transactions import AmbiguousCommit, commit, roll_back
 
 __all__ = [
@@ -198,8 +199,8 @@ def mariadb_create_trial(
 
 def read_folded_trials(
     connection: sa.Connection, statement: sa.Executable, params: dict[str, Any]
-) -> tuple[bool, list[FrozenTrial]] | None:
-    """Run a :mod:`_read_folded` statement: (the study row was seen, the trials by id), or
+) -> Loaded | None:
+    """Run a :mod:`_read_folded` statement: what it loaded (see :class:`_read.Loaded`), or
     None if the server warned (an array cut short by ``group_concat_max_len``): the caller
     then reads row by row.
 

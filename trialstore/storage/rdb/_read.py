@@ -3,20 +3,24 @@
 One ``UNION ALL`` of six SELECTs (the trial rows, their values, intermediate values, params,
 user and system attributes) returns every row of the selected trials in a single round trip
 and from a single snapshot, so a trial is never seen half-written (e.g. RUNNING with values).
+Two more SELECTs may join it: whether the study exists, and which trials were deleted
+(trialstore's table of deleted trials), from the same snapshot.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from trialstore._core import FrozenTrial
 from trialstore.distributions import BaseDistribution
+from trialstore.exceptions import TrialDeletedError
 from trialstore.storage.rdb import _codec
 from trialstore.storage.rdb._tables import (
+    deleted_trials,
     studies,
     trial_intermediate_values,
     trial_params,
@@ -27,9 +31,12 @@ from trialstore.storage.rdb._tables import (
 )
 
 __all__ = [
+    "DELETED_ROW",
     "STUDY_ROW",
+    "Loaded",
     "attrs_from_rows",
     "build_trials",
+    "deleted_trial",
     "raw_rows",
     "read_trial",
     "read_trial_id",
@@ -37,6 +44,19 @@ __all__ = [
 ]
 
 STUDY_ROW = -1
+DELETED_ROW = -2
+
+
+class Loaded(NamedTuple):
+    """What a :func:`select_trials` statement returned: whether the study row was seen, the
+    trials (by id), and the deleted trials as (deletion id, trial id, number), by deletion
+    id."""
+
+    study_seen: bool
+    trials: list[FrozenTrial]
+    deleted: list[tuple[int, int, int]]
+
+
 _TRIAL, _VALUE, _INTERMEDIATE, _PARAM, _USER_ATTR, _SYSTEM_ATTR = range(6)
 
 
@@ -61,12 +81,18 @@ def _as_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
 
 
 def select_trials(
-    dialect: str, condition: sa.ColumnElement[bool], with_study: bool
+    dialect: str,
+    condition: sa.ColumnElement[bool],
+    with_study: bool,
+    deleted: sa.ColumnElement[bool] | None = None,
 ) -> sa.CompoundSelect[Any]:
     """Return the statement loading every trial matching ``condition`` (on ``trials``).
 
     Columns: kind, trial_id, row_id, i1, e1, s1, s2, f1, d1, d2. With ``with_study``, one extra
-    row of kind :data:`STUDY_ROW` tells whether the study ``:study_id`` exists.
+    row of kind :data:`STUDY_ROW` tells whether the study ``:study_id`` exists. With
+    ``deleted`` (a condition on ``trialstore_deleted_trials``), one row of kind
+    :data:`DELETED_ROW` per deleted trial matching it (trial_id, row_id: the deletion id, i1:
+    the number).
     """
 
     def nul(t: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
@@ -169,6 +195,22 @@ def select_trials(
             None,
         ),
     ]
+    if deleted is not None:
+        d = deleted_trials.c
+        selects.append(
+            sa.select(
+                sa.literal_column(str(DELETED_ROW), integer),
+                d.trial_id,
+                d.deletion_id,
+                d.number,
+                nul(string),
+                nul(sa.Text()),
+                nul(text),
+                nul(float_),
+                nul(dt),
+                nul(dt),
+            ).where(deleted)
+        )
     if with_study:
         selects.append(
             sa.select(
@@ -229,25 +271,29 @@ def raw_rows(result: sa.CursorResult[Any]) -> list[Any]:
     return rows
 
 
-def build_trials(rows: Iterable[Sequence[Any]]) -> tuple[bool, list[FrozenTrial]]:
-    """Turn the rows of :func:`select_trials` into (study row seen, trials ordered by id)."""
-    study_seen, builders = _collect(rows)
-    result = []
+def build_trials(rows: Iterable[Sequence[Any]]) -> Loaded:
+    """Turn the rows of :func:`select_trials` into what they hold."""
+    loaded, builders = _collect(rows)
     for trial_id in sorted(builders):
         builder = builders[trial_id]
         if builder.complete:  # child rows of a trial the trial SELECT did not match are dropped
-            result.append(_freeze(builder))
-    return study_seen, result
+            loaded.trials.append(_freeze(builder))
+    loaded.deleted.sort()
+    return loaded
 
 
-def _collect(rows: Iterable[Sequence[Any]]) -> tuple[bool, dict[int, _Builder]]:
-    """Sort the rows of :func:`select_trials` by trial: (study row seen, trial id -> what its
-    rows hold)."""
+def _collect(rows: Iterable[Sequence[Any]]) -> tuple[Loaded, dict[int, _Builder]]:
+    """Sort the rows of :func:`select_trials` by trial: (what the study and deletion rows
+    say, with no trials yet; trial id -> what its rows hold)."""
     builders: dict[int, _Builder] = {}
     study_seen = False
+    deleted: list[tuple[int, int, int]] = []
     for kind, trial_id, row_id, i1, e1, s1, s2, f1, d1, d2 in rows:
-        if kind == STUDY_ROW:
-            study_seen = True
+        if kind < 0:
+            if kind == STUDY_ROW:
+                study_seen = True
+            else:
+                deleted.append((int(row_id), int(trial_id), int(i1)))
             continue
         builder = builders.get(trial_id)
         if builder is None:
@@ -268,7 +314,7 @@ def _collect(rows: Iterable[Sequence[Any]]) -> tuple[bool, dict[int, _Builder]]:
             builder.user_attrs.append((row_id, s1, s2))
         else:
             builder.system_attrs.append((row_id, s1, s2))
-    return study_seen, builders
+    return Loaded(study_seen, [], deleted), builders
 
 
 def _freeze(b: _Builder) -> FrozenTrial:
@@ -307,30 +353,45 @@ def attrs_from_rows(rows: Sequence[Sequence[Any]] | None) -> dict[str, Any]:
 
 
 def read_trial(connection: sa.Connection, read_one: sa.Executable, trial_id: int) -> FrozenTrial:
-    """The trial, by ``read_one`` (:func:`select_trials` of the trial ``:tid``).
+    """The trial, by ``read_one`` (:func:`select_trials` of the trial ``:tid``, with its
+    deletion row if any).
 
     Raises:
         KeyError: no such trial.
+        TrialDeletedError: the trial was deleted.
     """
-    _, found = build_trials(raw_rows(connection.execute(read_one, {"tid": trial_id})))
-    if not found:
+    loaded = build_trials(raw_rows(connection.execute(read_one, {"tid": trial_id})))
+    if loaded.deleted:
+        raise deleted_trial(trial_id)
+    if not loaded.trials:
         raise KeyError(f"No trial with id {trial_id!r}.")
-    return found[0]
+    return loaded.trials[0]
 
 
-def read_trial_id(connection: sa.Connection, study_id: int, number: int) -> int:
-    """The id of the study's trial ``number`` (one statement, a second one when not found).
+def deleted_trial(trial_id: int, number: int | None = None) -> TrialDeletedError:
+    """The error of a read or write naming a deleted trial (by its number, if given)."""
+    if number is None:
+        return TrialDeletedError(f"Trial id {trial_id} was deleted.")
+    return TrialDeletedError(f"Trial#{number} (id {trial_id}) was deleted.")
+
+
+def read_trial_id(
+    connection: sa.Connection, by_number: sa.Executable, study_id: int, number: int
+) -> int:
+    """The id of the study's trial ``number``, by ``by_number`` (its id and whether it was
+    deleted; one statement, a second one when not found).
 
     Raises:
         KeyError: no such study; then no such trial in it.
+        TrialDeletedError: the trial was deleted.
     """
-    found = connection.execute(
-        sa.select(trials.c.trial_id).where(
-            trials.c.study_id == study_id, trials.c.number == number
-        )
-    ).scalar()
+    found = connection.execute(by_number, {"study_id": study_id, "number": number}).first()
     if found is not None:
-        return int(found)
+        if found[1]:
+            raise TrialDeletedError(
+                f"Trial#{number} (id {found[0]}) of study {study_id} was deleted."
+            )
+        return int(found[0])
     exists = connection.execute(
         sa.select(studies.c.study_id).where(studies.c.study_id == study_id)
     ).scalar()

@@ -32,8 +32,9 @@ import sqlalchemy as sa
 from trialstore._core import FrozenTrial
 from trialstore.distributions import BaseDistribution
 from trialstore.storage.rdb import _codec
-from trialstore.storage.rdb._read import STUDY_ROW, attrs_from_rows
+from trialstore.storage.rdb._read import DELETED_ROW, STUDY_ROW, Loaded, attrs_from_rows
 from trialstore.storage.rdb._tables import (
+    deleted_trials,
     studies,
     trial_intermediate_values,
     trial_params,
@@ -65,13 +66,19 @@ def _quoted(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
     return sa.func.coalesce(sa.func.concat('"', column, '"'), "null")
 
 
-def select_trials(condition: sa.ColumnElement[bool], with_study: bool) -> sa.Executable:
+def select_trials(
+    condition: sa.ColumnElement[bool],
+    with_study: bool,
+    deleted: sa.ColumnElement[bool] | None = None,
+) -> sa.Executable:
     """Return the statement loading every trial matching ``condition`` (on ``trials``).
 
     Rows: (``0``, the trial's JSON array ``[trial_id, number, state, datetime_start,
     datetime_complete, params, values, intermediate values, user attributes, system
     attributes]``), one per trial, in no particular order. With ``with_study``, one extra row
-    of kind :data:`STUDY_ROW` tells whether the study ``:study_id`` exists."""
+    of kind :data:`STUDY_ROW` tells whether the study ``:study_id`` exists. With ``deleted``
+    (a condition on ``trialstore_deleted_trials``), one row of kind :data:`DELETED_ROW` per
+    deleted trial matching it: ``[deletion_id, trial_id, number]``."""
     t, v, iv, p = trials.c, trial_values.c, trial_intermediate_values.c, trial_params.c
     ua, sa_ = trial_user_attributes.c, trial_system_attributes.c
     text = sa.func.concat(
@@ -102,34 +109,47 @@ def select_trials(condition: sa.ColumnElement[bool], with_study: bool) -> sa.Exe
         _folded(trial_system_attributes, sa_.trial_system_attribute_id, sa_.key, sa_.value_json),
         "]",
     )
-    select = sa.select(sa.literal_column(str(_TRIALS), sa.Integer()), text).where(condition)
-    if not with_study:
-        return select
-    study_row = sa.select(
-        sa.literal_column(str(STUDY_ROW), sa.Integer()), sa.cast(studies.c.study_id, sa.String)
-    ).where(studies.c.study_id == sa.bindparam("study_id"))
-    return sa.union_all(select, study_row)
+    selects: list[sa.Select[int, str]] = [
+        sa.select(sa.literal_column(str(_TRIALS), sa.Integer()), text).where(condition)
+    ]
+    if deleted is not None:
+        d = deleted_trials.c
+        selects.append(
+            sa.select(
+                sa.literal_column(str(DELETED_ROW), sa.Integer()),
+                sa.func.concat("[", d.deletion_id, ",", d.trial_id, ",", d.number, "]"),
+            ).where(deleted)
+        )
+    if with_study:
+        selects.append(
+            sa.select(
+                sa.literal_column(str(STUDY_ROW), sa.Integer()),
+                sa.cast(studies.c.study_id, sa.String),
+            ).where(studies.c.study_id == sa.bindparam("study_id"))
+        )
+    return selects[0] if len(selects) == 1 else sa.union_all(*selects)
 
 
-def build_trials(
-    batches: Iterable[Sequence[Sequence[Any]]],
-) -> tuple[bool, list[FrozenTrial]]:
-    """Turn the rows of :func:`select_trials`, in batches as they arrive, into (study row
-    seen, trials ordered by id). Each batch is parsed by one ``json.loads`` and built before
+def build_trials(batches: Iterable[Sequence[Sequence[Any]]]) -> Loaded:
+    """Turn the rows of :func:`select_trials`, in batches as they arrive, into what they
+    hold (trials ordered by id). Each batch is parsed by one ``json.loads`` and built before
     the next is taken from ``batches``."""
-    study_seen = False
-    built: list[FrozenTrial] = []
+    loaded = Loaded(False, [], [])
     for batch in batches:
         texts = []
         for kind, text in batch:
             if kind == STUDY_ROW:
-                study_seen = True
+                loaded = loaded._replace(study_seen=True)
+            elif kind == DELETED_ROW:
+                deletion_id, trial_id, number = json.loads(text)
+                loaded.deleted.append((deletion_id, trial_id, number))
             else:
                 texts.append(text)
         if texts:
-            built.extend(map(_freeze, json.loads("[" + ",".join(texts) + "]")))
-    built.sort(key=lambda trial: trial._trial_id)
-    return study_seen, built
+            loaded.trials.extend(map(_freeze, json.loads("[" + ",".join(texts) + "]")))
+    loaded.trials.sort(key=lambda trial: trial._trial_id)
+    loaded.deleted.sort()
+    return loaded
 
 
 def _freeze(trial: list[Any]) -> FrozenTrial:

@@ -27,6 +27,7 @@ from trialstore.exceptions import StorageInternalError, StorageNotFoundError
 from trialstore.storage.rdb._engine import TX_MODE, is_sqlite_memory, masked
 from trialstore.storage.rdb._tables import (
     ALEMBIC_HEAD,
+    DELETED_TRIALS_TABLE,
     EXTRA_INDEXES,
     SCHEMA_VERSION,
     metadata,
@@ -199,7 +200,8 @@ def _too_old(engine: sa.Engine, revision: str | None) -> StorageInternalError:
 
 def _complete_head(connection: sa.Connection, state: SchemaState) -> None:
     """Add what an at-head database may lack: tables Optuna creates on open (e.g.
-    ``trial_heartbeats`` after an upgrade), the version_info row, trialstore's indexes."""
+    ``trial_heartbeats`` after an upgrade) and trialstore's table of deleted trials, the
+    version_info row, trialstore's indexes."""
     metadata.create_all(connection, checkfirst=True)
     if "trials" in state.tables:
         for index in EXTRA_INDEXES:
@@ -266,8 +268,10 @@ def check_sqlite_file(url: sa.URL) -> None:
         raise not_found(url, "the database holds no trialstore/Optuna tables")
 
 
-def ensure_schema(engine: sa.Engine, *, create: bool) -> None:
-    """Make sure the database holds the current schema, creating it if it is empty.
+def ensure_schema(engine: sa.Engine, *, create: bool) -> bool:
+    """Make sure the database holds the current schema, creating it if it is empty. Return
+    whether it holds trialstore's table of deleted trials (always, unless ``create`` is False
+    and the database was made by Optuna or an older trialstore).
 
     Safe to call from many processes at once. With ``create=False`` nothing is written.
 
@@ -284,10 +288,11 @@ def ensure_schema(engine: sa.Engine, *, create: bool) -> None:
     finally:
         TX_MODE.reset(token)
     if state.complete:
-        return
+        return True
     if not create:
         if state.revision == ALEMBIC_HEAD:
-            return  # only trialstore's optional indexes are missing
+            # only trialstore's optional indexes, or its table of deleted trials, are missing
+            return DELETED_TRIALS_TABLE in state.tables
         if state.empty:
             raise not_found(engine.url, "the database holds no trialstore/Optuna tables")
         raise _too_old(engine, state.revision)
@@ -314,6 +319,7 @@ def ensure_schema(engine: sa.Engine, *, create: bool) -> None:
         _complete_head(connection, state)
 
     _locked(engine, body)
+    return True
 
 
 def upgrade_schema(engine: sa.Engine) -> tuple[str | None, str]:

@@ -13,14 +13,23 @@ from sqlalchemy import exc
 from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState, copy_trial
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution, distribution_to_json
-from trialstore.exceptions import DuplicatedStudyError
+from trialstore.exceptions import DuplicatedStudyError, StorageInternalError, TrialDeletedError
 from trialstore.storage import validation as check
 from trialstore.storage.base import BaseStorage
-from trialstore.storage.rdb import _codec, _engine, _fast_paths, _heartbeats, _read, _schema
+from trialstore.storage.rdb import (
+    _codec,
+    _deletions,
+    _engine,
+    _fast_paths,
+    _heartbeats,
+    _read,
+    _schema,
+)
 from trialstore.storage.rdb import _studies as studies
 from trialstore.storage.rdb._cache import StudyCache, only_waiting
 from trialstore.storage.rdb._dml import statements_for
 from trialstore.storage.rdb._tables import (
+    DELETED_TRIALS_TABLE,
     max_integer,
     study_system_attributes,
     study_user_attributes,
@@ -58,8 +67,9 @@ class RDBStorage(BaseStorage):
     :class:`StorageNotFoundError`.
 
     Concurrency: safe for many threads on one object and many processes or machines on one
-    database. Trial numbers are unique and dense per study, also against Optuna writing the
-    same study (both lock the study row while numbering). Deadlocks, serialization failures,
+    database. Trial numbers are unique per study and never reused, and dense until trials
+    are deleted, also against Optuna writing the same study (both lock the study row while
+    numbering). Deadlocks, serialization failures,
     "database is locked" and lost connections are retried inside the storage with backoff
     (for up to ``retry_timeout`` seconds; a lost connection is re-established, also after a
     server restart). A commit cut off by a lost connection is ambiguous: creating a study or
@@ -68,7 +78,9 @@ class RDBStorage(BaseStorage):
     timestamp, to the microsecond), the other writes are repeated (they are idempotent).
 
     Reads are incremental: this object keeps the finished trials it has read (they never
-    change), so reading a study costs one query for the trials that are new or unfinished.
+    change), so reading a study costs one query for the trials that are new or unfinished,
+    which also brings the study's trial deletions made since the previous one (by any
+    process): see :meth:`delete_trials`.
 
     Heartbeats use the database's clock. Datetimes are stored as naive UTC and returned as naive
     local time (Optuna's convention); MySQL keeps microseconds. The object pickles (the
@@ -102,9 +114,12 @@ class RDBStorage(BaseStorage):
         self._retry_timeout = float(retry_timeout)
         if skip_table_creation:
             _schema.check_sqlite_file(self._url)  # connecting would create the file
+        self._deletions = True
         self._setup()
         try:
-            self._ensure_schema()
+            if not self._ensure_schema():
+                self._deletions = False
+                self._setup_statements()
         except exc.DBAPIError as e:
             self._engine.dispose()
             raise _engine.connection_error(self._url, e) from None
@@ -112,22 +127,26 @@ class RDBStorage(BaseStorage):
             self._engine.dispose()
             raise
 
-    def _ensure_schema(self) -> None:
-        """Create or check the schema. A lock conflict with other processes opening the same
-        database (SQLite's "database is locked" while another one switches the file to WAL or
-        creates the tables; a deadlock) is retried with backoff for up to ``retry_timeout``
-        seconds; other errors are raised at once."""
+    def _ensure_schema(self) -> bool:
+        """Create or check the schema; return whether the database holds trialstore's table
+        of deleted trials. A lock conflict with other processes opening the same database
+        (SQLite's "database is locked" while another one switches the file to WAL or creates
+        the tables; a deadlock) is retried with backoff for up to ``retry_timeout`` seconds;
+        other errors are raised at once."""
+        found: list[bool] = []
         retry_conflicts(
-            lambda: _schema.ensure_schema(self._engine, create=not self._skip_table_creation),
+            lambda: found.append(
+                _schema.ensure_schema(self._engine, create=not self._skip_table_creation)
+            ),
             self._retry_timeout,
         )
+        return found[-1]
 
     def _setup(self) -> None:
         self._engine = _engine.create_engine(self._url, self._engine_kwargs)
         self._dialect = self._engine.dialect.name
         if self._dialect == "mariadb":
             self._dialect = "mysql"
-        self._sql = statements_for(self._dialect)
         #: The largest id (and trial number) the id columns hold: beyond it, none exists.
         self._max_id = max_integer(self._dialect)
         self._transactions = Transactions(
@@ -137,6 +156,12 @@ class RDBStorage(BaseStorage):
             serialize=_engine.is_sqlite_memory(self._url),
         )
         self._run = self._transactions.run
+        self._setup_statements()
+
+    def _setup_statements(self) -> None:
+        """The statements (with or without trialstore's table of deleted trials: see
+        ``_deletions``) and what uses them: the cache and the trial writes."""
+        self._sql = statements_for(self._dialect, self._deletions)
         self._cache = StudyCache(self._transactions, self._sql)
         self._writes = TrialWrites(self._sql, self._dialect, self._cache)
 
@@ -148,6 +173,7 @@ class RDBStorage(BaseStorage):
             "grace_period": self._grace_period,
             "skip_table_creation": self._skip_table_creation,
             "retry_timeout": self._retry_timeout,
+            "deletions": self._deletions,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -157,6 +183,7 @@ class RDBStorage(BaseStorage):
         self._grace_period = state["grace_period"]
         self._skip_table_creation = state["skip_table_creation"]
         self._retry_timeout = state["retry_timeout"]
+        self._deletions = state.get("deletions", True)
         self._setup()
 
     def __repr__(self) -> str:
@@ -235,7 +262,8 @@ class RDBStorage(BaseStorage):
 
     def delete_study(self, study_id: int) -> None:
         study_id = self._study_key(study_id)
-        self._run(lambda c: studies.delete_study(c, study_id), mode="write")
+        deletions = self._sql.deletions
+        self._run(lambda c: studies.delete_study(c, study_id, deletions), mode="write")
         with self._cache.study_lock(study_id):  # after a sync in progress, if any
             self._cache.forget(study_id)
 
@@ -355,6 +383,31 @@ class RDBStorage(BaseStorage):
             self._cache.note_created(study_id, trial_id, number)
             return trial_id
         return [tid for _, tid in sorted((n, tid) for tid, n, state in seen if state == "WAITING")]
+
+    def delete_trials(self, study_id: int, trial_ids: Sequence[int]) -> None:
+        """Delete the trials, all or nothing, in one write transaction under the study row's
+        lock (see :meth:`BaseStorage.delete_trials`). The trials' rows stay (Optuna counts
+        and shows them; unfinished ones become FAIL); trialstore's table
+        ``trialstore_deleted_trials`` records the deletion, which every trialstore reader,
+        in any process, learns of with its next read of the study.
+
+        Raises:
+            StorageInternalError: also when the database lacks that table (made by Optuna
+                or an older trialstore, and opened with ``skip_table_creation=True``).
+        """
+        checked = check.check_trial_ids(trial_ids)
+        study_id = self._study_key(study_id)
+        ids = [self._trial_key(trial_id) for trial_id in checked]
+        if not self._sql.deletions:
+            raise StorageInternalError(
+                f"cannot delete trials in {self.url!r}: the database has no table "
+                f"{DELETED_TRIALS_TABLE} (it was made by Optuna or an older trialstore, and "
+                "opened with skip_table_creation=True). Open it once without "
+                f"skip_table_creation, or run: trialstore storage upgrade --storage '{self.url}'"
+            )
+        now = _codec.to_stored_datetime(datetime.datetime.now())
+        self._run(_deletions.delete_trials(self._sql, study_id, ids, now), mode="write")
+        self._cache.discard(ids)
 
     # -- trial writes -----------------------------------------------------------------------
 
@@ -506,11 +559,39 @@ class RDBStorage(BaseStorage):
     # -- trial reads ------------------------------------------------------------------------
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
+        """See :meth:`BaseStorage.get_trial`. A finished trial this object holds costs one
+        light statement (does it still exist, was it deleted?) instead of a read of
+        everything it holds."""
         trial_id = self._trial_key(trial_id)
         trial = self._cache.finished_trial(trial_id)
         if trial is not None:
+            if self._sql.deletions:
+                self._trial_state(trial_id)  # KeyError, TrialDeletedError
             return copy_trial(trial)
-        return self._run(lambda c: _read.read_trial(c, self._sql.read_one, trial_id), mode="none")
+        try:
+            return self._run(
+                lambda c: _read.read_trial(c, self._sql.read_one, trial_id), mode="none"
+            )
+        except TrialDeletedError:
+            self._cache.discard([trial_id])
+            raise
+
+    def _trial_state(self, trial_id: int) -> tuple[str, int]:
+        """The trial's state (its name) and number, by one statement.
+
+        Raises:
+            KeyError: no such trial.
+            TrialDeletedError: the trial was deleted (this object forgets it).
+        """
+        row = self._run(
+            lambda c: c.execute(self._sql.trial_state, {"tid": trial_id}).first(), mode="none"
+        )
+        if row is None:  # deleting a study deletes its trials' rows
+            raise KeyError(f"No trial with id {trial_id!r}.")
+        if row[2]:
+            self._cache.discard([trial_id])
+            raise _read.deleted_trial(trial_id, int(row[1]))
+        return str(row[0]), int(row[1])
 
     def get_all_trials(
         self,
@@ -534,10 +615,14 @@ class RDBStorage(BaseStorage):
             return len(view.select(states))
 
     def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        """See :meth:`BaseStorage.get_trial_id_from_study_id_trial_number`: one statement
+        (the trial held by this object may have been deleted since; without the table of
+        deleted trials, a trial held costs none)."""
         study_id = self._study_key(study_id)
-        cached = self._cache.trial_id_of(study_id, trial_number)
-        if cached is not None:
-            return cached
+        if not self._sql.deletions:
+            cached = self._cache.trial_id_of(study_id, trial_number)
+            if cached is not None:
+                return cached
         if (
             isinstance(trial_number, bool)
             or not isinstance(trial_number, int)
@@ -545,19 +630,21 @@ class RDBStorage(BaseStorage):
         ):
             raise KeyError(f"No trial with number {trial_number!r} in study {study_id}.")
         number = int(trial_number)
-        return self._run(lambda c: _read.read_trial_id(c, study_id, number), mode="none")
+        by_number = self._sql.trial_by_number
+        return self._run(
+            lambda c: _read.read_trial_id(c, by_number, study_id, number), mode="none"
+        )
 
     def get_trial_number_from_id(self, trial_id: int) -> int:
+        """See :meth:`BaseStorage.get_trial_number_from_id`. The number of a trial this
+        object created lately costs no round trip (a study asks for it right after the
+        create): it is answered from memory until this object learns that the trial was
+        deleted (its next read of the study, or a read of the trial)."""
         trial_id = self._trial_key(trial_id)
         number = self._cache.number_of(trial_id)
         if number is not None:
             return number
-        row = self._run(
-            lambda c: c.execute(self._sql.trial_state, {"tid": trial_id}).first(), mode="none"
-        )
-        if row is None:  # deleting a study deletes its trials' rows
-            raise KeyError(f"No trial with id {trial_id!r}.")
-        return int(row[1])
+        return self._trial_state(trial_id)[1]
 
     # -- heartbeats -------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from trialstore.exceptions import DuplicatedStudyError
 from trialstore.storage.rdb import _codec
 from trialstore.storage.rdb._dml import Statements
 from trialstore.storage.rdb._tables import (
+    deleted_trials,
     studies,
     study_directions,
     study_system_attributes,
@@ -92,9 +93,10 @@ def insert_study(
     return study_id
 
 
-def delete_study(connection: sa.Connection, study_id: int) -> None:
+def delete_study(connection: sa.Connection, study_id: int, deletions: bool) -> None:
     """Delete the study with its trials and everything they hold (a write transaction; the
-    study row is locked first).
+    study row is locked first). ``deletions``: the database holds trialstore's table of
+    deleted trials, whose rows of the study go too.
 
     Raises:
         KeyError: no such study.
@@ -104,6 +106,8 @@ def delete_study(connection: sa.Connection, study_id: int) -> None:
     ).scalar()
     if found is None:
         raise _missing_study(study_id)
+    if deletions:
+        connection.execute(deleted_trials.delete().where(deleted_trials.c.study_id == study_id))
     trial_ids = sa.select(trials.c.trial_id).where(trials.c.study_id == study_id)
     for table in _TRIAL_TABLES:
         connection.execute(table.delete().where(table.c.trial_id.in_(trial_ids)))

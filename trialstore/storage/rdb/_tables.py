@@ -1,9 +1,10 @@
 """The database schema: Optuna 5.0's tables (schema version 12, Alembic head ``v3.2.0.a``).
 
 Table, column, enum and constraint names are Optuna's, so that either library opens a database
-made by the other. trialstore adds indexes (never tables) for its hot queries, and on
-MySQL/MariaDB stores datetimes with microseconds and compares names byte-wise (a binary,
-no-pad collation); Optuna reads such databases unchanged.
+made by the other. trialstore adds indexes for its hot queries and one table of its own
+(``trialstore_deleted_trials``, which Optuna ignores), and on MySQL/MariaDB stores datetimes
+with microseconds and compares names byte-wise (a binary, no-pad collation); Optuna reads
+such databases unchanged.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from sqlalchemy.ext.compiler import compiles
 
 __all__ = [
     "ALEMBIC_HEAD",
+    "DELETED_TRIALS_TABLE",
     "EXTRA_INDEXES",
     "INTERMEDIATE_VALUE_TYPES",
     "SCHEMA_VERSION",
     "STUDY_DIRECTIONS",
     "TRIAL_STATES",
     "VALUE_TYPES",
+    "deleted_trials",
     "max_integer",
     "metadata",
     "studies",
@@ -42,6 +45,9 @@ __all__ = [
 SCHEMA_VERSION = 12
 #: The Alembic revision of the schema below (Optuna's revision id).
 ALEMBIC_HEAD = "v3.2.0.a"
+
+#: The name of trialstore's one table of its own (see ``deleted_trials``).
+DELETED_TRIALS_TABLE = "trialstore_deleted_trials"
 
 MAX_INDEXED_STRING_LENGTH = 512
 MAX_VERSION_LENGTH = 256
@@ -219,6 +225,50 @@ trial_heartbeats = sa.Table(
     sa.UniqueConstraint("trial_id"),
     **_AUTOINCREMENT,
 )
+
+#: trialstore's own table, beside Optuna's (which ignores it): the trials deleted with
+#: ``delete_trials``. Their rows stay in ``trials`` (and their children), so that Optuna's
+#: schema, counting and numbering hold; a row here takes the trial out of every trialstore
+#: read. ``deletion_id`` is the study's deletion sequence: deleters hold the study row's
+#: lock, so within one study the ids become visible in the order they grow, and a reader
+#: that has seen a study's deletions up to an id asks only for those above it. Its foreign
+#: keys cascade, so that Optuna's ``delete_study`` (which deletes the trial rows) works.
+deleted_trials = sa.Table(
+    DELETED_TRIALS_TABLE,
+    metadata,
+    sa.Column("deletion_id", sa.Integer, primary_key=True),
+    sa.Column(
+        "study_id",
+        sa.Integer,
+        sa.ForeignKey("studies.study_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "trial_id",
+        sa.Integer,
+        sa.ForeignKey("trials.trial_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.UniqueConstraint("trial_id"),
+    sa.Index("ix_trialstore_deleted_trials_study_id_deletion_id", "study_id", "deletion_id"),
+    **_AUTOINCREMENT,
+)
+
+
+# SQLite enforces foreign keys only on connections that ask for it (Optuna's do not): there, a
+# trigger deletes the row of a trial whose own row is deleted (by Optuna's delete_study), as
+# the cascade does on the other dialects. An id left behind could be given again on SQLite
+# when Optuna made the database (its tables reuse the highest id after a delete).
+def _create_sqlite_cascade(target: sa.Table, connection: sa.Connection, **kw: Any) -> None:
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(
+            f"CREATE TRIGGER {DELETED_TRIALS_TABLE}_cascade AFTER DELETE ON trials "
+            f"BEGIN DELETE FROM {DELETED_TRIALS_TABLE} WHERE trial_id = OLD.trial_id; END"
+        )
+
+
+sa.event.listen(deleted_trials, "after_create", _create_sqlite_cascade)
 
 version_info = sa.Table(
     "version_info",

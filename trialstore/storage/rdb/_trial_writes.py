@@ -145,13 +145,17 @@ class TrialWrites:
     # -- checks inside a transaction --------------------------------------------------------
 
     def raise_not_updatable(self, connection: sa.Connection, trial_id: int) -> None:
-        """Raise KeyError or UpdateFinishedTrialError for the trial's current state (returns
-        if it is unfinished). The state is read with a locking read: inside a MySQL/MariaDB
-        transaction a plain read would see the transaction's snapshot, which may predate the
-        finish that made a write find nothing to update."""
+        """Raise KeyError, TrialDeletedError or UpdateFinishedTrialError for the trial's
+        current state (returns if it is unfinished). The state is read with a locking read:
+        inside a MySQL/MariaDB transaction a plain read would see the transaction's snapshot,
+        which may predate the finish (or deletion) that made a write find nothing to
+        update. A deleted trial that was unfinished is FAIL, so no write finds it
+        updatable."""
         row = connection.execute(self._sql.trial_state_current, {"tid": trial_id}).first()
         if row is None:
             raise KeyError(f"No trial with id {trial_id!r}.")
+        if row[2]:
+            raise _read.deleted_trial(trial_id, row[1])
         if _codec.STATE_BY_NAME[row[0]].is_finished():
             raise UpdateFinishedTrialError(
                 f"Trial#{row[1]} has already finished and can not be updated."
@@ -206,9 +210,9 @@ class TrialWrites:
         connection was lost before its reply, stored the write before the trial finished
         (the finished trial ``holds`` it). Then the write succeeded and must not raise
         UpdateFinishedTrialError, which promises that nothing was written."""
-        _, found = _read.build_trials(
+        found = _read.build_trials(
             _read.raw_rows(connection.execute(self._sql.read_one, {"tid": trial_id}))
-        )
+        ).trials
         return bool(found) and found[0].state.is_finished() and holds(found[0])
 
     def _done_by_us(

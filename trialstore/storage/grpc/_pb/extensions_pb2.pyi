@@ -104,11 +104,29 @@ class GetTrialReply(_message.Message):
     trial: ExactTrial
     def __init__(self, trial: _Optional[_Union[ExactTrial, _Mapping]] = ...) -> None: ...
 
+class GetTrialsRequest(_message.Message):
+    __slots__ = ("study_id", "included_trial_ids", "trial_id_greater_than", "known_numbers", "known_deleted")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDED_TRIAL_IDS_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_ID_GREATER_THAN_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_DELETED_FIELD_NUMBER: _ClassVar[int]
+    study_id: int
+    included_trial_ids: _containers.RepeatedScalarFieldContainer[int]
+    trial_id_greater_than: int
+    known_numbers: int
+    known_deleted: int
+    def __init__(self, study_id: _Optional[int] = ..., included_trial_ids: _Optional[_Iterable[int]] = ..., trial_id_greater_than: _Optional[int] = ..., known_numbers: _Optional[int] = ..., known_deleted: _Optional[int] = ...) -> None: ...
+
 class GetTrialsReply(_message.Message):
-    __slots__ = ("trials",)
+    __slots__ = ("trials", "deleted_numbers_sent", "deleted_numbers")
     TRIALS_FIELD_NUMBER: _ClassVar[int]
+    DELETED_NUMBERS_SENT_FIELD_NUMBER: _ClassVar[int]
+    DELETED_NUMBERS_FIELD_NUMBER: _ClassVar[int]
     trials: _containers.RepeatedCompositeFieldContainer[ExactTrial]
-    def __init__(self, trials: _Optional[_Iterable[_Union[ExactTrial, _Mapping]]] = ...) -> None: ...
+    deleted_numbers_sent: bool
+    deleted_numbers: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, trials: _Optional[_Iterable[_Union[ExactTrial, _Mapping]]] = ..., deleted_numbers_sent: _Optional[bool] = ..., deleted_numbers: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class TrialParam(_message.Message):
     __slots__ = ("param_name", "param_value_internal", "distribution")
@@ -155,3 +173,15 @@ class SetTrialParamsAndStateValuesRequest(_message.Message):
     params: SetTrialParamsRequest
     state_values: SetTrialStateValuesRequest
     def __init__(self, params: _Optional[_Union[SetTrialParamsRequest, _Mapping]] = ..., state_values: _Optional[_Union[SetTrialStateValuesRequest, _Mapping]] = ...) -> None: ...
+
+class DeleteTrialsRequest(_message.Message):
+    __slots__ = ("study_id", "trial_ids")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_IDS_FIELD_NUMBER: _ClassVar[int]
+    study_id: int
+    trial_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, study_id: _Optional[int] = ..., trial_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class DeleteTrialsReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
