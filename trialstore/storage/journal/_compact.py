@@ -6,6 +6,8 @@ import dataclasses
 import os
 import stat
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from trialstore.exceptions import StorageInternalError
 from trialstore.storage.journal._base import BaseJournalBackend, JournalReset
@@ -13,6 +15,15 @@ from trialstore.storage.journal._file import JournalFileBackend
 from trialstore.storage.journal._records import COMPACTION_KEY, JournalOp, dump_file_line
 from trialstore.storage.journal._redis import JournalRedisBackend
 from trialstore.storage.journal._replay import MalformedRecordError, ReplayState
+from trialstore.storage.journal._snapshot import (
+    BrokenSnapshotError,
+    Head,
+    SegmentRef,
+    capture,
+    encode_head,
+    encode_segment,
+    new_tables,
+)
 
 __all__ = ["CompactionResult", "compact_journal"]
 
@@ -69,12 +80,23 @@ def _compact_redis(backend: JournalRedisBackend) -> CompactionResult:
             covered, generation = reader.position
             if covered == 0:
                 return CompactionResult(0, 0, 0, 0, False)
-            figures = reader._replace_prefix(
-                0 if generation is None else generation,
-                covered,
-                list(state.to_records()),
-                state.to_document(),
-            )
+            generation = 0 if generation is None else generation
+            segment, n_finished, head = _full_snapshot(state, covered, (covered, generation + 1))
+            store = reader.snapshot_store()
+            with store.exclusive() as snapshots:
+                refs: list[SegmentRef] = []
+                if snapshots and segment is not None:
+                    name = store.write_segment(segment)
+                    if name is None:
+                        snapshots = False
+                    else:
+                        refs.append(SegmentRef(name, n_finished, len(segment)))
+                figures = reader._replace_prefix(
+                    generation,
+                    covered,
+                    list(state.to_records()),
+                    head(refs) if snapshots else None,
+                )
         finally:
             reader.close()
         if figures is not None:
@@ -84,7 +106,7 @@ def _compact_redis(backend: JournalRedisBackend) -> CompactionResult:
                 records_after=records_after,
                 bytes_before=bytes_before,
                 bytes_after=bytes_after,
-                snapshot_written=True,
+                snapshot_written=bool(snapshots),
             )
     raise StorageInternalError(
         f"could not compact Redis journal {backend.prefix!r}: compacted 100 times meanwhile"
@@ -170,6 +192,21 @@ def _compact_file(backend: JournalFileBackend) -> CompactionResult:
     raise StorageInternalError(f"could not compact {path}: it was replaced 100 times meanwhile")
 
 
+def _full_snapshot(
+    state: ReplayState, records: int, position: object
+) -> tuple[bytes | None, int, Callable[[list[SegmentRef]], dict[str, Any]]]:
+    """Encode a snapshot of all of ``state``: its one segment (None: no finished trial), the
+    number of trials in it, and the head as a function of the segment list."""
+    cap = capture(state, None, records, position)
+    tables = new_tables(None)
+    data = encode_segment(cap, tables)
+
+    def head(refs: list[SegmentRef]) -> dict[str, Any]:
+        return encode_head(cap, tables, refs)
+
+    return data, len(cap.finished), head
+
+
 def _write_compacted(
     reader: JournalFileBackend,
     state: ReplayState,
@@ -185,6 +222,7 @@ def _write_compacted(
         out = open(tmp, "w+b")
     except OSError as e:
         raise StorageInternalError(f"cannot write the compacted journal {tmp}: {e}") from e
+    store = reader.snapshot_store()
     with out:
         out.write(_marker((0, 0), 0, 0, 0))
         lines = 1
@@ -193,35 +231,59 @@ def _write_compacted(
             lines += 1
         prefix_end = out.tell()
         prefix_lines = lines
-        lock.acquire()  # type: ignore[attr-defined]
-        try:
-            st = os.stat(path)
-            if (st.st_dev, st.st_ino) != ident:
-                return None  # compacted by someone else meanwhile: start again
-            size = os.fstat(fd).st_size
-            tail = os.pread(fd, size - covered, covered)
-            tail = tail[: tail.rfind(b"\n") + 1]
-            out.write(tail)
-            tail_lines = tail.count(b"\n")
-            final = out.tell()
-            out.seek(0)
-            out.write(_marker(ident, covered + len(tail), final, lines + tail_lines))
-            out.flush()
-            os.fsync(out.fileno())
-            os.chmod(tmp, stat.S_IMODE(st.st_mode))
-            os.replace(tmp, path)
-            dir_fd = os.open(os.path.dirname(path), os.O_RDONLY)
+        out.flush()
+        st_out = os.fstat(out.fileno())
+        _, _, position = reader.write_snapshot_of(
+            out.fileno(), (st_out.st_dev, st_out.st_ino), prefix_end, prefix_lines
+        )
+        segment, n_finished, head = _full_snapshot(state, prefix_lines, position)
+        with store.exclusive() as snapshots:
+            # Readers of the old file's head may be loading its segments: keep them once more.
+            old_head, _, _ = store.read_head()
+            keep = set()
+            if old_head is not None:
+                try:
+                    keep = {ref.name for ref in Head.parse(old_head, 0).segments}
+                except BrokenSnapshotError:
+                    keep = set()
+            refs: list[SegmentRef] = []
+            if snapshots and segment is not None:
+                name = store.write_segment(segment)
+                if name is None:
+                    snapshots = False
+                else:
+                    refs.append(SegmentRef(name, n_finished, len(segment)))
+            lock.acquire()  # type: ignore[attr-defined]
             try:
-                os.fsync(dir_fd)
+                st = os.stat(path)
+                if (st.st_dev, st.st_ino) != ident:
+                    return None  # compacted by someone else meanwhile: start again
+                size = os.fstat(fd).st_size
+                tail = os.pread(fd, size - covered, covered)
+                tail = tail[: tail.rfind(b"\n") + 1]
+                out.write(tail)
+                tail_lines = tail.count(b"\n")
+                final = out.tell()
+                out.seek(0)
+                out.write(_marker(ident, covered + len(tail), final, lines + tail_lines))
+                out.flush()
+                os.fsync(out.fileno())
+                os.chmod(tmp, stat.S_IMODE(st.st_mode))
+                os.replace(tmp, path)
+                dir_fd = os.open(os.path.dirname(path), os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
             finally:
-                os.close(dir_fd)
-        finally:
-            lock.release()  # type: ignore[attr-defined]
-        reader.write_snapshot(state.to_document(), out.fileno(), prefix_end, prefix_lines)
+                lock.release()  # type: ignore[attr-defined]
+            written = bool(snapshots) and store.write_head(
+                head(refs), position, keep | {ref.name for ref in refs}
+            )
     return CompactionResult(
         records_before=records_before + tail_lines,
         records_after=lines + tail_lines,
         bytes_before=covered + len(tail),
         bytes_after=final,
-        snapshot_written=True,
+        snapshot_written=written,
     )
