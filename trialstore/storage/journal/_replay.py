@@ -19,7 +19,6 @@ records that replays to the same state (compaction).
 from __future__ import annotations
 
 import datetime
-import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from trialstore.exceptions import (
     UpdateFinishedTrialError,
 )
 from trialstore.storage._gc import gc_paused
+from trialstore.storage.journal._columns import build_chunk, dset_info
 from trialstore.storage.journal._records import (
     BATCH_KEY,
     DELETED_TRIALS_KEY,
@@ -70,14 +70,11 @@ class MalformedRecordError(Exception):
 
 @dataclass(frozen=True)
 class SegmentChunk:
-    """A study's rows in one snapshot segment: ``data[start:end]`` is a JSON array of rows,
-    the trials ``ids[i]`` numbered ``numbers[i]``."""
+    """A study's finished trials in one snapshot segment: column ``name`` is
+    ``data[a:b]`` for ``(a, b) = columns[name]`` (see ``_columns``)."""
 
     data: bytes
-    start: int
-    end: int
-    ids: list[int]
-    numbers: list[int]
+    columns: dict[str, tuple[int, int]]
 
 
 @dataclass
@@ -123,6 +120,7 @@ class ReplayState:
         self._dist_cache: dict[str, BaseDistribution] = {}
         #: The loaded snapshot's distribution sets, which its segment rows refer to by index.
         self.row_dsets: list[dict[str, BaseDistribution]] = []
+        self._dset_info: list[Any] | None = None
         #: The records read so far of a ``set_trial_params`` batch (see ``BATCH_KEY``), with
         #: each one's name, distribution and external value; applied when the last one comes.
         self._batch: list[tuple[dict[str, Any], str, BaseDistribution, Any]] = []
@@ -247,16 +245,15 @@ class ReplayState:
         """
         # Many long-lived objects at once: keep the cyclic collector from rescanning them.
         with gc_paused():
+            if self._dset_info is None:
+                self._dset_info = dset_info(self.row_dsets)
             try:
                 built = []
-                dsets = self.row_dsets
                 for chunk in study.chunks:
-                    rows = json.loads(chunk.data[chunk.start : chunk.end])
-                    if len(rows) != len(chunk.ids):
-                        raise ValueError("one row per trial")
-                    for trial_id, number, row in zip(chunk.ids, chunk.numbers, rows, strict=True):
-                        built.append(parse_row(trial_id, number, row, dsets))
-            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+                    view = memoryview(chunk.data)
+                    columns = {name: view[a:b] for name, (a, b) in chunk.columns.items()}
+                    built.extend(build_chunk(columns, self._dset_info))
+            except (KeyError, TypeError, ValueError, IndexError, StopIteration) as e:
                 raise StorageInternalError(
                     f"the journal's snapshot holds broken trials of study {study.name!r} "
                     f"({type(e).__name__}: {e}); remove the snapshot to replay the journal"

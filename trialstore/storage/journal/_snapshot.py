@@ -2,25 +2,26 @@
 (private).
 
 A finished trial never changes again (a deletion is recorded in the head, and the deleted
-trial's slot is rebuilt from its segment row), so a snapshot is kept incrementally:
+trial's slot is rebuilt from its segment), so a snapshot is kept incrementally:
 
 * a **segment** holds finished trials, written once and never changed. Its bytes are one JSON
-  header line, ``{"format": F, "studies": [[study id, [trial ids], [numbers], start, end],
-  ...]}``, then each study's rows as one JSON array at byte ``start..end`` after the header
-  line. A row is ``[state, values, start, complete, params, dset, user_attrs, system_attrs,
-  [[step, value], ...]]`` where ``dset`` indexes the head's table of distribution sets.
+  header line, ``{"format": F, "studies": [[study id, trial count, {column: [start, end]}],
+  ...]}``, then each study's trials as columns (see ``_columns``) at bytes ``start..end``
+  after the header line.
 * the **head** (one JSON document) holds everything else: the log position it covers (the
   backend's ``journal`` entry), the studies (attributes, deleted trial ids, trial counts), the
   distribution tables (append-only, so every segment's indexes stay valid), the unfinished
   trials as rows, heartbeats, the study structure, and the list of segments in order.
 
 Every trial with an id below the head's ``n_trials`` is either in exactly one segment or among
-the head's unfinished trials. A writer extending a head ``H`` therefore writes one new segment
-with the trials finished since ``H`` (``H``'s unfinished ones that finished, and the finished
-ones among the trials created after ``H``), whatever process wrote ``H``: its work is
-proportional to what changed. Segments are merged (byte concatenation, no parsing of rows) when
-:data:`MERGE_FAN` consecutive ones of one size tier end the list, so a head lists O(log n)
-segments.
+the head's unfinished trials (as rows: ``[trial id, study id, number, [state, values, start,
+complete, params, dset, user_attrs, system_attrs, [[step, value], ...]]]``, where ``dset``
+indexes the head's table of distribution sets). A writer extending a head ``H`` therefore
+writes one new segment with the trials finished since ``H`` (``H``'s unfinished ones that
+finished, and the finished ones among the trials created after ``H``), whatever process wrote
+``H``: its work is proportional to what changed. Segments are merged (byte concatenation, no
+decoding of trials) when :data:`MERGE_FAN` consecutive ones of one size tier end the list, so
+a head lists O(log n) segments.
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ from typing import Any
 from trialstore._core import FrozenTrial, StudyDirection
 from trialstore.distributions import BaseDistribution, distribution_to_json, json_to_distribution
 from trialstore.storage.journal._base import SnapshotStore
+from trialstore.storage.journal._columns import (
+    FLOAT_COLUMNS,
+    INT_COLUMNS,
+    JSON_COLUMNS,
+    array_of_ints,
+    encode_chunk,
+    merge_columns,
+)
 from trialstore.storage.journal._replay import ReplayState, SegmentChunk, Study, parse_row
 
 __all__ = [
@@ -56,8 +65,6 @@ __all__ = [
 SNAPSHOT_FORMAT = "trialstore-journal-snapshot/5"
 #: Segments of one size tier that are merged into one (tier = floor(log_fan(trials))).
 MERGE_FAN = 4
-#: Rows encoded per json.dumps call: a background encoder gives the GIL back between calls.
-_ROWS_PER_DUMP = 2000
 
 
 class BrokenSnapshotError(Exception):
@@ -240,23 +247,17 @@ def _row(trial: FrozenTrial, tables: _Tables) -> list[Any]:
     ]
 
 
-def _dump_rows(rows: list[list[Any]]) -> bytes:
-    """One JSON array of ``rows``, dumped in slices (the GIL is free between them)."""
-    parts = [
-        json.dumps(rows[i : i + _ROWS_PER_DUMP], separators=(",", ":"), allow_nan=True)[1:-1]
-        for i in range(0, len(rows), _ROWS_PER_DUMP)
-    ]
-    return ("[" + ",".join(parts) + "]").encode()
-
-
-def _segment_bytes(studies: list[tuple[int, list[int], list[int], bytes]]) -> bytes:
+def _segment_bytes(studies: list[tuple[int, int, dict[str, bytes]]]) -> bytes:
     header = []
     body = []
     offset = 0
-    for study_id, ids, numbers, rows in studies:
-        header.append([study_id, ids, numbers, offset, offset + len(rows)])
-        body.append(rows)
-        offset += len(rows)
+    for study_id, count, columns in studies:
+        ranges = {}
+        for name, data in columns.items():
+            ranges[name] = [offset, offset + len(data)]
+            body.append(data)
+            offset += len(data)
+        header.append([study_id, count, ranges])
     line = json.dumps({"format": SNAPSHOT_FORMAT, "studies": header}, separators=(",", ":"))
     return b"".join([line.encode(), b"\n", *body])
 
@@ -265,14 +266,11 @@ def encode_segment(cap: Capture, tables: _Tables) -> bytes | None:
     """Return the segment of the trials ``cap`` found finished (None: there are none)."""
     if not cap.finished:
         return None
-    by_study: dict[int, tuple[list[int], list[int], list[list[Any]]]] = {}
-    for trial_id, study_id, number, trial in cap.finished:
-        ids, numbers, rows = by_study.setdefault(study_id, ([], [], []))
-        ids.append(trial_id)
-        numbers.append(number)
-        rows.append(_row(trial, tables))
+    by_study: dict[int, list[FrozenTrial]] = {}
+    for _, study_id, _, trial in cap.finished:
+        by_study.setdefault(study_id, []).append(trial)
     return _segment_bytes(
-        [(sid, ids, numbers, _dump_rows(rows)) for sid, (ids, numbers, rows) in by_study.items()]
+        [(sid, len(trials), encode_chunk(trials, tables.dset)) for sid, trials in by_study.items()]
     )
 
 
@@ -337,8 +335,12 @@ def plan_merges(segments: list[SegmentRef]) -> tuple[int, int] | None:
     return None
 
 
-def _split(data: bytes) -> tuple[list[list[Any]], int]:
-    """Return a segment's header entries and the offset of its body.
+_COLUMNS = frozenset(INT_COLUMNS + FLOAT_COLUMNS + JSON_COLUMNS)
+
+
+def _split(data: bytes) -> tuple[list[tuple[int, int, dict[str, tuple[int, int]]]], int]:
+    """Return a segment's chunks (study id, trial count, absolute column ranges) and the
+    offset of its body.
 
     Raises:
         BrokenSnapshotError: not a segment of this format.
@@ -350,42 +352,41 @@ def _split(data: bytes) -> tuple[list[list[Any]], int]:
         header = json.loads(data[:end])
         if header["format"] != SNAPSHOT_FORMAT or not isinstance(header["studies"], list):
             raise ValueError("not a segment of this format")
-        entries: list[list[Any]] = header["studies"]
         body = end + 1
-        for sid, ids, numbers, start, stop in entries:
-            if (
-                type(sid) is not int
-                or not isinstance(ids, list)
-                or not isinstance(numbers, list)
-                or len(ids) != len(numbers)
-                or not 0 <= start <= stop <= len(data) - body
-            ):
+        size = len(data) - body
+        chunks = []
+        for sid, count, ranges in header["studies"]:
+            if type(sid) is not int or type(count) is not int or set(ranges) != _COLUMNS:
                 raise ValueError("a malformed study entry")
+            absolute = {}
+            for name, (start, stop) in ranges.items():
+                if not 0 <= start <= stop <= size:
+                    raise ValueError(f"column {name} out of the segment")
+                absolute[name] = (body + start, body + stop)
+            chunks.append((sid, count, absolute))
     except (KeyError, TypeError, ValueError) as e:
         raise BrokenSnapshotError(f"malformed segment ({type(e).__name__}: {e})") from None
-    return entries, body
+    return chunks, body
 
 
 def merge_segments(datas: list[bytes]) -> bytes:
-    """Return one segment holding the trials of ``datas`` (rows are copied as bytes).
+    """Return one segment holding the trials of ``datas`` (columns are copied as bytes).
 
     Raises:
         BrokenSnapshotError: one of them is not a segment.
     """
-    merged: dict[int, tuple[list[int], list[int], list[bytes]]] = {}
+    merged: dict[int, tuple[list[int], dict[str, list[bytes]]]] = {}
     for data in datas:
-        entries, body = _split(data)
-        for sid, ids, numbers, start, stop in entries:
-            m_ids, m_numbers, parts = merged.setdefault(sid, ([], [], []))
-            m_ids.extend(ids)
-            m_numbers.extend(numbers)
-            inner = data[body + start + 1 : body + stop - 1]
-            if inner:
-                parts.append(inner)
+        chunks, _ = _split(data)
+        for sid, count, ranges in chunks:
+            counts, parts = merged.setdefault(sid, ([], {name: [] for name in _COLUMNS}))
+            counts.append(count)
+            for name, (start, stop) in ranges.items():
+                parts[name].append(data[start:stop])
     return _segment_bytes(
         [
-            (sid, ids, numbers, b"[" + b",".join(parts) + b"]")
-            for sid, (ids, numbers, parts) in merged.items()
+            (sid, sum(counts), {name: merge_columns(name, p) for name, p in sorted(parts.items())})
+            for sid, (counts, parts) in merged.items()
         ]
     )
 
@@ -439,16 +440,23 @@ def _load(doc: dict[str, Any], segments: list[bytes]) -> ReplayState:
     for ref, data in zip(head.segments, segments, strict=True):
         if len(data) != ref.size:
             raise BrokenSnapshotError(f"segment {ref.name}: {len(data)} bytes, not {ref.size}")
-        entries, body = _split(data)
-        for sid, ids, numbers, start, stop in entries:
+        chunks, _ = _split(data)
+        view = memoryview(data)
+        for sid, count, ranges in chunks:
             study = studies[sid]
             trial_ids = study.trial_ids
+            start, stop = ranges["id"]
+            ids = array_of_ints(view[start:stop])
+            start, stop = ranges["number"]
+            numbers = array_of_ints(view[start:stop])
+            if len(ids) != count or len(numbers) != count:
+                raise ValueError("a chunk's trial count does not fit its columns")
             for trial_id, number in zip(ids, numbers, strict=True):
                 if trial_study[trial_id] != -1 or trial_ids[number] != -1 or trial_id < 0:
                     raise ValueError(f"trial {trial_id} listed twice")
                 trial_study[trial_id] = sid
                 trial_ids[number] = trial_id
-            study.chunks.append(SegmentChunk(data, body + start, body + stop, ids, numbers))
+            study.chunks.append(SegmentChunk(data, ranges))
     trials: list[FrozenTrial | None] = [None] * n_trials
     for trial_id, sid, number, row in doc["unfinished"]:
         study = studies[sid]
