@@ -463,9 +463,9 @@ def test_broken_trial_rows_of_a_snapshot_name_the_fix(tmp_path: Path) -> None:
     (segment,) = segment_paths(path)
     data = segment.read_bytes()
     header_line, body = data.split(b"\n", 1)
-    _, _, _, start, end = json.loads(header_line)["studies"][0]
+    start, end = json.loads(header_line)["studies"][0][2]["time"]
     assert end - start > 5
-    damaged = b"[[1]]" + b" " * (end - start - 5)  # the same size, parses, not a row
+    damaged = b"[[1]]" + b" " * (end - start - 5)  # the same size, parses, not the times
     segment.write_bytes(header_line + b"\n" + body[:start] + damaged + body[end:])
     opened = JournalStorage(JournalFileBackend(path))
     assert len(opened.get_all_trials(1)) == 1
