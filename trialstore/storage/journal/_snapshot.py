@@ -20,8 +20,8 @@ indexes the head's table of distribution sets). A writer extending a head ``H`` 
 writes one new segment with the trials finished since ``H`` (``H``'s unfinished ones that
 finished, and the finished ones among the trials created after ``H``), whatever process wrote
 ``H``: its work is proportional to what changed. Segments are merged (byte concatenation, no
-decoding of trials) when :data:`MERGE_FAN` consecutive ones of one size tier end the list, so
-a head lists O(log n) segments.
+decoding of trials) as the digits of a binary counter carry (see :func:`plan_merges`), so a
+head lists O(log n) segments.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ from trialstore.storage.journal._columns import (
 from trialstore.storage.journal._replay import ReplayState, SegmentChunk, Study, parse_row
 
 __all__ = [
-    "MERGE_FAN",
     "SNAPSHOT_FORMAT",
     "BrokenSnapshotError",
     "Capture",
@@ -63,8 +62,6 @@ __all__ = [
 ]
 
 SNAPSHOT_FORMAT = "trialstore-journal-snapshot/5"
-#: Segments of one size tier that are merged into one (tier = floor(log_fan(trials))).
-MERGE_FAN = 4
 
 
 class BrokenSnapshotError(Exception):
@@ -314,25 +311,24 @@ def encode_head(cap: Capture, tables: _Tables, segments: list[SegmentRef]) -> di
     }
 
 
-def _tier(trials: int) -> int:
-    tier = 0
-    while trials >= MERGE_FAN:
-        trials //= MERGE_FAN
-        tier += 1
-    return tier
-
-
 def plan_merges(segments: list[SegmentRef]) -> tuple[int, int] | None:
-    """Return the slice ``(start, end)`` of ``segments`` to merge into one, or None: the last
-    :data:`MERGE_FAN` segments when they share a size tier (or when more segments than a
-    sane bound have piled up: the last ones, whatever their sizes)."""
-    if len(segments) >= MERGE_FAN:
-        last = segments[-MERGE_FAN:]
-        if len({_tier(ref.trials) for ref in last}) == 1:
-            return len(segments) - MERGE_FAN, len(segments)
-    if len(segments) > 64:
-        return len(segments) - MERGE_FAN, len(segments)
-    return None
+    """Return the slice ``(start, end)`` of ``segments`` to merge into one, or None.
+
+    The segments stay strictly decreasing in size, like the digits of a binary counter: the
+    last ones are merged while the one before them holds no more trials than they do
+    together. So a head lists at most about log2(trials / trials per snapshot) segments and
+    each trial is copied as often.
+    """
+    if len(segments) < 2:
+        return None
+    start = len(segments) - 1
+    total = segments[start].trials
+    while start > 0 and segments[start - 1].trials <= total:
+        start -= 1
+        total += segments[start].trials
+    if start == len(segments) - 1:
+        return None
+    return start, len(segments)
 
 
 _COLUMNS = frozenset(INT_COLUMNS + FLOAT_COLUMNS + JSON_COLUMNS)
@@ -482,6 +478,28 @@ def _load(doc: dict[str, Any], segments: list[bytes]) -> ReplayState:
     return state
 
 
+def _merge_tail(store: SnapshotStore, refs: list[SegmentRef]) -> list[SegmentRef]:
+    """Return ``refs`` with the segments :func:`plan_merges` names merged into a new one
+    (unchanged when there is nothing to merge or a segment cannot be read or written)."""
+    plan = plan_merges(refs)
+    if plan is None:
+        return refs
+    start, end = plan
+    datas = store.read_segments([ref.name for ref in refs[start:end]])
+    if datas is None:
+        return refs
+    try:
+        merged = merge_segments(datas)
+    except BrokenSnapshotError:
+        return refs
+    del datas
+    name = store.write_segment(merged)
+    if name is None:
+        return refs
+    trials = sum(ref.trials for ref in refs[start:end])
+    return [*refs[:start], SegmentRef(name, trials, len(merged))]
+
+
 def write_snapshot(
     store: SnapshotStore, take: Callable[[Head | None, Any], Capture | None]
 ) -> int | None:
@@ -520,23 +538,7 @@ def write_snapshot(
                 return None
             refs.append(SegmentRef(name, len(cap.finished), len(data)))
         del data
-        while (plan := plan_merges(refs)) is not None:
-            start, end = plan
-            datas = store.read_segments([ref.name for ref in refs[start:end]])
-            if datas is None:
-                break
-            try:
-                merged = merge_segments(datas)
-            except BrokenSnapshotError:
-                break
-            del datas
-            name = store.write_segment(merged)
-            if name is None:
-                break
-            refs[start:end] = [
-                SegmentRef(name, sum(ref.trials for ref in refs[start:end]), len(merged))
-            ]
-            del merged
+        refs = _merge_tail(store, refs)
         head = encode_head(cap, tables, refs)
         keep = {ref.name for ref in refs}
         if base is not None:
