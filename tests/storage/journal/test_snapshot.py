@@ -29,7 +29,6 @@ from trialstore.distributions import (
 )
 from trialstore.exceptions import TrialDeletedError, UpdateFinishedTrialError
 from trialstore.storage.journal import (
-    BaseJournalBackend,
     JournalFileBackend,
     JournalRedisBackend,
     JournalStorage,
@@ -102,7 +101,7 @@ def segment_names(directory: Path) -> set[str]:
     return {p.name.split(".")[-2] for p in directory.glob("journal.log.snapshot.*.seg")}
 
 
-def full_replay(backend: BaseJournalBackend) -> JournalStorage:
+def full_replay(backend: JournalFileBackend | JournalRedisBackend) -> JournalStorage:
     """A storage that ignores every snapshot (replays the whole log) and writes none."""
 
     class NoSnapshot(type(backend)):  # type: ignore[misc]
@@ -504,7 +503,7 @@ def test_redis_fresh_opener_replays_fewer_than_the_threshold(
         segments = client.smembers(f"{redis_prefix}:trialstore:segments")
         assert 1 <= len(segments) <= 12
         for name in segments:
-            assert client.exists(f"{redis_prefix}:trialstore:segment:{name.decode()}")
+            assert client.exists(f"{redis_prefix}:trialstore:segment:{name.decode()}")  # type: ignore[union-attr]
         assert not client.exists(f"{redis_prefix}:snapshot")  # Optuna's key: never ours
         assert not client.exists(f"{redis_prefix}:trialstore:snapshot_lock")
     finally:
@@ -557,6 +556,7 @@ def test_redis_head_of_a_writer_whose_lock_expired_is_refused(
     sid = storage.create_new_study(MIN, "s")
     storage.set_trial_state_values(storage.create_new_trial(sid), TrialState.COMPLETE, [1.0])
     store = storage.backend.snapshot_store()
+    assert store is not None
     client = redis.Redis.from_url(redis_url)
     try:
         with store.exclusive() as held:
