@@ -652,6 +652,18 @@ class RedisSnapshotStore(SnapshotStore):
         self._prefix = prefix
         self._token = ""
 
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Report Redis' errors as StorageInternalError naming the prefix."""
+        try:
+            yield
+        except Exception as e:
+            if type(e).__module__.startswith("redis"):
+                raise StorageInternalError(
+                    f"Redis journal snapshot (prefix {self._prefix!r}): {e}"
+                ) from e
+            raise
+
     def _key(self, what: str) -> str:
         return f"{self._prefix}:trialstore:{what}"
 
@@ -660,19 +672,28 @@ class RedisSnapshotStore(SnapshotStore):
         token = uuid.uuid4().hex
         lock = self._key("snapshot_lock")
         deadline = time.monotonic() + self._LOCK_WAIT_S
-        while not self._redis.set(lock, token, nx=True, px=self._LOCK_TTL_MS):
-            if time.monotonic() > deadline:
-                yield False
-                return
-            time.sleep(0.02)
-        self._token = token
+        with self._errors():
+            while not self._redis.set(lock, token, nx=True, px=self._LOCK_TTL_MS):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            else:
+                self._token = token
+        if self._token != token:
+            yield False
+            return
         try:
             yield True
         finally:
             self._token = ""
-            self._redis.eval(_UNLOCK_SCRIPT, 1, lock, token)
+            with contextlib.suppress(Exception):  # it expires by itself
+                self._redis.eval(_UNLOCK_SCRIPT, 1, lock, token)
 
     def read_head(self) -> tuple[dict[str, Any] | None, int, Any]:
+        with self._errors():
+            return self._read_head_unwrapped()
+
+    def _read_head_unwrapped(self) -> tuple[dict[str, Any] | None, int, Any]:
         pipe = self._redis.pipeline(transaction=True)
         pipe.get(self._key("snapshot"))
         pipe.get(self._key("generation"))
@@ -702,6 +723,10 @@ class RedisSnapshotStore(SnapshotStore):
         return doc, covered, gen
 
     def read_segments(self, names: list[str]) -> list[bytes] | None:
+        with self._errors():
+            return self._read_segments_unwrapped(names)
+
+    def _read_segments_unwrapped(self, names: list[str]) -> list[bytes] | None:
         if not names:
             return []
         values = self._redis.mget([self._key(f"segment:{name}") for name in names])
@@ -710,6 +735,10 @@ class RedisSnapshotStore(SnapshotStore):
         return [bytes(value) for value in values]
 
     def write_segment(self, data: bytes) -> str | None:
+        with self._errors():
+            return self._write_segment_unwrapped(data)
+
+    def _write_segment_unwrapped(self, data: bytes) -> str | None:
         name = uuid.uuid4().hex
         pipe = self._redis.pipeline(transaction=True)
         pipe.sadd(self._key("segments"), name)
@@ -718,6 +747,10 @@ class RedisSnapshotStore(SnapshotStore):
         return name
 
     def write_head(self, head: dict[str, Any], position: Any, keep: set[str]) -> bool:
+        with self._errors():
+            return self._write_head_unwrapped(head, position, keep)
+
+    def _write_head_unwrapped(self, head: dict[str, Any], position: Any, keep: set[str]) -> bool:
         covered, generation = position
         last = self._redis.get(f"{self._prefix}:log:{covered - 1}") if covered else None
         where = _position_json(covered, generation, last)
