@@ -180,6 +180,12 @@ def test_an_opener_that_replays_more_than_the_threshold_writes_a_snapshot(
     assert small._keeper.snapshots_written == 0
 
 
+@pytest.mark.parametrize("bad", [-1, 1.5, "10", None, True])
+def test_a_bad_snapshot_threshold_is_refused(tmp_path: Path, bad: Any) -> None:
+    with pytest.raises(ValueError, match="snapshot_threshold must be an int >= 0"):
+        JournalStorage(JournalFileBackend(tmp_path / "journal.log"), snapshot_threshold=bad)
+
+
 def test_snapshots_follow_compaction(tmp_path: Path) -> None:
     """A writer whose journal is compacted under it goes on snapshotting the new file."""
     path = tmp_path / "journal.log"

@@ -83,7 +83,8 @@ class JournalStorage(BaseStorage):
     clock, so the processes sharing a journal need roughly synchronized clocks.
 
     Raises:
-        ValueError: bad heartbeat settings.
+        ValueError: bad heartbeat settings, or a ``snapshot_threshold`` that is not an int
+            >= 0.
         StorageInternalError: the journal is not readable or is corrupt (names where).
     """
 
@@ -100,6 +101,11 @@ class JournalStorage(BaseStorage):
         self._heartbeat_interval, self._grace_period = check.check_heartbeat_settings(
             heartbeat_interval, grace_period
         )
+        if type(snapshot_threshold) is not int or snapshot_threshold < 0:
+            raise ValueError(
+                f"snapshot_threshold must be an int >= 0 (0: write no snapshots), got "
+                f"{snapshot_threshold!r}."
+            )
         self._backend = log_storage
         self._snapshot_threshold = snapshot_threshold
         self._lock = threading.RLock()
