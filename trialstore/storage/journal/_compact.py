@@ -233,7 +233,7 @@ def _write_compacted(
         prefix_lines = lines
         out.flush()
         st_out = os.fstat(out.fileno())
-        _, _, position = reader.write_snapshot_of(
+        _, _, position = reader.position_of(
             out.fileno(), (st_out.st_dev, st_out.st_ino), prefix_end, prefix_lines
         )
         segment, n_finished, head = _full_snapshot(state, prefix_lines, position)

@@ -504,11 +504,12 @@ class JournalFileBackend(BaseJournalBackend):
                 return doc, segments
         return None
 
-    def write_snapshot_of(
+    def position_of(
         self, fd: int, ident: tuple[int, int], offset: int, lines: int
     ) -> tuple[int, Any, Any]:
-        """Return :meth:`snapshot_position` for the file open as ``fd`` (identity ``ident``)
-        at ``offset`` (``lines`` lines): for a compactor's snapshot of the file it wrote."""
+        """Return what :meth:`snapshot_position` returns, for the file open as ``fd``
+        (identity ``ident``) at ``offset`` (``lines`` lines): the position of a compactor's
+        snapshot of the file it wrote."""
         return lines, ident, (ident, offset, lines, _tail_digest(fd, offset))
 
     def close(self) -> None:

@@ -106,7 +106,12 @@ class Head:
             unfinished = [int(row[0]) for row in doc["unfinished"]]
             dists = [str(text) for text in doc["dists"]]
             dsets = [{str(k): int(v) for k, v in dset.items()} for dset in doc["dsets"]]
-            return cls(records, int(doc["n_trials"]), unfinished, segments, dists, dsets, doc)
+            n_trials = int(doc["n_trials"])
+            if sum(ref.trials for ref in segments) + len(unfinished) != n_trials or any(
+                not 0 <= trial_id < n_trials for trial_id in unfinished
+            ):
+                raise ValueError("its trials do not add up")
+            return cls(records, n_trials, unfinished, segments, dists, dsets, doc)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise BrokenSnapshotError(f"malformed head ({type(e).__name__}: {e})") from None
 
@@ -466,9 +471,9 @@ def _load(doc: dict[str, Any], segments: list[bytes]) -> ReplayState:
         trials[trial_id] = trial
     if -1 in trial_study or any(-1 in s.trial_ids for s in studies):
         raise ValueError("the trials are not 0..n-1")
-    for study in studies:
+    for sid, study in enumerate(studies):
         for trial_id in study.deleted_trials:
-            if trial_study[trial_id] != studies.index(study):
+            if trial_study[trial_id] != sid:
                 raise ValueError(f"deleted trial {trial_id} is not in its study")
     state.trials = trials
     state.trial_study = trial_study
