@@ -203,6 +203,36 @@ def test_snapshots_follow_compaction(tmp_path: Path) -> None:
     assert picture(opened) == picture(full_replay(JournalFileBackend(path)))
 
 
+def test_large_snapshots_are_split_and_merges_stop_at_the_size_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A snapshot of many finished trials is written as several segments of at most
+    ``SEGMENT_TRIALS`` trials, and merges never make a segment larger than
+    ``MAX_SEGMENT_BYTES`` (Redis takes at most 512 MB in one value)."""
+    from trialstore.storage.journal import _snapshot
+
+    monkeypatch.setattr(_snapshot, "SEGMENT_TRIALS", 7)
+    monkeypatch.setattr(_snapshot, "MAX_SEGMENT_BYTES", 4000)
+    path = tmp_path / "journal.log"
+    writer = JournalStorage(JournalFileBackend(path), snapshot_threshold=0)
+    sid = writer.create_new_study(MIN, "s")
+    for i in range(50):
+        writer.set_trial_state_values(writer.create_new_trial(sid), TrialState.COMPLETE, [i])
+    assert writer.write_snapshot()
+    refs = json.loads(Path(f"{path}.snapshot").read_bytes())["segments"]
+    assert len(refs) >= 50 // 7
+    assert all(trials <= 7 or size <= 4000 for _, trials, size in refs)
+    assert sum(trials for _, trials, _ in refs) == 50
+    for i in range(20):
+        writer.set_trial_state_values(writer.create_new_trial(sid), TrialState.COMPLETE, [i])
+        assert writer.write_snapshot()
+    refs = json.loads(Path(f"{path}.snapshot").read_bytes())["segments"]
+    assert all(trials <= 7 or size <= 4000 for _, trials, size in refs)
+    assert picture(JournalStorage(JournalFileBackend(path), snapshot_threshold=0)) == picture(
+        full_replay(JournalFileBackend(path))
+    )
+
+
 # -- segments + head equal a full replay ----------------------------------------------------
 
 _DISTS = [

@@ -6,7 +6,6 @@ import dataclasses
 import os
 import stat
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from trialstore.exceptions import StorageInternalError
@@ -17,12 +16,12 @@ from trialstore.storage.journal._redis import JournalRedisBackend
 from trialstore.storage.journal._replay import MalformedRecordError, ReplayState
 from trialstore.storage.journal._snapshot import (
     BrokenSnapshotError,
+    Capture,
     Head,
-    SegmentRef,
     capture,
     encode_head,
-    encode_segment,
     new_tables,
+    write_segments,
 )
 
 __all__ = ["CompactionResult", "compact_journal"]
@@ -81,21 +80,15 @@ def _compact_redis(backend: JournalRedisBackend) -> CompactionResult:
             if covered == 0:
                 return CompactionResult(0, 0, 0, 0, False)
             generation = 0 if generation is None else generation
-            segment, n_finished, head = _full_snapshot(state, covered, (covered, generation + 1))
+            cap, tables = _full_snapshot(state, covered, (covered, generation + 1))
             store = reader.snapshot_store()
             with store.exclusive() as snapshots:
-                refs: list[SegmentRef] = []
-                if snapshots and segment is not None:
-                    name = store.write_segment(segment)
-                    if name is None:
-                        snapshots = False
-                    else:
-                        refs.append(SegmentRef(name, n_finished, len(segment)))
+                refs = write_segments(store, cap, tables) if snapshots else None
                 figures = reader._replace_prefix(
                     generation,
                     covered,
                     list(state.to_records()),
-                    head(refs) if snapshots else None,
+                    None if refs is None else encode_head(cap, tables, refs),
                 )
         finally:
             reader.close()
@@ -106,7 +99,7 @@ def _compact_redis(backend: JournalRedisBackend) -> CompactionResult:
                 records_after=records_after,
                 bytes_before=bytes_before,
                 bytes_after=bytes_after,
-                snapshot_written=bool(snapshots),
+                snapshot_written=refs is not None,
             )
     raise StorageInternalError(
         f"could not compact Redis journal {backend.prefix!r}: compacted 100 times meanwhile"
@@ -192,19 +185,10 @@ def _compact_file(backend: JournalFileBackend) -> CompactionResult:
     raise StorageInternalError(f"could not compact {path}: it was replaced 100 times meanwhile")
 
 
-def _full_snapshot(
-    state: ReplayState, records: int, position: object
-) -> tuple[bytes | None, int, Callable[[list[SegmentRef]], dict[str, Any]]]:
-    """Encode a snapshot of all of ``state``: its one segment (None: no finished trial), the
-    number of trials in it, and the head as a function of the segment list."""
+def _full_snapshot(state: ReplayState, records: int, position: object) -> tuple[Capture, Any]:
+    """What a snapshot of all of ``state`` needs: its capture and distribution tables."""
     cap = capture(state, None, records, position)
-    tables = new_tables(None)
-    data = encode_segment(cap, tables)
-
-    def head(refs: list[SegmentRef]) -> dict[str, Any]:
-        return encode_head(cap, tables, refs)
-
-    return data, len(cap.finished), head
+    return cap, new_tables(None)
 
 
 def _write_compacted(
@@ -236,7 +220,7 @@ def _write_compacted(
         _, _, position = reader.position_of(
             out.fileno(), (st_out.st_dev, st_out.st_ino), prefix_end, prefix_lines
         )
-        segment, n_finished, head = _full_snapshot(state, prefix_lines, position)
+        cap, tables = _full_snapshot(state, prefix_lines, position)
         with store.exclusive() as snapshots:
             # Readers of the old file's head may be loading its segments: keep them once more.
             old_head, _, _ = store.read_head()
@@ -246,13 +230,7 @@ def _write_compacted(
                     keep = {ref.name for ref in Head.parse(old_head, 0).segments}
                 except BrokenSnapshotError:
                     keep = set()
-            refs: list[SegmentRef] = []
-            if snapshots and segment is not None:
-                name = store.write_segment(segment)
-                if name is None:
-                    snapshots = False
-                else:
-                    refs.append(SegmentRef(name, n_finished, len(segment)))
+            refs = write_segments(store, cap, tables) if snapshots else None
             lock.acquire()  # type: ignore[attr-defined]
             try:
                 st = os.stat(path)
@@ -277,8 +255,8 @@ def _write_compacted(
                     os.close(dir_fd)
             finally:
                 lock.release()  # type: ignore[attr-defined]
-            written = bool(snapshots) and store.write_head(
-                head(refs), position, keep | {ref.name for ref in refs}
+            written = refs is not None and store.write_head(
+                encode_head(cap, tables, refs), position, keep | {ref.name for ref in refs}
             )
     return CompactionResult(
         records_before=records_before + tail_lines,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,15 +53,20 @@ __all__ = [
     "SegmentRef",
     "capture",
     "encode_head",
-    "encode_segment",
+    "encode_segments",
     "load_state",
     "merge_segments",
     "new_tables",
     "plan_merges",
+    "write_segments",
     "write_snapshot",
 ]
 
 SNAPSHOT_FORMAT = "trialstore-journal-snapshot/5"
+#: The most trials one segment is written with (about 100 MB for trials of 5 parameters).
+SEGMENT_TRIALS = 500_000
+#: Merges stop short of segments larger than this (Redis takes at most 512 MB in one value).
+MAX_SEGMENT_BYTES = 256 * 2**20
 
 
 class BrokenSnapshotError(Exception):
@@ -264,16 +269,34 @@ def _segment_bytes(studies: list[tuple[int, int, dict[str, bytes]]]) -> bytes:
     return b"".join([line.encode(), b"\n", *body])
 
 
-def encode_segment(cap: Capture, tables: _Tables) -> bytes | None:
-    """Return the segment of the trials ``cap`` found finished (None: there are none)."""
-    if not cap.finished:
-        return None
-    by_study: dict[int, list[FrozenTrial]] = {}
-    for _, study_id, _, trial in cap.finished:
-        by_study.setdefault(study_id, []).append(trial)
-    return _segment_bytes(
-        [(sid, len(trials), encode_chunk(trials, tables.dset)) for sid, trials in by_study.items()]
-    )
+def encode_segments(cap: Capture, tables: _Tables) -> Iterator[tuple[bytes, int]]:
+    """Yield the segments of the trials ``cap`` found finished, with their trial counts: one,
+    or several of at most :data:`SEGMENT_TRIALS` trials (so that no segment outgrows what a
+    store takes in one value)."""
+    for first in range(0, len(cap.finished), SEGMENT_TRIALS):
+        batch = cap.finished[first : first + SEGMENT_TRIALS]
+        by_study: dict[int, list[FrozenTrial]] = {}
+        for _, study_id, _, trial in batch:
+            by_study.setdefault(study_id, []).append(trial)
+        data = _segment_bytes(
+            [
+                (sid, len(trials), encode_chunk(trials, tables.dset))
+                for sid, trials in by_study.items()
+            ]
+        )
+        yield data, len(batch)
+
+
+def write_segments(store: SnapshotStore, cap: Capture, tables: _Tables) -> list[SegmentRef] | None:
+    """Write the segments of the trials ``cap`` found finished; return them (None: a write
+    failed)."""
+    refs = []
+    for data, trials in encode_segments(cap, tables):
+        name = store.write_segment(data)
+        if name is None:
+            return None
+        refs.append(SegmentRef(name, trials, len(data)))
+    return refs
 
 
 def new_tables(base: Head | None) -> _Tables:
@@ -322,15 +345,21 @@ def plan_merges(segments: list[SegmentRef]) -> tuple[int, int] | None:
     The segments stay strictly decreasing in size, like the digits of a binary counter: the
     last ones are merged while the one before them holds no more trials than they do
     together. So a head lists at most about log2(trials / trials per snapshot) segments and
-    each trial is copied as often.
+    each trial is copied as often. No merge makes a segment larger than
+    :data:`MAX_SEGMENT_BYTES` (beyond that size, segments stay as they are).
     """
     if len(segments) < 2:
         return None
     start = len(segments) - 1
-    total = segments[start].trials
-    while start > 0 and segments[start - 1].trials <= total:
+    total, size = segments[start].trials, segments[start].size
+    while (
+        start > 0
+        and segments[start - 1].trials <= total
+        and size + segments[start - 1].size <= MAX_SEGMENT_BYTES
+    ):
         start -= 1
         total += segments[start].trials
+        size += segments[start].size
     if start == len(segments) - 1:
         return None
     return start, len(segments)
@@ -535,15 +564,10 @@ def write_snapshot(
         if cap is None:
             return None if base is None else base.records
         tables = new_tables(cap.base)
-        refs = [] if cap.base is None else list(cap.base.segments)
-        data = encode_segment(cap, tables)
-        if data is not None:
-            name = store.write_segment(data)
-            if name is None:
-                return None
-            refs.append(SegmentRef(name, len(cap.finished), len(data)))
-        del data
-        refs = _merge_tail(store, refs)
+        new = write_segments(store, cap, tables)
+        if new is None:
+            return None
+        refs = _merge_tail(store, [*([] if cap.base is None else cap.base.segments), *new])
         head = encode_head(cap, tables, refs)
         keep = {ref.name for ref in refs}
         if base is not None:
