@@ -97,6 +97,13 @@ class CountingRedis(JournalRedisBackend):
         return out
 
 
+def state_records(storage: JournalStorage) -> list[str]:
+    """The records compaction would write for the storage's state: they show every trial,
+    deleted ones (an empty FAIL trial) included, and every heartbeat."""
+    storage.get_all_studies()  # catch up with the log
+    return [json.dumps(record, sort_keys=True) for record in storage._state.to_records()]
+
+
 def segment_names(directory: Path) -> set[str]:
     return {p.name.split(".")[-2] for p in directory.glob("journal.log.snapshot.*.seg")}
 
@@ -242,27 +249,31 @@ _DISTS = [
     CategoricalDistribution(["a", None, 2, 2.5, True]),
 ]
 
+_CREATE = st.tuples(st.just("create"), st.integers(0, 1), st.booleans())
+_FINISH = st.tuples(
+    st.just("finish"),
+    st.integers(0, 30),
+    st.sampled_from([TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED]),
+    st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(0.25)),
+)
+_SNAPSHOT = st.tuples(st.just("snapshot"), st.integers(0, 2))
+# Creating, finishing and snapshotting come more often than the rest, so that most examples
+# have finished trials in several segments before they are changed, deleted or read.
 _OPS = st.one_of(
-    st.tuples(st.just("create"), st.integers(0, 1), st.booleans()),
+    _CREATE,
+    _FINISH,
+    _SNAPSHOT,
+    _CREATE,
+    _FINISH,
     st.tuples(st.just("param"), st.integers(0, 30), st.integers(0, 3), st.integers(0, 4)),
-    st.tuples(
-        st.just("finish"),
-        st.integers(0, 30),
-        st.sampled_from([TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED]),
-        st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(0.25)),
-    ),
     st.tuples(st.just("claim"), st.integers(0, 30)),
     st.tuples(st.just("value"), st.integers(0, 30), st.integers(-3, 5), st.floats()),
     st.tuples(st.just("attr"), st.integers(0, 30), st.text(max_size=3)),
     st.tuples(st.just("delete"), st.integers(0, 30)),
+    _SNAPSHOT,
     st.tuples(st.just("study_attr"), st.integers(0, 1)),
-    st.tuples(st.just("snapshot"), st.integers(0, 2)),
-    st.tuples(
-        st.just("new_study"),
-    ),
-    st.tuples(
-        st.just("drop_study"),
-    ),
+    st.tuples(st.just("new_study")),
+    st.tuples(st.just("drop_study")),
 )
 
 
@@ -314,11 +325,11 @@ def _trial_ids(storage: JournalStorage, study_id: int) -> list[int]:
 
 
 @settings(
-    max_examples=60,
+    max_examples=80,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(st.lists(_OPS, max_size=60))
+@given(st.lists(_OPS, min_size=30, max_size=120))
 def test_segments_and_head_load_to_what_a_full_replay_builds(ops: list[Any]) -> None:
     """Random workloads (trials created, claimed, given parameters of every kind, finished
     with NaN or infinite values, deleted; studies created and deleted) with snapshots written
@@ -334,16 +345,23 @@ def test_segments_and_head_load_to_what_a_full_replay_builds(ops: list[Any]) -> 
         ]
         for op in ops:
             _apply(storages, studies, op)
-        expected = picture(full_replay(JournalFileBackend(path)))
-        assert picture(JournalStorage(JournalFileBackend(path), snapshot_threshold=0)) == (
-            expected
-        )
+        full = full_replay(JournalFileBackend(path))
+        expected = (picture(full), state_records(full))
         for storage in storages:
-            assert picture(storage) == expected
-        storages[1].write_snapshot()
-        assert picture(JournalStorage(JournalFileBackend(path), snapshot_threshold=0)) == (
-            expected
-        )
+            assert (picture(storage), state_records(storage)) == expected
+        for final in (False, True):
+            if final:
+                storages[1].write_snapshot()
+            backend = Counting(path)
+            fresh = JournalStorage(backend, snapshot_threshold=0)
+            assert (picture(fresh), state_records(fresh)) == expected
+            # The snapshot was used, not dropped for a full replay.
+            total = len(Path(path).read_bytes().splitlines())
+            head = Path(f"{path}.snapshot")
+            covered = json.loads(head.read_bytes())["journal"]["lines"] if head.exists() else 0
+            assert backend.records_read == total - covered
+            if final:
+                assert covered == total
 
 
 # -- crashes and concurrency --------------------------------------------------------------
@@ -548,7 +566,7 @@ def test_redis_fresh_opener_replays_fewer_than_the_threshold(
 
 @pytest.mark.redis
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
-@given(ops=st.lists(_OPS, max_size=40))
+@given(ops=st.lists(_OPS, min_size=20, max_size=60))
 def test_redis_segments_and_head_load_to_what_a_full_replay_builds(
     redis_url: str, ops: list[Any]
 ) -> None:
@@ -565,13 +583,22 @@ def test_redis_segments_and_head_load_to_what_a_full_replay_builds(
         studies = [storages[0].create_new_study(MIN, "s0")]
         for op in ops:
             _apply(storages, studies, op)
-        expected = picture(full_replay(JournalRedisBackend(redis_url, prefix=prefix)))
-        fresh = JournalStorage(JournalRedisBackend(redis_url, prefix=prefix), snapshot_threshold=0)
-        assert picture(fresh) == expected
-        compact_journal(JournalRedisBackend(redis_url, prefix=prefix))
-        storages[2].write_snapshot()  # under the generation after the compaction
-        fresh = JournalStorage(JournalRedisBackend(redis_url, prefix=prefix), snapshot_threshold=0)
-        assert picture(fresh) == expected
+        full = full_replay(JournalRedisBackend(redis_url, prefix=prefix))
+        expected = (picture(full), state_records(full))
+        client = redis.Redis.from_url(redis_url)
+        for step in ("as written", "compacted", "snapshot after compaction"):
+            if step == "compacted":
+                compact_journal(JournalRedisBackend(redis_url, prefix=prefix))
+            elif step == "snapshot after compaction":
+                storages[2].write_snapshot()  # under the generation after the compaction
+            backend = CountingRedis(redis_url, prefix=prefix)
+            fresh = JournalStorage(backend, snapshot_threshold=0)
+            assert (picture(fresh), state_records(fresh)) == expected, step
+            total = int(client.get(f"{prefix}:log_number")) + 1
+            raw = client.get(f"{prefix}:trialstore:snapshot")
+            covered = 0 if raw is None else json.loads(raw)["journal"]["log_number"]
+            assert backend.records_read == total - covered, step
+        client.close()
     finally:
         client = redis.Redis.from_url(redis_url)
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
