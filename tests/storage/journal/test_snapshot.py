@@ -594,7 +594,7 @@ def test_redis_segments_and_head_load_to_what_a_full_replay_builds(
             backend = CountingRedis(redis_url, prefix=prefix)
             fresh = JournalStorage(backend, snapshot_threshold=0)
             assert (picture(fresh), state_records(fresh)) == expected, step
-            total = int(client.get(f"{prefix}:log_number")) + 1
+            total = int(client.get(f"{prefix}:log_number") or -1) + 1
             raw = client.get(f"{prefix}:trialstore:snapshot")
             covered = 0 if raw is None else json.loads(raw)["journal"]["log_number"]
             assert backend.records_read == total - covered, step
