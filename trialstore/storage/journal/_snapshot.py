@@ -214,28 +214,43 @@ class _Tables:
         self.dsets: list[dict[str, int]] = [] if base is None else list(base.dsets)
         self._dist_index = {text: i for i, text in enumerate(self.dists)}
         self._dset_index = {tuple(d.items()): i for i, d in enumerate(self.dsets)}
-        self._by_object: dict[int, tuple[dict[str, BaseDistribution], int]] = {}
+        # Lookups by identity (the objects are kept alive here, so ids are not reused):
+        # replayed trials share one distribution object per JSON text, and trials loaded
+        # from a snapshot one dict per set.
+        self._dist_by_id: dict[int, tuple[BaseDistribution, int]] = {}
+        self._dset_by_id: dict[int, tuple[dict[str, BaseDistribution], int]] = {}
+        self._dset_by_ids: dict[tuple[Any, ...], tuple[tuple[BaseDistribution, ...], int]] = {}
 
     def dist(self, dist: BaseDistribution) -> int:
+        known = self._dist_by_id.get(id(dist))
+        if known is not None and known[0] is dist:
+            return known[1]
         text = distribution_to_json(dist)
         index = self._dist_index.get(text)
         if index is None:
             index = self._dist_index[text] = len(self.dists)
             self.dists.append(text)
+        self._dist_by_id[id(dist)] = (dist, index)
         return index
 
     def dset(self, distributions: dict[str, BaseDistribution]) -> int:
-        # Trials loaded from a snapshot share one dict per set: look those up by identity.
-        known = self._by_object.get(id(distributions))
+        known = self._dset_by_id.get(id(distributions))
         if known is not None and known[0] is distributions:
             return known[1]
-        key = tuple((name, self.dist(d)) for name, d in distributions.items())
-        index = self._dset_index.get(key)
-        if index is None:
-            index = self._dset_index[key] = len(self.dsets)
-            self.dsets.append(dict(key))
-        self._by_object[id(distributions)] = (distributions, index)
-        return index
+        values = tuple(distributions.values())
+        by_ids = (tuple(distributions), tuple(map(id, values)))
+        hit = self._dset_by_ids.get(by_ids)
+        if hit is None:
+            key = tuple((name, self.dist(d)) for name, d in distributions.items())
+            index = self._dset_index.get(key)
+            if index is None:
+                index = self._dset_index[key] = len(self.dsets)
+                self.dsets.append(dict(key))
+            # The entry keeps the distributions alive, so that their ids stay theirs.
+            hit = self._dset_by_ids[by_ids] = (values, index)
+        if len(self._dset_by_id) < 100_000:
+            self._dset_by_id[id(distributions)] = (distributions, hit[1])
+        return hit[1]
 
 
 def _row(trial: FrozenTrial, tables: _Tables) -> list[Any]:
