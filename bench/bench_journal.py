@@ -4,8 +4,10 @@ Run: ``python -m bench.bench_journal [--trials 1000] [--big 100000]``. Prints:
 
 * trials/s for ``--trials`` trials (create, 5 params, complete) with 1 and 4 processes on one
   journal file, for both libraries, and the ratio;
-* the time to open a ``--big``-trial journal with trialstore's snapshot (and without, and
-  Optuna's time for the same file);
+* a fresh process's open (and read of all trials) of a ``--big``-trial journal written
+  through trialstore's storage, as workers leave it (they keep its snapshot current), that
+  no process has opened before: seconds and peak memory, against trialstore without any
+  snapshot (a full replay) and Optuna on the same file;
 * the median cost of a trial appended to a journal of 1k trials and of ``--big`` trials.
 
 Self-contained: it uses only the two storages, no study layer.
@@ -98,48 +100,67 @@ def throughput(lib: str, n_trials: int, processes: int, directory: str) -> float
 
 
 def write_big_journal(path: str, n_trials: int) -> None:
-    """Write a journal of one study with ``n_trials`` finished trials (compact form)."""
+    """Write a journal of one study with ``n_trials`` finished trials through trialstore's
+    storage, one CREATE_TRIAL record per trial (the compact form), as a writer would: the
+    writer keeps the snapshot current as it goes, and waits for the last one on close."""
     import datetime
 
     from trialstore._core import FrozenTrial, TrialState
     from trialstore.distributions import FloatDistribution
-    from trialstore.storage.journal._records import dump_file_line
-    from trialstore.storage.journal._replay import trial_template_fields
+    from trialstore.storage.journal import JournalFileBackend, JournalStorage
+    from trialstore.study import StudyDirection
 
     dist = FloatDistribution(0.0, 1.0)
     now = datetime.datetime.now()
-    with open(path, "wb") as out:
-        out.write(
-            dump_file_line(
-                {"op_code": 0, "worker_id": "bench", "study_name": "bench", "directions": [1]}
-            )
+    storage = JournalStorage(JournalFileBackend(path))
+    sid = storage.create_new_study([StudyDirection.MINIMIZE], "bench")
+    for i in range(n_trials):
+        trial = FrozenTrial(
+            number=i,
+            state=TrialState.COMPLETE,
+            value=i * 0.5,
+            datetime_start=now,
+            datetime_complete=now,
+            params={f"x{p}": (i * 7 + p) % 100 / 100 for p in range(N_PARAMS)},
+            distributions={f"x{p}": dist for p in range(N_PARAMS)},
+            user_attrs={},
+            system_attrs={},
+            intermediate_values={},
+            trial_id=i,
         )
-        for i in range(n_trials):
-            trial = FrozenTrial(
-                number=i,
-                state=TrialState.COMPLETE,
-                value=i * 0.5,
-                datetime_start=now,
-                datetime_complete=now,
-                params={f"x{p}": (i * 7 + p) % 100 / 100 for p in range(N_PARAMS)},
-                distributions={f"x{p}": dist for p in range(N_PARAMS)},
-                user_attrs={},
-                system_attrs={},
-                intermediate_values={},
-                trial_id=i,
-            )
-            record = {"op_code": 4, "worker_id": "bench", "study_id": 0}
-            record.update(trial_template_fields(trial))
-            out.write(dump_file_line(record))
+        storage.create_new_trial(sid, trial)
+    storage.close()
 
 
-def _timed_open(lib: str, path: str) -> float:
-    """Seconds to open the journal and read all of study 0's trials (imports excluded)."""
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _timed_open(lib: str, path: str, snapshots: bool = True) -> tuple[float, float, float]:
+    """Open the journal and read all of study 0's trials (imports excluded); return the
+    seconds, the peak resident memory (MB) and its growth over the state after imports.
+    ``snapshots=False``: trialstore ignores the snapshot (a full replay) and writes none."""
+    import resource
+
     importlib.import_module("optuna.storages" if lib == "optuna" else "trialstore.storage.journal")
+    _dist_and_states(lib)
+    baseline = _rss_mb()
     start = time.perf_counter()
-    storage = _make(lib, path)
+    if snapshots:
+        storage = _make(lib, path)
+    else:
+        from trialstore.storage.journal import JournalFileBackend, JournalStorage
+
+        class NoSnapshot(JournalFileBackend):
+            def load_snapshot(self) -> None:
+                return None
+
+        storage = JournalStorage(NoSnapshot(path), snapshot_threshold=0)
     storage.get_all_trials(0, deepcopy=False)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return seconds, peak, peak - baseline
 
 
 def _in_fresh_process(fn: Any, *args: Any) -> Any:
@@ -166,17 +187,24 @@ def main() -> None:
             )
         big = os.path.join(directory, "big.log")
         write_big_journal(big, args.big)
-        no_snapshot = _in_fresh_process(_timed_open, "trialstore", big)  # writes the snapshot
-        with_snapshot = _in_fresh_process(_timed_open, "trialstore", big)
+        first = _in_fresh_process(_timed_open, "trialstore", big)
+        replay = _in_fresh_process(_timed_open, "trialstore", big, False)
         optuna_open = _in_fresh_process(_timed_open, "optuna", big)
-        print(f"opening a {args.big}-trial journal (fresh process)")
-        print(
-            f"  trialstore with snapshot {with_snapshot:.3f} s, without {no_snapshot:.3f} s; "
-            f"optuna {optuna_open:.3f} s"
+        print(f"opening a {args.big}-trial journal written by workers (fresh process, first open)")
+        for label, (seconds, peak, growth) in (
+            ("trialstore", first),
+            ("trialstore, full replay", replay),
+            ("optuna", optuna_open),
+        ):
+            print(f"  {label:<24} {seconds:6.3f} s, peak {peak:6.1f} MB (+{growth:.1f} MB)")
+        speed, peak, growth = (
+            optuna_open[0] / first[0],
+            first[1] / optuna_open[1],
+            first[2] / optuna_open[2],
         )
+        print(f"  against optuna: {speed:.1f}x faster, peak {peak:.2f}x (growth {growth:.2f}x)")
         small = os.path.join(directory, "small.log")
         write_big_journal(small, 1000)
-        _in_fresh_process(_timed_open, "trialstore", small)
         n = args.per_trial_sample
         cost_small = _in_fresh_process(_open_then_run, small, n)
         cost_big = _in_fresh_process(_open_then_run, big, n)

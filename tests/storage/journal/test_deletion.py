@@ -194,7 +194,7 @@ def test_snapshots_before_and_after_a_deletion(tmp_path: Path) -> None:
     path = tmp_path / "journal.log"
     writer = JournalStorage(JournalFileBackend(path))
     sid, ids = _fill(writer)
-    JournalStorage(JournalFileBackend(path), snapshot_threshold=1)  # a snapshot before
+    JournalStorage(JournalFileBackend(path)).write_snapshot()  # a snapshot before
     snapshot = Path(f"{path}.snapshot")
     assert snapshot.exists()
     writer.delete_trials(sid, [ids[0], ids[6]])
@@ -202,10 +202,11 @@ def test_snapshots_before_and_after_a_deletion(tmp_path: Path) -> None:
     tail_reader = JournalStorage(JournalFileBackend(path))  # the snapshot, then the deletion
     assert _picture(tail_reader) == expected
     before_mtime = snapshot.stat().st_mtime_ns
-    writer.set_study_user_attr(sid, "k", 1)  # one more record, so the next opener writes
-    JournalStorage(JournalFileBackend(path), snapshot_threshold=1)  # a snapshot after
+    assert JournalStorage(JournalFileBackend(path)).write_snapshot()  # a snapshot after
     assert snapshot.stat().st_mtime_ns != before_mtime
-    assert json.loads(snapshot.read_text())["format"] == "trialstore-journal-snapshot/4"
+    head = json.loads(snapshot.read_text())
+    assert head["format"] == "trialstore-journal-snapshot/5"
+    assert head["studies"][sid][6] == sorted([ids[0], ids[6]])
     reader = JournalStorage(JournalFileBackend(path))
     assert _picture(reader) == _picture(writer)
     with pytest.raises(TrialDeletedError):
@@ -220,10 +221,10 @@ def test_an_old_snapshot_format_is_replayed_from_the_log(tmp_path: Path) -> None
     writer = JournalStorage(JournalFileBackend(path))
     sid, ids = _fill(writer)
     writer.delete_trials(sid, [ids[2]])
-    JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+    JournalStorage(JournalFileBackend(path)).write_snapshot()
     snapshot = Path(f"{path}.snapshot")
     doc = json.loads(snapshot.read_text())
-    doc["format"] = "trialstore-journal-snapshot/3"
+    doc["format"] = "trialstore-journal-snapshot/4"
     snapshot.write_text(json.dumps(doc))
     assert _picture(JournalStorage(JournalFileBackend(path))) == _picture(writer)
 

@@ -245,13 +245,47 @@ def test_each_instance_applies_only_new_records(tmp_path: Path) -> None:
     assert reader._state.records_applied == total + 4
 
 
+def write_snapshot(path: Path) -> JournalStorage:
+    """Open the journal, write its snapshot now, and return the opener."""
+    opener = JournalStorage(JournalFileBackend(path))
+    opener.write_snapshot()
+    return opener
+
+
+def head_of(path: Path) -> dict[str, Any]:
+    head: dict[str, Any] = json.loads(Path(f"{path}.snapshot").read_bytes())
+    return head
+
+
+def segment_trial_ids(segment: Path) -> list[list[int]]:
+    """The trial ids of each study's chunk in a segment (its int64 ``id`` column)."""
+    from array import array
+
+    header_line, body = segment.read_bytes().split(b"\n", 1)
+    out = []
+    for _, count, columns in json.loads(header_line)["studies"]:
+        start, end = columns["id"]
+        ids = array("q", body[start:end]).tolist()
+        assert len(ids) == count
+        out.append(ids)
+    return out
+
+
+def segment_paths(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(f"{path.name}.snapshot.*.seg"))
+
+
 def test_snapshot_plus_tail_on_open(tmp_path: Path) -> None:
+    """An opener whose replayed tail reaches the threshold writes a snapshot (in the
+    background; close waits for it); the next opener reads it and only the tail after it."""
     path = tmp_path / "journal.log"
-    small_workload(JournalStorage(JournalFileBackend(path)), n=30)
+    small_workload(JournalStorage(JournalFileBackend(path), snapshot_threshold=0), n=30)
     total = len(path.read_bytes().splitlines())
+    assert not Path(str(path) + ".snapshot").exists()
     first = JournalStorage(JournalFileBackend(path), snapshot_threshold=50)
-    assert Path(str(path) + ".snapshot").exists()
     expected = state_of(first)
+    first.close()
+    assert Path(str(path) + ".snapshot").exists()
     small_workload_tail = JournalStorage(JournalFileBackend(path))
     tid = small_workload_tail.create_new_trial(0)
     small_workload_tail.set_trial_state_values(tid, TrialState.PRUNED)
@@ -263,10 +297,9 @@ def test_snapshot_plus_tail_on_open(tmp_path: Path) -> None:
     assert total > 50
 
 
-def test_snapshot_studies_are_built_when_used_and_copied_when_not(tmp_path: Path) -> None:
-    """An opener builds a snapshot's trials study by study, when used (here: by records of
-    the tail that update trials of study "b" only); its own snapshot copies the studies it
-    did not use as they were and still loads to the writer's state."""
+def test_snapshot_studies_are_built_when_used(tmp_path: Path) -> None:
+    """An opener builds a snapshot's finished trials study by study, when used (here: by
+    records of the tail that update trials of study "b" only)."""
     path = tmp_path / "journal.log"
     writer = JournalStorage(JournalFileBackend(path))
     ids = {name: writer.create_new_study(MIN, name) for name in ("a", "b", "c")}
@@ -275,43 +308,86 @@ def test_snapshot_studies_are_built_when_used_and_copied_when_not(tmp_path: Path
             tid = writer.create_new_trial(ids[name])
             writer.set_trial_param(tid, "x", 0.0, dist)
             writer.set_trial_state_values(tid, TrialState.COMPLETE, [float(i)])
+    done = writer.create_new_trial(ids["b"])
+    writer.set_trial_state_values(done, TrialState.COMPLETE, [0.0])
     running = writer.create_new_trial(ids["b"])
     writer.set_trial_param(running, "x", 0.5, FloatDistribution(0, 1))
     waiting = writer.create_new_trial(ids["b"], make_template(TrialState.WAITING))
-    JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
-    snapshot = Path(str(path) + ".snapshot")
-    first = json.loads(snapshot.read_bytes())["state"]
+    write_snapshot(path)
 
     assert writer.set_trial_state_values(waiting, TrialState.RUNNING)
     writer.set_trial_param(waiting, "y", 2, IntDistribution(0, 9))
     writer.set_trial_state_values(waiting, TrialState.COMPLETE, [1.0])
+    writer.delete_trials(ids["b"], [done])
     writer.set_trial_state_values(running, TrialState.FAIL)
-    opener = JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+    opener = JournalStorage(JournalFileBackend(path))
     built = [t is not None for t in opener._state.trials]
-    assert built == [False] * 6 + [True] * 2  # only b's (ids 6, 7), which the tail used
-    second = json.loads(snapshot.read_bytes())["state"]
-    assert first["studies"][0][7] == second["studies"][0][7]  # a: copied
-    assert first["studies"][2][7] == second["studies"][2][7]  # c: copied
-    assert first["studies"][1][7] != second["studies"][1][7]  # b: written again
+    # a's and c's finished trials wait in their segment; b's were used by the tail (and its
+    # unfinished ones come with the head).
+    assert built == [False] * 6 + [True] * 3
+    assert state_of(opener) == state_of(writer)
+    assert opener.get_trial(waiting).params == {"y": 2}
+
+
+def test_a_new_snapshot_writes_only_the_trials_finished_since(tmp_path: Path) -> None:
+    """A snapshot extending another adds one segment holding only the trials finished since
+    (those unfinished in the older head included); the older segments are not rewritten."""
+    path = tmp_path / "journal.log"
+    writer = JournalStorage(JournalFileBackend(path))
+    sid = writer.create_new_study(MIN, "s")
+    old = [writer.create_new_trial(sid) for _ in range(4)]
+    for tid in old[:3]:
+        writer.set_trial_state_values(tid, TrialState.COMPLETE, [1.0])
+    assert writer.write_snapshot()
+    first = segment_paths(path)
+    assert len(first) == 1
+    first_bytes = first[0].read_bytes()
+    assert [row[0] for row in head_of(path)["unfinished"]] == [old[3]]
+    writer.set_trial_state_values(old[3], TrialState.FAIL)
+    new = writer.create_new_trial(sid)
+    writer.set_trial_state_values(new, TrialState.COMPLETE, [2.0])
+    running = writer.create_new_trial(sid)
+    assert writer.write_snapshot()
+    assert not writer.write_snapshot()  # nothing new: the head already covers it
+    second = [p for p in segment_paths(path) if p != first[0]]
+    assert first[0].read_bytes() == first_bytes
+    assert len(second) == 1
+    assert segment_trial_ids(second[0]) == [[old[3], new]]
+    assert [row[0] for row in head_of(path)["unfinished"]] == [running]
     assert state_of(JournalStorage(JournalFileBackend(path))) == state_of(writer)
-    assert JournalStorage(JournalFileBackend(path)).get_trial(waiting).params == {"y": 2}
+
+
+def test_segments_are_merged_and_their_number_stays_small(tmp_path: Path) -> None:
+    """Each snapshot adds a segment; runs of same-sized ones are merged, so a head names a
+    logarithmic number of segments and the files of merged-away segments are removed."""
+    path = tmp_path / "journal.log"
+    writer = JournalStorage(JournalFileBackend(path), snapshot_threshold=0)
+    sid = writer.create_new_study(MIN, "s")
+    for _ in range(40):
+        tid = writer.create_new_trial(sid)
+        writer.set_trial_state_values(tid, TrialState.COMPLETE, [1.0])
+        assert writer.write_snapshot()
+    names = [ref[0] for ref in head_of(path)["segments"]]
+    assert len(names) <= 6
+    # The files are the head's segments plus, at most, those of the head it replaced.
+    assert len(segment_paths(path)) <= len(names) + 4
+    assert sum(ref[1] for ref in head_of(path)["segments"]) == 40
+    assert state_of(JournalStorage(JournalFileBackend(path))) == state_of(writer)
 
 
 def test_snapshot_after_trials_created_in_a_study_never_used_holds_them(
     tmp_path: Path,
 ) -> None:
     """A record of the tail that creates a trial in a study loaded from the snapshot and not
-    used since: the next snapshot holds the old trials and the new one (it once copied the
-    study's old rows while listing the new trial's id too, so the next opener found the rows
-    one short)."""
+    used since: the next snapshot holds the old trials and the new one."""
     path = tmp_path / "journal.log"
     writer = JournalStorage(JournalFileBackend(path))
     sid = writer.create_new_study(MIN, "s")
     writer.set_trial_state_values(writer.create_new_trial(sid), TrialState.COMPLETE, [1.0])
-    JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+    write_snapshot(path)
     writer.create_new_trial(sid)
     writer.create_new_trial(sid, make_template(TrialState.WAITING))
-    opener = JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+    opener = write_snapshot(path)
     assert state_of(JournalStorage(JournalFileBackend(path))) == state_of(writer)
     assert state_of(opener) == state_of(writer)
 
@@ -366,11 +442,10 @@ def test_snapshots_written_between_random_writes_load_to_the_writers_state(  # n
             writer.delete_study(studies[2])
             studies[2] = None
         if rng.random() < 0.15:
-            opener = JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+            opener = JournalStorage(JournalFileBackend(path))
             for used in rng.sample([s for s in studies if s is not None], rng.randrange(3)):
                 opener.get_all_trials(used)
-            assert studies[0] is not None  # only study 2 is deleted
-            opener.set_study_user_attr(studies[0], f"k{step}", step)  # so the next one writes
+            opener.write_snapshot()
         if rng.random() < 0.1:
             assert state_of(JournalStorage(JournalFileBackend(path))) == state_of(writer), step
     assert state_of(JournalStorage(JournalFileBackend(path))) == state_of(writer)
@@ -378,7 +453,7 @@ def test_snapshots_written_between_random_writes_load_to_the_writers_state(  # n
 
 def test_broken_trial_rows_of_a_snapshot_name_the_fix(tmp_path: Path) -> None:
     """The snapshot's structure is checked on open; a study's trial rows (damaged inside a
-    snapshot that passed that check) fail reads of that study with StorageInternalError,
+    segment that passed that check) fail reads of that study with StorageInternalError,
     while the other studies stay readable."""
     path = tmp_path / "journal.log"
     storage = JournalStorage(JournalFileBackend(path))
@@ -386,40 +461,48 @@ def test_broken_trial_rows_of_a_snapshot_name_the_fix(tmp_path: Path) -> None:
         sid = storage.create_new_study(MIN, name)
         storage.set_trial_state_values(storage.create_new_trial(sid), TrialState.COMPLETE, [1.0])
     expected = state_of(storage)
-    JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
-    snapshot = Path(str(path) + ".snapshot")
-    doc = json.loads(snapshot.read_bytes())
-    doc["state"]["studies"][0][7] = "[[1]]"
-    snapshot.write_text(json.dumps(doc))
+    write_snapshot(path)
+    (segment,) = segment_paths(path)
+    data = segment.read_bytes()
+    header_line, body = data.split(b"\n", 1)
+    start, end = json.loads(header_line)["studies"][0][2]["time"]
+    assert end - start > 5
+    damaged = b"[[1]]" + b" " * (end - start - 5)  # the same size, parses, not the times
+    segment.write_bytes(header_line + b"\n" + body[:start] + damaged + body[end:])
     opened = JournalStorage(JournalFileBackend(path))
     assert len(opened.get_all_trials(1)) == 1
     with pytest.raises(StorageInternalError, match=r"study .a. .*remove the snapshot"):
         opened.get_all_trials(0)
-    snapshot.unlink()
+    Path(f"{path}.snapshot").unlink()
     assert state_of(JournalStorage(JournalFileBackend(path))) == expected
 
 
 def test_snapshot_files_of_dead_writers_are_removed(tmp_path: Path) -> None:
-    """A writer SIGKILLed while writing a snapshot leaves its temporary file; the next
-    snapshot writer removes such files once they are old (a live writer's are kept)."""
+    """A writer SIGKILLed while writing a snapshot leaves a segment no head names, or its
+    temporary head file; the next snapshot writer removes the segment (writers take turns,
+    so it is nobody's) and temporary heads once they are old (a writer of an older version
+    may still be writing a young one)."""
     path = tmp_path / "journal.log"
     small_workload(JournalStorage(JournalFileBackend(path)), n=30)
     abandoned = tmp_path / "journal.log.snapshot.0123abcd.tmp"
     in_progress = tmp_path / "journal.log.snapshot.4567ef01.tmp"
-    for leftover in (abandoned, in_progress):
+    orphan = tmp_path / "journal.log.snapshot.89ab.seg"
+    for leftover in (abandoned, in_progress, orphan):
         leftover.write_text('{"format"')
     an_hour_ago = time.time() - 3600
     os.utime(abandoned, (an_hour_ago, an_hour_ago))
-    JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+    write_snapshot(path)
     assert Path(str(path) + ".snapshot").exists()
     assert not abandoned.exists()
     assert in_progress.exists()
+    assert not orphan.exists()
+    assert len(segment_paths(path)) == 1
 
 
 def test_snapshot_of_another_file_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "journal.log"
     small_workload(JournalStorage(JournalFileBackend(path)), n=10)
-    JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+    write_snapshot(path)
     snapshot = Path(str(path) + ".snapshot").read_bytes()
     path.unlink()
     storage = JournalStorage(JournalFileBackend(path))
@@ -430,37 +513,57 @@ def test_snapshot_of_another_file_is_ignored(tmp_path: Path) -> None:
     ]
 
 
+def _unlink_segments(path: Path) -> None:
+    for segment in segment_paths(path):
+        segment.unlink()
+
+
+def _truncate_segments(path: Path) -> None:
+    for segment in segment_paths(path):
+        segment.write_bytes(segment.read_bytes()[:-3])
+
+
 @pytest.mark.parametrize(
     "damage",
     [
-        lambda doc: doc.pop("state"),
-        lambda doc: doc.update(state=[1, 2]),
-        lambda doc: doc.update(state={"studies": "not a list"}),
-        lambda doc: doc.update(journal=[0]),
-        lambda doc: doc["state"]["studies"][0][6].__setitem__(1, 0),
-        lambda doc: doc["state"]["studies"][0].__setitem__(7, []),
+        lambda doc, path: doc.pop("studies"),
+        lambda doc, path: doc.update(studies="not a list"),
+        lambda doc, path: doc.update(segments=[1, 2]),
+        lambda doc, path: doc.update(journal=[0]),
+        lambda doc, path: doc.update(n_trials=doc["n_trials"] + 1),
+        lambda doc, path: doc["unfinished"].append(doc["unfinished"][0]),
+        lambda doc, path: doc.update(format="trialstore-journal-snapshot/4"),
+        lambda doc, path: _unlink_segments(path),
+        lambda doc, path: _truncate_segments(path),
     ],
     ids=[
-        "no state",
-        "state a list",
-        "state malformed",
+        "no studies",
+        "studies not a list",
+        "segments malformed",
         "journal a list",
+        "a trial missing",
         "a trial id twice",
-        "rows not a text",
+        "an older format",
+        "segment gone",
+        "segment truncated",
     ],
 )
 def test_malformed_snapshot_falls_back_to_a_full_replay(tmp_path: Path, damage: Any) -> None:
-    """A snapshot file that passes as JSON but is not a snapshot (damaged, or written by a
-    future version) never stops a journal from opening: the whole log is replayed."""
+    """A snapshot that passes as JSON but is not a snapshot of this format (damaged, written
+    by another version, its segments gone or cut) never stops a journal from opening: the
+    whole log is replayed."""
     path = tmp_path / "journal.log"
     small_workload(JournalStorage(JournalFileBackend(path)), n=10)
-    expected = state_of(JournalStorage(JournalFileBackend(path)))
-    JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
-    snapshot = Path(str(path) + ".snapshot")
-    doc = json.loads(snapshot.read_bytes())
-    damage(doc)
-    snapshot.write_text(json.dumps(doc))
-    assert state_of(JournalStorage(JournalFileBackend(path))) == expected
+    storage = JournalStorage(JournalFileBackend(path))
+    storage.create_new_trial(0)  # an unfinished trial in the head
+    expected = state_of(storage)
+    write_snapshot(path)
+    doc = head_of(path)
+    damage(doc, path)
+    Path(f"{path}.snapshot").write_text(json.dumps(doc))
+    backend = CountingBackend(path)
+    assert state_of(JournalStorage(backend, snapshot_threshold=0)) == expected
+    assert backend.records_read == len(path.read_bytes().splitlines())
 
 
 # -- locking ---------------------------------------------------------------------------------
@@ -564,7 +667,7 @@ def test_reader_reset_by_compaction_falls_back_to_full_replay_on_malformed_snaps
     compact_journal(JournalFileBackend(path))
     snapshot = Path(str(path) + ".snapshot")
     doc = json.loads(snapshot.read_bytes())
-    doc["state"]["studies"][-1] = doc["state"]["studies"][-1][:3]  # a truncated study
+    doc["studies"][-1] = doc["studies"][-1][:3]  # a truncated study
     snapshot.write_text(json.dumps(doc))
     assert state_of(reader) == expected
     assert state_of(JournalStorage(JournalFileBackend(path))) == expected
@@ -682,11 +785,11 @@ def test_a_snapshot_study_is_built_with_the_cyclic_collector_paused(
     import gc
     import types
 
-    from trialstore.storage.journal import _replay
+    from trialstore.storage.journal import _columns
 
     path = tmp_path / "journal.log"
     small_workload(JournalStorage(JournalFileBackend(path)), n=3)
-    JournalStorage(JournalFileBackend(path), snapshot_threshold=1)
+    write_snapshot(path)
     opened = JournalStorage(JournalFileBackend(path))
     collector_on: list[bool] = []
 
@@ -694,8 +797,8 @@ def test_a_snapshot_study_is_built_with_the_cyclic_collector_paused(
         collector_on.append(gc.isenabled())
         return json.loads(text)
 
-    monkeypatch.setattr(_replay, "json", types.SimpleNamespace(loads=loads, dumps=json.dumps))
+    monkeypatch.setattr(_columns, "json", types.SimpleNamespace(loads=loads, dumps=json.dumps))
     assert gc.isenabled()
     assert len(opened.get_all_trials(0)) == 3
-    assert collector_on == [False]
+    assert collector_on == [False, False]  # the chunk's two JSON columns
     assert gc.isenabled()

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import stat
 import uuid
+from typing import Any
 
 from trialstore.exceptions import StorageInternalError
 from trialstore.storage.journal._base import BaseJournalBackend, JournalReset
@@ -13,6 +14,15 @@ from trialstore.storage.journal._file import JournalFileBackend
 from trialstore.storage.journal._records import COMPACTION_KEY, JournalOp, dump_file_line
 from trialstore.storage.journal._redis import JournalRedisBackend
 from trialstore.storage.journal._replay import MalformedRecordError, ReplayState
+from trialstore.storage.journal._snapshot import (
+    BrokenSnapshotError,
+    Capture,
+    Head,
+    capture,
+    encode_head,
+    new_tables,
+    write_segments,
+)
 
 __all__ = ["CompactionResult", "compact_journal"]
 
@@ -69,12 +79,17 @@ def _compact_redis(backend: JournalRedisBackend) -> CompactionResult:
             covered, generation = reader.position
             if covered == 0:
                 return CompactionResult(0, 0, 0, 0, False)
-            figures = reader._replace_prefix(
-                0 if generation is None else generation,
-                covered,
-                list(state.to_records()),
-                state.to_document(),
-            )
+            generation = 0 if generation is None else generation
+            cap, tables = _full_snapshot(state, covered, (covered, generation + 1))
+            store = reader.snapshot_store()
+            with store.exclusive() as snapshots:
+                refs = write_segments(store, cap, tables) if snapshots else None
+                figures = reader._replace_prefix(
+                    generation,
+                    covered,
+                    list(state.to_records()),
+                    None if refs is None else encode_head(cap, tables, refs),
+                )
         finally:
             reader.close()
         if figures is not None:
@@ -84,7 +99,7 @@ def _compact_redis(backend: JournalRedisBackend) -> CompactionResult:
                 records_after=records_after,
                 bytes_before=bytes_before,
                 bytes_after=bytes_after,
-                snapshot_written=True,
+                snapshot_written=refs is not None,
             )
     raise StorageInternalError(
         f"could not compact Redis journal {backend.prefix!r}: compacted 100 times meanwhile"
@@ -170,6 +185,12 @@ def _compact_file(backend: JournalFileBackend) -> CompactionResult:
     raise StorageInternalError(f"could not compact {path}: it was replaced 100 times meanwhile")
 
 
+def _full_snapshot(state: ReplayState, records: int, position: object) -> tuple[Capture, Any]:
+    """What a snapshot of all of ``state`` needs: its capture and distribution tables."""
+    cap = capture(state, None, records, position)
+    return cap, new_tables(None)
+
+
 def _write_compacted(
     reader: JournalFileBackend,
     state: ReplayState,
@@ -185,6 +206,7 @@ def _write_compacted(
         out = open(tmp, "w+b")
     except OSError as e:
         raise StorageInternalError(f"cannot write the compacted journal {tmp}: {e}") from e
+    store = reader.snapshot_store()
     with out:
         out.write(_marker((0, 0), 0, 0, 0))
         lines = 1
@@ -193,35 +215,53 @@ def _write_compacted(
             lines += 1
         prefix_end = out.tell()
         prefix_lines = lines
-        lock.acquire()  # type: ignore[attr-defined]
-        try:
-            st = os.stat(path)
-            if (st.st_dev, st.st_ino) != ident:
-                return None  # compacted by someone else meanwhile: start again
-            size = os.fstat(fd).st_size
-            tail = os.pread(fd, size - covered, covered)
-            tail = tail[: tail.rfind(b"\n") + 1]
-            out.write(tail)
-            tail_lines = tail.count(b"\n")
-            final = out.tell()
-            out.seek(0)
-            out.write(_marker(ident, covered + len(tail), final, lines + tail_lines))
-            out.flush()
-            os.fsync(out.fileno())
-            os.chmod(tmp, stat.S_IMODE(st.st_mode))
-            os.replace(tmp, path)
-            dir_fd = os.open(os.path.dirname(path), os.O_RDONLY)
+        out.flush()
+        st_out = os.fstat(out.fileno())
+        _, _, position = reader.position_of(
+            out.fileno(), (st_out.st_dev, st_out.st_ino), prefix_end, prefix_lines
+        )
+        cap, tables = _full_snapshot(state, prefix_lines, position)
+        with store.exclusive() as snapshots:
+            # Readers of the old file's head may be loading its segments: keep them once more.
+            old_head, _, _ = store.read_head()
+            keep = set()
+            if old_head is not None:
+                try:
+                    keep = {ref.name for ref in Head.parse(old_head, 0).segments}
+                except BrokenSnapshotError:
+                    keep = set()
+            refs = write_segments(store, cap, tables) if snapshots else None
+            lock.acquire()  # type: ignore[attr-defined]
             try:
-                os.fsync(dir_fd)
+                st = os.stat(path)
+                if (st.st_dev, st.st_ino) != ident:
+                    return None  # compacted by someone else meanwhile: start again
+                size = os.fstat(fd).st_size
+                tail = os.pread(fd, size - covered, covered)
+                tail = tail[: tail.rfind(b"\n") + 1]
+                out.write(tail)
+                tail_lines = tail.count(b"\n")
+                final = out.tell()
+                out.seek(0)
+                out.write(_marker(ident, covered + len(tail), final, lines + tail_lines))
+                out.flush()
+                os.fsync(out.fileno())
+                os.chmod(tmp, stat.S_IMODE(st.st_mode))
+                os.replace(tmp, path)
+                dir_fd = os.open(os.path.dirname(path), os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
             finally:
-                os.close(dir_fd)
-        finally:
-            lock.release()  # type: ignore[attr-defined]
-        reader.write_snapshot(state.to_document(), out.fileno(), prefix_end, prefix_lines)
+                lock.release()  # type: ignore[attr-defined]
+            written = refs is not None and store.write_head(
+                encode_head(cap, tables, refs), position, keep | {ref.name for ref in refs}
+            )
     return CompactionResult(
         records_before=records_before + tail_lines,
         records_after=lines + tail_lines,
         bytes_before=covered + len(tail),
         bytes_after=final,
-        snapshot_written=True,
+        snapshot_written=written,
     )

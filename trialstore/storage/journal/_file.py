@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -9,20 +10,21 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import portalocker
 
 from trialstore.exceptions import StorageInternalError, StorageNotFoundError
-from trialstore.storage.journal._base import BaseJournalBackend, JournalReset
+from trialstore.storage.journal._base import BaseJournalBackend, JournalReset, SnapshotStore
 from trialstore.storage.journal._records import (
     COMPACTION_KEY,
     dump_file_line,
     incomplete_batch_start,
 )
-from trialstore.storage.journal._replay import SNAPSHOT_FORMAT
 
 __all__ = [
+    "FileSnapshotStore",
     "JournalFileBackend",
     "JournalFileLock",
     "JournalFileOpenLock",
@@ -33,8 +35,12 @@ _CHUNK = 16 * 1024 * 1024
 _TAIL_CHECK = 4096
 LOCK_SUFFIX = ".tslock"
 SNAPSHOT_SUFFIX = ".snapshot"
-#: Seconds after which a temporary snapshot file nobody renamed is a dead writer's leftover.
+_SEGMENT_SUFFIX = ".seg"
+_SNAPSHOT_LOCK_SUFFIX = ".lock"
+#: Seconds after which a temporary head file nobody renamed is a dead writer's leftover.
 _ABANDONED_SNAPSHOT_S = 600.0
+#: Seconds a snapshot writer waits for another one before giving up (it retries later).
+_SNAPSHOT_LOCK_WAIT_S = 60.0
 
 
 class _Lock(Protocol):
@@ -134,7 +140,9 @@ class JournalFileBackend(BaseJournalBackend):
     flush per write); without it an acknowledged append survives the death of any process
     but not of the machine.
 
-    A snapshot of the replay state may be kept next to the file in ``<file>.snapshot``.
+    trialstore's snapshot of the replay state is kept next to the file: a head in
+    ``<file>.snapshot`` and segments in ``<file>.snapshot.<name>.seg`` (see
+    :class:`FileSnapshotStore`).
     The file may be read-only (then only reading works). If the file is missing it is
     created, unless ``create`` is False.
 
@@ -458,62 +466,51 @@ class JournalFileBackend(BaseJournalBackend):
 
     @property
     def snapshot_path(self) -> str:
-        """Where this journal's snapshot lives: ``<file>.snapshot``."""
+        """Where this journal's snapshot head lives: ``<file>.snapshot`` (its segments are
+        ``<file>.snapshot.<name>.seg`` beside it)."""
         return self._path + SNAPSHOT_SUFFIX
 
-    def load_snapshot(self) -> dict[str, Any] | None:
+    def snapshot_store(self) -> FileSnapshotStore:
+        return FileSnapshotStore(self._path)
+
+    def log_records(self) -> int:
+        return self._line
+
+    def snapshot_position(self) -> tuple[int, Any, Any]:
         self._open_reader()
         assert self._fd is not None
-        try:
-            with open(self.snapshot_path, "rb") as f:
-                doc = json.loads(f.read())
-            where = doc["journal"]
-            offset, lines, digest = int(where["offset"]), int(where["lines"]), where["digest"]
-            state = doc["state"]
-            if doc["format"] != SNAPSHOT_FORMAT or not isinstance(state, dict):
+        position = (self._ident, self._offset, self._line, _tail_digest(self._fd, self._offset))
+        return self._line, self._ident, position
+
+    def load_snapshot(self) -> tuple[dict[str, Any], list[bytes]] | None:
+        """See :meth:`BaseJournalBackend.load_snapshot`: the head must match the file this
+        object reads (its position's digest) and its segments must all be there (a writer
+        may remove the segments of an older head meanwhile: the head is read again)."""
+        self._open_reader()
+        assert self._fd is not None
+        store = FileSnapshotStore(self._path)
+        for _ in range(5):
+            found = store.head_of(self._fd)
+            if found is None:
                 return None
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        if os.fstat(self._fd).st_size < offset or _tail_digest(self._fd, offset) != digest:
-            return None
-        self._offset, self._line = offset, lines
-        return state
-
-    def save_snapshot(self, state: dict[str, Any]) -> None:
-        self._open_reader()
-        assert self._fd is not None
-        self.write_snapshot(state, self._fd, self._offset, self._line)
-
-    def write_snapshot(self, state: dict[str, Any], fd: int, offset: int, lines: int) -> None:
-        """Write the snapshot of the file open as ``fd`` up to ``offset`` (``lines`` lines)."""
-        doc = {
-            "format": SNAPSHOT_FORMAT,
-            "journal": {"offset": offset, "lines": lines, "digest": _tail_digest(fd, offset)},
-            "state": state,
-        }
-        self._remove_abandoned_snapshots()
-        tmp = f"{self.snapshot_path}.{uuid.uuid4().hex}.tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(doc, f, separators=(",", ":"))
-            os.replace(tmp, self.snapshot_path)
-        except OSError:
+            doc, offset, lines = found
             try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+                names = [str(ref[0]) for ref in doc["segments"]]
+            except (KeyError, TypeError, IndexError):
+                return None
+            segments = store.read_segments(names)
+            if segments is not None:
+                self._offset, self._line = offset, lines
+                return doc, segments
+        return None
 
-    def _remove_abandoned_snapshots(self) -> None:
-        """Delete the temporary snapshot files of writers that died while writing one (a
-        writer takes seconds; a file untouched for ``_ABANDONED_SNAPSHOT_S`` is abandoned, and
-        should its writer still be alive, its rename fails and it merely keeps no snapshot)."""
-        cutoff = time.time() - _ABANDONED_SNAPSHOT_S
-        for path in glob.glob(f"{glob.escape(self.snapshot_path)}.*.tmp"):
-            try:
-                if os.stat(path).st_mtime < cutoff:
-                    os.unlink(path)
-            except OSError:
-                pass  # another opener removed it first
+    def position_of(
+        self, fd: int, ident: tuple[int, int], offset: int, lines: int
+    ) -> tuple[int, Any, Any]:
+        """Return what :meth:`snapshot_position` returns, for the file open as ``fd``
+        (identity ``ident``) at ``offset`` (``lines`` lines): the position of a compactor's
+        snapshot of the file it wrote."""
+        return lines, ident, (ident, offset, lines, _tail_digest(fd, offset))
 
     def close(self) -> None:
         for fd in (self._fd, self._wfd):
@@ -523,3 +520,173 @@ class JournalFileBackend(BaseJournalBackend):
                 except OSError:
                     pass
         self._init_handles()
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        dir_fd = os.open(os.path.dirname(path), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+class FileSnapshotStore(SnapshotStore):
+    """The snapshot of a journal file: the head ``<file>.snapshot`` (replaced atomically by
+    rename), segments ``<file>.snapshot.<random name>.seg`` (written and flushed to the disk
+    before any head names them), and the writers' lock ``<file>.snapshot.lock`` (an OS lock,
+    dropped by the kernel when its holder dies). A head records the byte offset and line
+    count it covers and a digest of the 4 KiB before that offset: a head that does not match
+    the file (another file at the path, a compacted one) is never used.
+
+    A writer removes, under the lock, the segments that neither the new head nor the one it
+    replaced names (merged away two heads ago, or left by a writer that died before writing
+    its head), and temporary head files older than ten minutes.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self.head_path = path + SNAPSHOT_SUFFIX
+
+    # -- locking -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[bool]:
+        try:
+            fd = os.open(self.head_path + _SNAPSHOT_LOCK_SUFFIX, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            yield False  # a read-only directory: no snapshots
+            return
+        try:
+            deadline = time.monotonic() + _SNAPSHOT_LOCK_WAIT_S
+            while True:
+                try:
+                    portalocker.lock(
+                        fd, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
+                    )
+                    break
+                except portalocker.exceptions.LockException:
+                    if time.monotonic() > deadline:
+                        yield False
+                        return
+                    time.sleep(0.02)
+            try:
+                yield True
+            finally:
+                portalocker.unlock(fd)
+        finally:
+            os.close(fd)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def head_of(self, fd: int) -> tuple[dict[str, Any], int, int] | None:
+        """Return the head with the offset and lines it covers, if it matches the file open
+        as ``fd``; else None."""
+        try:
+            with open(self.head_path, "rb") as f:
+                doc = json.loads(f.read())
+            where = doc["journal"]
+            offset, lines, digest = int(where["offset"]), int(where["lines"]), where["digest"]
+            if not isinstance(doc, dict) or offset < 0:
+                return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if os.fstat(fd).st_size < offset or _tail_digest(fd, offset) != digest:
+            return None
+        return doc, offset, lines
+
+    def read_head(self) -> tuple[dict[str, Any] | None, int, Any]:
+        try:
+            fd = os.open(self._path, os.O_RDONLY)
+        except OSError:
+            return None, 0, None
+        try:
+            st = os.fstat(fd)
+            ident = (st.st_dev, st.st_ino)
+            found = self.head_of(fd)
+        finally:
+            os.close(fd)
+        if found is None:
+            return None, 0, ident
+        return found[0], found[2], ident
+
+    def _segment_path(self, name: str) -> str:
+        return f"{self.head_path}.{name}{_SEGMENT_SUFFIX}"
+
+    def read_segments(self, names: list[str]) -> list[bytes] | None:
+        out = []
+        for name in names:
+            if not name.isalnum():
+                return None
+            try:
+                with open(self._segment_path(name), "rb") as f:
+                    out.append(f.read())
+            except OSError:
+                return None
+        return out
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write_segment(self, data: bytes) -> str | None:
+        name = uuid.uuid4().hex
+        path = self._segment_path(name)
+        try:
+            with open(path, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            return None
+        return name
+
+    def write_head(self, head: dict[str, Any], position: Any, keep: set[str]) -> bool:
+        ident, offset, lines, digest = position
+        try:
+            st = os.stat(self._path)
+        except OSError:
+            return False
+        if (st.st_dev, st.st_ino) != tuple(ident):
+            return False  # the file was replaced (compacted) since the position was taken
+        head = {**head, "journal": {"offset": offset, "lines": lines, "digest": digest}}
+        tmp = f"{self.head_path}.{uuid.uuid4().hex}.tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(head, f, separators=(",", ":"))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.head_path)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            return False
+        _fsync_dir(self.head_path)
+        self._remove_unused(keep)
+        return True
+
+    def _remove_unused(self, keep: set[str]) -> None:
+        """Remove segments not in ``keep`` and abandoned temporary heads (lock held)."""
+        prefix = glob.escape(self.head_path) + "."
+        for path in glob.glob(prefix + "*" + _SEGMENT_SUFFIX):
+            name = path[len(self.head_path) + 1 : -len(_SEGMENT_SUFFIX)]
+            if name not in keep:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        cutoff = time.time() - _ABANDONED_SNAPSHOT_S
+        for path in glob.glob(prefix + "*.tmp"):
+            try:
+                if os.stat(path).st_mtime < cutoff:
+                    os.unlink(path)
+            except OSError:
+                pass  # another writer removed it first

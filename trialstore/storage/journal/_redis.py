@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import time
 import urllib.parse
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from trialstore.exceptions import StorageInternalError, StorageNotFoundError
 from trialstore.storage._url import mask_password
-from trialstore.storage.journal._base import BaseJournalBackend, JournalReset
+from trialstore.storage.journal._base import BaseJournalBackend, JournalReset, SnapshotStore
 from trialstore.storage.journal._records import dump_redis_value
-from trialstore.storage.journal._replay import SNAPSHOT_FORMAT
 
-__all__ = ["STUB_RECORD", "JournalRedisBackend", "check_redis_url"]
+__all__ = ["STUB_RECORD", "JournalRedisBackend", "RedisSnapshotStore", "check_redis_url"]
 
 _BATCH = 2000
 _HOLE_TIMEOUT = 30.0
@@ -72,20 +74,44 @@ end
 return out
 """
 
-# Storing a snapshot only if no compaction happened since the saver computed it.
-# KEYS: none. ARGV[1] = <prefix>; ARGV[2] = the generation the saver's position is valid
-# under; ARGV[3] = the snapshot document. Returns 1 when stored, 0 when skipped.
-_SAVE_SNAPSHOT_SCRIPT = """
-local gen = tonumber(redis.call('get', ARGV[1] .. ':trialstore:generation') or '0')
-if gen ~= tonumber(ARGV[2]) then return 0 end
-redis.call('set', ARGV[1] .. ':trialstore:snapshot', ARGV[3])
+# Replacing the snapshot head, by the holder of the snapshot writers' lock only, only if the
+# log did not move under the head's position, then removing the segments it no longer needs.
+# KEYS: none. ARGV[1] = <prefix>; ARGV[2] = the lock token; ARGV[3] = the generation the
+# position is valid under; ARGV[4] = the records covered; ARGV[5] = SHA-1 of the value of the
+# last covered key ('' when none); ARGV[6] = the head; ARGV[7..] = the segments to keep.
+# Returns 1 when written, 0 when not.
+_WRITE_HEAD_SCRIPT = """
+local p = ARGV[1]
+if redis.call('get', p .. ':trialstore:snapshot_lock') ~= ARGV[2] then return 0 end
+local gen = tonumber(redis.call('get', p .. ':trialstore:generation') or '0')
+if gen ~= tonumber(ARGV[3]) then return 0 end
+local covered = tonumber(ARGV[4])
+if covered > 0 then
+  local value = redis.call('get', p .. ':log:' .. (covered - 1))
+  if not value or redis.sha1hex(value) ~= ARGV[5] then return 0 end
+end
+redis.call('set', p .. ':trialstore:snapshot', ARGV[6])
+local keep = {}
+for i = 7, #ARGV do keep[ARGV[i]] = true end
+for _, name in ipairs(redis.call('smembers', p .. ':trialstore:segments')) do
+  if not keep[name] then
+    redis.call('del', p .. ':trialstore:segment:' .. name)
+    redis.call('srem', p .. ':trialstore:segments', name)
+  end
+end
 return 1
+"""
+
+_UNLOCK_SCRIPT = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
 """
 
 # Compaction's only write: replace the log prefix 0..K-1 by its minimal equivalent, at once.
 # KEYS: none. ARGV[1] = <prefix>; ARGV[2] = the generation the compactor replayed under;
 # ARGV[3] = K (the compactor replayed keys 0..K-1); ARGV[4] = the stub record; ARGV[5] = the
-# snapshot document of the new log up to K; ARGV[6..] = the M <= K minimal records.
+# snapshot head of the new log up to K ('' for none: the old head is then removed, it would
+# not match); ARGV[6..] = the M <= K minimal records.
 # Returns {-2} when Optuna's <prefix>:snapshot exists (its pickled position would point into
 # the rewritten keys; only its existence is checked, it is never read or written), {-1} when
 # another compaction ran since the compactor's replay (or the log shrank), else
@@ -122,7 +148,11 @@ end
 -- below compacted_to must reset, the others stay valid (the prefix replays to the same state).
 redis.call('incr', p .. ':trialstore:generation')
 redis.call('set', p .. ':trialstore:compacted_to', k)
-redis.call('set', p .. ':trialstore:snapshot', ARGV[5])
+if ARGV[5] == '' then
+  redis.call('del', p .. ':trialstore:snapshot')
+else
+  redis.call('set', p .. ':trialstore:snapshot', ARGV[5])
+end
 return {0, records_before, bytes_before, records_after, bytes_after}
 """
 
@@ -195,8 +225,9 @@ class JournalRedisBackend(BaseJournalBackend):
     trialstore can share one prefix.
 
     Appends are one Lua script (atomic on a standalone server); readers fetch new keys in
-    batches. trialstore's snapshot lives under ``<prefix>:trialstore:snapshot``; Optuna's
-    ``<prefix>:snapshot`` (a pickle) is never read or written.
+    batches. trialstore's snapshot lives under keys of its own (see
+    :class:`RedisSnapshotStore`); Optuna's ``<prefix>:snapshot`` (a pickle) is never read or
+    written.
 
     Compaction (:func:`~trialstore.storage.journal.compact_journal`) rewrites the keys
     ``0..K-1`` in place: the first ones hold the minimal equivalent records and the rest
@@ -236,7 +267,6 @@ class JournalRedisBackend(BaseJournalBackend):
         self._prefix = prefix
         self._redis = redis.Redis.from_url(url)
         self._script = self._redis.register_script(_APPEND_SCRIPT)
-        self._save_script = self._redis.register_script(_SAVE_SNAPSHOT_SCRIPT)
         self._compact_script = self._redis.register_script(_COMPACT_SCRIPT)
         self._next = 0
         # The generation under which self._next is valid (None: any; only at position 0).
@@ -494,91 +524,59 @@ class JournalRedisBackend(BaseJournalBackend):
 
     @property
     def snapshot_key(self) -> str:
-        """The key of trialstore's snapshot (never Optuna's ``<prefix>:snapshot``)."""
+        """The key of trialstore's snapshot head (never Optuna's ``<prefix>:snapshot``)."""
         return f"{self._prefix}:trialstore:snapshot"
 
-    @staticmethod
-    def _digest(value: bytes | str | None) -> str:
-        """Return the digest a snapshot keeps of the value of its last covered key."""
-        if value is None:
-            return ""
-        return hashlib.sha256(value if isinstance(value, bytes) else value.encode()).hexdigest()
+    def snapshot_store(self) -> RedisSnapshotStore:
+        return RedisSnapshotStore(self._redis, self._prefix)
 
-    def _snapshot_document(
-        self, state: dict[str, Any], covered: int, generation: int, last_value: str | bytes | None
-    ) -> str:
-        """Return the snapshot of the log up to ``covered`` (exclusive) as stored, valid under
-        ``generation``; ``last_value`` is the value of key ``covered - 1`` (None if 0)."""
-        doc = {
-            "format": SNAPSHOT_FORMAT,
-            "log_number": covered,
-            "generation": generation,
-            "digest": self._digest(last_value),
-            "state": state,
-        }
-        return json.dumps(doc, separators=(",", ":"))
+    def log_records(self) -> int:
+        return self._next
 
-    def load_snapshot(self) -> dict[str, Any] | None:
-        """See :meth:`BaseJournalBackend.load_snapshot`. A snapshot is valid if the value of
-        its last covered key still has its digest and either no compaction ran since it was
-        written or every one since rewrote only keys below its position."""
+    def snapshot_position(self) -> tuple[int, Any, Any]:
+        if self._buffer or self._reset_due or self._gen is None:
+            return self._next, None, None  # records read but not applied: no snapshot now
+        return self._next, self._gen, (self._next, self._gen)
+
+    def load_snapshot(self) -> tuple[dict[str, Any], list[bytes]] | None:
+        """See :meth:`BaseJournalBackend.load_snapshot`. A head is valid if the value of its
+        last covered key still has its digest and either no compaction ran since it was
+        written or every one since rewrote only keys below its position; its segments must all
+        be there (a writer may remove an older head's meanwhile: the head is read again)."""
+        store = RedisSnapshotStore(self._redis, self._prefix)
         try:
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.get(self.snapshot_key)
-            pipe.get(self._generation_key)
-            pipe.get(self._compacted_to_key)
-            raw, raw_gen, raw_compacted_to = pipe.execute()
-            if raw is None:
-                return None
-            gen, compacted_to = _int(raw_gen, 0), _int(raw_compacted_to, 0)
-            doc = json.loads(raw)
-            if doc["format"] != SNAPSHOT_FORMAT:
-                return None
-            covered = int(doc["log_number"])
-            if int(doc.get("generation", 0)) != gen and covered < compacted_to:
-                return None
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.get(self._key(covered - 1) if covered else self.snapshot_key)
-            pipe.get(self._generation_key)
-            last_value, now_gen = pipe.execute()
-            if _int(now_gen, 0) != gen:
-                return None  # compacted meanwhile: replay from the start
-            if self._digest(last_value if covered else None) != doc["digest"]:
-                return None
-            state: dict[str, Any] = doc["state"]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None
+            for _ in range(5):
+                doc, covered, gen = store.read_head()
+                if doc is None:
+                    return None
+                try:
+                    names = [str(ref[0]) for ref in doc["segments"]]
+                except (KeyError, TypeError, IndexError):
+                    return None
+                segments = store.read_segments(names)
+                if segments is not None:
+                    self._next, self._gen = covered, gen
+                    self._buffer, self._reset_due = [], False
+                    return doc, segments
         except Exception as e:
             if type(e).__module__.startswith("redis"):
                 raise self._redis_error(e) from e
             raise
-        self._next, self._gen = covered, gen
-        self._buffer, self._reset_due = [], False
-        return state
-
-    def save_snapshot(self, state: dict[str, Any]) -> None:
-        """See :meth:`BaseJournalBackend.save_snapshot`; skipped (best effort) when a
-        compaction ran since this object's last read, so a compaction's snapshot is never
-        replaced by one of the old log."""
-        if self._gen is None and self._next != 0:  # pragma: no cover - positions have a gen
-            return
-        try:
-            last = self._redis.get(self._key(self._next - 1)) if self._next else None
-            gen = 0 if self._gen is None else self._gen
-            doc = self._snapshot_document(state, self._next, gen, last)
-            self._save_script(args=[self._prefix, gen, doc])
-        except Exception as e:
-            if not type(e).__module__.startswith("redis"):
-                raise
+        return None
 
     # -- compaction ------------------------------------------------------------------------
 
     def _replace_prefix(
-        self, generation: int, covered: int, records: list[dict[str, Any]], state: dict[str, Any]
+        self,
+        generation: int,
+        covered: int,
+        records: list[dict[str, Any]],
+        head: dict[str, Any] | None,
     ) -> tuple[int, int, int, int] | None:
         """Atomically replace keys ``0..covered-1`` by ``records`` followed by stubs, and store
-        ``state`` as the snapshot of the result up to ``covered``; only if the generation is
-        still ``generation`` (the caller replayed those keys under it).
+        ``head`` (without its position) as the snapshot head of the result up to ``covered``
+        (None: remove the head); only if the generation is still ``generation`` (the caller
+        replayed those keys under it).
 
         Returns (records_before, bytes_before, records_after, bytes_after) over the whole log
         (records without stubs; bytes as the sum of value lengths), or None when another
@@ -595,7 +593,12 @@ class JournalRedisBackend(BaseJournalBackend):
             last: str | None = None
         else:
             last = values[covered - 1] if len(values) == covered else STUB_RECORD
-        doc = self._snapshot_document(state, covered, generation + 1, last)
+        doc = ""
+        if head is not None:
+            doc = json.dumps(
+                {**head, "journal": _position_json(covered, generation + 1, last)},
+                separators=(",", ":"),
+            )
         try:
             result = self._compact_script(
                 args=[self._prefix, generation, covered, STUB_RECORD, doc, *values]
@@ -617,3 +620,150 @@ class JournalRedisBackend(BaseJournalBackend):
 
     def close(self) -> None:
         self._redis.close()
+
+
+def _digest(value: bytes | str | None) -> str:
+    """The digest a snapshot head keeps of the value of its last covered key (SHA-1, which
+    the head-writing script checks with ``redis.sha1hex``)."""
+    if value is None:
+        return ""
+    return hashlib.sha1(value if isinstance(value, bytes) else value.encode()).hexdigest()
+
+
+def _position_json(covered: int, generation: int, last_value: bytes | str | None) -> Any:
+    return {"log_number": covered, "generation": generation, "digest": _digest(last_value)}
+
+
+class RedisSnapshotStore(SnapshotStore):
+    """The snapshot of a Redis journal: the head ``<prefix>:trialstore:snapshot`` (a JSON
+    document), segments ``<prefix>:trialstore:segment:<name>`` listed in the set
+    ``<prefix>:trialstore:segments``, and the writers' lock ``<prefix>:trialstore:snapshot_lock``
+    (a token with a 5-minute expiry). A head is written by one Lua script that checks that the
+    writer still holds the lock and that the log did not move under the head's position
+    (generation and digest of its last covered key), then removes the segments that neither
+    the new head nor the one it replaced names.
+    """
+
+    _LOCK_TTL_MS = 300_000
+    _LOCK_WAIT_S = 60.0
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._token = ""
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Report Redis' errors as StorageInternalError naming the prefix."""
+        try:
+            yield
+        except Exception as e:
+            if type(e).__module__.startswith("redis"):
+                raise StorageInternalError(
+                    f"Redis journal snapshot (prefix {self._prefix!r}): {e}"
+                ) from e
+            raise
+
+    def _key(self, what: str) -> str:
+        return f"{self._prefix}:trialstore:{what}"
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[bool]:
+        token = uuid.uuid4().hex
+        lock = self._key("snapshot_lock")
+        deadline = time.monotonic() + self._LOCK_WAIT_S
+        with self._errors():
+            while not self._redis.set(lock, token, nx=True, px=self._LOCK_TTL_MS):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            else:
+                self._token = token
+        if self._token != token:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            self._token = ""
+            with contextlib.suppress(Exception):  # it expires by itself
+                self._redis.eval(_UNLOCK_SCRIPT, 1, lock, token)
+
+    def read_head(self) -> tuple[dict[str, Any] | None, int, Any]:
+        with self._errors():
+            return self._read_head_unwrapped()
+
+    def _read_head_unwrapped(self) -> tuple[dict[str, Any] | None, int, Any]:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.get(self._key("snapshot"))
+        pipe.get(self._key("generation"))
+        pipe.get(self._key("compacted_to"))
+        raw, raw_gen, raw_compacted_to = pipe.execute()
+        gen, compacted_to = _int(raw_gen, 0), _int(raw_compacted_to, 0)
+        if raw is None:
+            return None, 0, gen
+        try:
+            doc = json.loads(raw)
+            where = doc["journal"]
+            covered = int(where["log_number"])
+            if int(where["generation"]) != gen and covered < compacted_to:
+                return None, 0, gen
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.get(f"{self._prefix}:log:{covered - 1}" if covered else self._key("snapshot"))
+            pipe.get(self._key("generation"))
+            last_value, now_gen = pipe.execute()
+            if _int(now_gen, 0) != gen:
+                return None, 0, _int(now_gen, 0)  # compacted meanwhile
+            if _digest(last_value if covered else None) != where["digest"]:
+                return None, 0, gen
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None, 0, gen
+        if not isinstance(doc, dict):
+            return None, 0, gen
+        return doc, covered, gen
+
+    def read_segments(self, names: list[str]) -> list[bytes] | None:
+        with self._errors():
+            return self._read_segments_unwrapped(names)
+
+    def _read_segments_unwrapped(self, names: list[str]) -> list[bytes] | None:
+        if not names:
+            return []
+        values = self._redis.mget([self._key(f"segment:{name}") for name in names])
+        if any(value is None for value in values):
+            return None
+        return [bytes(value) for value in values]
+
+    def write_segment(self, data: bytes) -> str | None:
+        with self._errors():
+            return self._write_segment_unwrapped(data)
+
+    def _write_segment_unwrapped(self, data: bytes) -> str | None:
+        name = uuid.uuid4().hex
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.sadd(self._key("segments"), name)
+        pipe.set(self._key(f"segment:{name}"), data)
+        pipe.execute()
+        return name
+
+    def write_head(self, head: dict[str, Any], position: Any, keep: set[str]) -> bool:
+        with self._errors():
+            return self._write_head_unwrapped(head, position, keep)
+
+    def _write_head_unwrapped(self, head: dict[str, Any], position: Any, keep: set[str]) -> bool:
+        covered, generation = position
+        last = self._redis.get(f"{self._prefix}:log:{covered - 1}") if covered else None
+        where = _position_json(covered, generation, last)
+        doc = json.dumps({**head, "journal": where}, separators=(",", ":"))
+        result = self._redis.eval(
+            _WRITE_HEAD_SCRIPT,
+            0,
+            self._prefix,
+            self._token,
+            generation,
+            covered,
+            where["digest"],
+            doc,
+            *sorted(keep),
+        )
+        return int(result) == 1

@@ -11,14 +11,14 @@ duplicate name, a missing id, an update of a finished trial, an incompatible dis
 in the log and changes nothing; :meth:`ReplayState.apply` returns the error as a value, so only
 the writer of the record raises it.
 
-The state also serializes to trialstore's snapshot document and back, and to the minimal list
-of records that replays to the same state (compaction).
+A state loaded from a snapshot (see ``_snapshot``) builds each study's finished trials from
+their segment rows when the study is first used. The state also yields the minimal list of
+records that replays to the same state (compaction).
 """
 
 from __future__ import annotations
 
 import datetime
-import json
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +38,7 @@ from trialstore.exceptions import (
     UpdateFinishedTrialError,
 )
 from trialstore.storage._gc import gc_paused
+from trialstore.storage.journal._columns import build_chunk, dset_info
 from trialstore.storage.journal._records import (
     BATCH_KEY,
     DELETED_TRIALS_KEY,
@@ -49,15 +50,16 @@ from trialstore.storage.journal._records import (
 )
 
 __all__ = [
-    "SNAPSHOT_FORMAT",
     "MalformedRecordError",
     "ReplayState",
+    "SegmentChunk",
+    "Study",
     "deletion_record",
     "heartbeat_record",
+    "parse_row",
     "trial_template_fields",
 ]
 
-SNAPSHOT_FORMAT = "trialstore-journal-snapshot/4"
 _STATES = sorted(TrialState, key=int)  # index = the state's value in a snapshot row
 _COMPACTOR_WORKER_ID = "trialstore-compact"
 
@@ -66,8 +68,17 @@ class MalformedRecordError(Exception):
     """A record that no writer could have produced: unknown op code or broken fields."""
 
 
+@dataclass(frozen=True)
+class SegmentChunk:
+    """A study's finished trials in one snapshot segment: column ``name`` is
+    ``data[a:b]`` for ``(a, b) = columns[name]`` (see ``_columns``)."""
+
+    data: bytes
+    columns: dict[str, tuple[int, int]]
+
+
 @dataclass
-class _Study:
+class Study:
     name: str
     directions: list[StudyDirection]
     user_attrs: dict[str, Any] = field(default_factory=dict)
@@ -78,11 +89,9 @@ class _Study:
     deleted: bool = False
     #: The ids of the study's deleted trials.
     deleted_trials: set[int] = field(default_factory=set)
-    #: Loaded from a snapshot and not built yet: its trials' rows as JSON text (see
+    #: Loaded from a snapshot and not built yet: its finished trials' rows (see
     #: ``ReplayState.trials``).
-    rows: str | None = None
-    #: How many of ``trial_ids`` (the first ones) those rows are.
-    rows_count: int = 0
+    chunks: list[SegmentChunk] = field(default_factory=list)
 
 
 def _shallow(trial: FrozenTrial) -> FrozenTrial:
@@ -96,7 +105,7 @@ class ReplayState:
     """Studies and trials as the records replayed so far define them. Not thread-safe."""
 
     def __init__(self) -> None:
-        self.studies: list[_Study] = []  # index = study id, deleted ones included
+        self.studies: list[Study] = []  # index = study id, deleted ones included
         self.name_to_id: dict[str, int] = {}  # live studies only
         #: Index = trial id. None for a trial of a study loaded from a snapshot and not used
         #: since: the study's trials are built on first use (:meth:`stored_trial`,
@@ -109,11 +118,9 @@ class ReplayState:
         self.structure: list[tuple[int, int, int]] = []
         self.records_applied = 0
         self._dist_cache: dict[str, BaseDistribution] = {}
-        #: The loaded snapshot's distributions (JSON texts) and sets of them (name -> index
-        #: into the texts, and built), which its studies' rows refer to by index.
-        self._row_dists: list[str] = []
-        self._row_dset_indexes: list[dict[str, int]] = []
-        self._row_dsets: list[dict[str, BaseDistribution]] = []
+        #: The loaded snapshot's distribution sets, which its segment rows refer to by index.
+        self.row_dsets: list[dict[str, BaseDistribution]] = []
+        self._dset_info: list[Any] | None = None
         #: The records read so far of a ``set_trial_params`` batch (see ``BATCH_KEY``), with
         #: each one's name, distribution and external value; applied when the last one comes.
         self._batch: list[tuple[dict[str, Any], str, BaseDistribution, Any]] = []
@@ -174,7 +181,7 @@ class ReplayState:
                 self._dist_cache[text] = dist
         return dist
 
-    def live_study(self, study_id: Any) -> _Study | None:
+    def live_study(self, study_id: Any) -> Study | None:
         """Return the live study with this id, or None."""
         if type(study_id) is not int or not 0 <= study_id < len(self.studies):
             return None
@@ -214,9 +221,9 @@ class ReplayState:
             trial = self.trials[trial_id]
         return trial  # type: ignore[return-value]
 
-    def trials_of(self, study: _Study) -> list[FrozenTrial]:
+    def trials_of(self, study: Study) -> list[FrozenTrial]:
         """Return the study's stored trials that are not deleted, in number order."""
-        if study.rows is not None:
+        if study.chunks:
             self._build(study)
         trials = self.trials
         deleted = study.deleted_trials
@@ -224,56 +231,40 @@ class ReplayState:
             return [trials[i] for i in study.trial_ids if i not in deleted]  # type: ignore[misc]
         return [trials[i] for i in study.trial_ids]  # type: ignore[misc]
 
-    def _build(self, study: _Study) -> None:
-        """Build the trials of a study loaded from a snapshot (see :meth:`from_document`).
+    def cache_distribution(self, text: str, dist: BaseDistribution) -> None:
+        """Remember ``dist`` as the distribution of the JSON ``text``."""
+        self._dist_cache[text] = dist
+
+    def _build(self, study: Study) -> None:
+        """Build the finished trials of a study loaded from a snapshot, from its segment
+        rows; deleted ones become their empty FAIL trial.
 
         Raises:
-            StorageInternalError: the snapshot's rows of this study are broken (the snapshot
-                file was damaged after its journal position was checked).
+            StorageInternalError: the rows of this study are broken (a segment damaged after
+                its structure was checked on open).
         """
-        assert study.rows is not None
         # Many long-lived objects at once: keep the cyclic collector from rescanning them.
         with gc_paused():
-            self._build_rows(study)
-
-    def _build_rows(self, study: _Study) -> None:
-        assert study.rows is not None
-        try:
-            rows = json.loads(study.rows)
-            ids = study.trial_ids[: study.rows_count]
-            if len(rows) != len(ids):
-                raise ValueError("one row per trial")
-            fromiso = datetime.datetime.fromisoformat
-            dsets = self._row_dsets
-            new = object.__new__
-            built = []
-            for number, (trial_id, row) in enumerate(zip(ids, rows, strict=True)):
-                st, values, start, complete, params, dset, ua, sa, ivs = row
-                if st < 0 or dset < 0:
-                    raise IndexError("a negative index")
-                trial = new(FrozenTrial)
-                trial.__dict__ = {
-                    "_number": number,
-                    "state": _STATES[st],
-                    "_values": values,
-                    "_datetime_start": None if start is None else fromiso(start),
-                    "datetime_complete": None if complete is None else fromiso(complete),
-                    "_params": params,
-                    "_distributions": dsets[dset],
-                    "_user_attrs": ua,
-                    "_system_attrs": sa,
-                    "intermediate_values": {step: value for step, value in ivs} if ivs else {},
-                    "_trial_id": trial_id,
-                }
-                built.append((trial_id, trial))
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
-            raise StorageInternalError(
-                f"the journal's snapshot holds broken trials of study {study.name!r} "
-                f"({type(e).__name__}: {e}); remove the snapshot to replay the journal"
-            ) from None
-        for trial_id, trial in built:
-            self.trials[trial_id] = trial
-        study.rows = None
+            if self._dset_info is None:
+                self._dset_info = dset_info(self.row_dsets)
+            try:
+                built = []
+                for chunk in study.chunks:
+                    view = memoryview(chunk.data)
+                    columns = {name: view[a:b] for name, (a, b) in chunk.columns.items()}
+                    built.extend(build_chunk(columns, self._dset_info))
+            except (KeyError, TypeError, ValueError, IndexError, StopIteration) as e:
+                raise StorageInternalError(
+                    f"the journal's snapshot holds broken trials of study {study.name!r} "
+                    f"({type(e).__name__}: {e}); remove the snapshot to replay the journal"
+                ) from None
+            trials = self.trials
+            deleted = study.deleted_trials
+            for trial in built:
+                trial_id = trial._trial_id
+                if trials[trial_id] is None:
+                    trials[trial_id] = _tombstone(trial) if trial_id in deleted else trial
+        study.chunks = []
 
     def _updatable(self, trial_id: Any) -> FrozenTrial | BaseException:
         trial = self.live_trial(trial_id)
@@ -293,7 +284,7 @@ class ReplayState:
         if name in self.name_to_id:
             return DuplicatedStudyError(f"Another study with name '{name}' already exists.")
         study_id = len(self.studies)
-        self.studies.append(_Study(name=name, directions=directions))
+        self.studies.append(Study(name=name, directions=directions))
         self.name_to_id[name] = study_id
         self.structure.append((len(self.trials), 0, study_id))
         return study_id
@@ -532,142 +523,6 @@ class ReplayState:
             self.heartbeats[trial_id] = max(beat_time, self.heartbeats.get(trial_id, -math.inf))
         return None
 
-    # -- snapshots ---------------------------------------------------------------------------
-
-    def to_document(self) -> dict[str, Any]:
-        """Return the state as trialstore's JSON snapshot document (without position).
-
-        Distributions are stored once each, and each distinct set of a trial's distributions
-        once. Each study's trials are one JSON text (a string in the document), so that an
-        opener parses only the studies it uses; a study not used since the snapshot it came
-        from is copied as it was.
-        """
-        # The loaded snapshot's distributions and sets keep their indexes, so that the rows
-        # of studies copied as they were still refer to the right ones.
-        dists: list[str] = list(self._row_dists)
-        dist_index: dict[str, int] = {text: i for i, text in enumerate(dists)}
-        dsets: list[dict[str, int]] = list(self._row_dset_indexes)
-        dset_index: dict[tuple[tuple[str, int], ...], int] = {
-            tuple(dset.items()): i for i, dset in enumerate(dsets)
-        }
-
-        def index(dist: BaseDistribution) -> int:
-            text = distribution_to_json(dist)
-            if text not in dist_index:
-                dist_index[text] = len(dists)
-                dists.append(text)
-            return dist_index[text]
-
-        def set_index(distributions: dict[str, BaseDistribution]) -> int:
-            key = tuple((name, index(dist)) for name, dist in distributions.items())
-            if key not in dset_index:
-                dset_index[key] = len(dsets)
-                dsets.append(dict(key))
-            return dset_index[key]
-
-        def rows(study: _Study) -> str:
-            if study.rows is not None:
-                if study.rows_count == len(study.trial_ids):
-                    return study.rows
-                self._build(study)  # trials were created in it since: write it again
-            out = []
-            for trial_id in study.trial_ids:
-                trial: FrozenTrial = self.trials[trial_id]  # type: ignore[assignment]
-                start = trial._datetime_start
-                complete = trial.datetime_complete
-                out.append(
-                    [
-                        int(trial.state),
-                        trial._values,
-                        None if start is None else start.isoformat(),
-                        None if complete is None else complete.isoformat(),
-                        trial._params,
-                        set_index(trial._distributions),
-                        trial._user_attrs,
-                        trial._system_attrs,
-                        [[step, value] for step, value in trial.intermediate_values.items()],
-                    ]
-                )
-            return json.dumps(out, allow_nan=True)
-
-        studies = [
-            [
-                s.name,
-                [int(d) for d in s.directions],
-                s.user_attrs,
-                s.system_attrs,
-                s.deleted,
-                {name: index(dist) for name, dist in s.distributions.items()},
-                s.trial_ids,
-                rows(s),
-                sorted(s.deleted_trials),
-            ]
-            for s in self.studies
-        ]
-        return {
-            "studies": studies,
-            "dists": dists,
-            "dsets": dsets,
-            "heartbeats": [[k, v] for k, v in self.heartbeats.items()],
-            "structure": self.structure,
-            "records_applied": self.records_applied,
-        }
-
-    @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> ReplayState:
-        """Rebuild a state from :meth:`to_document`'s output. A study's trials are built
-        from their JSON text when first used (see :attr:`trials`).
-
-        Raises:
-            KeyError, TypeError, ValueError, IndexError, AttributeError: the document is not
-                a snapshot.
-        """
-        state = cls()
-        state._row_dists = [str(text) for text in doc["dists"]]
-        dists = [json_to_distribution(text) for text in state._row_dists]
-        for text, dist in zip(state._row_dists, dists, strict=True):
-            state._dist_cache[text] = dist
-        state._row_dset_indexes = [dict(dset) for dset in doc["dsets"]]
-        # Stored trials are copy-on-write, so trials may share one distributions dict.
-        state._row_dsets = [
-            {name: dists[i] for name, i in dset.items()} for dset in state._row_dset_indexes
-        ]
-        n_trials = 0
-        for study_id, row in enumerate(doc["studies"]):
-            name, directions, ua, sa, deleted, sdists, trial_ids, rows, deleted_trials = row
-            if not isinstance(rows, str) or not isinstance(trial_ids, list):
-                raise TypeError(f"study {study_id}: trials are not a list and a JSON text")
-            study = _Study(
-                name=name,
-                directions=[StudyDirection(d) for d in directions],
-                user_attrs=ua,
-                system_attrs=sa,
-                deleted=deleted,
-                distributions={k: dists[i] for k, i in sdists.items()},
-                trial_ids=trial_ids,
-                rows=rows if trial_ids else None,
-                rows_count=len(trial_ids),
-                deleted_trials={int(t) for t in deleted_trials},
-            )
-            state.studies.append(study)
-            if not deleted:
-                state.name_to_id[name] = study_id
-            n_trials += len(trial_ids)
-        state.trials = [None] * n_trials
-        trial_study = [-1] * n_trials
-        for study_id, study in enumerate(state.studies):
-            for trial_id in study.trial_ids:
-                if type(trial_id) is not int or trial_id < 0:
-                    raise ValueError(f"bad trial id {trial_id!r}")
-                trial_study[trial_id] = study_id
-        if -1 in trial_study:  # some id listed twice, so another one is missing
-            raise ValueError("the studies' trial ids are not 0..n-1")
-        state.trial_study = trial_study
-        state.heartbeats = {int(k): float(v) for k, v in doc["heartbeats"]}
-        state.structure = [(int(a), int(b), int(c)) for a, b, c in doc["structure"]]
-        state.records_applied = int(doc["records_applied"])
-        return state
-
     # -- compaction --------------------------------------------------------------------------
 
     def to_records(self) -> Iterable[dict[str, Any]]:
@@ -701,6 +556,39 @@ class ReplayState:
                 yield deletion_record(wid, study_id, sorted(study.deleted_trials))
         for trial_id, beat in self.heartbeats.items():
             yield heartbeat_record(wid, trial_id, beat)
+
+
+def parse_row(
+    trial_id: int, number: int, row: list[Any], dsets: list[dict[str, BaseDistribution]]
+) -> FrozenTrial:
+    """Return the trial of a snapshot row (see ``_snapshot``); its distributions are the set
+    ``dsets[row[5]]``, shared with the other trials of that set (stored trials are
+    copy-on-write).
+
+    Raises:
+        ValueError, TypeError, IndexError, KeyError: not a row.
+    """
+    st, values, start, complete, params, dset, ua, sa, ivs = row
+    if st < 0 or dset < 0:
+        raise IndexError("a negative index")
+    if type(trial_id) is not int or type(number) is not int:
+        raise TypeError("ids and numbers are ints")
+    fromiso = datetime.datetime.fromisoformat
+    trial = object.__new__(FrozenTrial)
+    trial.__dict__ = {
+        "_number": number,
+        "state": _STATES[st],
+        "_values": values,
+        "_datetime_start": None if start is None else fromiso(start),
+        "datetime_complete": None if complete is None else fromiso(complete),
+        "_params": params,
+        "_distributions": dsets[dset],
+        "_user_attrs": ua,
+        "_system_attrs": sa,
+        "intermediate_values": {step: value for step, value in ivs} if ivs else {},
+        "_trial_id": trial_id,
+    }
+    return trial
 
 
 def deletion_record(worker_id: str, study_id: int, trial_ids: list[int]) -> dict[str, Any]:

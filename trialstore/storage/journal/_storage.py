@@ -24,6 +24,7 @@ from trialstore.storage import validation as check
 from trialstore.storage._gc import gc_paused
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.journal._base import BaseJournalBackend, JournalReset
+from trialstore.storage.journal._keeper import SnapshotKeeper
 from trialstore.storage.journal._records import (
     BATCH_KEY,
     DELETED_TRIALS_KEY,
@@ -36,6 +37,7 @@ from trialstore.storage.journal._replay import (
     ReplayState,
     trial_template_fields,
 )
+from trialstore.storage.journal._snapshot import BrokenSnapshotError, load_state
 
 __all__ = ["JournalStorage"]
 
@@ -61,9 +63,14 @@ class JournalStorage(BaseStorage):
 
     Thread-safe (one lock per object). Pickling gives an object that replays the log afresh.
 
-    Opening reads the backend's snapshot (if one matches the log) and the records after it;
-    when that tail is longer than ``snapshot_threshold`` records, the opener writes a new
-    snapshot for the next one.
+    Opening reads the backend's snapshot (if one matches the log) and the records after it.
+    Every object keeps that snapshot current: once its reading position (after its own
+    appends and reads) is ``snapshot_threshold`` records or more past the newest snapshot, a
+    background thread writes a new one that adds only what changed (the trials finished
+    since, in a new immutable segment, plus a small head; see ``_snapshot``). So after the
+    processes using a journal have closed it or exited, a fresh opener replays fewer than
+    ``snapshot_threshold`` records (plus those of the last append). ``snapshot_threshold=0``
+    writes none. :meth:`close` waits for a snapshot in progress.
 
     ``delete_trials`` appends one record that Optuna stores as a study system attribute (the
     reserved key ``trialstore:deleted_trials``, which ``set_study_system_attr`` refuses and
@@ -76,7 +83,8 @@ class JournalStorage(BaseStorage):
     clock, so the processes sharing a journal need roughly synchronized clocks.
 
     Raises:
-        ValueError: bad heartbeat settings.
+        ValueError: bad heartbeat settings, or a ``snapshot_threshold`` that is not an int
+            >= 0.
         StorageInternalError: the journal is not readable or is corrupt (names where).
     """
 
@@ -93,6 +101,11 @@ class JournalStorage(BaseStorage):
         self._heartbeat_interval, self._grace_period = check.check_heartbeat_settings(
             heartbeat_interval, grace_period
         )
+        if type(snapshot_threshold) is not int or snapshot_threshold < 0:
+            raise ValueError(
+                f"snapshot_threshold must be an int >= 0 (0: write no snapshots), got "
+                f"{snapshot_threshold!r}."
+            )
         self._backend = log_storage
         self._snapshot_threshold = snapshot_threshold
         self._lock = threading.RLock()
@@ -107,6 +120,9 @@ class JournalStorage(BaseStorage):
         self._outcome: Any = _MISSING
         self._state = ReplayState()
         self._dist_json: dict[BaseDistribution, str] = {}
+        self._keeper = SnapshotKeeper(
+            self._backend, self._lock, lambda: self._state, self._snapshot_threshold
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -143,34 +159,41 @@ class JournalStorage(BaseStorage):
 
     def _restart_from_snapshot(self) -> None:
         """Replace the replay state by the backend's snapshot, with the reading position at
-        the point it covers; or, when there is no matching snapshot or its document is
-        malformed, by an empty state with the position at the start of the log (lock held).
+        the point it covers; or, when there is no matching snapshot or it is malformed, by an
+        empty state with the position at the start of the log (lock held).
 
         The state is emptied first: if the backend raises, the state is empty and the
         position (which only a returned snapshot moves) is where it was.
         """
         self._state = ReplayState()
-        doc = self._backend.load_snapshot()
-        if doc is not None:
+        loaded = self._backend.load_snapshot()
+        if loaded is not None:
             try:
-                self._state = ReplayState.from_document(doc)
+                self._state = load_state(*loaded)
+                self._keeper.known(self._backend.log_records())
                 return
-            except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            except BrokenSnapshotError:
                 pass  # not a usable snapshot: replay the whole log
         self._backend.reset()
+        self._keeper.known(0)
 
     def _load(self) -> None:
         # Loading builds up to millions of long-lived objects at once; the cyclic collector
         # would rescan them many times meanwhile (none of them can be garbage yet).
         with gc_paused():
             self._restart_from_snapshot()
-            before = self._state.records_applied
             self._sync()
-        if (
-            self._state.records_applied - before >= self._snapshot_threshold
-            and not self._state.in_batch
-        ):
-            self._backend.save_snapshot(self._state.to_document())
+
+    def write_snapshot(self) -> bool:
+        """Write a snapshot of the log up to this object's reading position now, in this
+        thread, unless the newest one already covers it; return whether one was written.
+
+        Openers and writers keep the snapshot current by themselves (see the class
+        docstring); this is for tools (and tests) that want it written before they go on.
+        """
+        with self._lock:
+            self._sync()
+        return self._keeper.write_now(1)
 
     def _sync(self) -> None:
         for _ in range(100):
@@ -192,6 +215,7 @@ class JournalStorage(BaseStorage):
                 raise StorageInternalError(f"{self._backend.location(log_number)}: {e}") from e
             if pending is not None and record.get("worker_id") == pending:
                 self._outcome = outcome
+        self._keeper.note()
 
     def _worker_id(self) -> str:
         if self._pid != os.getpid():  # a forked child must not pass for its parent
@@ -226,6 +250,7 @@ class JournalStorage(BaseStorage):
                         self._outcome = self._state.apply(record)
                 except MalformedRecordError as e:  # pragma: no cover - our own records
                     raise StorageInternalError(f"bad record written: {e}") from e
+                self._keeper.note()
             else:
                 self._sync()
         finally:
@@ -635,5 +660,8 @@ class JournalStorage(BaseStorage):
             )
 
     def close(self) -> None:
+        """Wait for a snapshot this object is writing, then release the backend's files or
+        connections."""
+        self._keeper.close()
         with self._lock:
             self._backend.close()

@@ -1,0 +1,283 @@
+"""Finished trials as columns: the body of a snapshot segment (private).
+
+A *chunk* holds ``n`` finished trials of one study as named columns, each a byte range:
+
+* int64 little-endian: ``id``, ``number``, ``state``, ``dset`` (index into the head's table of
+  distribution sets), ``nval`` (the count of objective values, -1 for none), ``niv`` (the
+  count of intermediate values), ``ivstep``;
+* float64 little-endian: ``val`` (all values, trial after trial), ``param`` (each trial's
+  parameters as internal floats, in its distribution set's order), ``ivval``;
+* JSON arrays: ``time`` (start and completion of each trial, ISO 8601 or null), ``attr``
+  (per trial 0, or ``[user_attrs, system_attrs, params or 0]`` when the trial has attributes
+  or parameters that do not survive the internal float round trip).
+
+Floats stay binary (NaN and infinities included), so decoding costs a memory copy rather
+than text parsing; columns of several chunks of a study concatenate byte-wise (JSON arrays
+by their contents), so merging segments never decodes a trial.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from array import array
+from collections.abc import Callable, Sequence
+from itertools import islice
+from typing import Any
+
+from trialstore._core import FrozenTrial, TrialState
+from trialstore.distributions import BaseDistribution, FloatDistribution
+
+__all__ = [
+    "FLOAT_COLUMNS",
+    "INT_COLUMNS",
+    "JSON_COLUMNS",
+    "array_of_ints",
+    "build_chunk",
+    "dset_info",
+    "encode_chunk",
+    "merge_columns",
+]
+
+INT_COLUMNS = ("id", "number", "state", "dset", "nval", "niv", "ivstep")
+FLOAT_COLUMNS = ("val", "param", "ivval")
+JSON_COLUMNS = ("time", "attr")
+_STATES = sorted(TrialState, key=int)
+_SWAP = sys.byteorder != "little"
+
+
+def _pack(typecode: str, values: Sequence[Any]) -> bytes:
+    packed = array(typecode, values)
+    if _SWAP:  # pragma: no cover - big-endian machines
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def _unpack(typecode: str, data: bytes | memoryview) -> list[Any]:
+    unpacked = array(typecode)
+    unpacked.frombytes(data)
+    if _SWAP:  # pragma: no cover - big-endian machines
+        unpacked.byteswap()
+    return unpacked.tolist()
+
+
+def encode_chunk(
+    trials: Sequence[FrozenTrial], dset_of: Callable[[dict[str, BaseDistribution]], int]
+) -> dict[str, bytes]:
+    """Return the columns of ``trials`` (finished ones), ``dset_of`` giving the index of a
+    trial's distributions dict in the head's table (in that dict's order)."""
+    ids: list[int] = []
+    numbers: list[int] = []
+    states: list[int] = []
+    dsets: list[int] = []
+    nvals: list[int] = []
+    nivs: list[int] = []
+    ivsteps: list[int] = []
+    vals: list[float] = []
+    params: list[float] = []
+    ivvals: list[float] = []
+    times: list[str | None] = []
+    attrs: list[Any] = []
+    for trial in trials:
+        ids.append(trial._trial_id)
+        numbers.append(trial._number)
+        states.append(int(trial.state))
+        distributions = trial._distributions
+        dsets.append(dset_of(distributions))
+        values = trial._values
+        if values is None:
+            nvals.append(-1)
+        else:
+            nvals.append(len(values))
+            vals.extend(values)
+        ivs = trial.intermediate_values
+        nivs.append(len(ivs))
+        ivsteps.extend(ivs)
+        ivvals.extend(ivs.values())
+        start, complete = trial._datetime_start, trial.datetime_complete
+        times.append(None if start is None else start.isoformat())
+        times.append(None if complete is None else complete.isoformat())
+        own = trial._params
+        exact = own.keys() == distributions.keys()
+        internal = []
+        if exact:
+            for name, dist in distributions.items():
+                value = own[name]
+                try:
+                    inner = dist.to_internal_repr(value)
+                    exact = exact and dist.to_external_repr(inner) == value
+                except (ValueError, TypeError, IndexError):
+                    inner, exact = 0.0, False
+                internal.append(inner)
+        else:
+            internal = [0.0] * len(distributions)
+        params.extend(internal)
+        ua, sa = trial._user_attrs, trial._system_attrs
+        if ua or sa or not exact:
+            attrs.append([ua, sa, 0 if exact else own])
+        else:
+            attrs.append(0)
+    columns = {
+        "id": _pack("q", ids),
+        "number": _pack("q", numbers),
+        "state": _pack("q", states),
+        "dset": _pack("q", dsets),
+        "nval": _pack("q", nvals),
+        "niv": _pack("q", nivs),
+        "ivstep": _pack("q", ivsteps),
+        "val": _pack("d", vals),
+        "param": _pack("d", params),
+        "ivval": _pack("d", ivvals),
+        "time": json.dumps(times, separators=(",", ":")).encode(),
+        "attr": json.dumps(attrs, separators=(",", ":"), allow_nan=True).encode(),
+    }
+    return columns
+
+
+def merge_columns(name: str, parts: list[bytes]) -> bytes:
+    """Concatenate one column of several chunks of a study."""
+    if name in JSON_COLUMNS:
+        inner = [part[1:-1] for part in parts if len(part) > 2]
+        return b"[" + b",".join(inner) + b"]"
+    return b"".join(parts)
+
+
+def array_of_ints(data: bytes | memoryview) -> list[int]:
+    """Return an int64 column's values.
+
+    Raises:
+        ValueError: not a whole number of int64s.
+    """
+    return _unpack("q", data)
+
+
+_Dset = tuple[tuple[str, ...], dict[str, BaseDistribution], tuple[BaseDistribution, ...] | None]
+
+
+def dset_info(dsets: list[dict[str, BaseDistribution]]) -> list[_Dset]:
+    """Per distribution set: its names, the shared dict, and its distributions when some of
+    them are not floats (None: every parameter is its internal float)."""
+    out = []
+    for dset in dsets:
+        floats = all(type(d) is FloatDistribution for d in dset.values())
+        out.append((tuple(dset), dset, None if floats else tuple(dset.values())))
+    return out
+
+
+def _groups(flat: list[Any], counts: list[int], make: Callable[[Any], Any]) -> list[Any]:
+    """Split ``flat`` into consecutive groups of ``counts[i]`` items, each passed to ``make``
+    (as a tuple). Checks that the counts add up to the column's length.
+
+    Raises:
+        ValueError: they do not.
+    """
+    if sum(counts) != len(flat):
+        raise ValueError("a column's length does not fit its counts")
+    if not counts:
+        return []
+    first = counts[0]
+    if first > 0 and counts.count(first) == len(counts):  # all equal: group in C
+        return [make(group) for group in zip(*[iter(flat)] * first, strict=True)]
+    it = iter(flat)
+    return [make(tuple(islice(it, count))) for count in counts]
+
+
+def build_chunk(columns: dict[str, memoryview], dsets: list[_Dset]) -> list[FrozenTrial]:
+    """Return the trials of a chunk.
+
+    Raises:
+        ValueError, TypeError, IndexError, KeyError: the columns do not fit together.
+    """
+    ids = _unpack("q", columns["id"])
+    n = len(ids)
+    numbers = _unpack("q", columns["number"])
+    states = _unpack("q", columns["state"])
+    dset_ids = _unpack("q", columns["dset"])
+    nvals = _unpack("q", columns["nval"])
+    nivs = _unpack("q", columns["niv"])
+    times = json.loads(bytes(columns["time"]))
+    attrs = json.loads(bytes(columns["attr"]))
+    if not (
+        len(numbers) == len(states) == len(dset_ids) == len(nvals) == len(nivs) == n
+        and len(times) == 2 * n
+        and len(attrs) == n
+    ):
+        raise ValueError("columns of different lengths")
+    if n and (min(states) < 0 or min(dset_ids) < 0):
+        raise IndexError("a negative index")
+    state_of = [_STATES[st] for st in states]
+    infos = [dsets[ds] for ds in dset_ids]
+
+    vals = _unpack("d", columns["val"])
+    if nvals.count(1) == n:
+        if len(vals) != n:
+            raise ValueError("the value column does not fit its counts")
+        values: list[Any] = [[v] for v in vals]
+    else:
+        values = _groups(vals, [max(c, 0) for c in nvals], list)
+        for i, count in enumerate(nvals):
+            if count < 0:
+                values[i] = None
+
+    params: list[dict[str, Any]] = _groups(
+        _unpack("d", columns["param"]), [len(info[0]) for info in infos], tuple
+    )
+    for i, (info, group) in enumerate(zip(infos, params, strict=True)):
+        names, _, converters = info
+        if converters is None:
+            params[i] = dict(zip(names, group, strict=True))
+        else:
+            params[i] = {
+                name: dist.to_external_repr(inner)
+                for name, dist, inner in zip(names, converters, group, strict=True)
+            }
+
+    steps = _groups(_unpack("q", columns["ivstep"]), nivs, tuple)
+    ivs = _groups(_unpack("d", columns["ivval"]), nivs, tuple)
+    intermediate = [dict(zip(s, v, strict=True)) for s, v in zip(steps, ivs, strict=True)]
+
+    fromiso = datetime.datetime.fromisoformat
+    if None in times:
+        dates = [None if t is None else fromiso(t) for t in times]
+    else:
+        dates = list(map(fromiso, times))
+
+    for i, attr in enumerate(attrs):
+        if attr:  # rare: attributes, or parameters kept as they were
+            own = attr[2]
+            if own:
+                params[i] = own
+    new = object.__new__
+    out = []
+    for trial_id, number, state, value, start, complete, param, info, ivs, attr in zip(
+        ids,
+        numbers,
+        state_of,
+        values,
+        dates[0::2],
+        dates[1::2],
+        params,
+        infos,
+        intermediate,
+        attrs,
+        strict=True,
+    ):
+        trial = new(FrozenTrial)
+        trial._number = number
+        trial.state = state
+        trial._values = value
+        trial._datetime_start = start
+        trial.datetime_complete = complete
+        trial._params = param
+        trial._distributions = info[1]
+        if attr:
+            trial._user_attrs = attr[0]
+            trial._system_attrs = attr[1]
+        else:
+            trial._user_attrs = {}
+            trial._system_attrs = {}
+        trial.intermediate_values = ivs
+        trial._trial_id = trial_id
+        out.append(trial)
+    return out
