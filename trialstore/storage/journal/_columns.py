@@ -183,6 +183,38 @@ def _groups(flat: list[Any], counts: list[int], make: Callable[[Any], Any]) -> l
     return [make(tuple(islice(it, count))) for count in counts]
 
 
+def _values(columns: dict[str, memoryview], nvals: Sequence[int]) -> list[Any]:
+    """Each trial's objective values (a list, or None for a count below 0)."""
+    vals = _unpack("d", columns["val"])
+    n = len(nvals)
+    if nvals.count(1) == n:
+        if len(vals) != n:
+            raise ValueError("the value column does not fit its counts")
+        return [[v] for v in vals]
+    values: list[Any] = _groups(vals, [max(c, 0) for c in nvals], list)
+    for i, count in enumerate(nvals):
+        if count < 0:
+            values[i] = None
+    return values
+
+
+def _params(columns: dict[str, memoryview], infos: list[_Dset]) -> list[dict[str, Any]]:
+    """Each trial's parameters (external values) by the distribution set of its row."""
+    params: list[Any] = _groups(
+        _unpack("d", columns["param"]), [len(info[0]) for info in infos], tuple
+    )
+    for i, (info, group) in enumerate(zip(infos, params, strict=True)):
+        names, _, converters = info
+        if converters is None:
+            params[i] = dict(zip(names, group, strict=True))
+        else:
+            params[i] = {
+                name: dist.to_external_repr(inner)
+                for name, dist, inner in zip(names, converters, group, strict=True)
+            }
+    return params
+
+
 def build_chunk(columns: dict[str, memoryview], dsets: list[_Dset]) -> list[FrozenTrial]:
     """Return the trials of a chunk.
 
@@ -209,34 +241,11 @@ def build_chunk(columns: dict[str, memoryview], dsets: list[_Dset]) -> list[Froz
     state_of = [_STATES[st] for st in states]
     infos = [dsets[ds] for ds in dset_ids]
 
-    vals = _unpack("d", columns["val"])
-    if nvals.count(1) == n:
-        if len(vals) != n:
-            raise ValueError("the value column does not fit its counts")
-        values: list[Any] = [[v] for v in vals]
-    else:
-        values = _groups(vals, [max(c, 0) for c in nvals], list)
-        for i, count in enumerate(nvals):
-            if count < 0:
-                values[i] = None
-
-    params: list[dict[str, Any]] = _groups(
-        _unpack("d", columns["param"]), [len(info[0]) for info in infos], tuple
-    )
-    for i, (info, group) in enumerate(zip(infos, params, strict=True)):
-        names, _, converters = info
-        if converters is None:
-            params[i] = dict(zip(names, group, strict=True))
-        else:
-            params[i] = {
-                name: dist.to_external_repr(inner)
-                for name, dist, inner in zip(names, converters, group, strict=True)
-            }
-
+    values = _values(columns, nvals)
+    params = _params(columns, infos)
     steps = _groups(_unpack("q", columns["ivstep"]), nivs, tuple)
     ivs = _groups(_unpack("d", columns["ivval"]), nivs, tuple)
     intermediate = [dict(zip(s, v, strict=True)) for s, v in zip(steps, ivs, strict=True)]
-
     fromiso = datetime.datetime.fromisoformat
     if None in times:
         dates = [None if t is None else fromiso(t) for t in times]

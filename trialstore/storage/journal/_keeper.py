@@ -46,6 +46,10 @@ class SnapshotKeeper:
         self._pid = os.getpid()
         self.snapshots_written = 0
 
+    def use_lock(self, lock: threading.RLock) -> None:
+        """Take ``lock`` as the storage's lock from now on (a forked child's new one)."""
+        self._lock = lock
+
     def known(self, records: int) -> None:
         """Note that a head covering ``records`` records exists (lock held)."""
         self._known = records

@@ -664,7 +664,7 @@ def trial_template_fields(trial: FrozenTrial) -> dict[str, Any]:
     return fields
 
 
-def _study_records(study_id: int, study: _Study, wid: str) -> Iterator[dict[str, Any]]:
+def _study_records(study_id: int, study: Study, wid: str) -> Iterator[dict[str, Any]]:
     """The records that create study ``study_id`` with its attributes (a study deleted later
     gets none: its deletion follows)."""
     yield {

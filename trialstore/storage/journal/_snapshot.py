@@ -462,8 +462,20 @@ def _load(doc: dict[str, Any], segments: list[bytes]) -> ReplayState:
         state.cache_distribution(text, dist)
     row_dsets = [{name: dists[i] for name, i in dset.items()} for dset in head.dsets]
     state.row_dsets = row_dsets
-    n_trials = head.n_trials
-    trial_study = [-1] * n_trials
+    _load_studies(doc, dists, state)
+    trial_study = [-1] * head.n_trials
+    _load_segments(head, segments, state.studies, trial_study)
+    state.trials = _load_unfinished(doc, head.n_trials, state.studies, trial_study, row_dsets)
+    _check_every_trial_placed(state.studies, trial_study)
+    state.trial_study = trial_study
+    state.heartbeats = {int(k): float(v) for k, v in doc["heartbeats"]}
+    state.structure = [(int(a), int(b), int(c)) for a, b, c in doc["structure"]]
+    state.records_applied = int(doc["records_applied"])
+    return state
+
+
+def _load_studies(doc: dict[str, Any], dists: list[BaseDistribution], state: ReplayState) -> None:
+    """The head's studies, with room for their trials' ids."""
     for sid, row in enumerate(doc["studies"]):
         name, directions, ua, sa, deleted, sdists, deleted_trials, count = row
         if not isinstance(name, str) or not isinstance(ua, dict) or not isinstance(sa, dict):
@@ -481,7 +493,24 @@ def _load(doc: dict[str, Any], segments: list[bytes]) -> ReplayState:
         state.studies.append(study)
         if not study.deleted:
             state.name_to_id[name] = sid
-    studies = state.studies
+
+
+def _place(trial_id: int, number: int, sid: int, study: Study, trial_study: list[int]) -> None:
+    """Record trial ``trial_id`` as number ``number`` of study ``sid``.
+
+    Raises:
+        ValueError: the id or the number was placed before.
+    """
+    if trial_id < 0 or trial_study[trial_id] != -1 or study.trial_ids[number] != -1:
+        raise ValueError(f"trial {trial_id} listed twice")
+    trial_study[trial_id] = sid
+    study.trial_ids[number] = trial_id
+
+
+def _load_segments(
+    head: Head, segments: list[bytes], studies: list[Study], trial_study: list[int]
+) -> None:
+    """Place the finished trials of every segment and keep their chunks (decoded later)."""
     for ref, data in zip(head.segments, segments, strict=True):
         if len(data) != ref.size:
             raise BrokenSnapshotError(f"segment {ref.name}: {len(data)} bytes, not {ref.size}")
@@ -489,7 +518,6 @@ def _load(doc: dict[str, Any], segments: list[bytes]) -> ReplayState:
         view = memoryview(data)
         for sid, count, ranges in chunks:
             study = studies[sid]
-            trial_ids = study.trial_ids
             start, stop = ranges["id"]
             ids = array_of_ints(view[start:stop])
             start, stop = ranges["number"]
@@ -497,34 +525,37 @@ def _load(doc: dict[str, Any], segments: list[bytes]) -> ReplayState:
             if len(ids) != count or len(numbers) != count:
                 raise ValueError("a chunk's trial count does not fit its columns")
             for trial_id, number in zip(ids, numbers, strict=True):
-                if trial_study[trial_id] != -1 or trial_ids[number] != -1 or trial_id < 0:
-                    raise ValueError(f"trial {trial_id} listed twice")
-                trial_study[trial_id] = sid
-                trial_ids[number] = trial_id
+                _place(trial_id, number, sid, study, trial_study)
             study.chunks.append(SegmentChunk(data, ranges))
+
+
+def _load_unfinished(
+    doc: dict[str, Any],
+    n_trials: int,
+    studies: list[Study],
+    trial_study: list[int],
+    row_dsets: list[dict[str, BaseDistribution]],
+) -> list[FrozenTrial | None]:
+    """The trials list, holding the head's unfinished trials (the others are in chunks)."""
     trials: list[FrozenTrial | None] = [None] * n_trials
     for trial_id, sid, number, row in doc["unfinished"]:
-        study = studies[sid]
-        if trial_study[trial_id] != -1 or study.trial_ids[number] != -1 or trial_id < 0:
-            raise ValueError(f"trial {trial_id} listed twice")
-        trial_study[trial_id] = sid
-        study.trial_ids[number] = trial_id
+        _place(trial_id, number, sid, studies[sid], trial_study)
         trial = parse_row(trial_id, number, row, row_dsets)
         if trial.state.is_finished():
             raise ValueError(f"unfinished trial {trial_id} is finished")
         trials[trial_id] = trial
+    return trials
+
+
+def _check_every_trial_placed(studies: list[Study], trial_study: list[int]) -> None:
+    """Raise ValueError unless ids and numbers are 0..n-1 and deleted trials are their
+    study's."""
     if -1 in trial_study or any(-1 in s.trial_ids for s in studies):
         raise ValueError("the trials are not 0..n-1")
     for sid, study in enumerate(studies):
         for trial_id in study.deleted_trials:
             if trial_study[trial_id] != sid:
                 raise ValueError(f"deleted trial {trial_id} is not in its study")
-    state.trials = trials
-    state.trial_study = trial_study
-    state.heartbeats = {int(k): float(v) for k, v in doc["heartbeats"]}
-    state.structure = [(int(a), int(b), int(c)) for a, b, c in doc["structure"]]
-    state.records_applied = int(doc["records_applied"])
-    return state
 
 
 def _merge_tail(store: SnapshotStore, refs: list[SegmentRef]) -> list[SegmentRef]:

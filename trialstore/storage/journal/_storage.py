@@ -8,6 +8,7 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -42,6 +43,20 @@ from trialstore.storage.journal._snapshot import BrokenSnapshotError, load_state
 __all__ = ["JournalStorage"]
 
 _MISSING = object()
+
+#: Every live JournalStorage of this process, for :func:`_renew_locks_in_child`.
+_LIVE: weakref.WeakSet[JournalStorage] = weakref.WeakSet()
+
+
+def _renew_locks_in_child() -> None:
+    """In a forked child, give every storage a new lock: the parent's snapshot thread (or
+    any other thread) may have held the old one at the fork, and no thread of the child
+    would ever release it."""
+    for storage in list(_LIVE):
+        storage._renew_lock()
+
+
+os.register_at_fork(after_in_child=_renew_locks_in_child)
 _T = TypeVar("_T")
 
 
@@ -110,6 +125,7 @@ class JournalStorage(BaseStorage):
         self._snapshot_threshold = snapshot_threshold
         self._lock = threading.RLock()
         self._init_runtime()
+        _LIVE.add(self)
         with self._lock:
             self._load()
 
@@ -139,8 +155,14 @@ class JournalStorage(BaseStorage):
         self._snapshot_threshold = state["snapshot_threshold"]
         self._lock = threading.RLock()
         self._init_runtime()
+        _LIVE.add(self)
         with self._lock:
             self._load()
+
+    def _renew_lock(self) -> None:
+        """A new lock, for this storage and its snapshot keeper (called in a forked child)."""
+        self._lock = threading.RLock()
+        self._keeper.use_lock(self._lock)
 
     def _distribution_json(self, distribution: BaseDistribution) -> str:
         text = self._dist_json.get(distribution)
