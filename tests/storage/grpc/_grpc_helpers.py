@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime
 import pathlib
+import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+import grpc
 
 from trialstore.storage import BaseStorage
 from trialstore.storage.grpc import GrpcProxyServer, GrpcStorageProxy
@@ -207,3 +210,26 @@ def _with_openssl(directory: pathlib.Path) -> dict[str, pathlib.Path]:
 
 
 StorageMaker = Callable[..., BaseStorage]
+
+
+def raw_call(server: GrpcProxyServer, method: str, payload: bytes, **kwargs: Any) -> Any:
+    """Send raw bytes to a method of optuna.StorageService; return the RpcError or reply."""
+    with grpc.insecure_channel(f"localhost:{server.port}") as channel:
+        call = channel.unary_unary(f"/optuna.StorageService/{method}")
+        try:
+            return call(payload, timeout=10, **kwargs)
+        except grpc.RpcError as e:
+            return e
+
+
+def trailing_error_type(error: Any) -> str | None:
+    """The trialstore error type a failed call carries in its trailing metadata."""
+    return dict(error.trailing_metadata() or ()).get("trialstore-error-type")
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
