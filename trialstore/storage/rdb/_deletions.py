@@ -20,11 +20,12 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from trialstore.exceptions import TrialDeletedError
+from trialstore.exceptions import StorageInternalError, TrialDeletedError
 from trialstore.storage.rdb._dml import Statements
+from trialstore.storage.rdb._tables import DELETED_TRIALS_TABLE
 from trialstore.storage.rdb._transactions import Body, Runs
 
-__all__ = ["IDS_PER_STATEMENT", "delete_trials"]
+__all__ = ["IDS_PER_STATEMENT", "delete_trials", "missing_table"]
 
 #: Most trial ids in one IN-list (a batch is read and updated in slices of this many).
 IDS_PER_STATEMENT = 500
@@ -108,3 +109,14 @@ def delete_trials(
             connection.execute(sql.fail_deleted, {"ids": list(ids), "now": now})
 
     return body
+
+
+def missing_table(shown_url: str) -> StorageInternalError:
+    """The error of a deletion in a database without trialstore's table of deleted trials
+    (``shown_url``: the URL, password masked)."""
+    return StorageInternalError(
+        f"cannot delete trials in {shown_url!r}: the database has no table "
+        f"{DELETED_TRIALS_TABLE} (it was made by Optuna or an older trialstore, and "
+        "opened with skip_table_creation=True). Open it once without "
+        f"skip_table_creation, or run: trialstore storage upgrade --storage '{shown_url}'"
+    )

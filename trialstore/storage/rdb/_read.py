@@ -41,6 +41,7 @@ __all__ = [
     "read_trial",
     "read_trial_id",
     "select_trials",
+    "trial_state",
 ]
 
 STUDY_ROW = -1
@@ -366,6 +367,19 @@ def read_trial(connection: sa.Connection, read_one: sa.Executable, trial_id: int
     if not loaded.trials:
         raise KeyError(f"No trial with id {trial_id!r}.")
     return loaded.trials[0]
+
+
+def trial_state(connection: sa.Connection, statement: Any, trial_id: int) -> tuple[str, int, bool]:
+    """The trial's state (its name), number and whether it was deleted, by ``statement``
+    (``Statements.trial_state``).
+
+    Raises:
+        KeyError: no such trial (deleting a study deletes its trials' rows).
+    """
+    row = connection.execute(statement, {"tid": trial_id}).first()
+    if row is None:
+        raise KeyError(f"No trial with id {trial_id!r}.")
+    return str(row[0]), int(row[1]), bool(row[2])
 
 
 def deleted_trial(trial_id: int, number: int | None = None) -> TrialDeletedError:

@@ -13,7 +13,7 @@ from sqlalchemy import exc
 from trialstore._core import FrozenStudy, FrozenTrial, StudyDirection, TrialState, copy_trial
 from trialstore._typing import JSONSerializable
 from trialstore.distributions import BaseDistribution, distribution_to_json
-from trialstore.exceptions import DuplicatedStudyError, StorageInternalError, TrialDeletedError
+from trialstore.exceptions import DuplicatedStudyError, TrialDeletedError
 from trialstore.storage import validation as check
 from trialstore.storage.base import BaseStorage
 from trialstore.storage.rdb import (
@@ -27,9 +27,9 @@ from trialstore.storage.rdb import (
 )
 from trialstore.storage.rdb import _studies as studies
 from trialstore.storage.rdb._cache import StudyCache, only_waiting
+from trialstore.storage.rdb._create_or_list import create_or_list_waiting
 from trialstore.storage.rdb._dml import statements_for
 from trialstore.storage.rdb._tables import (
-    DELETED_TRIALS_TABLE,
     max_integer,
     study_system_attributes,
     study_user_attributes,
@@ -360,29 +360,7 @@ class RDBStorage(BaseStorage):
         if not (pg or mariadb):
             return super().create_trial_or_list_waiting(study_id, template)
         study_id = self._study_key(study_id)
-        # No study lock of this process: the database's lock on the study row orders the
-        # creates, and concurrent probes may be noted in any order (see
-        # StudyCache.note_probe).
-        probe = self._cache.probe(study_id)
-
-        def body(connection: sa.Connection) -> list[tuple[Any, ...]]:
-            if pg:
-                return _fast_paths.pg_create_trial(connection, study_id, template, probe)
-            return _fast_paths.mariadb_create_trial(connection, study_id, probe)
-
-        try:
-            rows = self._run(body, mode="none", idempotent=False)
-        except KeyError:
-            self._cache.forget(study_id)
-            raise
-        created = [(int(r[0]), int(r[1])) for r in rows if r[3]]
-        seen = [(int(r[0]), int(r[1]), r[2]) for r in rows]
-        self._cache.note_probe(study_id, probe[0], [(tid, state) for tid, _, state in seen])
-        if created:
-            trial_id, number = created[0]
-            self._cache.note_created(study_id, trial_id, number)
-            return trial_id
-        return [tid for _, tid in sorted((n, tid) for tid, n, state in seen if state == "WAITING")]
+        return create_or_list_waiting(self._transactions, self._cache, study_id, template, pg=pg)
 
     def delete_trials(self, study_id: int, trial_ids: Sequence[int]) -> None:
         """Delete the trials, all or nothing, in one write transaction under the study row's
@@ -399,12 +377,7 @@ class RDBStorage(BaseStorage):
         study_id = self._study_key(study_id)
         ids = [self._trial_key(trial_id) for trial_id in checked]
         if not self._sql.deletions:
-            raise StorageInternalError(
-                f"cannot delete trials in {self.url!r}: the database has no table "
-                f"{DELETED_TRIALS_TABLE} (it was made by Optuna or an older trialstore, and "
-                "opened with skip_table_creation=True). Open it once without "
-                f"skip_table_creation, or run: trialstore storage upgrade --storage '{self.url}'"
-            )
+            raise _deletions.missing_table(self.url)
         now = _codec.to_stored_datetime(datetime.datetime.now())
         self._run(_deletions.delete_trials(self._sql, study_id, ids, now), mode="write")
         self._cache.discard(ids)
@@ -583,15 +556,12 @@ class RDBStorage(BaseStorage):
             KeyError: no such trial.
             TrialDeletedError: the trial was deleted (this object forgets it).
         """
-        row = self._run(
-            lambda c: c.execute(self._sql.trial_state, {"tid": trial_id}).first(), mode="none"
-        )
-        if row is None:  # deleting a study deletes its trials' rows
-            raise KeyError(f"No trial with id {trial_id!r}.")
+        statement = self._sql.trial_state
+        row = self._run(lambda c: _read.trial_state(c, statement, trial_id), mode="none")
         if row[2]:
             self._cache.discard([trial_id])
-            raise _read.deleted_trial(trial_id, int(row[1]))
-        return str(row[0]), int(row[1])
+            raise _read.deleted_trial(trial_id, row[1])
+        return row[0], row[1]
 
     def get_all_trials(
         self,
@@ -623,13 +593,9 @@ class RDBStorage(BaseStorage):
             cached = self._cache.trial_id_of(study_id, trial_number)
             if cached is not None:
                 return cached
-        if (
-            isinstance(trial_number, bool)
-            or not isinstance(trial_number, int)
-            or not 0 <= trial_number <= self._max_id
-        ):
-            raise KeyError(f"No trial with number {trial_number!r} in study {study_id}.")
-        number = int(trial_number)
+        number = check.check_trial_number(trial_number, study_id)
+        if number > self._max_id:
+            raise check.missing_trial_number(trial_number, study_id)
         by_number = self._sql.trial_by_number
         return self._run(
             lambda c: _read.read_trial_id(c, by_number, study_id, number), mode="none"

@@ -1,0 +1,55 @@
+"""``create_trial_or_list_waiting`` in one transaction of two round trips, on PostgreSQL and
+MariaDB (private; see :meth:`RDBStorage.create_trial_or_list_waiting`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from trialstore._core import FrozenTrial
+from trialstore.storage.rdb import _fast_paths
+from trialstore.storage.rdb._cache import StudyCache
+from trialstore.storage.rdb._transactions import Transactions
+
+__all__ = ["create_or_list_waiting"]
+
+
+def create_or_list_waiting(
+    transactions: Transactions,
+    cache: StudyCache,
+    study_id: int,
+    template: FrozenTrial | None,
+    *,
+    pg: bool,
+) -> int | list[int]:
+    """List the study's trials that may be WAITING (as :meth:`StudyCache.may_have_waiting`
+    does) and create a trial (from ``template``) unless one is, in one transaction: on
+    PostgreSQL with ``pg``, else on MariaDB with PyMySQL (no template). Return the new trial's
+    id, or the WAITING trials' ids by number.
+
+    Raises:
+        KeyError: no such study (the cache forgets it).
+    """
+    # No study lock of this process: the database's lock on the study row orders the
+    # creates, and concurrent probes may be noted in any order (see StudyCache.note_probe).
+    probe = cache.probe(study_id)
+
+    def body(connection: sa.Connection) -> list[tuple[Any, ...]]:
+        if pg:
+            return _fast_paths.pg_create_trial(connection, study_id, template, probe)
+        return _fast_paths.mariadb_create_trial(connection, study_id, probe)
+
+    try:
+        rows = transactions.run(body, mode="none", idempotent=False)
+    except KeyError:
+        cache.forget(study_id)
+        raise
+    created = [(int(r[0]), int(r[1])) for r in rows if r[3]]
+    seen = [(int(r[0]), int(r[1]), r[2]) for r in rows]
+    cache.note_probe(study_id, probe[0], [(tid, state) for tid, _, state in seen])
+    if created:
+        trial_id, number = created[0]
+        cache.note_created(study_id, trial_id, number)
+        return trial_id
+    return [tid for _, tid in sorted((n, tid) for tid, n, state in seen if state == "WAITING")]
