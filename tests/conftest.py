@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from _required import require_or_skip
 
 SERVER_ENV = {
     "postgresql": "TRIALSTORE_TEST_POSTGRES_URL",
@@ -43,16 +44,6 @@ def server_url(kind: str) -> str:
     if not url:
         pytest.skip(f"{kind} suite not run: set {SERVER_ENV[kind]} to enable it")
     return url
-
-
-def require_or_skip(missing: str | None) -> None:
-    """Skip the calling test because of ``missing`` (what it needs and this machine lacks);
-    in CI (``TRIALSTORE_CI`` set) fail it instead. Does nothing when ``missing`` is None."""
-    if missing is None:
-        return
-    if os.environ.get("TRIALSTORE_CI"):
-        pytest.fail(f"required in CI (TRIALSTORE_CI is set): {missing}")
-    pytest.skip(missing)
 
 
 def _fresh_database_url(kind: str) -> Iterator[str]:

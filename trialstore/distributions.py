@@ -129,11 +129,12 @@ class FloatDistribution(BaseDistribution):
                 raise ValueError(
                     f"FloatDistribution: step must be a number > 0 or None, got {step!r}."
                 )
-            high = _adjust_float_high(float(low), float(high), float(step))
-        if low > high:
+        if low > high:  # before the adjustment to the grid, as Optuna checks it
             raise ValueError(
                 f"FloatDistribution: low <= high is required, got low={low!r}, high={high!r}."
             )
+        if step is not None:
+            high = _adjust_float_high(float(low), float(high), float(step))
         if log and low <= 0.0:
             raise ValueError(
                 f"FloatDistribution: low > 0 is required when log is True, got low={low!r}."

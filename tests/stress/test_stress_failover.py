@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_or_skip
+from _required import require_or_skip
 
 from trialstore.stress import StressConfig, StressResult, run_stress
 

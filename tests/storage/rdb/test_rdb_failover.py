@@ -251,3 +251,40 @@ def test_writes_refused_as_read_only_go_on_once_the_server_takes_writes(
     else:
         assert storage.get_study_user_attrs(study_id) == {"k": "v"}
     storage.close()
+
+
+@pytest.mark.parametrize("hosts", [1, 2])
+def test_opening_waits_for_a_writable_server_only_with_several_hosts(
+    postgres_url: str, hosts: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A storage opened while no listed server takes writes (a failover in progress) waits
+    within its retry budget when the URL names several hosts; with one host, a server that
+    cannot be reached is an error at once (a mistake, most likely)."""
+    from trialstore.storage.rdb import _schema
+
+    text = postgres_url
+    if hosts == 2:
+        url = sa.engine.make_url(postgres_url)
+        where = f"{url.host}:{url.port or 5432}"
+        text = f"{url.drivername}://{url.username}@/{url.database}?host={where},{where}"
+    ensure = _schema.ensure_schema
+    calls: list[int] = []
+
+    def unreachable_twice(engine: sa.Engine, *, create: bool) -> bool:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise exc.OperationalError(
+                "connect", {}, Exception("session is read-only"), connection_invalidated=True
+            )
+        return ensure(engine, create=create)
+
+    monkeypatch.setattr(_schema, "ensure_schema", unreachable_twice)
+    if hosts == 1:
+        with pytest.raises(StorageInternalError, match="cannot connect"):
+            RDBStorage(text, retry_timeout=30)
+        assert len(calls) == 1
+        return
+    storage = RDBStorage(text, retry_timeout=30)
+    assert len(calls) == 3
+    assert storage.create_new_study([StudyDirection.MINIMIZE], "opened") >= 0
+    storage.close()

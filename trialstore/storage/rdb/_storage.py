@@ -22,6 +22,7 @@ from trialstore.storage.rdb import (
     _engine,
     _fast_paths,
     _heartbeats,
+    _hosts,
     _read,
     _schema,
 )
@@ -131,14 +132,16 @@ class RDBStorage(BaseStorage):
         """Create or check the schema; return whether the database holds trialstore's table
         of deleted trials. A lock conflict with other processes opening the same database
         (SQLite's "database is locked" while another one switches the file to WAL or creates
-        the tables; a deadlock) is retried with backoff for up to ``retry_timeout`` seconds;
-        other errors are raised at once."""
+        the tables; a deadlock) is retried with backoff for up to ``retry_timeout`` seconds,
+        and so, with a URL of several hosts, is finding none that takes writes (a failover in
+        progress); other errors are raised at once."""
         found: list[bool] = []
         retry_conflicts(
             lambda: found.append(
                 _schema.ensure_schema(self._engine, create=not self._skip_table_creation)
             ),
             self._retry_timeout,
+            disconnects=len(_hosts.hosts_of(self._url)) > 1,
         )
         return found[-1]
 

@@ -92,21 +92,25 @@ def commit(send_commit: Callable[[], object]) -> None:
         raise
 
 
-def retry_conflicts(action: Callable[[], None], retry_timeout: float) -> None:
+def retry_conflicts(
+    action: Callable[[], None], retry_timeout: float, *, disconnects: bool = False
+) -> None:
     """Run ``action``, again after a backoff while it raises a lock conflict (see
-    :func:`_engine.classify_error`), for up to ``retry_timeout`` seconds.
+    :func:`_engine.classify_error`), and with ``disconnects`` also while it cannot reach a
+    server that takes writes, for up to ``retry_timeout`` seconds.
 
     Raises:
-        sqlalchemy.exc.DBAPIError: any other database error at once; a conflict after
+        sqlalchemy.exc.DBAPIError: any other database error at once; a retried one after
             ``retry_timeout`` seconds.
     """
+    retried = {"conflict", "disconnect"} if disconnects else {"conflict"}
     backoff = Backoff(retry_timeout)
     while True:
         try:
             action()
             return
         except exc.DBAPIError as e:
-            if _engine.classify_error(e) != "conflict" or not backoff.pause():
+            if _engine.classify_error(e) not in retried or not backoff.pause():
                 raise
 
 
