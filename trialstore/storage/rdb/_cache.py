@@ -17,9 +17,11 @@ import sqlalchemy as sa
 
 from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.distributions import BaseDistribution
+from trialstore.storage import validation as check
 from trialstore.storage._gc import gc_paused
 from trialstore.storage._trial_cache import Fetched, StudyTrials, TrialCache
 from trialstore.storage.rdb import _fast_paths, _read
+from trialstore.storage.rdb import _studies as studies
 from trialstore.storage.rdb._dml import Statements
 from trialstore.storage.rdb._transactions import Transactions
 
@@ -77,6 +79,48 @@ class StudyCache(TrialCache):
         """Note the study's distribution of ``name`` (kept if one is known already)."""
         with self._dicts_lock():
             self.distributions.setdefault(study_id, {}).setdefault(name, distribution)
+
+    def directions_of(self, study_id: int) -> list[StudyDirection]:
+        """The study's directions (read once, then remembered); KeyError: no such study."""
+        directions = self.directions.get(study_id)
+        if directions is None:
+            directions = self._transactions.run(
+                lambda c: studies.read_directions(c, study_id), mode="none"
+            )
+            self.directions[study_id] = directions
+        return directions
+
+    def study_of_trial(self, trial_id: int) -> int:
+        """The id of the trial's study (read once, then remembered); KeyError: no such trial."""
+        study_id = self.trial_study.get(trial_id)
+        if study_id is not None:
+            return study_id
+        found = self._transactions.run(
+            lambda c: c.execute(self._sql.study_of_trial, {"tid": trial_id}).scalar(),
+            mode="none",
+        )
+        if found is None:
+            raise KeyError(f"No trial with id {trial_id!r}.")
+        self.trial_study[trial_id] = study_id = int(found)
+        return study_id
+
+    def check_template(self, study_id: int, template: FrozenTrial, n_objectives: int) -> None:
+        """Check a template against what this object knows of the study (its directions, the
+        distributions it has seen); the creating transaction checks the others.
+
+        Raises:
+            KeyError: no such study (deleted since its directions were read).
+            ValueError: the template does not fit the study.
+        """
+        try:
+            check.check_values_count(template.values, n_objectives)
+            known = self.distributions.get(study_id, {})
+            for name, dist in template.distributions.items():
+                check.check_distribution_against(name, known.get(name), dist)
+        except ValueError:
+            self.directions.pop(study_id, None)
+            self.directions_of(study_id)  # KeyError if deleted meanwhile
+            raise
 
     def _fetch(self, study_id: int, view: StudyTrials) -> Fetched:
         """The study's live trials above the view's cursor or unfinished in it, and its
