@@ -325,6 +325,7 @@ class Segments:
         #: study id -> finished trials read as rows since this object last wrote its segments.
         self._pending: dict[int, int] = {}
         self._due: list[int] = []
+        self._running = False
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         #: Segments this object wrote or merged (for tests and benchmarks).
@@ -373,33 +374,46 @@ class Segments:
         finished = sum(1 for t in fetched if t.state.is_finished())
         if not finished:
             return
-        with self._lock:
+        with self._guard():
             pending = self._pending[study_id] = self._pending.get(study_id, 0) + finished
             if pending < self.threshold or study_id in self._due:
                 return
             self._due.append(study_id)
-            if os.getpid() != self._pid:  # a forked child: the parent's thread is not ours
-                self._pid, self._thread = os.getpid(), None
-            if self._thread is not None and self._thread.is_alive():
+            if self._running:
                 return
+            self._running = True
             self._thread = threading.Thread(
                 target=self._run, name="trialstore-rdb-segments", daemon=True
             )
             self._thread.start()
 
+    def _guard(self) -> threading.Lock:
+        """The lock of the background writer's state (in a forked child, a new one: the
+        parent's writer thread is not the child's, and may have held the lock)."""
+        if os.getpid() != self._pid:
+            self._pid, self._lock = os.getpid(), threading.Lock()
+            self._due, self._running, self._thread = [], False, None
+        return self._lock
+
     def _run(self) -> None:
         while True:
             with self._lock:
                 if not self._due:
+                    self._running = False
                     return
                 study_id = self._due[0]
             try:
-                self.write(study_id)
-            except Exception as e:  # best effort: the next due write tries again
+                # Other processes reading the study are due about as often: the first to
+                # write spares the others most of the work.
+                self.write(study_id, min_trials=self.threshold // 2)
+            except Exception as e:  # best effort: due again after another threshold
                 _logger.debug("Writing the segments of study %s failed: %s", study_id, e)
+                with self._lock:
+                    self._pending[study_id] = 0
             with self._lock:
                 self._due.remove(study_id)
-                self._pending[study_id] = 0
+                if self._pending.get(study_id, 0) >= self.threshold:  # read meanwhile
+                    self._due.append(study_id)
 
     def wait(self) -> None:
         """Wait for the background writer to finish what is due (for tests and closing)."""
@@ -427,10 +441,10 @@ class Segments:
                 continue
         return total
 
-    def write(self, study_id: int) -> int:
+    def write(self, study_id: int, min_trials: int = 1) -> int:
         """Write a segment of the study's finished trials that no segment covers yet (split
-        in several when large), then merge its chain's last segments; return how many trials
-        the new segments hold.
+        in several when large; none when fewer than ``min_trials``), then merge its chain's
+        last segments; return how many trials the new segments hold.
 
         Raises:
             KeyError: no such study.
@@ -441,15 +455,15 @@ class Segments:
         top = chain[-1].last if chain else -1
         with self._cache.fresh_view(study_id) as view:
             capture = _capture(view, top, open_holes(chain))
+            with self._guard():  # what was read up to here is covered now (or by others)
+                self._pending[study_id] = 0
         written = 0
-        if capture is not None:
+        if capture is not None and len(capture.trials) >= min_trials:
             for piece in _pieces(capture, top + 1, self._segment_bytes()):
                 if not self._insert(study_id, piece):
                     break
                 written += piece.n_trials
         self._merge(study_id)
-        with self._lock:
-            self._pending[study_id] = 0
         return written
 
     def _metas(self, study_id: int, connection: sa.Connection | None = None) -> list[Meta]:
