@@ -86,10 +86,10 @@ def _start_trial(storage: RDBStorage, study_id: int, rng: random.Random) -> int:
             internal = float(rng.randrange(len(dist.choices)))
         elif isinstance(dist, IntDistribution):
             internal = float(rng.randint(dist.low, dist.high))
-        elif dist.step is not None:
-            internal = rng.choice([0.0, 0.25, 0.5, 1.0])
-        else:
+        elif isinstance(dist, FloatDistribution) and dist.step is None:
             internal = rng.uniform(dist.low, dist.high)
+        else:
+            internal = rng.choice([0.0, 0.25, 0.5, 1.0])
         storage.set_trial_param(trial_id, name, internal, dist)
     for step in rng.sample(range(10), rng.randint(0, 3)):
         value = rng.choice([rng.random(), math.nan, math.inf, -math.inf])
