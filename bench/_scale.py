@@ -7,8 +7,8 @@ written through trialstore's own storage (templates in batches), as a long run o
 workers would have left it. The RDB rows are written in bulk, block by block of
 :data:`SNAPSHOT_EVERY` trials; for trialstore, ``RDBStorage.write_snapshot`` then runs after
 every block but the last, as a long run of trialstore workers would have left the study (each
-writes a snapshot segment once it has read ``snapshot_threshold``, 10 000, finished trials
-beyond the segments: the last up to 10 000 trials stay rows). :func:`measure` is a fresh
+writes a snapshot segment once it has read ``snapshot_threshold``, 2000, finished trials
+beyond the segments: the last up to 2000 trials stay rows). :func:`measure` is a fresh
 process's view: seconds to open the study and read all its trials and the best one, its peak
 resident memory, then the cost of further trials; with ``drop_segments``, of a study without
 segments (as Optuna, or trialstore before its snapshots, leaves it).
@@ -26,8 +26,9 @@ __all__ = ["fill", "measure", "parse_count"]
 
 N_PARAMS = 5
 STUDY = "bench-scale"
-#: RDB: trials per block of the fill (and per snapshot segment trialstore writes).
-SNAPSHOT_EVERY = 10_000
+#: RDB: trials per block of the fill (and per snapshot segment trialstore writes): the
+#: default ``snapshot_threshold`` of trialstore's RDBStorage.
+SNAPSHOT_EVERY = 2_000
 
 
 def parse_count(text: str, option: str) -> int:
@@ -98,8 +99,14 @@ def _fill_rdb(location: dict[str, Any], n: int, snapshots: bool) -> None:
     study_id = storage.get_study_id_from_name(STUDY)
     url = location["url"] if "url" in location else f"sqlite:///{location['path']}"
     engine = sa.create_engine(url)
+    metadata = sa.MetaData()
+    metadata.reflect(
+        engine,
+        only=["trials", "trial_params", "trial_values", "trial_intermediate_values"],
+    )
     for first in range(0, n, SNAPSHOT_EVERY):
-        _insert_rows(engine, study_id, range(first, min(n, first + SNAPSHOT_EVERY)))
+        ids = range(first, min(n, first + SNAPSHOT_EVERY))
+        _insert_rows(engine, metadata.tables, study_id, ids)
         if snapshots and first + SNAPSHOT_EVERY < n:
             storage.write_snapshot(study_id)
     storage.close()
@@ -116,22 +123,14 @@ def _fill_rdb(location: dict[str, Any], n: int, snapshots: bool) -> None:
     engine.dispose()
 
 
-def _insert_rows(engine: Any, study_id: int, ids: range) -> None:
+def _insert_rows(engine: Any, tables: Any, study_id: int, ids: range) -> None:
     """Insert the rows of trials ``ids`` (numbers; trial ids are one more) in one
-    transaction."""
-    import sqlalchemy as sa
-
+    transaction (``tables``: the reflected tables)."""
     dist = (
         '{"name": "FloatDistribution", "attributes": {"step": null, "low": -10.0, '
         '"high": 10.0, "log": false}}'
     )
     now = datetime.datetime(2026, 1, 1)
-    metadata = sa.MetaData()
-    metadata.reflect(
-        engine,
-        only=["trials", "trial_params", "trial_values", "trial_intermediate_values"],
-    )
-    tables = metadata.tables
     with engine.begin() as connection:
         connection.execute(
             tables["trials"].insert(),

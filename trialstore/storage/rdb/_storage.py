@@ -115,7 +115,7 @@ class RDBStorage(BaseStorage):
         grace_period: float | None = None,
         skip_table_creation: bool = False,
         retry_timeout: float = 120.0,
-        snapshot_threshold: int = 10_000,
+        snapshot_threshold: int = 2_000,
     ) -> None:
         self._heartbeat_interval, self._grace_period = check.check_heartbeat_settings(
             heartbeat_interval, grace_period
