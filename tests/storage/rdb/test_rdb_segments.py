@@ -567,6 +567,28 @@ def test_a_study_deleted_by_optuna_or_trialstore_takes_its_segments(url: str) ->
     storage.close()
 
 
+def test_a_study_deleted_while_its_segment_is_encoded_gets_none(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A study deleted between a writer's read of its trials and its insert gets no segment
+    (SQLite enforces no foreign key: the insert checks the study row)."""
+    storage = RDBStorage(url, snapshot_threshold=0)
+    study_id = storage.create_new_study(MIN, "deleted-meanwhile")
+    storage.set_trial_state_values(storage.create_new_trial(study_id), TrialState.COMPLETE, [1.0])
+    pieces = _segments._pieces
+
+    def delete_then_encode(*args: Any) -> Any:
+        other = RDBStorage(url, snapshot_threshold=0)
+        other.delete_study(study_id)
+        other.close()
+        return pieces(*args)
+
+    monkeypatch.setattr(_segments, "_pieces", delete_then_encode)
+    assert storage.write_snapshot(study_id) == 0
+    assert _segment_rows(url) == []
+    storage.close()
+
+
 def test_a_database_without_the_table_reads_rows_and_writes_no_segments(url: str) -> None:
     """A database Optuna made, opened with skip_table_creation=True, has no segments: reads
     go by rows and write_snapshot writes nothing; opened normally, it gets the table (on

@@ -111,6 +111,7 @@ SELECT_DATA = sa.select(_s.segment_id, _s.data).where(
 DELETE = trial_segments.delete().where(_s.segment_id.in_(sa.bindparam("ids", expanding=True)))
 INSERT = trial_segments.insert()
 STUDY_IDS = sa.select(studies.c.study_id).order_by(studies.c.study_id)
+STUDY_EXISTS = sa.select(studies.c.study_id).where(studies.c.study_id == sa.bindparam("study_id"))
 
 
 class Base(NamedTuple):
@@ -283,9 +284,11 @@ def _pieces(capture: _Capture, first: int, max_bytes: int) -> list[_Piece]:
     trials = capture.trials
     n_extras = sum(1 for t in trials if t._trial_id < first)
     natives = trials[n_extras:]
-    sample = trials[:_MIN_PIECE]
-    per_trial = max(1, len(codec.encode(sample, (), (), ())[1]) // max(1, len(sample)))
-    size = max(_MIN_PIECE, int(max_bytes * 0.9) // per_trial)
+    size = len(natives)
+    if len(trials) > 10 * _MIN_PIECE:  # likely too large for one: size pieces by a sample
+        sample = trials[:_MIN_PIECE]
+        per_trial = max(1, len(codec.encode(sample, (), (), ())[1]) // len(sample))
+        size = max(_MIN_PIECE, int(max_bytes * 0.9) // per_trial)
     pieces: list[_Piece] = []
     start, low = 0, first
     while True:
@@ -491,6 +494,9 @@ class Segments:
         also drops the segments the new chain makes redundant); return whether it did."""
 
         def body(connection: sa.Connection) -> bool:
+            # (SQLite does not enforce the foreign key: a deleted study gets no segment.)
+            if connection.execute(STUDY_EXISTS, {"study_id": study_id}).first() is None:
+                return False
             metas = self._metas(study_id, connection)
             mine = Meta.parse(-1, piece.first, piece.last, piece.n_trials, piece.meta)
             if not any(m.segment_id == -1 for m in chain_of([*metas, mine])):
