@@ -41,7 +41,7 @@ def _number(trial: FrozenTrial) -> int:
     return trial.number
 
 
-_numbers_of = operator.attrgetter("number")
+_numbers_of = operator.attrgetter("_number")
 _ids_of = operator.attrgetter("_trial_id")
 
 
@@ -427,7 +427,8 @@ class TrialCache:
                 self._note_deleted(study_id, view, got)
             self._views[study_id] = view
             self._synced_as_of[study_id] = began
-            self.trial_study.update(dict.fromkeys(map(_ids_of, fetched), study_id))
+            ids = view.by_id if len(view.by_id) == len(fetched) else map(_ids_of, fetched)
+            self.trial_study.update(dict.fromkeys(ids, study_id))
         return view
 
     def _note_deleted(self, study_id: int, view: StudyTrials, fetched: Fetched) -> None:
