@@ -176,6 +176,8 @@ class StudyCache(TrialCache):
         loaded = self._transactions.run(read, mode="none")
         if not loaded.study_seen:
             raise KeyError(f"No study with id {study_id!r}.")
+        if cursor < 0:
+            self._seed_probe(study_id, loaded.trials)
         deleted = loaded.deleted
         self.segments.note_read(study_id, loaded.trials)
         return Fetched(
@@ -217,6 +219,19 @@ class StudyCache(TrialCache):
             floor, waiting = self._waiting_probes.get(study_id, (-1, frozenset()))
         return floor, sorted(waiting)
 
+    def _seed_probe(self, study_id: int, trials: list[FrozenTrial]) -> None:
+        """Start the study's probes from a read of all its live trials (``trials``, by id),
+        unless a probe was noted already: that read saw, in one snapshot, every trial a probe
+        from floor -1 would (a deleted trial is never WAITING: deleting fails it), so it
+        leaves a pair as true as that probe's (see :meth:`note_probe`), and the first probe
+        lists only the trials created since instead of the whole study."""
+        if not trials:
+            return
+        waiting = frozenset(t._trial_id for t in trials if t.state is TrialState.WAITING)
+        with self._dicts_lock():
+            if study_id not in self._waiting_probes:
+                self._waiting_probes[study_id] = _probe_pair(trials[-1]._trial_id, waiting)
+
     def note_probe(self, study_id: int, floor: int, seen: list[tuple[int, str]]) -> bool:
         """Record what a probe from ``floor`` saw (each trial's id and state); return whether
         any of them is WAITING.
@@ -231,8 +246,14 @@ class StudyCache(TrialCache):
         now_waiting = frozenset(tid for tid, state in seen if state == "WAITING")
         floor = max((tid for tid, _ in seen), default=floor)
         with self._dicts_lock():
-            if len(now_waiting) > MAX_IN_LIST:  # too long a list: ask by range next time
-                self._waiting_probes[study_id] = (min(now_waiting) - 1, frozenset())
-            else:
-                self._waiting_probes[study_id] = (floor, now_waiting)
+            self._waiting_probes[study_id] = _probe_pair(floor, now_waiting)
         return bool(now_waiting)
+
+
+def _probe_pair(floor: int, waiting: frozenset[int]) -> tuple[int, frozenset[int]]:
+    """The (floor, ids) to note after seeing every trial up to ``floor``, of which
+    ``waiting`` were WAITING: with too long a list of ids, a floor below them instead (the
+    next probe asks by range)."""
+    if len(waiting) > MAX_IN_LIST:
+        return min(waiting) - 1, frozenset()
+    return floor, waiting
