@@ -248,6 +248,43 @@ def test_a_trial_unfinished_at_a_snapshot_is_read_by_id_until_a_later_one_holds_
     storage.close()
 
 
+def test_a_first_read_through_segments_starts_the_waiting_probes(url: str) -> None:
+    """A first read through segments leaves what a probe from the start would (the
+    highest id, the WAITING ids, which the segments never hold): the first probe lists only
+    newer trials, and still finds the WAITING ones."""
+    storage = RDBStorage(url, snapshot_threshold=0)
+    study_id = storage.create_new_study(MIN, "probes")
+    waiting_template = FrozenTrial(
+        number=0,
+        state=TrialState.WAITING,
+        value=None,
+        values=None,
+        datetime_start=None,
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs={},
+        system_attrs={},
+        intermediate_values={},
+        trial_id=0,
+    )
+    waiting = [storage.create_new_trial(study_id, waiting_template)]
+    for _ in range(3):
+        storage.set_trial_state_values(
+            storage.create_new_trial(study_id), TrialState.COMPLETE, [1.0]
+        )
+    assert storage.write_snapshot(study_id) == 3
+    top = _segment_rows(url, study_id)[-1][2]
+    reader = RDBStorage(url, snapshot_threshold=0)
+    reader.get_all_trials(study_id, deepcopy=False)
+    assert reader._cache.probe(study_id) == (top, waiting)
+    waiting.append(storage.create_new_trial(study_id, waiting_template))
+    found = reader.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
+    assert [t._trial_id for t in found] == waiting
+    for each in (storage, reader):
+        each.close()
+
+
 def test_the_segments_of_a_study_merge_like_a_binary_counter(url: str) -> None:
     """Segments written after every few trials merge as the digits of a binary counter: a
     study has O(log n) of them, their trial counts decreasing, and reads stay right."""

@@ -176,8 +176,8 @@ class StudyCache(TrialCache):
         loaded = self._transactions.run(read, mode="none")
         if not loaded.study_seen:
             raise KeyError(f"No study with id {study_id!r}.")
-        if cursor < 0:
-            self._seed_probe(study_id, loaded.trials)
+        if cursor < 0 or base is not None:
+            self._seed_probe(study_id, loaded.trials, -1 if base is None else base.top)
         deleted = loaded.deleted
         self.segments.note_read(study_id, loaded.trials)
         return Fetched(
@@ -219,18 +219,21 @@ class StudyCache(TrialCache):
             floor, waiting = self._waiting_probes.get(study_id, (-1, frozenset()))
         return floor, sorted(waiting)
 
-    def _seed_probe(self, study_id: int, trials: list[FrozenTrial]) -> None:
-        """Start the study's probes from a read of all its live trials (``trials``, by id),
-        unless a probe was noted already: that read saw, in one snapshot, every trial a probe
-        from floor -1 would (a deleted trial is never WAITING: deleting fails it), so it
-        leaves a pair as true as that probe's (see :meth:`note_probe`), and the first probe
-        lists only the trials created since instead of the whole study."""
-        if not trials:
+    def _seed_probe(self, study_id: int, trials: list[FrozenTrial], top: int = -1) -> None:
+        """Start the study's probes from a read of all its live trials (``trials``, by id;
+        with ``top``, those its snapshot segments do not hold, which hold every other trial up
+        to ``top``, all finished), unless a probe was noted already: that read saw, in one
+        snapshot, every trial a probe from floor -1 would (a deleted trial is never WAITING:
+        deleting fails it; a finished one never is again), so it leaves a pair as true as that
+        probe's (see :meth:`note_probe`), and the first probe lists only the trials created
+        since instead of the whole study."""
+        floor = max(top, trials[-1]._trial_id if trials else -1)
+        if floor < 0:
             return
         waiting = frozenset(t._trial_id for t in trials if t.state is TrialState.WAITING)
         with self._dicts_lock():
             if study_id not in self._waiting_probes:
-                self._waiting_probes[study_id] = _probe_pair(trials[-1]._trial_id, waiting)
+                self._waiting_probes[study_id] = _probe_pair(floor, waiting)
 
     def note_probe(self, study_id: int, floor: int, seen: list[tuple[int, str]]) -> bool:
         """Record what a probe from ``floor`` saw (each trial's id and state); return whether
