@@ -352,6 +352,9 @@ def _run_scale(args: argparse.Namespace, urls: dict[str, str], n: int, optuna_ma
                 runs[lib, count] = _run(
                     {**job, "task": "scale_open", "n_measure": measure}, args.timeout
                 )
+                if backend != "journal" and (lib, count) == ("trialstore", n):
+                    without = {**job, "task": "scale_open", "n_measure": 0, "drop_segments": True}
+                    runs["rows", n] = _run(without, args.timeout)
                 if backend == "journal":
                     os.remove(location["path"])
             ts, small_run, op = (
@@ -362,10 +365,26 @@ def _run_scale(args: argparse.Namespace, urls: dict[str, str], n: int, optuna_ma
             stretch = n / n_optuna
             op_seconds = op["seconds"] * stretch
             op_peak = op["peak_mb"] - op["growth_mb"] + op["growth_mb"] * stretch
-            rows = (
+            rows = [
                 (f"open {n} + read all, s", ts["seconds"], op_seconds, op_seconds / ts["seconds"]),
                 (f"peak memory at {n}, MB", ts["peak_mb"], op_peak, ts["peak_mb"] / op_peak),
-            )
+            ]
+            bare = runs.get(("rows", n))
+            if bare is not None:  # RDB: the same study without trialstore's segments
+                rows += [
+                    (
+                        "  without segments, s",
+                        bare["seconds"],
+                        op_seconds,
+                        op_seconds / bare["seconds"],
+                    ),
+                    (
+                        "  without segments, MB",
+                        bare["peak_mb"],
+                        op_peak,
+                        bare["peak_mb"] / op_peak,
+                    ),
+                ]
             for label, ours, theirs, ratio in rows:
                 print(f"{label:<34} {backend:<11} {ours:>12.4g} {theirs:>12.4g} {ratio:>8.2f}x")
             per_trial.append(

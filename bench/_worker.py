@@ -213,7 +213,7 @@ def task_scale_fill(spec: dict[str, Any]) -> dict[str, Any]:
     """``--scale``: write the large study (see :mod:`bench._scale`)."""
     from bench import _scale
 
-    _scale.fill(spec["location"], spec["n_trials"])
+    _scale.fill(spec["location"], spec["n_trials"], snapshots=spec["lib"] == "trialstore")
     return {}
 
 

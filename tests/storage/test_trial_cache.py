@@ -265,3 +265,48 @@ def test_a_trial_merged_at_a_deleted_number_is_a_duplicate() -> None:
     view.merge([_trial(11, 1)])  # a source that reused a deleted number
     assert [t._trial_id for t in view.ordered] == [10, 11, 12]
     assert view.cursor() == 12
+
+
+def _state_of(view: StudyTrials) -> tuple[object, ...]:
+    return (
+        {i: t._trial_id for i, t in view.by_id.items()},
+        [t._trial_id for t in view.ordered],
+        {state: [t._trial_id for t in ts] for state, ts in view.finished.items() if ts},
+        sorted(view.unfinished),
+        view.max_id,
+        view.cursor(),
+        view._duplicates,
+    )
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        [(3, 0), (5, 1), (8, 2)],  # in order
+        [(8, 2), (3, 0), (5, 1)],  # out of order
+        [(3, 0), (5, 2), (8, 1)],  # numbers out of id order
+        [(3, 0), (5, 1), (6, 1), (8, 2)],  # a number twice
+        [(3, 0), (8, 2)],  # a gap
+        [],
+    ],
+)
+def test_a_first_merge_at_once_equals_one_by_one(spec: list[tuple[int, int]]) -> None:
+    """An empty view takes a first read's trials at once (a study's first read may be a
+    million trials); the view is the one a trial-by-trial merge builds."""
+    states = [TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED, TrialState.WAITING]
+    trials = [_trial(i, n, states[k % len(states)]) for k, (i, n) in enumerate(spec)]
+    at_once = StudyTrials()
+    at_once.merge(trials)
+    one_by_one = StudyTrials()
+    for trial in sorted(trials, key=lambda t: (t.number, t._trial_id)):
+        one_by_one.merge([trial])
+    assert _state_of(at_once) == _state_of(one_by_one)
+
+
+def test_a_first_merge_with_an_id_twice_keeps_one() -> None:
+    """Two snapshots of one finished trial in a first read (two snapshot segments may both
+    hold it) leave one trial held."""
+    view = StudyTrials()
+    view.merge([_trial(3, 0), _trial(5, 1), _trial(3, 0)])
+    assert [t._trial_id for t in view.ordered] == [3, 5]
+    assert not view._duplicates

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import itertools
+import operator
 import os
 import threading
 import weakref
@@ -38,6 +39,10 @@ def _trial_order(trial: FrozenTrial) -> tuple[int, int]:
 
 def _number(trial: FrozenTrial) -> int:
     return trial.number
+
+
+_numbers_of = operator.attrgetter("_number")
+_ids_of = operator.attrgetter("_trial_id")
 
 
 class StudyTrials:
@@ -81,12 +86,49 @@ class StudyTrials:
 
     def merge(self, fetched: Iterable[FrozenTrial]) -> None:
         """Take in fresh snapshots (a finished trial already held is kept: it is final)."""
+        fetched = list(fetched)
+        if not self.by_id and not self._gone_numbers and self._load(fetched):
+            return
         for trial in sorted(fetched, key=_trial_order):
             known = self.by_id.get(trial._trial_id)
             if known is not None and known.state.is_finished():
                 continue
             self._hold(trial)
             self._place(trial, replaces=known is not None)
+
+    def _load(self, fetched: list[FrozenTrial]) -> bool:
+        """Hold ``fetched`` in an empty view at once (a study's first read, maybe a million
+        trials), as :meth:`merge` would one by one; False, changing nothing, when two of them
+        share an id (then :meth:`merge` goes one by one)."""
+        by_id = dict(zip(map(_ids_of, fetched), fetched, strict=True))
+        if len(by_id) != len(fetched):
+            return False
+        numbers = list(map(_numbers_of, fetched))
+        if all(map(operator.lt, numbers, itertools.islice(numbers, 1, None))):
+            ordered = fetched  # by number already, no number twice
+        else:
+            ordered = sorted(fetched, key=_trial_order)
+            numbers = list(map(_numbers_of, ordered))
+            self._duplicates = any(map(operator.eq, numbers, itertools.islice(numbers, 1, None)))
+        complete: list[FrozenTrial] = []
+        others: list[FrozenTrial] = []
+        done, add_complete, add_other = TrialState.COMPLETE, complete.append, others.append
+        for trial in ordered:
+            if trial.state is done:
+                add_complete(trial)
+            else:
+                add_other(trial)
+        if complete:
+            self.finished[TrialState.COMPLETE] = complete
+        for trial in others:
+            if trial.state.is_finished():
+                self.finished.setdefault(trial.state, []).append(trial)
+            else:
+                self.unfinished.add(trial._trial_id)
+        self.by_id = by_id
+        self.ordered = ordered
+        self.max_id = max(by_id, default=-1)
+        return True
 
     def _hold(self, trial: FrozenTrial) -> None:
         """Hold ``trial`` by id and in the state index."""
@@ -385,8 +427,8 @@ class TrialCache:
                 self._note_deleted(study_id, view, got)
             self._views[study_id] = view
             self._synced_as_of[study_id] = began
-            for trial in fetched:
-                self.trial_study[trial._trial_id] = study_id
+            ids = view.by_id if len(view.by_id) == len(fetched) else map(_ids_of, fetched)
+            self.trial_study.update(dict.fromkeys(ids, study_id))
         return view
 
     def _note_deleted(self, study_id: int, view: StudyTrials, fetched: Fetched) -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "check_param",
     "check_params",
     "check_running_template",
+    "check_snapshot_threshold",
     "check_state_values",
     "check_study_name",
     "check_template",
@@ -425,3 +426,17 @@ def check_heartbeat_settings(
         ):
             raise ValueError(f"{field} must be a number > 0 or None, got {number!r}.")
     return float(heartbeat_interval), float(grace_period or 2 * heartbeat_interval)
+
+
+def check_snapshot_threshold(value: Any) -> int:
+    """Return a storage's ``snapshot_threshold``: an int >= 0 (0: no snapshots written in
+    the background).
+
+    Raises:
+        ValueError: anything else.
+    """
+    if type(value) is not int or value < 0:
+        raise ValueError(
+            f"snapshot_threshold must be an int >= 0 (0: write no snapshots), got {value!r}."
+        )
+    return value

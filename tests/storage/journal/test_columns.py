@@ -1,4 +1,4 @@
-"""Finished trials as columns (trialstore/storage/journal/_columns.py): what is encoded is
+"""Finished trials as columns (trialstore/storage/_columns.py): what is encoded is
 built back exactly, merged chunks hold the trials of both, and columns that do not fit
 together are refused."""
 
@@ -17,7 +17,7 @@ from trialstore.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from trialstore.storage.journal._columns import (
+from trialstore.storage._columns import (
     build_chunk,
     dset_info,
     encode_chunk,

@@ -785,7 +785,7 @@ def test_a_snapshot_study_is_built_with_the_cyclic_collector_paused(
     import gc
     import types
 
-    from trialstore.storage.journal import _columns
+    from trialstore.storage import _columns
 
     path = tmp_path / "journal.log"
     small_workload(JournalStorage(JournalFileBackend(path)), n=3)

@@ -1,7 +1,7 @@
 """Journal snapshots kept by writers (trialstore/storage/journal/_snapshot.py, _keeper.py,
-_columns.py): a fresh opener replays a bounded number of records, segments plus head load to
-the state a full replay builds, and crashed or concurrent snapshot writers never leave
-anything a reader trusts wrongly."""
+storage/_columns.py): a fresh opener replays a bounded number of records, segments plus head
+load to the state a full replay builds, and crashed or concurrent snapshot writers never
+leave anything a reader trusts wrongly."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from trialstore.distributions import (
     IntDistribution,
 )
 from trialstore.storage.rdb import RDBStorage
-from trialstore.storage.rdb._tables import DELETED_TRIALS_TABLE
+from trialstore.storage.rdb._tables import DELETED_TRIALS_TABLE, SEGMENTS_TABLE
 from trialstore.study import StudyDirection
 from trialstore.trial import FrozenTrial, TrialState
 
@@ -223,7 +223,8 @@ def _schema(url: str) -> dict[str, Any]:
 
 def test_schema_equals_optunas(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """Optuna 5.0 and trialstore create the same tables, columns, enums, keys and version
-    rows on every dialect (trialstore adds indexes, and its table of deleted trials)."""
+    rows on every dialect (trialstore adds indexes, and its tables of deleted trials and
+    snapshot segments)."""
     for dialect in DIALECTS:
         (tmp_path / dialect).mkdir()
         (tmp_path / f"{dialect}-o").mkdir()
@@ -239,8 +240,8 @@ def test_schema_equals_optunas(request: pytest.FixtureRequest, tmp_path: Path) -
         RDBStorage(ours_url).close()
         optuna.storages.RDBStorage(theirs_url).engine.dispose()
         ours, theirs = _schema(ours_url), _schema(theirs_url)
-        # trialstore's one table of its own, which Optuna ignores
-        assert set(ours) == set(theirs) | {DELETED_TRIALS_TABLE}, dialect
+        # trialstore's tables of its own, which Optuna ignores
+        assert set(ours) == set(theirs) | {DELETED_TRIALS_TABLE, SEGMENTS_TABLE}, dialect
         for table in theirs:
             if table == "_rows":
                 assert ours[table] == theirs[table], dialect

@@ -43,8 +43,8 @@ from trialstore.exceptions import (
     TrialDeletedError,
     UpdateFinishedTrialError,
 )
+from trialstore.storage._columns import build_chunk, dset_info
 from trialstore.storage._gc import gc_paused
-from trialstore.storage.journal._columns import build_chunk, dset_info
 from trialstore.storage.journal._records import (
     BATCH_KEY,
     DELETED_TRIALS_KEY,

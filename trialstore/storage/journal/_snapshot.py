@@ -34,9 +34,8 @@ from typing import Any
 
 from trialstore._core import FrozenTrial, StudyDirection
 from trialstore.distributions import BaseDistribution, distribution_to_json, json_to_distribution
-from trialstore.storage.journal._base import SnapshotStore
-from trialstore.storage.journal._chunk_source import is_run
-from trialstore.storage.journal._columns import (
+from trialstore.storage._chunk_source import is_run
+from trialstore.storage._columns import (
     FLOAT_COLUMNS,
     INT_COLUMNS,
     JSON_COLUMNS,
@@ -44,6 +43,7 @@ from trialstore.storage.journal._columns import (
     encode_chunk,
     merge_columns,
 )
+from trialstore.storage.journal._base import SnapshotStore
 from trialstore.storage.journal._replay import ReplayState, SegmentChunk, Study, parse_row
 
 __all__ = [

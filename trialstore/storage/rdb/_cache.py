@@ -23,6 +23,7 @@ from trialstore.storage._trial_cache import Fetched, StudyTrials, TrialCache
 from trialstore.storage.rdb import _fast_paths, _read
 from trialstore.storage.rdb import _studies as studies
 from trialstore.storage.rdb._dml import Statements
+from trialstore.storage.rdb._segments import DEFAULT_THRESHOLD, Segments
 from trialstore.storage.rdb._transactions import Transactions
 
 __all__ = ["MAX_IN_LIST", "StudyCache", "only_waiting"]
@@ -52,13 +53,23 @@ class StudyCache(TrialCache):
     (study id -> parameter name -> the distribution the study stored first; write through
     :meth:`remember_distribution`), ``trial_study`` (trial id -> its study id).
 
+    A study's first read goes through its snapshot segments, written by ``segments`` (see
+    :mod:`_segments`; in the background once ``snapshot_threshold`` finished trials of a
+    study were read as rows).
+
     Thread-safe and fork-safe as :class:`TrialCache` is.
     """
 
-    def __init__(self, transactions: Transactions, sql: Statements) -> None:
+    def __init__(
+        self,
+        transactions: Transactions,
+        sql: Statements,
+        snapshot_threshold: int = DEFAULT_THRESHOLD,
+    ) -> None:
         super().__init__(self._fetch)
         self._transactions = transactions
         self._sql = sql
+        self.segments = Segments(transactions, self, snapshot_threshold)
         #: study id -> (floor, ids): of the trials up to ``floor``, only ``ids`` were WAITING
         #: when last seen (see :meth:`may_have_waiting`).
         self._waiting_probes: dict[int, tuple[int, frozenset[int]]] = {}
@@ -125,26 +136,32 @@ class StudyCache(TrialCache):
     def _fetch(self, study_id: int, view: StudyTrials) -> Fetched:
         """The study's live trials above the view's cursor or unfinished in it, and its
         deletions after the view's ``deletions_seen`` (a deletion id), by one query (a range,
-        with an IN-list of at most :data:`MAX_IN_LIST` unfinished ids).
+        with an IN-list of at most :data:`MAX_IN_LIST` unfinished ids). A new view's first
+        read takes what the study's segments hold, and reads rows above them and for the
+        trials they do not hold (their open holes, in place of unfinished ids).
 
         Raises:
             KeyError: no such study.
         """
-        cursor = view.cursor()
+        cursor, unfinished = view.cursor(), view.unfinished
+        first = view.max_id < 0 and view.deletions_seen < 0
+        base = self.segments.first_read(study_id) if first else None
+        if base is not None:
+            cursor, unfinished = base.top, set(base.holes)
         params: dict[str, Any] = {
             "study_id": study_id,
             "max_id": cursor,
             "deleted_after": view.deletions_seen,
         }
-        if not view.unfinished:
+        if not unfinished:
             statement = self._sql.read_newer
-        elif len(view.unfinished) <= MAX_IN_LIST:
+        elif len(unfinished) <= MAX_IN_LIST:
             statement = self._sql.read_newer_or_ids
-            params["ids"] = sorted(view.unfinished)
+            params["ids"] = sorted(unfinished)
         else:
             statement = self._sql.read_from
-            params["min_id"] = min(min(view.unfinished), cursor + 1)
-        folded = self._sql.read_newer_folded if not view.by_id else None
+            params["min_id"] = min(min(unfinished), cursor + 1)
+        folded = self._sql.read_newer_folded if not view.by_id and not unfinished else None
 
         def read(connection: sa.Connection) -> _read.Loaded:
             # A first read may build thousands of trials; the collector is paused for one
@@ -159,11 +176,12 @@ class StudyCache(TrialCache):
         loaded = self._transactions.run(read, mode="none")
         if not loaded.study_seen:
             raise KeyError(f"No study with id {study_id!r}.")
-        if cursor < 0:
-            self._seed_probe(study_id, loaded.trials)
+        if cursor < 0 or base is not None:
+            self._seed_probe(study_id, loaded.trials, -1 if base is None else base.top)
         deleted = loaded.deleted
+        self.segments.note_read(study_id, loaded.trials)
         return Fetched(
-            loaded.trials,
+            loaded.trials if base is None else base.trials + loaded.trials,
             [number for _, _, number in deleted],
             deletions_seen=deleted[-1][0] if deleted else None,
         )
@@ -201,18 +219,21 @@ class StudyCache(TrialCache):
             floor, waiting = self._waiting_probes.get(study_id, (-1, frozenset()))
         return floor, sorted(waiting)
 
-    def _seed_probe(self, study_id: int, trials: list[FrozenTrial]) -> None:
-        """Start the study's probes from a read of all its live trials (``trials``, by id),
-        unless a probe was noted already: that read saw, in one snapshot, every trial a probe
-        from floor -1 would (a deleted trial is never WAITING: deleting fails it), so it
-        leaves a pair as true as that probe's (see :meth:`note_probe`), and the first probe
-        lists only the trials created since instead of the whole study."""
-        if not trials:
+    def _seed_probe(self, study_id: int, trials: list[FrozenTrial], top: int = -1) -> None:
+        """Start the study's probes from a read of all its live trials (``trials``, by id;
+        with ``top``, those its snapshot segments do not hold, which hold every other trial up
+        to ``top``, all finished), unless a probe was noted already: that read saw, in one
+        snapshot, every trial a probe from floor -1 would (a deleted trial is never WAITING:
+        deleting fails it; a finished one never is again), so it leaves a pair as true as that
+        probe's (see :meth:`note_probe`), and the first probe lists only the trials created
+        since instead of the whole study."""
+        floor = max(top, trials[-1]._trial_id if trials else -1)
+        if floor < 0:
             return
         waiting = frozenset(t._trial_id for t in trials if t.state is TrialState.WAITING)
         with self._dicts_lock():
             if study_id not in self._waiting_probes:
-                self._waiting_probes[study_id] = _probe_pair(trials[-1]._trial_id, waiting)
+                self._waiting_probes[study_id] = _probe_pair(floor, waiting)
 
     def note_probe(self, study_id: int, floor: int, seen: list[tuple[int, str]]) -> bool:
         """Record what a probe from ``floor`` saw (each trial's id and state); return whether

@@ -24,6 +24,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import exc
 
 from trialstore.exceptions import StorageInternalError, StorageNotFoundError
+from trialstore.storage.rdb import _hosts
 from trialstore.storage.rdb._engine import TX_MODE, is_sqlite_memory, masked
 from trialstore.storage.rdb._tables import (
     ALEMBIC_HEAD,
@@ -33,6 +34,7 @@ from trialstore.storage.rdb._tables import (
     metadata,
     version_info,
 )
+from trialstore.storage.rdb._transactions import retry_conflicts
 from trialstore.version import __version__
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "alembic_config",
     "ensure_schema",
     "inspect_schema",
+    "open_schema",
     "upgrade_schema",
 ]
 
@@ -320,6 +323,20 @@ def ensure_schema(engine: sa.Engine, *, create: bool) -> bool:
 
     _locked(engine, body)
     return True
+
+
+def open_schema(engine: sa.Engine, url: sa.URL, create: bool, retry_timeout: float) -> bool:
+    """:func:`ensure_schema` for a storage opening ``url``: lock conflicts with other openers
+    (SQLite's "database is locked", deadlocks) are retried for up to ``retry_timeout``
+    seconds, and so, with a URL of several hosts, is finding none that takes writes (a
+    failover); other errors raise."""
+    found: list[bool] = []
+    retry_conflicts(
+        lambda: found.append(ensure_schema(engine, create=create)),
+        retry_timeout,
+        disconnects=len(_hosts.hosts_of(url)) > 1,
+    )
+    return found[-1]
 
 
 def upgrade_schema(engine: sa.Engine) -> tuple[str | None, str]:

@@ -23,7 +23,6 @@ from trialstore.storage.rdb import (
     _engine,
     _fast_paths,
     _heartbeats,
-    _hosts,
     _read,
     _schema,
 )
@@ -36,7 +35,7 @@ from trialstore.storage.rdb._tables import (
     study_system_attributes,
     study_user_attributes,
 )
-from trialstore.storage.rdb._transactions import Transactions, retry_conflicts
+from trialstore.storage.rdb._transactions import Transactions
 from trialstore.storage.rdb._trial_writes import (
     TrialWrites,
     holds_attr,
@@ -54,6 +53,7 @@ _PICKLED = (
     "skip_table_creation",
     "retry_timeout",
     "deletions",
+    "snapshot_threshold",
 )
 
 
@@ -87,14 +87,18 @@ class RDBStorage(BaseStorage):
     Reads are incremental: this object keeps the finished trials it has read (they never
     change), so reading a study costs one query for the trials that are new or unfinished,
     which also brings the study's trial deletions made since the previous one (by any
-    process): see :meth:`delete_trials`.
+    process): see :meth:`delete_trials`. A study's first read in a process decodes the
+    study's snapshot segments (its finished trials as binary columns, in trialstore's table
+    ``trialstore_trial_segments``) and reads rows only for the rest. A storage object that
+    has read ``snapshot_threshold`` finished trials of a study as rows (0: never) writes a
+    segment of them in a background thread; see :meth:`write_snapshot`.
 
     Heartbeats use the database's clock. Datetimes are stored as naive UTC and returned as naive
     local time (Optuna's convention); MySQL keeps microseconds. The object pickles (the
     copy opens its own connections), so it can be handed to child processes.
 
     Raises:
-        ValueError: the URL is not a supported database URL, or bad heartbeat settings.
+        ValueError: not a supported database URL, bad heartbeat settings or snapshot_threshold.
         ImportError: the database driver is not installed (the message names the package).
         StorageInternalError: the database cannot be reached (wrong password, unknown host,
             server down) or holds an old schema; the message masks the password.
@@ -111,6 +115,7 @@ class RDBStorage(BaseStorage):
         grace_period: float | None = None,
         skip_table_creation: bool = False,
         retry_timeout: float = 120.0,
+        snapshot_threshold: int = 2_000,
     ) -> None:
         self._heartbeat_interval, self._grace_period = check.check_heartbeat_settings(
             heartbeat_interval, grace_period
@@ -119,12 +124,14 @@ class RDBStorage(BaseStorage):
         self._engine_kwargs = dict(engine_kwargs or {})
         self._skip_table_creation = skip_table_creation
         self._retry_timeout = float(retry_timeout)
+        self._snapshot_threshold = check.check_snapshot_threshold(snapshot_threshold)
         if skip_table_creation:
             _schema.check_sqlite_file(self._url)  # connecting would create the file
         self._deletions = True
         self._setup()
         try:
-            if not self._ensure_schema():
+            create = not skip_table_creation
+            if not _schema.open_schema(self._engine, self._url, create, self._retry_timeout):
                 self._deletions = False
                 self._setup_statements()
         except exc.DBAPIError as e:
@@ -133,20 +140,6 @@ class RDBStorage(BaseStorage):
         except BaseException:
             self._engine.dispose()
             raise
-
-    def _ensure_schema(self) -> bool:
-        """Create or check the schema; return whether the database holds trialstore's table
-        of deleted trials. Lock conflicts with other openers (SQLite's "database is locked",
-        deadlocks) are retried for up to ``retry_timeout`` seconds, and so, with a URL of
-        several hosts, is finding none that takes writes (a failover); other errors raise."""
-        found: list[bool] = []
-        create = not self._skip_table_creation
-        retry_conflicts(
-            lambda: found.append(_schema.ensure_schema(self._engine, create=create)),
-            self._retry_timeout,
-            disconnects=len(_hosts.hosts_of(self._url)) > 1,
-        )
-        return found[-1]
 
     def _setup(self) -> None:
         self._engine = _engine.create_engine(self._url, self._engine_kwargs)
@@ -168,7 +161,7 @@ class RDBStorage(BaseStorage):
         """The statements (with or without trialstore's table of deleted trials: see
         ``_deletions``) and what uses them: the cache and the trial writes."""
         self._sql = statements_for(self._dialect, self._deletions)
-        self._cache = StudyCache(self._transactions, self._sql)
+        self._cache = StudyCache(self._transactions, self._sql, self._snapshot_threshold)
         self._writes = TrialWrites(self._sql, self._dialect, self._cache)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -587,6 +580,14 @@ class RDBStorage(BaseStorage):
         return self._run(
             lambda c: _heartbeats.stale_trial_ids(c, self._sql, study_id, grace_period),
             mode="none",
+        )
+
+    def write_snapshot(self, study_id: int | None = None) -> int:
+        """Write a snapshot segment of the study's (None: every study's) finished trials that
+        no segment holds yet, and merge small segments; return how many trials it holds (0:
+        none, or the database has no table of segments). KeyError: no such study."""
+        return self._cache.segments.write_all(
+            None if study_id is None else self._study_key(study_id)
         )
 
     # -- schema -----------------------------------------------------------------------------

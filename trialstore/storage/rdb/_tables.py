@@ -2,7 +2,8 @@
 
 Table, column, enum and constraint names are Optuna's, so that either library opens a database
 made by the other. trialstore adds indexes for its hot queries and one table of its own
-(``trialstore_deleted_trials``, which Optuna ignores), and on MySQL/MariaDB stores datetimes
+(``trialstore_deleted_trials``) and one table of snapshot segments
+(``trialstore_trial_segments``), which Optuna ignores, and on MySQL/MariaDB stores datetimes
 with microseconds and compares names byte-wise (a binary, no-pad collation); Optuna reads
 such databases unchanged.
 """
@@ -21,6 +22,7 @@ __all__ = [
     "EXTRA_INDEXES",
     "INTERMEDIATE_VALUE_TYPES",
     "SCHEMA_VERSION",
+    "SEGMENTS_TABLE",
     "STUDY_DIRECTIONS",
     "TRIAL_STATES",
     "VALUE_TYPES",
@@ -34,6 +36,7 @@ __all__ = [
     "trial_heartbeats",
     "trial_intermediate_values",
     "trial_params",
+    "trial_segments",
     "trial_system_attributes",
     "trial_user_attributes",
     "trial_values",
@@ -46,8 +49,9 @@ SCHEMA_VERSION = 12
 #: The Alembic revision of the schema below (Optuna's revision id).
 ALEMBIC_HEAD = "v3.2.0.a"
 
-#: The name of trialstore's one table of its own (see ``deleted_trials``).
+#: The names of trialstore's tables of its own (see ``deleted_trials``, ``trial_segments``).
 DELETED_TRIALS_TABLE = "trialstore_deleted_trials"
+SEGMENTS_TABLE = "trialstore_trial_segments"
 
 MAX_INDEXED_STRING_LENGTH = 512
 MAX_VERSION_LENGTH = 256
@@ -269,6 +273,47 @@ def _create_sqlite_cascade(target: sa.Table, connection: sa.Connection, **kw: An
 
 
 sa.event.listen(deleted_trials, "after_create", _create_sqlite_cascade)
+
+#: trialstore's table of snapshot segments (see ``_segments``): each row holds finished
+#: trials of one study as binary columns (``data``) with what they cover (``meta``, JSON). A
+#: finished trial never changes, so a segment, once written, is true for good; readers apply
+#: the study's deletions to it. Rows of a deleted study go with it (the foreign key cascades;
+#: on SQLite, whose connections do not enforce foreign keys, a trigger does it).
+trial_segments = sa.Table(
+    SEGMENTS_TABLE,
+    metadata,
+    sa.Column("segment_id", sa.Integer, primary_key=True),
+    sa.Column(
+        "study_id",
+        sa.Integer,
+        sa.ForeignKey("studies.study_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("first_trial_id", sa.Integer, nullable=False),
+    sa.Column("last_trial_id", sa.Integer, nullable=False),
+    sa.Column("n_trials", sa.Integer, nullable=False),
+    sa.Column("meta", sa.Text, nullable=False),
+    sa.Column(
+        "data",
+        sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"),
+        nullable=False,
+    ),
+    sa.UniqueConstraint("study_id", "first_trial_id", "last_trial_id"),
+    **_AUTOINCREMENT,
+)
+
+
+def _create_sqlite_segments_cascade(
+    target: sa.Table, connection: sa.Connection, **kw: Any
+) -> None:
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(
+            f"CREATE TRIGGER {SEGMENTS_TABLE}_cascade AFTER DELETE ON studies "
+            f"BEGIN DELETE FROM {SEGMENTS_TABLE} WHERE study_id = OLD.study_id; END"
+        )
+
+
+sa.event.listen(trial_segments, "after_create", _create_sqlite_segments_cascade)
 
 version_info = sa.Table(
     "version_info",

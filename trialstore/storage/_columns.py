@@ -28,7 +28,7 @@ from typing import Any
 
 from trialstore._core import FrozenTrial, TrialState
 from trialstore.distributions import BaseDistribution, FloatDistribution
-from trialstore.storage.journal._chunk_source import ChunkSource, Dset
+from trialstore.storage._chunk_source import ChunkSource, Dset
 
 __all__ = [
     "FLOAT_COLUMNS",

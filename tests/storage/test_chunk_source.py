@@ -1,4 +1,4 @@
-"""Compact trials of a snapshot chunk (trialstore/storage/journal/_chunk_source.py, _columns.py,
+"""Compact trials of a snapshot chunk (trialstore/storage/_chunk_source.py, _columns.py,
 _snapshot.py): each trial decodes its own parameters and intermediate values whatever the
 order of the chunk's ids, a broken parameter is reported as the snapshot's fault, and loading
 places a chunk of consecutive trials at once but still refuses a trial listed twice."""
@@ -20,9 +20,9 @@ from trialstore.distributions import (
     FloatDistribution,
 )
 from trialstore.exceptions import StorageInternalError
+from trialstore.storage._chunk_source import ChunkSource, is_run
+from trialstore.storage._columns import build_chunk, dset_info, encode_chunk
 from trialstore.storage.journal import JournalFileBackend, JournalStorage
-from trialstore.storage.journal._chunk_source import ChunkSource, is_run
-from trialstore.storage.journal._columns import build_chunk, dset_info, encode_chunk
 from trialstore.storage.journal._snapshot import BrokenSnapshotError, load_state
 from trialstore.study import StudyDirection
 
