@@ -350,3 +350,17 @@ def test_a_first_read_starts_the_waiting_probes(
     assert waiting_ids() == waiting[1:]
     reader.close()
     writer.close()
+
+
+def test_a_probe_that_sees_no_new_trial_keeps_its_floor(tmp_path: Any) -> None:
+    """A probe that finds only listed trials (all below its floor) starts the next one from
+    the same floor, not from below it (which would list trials seen finished again)."""
+    storage = RDBStorage(f"sqlite:///{tmp_path / 'x.db'}")
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "s")
+    waiting = storage.create_new_trial(study_id, make_template(TrialState.WAITING))
+    last = storage.create_new_trial(study_id)
+    for _ in range(2):
+        found = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
+        assert [t._trial_id for t in found] == [waiting]
+        assert storage._cache.probe(study_id) == (last, [waiting])
+    storage.close()

@@ -146,7 +146,7 @@ class StudyCache(TrialCache):
         trials = fetched.trials
         with self._dicts_lock():
             scope = self._name_scopes.get(study_id)
-            scope = scope_after_read(scope, cursor, listed, trials, MAX_IN_LIST)
+            scope = scope_after_read(scope, cursor, listed, trials)
             if scope is not None:
                 self._name_scopes[study_id] = scope
         if cursor < 0:
@@ -163,12 +163,16 @@ class StudyCache(TrialCache):
         among the trials above ``floor``, the trials ``ids`` and the deleted trials, or
         ``known`` (the lowest of the other trials that carries it, as (trial id,
         distribution); None: none does). The first is the lower of ``known`` and the lowest
-        of the trials asked about that carries it."""
+        of the trials asked about that carries it. With more than :data:`MAX_IN_LIST` ids,
+        the floor is below them instead (none listed)."""
         with self._dicts_lock():
             scope = self._name_scopes.get(study_id)
         if scope is None:
             return -1, [], None
-        return scope.floor, sorted(scope.unfinished), scope.first.get(name)
+        known = scope.first.get(name)
+        if len(scope.unfinished) > MAX_IN_LIST:
+            return min(scope.unfinished) - 1, [], known
+        return scope.floor, sorted(scope.unfinished), known
 
     def _fetch(self, study_id: int, view: StudyTrials) -> Fetched:
         """The study's live trials above the view's cursor or unfinished in it, and its
@@ -274,7 +278,7 @@ class StudyCache(TrialCache):
         ids after). A note from an older probe only lowers the floor or keeps ids that have
         since left WAITING: the next probe reads a few more trials."""
         now_waiting = frozenset(tid for tid, state in seen if state == "WAITING")
-        floor = max((tid for tid, _ in seen), default=floor)
+        floor = max([floor, *(tid for tid, _ in seen)])  # listed ids may all be below
         with self._dicts_lock():
             self._waiting_probes[study_id] = _probe_pair(floor, now_waiting)
         return bool(now_waiting)
@@ -298,7 +302,7 @@ class StudyCache(TrialCache):
         with :meth:`note_probe`: a trial never returns from a finished state, and a new trial
         gets a higher id than every trial already there."""
         unfinished = frozenset(tid for tid, state in seen if state in ("RUNNING", "WAITING"))
-        floor = max((tid for tid, _ in seen), default=floor)
+        floor = max([floor, *(tid for tid, _ in seen)])  # listed ids may all be below
         with self._dicts_lock():
             self._stale_checks[study_id] = _probe_pair(floor, unfinished)
 

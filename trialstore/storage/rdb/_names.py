@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
-from trialstore._core import FrozenTrial
+from trialstore._core import FrozenTrial, TrialState
 from trialstore.distributions import BaseDistribution
 
 __all__ = ["NameScope", "first_distributions", "scope_after_read"]
@@ -38,7 +38,6 @@ def scope_after_read(
     cursor: int,
     listed: Collection[int],
     trials: Sequence[FrozenTrial],
-    max_listed: int,
 ) -> NameScope | None:
     """The scope after a read that saw every live trial of the study above ``cursor`` and
     among ``listed`` (``trials``; more is harmless), or None when the read cannot extend
@@ -48,33 +47,33 @@ def scope_after_read(
     The new floor is the highest trial read: every trial up to it was there when the read
     did (trial ids grow in the order trials are created, as for ``StudyCache.note_probe``),
     and each one the read left out is deleted. Trials unfinished before and not read again
-    stay unfinished in the scope; with more than ``max_listed`` unfinished, the floor falls
-    below them instead (the question asks by range)."""
+    stay unfinished in the scope."""
     if scope is None:
         if cursor >= 0:
             return None
         scope = NameScope(-1, frozenset(), {})
     elif cursor > scope.floor:
         return None
-    floor = max((t._trial_id for t in trials), default=scope.floor)
-    floor = max(floor, scope.floor)
     unfinished = {t for t in scope.unfinished if t <= cursor and t not in listed}
-    unfinished.update(t._trial_id for t in trials if not t.state.is_finished())
-    first = _with_carriers(scope.first, trials)
-    if len(unfinished) > max_listed:
-        return NameScope(min(unfinished) - 1, frozenset(), first)
-    return NameScope(floor, frozenset(unfinished), first)
+    floor = max(scope.floor, max((t._trial_id for t in trials), default=-1))
+    return NameScope(floor, frozenset(unfinished), _with_carriers(scope.first, trials, unfinished))
 
 
-def _with_carriers(first: Carriers, trials: Sequence[FrozenTrial]) -> Carriers:
+def _with_carriers(
+    first: Carriers, trials: Sequence[FrozenTrial], unfinished: set[int]
+) -> Carriers:
     """``first`` (unchanged) or a new dict, with the lowest finished trials of ``trials``
-    carrying each name. Trials come mostly by id: one whose names are all held, above every
-    trial held, is passed over without a look at each name."""
+    carrying each name; the ids of the unfinished ones are added to ``unfinished``. Trials
+    come mostly by id: one whose names are all held, above every trial held, is passed over
+    without a look at each name."""
     top = max((held for held, _ in first.values()), default=-1)
     copied = False
     for trial in trials:
-        trial_id, dists = trial._trial_id, trial._distributions
-        if not trial.state.is_finished() or (trial_id >= top and dists.keys() <= first.keys()):
+        trial_id, dists, state = trial._trial_id, trial._distributions, trial.state
+        if state is TrialState.RUNNING or state is TrialState.WAITING:
+            unfinished.add(trial_id)
+            continue
+        if trial_id >= top and dists.keys() <= first.keys():
             continue
         for name, dist in dists.items():
             held = first.get(name)
