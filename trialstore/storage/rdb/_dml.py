@@ -220,53 +220,66 @@ class Statements:
         self._deletion_statements()
         self.stale = self._stale()
 
-    @staticmethod
-    def _known_distribution() -> sa.Select[Any]:
-        """The distribution JSON of the parameter ``:name`` of the study ``:study_id``'s
-        first trial that has one (no row: none has).
+    def _known_distribution(self) -> sa.Select[Any]:
+        """The id of the study ``:study_id``'s lowest trial that has the parameter ``:name``
+        and its distribution JSON, among the trials above ``:floor``, the trials ``:ids`` and
+        the deleted trials (no row: none has); see ``StudyCache.name_scope``.
 
-        The study's trials are walked in id order (index ``(study_id, trial_id)``), each
-        probed for the name by the unique index ``(trial_id, param_name)``, up to the first
-        hit. A join of the two tables leaves the planner free to walk ``trial_params`` (every
-        study's rows) for the name instead; the per-trial subquery in an ordered derived
-        table does not."""
-        p = trial_params.c
+        The candidates are a UNION ALL of index ranges (trials above the floor; the listed
+        ids, looked up alone; the study's deletions), each probed for the name by the unique
+        index ``(trial_id, param_name)``. A join of the two tables leaves the planner free to
+        walk ``trial_params`` (every study's rows) for the name instead; the per-trial
+        subquery in a derived table does not."""
+        t, p = trials.c, trial_params.c
+        ranges = [
+            sa.select(t.trial_id).where(
+                t.study_id == sa.bindparam("study_id"), t.trial_id > sa.bindparam("floor")
+            ),
+            sa.select(t.trial_id).where(_listed_at_or_below("floor")),
+        ]
+        if self.deletions:
+            d = deleted_trials.c
+            ranges.append(sa.select(d.trial_id).where(d.study_id == sa.bindparam("study_id")))
+        candidates = sa.union_all(*ranges).subquery("candidates")
         found = (
             sa.select(p.distribution_json)
-            .where(p.trial_id == trials.c.trial_id, p.param_name == sa.bindparam("name"))
+            .where(p.trial_id == candidates.c.trial_id, p.param_name == sa.bindparam("name"))
             .scalar_subquery()
         )
-        walked = (
-            sa.select(found.label("distribution_json"))
-            .where(trials.c.study_id == sa.bindparam("study_id"))
-            .order_by(trials.c.trial_id)
-            .subquery("walked")
+        probed = sa.select(candidates.c.trial_id, found.label("distribution_json")).subquery(
+            "probed"
         )
         return (
-            sa.select(walked.c.distribution_json)
-            .where(walked.c.distribution_json.is_not(None))
+            sa.select(probed.c.trial_id, probed.c.distribution_json)
+            .where(probed.c.distribution_json.is_not(None))
+            .order_by(probed.c.trial_id)
             .limit(1)
         )
 
     def _probe_waiting(self) -> sa.Select[Any]:
         """The study ``:study_id`` (no row: it does not exist) with the id and state of its
-        trials above ``:floor`` and of its trials ``:ids``: whether any may be WAITING.
-
-        The trials come from a UNION ALL of two index ranges, those above ``:floor`` and
-        those in ``:ids`` at or below it (the same trials as ``> :floor OR IN :ids``, each
-        once): with the OR, SQLite walks every trial of the study."""
-        t = trials.c
-        columns = (t.study_id, t.trial_id, t.state)
-        in_study = t.study_id == sa.bindparam("study_id")
-        seen = sa.union_all(
-            sa.select(*columns).where(in_study, t.trial_id > sa.bindparam("floor")),
-            sa.select(*columns).where(_listed_at_or_below("floor")),
-        ).subquery("seen")
+        trials above ``:floor`` and of its trials ``:ids``: whether any may be WAITING."""
+        seen = self._trials_above_or_listed("seen")
         return (
             sa.select(studies.c.study_id, seen.c.trial_id, seen.c.state)
             .select_from(studies.outerjoin(seen, seen.c.study_id == studies.c.study_id))
             .where(studies.c.study_id == sa.bindparam("study_id"))
         )
+
+    @staticmethod
+    def _trials_above_or_listed(name: str) -> sa.Subquery:
+        """The study ``:study_id``'s trials (study id, trial id, state) above ``:floor`` and
+        ``:ids`` at or below it: a UNION ALL of two index ranges (the same trials as
+        ``> :floor OR IN :ids``, each once). With the OR, SQLite walks every trial of the
+        study."""
+        t = trials.c
+        columns = (t.study_id, t.trial_id, t.state)
+        return sa.union_all(
+            sa.select(*columns).where(
+                t.study_id == sa.bindparam("study_id"), t.trial_id > sa.bindparam("floor")
+            ),
+            sa.select(*columns).where(_listed_at_or_below("floor")),
+        ).subquery(name)
 
     def _deletion_statements(self) -> None:
         """The statements of ``delete_trials`` (see ``_trial_writes.TrialWrites.delete``)."""
@@ -353,8 +366,11 @@ class Statements:
         return self._on_conflict(stmt, key, update)
 
     def _stale(self) -> sa.Select[Any]:
-        """SELECT the ids of the study ``:study_id``'s RUNNING trials whose heartbeat is older
-        than ``:grace`` seconds by the database's clock."""
+        """The study ``:study_id`` (no row: it does not exist) with the id and state of its
+        trials above ``:floor`` and of its trials ``:ids``, and whether each has a heartbeat
+        older than ``:grace`` seconds by the database's clock (stale if RUNNING); see
+        ``StudyCache.stale_check``. The trials come from two index ranges, as in
+        ``probe_waiting``; each heartbeat is looked up by its trial's id."""
         beat = trial_heartbeats.c.heartbeat
         grace = sa.bindparam("grace", type_=sa.Float())
         age: sa.ColumnElement[bool]
@@ -368,13 +384,12 @@ class Statements:
             )
         else:
             age = (sa.func.julianday("now") - sa.func.julianday(beat)) * 86400.0 > grace
+        seen = self._trials_above_or_listed("seen")
+        old = sa.exists().where(trial_heartbeats.c.trial_id == seen.c.trial_id, age)
         return (
-            sa.select(trials.c.trial_id)
-            .select_from(
-                trials.join(trial_heartbeats, trial_heartbeats.c.trial_id == trials.c.trial_id)
-            )
-            .where(trials.c.study_id == sa.bindparam("study_id"), trials.c.state == "RUNNING", age)
-            .order_by(trials.c.trial_id)
+            sa.select(studies.c.study_id, seen.c.trial_id, seen.c.state, old.label("old"))
+            .select_from(studies.outerjoin(seen, seen.c.study_id == studies.c.study_id))
+            .where(studies.c.study_id == sa.bindparam("study_id"))
         )
 
 

@@ -577,9 +577,8 @@ class RDBStorage(BaseStorage):
         if grace_period is None:
             self.get_study_directions(study_id)  # KeyError for a missing study
             return []
-        return self._run(
-            lambda c: _heartbeats.stale_trial_ids(c, self._sql, study_id, grace_period),
-            mode="none",
+        return _heartbeats.stale_trial_ids(
+            self._transactions, self._cache, self._sql, study_id, grace_period
         )
 
     def write_snapshot(self, study_id: int | None = None) -> int:

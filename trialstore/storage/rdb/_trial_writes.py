@@ -169,14 +169,19 @@ class TrialWrites:
     def known_distribution(
         self, connection: sa.Connection, study_id: int, name: str
     ) -> BaseDistribution | None:
-        """The distribution the study stored first for ``name``, or None."""
+        """The distribution the study stored first for ``name`` (that of the lowest trial id
+        carrying it, deleted trials included), or None: remembered, else by one statement
+        that asks only about the trials this object's reads did not see finished (see
+        :meth:`StudyCache.name_scope`)."""
         cached = self._cache.distributions.get(study_id, {}).get(name)
         if cached is not None:
             return cached
-        text = connection.execute(
-            self._sql.known_distribution, {"study_id": study_id, "name": name}
-        ).scalar()
-        return None if text is None else _codec.parse_distribution(text)
+        floor, unfinished, known = self._cache.name_scope(study_id, name)
+        params = {"study_id": study_id, "name": name, "floor": floor, "ids": unfinished}
+        row = connection.execute(self._sql.known_distribution, params).first()
+        if row is not None and (known is None or int(row[0]) < known[0]):
+            return _codec.parse_distribution(row[1])
+        return None if known is None else known[1]
 
     def _check_new_names(
         self,
