@@ -105,6 +105,8 @@ def _interfere(
 def test_writes_skip_sqlalchemys_execution(
     pair: tuple[RDBStorage, RDBStorage], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Creating a trial sends its statements on the DBAPI connection of a SQLAlchemy
+    connection; the other writes of a trial take a DBAPI connection from the pool."""
     storage, other = pair
     study_id = storage.create_new_study([StudyDirection.MINIMIZE], "direct")
     trial_id = storage.create_trial_or_list_waiting(study_id)
@@ -119,6 +121,8 @@ def test_writes_skip_sqlalchemys_execution(
         patch.setattr(sa.Connection, "exec_driver_sql", refuse)
         created = storage.create_trial_or_list_waiting(study_id)
         assert isinstance(created, int)
+        # the writes of one statement: not even a SQLAlchemy connection
+        patch.setattr(sa.Engine, "connect", refuse)
         for trial in (trial_id, created):
             storage.set_trial_param(trial, "x", 0.25, DIST)
             storage.set_trial_intermediate_value(trial, 1, 0.5)

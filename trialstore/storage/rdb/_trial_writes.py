@@ -142,6 +142,14 @@ def _param_values(checked: CheckedParams) -> dict[str, Any]:
     return bound
 
 
+def _positive(rowcount: int) -> bool:
+    return rowcount > 0
+
+
+def _first_is_true(rows: list[tuple[Any, ...]]) -> bool:
+    return bool(rows[0][0])
+
+
 def _execute(connection: sa.Connection, statement: Any, values: dict[str, Any]) -> int:
     """Run a write; return the rows it affected. A string is a driver-level statement (see
     :mod:`_driver`)."""
@@ -312,6 +320,22 @@ class TrialWrites:
             UpdateFinishedTrialError: the trial is finished.
             ValueError: a new name's distribution conflicts with the study's.
         """
+
+        def not_written(connection: sa.Connection, again: bool) -> None:
+            if again and self._stored_by_an_earlier_attempt(connection, trial_id, holds):
+                return
+            self._fail(connection, trial_id)
+
+        if new_names is None and len(writes) == 1 and isinstance(writes[0][0], str):
+            statement, values = writes[0]
+            return _driver.Statement(
+                statement,
+                values,
+                rows=False,
+                written=_positive,
+                value=None,
+                not_written=not_written,
+            )
         runs = Runs()
 
         def body(connection: sa.Connection) -> None:
@@ -320,9 +344,8 @@ class TrialWrites:
                 self._check_new_names(connection, trial_id, *new_names)
             for statement, values in writes:
                 if _execute(connection, statement, values) == 0:
-                    if again and self._stored_by_an_earlier_attempt(connection, trial_id, holds):
-                        return
-                    self._fail(connection, trial_id)
+                    not_written(connection, again)
+                    return
 
         return body
 
@@ -451,17 +474,20 @@ class TrialWrites:
             bound.update(_pg_param_values(checked))
         else:
             statement = pg_finish_with_values(n_values)
-        runs = Runs()
 
-        def body(connection: sa.Connection) -> bool:
-            again = runs.start()
-            if _driver.rows(connection, statement, bound)[0][0]:
-                return True
+        def not_written(connection: sa.Connection, again: bool) -> bool:
             if again and self._done_by_us(connection, trial_id, state, now):
                 return True
             self._fail(connection, trial_id)
 
-        return body
+        return _driver.Statement(
+            statement,
+            bound,
+            rows=True,
+            written=_first_is_true,
+            value=True,
+            not_written=not_written,
+        )
 
 
 def _trial_row(study_id: int, number: int, template: FrozenTrial | None) -> dict[str, Any]:
