@@ -352,12 +352,8 @@ class RDBStorage(BaseStorage):
     def create_trial_or_list_waiting(
         self, study_id: int, template_trial: FrozenTrial | None = None
     ) -> int | list[int]:
-        """See :meth:`BaseStorage.create_trial_or_list_waiting`. On PostgreSQL (with a
-        template that only sets system attributes, or none) and on MariaDB (with no template):
-        one transaction of two round trips, which lists the trials that may be WAITING (as
-        :meth:`StudyCache.may_have_waiting` does) and creates the trial unless one is. On
-        SQLite (no template): one statement that creates the trial unless one may be
-        WAITING; if one may, it is listed as ``BaseStorage`` does."""
+        """See :meth:`BaseStorage.create_trial_or_list_waiting`; in one transaction on
+        PostgreSQL, MariaDB and SQLite (see :mod:`_create_or_list`)."""
         check.check_running_template(template_trial)
         template = None if template_trial is None else check.check_template(template_trial)
         path = fast_path(self._engine.dialect, template)
