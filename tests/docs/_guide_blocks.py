@@ -44,6 +44,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from trialstore.stress._procs import processes
+
 __all__ = [
     "DOC_URLS",
     "RUN",
@@ -256,33 +258,17 @@ def _shim_bin(directory: Path) -> Path:
     return directory
 
 
-def _live_members(pgid: int) -> list[int]:
-    """Processes of process group ``pgid`` that have not exited (zombies do not count)."""
-    live = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            live.append(int(entry.name))
-    return live
-
-
 def _stop_group(pgid: int) -> None:
     """SIGTERM the group (a server stops gracefully), SIGKILL what is left after 15 s."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        if not _live_members(pgid):
+        if not processes(group=pgid):
             return
         try:
             os.killpg(pgid, sig)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + 15
-        while _live_members(pgid) and time.monotonic() < deadline:
+        while processes(group=pgid) and time.monotonic() < deadline:
             time.sleep(0.1)
 
 

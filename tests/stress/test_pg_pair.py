@@ -13,6 +13,7 @@ import pytest
 
 from trialstore.stress import _pg_pair
 from trialstore.stress._pg_pair import ReplicatedPair
+from trialstore.stress._procs import gone, processes
 
 
 def _connect(pair: ReplicatedPair) -> Any:
@@ -28,23 +29,6 @@ def _connect(pair: ReplicatedPair) -> Any:
 
 def _running(pair: ReplicatedPair) -> list[int]:
     return [pid for node in pair.nodes if (pid := node.postmaster_pid()) is not None]
-
-
-def _processes_under(directory: Path) -> list[str]:
-    """Command lines of the running processes that name ``directory`` (a server's -D)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if (
-            str(directory) in cmdline
-            and entry.name.isdigit()
-            and not _pg_pair._gone(int(entry.name))
-        ):
-            found.append(cmdline)
-    return found
 
 
 def test_a_pair_fails_over_and_back_keeping_every_commit(pg_pair_buildable: None) -> None:
@@ -69,8 +53,8 @@ def test_a_pair_fails_over_and_back_keeping_every_commit(pg_pair_buildable: None
         base, pids = pair.base, _running(pair)
         assert base is not None and len(pids) == 2
     assert not base.exists()
-    assert all(_pg_pair._gone(pid) for pid in pids)
-    assert _processes_under(base) == []
+    assert all(gone(pid) for pid in pids)
+    assert processes(cmdline=str(base)) == []
 
 
 def test_a_pair_that_fails_to_build_leaves_nothing(pg_pair_buildable: None) -> None:
@@ -82,7 +66,7 @@ def test_a_pair_that_fails_to_build_leaves_nothing(pg_pair_buildable: None) -> N
             pair.__enter__()
         assert len(pair.nodes) == 2
         assert list(parent.iterdir()) == []
-        assert _processes_under(parent) == []
+        assert processes(cmdline=str(parent)) == []
     finally:
         shutil.rmtree(parent, ignore_errors=True)
 

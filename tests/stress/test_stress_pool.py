@@ -17,6 +17,7 @@ import pytest
 
 from trialstore.stress import _pool, load_history
 from trialstore.stress._pool import WorkerPool, WorkerSlot
+from trialstore.stress._procs import gone, processes, state
 from trialstore.stress._target import StorageTarget
 from trialstore.stress._workload import WorkloadConfig
 from trialstore.stress._zygote import ZYGOTE_MAIN, Zygote, ZygoteChild
@@ -59,34 +60,6 @@ def _acknowledged(run: Path) -> set[str]:
     return {op.worker for op in load_history(run / "history") if op.outcome == "ok"}
 
 
-def _running(text: str) -> list[int]:
-    """Pids of the non-zombie processes whose command line holds ``text``."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
-        except OSError:
-            continue
-        if text.encode() in cmdline and state not in ("Z", "X"):
-            pids.append(int(entry.name))
-    return pids
-
-
-def _state(pid: int) -> str:
-    """The one-letter state of process ``pid`` (R, S, T, Z, ...) from /proc."""
-    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return _state(pid) in "ZX"
-    except OSError:
-        return True
-
-
 def _holds_a_lock(pid: int) -> bool:
     """Whether ``pid`` holds a file lock (``flock`` or POSIX), as /proc/locks lists them."""
     return any(
@@ -104,7 +77,7 @@ def _stop_outside_the_lock(pid: int) -> None:
     """
     for _ in range(1000):
         os.kill(pid, signal.SIGSTOP)
-        _until(lambda: _state(pid) == "T")
+        _until(lambda: state(pid) == "T")
         if not _holds_a_lock(pid):
             return
         os.kill(pid, signal.SIGCONT)
@@ -146,8 +119,8 @@ def test_zygote_workers_are_processes_that_run_die_and_stop(tmp_path: Path) -> N
         pool.kill_all()
         pool.kill_all()  # idempotent (the runner calls it after stop_all)
     assert (tmp_path / "history" / f"{victim.name}.jsonl").exists()
-    assert not _running(str(tmp_path))
-    assert _gone(zygote)
+    assert not processes(cmdline=str(tmp_path))
+    assert gone(zygote)
 
 
 def test_exit_codes_of_zygote_children_and_death_with_the_zygote(tmp_path: Path) -> None:
@@ -176,12 +149,12 @@ def test_exit_codes_of_zygote_children_and_death_with_the_zygote(tmp_path: Path)
             os.kill(zygote.pid, signal.SIGKILL)
             for child in orphans:
                 assert child.wait(timeout=30) == -signal.SIGKILL
-                assert _gone(child.pid)
+                assert gone(child.pid)
             assert not zygote.alive
         finally:
             zygote.close()
     assert "KeyError" in (tmp_path / "log").read_text()
-    assert not _running(str(config))
+    assert not processes(cmdline=str(config))
 
 
 def test_fresh_processes_without_zygote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -198,7 +171,7 @@ def test_fresh_processes_without_zygote(tmp_path: Path, monkeypatch: pytest.Monk
         assert old.returncode == -9
     finally:
         pool.kill_all()
-    assert not _running(str(tmp_path))
+    assert not processes(cmdline=str(tmp_path))
 
 
 def test_a_zygote_that_does_not_start_falls_back(
@@ -213,7 +186,7 @@ def test_a_zygote_that_does_not_start_falls_back(
     finally:
         pool.kill_all()
     assert "no zygote" in (tmp_path / "workers.log").read_text()
-    assert not _running(str(tmp_path))
+    assert not processes(cmdline=str(tmp_path))
 
 
 def test_a_worker_that_dies_on_its_own_is_logged(tmp_path: Path) -> None:

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trialstore.stress._procs import gone, processes
+
 __all__ = ["PgNode", "ReplicatedPair", "find_bin_dir", "missing_prerequisites"]
 
 _TOOLS = ("initdb", "pg_ctl", "pg_basebackup", "pg_rewind", "postgres")
@@ -136,30 +138,6 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
-def _gone(pid: int) -> bool:
-    """Whether ``pid`` has exited (a zombie counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] == "Z"
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()
-        if len(fields) > 1 and fields[1] == str(pid):
-            found.append(int(entry.name))
-    return found
-
-
 @dataclass
 class PgNode:
     """One server of the pair: its name, port, data directory and log file."""
@@ -175,7 +153,7 @@ class PgNode:
             pid = int((self.data / "postmaster.pid").read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return None
-        return None if _gone(pid) else pid
+        return None if gone(pid) else pid
 
 
 class ReplicatedPair:
@@ -461,7 +439,7 @@ class ReplicatedPair:
             return 0
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGSTOP)
-        pids = [pid, *_children(pid)]
+        pids = [pid, *processes(parent=pid)]
         for child in pids[1:]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGSTOP)
@@ -469,7 +447,7 @@ class ReplicatedPair:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(target, signal.SIGKILL)
         deadline = time.monotonic() + 30
-        while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
+        while not all(gone(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.005)
         # Its lock files name a pid that may linger as a zombie, which a new postmaster would
         # take for a live one.

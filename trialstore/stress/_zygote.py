@@ -49,8 +49,9 @@ import signal
 import subprocess
 import threading
 import time
-from pathlib import Path
 from typing import IO, Any
+
+from trialstore.stress._procs import gone
 
 __all__ = ["ZYGOTE_MAIN", "Zygote", "ZygoteChild", "ZygoteError"]
 
@@ -221,9 +222,9 @@ class Zygote:
         SIGKILL here, after 5 s); report them as killed (-9)."""
         deadline = time.monotonic() + 5.0
         for pid, child in list(self._children.items()):
-            while not _gone(pid) and time.monotonic() < deadline:
+            while not gone(pid) and time.monotonic() < deadline:
                 time.sleep(0.01)
-            if not _gone(pid):
+            if not gone(pid):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -247,12 +248,3 @@ class Zygote:
             self._proc.kill()
             self._proc.wait()
         self._reader.join(timeout=10.0)
-
-
-def _gone(pid: int) -> bool:
-    """Whether ``pid`` no longer runs (absent, or a zombie)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[:1] in (["Z"], ["X"])

@@ -19,7 +19,7 @@ from trialstore.distributions import (
 )
 from trialstore.storage.rdb import RDBStorage, _fast_paths, _read
 from trialstore.study import StudyDirection
-from trialstore.trial import TrialState
+from trialstore.trial import FrozenTrial, TrialState
 
 SECRET = "s3cr3t-pw"
 
@@ -92,6 +92,21 @@ def test_mariadb_reads_one_row_per_trial_with_the_same_trials(
     assert [repr(t) for t in got] == [repr(t) for t in expected]
 
 
+def _first_read_counting_row_reads(url: str, study_id: int) -> tuple[list[FrozenTrial], int]:
+    """A fresh storage's read of the study, and how many reads row by row it made."""
+    union_reads = 0
+    build = _read.build_trials
+
+    def recording_build(rows: Any) -> Any:
+        nonlocal union_reads
+        union_reads += 1
+        return build(rows)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_read, "build_trials", recording_build)
+        return RDBStorage(url).get_all_trials(study_id), union_reads
+
+
 def test_mariadb_read_cut_short_by_the_server_reads_row_by_row(mysql_url: str) -> None:
     """A trial's array over ``group_concat_max_len`` (1 MiB) is cut by the server with a
     warning (JSON_ARRAYAGG). The read is done again row by row, and nothing is lost."""
@@ -103,16 +118,7 @@ def test_mariadb_read_cut_short_by_the_server_reads_row_by_row(mysql_url: str) -
     attrs = {f"k{i:02}": "x" * 60_000 for i in range(20)}  # 20 x 60 kB (TEXT holds 64 kB)
     for key, value in attrs.items():
         storage.set_trial_user_attr(trial_id, key, value)
-    union_reads: list[int] = []
-    build = _read.build_trials
-
-    def recording_build(rows: Any) -> Any:
-        union_reads.append(1)
-        return build(rows)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_read, "build_trials", recording_build)
-        got = RDBStorage(mysql_url).get_all_trials(study_id)
+    got, union_reads = _first_read_counting_row_reads(mysql_url, study_id)
     assert union_reads
     assert {t._trial_id: t.user_attrs for t in got} == {trial_id: attrs}
 
@@ -129,15 +135,6 @@ def test_mariadb_reads_large_trials_one_row_each(mysql_url: str) -> None:
         trial_id = storage.create_new_trial(study_id)
         expected[trial_id] = {"k": chr(ord("a") + i % 26) * 20_000}
         storage.set_trial_user_attr(trial_id, "k", expected[trial_id]["k"])
-    union_reads: list[int] = []
-    build = _read.build_trials
-
-    def recording_build(rows: Any) -> Any:
-        union_reads.append(1)
-        return build(rows)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_read, "build_trials", recording_build)
-        got = RDBStorage(mysql_url).get_all_trials(study_id)
+    got, union_reads = _first_read_counting_row_reads(mysql_url, study_id)
     assert not union_reads
     assert {t._trial_id: t.user_attrs for t in got} == expected

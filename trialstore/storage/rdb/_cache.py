@@ -15,11 +15,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from trialstore._core import StudyDirection, TrialState
+from trialstore._core import FrozenTrial, StudyDirection, TrialState
 from trialstore.distributions import BaseDistribution
+from trialstore.storage import validation as check
 from trialstore.storage._gc import gc_paused
 from trialstore.storage._trial_cache import Fetched, StudyTrials, TrialCache
 from trialstore.storage.rdb import _fast_paths, _read
+from trialstore.storage.rdb import _studies as studies
 from trialstore.storage.rdb._dml import Statements
 from trialstore.storage.rdb._transactions import Transactions
 
@@ -78,6 +80,48 @@ class StudyCache(TrialCache):
         with self._dicts_lock():
             self.distributions.setdefault(study_id, {}).setdefault(name, distribution)
 
+    def directions_of(self, study_id: int) -> list[StudyDirection]:
+        """The study's directions (read once, then remembered); KeyError: no such study."""
+        directions = self.directions.get(study_id)
+        if directions is None:
+            directions = self._transactions.run(
+                lambda c: studies.read_directions(c, study_id), mode="none"
+            )
+            self.directions[study_id] = directions
+        return directions
+
+    def study_of_trial(self, trial_id: int) -> int:
+        """The id of the trial's study (read once, then remembered); KeyError: no such trial."""
+        study_id = self.trial_study.get(trial_id)
+        if study_id is not None:
+            return study_id
+        found = self._transactions.run(
+            lambda c: c.execute(self._sql.study_of_trial, {"tid": trial_id}).scalar(),
+            mode="none",
+        )
+        if found is None:
+            raise KeyError(f"No trial with id {trial_id!r}.")
+        self.trial_study[trial_id] = study_id = int(found)
+        return study_id
+
+    def check_template(self, study_id: int, template: FrozenTrial, n_objectives: int) -> None:
+        """Check a template against what this object knows of the study (its directions, the
+        distributions it has seen); the creating transaction checks the others.
+
+        Raises:
+            KeyError: no such study (deleted since its directions were read).
+            ValueError: the template does not fit the study.
+        """
+        try:
+            check.check_values_count(template.values, n_objectives)
+            known = self.distributions.get(study_id, {})
+            for name, dist in template.distributions.items():
+                check.check_distribution_against(name, known.get(name), dist)
+        except ValueError:
+            self.directions.pop(study_id, None)
+            self.directions_of(study_id)  # KeyError if deleted meanwhile
+            raise
+
     def _fetch(self, study_id: int, view: StudyTrials) -> Fetched:
         """The study's live trials above the view's cursor or unfinished in it, and its
         deletions after the view's ``deletions_seen`` (a deletion id), by one query (a range,
@@ -115,6 +159,8 @@ class StudyCache(TrialCache):
         loaded = self._transactions.run(read, mode="none")
         if not loaded.study_seen:
             raise KeyError(f"No study with id {study_id!r}.")
+        if cursor < 0:
+            self._seed_probe(study_id, loaded.trials)
         deleted = loaded.deleted
         return Fetched(
             loaded.trials,
@@ -155,6 +201,19 @@ class StudyCache(TrialCache):
             floor, waiting = self._waiting_probes.get(study_id, (-1, frozenset()))
         return floor, sorted(waiting)
 
+    def _seed_probe(self, study_id: int, trials: list[FrozenTrial]) -> None:
+        """Start the study's probes from a read of all its live trials (``trials``, by id),
+        unless a probe was noted already: that read saw, in one snapshot, every trial a probe
+        from floor -1 would (a deleted trial is never WAITING: deleting fails it), so it
+        leaves a pair as true as that probe's (see :meth:`note_probe`), and the first probe
+        lists only the trials created since instead of the whole study."""
+        if not trials:
+            return
+        waiting = frozenset(t._trial_id for t in trials if t.state is TrialState.WAITING)
+        with self._dicts_lock():
+            if study_id not in self._waiting_probes:
+                self._waiting_probes[study_id] = _probe_pair(trials[-1]._trial_id, waiting)
+
     def note_probe(self, study_id: int, floor: int, seen: list[tuple[int, str]]) -> bool:
         """Record what a probe from ``floor`` saw (each trial's id and state); return whether
         any of them is WAITING.
@@ -169,8 +228,14 @@ class StudyCache(TrialCache):
         now_waiting = frozenset(tid for tid, state in seen if state == "WAITING")
         floor = max((tid for tid, _ in seen), default=floor)
         with self._dicts_lock():
-            if len(now_waiting) > MAX_IN_LIST:  # too long a list: ask by range next time
-                self._waiting_probes[study_id] = (min(now_waiting) - 1, frozenset())
-            else:
-                self._waiting_probes[study_id] = (floor, now_waiting)
+            self._waiting_probes[study_id] = _probe_pair(floor, now_waiting)
         return bool(now_waiting)
+
+
+def _probe_pair(floor: int, waiting: frozenset[int]) -> tuple[int, frozenset[int]]:
+    """The (floor, ids) to note after seeing every trial up to ``floor``, of which
+    ``waiting`` were WAITING: with too long a list of ids, a floor below them instead (the
+    next probe asks by range)."""
+    if len(waiting) > MAX_IN_LIST:
+        return min(waiting) - 1, frozenset()
+    return floor, waiting

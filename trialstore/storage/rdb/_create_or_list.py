@@ -1,6 +1,7 @@
-"""``create_trial_or_list_waiting`` in one transaction (private; see
-:meth:`RDBStorage.create_trial_or_list_waiting`): two round trips on PostgreSQL and MariaDB,
-one statement on SQLite."""
+"""Creating a trial: in the dialect's fewest round trips (:func:`create_trial`), and, for
+``create_trial_or_list_waiting``, in one transaction (:func:`create_or_list_waiting`): two
+round trips on PostgreSQL and MariaDB, one statement on SQLite (private; see
+:class:`RDBStorage`)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from trialstore.storage.rdb import _codec, _fast_paths
 from trialstore.storage.rdb._cache import StudyCache
 from trialstore.storage.rdb._dml import SQLITE_INSERT_TRIAL_UNLESS_WAITING
 from trialstore.storage.rdb._transactions import Transactions
+from trialstore.storage.rdb._trial_writes import TrialWrites
 
-__all__ = ["Path", "create_or_list_waiting", "fast_path"]
+__all__ = ["Path", "create_or_list_waiting", "create_trial", "fast_path"]
 
 #: Which statement :func:`create_or_list_waiting` sends.
 Path = Literal["postgresql", "mariadb", "sqlite"]
@@ -33,6 +35,32 @@ def fast_path(dialect: sa.Dialect, template: FrozenTrial | None) -> Path | None:
     if _fast_paths.mariadb_with_pymysql(dialect):
         return "mariadb"
     return "sqlite" if dialect.name == "sqlite" else None
+
+
+def create_trial(
+    transactions: Transactions,
+    writes: TrialWrites,
+    dialect: str,
+    study_id: int,
+    template: FrozenTrial | None,
+) -> tuple[int, int]:
+    """Create the study's next trial (RUNNING, or as ``template`` says); return (trial id,
+    number). PostgreSQL where :func:`_fast_paths.pg_creates` holds: two round trips; else the
+    write transaction of :meth:`TrialWrites.create`. Not idempotent: a lost COMMIT raises.
+
+    Raises:
+        KeyError: no such study.
+        ValueError: a template distribution conflicts with the study's.
+        StorageInternalError: the outcome is unknown (the COMMIT's reply was lost).
+    """
+    if _fast_paths.pg_creates(dialect, template):
+        rows = transactions.run(
+            lambda c: _fast_paths.pg_create_trial(c, study_id, template),
+            mode="none",
+            idempotent=False,
+        )
+        return int(rows[0][0]), int(rows[0][1])
+    return transactions.run(writes.create(study_id, template), mode="write", idempotent=False)
 
 
 def create_or_list_waiting(

@@ -48,6 +48,24 @@ __all__ = [
 _UNFINISHED = sa.text("trials.state IN ('RUNNING', 'WAITING')")
 
 
+def _listed_at_or_below(bound: str) -> sa.ColumnElement[bool]:
+    """The study ``:study_id``'s trials ``:ids`` (an expanding bind: a list, maybe empty)
+    with ids at or below the bind ``bound``: beside ``trial_id > :bound``, the other half of
+    an OR split into two index ranges that share no trial.
+
+    Only the list is an index condition: the study and the bound are filters (``+ 0`` makes
+    them expressions no index serves). Given them as conditions, SQLite may walk the study's
+    trials below the bound (its whole past) instead of looking up the listed ones: which it
+    picks can hang on the order its indexes were created in."""
+    t = trials.c
+    zero = sa.literal_column("0", sa.Integer())
+    return sa.and_(
+        t.trial_id.in_(sa.bindparam("ids", expanding=True)),
+        t.study_id + zero == sa.bindparam("study_id"),
+        t.trial_id + zero <= sa.bindparam(bound),
+    )
+
+
 def _insert(dialect: str, table: sa.Table) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table)
@@ -146,29 +164,22 @@ class Statements:
         self.study_of_trial = sa.select(trials.c.study_id).where(
             trials.c.trial_id == sa.bindparam("tid")
         )
-        self.known_distribution = (
-            sa.select(trial_params.c.distribution_json)
-            .select_from(trial_params.join(trials, trial_params.c.trial_id == trials.c.trial_id))
-            .where(
-                trials.c.study_id == sa.bindparam("study_id"),
-                trial_params.c.param_name == sa.bindparam("name"),
-            )
-            .limit(1)
-        )
+        self.known_distribution = self._known_distribution()
         t = trials.c
-        in_study = t.study_id == sa.bindparam("study_id")
         newer = t.trial_id > sa.bindparam("max_id")
-        if deletions:
-            # The study's deleted trials, read once per statement (a hashed or materialized
-            # subquery) rather than looked up row by row.
-            in_study = sa.and_(
-                in_study,
-                t.trial_id.not_in(
-                    sa.select(deleted_trials.c.trial_id).where(
-                        deleted_trials.c.study_id == sa.bindparam("study_id")
-                    )
-                ),
+        # The study's deleted trials, read once per statement (a hashed or materialized
+        # subquery) rather than looked up row by row.
+        not_deleted = (
+            t.trial_id.not_in(
+                sa.select(deleted_trials.c.trial_id).where(
+                    deleted_trials.c.study_id == sa.bindparam("study_id")
+                )
             )
+            if deletions
+            else sa.true()
+        )
+        in_study = sa.and_(t.study_id == sa.bindparam("study_id"), not_deleted)
+        if deletions:
             live = ~sa.exists().where(deleted_trials.c.trial_id == t.trial_id)
             #: The study's deletions above ``:deleted_after`` (its deletion sequence).
             deleted: sa.ColumnElement[bool] | None = sa.and_(
@@ -182,24 +193,7 @@ class Statements:
         else:
             deleted = one_deleted = None
             one = t.trial_id == sa.bindparam("tid")
-        #: The study ``:study_id`` (no row: it does not exist) with the id and state of its
-        #: trials above ``:floor`` and of the trials ``:ids``: whether any may be WAITING.
-        self.probe_waiting = (
-            sa.select(studies.c.study_id, t.trial_id, t.state)
-            .select_from(
-                studies.outerjoin(
-                    trials,
-                    sa.and_(
-                        t.study_id == studies.c.study_id,
-                        sa.or_(
-                            t.trial_id > sa.bindparam("floor"),
-                            t.trial_id.in_(sa.bindparam("ids", expanding=True)),
-                        ),
-                    ),
-                )
-            )
-            .where(studies.c.study_id == sa.bindparam("study_id"))
-        )
+        self.probe_waiting = self._probe_waiting()
         #: Incremental reads of one study, by shape of the "read again" condition (live
         #: trials only, with the study's deletions above ``:deleted_after``).
         self.read_newer = _read.select_trials(dialect, sa.and_(in_study, newer), True, deleted)
@@ -210,9 +204,15 @@ class Statements:
             if dialect == "mysql"
             else None
         )
+        #: ``read_newer`` and the trials ``:ids`` at or below ``:max_id``: two index ranges
+        #: (see :func:`_read.select_trials`), together the trials above ``:max_id`` or in
+        #: ``:ids``.
         self.read_newer_or_ids = _read.select_trials(
             dialect,
-            sa.and_(in_study, sa.or_(newer, t.trial_id.in_(sa.bindparam("ids", expanding=True)))),
+            (
+                sa.and_(in_study, newer),
+                sa.and_(_listed_at_or_below("max_id"), not_deleted),
+            ),
             True,
             deleted,
         )
@@ -223,6 +223,54 @@ class Statements:
         self.read_one = _read.select_trials(dialect, one, False, one_deleted)
         self._deletion_statements()
         self.stale = self._stale()
+
+    @staticmethod
+    def _known_distribution() -> sa.Select[Any]:
+        """The distribution JSON of the parameter ``:name`` of the study ``:study_id``'s
+        first trial that has one (no row: none has).
+
+        The study's trials are walked in id order (index ``(study_id, trial_id)``), each
+        probed for the name by the unique index ``(trial_id, param_name)``, up to the first
+        hit. A join of the two tables leaves the planner free to walk ``trial_params`` (every
+        study's rows) for the name instead; the per-trial subquery in an ordered derived
+        table does not."""
+        p = trial_params.c
+        found = (
+            sa.select(p.distribution_json)
+            .where(p.trial_id == trials.c.trial_id, p.param_name == sa.bindparam("name"))
+            .scalar_subquery()
+        )
+        walked = (
+            sa.select(found.label("distribution_json"))
+            .where(trials.c.study_id == sa.bindparam("study_id"))
+            .order_by(trials.c.trial_id)
+            .subquery("walked")
+        )
+        return (
+            sa.select(walked.c.distribution_json)
+            .where(walked.c.distribution_json.is_not(None))
+            .limit(1)
+        )
+
+    def _probe_waiting(self) -> sa.Select[Any]:
+        """The study ``:study_id`` (no row: it does not exist) with the id and state of its
+        trials above ``:floor`` and of its trials ``:ids``: whether any may be WAITING.
+
+        The trials come from a UNION ALL of two index ranges, those above ``:floor`` and
+        those in ``:ids`` at or below it (the same trials as ``> :floor OR IN :ids``, each
+        once): with the OR, SQLite walks every trial of the study."""
+        t = trials.c
+        columns = (t.study_id, t.trial_id, t.state)
+        in_study = t.study_id == sa.bindparam("study_id")
+        seen = sa.union_all(
+            sa.select(*columns).where(in_study, t.trial_id > sa.bindparam("floor")),
+            sa.select(*columns).where(_listed_at_or_below("floor")),
+        ).subquery("seen")
+        return (
+            sa.select(studies.c.study_id, seen.c.trial_id, seen.c.state)
+            .select_from(studies.outerjoin(seen, seen.c.study_id == studies.c.study_id))
+            .where(studies.c.study_id == sa.bindparam("study_id"))
+        )
 
     def _deletion_statements(self) -> None:
         """The statements of ``delete_trials`` (see ``_trial_writes.TrialWrites.delete``)."""
@@ -461,14 +509,18 @@ MARIADB_INSERT_TRIAL_UNLESS_WAITING = (
 #: reads) that inserts a RUNNING trial (``:start``) numbered after the study's last one unless
 #: the study's trials above ``:floor`` or among ``:ids`` (those the caller may not have seen
 #: leave WAITING: see ``StudyCache.may_have_waiting``) hold a WAITING one; its row: (trial
-#: id, number) of the new trial. No row: a trial is WAITING, or there is no such study.
+#: id, number) of the new trial. No row: a trial is WAITING, or there is no such study. The
+#: two kinds of trials are two index ranges, as in the WAITING probe (``study_id + 0``: the
+#: listed ids are looked up by their key, not among the study's trials).
 SQLITE_INSERT_TRIAL_UNLESS_WAITING = sa.text(
     "INSERT INTO trials (number, study_id, state, datetime_start, datetime_complete) "
     "SELECT COALESCE((SELECT MAX(number) FROM trials WHERE study_id = :study_id) + 1, 0), "
     ":study_id, 'RUNNING', :start, NULL "
     "WHERE EXISTS (SELECT 1 FROM studies WHERE study_id = :study_id) "
-    "AND NOT EXISTS (SELECT 1 FROM trials WHERE study_id = :study_id AND state = 'WAITING' "
-    "AND (trial_id > :floor OR trial_id IN :ids)) "
+    "AND NOT EXISTS (SELECT 1 FROM trials WHERE study_id = :study_id AND trial_id > :floor "
+    "AND state = 'WAITING') "
+    "AND NOT EXISTS (SELECT 1 FROM trials WHERE trial_id IN :ids "
+    "AND study_id + 0 = :study_id AND state = 'WAITING') "
     "RETURNING trial_id, number"
 ).bindparams(
     sa.bindparam("ids", expanding=True),

@@ -83,11 +83,15 @@ def _as_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
 
 def select_trials(
     dialect: str,
-    condition: sa.ColumnElement[bool],
+    condition: sa.ColumnElement[bool] | Sequence[sa.ColumnElement[bool]],
     with_study: bool,
     deleted: sa.ColumnElement[bool] | None = None,
 ) -> sa.CompoundSelect[Any]:
-    """Return the statement loading every trial matching ``condition`` (on ``trials``).
+    """Return the statement loading every trial matching ``condition`` (on ``trials``), or
+    any of several disjoint conditions (no trial may match two: its rows would come twice).
+
+    Each table's SELECT is repeated per condition, so that each stays one index range (an OR
+    of two ranges makes SQLite walk the whole study).
 
     Columns: kind, trial_id, row_id, i1, e1, s1, s2, f1, d1, d2. With ``with_study``, one extra
     row of kind :data:`STUDY_ROW` tells whether the study ``:study_id`` exists. With
@@ -95,6 +99,7 @@ def select_trials(
     :data:`DELETED_ROW` per deleted trial matching it (trial_id, row_id: the deletion id, i1:
     the number).
     """
+    conditions = [condition] if isinstance(condition, sa.ColumnElement) else list(condition)
 
     def nul(t: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
         return _null(dialect, t)
@@ -120,6 +125,7 @@ def select_trials(
             _raw_datetime(dialect, t.datetime_start).label("d1"),
             _raw_datetime(dialect, t.datetime_complete).label("d2"),
         ).where(condition)
+        for condition in conditions
     ]
 
     def child(
@@ -131,27 +137,27 @@ def select_trials(
         s1: sa.ColumnElement[Any] | None,
         s2: sa.ColumnElement[Any] | None,
         f1: sa.ColumnElement[Any] | None,
-    ) -> sa.Select[Any]:
-        return (
-            sa.select(
-                sa.literal_column(str(kind), integer),
-                table.c.trial_id,
-                row_id,
-                i1 if i1 is not None else nul(integer),
-                _as_text(e1) if e1 is not None else nul(string),
-                s1 if s1 is not None else nul(sa.Text()),
-                s2 if s2 is not None else nul(text),
-                f1 if f1 is not None else nul(float_),
-                nul(dt),
-                nul(dt),
-            )
-            .select_from(table.join(trials, table.c.trial_id == t.trial_id))
-            .where(condition)
+    ) -> list[sa.Select[Any]]:
+        columns = (
+            sa.literal_column(str(kind), integer),
+            table.c.trial_id,
+            row_id,
+            i1 if i1 is not None else nul(integer),
+            _as_text(e1) if e1 is not None else nul(string),
+            s1 if s1 is not None else nul(sa.Text()),
+            s2 if s2 is not None else nul(text),
+            f1 if f1 is not None else nul(float_),
+            nul(dt),
+            nul(dt),
         )
+        joined = table.join(trials, table.c.trial_id == t.trial_id)
+        return [
+            sa.select(*columns).select_from(joined).where(condition) for condition in conditions
+        ]
 
     v, iv, p = trial_values.c, trial_intermediate_values.c, trial_params.c
     ua, sa_ = trial_user_attributes.c, trial_system_attributes.c
-    selects += [
+    for children in (
         child(
             _VALUE, trial_values, v.trial_value_id, v.objective, v.value_type, None, None, v.value
         ),
@@ -195,7 +201,8 @@ def select_trials(
             sa_.value_json,
             None,
         ),
-    ]
+    ):
+        selects += children
     if deleted is not None:
         d = deleted_trials.c
         selects.append(

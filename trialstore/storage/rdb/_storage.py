@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +21,6 @@ from trialstore.storage.rdb import (
     _codec,
     _deletions,
     _engine,
-    _fast_paths,
     _heartbeats,
     _hosts,
     _read,
@@ -28,7 +28,7 @@ from trialstore.storage.rdb import (
 )
 from trialstore.storage.rdb import _studies as studies
 from trialstore.storage.rdb._cache import StudyCache, only_waiting
-from trialstore.storage.rdb._create_or_list import create_or_list_waiting, fast_path
+from trialstore.storage.rdb._create_or_list import create_or_list_waiting, create_trial, fast_path
 from trialstore.storage.rdb._dml import statements_for
 from trialstore.storage.rdb._tables import (
     max_integer,
@@ -45,20 +45,25 @@ from trialstore.storage.rdb._trial_writes import (
 
 __all__ = ["RDBStorage"]
 
+#: What a pickled RDBStorage holds beside its URL (each in the attribute ``_`` + name).
+_PICKLED = (
+    "engine_kwargs",
+    "heartbeat_interval",
+    "grace_period",
+    "skip_table_creation",
+    "retry_timeout",
+    "deletions",
+)
+
 
 class RDBStorage(BaseStorage):
     """A storage in a relational database, shared by processes and machines.
 
     ``url`` is a SQLAlchemy URL: ``sqlite:///path.db``, ``postgresql://user:pw@host/db``
-    (psycopg 3; ``postgres://`` also works), ``mysql://user:pw@host/db`` or
+    (psycopg 3; ``postgres://`` also works; several hosts for failover), ``mysql://…`` or
     ``mariadb://…`` (PyMySQL unless mysqlclient is installed). ``engine_kwargs`` go to
-    :func:`sqlalchemy.create_engine` (except ``isolation_level``: trialstore runs the driver
-    in autocommit mode and begins its transactions itself). Pooled connections that were idle
-    for more than a second are pinged before use and replaced if the server dropped them;
-    ``engine_kwargs={"pool_pre_ping": True}`` pings every time. :meth:`close` closes them all.
-    PyMySQL connections to this machine (a loopback address, ``localhost`` or a socket) turn
-    TLS off unless ``connect_args`` or the URL set an ``ssl*`` option: there it protects
-    nothing, and PyMySQL would build a TLS context for each connection.
+    :func:`sqlalchemy.create_engine`, except ``isolation_level`` (see "Connections" on the
+    reference page for pooling, pings and TLS). :meth:`close` closes the pooled connections.
 
     The schema is Optuna 5.0's (Alembic head ``v3.2.0.a``): Optuna opens databases made here and
     the other way round. A new database gets the schema on first open, also when many
@@ -130,16 +135,13 @@ class RDBStorage(BaseStorage):
 
     def _ensure_schema(self) -> bool:
         """Create or check the schema; return whether the database holds trialstore's table
-        of deleted trials. A lock conflict with other processes opening the same database
-        (SQLite's "database is locked" while another one switches the file to WAL or creates
-        the tables; a deadlock) is retried with backoff for up to ``retry_timeout`` seconds,
-        and so, with a URL of several hosts, is finding none that takes writes (a failover in
-        progress); other errors are raised at once."""
+        of deleted trials. Lock conflicts with other openers (SQLite's "database is locked",
+        deadlocks) are retried for up to ``retry_timeout`` seconds, and so, with a URL of
+        several hosts, is finding none that takes writes (a failover); other errors raise."""
         found: list[bool] = []
+        create = not self._skip_table_creation
         retry_conflicts(
-            lambda: found.append(
-                _schema.ensure_schema(self._engine, create=not self._skip_table_creation)
-            ),
+            lambda: found.append(_schema.ensure_schema(self._engine, create=create)),
             self._retry_timeout,
             disconnects=len(_hosts.hosts_of(self._url)) > 1,
         )
@@ -169,24 +171,13 @@ class RDBStorage(BaseStorage):
         self._writes = TrialWrites(self._sql, self._engine.dialect, self._cache)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {
-            "url": self._url.render_as_string(hide_password=False),
-            "engine_kwargs": self._engine_kwargs,
-            "heartbeat_interval": self._heartbeat_interval,
-            "grace_period": self._grace_period,
-            "skip_table_creation": self._skip_table_creation,
-            "retry_timeout": self._retry_timeout,
-            "deletions": self._deletions,
-        }
+        state = {name: getattr(self, "_" + name) for name in _PICKLED}
+        return {**state, "url": self._url.render_as_string(hide_password=False)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        for name in _PICKLED:
+            setattr(self, "_" + name, state[name])
         self._url = sa.engine.make_url(state["url"])
-        self._engine_kwargs = state["engine_kwargs"]
-        self._heartbeat_interval = state["heartbeat_interval"]
-        self._grace_period = state["grace_period"]
-        self._skip_table_creation = state["skip_table_creation"]
-        self._retry_timeout = state["retry_timeout"]
-        self._deletions = state.get("deletions", True)
         self._setup()
 
     def __repr__(self) -> str:
@@ -212,31 +203,22 @@ class RDBStorage(BaseStorage):
         return check.check_id(trial_id, "trial", max_id=self._max_id)
 
     def _study_directions(self, study_id: int) -> list[StudyDirection]:
-        study_id = self._study_key(study_id)
-        directions = self._cache.directions.get(study_id)
-        if directions is None:
-            directions = self._run(lambda c: studies.read_directions(c, study_id), mode="none")
-            self._cache.directions[study_id] = directions
-        return directions
+        return self._cache.directions_of(self._study_key(study_id))
 
     def _trial_and_study(self, trial_id: Any) -> tuple[int, int]:
-        """(``trial_id`` as a plain int, its study's id).
-
-        Raises:
-            KeyError: no such trial.
-        """
+        """(``trial_id`` as a plain int, its study's id); KeyError: no such trial."""
         trial_id = self._trial_key(trial_id)
-        study_id = self._cache.trial_study.get(trial_id)
-        if study_id is not None:
-            return trial_id, study_id
-        found = self._run(
-            lambda c: c.execute(self._sql.study_of_trial, {"tid": trial_id}).scalar(),
-            mode="none",
-        )
-        if found is None:
-            raise KeyError(f"No trial with id {trial_id!r}.")
-        self._cache.trial_study[trial_id] = study_id = int(found)
-        return trial_id, study_id
+        return trial_id, self._cache.study_of_trial(trial_id)
+
+    @contextlib.contextmanager
+    def _bad_input_for(self, trial_id: int) -> Iterator[None]:
+        """Checks of a write to ``trial_id`` run inside: a ``ValueError`` they raise comes out
+        only if the trial takes writes, else what a write would raise for its state."""
+        try:
+            yield
+        except ValueError:
+            self._check_updatable(trial_id)
+            raise
 
     def _check_updatable(self, trial_id: int) -> None:
         """Raise what a write to ``trial_id`` would raise for its state (error paths only)."""
@@ -315,39 +297,15 @@ class RDBStorage(BaseStorage):
         study_id = self._study_key(study_id)
         n_objectives = len(self._study_directions(study_id))
         if template is not None:
-            self._check_template_for(study_id, template, n_objectives)
-        if _fast_paths.pg_creates(self._dialect, template):
-            rows = self._run(
-                lambda c: _fast_paths.pg_create_trial(c, study_id, template),
-                mode="none",
-                idempotent=False,
-            )
-            trial_id, number = int(rows[0][0]), int(rows[0][1])
-        else:
-            body = self._writes.create(study_id, template)
-            trial_id, number = self._run(body, mode="write", idempotent=False)
+            self._cache.check_template(study_id, template, n_objectives)
+        trial_id, number = create_trial(
+            self._transactions, self._writes, self._dialect, study_id, template
+        )
         self._cache.note_created(study_id, trial_id, number)
         if template is not None:
             for name, dist in template.distributions.items():
                 self._cache.remember_distribution(study_id, name, dist)
         return trial_id
-
-    def _check_template_for(self, study_id: int, template: FrozenTrial, n_objectives: int) -> None:
-        """Check a template against what this object knows of the study (its directions, the
-        distributions it has seen); the creating transaction checks the others.
-
-        Raises:
-            KeyError: no such study (deleted since its directions were read).
-            ValueError: the template does not fit the study.
-        """
-        try:
-            check.check_values_count(template.values, n_objectives)
-            known = self._cache.distributions.get(study_id, {})
-            for name, dist in template.distributions.items():
-                check.check_distribution_against(name, known.get(name), dist)
-        except ValueError:
-            self.get_study_directions(study_id)  # KeyError if deleted meanwhile
-            raise
 
     def create_trial_or_list_waiting(
         self, study_id: int, template_trial: FrozenTrial | None = None
@@ -409,11 +367,8 @@ class RDBStorage(BaseStorage):
             self._run(self._writes.upserts(trial_id, writes, holds, new_names), mode="write")
             self._cache.remember_distribution(study_id, name, distribution)
             return
-        try:
+        with self._bad_input_for(trial_id):
             check.check_distribution_against(name, known, distribution)
-        except ValueError:
-            self._check_updatable(trial_id)
-            raise
         self._run(self._writes.upserts(trial_id, writes, holds), mode="none")
 
     def set_trial_params(
@@ -434,12 +389,9 @@ class RDBStorage(BaseStorage):
             return
         trial_id, study_id = self._trial_and_study(trial_id)
         known = self._cache.distributions.get(study_id, {})
-        try:
+        with self._bad_input_for(trial_id):
             for name, _, distribution in checked:
                 check.check_distribution_against(name, known.get(name), distribution)
-        except ValueError:
-            self._check_updatable(trial_id)
-            raise
         writes = self._writes.param_upserts(trial_id, checked)
         holds = holds_params(checked)
         unknown = [(name, d) for name, _, d in checked if known.get(name) is None]
@@ -457,11 +409,8 @@ class RDBStorage(BaseStorage):
     ) -> bool:
         state, checked_values = check.check_state_values(state, values)
         trial_id, study_id = self._trial_and_study(trial_id)
-        try:
+        with self._bad_input_for(trial_id):
             check.check_values_count(checked_values, len(self._study_directions(study_id)))
-        except ValueError:
-            self._check_updatable(trial_id)
-            raise
         now = _codec.to_stored_datetime(datetime.datetime.now())
         body = self._writes.state_values(trial_id, state, checked_values, now)
         # PostgreSQL and MariaDB finish in one statement (no BEGIN/COMMIT round trips); the
@@ -489,13 +438,10 @@ class RDBStorage(BaseStorage):
         known = self._cache.distributions.get(study_id, {})
         if any(known.get(name) is None for name, _, _ in checked):
             return super().set_trial_params_and_state_values(trial_id, params, state, values)
-        try:
+        with self._bad_input_for(trial_id):
             for name, _, distribution in checked:
                 check.check_distribution_against(name, known[name], distribution)
             check.check_values_count(checked_values, len(self._study_directions(study_id)))
-        except ValueError:
-            self._check_updatable(trial_id)
-            raise
         now = _codec.to_stored_datetime(datetime.datetime.now())
         body = self._writes.params_then_finish(trial_id, checked, state, checked_values, now)
         return self._run(body, mode="none" if self._writes.finishes_in_one_statement else "write")
@@ -535,8 +481,7 @@ class RDBStorage(BaseStorage):
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         """See :meth:`BaseStorage.get_trial`. A finished trial this object holds costs one
-        light statement (does it still exist, was it deleted?) instead of a read of
-        everything it holds."""
+        light statement (was it deleted?) instead of a read of all it holds."""
         trial_id = self._trial_key(trial_id)
         trial = self._cache.finished_trial(trial_id)
         if trial is not None:
@@ -604,10 +549,9 @@ class RDBStorage(BaseStorage):
         )
 
     def get_trial_number_from_id(self, trial_id: int) -> int:
-        """See :meth:`BaseStorage.get_trial_number_from_id`. The number of a trial this
-        object created lately costs no round trip (a study asks for it right after the
-        create): it is answered from memory until this object learns that the trial was
-        deleted (its next read of the study, or a read of the trial)."""
+        """See :meth:`BaseStorage.get_trial_number_from_id`. A trial this object created
+        lately costs no round trip: it is answered from memory until this object learns that
+        the trial was deleted (its next read of the study, or of the trial)."""
         trial_id = self._trial_key(trial_id)
         number = self._cache.number_of(trial_id)
         if number is not None:
