@@ -280,3 +280,39 @@ def test_a_batch_finish_keeps_the_parameters_order(
     trial = other.get_trial(trial_id)
     assert list(trial.params) == names
     assert trial.params == {name: value for name, (value, _) in batch.items()}
+
+
+@pytest.mark.parametrize("dialect", SERVERS)
+def test_a_driver_error_is_wrapped_as_sqlalchemy_wraps_it(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dialect: str
+) -> None:
+    """A database error that is not transient reaches the caller as SQLAlchemy's wrapper of
+    the driver's error, with the parameters hidden when the engine hides them."""
+    url = database_url(request, dialect, tmp_path)
+    storage = RDBStorage(url, engine_kwargs={"hide_parameters": True})
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "wrapped")
+    trial_id = storage.create_new_trial(study_id)
+    storage.set_trial_param(trial_id, "x", 0.5, DIST)
+    if dialect == "postgresql":
+        import psycopg
+
+        refused: Exception = psycopg.errors.InsufficientPrivilege("permission denied")
+    else:
+        import pymysql
+
+        refused = pymysql.err.OperationalError(1142, "INSERT command denied")
+
+    def refuse(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise refused
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_cursor_class(dialect), "execute", refuse)
+        with pytest.raises(sa.exc.DBAPIError) as raised:
+            storage.set_trial_param(trial_id, "x", 0.123456789, DIST)
+    assert raised.value.orig is refused
+    assert not raised.value.connection_invalidated
+    assert "0.123456789" not in str(raised.value)
+    assert "hidden" in str(raised.value)
+    storage.set_trial_param(trial_id, "x", 0.25, DIST)  # the connection went back usable
+    assert storage.get_trial(trial_id).params == {"x": 0.25}
+    storage.close()

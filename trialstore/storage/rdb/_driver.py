@@ -135,7 +135,7 @@ def run(engine: sa.Engine, body: Statement[Any]) -> Any:
     except dialect.loaded_dbapi.Error as e:
         orig: Any = e
         lost = dialect.is_disconnect(orig, None, None)
-        raise _wrapped(dialect, None, None, e, lost) from e
+        raise _wrapped(engine, None, None, e, lost) from e
     try:
         raw: Any = fairy.driver_connection
         read = _fetchall if body.rows else _rowcount
@@ -148,7 +148,7 @@ def run(engine: sa.Engine, body: Statement[Any]) -> Any:
             lost = dialect.is_disconnect(orig, raw, cursor)
             if lost:
                 fairy.invalidate(e)
-            raise _wrapped(dialect, body.statement, body.params, e, lost) from e
+            raise _wrapped(engine, body.statement, body.params, e, lost) from e
         except BaseException:
             fairy.invalidate()  # interrupted: the connection's protocol state is unknown
             raise
@@ -219,19 +219,22 @@ def driver_error(
     lost = connection.invalidated or dialect.is_disconnect(orig, raw, cursor)
     if lost and not connection.invalidated:
         connection.invalidate(error)
-    return _wrapped(dialect, statement, params, error, lost)
+    return _wrapped(connection.engine, statement, params, error, lost)
 
 
 def _wrapped(
-    dialect: sa.Dialect, statement: str | None, params: Any, error: Exception, lost: bool
+    engine: sa.Engine, statement: str | None, params: Any, error: Exception, lost: bool
 ) -> exc.DBAPIError:
+    """As SQLAlchemy wraps a driver's error (its message shows the parameters unless the
+    engine's ``hide_parameters``)."""
     wrapped = exc.DBAPIError.instance(
         statement,
         params,
         error,
-        dialect.loaded_dbapi.Error,
+        engine.dialect.loaded_dbapi.Error,
+        hide_parameters=engine.hide_parameters,
         connection_invalidated=lost,
-        dialect=dialect,
+        dialect=engine.dialect,
     )
     assert isinstance(wrapped, exc.DBAPIError)  # the driver's errors are DBAPI errors
     return wrapped
