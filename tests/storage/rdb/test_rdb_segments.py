@@ -341,6 +341,22 @@ def test_a_large_snapshot_is_split_into_segments_of_bounded_size(
     storage.close()
 
 
+def test_a_segment_with_a_large_meta_is_written(url: str) -> None:
+    """A segment's ``meta`` holds its distributions' JSON: several large categorical ones
+    (each within the 64 KB of a MySQL TEXT column, together beyond it) are written and read
+    back."""
+    storage = RDBStorage(url, snapshot_threshold=0)
+    study_id = storage.create_new_study(MIN, "large-meta")
+    trial_id = storage.create_new_trial(study_id)
+    for k in range(5):
+        choices = [f"choice-{k}-{i:05d}" for i in range(1500)]
+        storage.set_trial_param(trial_id, f"c{k}", 7.0, CategoricalDistribution(choices))
+    storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [1.0])
+    assert storage.write_snapshot(study_id) == 1
+    _assert_reads_agree(url, [study_id], through_segments=True)
+    storage.close()
+
+
 def test_a_storage_writes_segments_in_the_background_past_its_threshold(url: str) -> None:
     """A storage object that has read ``snapshot_threshold`` finished trials of a study as
     rows writes a segment of them in a background thread."""

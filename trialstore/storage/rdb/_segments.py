@@ -97,7 +97,7 @@ SELECT_WITH_DATA = sa.select(*_META_COLUMNS, _s.data).where(_LIVE)
 #: ``SELECT_WITH_DATA`` for psycopg (3), whose binary results carry ``bytea`` as it is: in
 #: text, as hexadecimal digits, it costs twice the bytes and a parse.
 PG_SELECT_WITH_DATA = (
-    f"SELECT segment_id, first_trial_id, last_trial_id, n_trials, meta, data "
+    "SELECT segment_id, first_trial_id, last_trial_id, n_trials, meta, data "
     f"FROM {SEGMENTS_TABLE} AS s WHERE study_id = %(study_id)s AND EXISTS "
     "(SELECT 1 FROM trials AS t WHERE t.trial_id = s.last_trial_id "
     "AND t.study_id = s.study_id)"

@@ -292,7 +292,9 @@ trial_segments = sa.Table(
     sa.Column("first_trial_id", sa.Integer, nullable=False),
     sa.Column("last_trial_id", sa.Integer, nullable=False),
     sa.Column("n_trials", sa.Integer, nullable=False),
-    sa.Column("meta", sa.Text, nullable=False),
+    sa.Column(
+        "meta", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False
+    ),
     sa.Column(
         "data",
         sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"),
