@@ -56,7 +56,8 @@ def scope_after_read(
         return None
     unfinished = {t for t in scope.unfinished if t <= cursor and t not in listed}
     floor = max(scope.floor, max((t._trial_id for t in trials), default=-1))
-    return NameScope(floor, frozenset(unfinished), _with_carriers(scope.first, trials, unfinished))
+    first = _with_carriers(scope.first, trials, unfinished)  # adds to unfinished
+    return NameScope(floor, frozenset(unfinished), first)
 
 
 def _with_carriers(
