@@ -6,6 +6,7 @@ walk of the whole study."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
@@ -19,10 +20,10 @@ from trialstore.distributions import (
     FloatDistribution,
     json_to_distribution,
 )
-from trialstore.storage.rdb import RDBStorage, _cache, _dml
+from trialstore.storage.rdb import RDBStorage, _cache, _dml, _names
 from trialstore.storage.rdb._tables import trial_params, trials
 from trialstore.study import StudyDirection
-from trialstore.trial import TrialState
+from trialstore.trial import FrozenTrial, TrialState
 
 
 @pytest.fixture(params=DIALECTS)
@@ -179,3 +180,53 @@ def test_without_the_table_of_deletions(tmp_path: Any) -> None:
             params = {"study_id": study_id, "name": "a", "floor": floor, "ids": ids}
             assert connection.execute(statement, params).all()[0][0] == expected
     engine.dispose()
+
+
+def _frozen(trial_id: int, state: TrialState, params: dict[str, float]) -> FrozenTrial:
+    finished = state.is_finished()
+    now = datetime.datetime(2026, 1, 1)
+    return FrozenTrial(
+        number=trial_id,
+        state=state,
+        value=0.0 if state == TrialState.COMPLETE else None,
+        datetime_start=None if state == TrialState.WAITING else now,
+        datetime_complete=now if finished else None,
+        params={name: 0.0 for name in params},
+        distributions={name: _dist(high) for name, high in params.items()},
+        user_attrs={},
+        system_attrs={},
+        intermediate_values={},
+        trial_id=trial_id,
+    )
+
+
+def test_reads_in_any_order_leave_the_same_scope() -> None:
+    """A read's trials need not come by id (a first read may join trials from several
+    sources): the lowest carriers, the unfinished ids and the floor are the same."""
+    done, running = TrialState.COMPLETE, TrialState.RUNNING
+    read = [
+        _frozen(0, done, {"a": 1}),
+        _frozen(1, running, {"b": 1}),
+        _frozen(2, done, {"a": 2, "b": 2}),
+        _frozen(3, done, {"b": 3, "c": 3}),
+        _frozen(4, TrialState.WAITING, {}),
+        _frozen(5, done, {"c": 5, "d": 5}),
+    ]
+    expected = _names.NameScope(
+        5,
+        frozenset({1, 4}),
+        {"a": (0, _dist(1)), "b": (2, _dist(2)), "c": (3, _dist(3)), "d": (5, _dist(5))},
+    )
+    for order in (read, read[::-1], read[3:] + read[:3]):
+        assert _names.scope_after_read(None, -1, (), order) == expected
+        assert _names.first_distributions(order, [4]) == {
+            "a": _dist(1),
+            "b": _dist(1),
+            "c": _dist(3),
+        }
+    again = _names.scope_after_read(expected, 5, {1, 4}, [_frozen(1, done, {"b": 9, "e": 9})])
+    assert again == _names.NameScope(
+        5, frozenset(), {**expected.first, "b": (1, _dist(9)), "e": (1, _dist(9))}
+    )
+    assert _names.scope_after_read(expected, 6, {1, 4}, []) is None  # trial 6 unread
+    assert _names.scope_after_read(None, 0, (), read) is None  # trial 0 unread

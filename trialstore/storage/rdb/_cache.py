@@ -146,10 +146,11 @@ class StudyCache(TrialCache):
 
     def _fetch_and_learn(self, study_id: int, view: StudyTrials) -> Fetched:
         """:meth:`_fetch`, then what the read tells beyond the trials: of the study's
-        parameter names (see :meth:`name_scope`), and, when it read every live trial, where
-        the stale checks start and (with every deletion read too) the distributions the study
-        stored first. The caller holds the study's lock: reads of a study are noted one at a
-        time, in order."""
+        parameter names (see :meth:`name_scope`), where the stale checks start if none was
+        noted yet (of the trials up to the scope's floor, only its unfinished ones may be
+        RUNNING: a deleted trial never is, deleting fails it), and, from a first read of
+        every live trial and deletion, the distributions the study stored first. The caller
+        holds the study's lock: reads of a study are noted one at a time, in order."""
         cursor, listed = view.cursor(), frozenset(view.unfinished)
         fresh = cursor < 0 and view.deletions_seen < 0
         # The method: TrialCache keeps this function as the instance attribute ``_fetch``.
@@ -160,8 +161,8 @@ class StudyCache(TrialCache):
             scope = scope_after_read(scope, cursor, listed, trials)
             if scope is not None:
                 self._name_scopes[study_id] = scope
-        if cursor < 0:
-            self._seed_stale_check(study_id, trials)
+                if study_id not in self._stale_checks:
+                    self._stale_checks[study_id] = _probe_pair(scope.floor, scope.unfinished)
         if fresh:
             for name, dist in first_distributions(trials, fetched.deleted_numbers).items():
                 self.remember_distribution(study_id, name, dist)
@@ -317,7 +318,7 @@ class StudyCache(TrialCache):
     def note_stale_check(self, study_id: int, floor: int, seen: list[tuple[int, str]]) -> None:
         """Record what a stale check from ``floor`` saw (each trial's id and state): the
         RUNNING and WAITING trials (a WAITING one may run later) are asked about again, and
-        the next check starts above the highest trial seen.
+        the next check starts above the highest trial seen (or ``floor``, if higher).
 
         Notes may come in any order from concurrent checks, and each leaves a true pair, as
         with :meth:`note_probe`: a trial never returns from a finished state, and a new trial
@@ -326,18 +327,6 @@ class StudyCache(TrialCache):
         floor = max([floor, *(tid for tid, _ in seen)])  # listed ids may all be below
         with self._dicts_lock():
             self._stale_checks[study_id] = _probe_pair(floor, unfinished)
-
-    def _seed_stale_check(self, study_id: int, trials: list[FrozenTrial]) -> None:
-        """Start the study's stale checks from a read of all its live trials, unless a check
-        was noted already, as :meth:`_seed_probe` does for the WAITING probes (a deleted trial
-        is never RUNNING: deleting fails it)."""
-        if not trials:
-            return
-        unfinished = frozenset(t._trial_id for t in trials if not t.state.is_finished())
-        top = max(t._trial_id for t in trials)
-        with self._dicts_lock():
-            if study_id not in self._stale_checks:
-                self._stale_checks[study_id] = _probe_pair(top, unfinished)
 
 
 def _probe_pair(floor: int, waiting: frozenset[int]) -> tuple[int, frozenset[int]]:

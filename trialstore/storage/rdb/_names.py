@@ -24,9 +24,10 @@ Carriers = dict[str, tuple[int, BaseDistribution]]
 
 class NameScope(NamedTuple):
     """Of the study's trials at or below ``floor``, every one not in ``unfinished`` was
-    finished when read, and ``first`` holds, for each name such trials carry, the lowest of
-    them carrying it (more entries, of higher trials, are harmless: each is a trial that
-    carries the name). Never changed once made (a read makes a new one)."""
+    finished when read or is deleted (reads leave deleted trials out), and ``first`` holds,
+    for each name the finished ones carry, the lowest of them carrying it (more entries, of
+    higher trials, are harmless: each is a trial that carries the name). Never changed once
+    made (a read makes a new one)."""
 
     floor: int
     unfinished: frozenset[int]
@@ -44,10 +45,10 @@ def scope_after_read(
     ``scope`` (None: none yet): it skipped trials above the scope's floor, or, with no scope
     yet, some trials at all (``cursor`` >= 0).
 
-    The new floor is the highest trial read: every trial up to it was there when the read
-    did (trial ids grow in the order trials are created, as for ``StudyCache.note_probe``),
-    and each one the read left out is deleted. Trials unfinished before and not read again
-    stay unfinished in the scope."""
+    The new floor is the highest trial read (or the old floor): every trial up to it was
+    there when the read did (trial ids grow in the order trials are created, as for
+    ``StudyCache.note_probe``), and each one the read left out is deleted. Trials unfinished
+    before and not read again stay unfinished in the scope."""
     if scope is None:
         if cursor >= 0:
             return None
@@ -56,7 +57,8 @@ def scope_after_read(
         return None
     unfinished = {t for t in scope.unfinished if t <= cursor and t not in listed}
     floor = max(scope.floor, max((t._trial_id for t in trials), default=-1))
-    return NameScope(floor, frozenset(unfinished), _with_carriers(scope.first, trials, unfinished))
+    first = _with_carriers(scope.first, trials, unfinished)  # adds to unfinished
+    return NameScope(floor, frozenset(unfinished), first)
 
 
 def _with_carriers(
