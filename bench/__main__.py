@@ -10,7 +10,7 @@ measurement runs in a fresh process; backends whose module or server is missing 
 with the reason.
 
 ``--limit`` measures against the database instead of Optuna: the server's one-row INSERT
-commits/s from one connection, divided by the commits a trial needs (7 by default, 3 with
+commits/s from one connection, divided by the commits a trial needs (7 by default, 2 with
 ``at_tell``), is the bound; (a) runs in both modes and prints its share of that bound.
 """
 

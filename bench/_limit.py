@@ -15,9 +15,10 @@ from typing import Any
 __all__ = ["COMMITS_PER_TRIAL", "commit_bound", "server_commits"]
 
 #: Commits one trial of the bench objective (5 float parameters) needs, by ``param_writes``:
-#: the create, one per parameter and the final state; with ``at_tell`` the create, the
-#: parameters in one batch with the final state, and the claim's read.
-COMMITS_PER_TRIAL = {"immediate": 7, "at_tell": 3}
+#: the create, one per parameter and the final state; with ``at_tell`` the create, and the
+#: parameters in one batch with the final state (see docs/performance.md, "Round trips per
+#: trial").
+COMMITS_PER_TRIAL = {"immediate": 7, "at_tell": 2}
 
 
 def commit_bound(url: str, n_commits: int = 3000) -> float:

@@ -22,15 +22,20 @@ from trialstore._core._create import create_trial, new_running_trial
 from trialstore._core._direction import StudyDirection
 from trialstore._core._frozen_study import FrozenStudy
 from trialstore._core._frozen_trial import FrozenTrial
+from trialstore._core._intern import DistributionsInterner, compact_trial
 from trialstore._core._state import TrialState
 from trialstore._core._study_info import BaseStudyInfo
+from trialstore._core._trial_source import TrialSource
 
 __all__ = [
     "BaseStudyInfo",
+    "DistributionsInterner",
     "FrozenStudy",
     "FrozenTrial",
     "StudyDirection",
+    "TrialSource",
     "TrialState",
+    "compact_trial",
     "constraint_attr",
     "constraints_from_system_attrs",
     "copy_trial",

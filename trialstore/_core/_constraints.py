@@ -80,7 +80,7 @@ def constraints_from_system_attrs(system_attrs: dict[str, Any]) -> dict[str, flo
 
 def is_feasible(trial: FrozenTrial) -> bool:
     """Return whether every constraint value of ``trial`` is ``<= 0`` (True without any)."""
-    system_attrs = trial.system_attrs
+    system_attrs = trial._system_attrs  # not trial.system_attrs: it would make an empty dict
     if not any(attr.startswith(CONSTRAINT_LIST_KEY) for attr in system_attrs):
         return True
     return all(value <= 0.0 for value in constraints_from_system_attrs(system_attrs).values())

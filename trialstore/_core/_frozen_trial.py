@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from trialstore._core._constraints import (
@@ -13,6 +13,7 @@ from trialstore._core._constraints import (
     warn_constraint_already_set,
 )
 from trialstore._core._state import TrialState
+from trialstore._core._trial_source import TrialSource
 from trialstore.distributions import (
     BaseDistribution,
     CategoricalChoiceType,
@@ -22,6 +23,22 @@ from trialstore.distributions import (
 )
 
 __all__ = ["FrozenTrial"]
+
+#: The keys of the state a FrozenTrial pickles as (those of its ``__dict__`` in earlier
+#: versions, so pickles are read both ways), in the order :meth:`FrozenTrial._fields` gives.
+_STATE_KEYS = (
+    "_number",
+    "state",
+    "_values",
+    "_datetime_start",
+    "datetime_complete",
+    "_params",
+    "_distributions",
+    "_user_attrs",
+    "_system_attrs",
+    "intermediate_values",
+    "_trial_id",
+)
 
 
 class FrozenTrial:
@@ -34,7 +51,59 @@ class FrozenTrial:
     ``params`` holds external values (what ``suggest_*`` returned) and ``distributions`` the
     distribution of each; both keep insertion order. Exactly one of ``value`` and ``values``
     may be given.
+
+    Sharing and compact trials (what storages do with the trials they hold):
+
+    * Trials a storage returns with ``deepcopy=False`` are its own: they, and the containers
+      they hold, may be shared with the storage's state and with other trials (trials with
+      equal distributions typically share one ``distributions`` dict). They must not be
+      mutated: a change could show in other trials and in what the storage returns or
+      writes later. Trials returned with ``deepcopy=True`` (and ``get_trial``) own every
+      container they hold: mutating one changes nothing else.
+    * A storage may build finished trials *compact*: parameters and intermediate values are
+      decoded from a shared, immutable :class:`~trialstore._core.TrialSource` when first
+      read, and empty attribute dicts are created when first read. This is invisible
+      through the API: a field read twice returns the same dict (which the trial then keeps),
+      equality, hashing, ``repr``, pickling and copying see the decoded values, and a compact
+      trial equals the eagerly built one. ``copy.deepcopy`` and unpickling give a trial that
+      is not compact; a storage's ``deepcopy=True`` copy may stay compact, sharing nothing
+      but the immutable source. Threads may read a shared trial at once (two first reads of
+      one field may each decode a dict: both are equal, and the trial keeps one).
+    * Instances have ``__slots__`` (no ``__dict__``); a subclass may add attributes (its
+      instances get a ``__dict__``, which equality, pickling and copying include).
     """
+
+    __slots__ = (
+        "_datetime_start",
+        "_distributions",
+        "_iv_dict",
+        "_number",
+        "_param_dict",
+        "_source",
+        "_system_dict",
+        "_trial_id",
+        "_user_dict",
+        "_values",
+        "datetime_complete",
+        "state",
+    )
+
+    _number: int
+    state: TrialState
+    _values: list[float] | None
+    _datetime_start: datetime.datetime | None
+    datetime_complete: datetime.datetime | None
+    #: None: not decoded yet (from ``_source``; a trial without one has none).
+    _param_dict: dict[str, Any] | None
+    _distributions: dict[str, BaseDistribution]
+    #: None: none, and no dict made yet.
+    _user_dict: dict[str, Any] | None
+    _system_dict: dict[str, Any] | None
+    #: None: not decoded yet (from ``_source``; a trial without one has none).
+    _iv_dict: dict[int, float] | None
+    _trial_id: int
+    #: Decodes the params and intermediate values not decoded yet (None: eager trial).
+    _source: TrialSource | None
 
     def __init__(
         self,
@@ -56,7 +125,6 @@ class FrozenTrial:
             raise ValueError("FrozenTrial: give at most one of value and values.")
         self._number = number
         self.state = state
-        self._values: list[float] | None
         if value is not None:
             self._values = [value]
         elif values is not None:
@@ -65,19 +133,154 @@ class FrozenTrial:
             self._values = None
         self._datetime_start = datetime_start
         self.datetime_complete = datetime_complete
-        self._params = params
+        self._param_dict = params
         self._distributions = distributions
-        self._user_attrs = user_attrs
-        self._system_attrs = system_attrs
-        self.intermediate_values = intermediate_values
+        self._user_dict = user_attrs
+        self._system_dict = system_attrs
+        self._iv_dict = intermediate_values
         self._trial_id = trial_id
+        self._source = None
+
+    @classmethod
+    def _compact(
+        cls,
+        number: int,
+        state: TrialState,
+        values: list[float] | None,
+        datetime_start: datetime.datetime | None,
+        datetime_complete: datetime.datetime | None,
+        distributions: dict[str, BaseDistribution],
+        trial_id: int,
+        source: TrialSource | None,
+        *,
+        params: dict[str, Any] | None = None,
+        user_attrs: dict[str, Any] | None = None,
+        system_attrs: dict[str, Any] | None = None,
+        intermediate_values: dict[int, float] | None = None,
+    ) -> FrozenTrial:
+        """Return a trial holding the given objects as they are (nothing is copied or
+        checked), for storage readers. A dict given as None is decoded from ``source`` when
+        first read (params, intermediate values; without a source: empty) or made empty
+        (attributes)."""
+        trial = cls.__new__(cls)
+        trial._number = number
+        trial.state = state
+        trial._values = values
+        trial._datetime_start = datetime_start
+        trial.datetime_complete = datetime_complete
+        trial._param_dict = params
+        trial._distributions = distributions
+        trial._user_dict = user_attrs
+        trial._system_dict = system_attrs
+        trial._iv_dict = intermediate_values
+        trial._trial_id = trial_id
+        trial._source = source
+        return trial
+
+    @classmethod
+    def _compact_many(
+        cls,
+        numbers: Iterable[int],
+        states: Iterable[TrialState],
+        values: Iterable[list[float] | None],
+        datetimes_start: Iterable[datetime.datetime | None],
+        datetimes_complete: Iterable[datetime.datetime | None],
+        distributions: Iterable[dict[str, BaseDistribution]],
+        trial_ids: Iterable[int],
+        source: TrialSource,
+    ) -> list[FrozenTrial]:
+        """Return :meth:`_compact` trials of the given fields (one trial per item of each
+        iterable) with ``source``, no dicts given: what a storage reader builds for many
+        finished trials at once (one loop, no call per trial)."""
+        new = object.__new__
+        trials: list[FrozenTrial] = []
+        append = trials.append
+        for number, state, vals, start, complete, dists, trial_id in zip(
+            numbers,
+            states,
+            values,
+            datetimes_start,
+            datetimes_complete,
+            distributions,
+            trial_ids,
+            strict=True,
+        ):
+            trial = new(cls)
+            trial._number = number
+            trial.state = state
+            trial._values = vals
+            trial._datetime_start = start
+            trial.datetime_complete = complete
+            trial._param_dict = None
+            trial._distributions = dists
+            trial._user_dict = None
+            trial._system_dict = None
+            trial._iv_dict = None
+            trial._trial_id = trial_id
+            trial._source = source
+            append(trial)
+        return trials
+
+    def _shallow_copy(self) -> FrozenTrial:
+        """Return a new trial holding the same objects (containers and source included)."""
+        new = object.__new__(type(self))
+        new._number = self._number
+        new.state = self.state
+        new._values = self._values
+        new._datetime_start = self._datetime_start
+        new.datetime_complete = self.datetime_complete
+        new._param_dict = self._param_dict
+        new._distributions = self._distributions
+        new._user_dict = self._user_dict
+        new._system_dict = self._system_dict
+        new._iv_dict = self._iv_dict
+        new._trial_id = self._trial_id
+        new._source = self._source
+        extra = getattr(self, "__dict__", None)
+        if extra:
+            new.__dict__.update(extra)
+        return new
+
+    def _fields(self) -> tuple[Any, ...]:
+        """The fields, in the order of ``_STATE_KEYS`` (dicts not decoded yet are decoded
+        into new dicts, which the trial does not keep)."""
+        return (
+            self._number,
+            self.state,
+            self._values,
+            self._datetime_start,
+            self.datetime_complete,
+            self._params,
+            self._distributions,
+            self._user_attrs,
+            self._system_attrs,
+            self._intermediate_values,
+            self._trial_id,
+        )
+
+    # -- pickling (also what copy.copy and copy.deepcopy use) -------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(zip(_STATE_KEYS, self._fields(), strict=True))
+        extra = getattr(self, "__dict__", None)
+        if extra:
+            state.update(extra)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._source = None
+        self._param_dict = self._iv_dict = self._user_dict = self._system_dict = None
+        for key, value in state.items():
+            setattr(self, key, value)
 
     # -- comparison -----------------------------------------------------------------------
 
     def __eq__(self, other: Any) -> bool:
         if not isinstance(other, FrozenTrial):
             return NotImplemented
-        return self.__dict__ == other.__dict__
+        return self._fields() == other._fields() and getattr(self, "__dict__", {}) == getattr(
+            other, "__dict__", {}
+        )
 
     def __lt__(self, other: Any) -> bool:
         if not isinstance(other, FrozenTrial):
@@ -99,7 +302,7 @@ class FrozenTrial:
             f"datetime_complete={self.datetime_complete!r}, params={self._params!r}, "
             f"distributions={self._distributions!r}, user_attrs={self._user_attrs!r}, "
             f"system_attrs={self._system_attrs!r}, "
-            f"intermediate_values={self.intermediate_values!r}, trial_id={self._trial_id!r})"
+            f"intermediate_values={self._intermediate_values!r}, trial_id={self._trial_id!r})"
         )
 
     # -- the Trial-like reading interface --------------------------------------------------
@@ -131,7 +334,7 @@ class FrozenTrial:
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Set ``key`` in this snapshot's user attributes (not in any storage)."""
-        self._user_attrs[key] = value
+        self.user_attrs[key] = value
 
     def set_constraint(self, key: str, value: float) -> None:
         """Set constraint ``key`` in this snapshot's system attributes (not in any storage;
@@ -142,18 +345,20 @@ class FrozenTrial:
             TypeError: ``value`` does not convert to a float.
         """
         attr, number = constraint_attr(key, value)
-        if attr in self._system_attrs:
+        system_attrs = self.system_attrs
+        if attr in system_attrs:
             warn_constraint_already_set(key)
             return
-        self._system_attrs[attr] = number
+        system_attrs[attr] = number
 
     def _suggest(self, name: str, distribution: BaseDistribution) -> Any:
-        if name not in self._params:
+        params = self._params
+        if name not in params:
             raise ValueError(
                 f"The value of the parameter '{name}' is not found. Please set it at the "
                 "construction of the FrozenTrial object."
             )
-        value = self._params[name]
+        value = params[name]
         if not distribution._contains(distribution.to_internal_repr(value)):
             raise ValueError(f"The value {value!r} of the parameter '{name}' is out of range.")
         return value
@@ -184,12 +389,13 @@ class FrozenTrial:
 
     def _validate_params(self) -> None:
         """Check params and distributions have the same names and each value is in range."""
-        if set(self._params) != set(self._distributions):
+        params = self._params
+        if set(params) != set(self._distributions):
             raise ValueError(
                 "params and distributions must have the same keys, got "
-                f"{sorted(self._params)} and {sorted(self._distributions)}."
+                f"{sorted(params)} and {sorted(self._distributions)}."
             )
-        for name, param in self._params.items():
+        for name, param in params.items():
             dist = self._distributions[name]
             if not dist._contains(dist.to_internal_repr(param)):
                 raise ValueError(f"param {name!r}: {param!r} is not in {dist!r}.")
@@ -245,11 +451,14 @@ class FrozenTrial:
     @property
     def params(self) -> dict[str, Any]:
         """Parameter values in their external representation, in insertion order."""
-        return self._params
+        params = self._param_dict
+        if params is None:
+            params = self._param_dict = self._params
+        return params
 
     @params.setter
     def params(self, params: dict[str, Any]) -> None:
-        self._params = params
+        self._param_dict = params
 
     @property
     def distributions(self) -> dict[str, BaseDistribution]:
@@ -263,20 +472,80 @@ class FrozenTrial:
     @property
     def user_attrs(self) -> dict[str, Any]:
         """User attributes (JSON values)."""
-        return self._user_attrs
+        attrs = self._user_dict
+        if attrs is None:
+            attrs = self._user_dict = {}
+        return attrs
 
     @user_attrs.setter
     def user_attrs(self, value: dict[str, Any]) -> None:
-        self._user_attrs = value
+        self._user_dict = value
 
     @property
     def system_attrs(self) -> dict[str, Any]:
         """System attributes (JSON values), used by the library itself."""
-        return self._system_attrs
+        attrs = self._system_dict
+        if attrs is None:
+            attrs = self._system_dict = {}
+        return attrs
 
     @system_attrs.setter
     def system_attrs(self, value: dict[str, Any]) -> None:
-        self._system_attrs = value
+        self._system_dict = value
+
+    @property
+    def intermediate_values(self) -> dict[int, float]:
+        """Intermediate values by step."""
+        ivs = self._iv_dict
+        if ivs is None:
+            ivs = self._iv_dict = self._intermediate_values
+        return ivs
+
+    @intermediate_values.setter
+    def intermediate_values(self, value: dict[int, float]) -> None:
+        self._iv_dict = value
+
+    # Reads for library code that does not mutate what it reads: the trial's dict, or (not
+    # decoded or made yet) a new one the trial does not keep, so that reading every trial
+    # of a study leaves compact trials compact.
+
+    @property
+    def _params(self) -> dict[str, Any]:
+        params = self._param_dict
+        if params is not None:
+            return params
+        source = self._source
+        return {} if source is None else source.params_of(self._trial_id)
+
+    @_params.setter
+    def _params(self, params: dict[str, Any]) -> None:
+        self._param_dict = params
+
+    @property
+    def _intermediate_values(self) -> dict[int, float]:
+        ivs = self._iv_dict
+        if ivs is not None:
+            return ivs
+        source = self._source
+        return {} if source is None else source.intermediate_values_of(self._trial_id)
+
+    @property
+    def _user_attrs(self) -> dict[str, Any]:
+        attrs = self._user_dict
+        return {} if attrs is None else attrs
+
+    @_user_attrs.setter
+    def _user_attrs(self, value: dict[str, Any]) -> None:
+        self._user_dict = value
+
+    @property
+    def _system_attrs(self) -> dict[str, Any]:
+        attrs = self._system_dict
+        return {} if attrs is None else attrs
+
+    @_system_attrs.setter
+    def _system_attrs(self, value: dict[str, Any]) -> None:
+        self._system_dict = value
 
     @property
     def constraints(self) -> dict[str, float]:
@@ -289,9 +558,8 @@ class FrozenTrial:
     @property
     def last_step(self) -> int | None:
         """The largest step with an intermediate value, or None."""
-        if not self.intermediate_values:
-            return None
-        return max(self.intermediate_values)
+        ivs = self._intermediate_values
+        return max(ivs) if ivs else None
 
     @property
     def duration(self) -> datetime.timedelta | None:

@@ -22,12 +22,13 @@ import datetime
 import json
 import sys
 from array import array
-from collections.abc import Callable, Sequence
-from itertools import islice
+from collections.abc import Callable, Iterable, Sequence
+from itertools import islice, repeat
 from typing import Any
 
 from trialstore._core import FrozenTrial, TrialState
 from trialstore.distributions import BaseDistribution, FloatDistribution
+from trialstore.storage._chunk_source import ChunkSource, Dset
 
 __all__ = [
     "FLOAT_COLUMNS",
@@ -91,7 +92,7 @@ def encode_chunk(
         else:
             nvals.append(len(values))
             vals.extend(values)
-        ivs = trial.intermediate_values
+        ivs = trial._intermediate_values
         nivs.append(len(ivs))
         ivsteps.extend(ivs)
         ivvals.extend(ivs.values())
@@ -152,13 +153,10 @@ def array_of_ints(data: bytes | memoryview) -> list[int]:
     return _unpack("q", data)
 
 
-_Dset = tuple[tuple[str, ...], dict[str, BaseDistribution], tuple[BaseDistribution, ...] | None]
-
-
-def dset_info(dsets: list[dict[str, BaseDistribution]]) -> list[_Dset]:
+def dset_info(dsets: list[dict[str, BaseDistribution]]) -> list[Dset]:
     """Per distribution set: its names, the shared dict, and its distributions when some of
     them are not floats (None: every parameter is its internal float)."""
-    out = []
+    out: list[Dset] = []
     for dset in dsets:
         floats = all(type(d) is FloatDistribution for d in dset.values())
         out.append((tuple(dset), dset, None if floats else tuple(dset.values())))
@@ -198,32 +196,27 @@ def _values(columns: dict[str, memoryview], nvals: Sequence[int]) -> list[Any]:
     return values
 
 
-def _params(columns: dict[str, memoryview], infos: list[_Dset]) -> list[dict[str, Any]]:
-    """Each trial's parameters (external values) by the distribution set of its row."""
-    params: list[Any] = _groups(
-        _unpack("d", columns["param"]), [len(info[0]) for info in infos], tuple
-    )
-    for i, (info, group) in enumerate(zip(infos, params, strict=True)):
-        names, _, converters = info
-        if converters is None:
-            params[i] = dict(zip(names, group, strict=True))
-        else:
-            params[i] = {
-                name: dist.to_external_repr(inner)
-                for name, dist, inner in zip(names, converters, group, strict=True)
-            }
-    return params
+def build_chunk(
+    columns: dict[str, memoryview], dsets: list[Dset], id_by_number: Sequence[int] | None = None
+) -> list[FrozenTrial]:
+    """Return the trials of a chunk, compact: their parameters and intermediate values stay
+    in a :class:`ChunkSource` over the chunk's columns (copied) until first read.
 
-
-def build_chunk(columns: dict[str, memoryview], dsets: list[_Dset]) -> list[FrozenTrial]:
-    """Return the trials of a chunk.
+    ``id_by_number``, when given, is the study's trial ids by number, as placed from this
+    chunk's ``id`` and ``number`` columns: the trials then share those id objects (an int
+    less per trial).
 
     Raises:
         ValueError, TypeError, IndexError, KeyError: the columns do not fit together.
     """
-    ids = _unpack("q", columns["id"])
-    n = len(ids)
     numbers = _unpack("q", columns["number"])
+    if id_by_number is None:
+        ids = _unpack("q", columns["id"])
+    else:
+        if numbers and min(numbers) < 0:
+            raise IndexError("a negative index")
+        ids = [id_by_number[number] for number in numbers]
+    n = len(ids)
     states = _unpack("q", columns["state"])
     dset_ids = _unpack("q", columns["dset"])
     nvals = _unpack("q", columns["nval"])
@@ -234,59 +227,40 @@ def build_chunk(columns: dict[str, memoryview], dsets: list[_Dset]) -> list[Froz
         len(numbers) == len(states) == len(dset_ids) == len(nvals) == len(nivs) == n
         and len(times) == 2 * n
         and len(attrs) == n
+        and len(columns["id"]) == 8 * n
     ):
         raise ValueError("columns of different lengths")
-    if n and (min(states) < 0 or min(dset_ids) < 0):
+    if n and (min(states) < 0 or min(dset_ids) < 0 or min(nivs) < 0):
         raise IndexError("a negative index")
     state_of = [_STATES[st] for st in states]
-    infos = [dsets[ds] for ds in dset_ids]
-
+    source = ChunkSource(
+        ids,
+        dset_ids,
+        dsets,
+        nivs,
+        bytes(columns["param"]),
+        bytes(columns["ivstep"]),
+        bytes(columns["ivval"]),
+    )
     values = _values(columns, nvals)
-    params = _params(columns, infos)
-    steps = _groups(_unpack("q", columns["ivstep"]), nivs, tuple)
-    ivs = _groups(_unpack("d", columns["ivval"]), nivs, tuple)
-    intermediate = [dict(zip(s, v, strict=True)) for s, v in zip(steps, ivs, strict=True)]
     fromiso = datetime.datetime.fromisoformat
     if None in times:
         dates = [None if t is None else fromiso(t) for t in times]
     else:
         dates = list(map(fromiso, times))
-
-    for i, attr in enumerate(attrs):
+    del times
+    distributions: Iterable[dict[str, BaseDistribution]]
+    if n and dset_ids.count(dset_ids[0]) == n:
+        distributions = repeat(dsets[dset_ids[0]][1], n)
+    else:
+        distributions = [dsets[ds][1] for ds in dset_ids]
+    trials = FrozenTrial._compact_many(
+        numbers, state_of, values, dates[0::2], dates[1::2], distributions, ids, source
+    )
+    for trial, attr in zip(trials, attrs, strict=True):
         if attr:  # rare: attributes, or parameters kept as they were
-            own = attr[2]
-            if own:
-                params[i] = own
-    new = object.__new__
-    out = []
-    for trial_id, number, state, value, start, complete, param, info, ivs, attr in zip(
-        ids,
-        numbers,
-        state_of,
-        values,
-        dates[0::2],
-        dates[1::2],
-        params,
-        infos,
-        intermediate,
-        attrs,
-        strict=True,
-    ):
-        trial = new(FrozenTrial)
-        trial._number = number
-        trial.state = state
-        trial._values = value
-        trial._datetime_start = start
-        trial.datetime_complete = complete
-        trial._params = param
-        trial._distributions = info[1]
-        if attr:
-            trial._user_attrs = attr[0]
-            trial._system_attrs = attr[1]
-        else:
-            trial._user_attrs = {}
-            trial._system_attrs = {}
-        trial.intermediate_values = ivs
-        trial._trial_id = trial_id
-        out.append(trial)
-    return out
+            trial._user_dict = attr[0] or None
+            trial._system_dict = attr[1] or None
+            if isinstance(attr[2], dict):  # 0: decoded from the columns
+                trial._param_dict = attr[2]
+    return trials

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trialstore._core import (
+    DistributionsInterner,
     FrozenStudy,
     FrozenTrial,
     StudyDirection,
     TrialState,
+    compact_trial,
     copy_trial,
     new_running_trial,
 )
@@ -78,6 +80,8 @@ class InMemoryStorage(BaseStorage):
         self._trials: dict[int, FrozenTrial] = {}
         self._trial_study: dict[int, int] = {}
         self._heartbeats: dict[int, float] = {}
+        #: Finished trials with equal distributions share one dict (they are never mutated).
+        self._distributions = DistributionsInterner()
         self._next_study_id = 0
         self._next_trial_id = 0
 
@@ -183,6 +187,8 @@ class InMemoryStorage(BaseStorage):
             self._next_trial_id += 1
             trial.number = len(study.trial_ids)
             trial._trial_id = trial_id
+            if trial.state.is_finished():
+                compact_trial(trial, self._distributions)
             study.trial_ids.append(trial_id)
             self._trials[trial_id] = trial
             self._trial_study[trial_id] = study_id
@@ -275,6 +281,7 @@ class InMemoryStorage(BaseStorage):
             else:
                 updated.datetime_complete = datetime.datetime.now()
                 self._heartbeats.pop(trial_id, None)
+                compact_trial(updated, self._distributions)
             self._trials[trial_id] = updated
             return True
 

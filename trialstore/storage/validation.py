@@ -343,14 +343,15 @@ def _template_params(
 ) -> tuple[dict[str, Any], dict[str, BaseDistribution]]:
     """Return the template's params (external values, as their internal values convert back)
     and distributions, each param checked as by :func:`check_param`."""
-    if set(template.params) != set(template.distributions):
+    given = template._params  # read without making a compact template's dicts
+    if set(given) != set(template.distributions):
         raise ValueError(
             "template_trial.params and template_trial.distributions must have the same keys: "
-            f"{list(template.params)} vs {list(template.distributions)}."
+            f"{list(given)} vs {list(template.distributions)}."
         )
     params: dict[str, Any] = {}
     distributions: dict[str, BaseDistribution] = {}
-    for name, external in template.params.items():
+    for name, external in given.items():
         dist = template.distributions[name]
         if not isinstance(dist, BaseDistribution):
             raise ValueError(f"template_trial.distributions[{name!r}] is not a distribution.")
@@ -386,11 +387,11 @@ def check_template(template: Any) -> FrozenTrial:
     else:
         _, checked_values = check_state_values(TrialState.COMPLETE, values)
     params, distributions = _template_params(template)
-    user_attrs = {k: check_attr(k, v) for k, v in template.user_attrs.items()}
-    system_attrs = {k: check_attr(k, v) for k, v in template.system_attrs.items()}
+    user_attrs = {k: check_attr(k, v) for k, v in template._user_attrs.items()}
+    system_attrs = {k: check_attr(k, v) for k, v in template._system_attrs.items()}
     intermediate_values = dict(
         check_intermediate_value(step, value)
-        for step, value in template.intermediate_values.items()
+        for step, value in template._intermediate_values.items()
     )
     return FrozenTrial(
         number=-1,

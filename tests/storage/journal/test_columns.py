@@ -74,6 +74,7 @@ TRIALS = [
     # Parameters that the internal float does not give back as they are: kept as they are.
     trial(6, params={"n": 3.7}, distributions={"n": INT}),
     trial(7, params={"x": 0.5}, distributions={"x": FLOAT, "y": FLOAT}),
+    trial(8, params={}, distributions={"x": FLOAT}),
 ]
 
 
@@ -111,7 +112,7 @@ def test_trials_are_built_back_exactly() -> None:
     built = build(columns, dsets)
     assert len(built) == len(TRIALS)
     for got, want in zip(built, TRIALS, strict=True):
-        for name in vars(want):
+        for name in want.__getstate__():
             assert same(getattr(got, name), getattr(want, name)), (want.number, name)
         # Types of the values survive too: an int stays an int, None stays None.
         assert [type(v) for v in got.params.values()] == [type(v) for v in want.params.values()]

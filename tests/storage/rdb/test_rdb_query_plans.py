@@ -1,19 +1,21 @@
 """The statements a trial runs on an RDB storage cost the same in a study of any size.
 
 A fresh process reads a study of :data:`N_TRIALS` trials once (that read is the whole study),
-then runs trials in it: claims an enqueued trial, creates others, writes parameters and
-intermediate values, reads the study again while a trial runs (as TPE does), and finishes
-them. Every statement those trials sent is then run again, alone, in a transaction rolled
-back, and its work measured by the database itself: SQLite's virtual machine steps (a
-progress handler), the rows PostgreSQL's plan nodes touched (``EXPLAIN ANALYZE``, sequential
-scans off, as on a table too large for them), MariaDB's row reads (``Handler_read_*``). A
-statement that walks the study's trials (an index range over the whole study, a scan) costs
-at least one unit per trial; one that looks up and ranges over what it needs costs a few
-per row it returns. Each must stay well below the study's size.
+then runs trials in it with heartbeats on: claims an enqueued trial, creates others, checks
+for stale trials, writes parameters (one trial a name new to the study) and intermediate
+values, reads the study again while a trial runs (as TPE does), and finishes them. Every
+statement those trials sent is then run again, alone, in a transaction rolled back, and its
+work measured by the database itself: SQLite's virtual machine steps (a progress handler),
+the rows PostgreSQL's plan nodes touched (``EXPLAIN ANALYZE``, sequential scans off, as on a
+table too large for them), MariaDB's row reads (``Handler_read_*``). A statement that walks
+the study's trials (an index range over the whole study, a scan) costs at least one unit per
+trial; one that looks up and ranges over what it needs costs a few per row it returns. Each
+must stay well below the study's size.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +28,7 @@ from _rdb_helpers import DIALECTS, database_url
 import trialstore
 from trialstore.conformance._base import make_template
 from trialstore.storage.rdb import RDBStorage, _cache, _dml
-from trialstore.storage.rdb._tables import trial_params, trial_values, trials
+from trialstore.storage.rdb._tables import trial_heartbeats, trial_params, trial_values, trials
 from trialstore.study import StudyDirection
 from trialstore.trial import TrialState
 
@@ -55,7 +57,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 
 def _fill(url: str) -> None:
     """Study "other" of :data:`N_OTHER` finished trials, then study "big" of
-    :data:`N_TRIALS`, each with two parameters and a value; one of "big" deleted."""
+    :data:`N_TRIALS`, each with two parameters, a value and a heartbeat; one of "big"
+    deleted."""
     storage = RDBStorage(url)
     study_ids = [storage.create_new_study([StudyDirection.MINIMIZE], n) for n in ("other", "big")]
     storage.close()
@@ -79,6 +82,8 @@ def _fill(url: str) -> None:
                 connection.execute(for_each_trial(trial_params, row))
             row = {"objective": 0, "value": 1.0, "value_type": "FINITE"}
             connection.execute(for_each_trial(trial_values, row))
+            beat = {"heartbeat": datetime.datetime(2020, 1, 1)}
+            connection.execute(for_each_trial(trial_heartbeats, beat))
     if engine.dialect.name == "postgresql":  # the statistics autovacuum would gather
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql("ANALYZE")
@@ -125,6 +130,8 @@ def _capturing(dialect: str) -> Iterator[Captured]:
 def _objective(trial: trialstore.Trial) -> float:
     x = trial.suggest_float("x", 0.0, 1.0)
     y = trial.suggest_float("y", 0.0, 1.0)
+    if trial.number == N_TRIALS + 1:  # a name new to the study
+        y += trial.suggest_float("z", 0.0, 1.0)
     trial.report(x, 0)
     trial.study.get_trials(deepcopy=False)  # an incremental read while the trial runs
     return x + y
@@ -133,7 +140,7 @@ def _objective(trial: trialstore.Trial) -> float:
 def _run_trials(url: str, dialect: str) -> tuple[Captured, _dml.Statements]:
     """What a fresh process's trials in study "big" sent, after its first read; the
     storage's prebuilt statements."""
-    storage = RDBStorage(url)
+    storage = RDBStorage(url, heartbeat_interval=60, grace_period=120)
     sql = storage._sql
     study = trialstore.load_study(
         study_name="big", storage=storage, sampler=trialstore.samplers.RandomSampler(seed=0)
@@ -271,6 +278,8 @@ def test_a_trial_costs_the_same_in_a_study_of_any_size(url: str) -> None:
     )
     assert _ran(captured, *probes)
     assert _ran(captured, sql.read_newer_or_ids)
+    assert _ran(captured, sql.stale)  # the heartbeat check
+    assert _ran(captured, sql.known_distribution)  # the name new to the study
     costs = _costs(url, _replayed(captured))
     over = {" ".join(s.split())[:300]: c for s, c in costs.items() if c >= BUDGET[dialect]}
     assert not over, f"statements costing {BUDGET[dialect]}+ in a study of {N_TRIALS}: {over}"
@@ -341,3 +350,17 @@ def test_a_first_read_starts_the_waiting_probes(
     assert waiting_ids() == waiting[1:]
     reader.close()
     writer.close()
+
+
+def test_a_probe_that_sees_no_new_trial_keeps_its_floor(tmp_path: Any) -> None:
+    """A probe that finds only listed trials (all below its floor) starts the next one from
+    the same floor, not from below it (which would list trials seen finished again)."""
+    storage = RDBStorage(f"sqlite:///{tmp_path / 'x.db'}")
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "s")
+    waiting = storage.create_new_trial(study_id, make_template(TrialState.WAITING))
+    last = storage.create_new_trial(study_id)
+    for _ in range(2):
+        found = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
+        assert [t._trial_id for t in found] == [waiting]
+        assert storage._cache.probe(study_id) == (last, [waiting])
+    storage.close()

@@ -20,7 +20,7 @@ from trialstore.distributions import (
 from trialstore.exceptions import (
     UpdateFinishedTrialError,
 )
-from trialstore.storage.rdb import RDBStorage
+from trialstore.storage.rdb import RDBStorage, _fast_paths
 from trialstore.storage.rdb._dml import MAX_PARAMS_PER_STATEMENT
 from trialstore.storage.rdb._trial_writes import TrialWrites
 from trialstore.study import StudyDirection
@@ -99,6 +99,7 @@ def _transient_error(dialect: str) -> Exception:
         ("postgresql", TrialState.RUNNING),
         ("postgresql", TrialState.PRUNED),  # PostgreSQL finishes in one autocommit statement
         ("mysql", TrialState.RUNNING),
+        ("mysql", TrialState.PRUNED),  # and MariaDB in one compound statement
     ],
 )
 def test_retry_after_a_lost_reply_tells_whose_claim_or_finish_it_was(
@@ -164,17 +165,21 @@ def _check_a_retried_params_and_finish(
     other.close()
 
 
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql"])
 @pytest.mark.parametrize("first_attempt_ran", [True, False])
-def test_postgresql_params_and_finish_is_one_statement_and_retried_safely(
-    request: pytest.FixtureRequest, tmp_path: Path, first_attempt_ran: bool
+def test_params_and_finish_is_one_statement_and_retried_safely(
+    request: pytest.FixtureRequest, tmp_path: Path, dialect: str, first_attempt_ran: bool
 ) -> None:
-    """set_trial_params_and_state_values on PostgreSQL, with names the object knows: one
-    statement. Retried after a transient error, it finds the trial finished and must tell
-    whether its first attempt did it (True) or another process did (UpdateFinishedTrialError,
-    nothing of the batch stored)."""
-    url = database_url(request, "postgresql", tmp_path)
+    """set_trial_params_and_state_values on PostgreSQL and MariaDB, with names the object
+    knows: one statement (MariaDB: a compound one). Retried after a transient error, it finds
+    the trial finished and must tell whether its first attempt did it (True) or another
+    process did (UpdateFinishedTrialError, nothing of the batch stored)."""
+    url = database_url(request, dialect, tmp_path)
     storage = RDBStorage(url)
     other = RDBStorage(url)
+    storage.get_all_studies()  # connected: the engine knows MariaDB from MySQL
+    if dialect == "mysql" and not _fast_paths.mariadb_with_pymysql(storage._engine.dialect):
+        pytest.skip("MySQL finishes in a transaction (see the test below)")
     study_id = storage.create_new_study([StudyDirection.MINIMIZE], "combined")
     dist = FloatDistribution(0, 1)
     storage.set_trial_params(storage.create_new_trial(study_id), {"x": (0.5, dist)})
@@ -196,7 +201,7 @@ def test_postgresql_params_and_finish_is_one_statement_and_retried_safely(
             interfered.append(statement)
             if not first_attempt_ran:
                 other.set_trial_state_values(trial_id, TrialState.COMPLETE, [2.0])
-            raise _transient_error("postgresql")
+            raise _transient_error(dialect)
 
     event = "after_cursor_execute" if first_attempt_ran else "before_cursor_execute"
     sa.event.listen(storage._engine, event, interfere)
@@ -225,14 +230,18 @@ def test_params_and_finish_is_one_transaction_and_retried_safely(
     dialect: str,
     first_attempt_ran: bool,
 ) -> None:
-    """set_trial_params_and_state_values on MySQL and SQLite, with names the object knows:
-    one transaction, one commit. Retried after its commit's reply was lost, it finds the
-    trial finished by itself (True, the batch stored); retried after a conflict, with
-    another process's finish in between, it raises UpdateFinishedTrialError and stores
-    nothing of the batch (the retry tells the two apart by the finish's timestamp)."""
+    """set_trial_params_and_state_values on MySQL (not MariaDB through PyMySQL) and SQLite,
+    with names the object knows: one transaction, one commit. Retried after its commit's
+    reply was lost, it finds the trial finished by itself (True, the batch stored); retried
+    after a conflict, with another process's finish in between, it raises
+    UpdateFinishedTrialError and stores nothing of the batch (the retry tells the two apart
+    by the finish's timestamp)."""
     url = database_url(request, dialect, tmp_path)
     storage = RDBStorage(url)
     other = RDBStorage(url)
+    storage.get_all_studies()  # connected: the engine knows MariaDB from MySQL
+    if _fast_paths.mariadb_with_pymysql(storage._engine.dialect):
+        pytest.skip("MariaDB finishes in one statement (see the test above)")
     study_id = storage.create_new_study([StudyDirection.MINIMIZE], "combined")
     dist = FloatDistribution(0, 1)
     storage.set_trial_params(storage.create_new_trial(study_id), {"x": (0.5, dist)})

@@ -24,7 +24,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from trialstore._core import FrozenTrial, StudyDirection, TrialState
+from trialstore._core import (
+    DistributionsInterner,
+    FrozenTrial,
+    StudyDirection,
+    TrialState,
+    compact_trial,
+)
 from trialstore.distributions import (
     BaseDistribution,
     check_distribution_compatibility,
@@ -96,9 +102,7 @@ class Study:
 
 def _shallow(trial: FrozenTrial) -> FrozenTrial:
     """Return a new FrozenTrial sharing ``trial``'s containers (copy-on-write updates)."""
-    new = object.__new__(FrozenTrial)
-    new.__dict__.update(trial.__dict__)
-    return new
+    return trial._shallow_copy()
 
 
 class ReplayState:
@@ -118,6 +122,9 @@ class ReplayState:
         self.structure: list[tuple[int, int, int]] = []
         self.records_applied = 0
         self._dist_cache: dict[str, BaseDistribution] = {}
+        #: Finished trials with equal distributions share one dict (stored trials are
+        #: copy-on-write: never mutated).
+        self._distributions = DistributionsInterner()
         #: The loaded snapshot's distribution sets, which its segment rows refer to by index.
         self.row_dsets: list[dict[str, BaseDistribution]] = []
         self._dset_info: list[Any] | None = None
@@ -252,7 +259,7 @@ class ReplayState:
                 for chunk in study.chunks:
                     view = memoryview(chunk.data)
                     columns = {name: view[a:b] for name, (a, b) in chunk.columns.items()}
-                    built.extend(build_chunk(columns, self._dset_info))
+                    built.extend(build_chunk(columns, self._dset_info, study.trial_ids))
             except (KeyError, TypeError, ValueError, IndexError, StopIteration) as e:
                 raise StorageInternalError(
                     f"the journal's snapshot holds broken trials of study {study.name!r} "
@@ -379,6 +386,8 @@ class ReplayState:
         )
         for name, dist in distributions.items():
             study.distributions.setdefault(name, dist)
+        if trial.state.is_finished():
+            compact_trial(trial, self._distributions)
         self.trials.append(trial)
         self.trial_study.append(study_id)
         study.trial_ids.append(trial_id)
@@ -467,6 +476,7 @@ class ReplayState:
         elif state.is_finished():
             new.datetime_complete = parse_datetime(record["datetime_complete"])
             self.heartbeats.pop(trial._trial_id, None)
+            compact_trial(new, self._distributions)
         new.state = state
         if values is not None:
             new._values = [float(v) for v in values]
@@ -482,7 +492,7 @@ class ReplayState:
         if isinstance(trial, BaseException):
             return trial
         new = _shallow(trial)
-        new.intermediate_values = {**trial.intermediate_values, step: float(value)}
+        new.intermediate_values = {**trial._intermediate_values, step: float(value)}
         self.trials[trial._trial_id] = new
         return None
 
@@ -574,21 +584,20 @@ def parse_row(
     if type(trial_id) is not int or type(number) is not int:
         raise TypeError("ids and numbers are ints")
     fromiso = datetime.datetime.fromisoformat
-    trial = object.__new__(FrozenTrial)
-    trial.__dict__ = {
-        "_number": number,
-        "state": _STATES[st],
-        "_values": values,
-        "_datetime_start": None if start is None else fromiso(start),
-        "datetime_complete": None if complete is None else fromiso(complete),
-        "_params": params,
-        "_distributions": dsets[dset],
-        "_user_attrs": ua,
-        "_system_attrs": sa,
-        "intermediate_values": {step: value for step, value in ivs} if ivs else {},
-        "_trial_id": trial_id,
-    }
-    return trial
+    return FrozenTrial._compact(
+        number,
+        _STATES[st],
+        values,
+        None if start is None else fromiso(start),
+        None if complete is None else fromiso(complete),
+        dsets[dset],
+        trial_id,
+        None,
+        params=params,
+        user_attrs=ua,
+        system_attrs=sa,
+        intermediate_values={step: value for step, value in ivs} if ivs else {},
+    )
 
 
 def deletion_record(worker_id: str, study_id: int, trial_ids: list[int]) -> dict[str, Any]:
@@ -652,14 +661,14 @@ def trial_template_fields(trial: FrozenTrial) -> dict[str, Any]:
     fields["distributions"] = {
         name: distribution_to_json(dist) for name, dist in trial._distributions.items()
     }
+    params = trial._params
     fields["params"] = {
-        name: dist.to_internal_repr(trial._params[name])
-        for name, dist in trial._distributions.items()
+        name: dist.to_internal_repr(params[name]) for name, dist in trial._distributions.items()
     }
     fields["user_attrs"] = trial._user_attrs
     fields["system_attrs"] = trial._system_attrs
     fields["intermediate_values"] = {
-        str(step): value for step, value in trial.intermediate_values.items()
+        str(step): value for step, value in trial._intermediate_values.items()
     }
     return fields
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from trialstore._core import FrozenTrial, StudyDirection
 from trialstore.distributions import BaseDistribution, distribution_to_json, json_to_distribution
+from trialstore.storage._chunk_source import is_run
 from trialstore.storage._columns import (
     FLOAT_COLUMNS,
     INT_COLUMNS,
@@ -265,7 +266,7 @@ def _row(trial: FrozenTrial, tables: _Tables) -> list[Any]:
         tables.dset(trial._distributions),
         trial._user_attrs,
         trial._system_attrs,
-        [[step, value] for step, value in trial.intermediate_values.items()],
+        [[step, value] for step, value in trial._intermediate_values.items()],
     ]
 
 
@@ -507,6 +508,29 @@ def _place(trial_id: int, number: int, sid: int, study: Study, trial_study: list
     study.trial_ids[number] = trial_id
 
 
+def _place_run(
+    ids: list[int], numbers: list[int], sid: int, study: Study, trial_study: list[int]
+) -> bool:
+    """Place a chunk whose ids and numbers are both consecutive, at once (the common case:
+    one study, trials finishing in order), as :func:`_place` would one by one. Returns
+    False, having placed nothing, for any other chunk (:func:`_place` then tells what is
+    wrong, if anything)."""
+    if not (is_run(ids) and is_run(numbers)):
+        return False
+    first_id, first_number, n = ids[0], numbers[0], len(ids)
+    if first_id < 0 or first_number < 0:
+        return False
+    id_slots = trial_study[first_id : first_id + n]
+    number_slots = study.trial_ids[first_number : first_number + n]
+    if len(id_slots) != n or len(number_slots) != n:
+        return False
+    if id_slots.count(-1) != n or number_slots.count(-1) != n:
+        return False
+    trial_study[first_id : first_id + n] = [sid] * n
+    study.trial_ids[first_number : first_number + n] = ids
+    return True
+
+
 def _load_segments(
     head: Head, segments: list[bytes], studies: list[Study], trial_study: list[int]
 ) -> None:
@@ -524,8 +548,9 @@ def _load_segments(
             numbers = array_of_ints(view[start:stop])
             if len(ids) != count or len(numbers) != count:
                 raise ValueError("a chunk's trial count does not fit its columns")
-            for trial_id, number in zip(ids, numbers, strict=True):
-                _place(trial_id, number, sid, study, trial_study)
+            if not _place_run(ids, numbers, sid, study, trial_study):
+                for trial_id, number in zip(ids, numbers, strict=True):
+                    _place(trial_id, number, sid, study, trial_study)
             study.chunks.append(SegmentChunk(data, ranges))
 
 

@@ -4,8 +4,10 @@ Finished trials never change, nor does a study's directions, a trial's study or 
 distribution a study first stored for a parameter name: :class:`StudyCache` keeps them, so
 that a read of a study costs one query for the trials that are new or unfinished and the
 trials deleted since the previous read (:meth:`StudyCache.fresh_view`, with the storage
-layer's :class:`TrialCache`), and the study layer's question "is any trial WAITING?" one
-light query (:meth:`StudyCache.may_have_waiting`).
+layer's :class:`TrialCache`), the study layer's questions "is any trial WAITING?" and
+"which trials are stale?" one light query each (:meth:`StudyCache.may_have_waiting`,
+:meth:`StudyCache.stale_check`), and the first-stored distribution of a parameter name one
+light query (:meth:`StudyCache.name_scope`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from trialstore.storage._trial_cache import Fetched, StudyTrials, TrialCache
 from trialstore.storage.rdb import _fast_paths, _read
 from trialstore.storage.rdb import _studies as studies
 from trialstore.storage.rdb._dml import Statements
+from trialstore.storage.rdb._names import NameScope, first_distributions, scope_after_read
 from trialstore.storage.rdb._segments import DEFAULT_THRESHOLD, Segments
 from trialstore.storage.rdb._transactions import Transactions
 
@@ -51,7 +54,8 @@ class StudyCache(TrialCache):
     Plain dicts, read and written by the storage without a lock (each entry, once set, holds
     until :meth:`forget`): ``directions`` (study id -> its directions), ``distributions``
     (study id -> parameter name -> the distribution the study stored first; write through
-    :meth:`remember_distribution`), ``trial_study`` (trial id -> its study id).
+    :meth:`remember_distribution`; a fresh first read of the study fills it, see
+    :func:`_names.first_distributions`), ``trial_study`` (trial id -> its study id).
 
     A study's first read goes through its snapshot segments, written by ``segments`` (see
     :mod:`_segments`; in the background once ``snapshot_threshold`` finished trials of a
@@ -66,13 +70,18 @@ class StudyCache(TrialCache):
         sql: Statements,
         snapshot_threshold: int = DEFAULT_THRESHOLD,
     ) -> None:
-        super().__init__(self._fetch)
+        super().__init__(self._fetch_and_learn)
         self._transactions = transactions
         self._sql = sql
         self.segments = Segments(transactions, self, snapshot_threshold)
         #: study id -> (floor, ids): of the trials up to ``floor``, only ``ids`` were WAITING
         #: when last seen (see :meth:`may_have_waiting`).
         self._waiting_probes: dict[int, tuple[int, frozenset[int]]] = {}
+        #: study id -> (floor, ids): of the trials up to ``floor``, only ``ids`` were RUNNING
+        #: or WAITING when last seen (see :meth:`stale_check`).
+        self._stale_checks: dict[int, tuple[int, frozenset[int]]] = {}
+        #: study id -> what its reads told of its parameter names (see :meth:`name_scope`).
+        self._name_scopes: dict[int, NameScope] = {}
         self.directions: dict[int, list[StudyDirection]] = {}
         self.distributions: dict[int, dict[str, BaseDistribution]] = {}
 
@@ -81,6 +90,8 @@ class StudyCache(TrialCache):
         with self._dicts_lock():
             super().forget(study_id)
             self._waiting_probes.pop(study_id, None)
+            self._stale_checks.pop(study_id, None)
+            self._name_scopes.pop(study_id, None)
             self.directions.pop(study_id, None)
             self.distributions.pop(study_id, None)
 
@@ -132,6 +143,48 @@ class StudyCache(TrialCache):
             self.directions.pop(study_id, None)
             self.directions_of(study_id)  # KeyError if deleted meanwhile
             raise
+
+    def _fetch_and_learn(self, study_id: int, view: StudyTrials) -> Fetched:
+        """:meth:`_fetch`, then what the read tells beyond the trials: of the study's
+        parameter names (see :meth:`name_scope`), where the stale checks start if none was
+        noted yet (of the trials up to the scope's floor, only its unfinished ones may be
+        RUNNING: a deleted trial never is, deleting fails it), and, from a first read of
+        every live trial and deletion, the distributions the study stored first. The caller
+        holds the study's lock: reads of a study are noted one at a time, in order."""
+        cursor, listed = view.cursor(), frozenset(view.unfinished)
+        fresh = cursor < 0 and view.deletions_seen < 0
+        # The method: TrialCache keeps this function as the instance attribute ``_fetch``.
+        fetched = StudyCache._fetch(self, study_id, view)
+        trials = fetched.trials
+        with self._dicts_lock():
+            scope = self._name_scopes.get(study_id)
+            scope = scope_after_read(scope, cursor, listed, trials)
+            if scope is not None:
+                self._name_scopes[study_id] = scope
+                if study_id not in self._stale_checks:
+                    self._stale_checks[study_id] = _probe_pair(scope.floor, scope.unfinished)
+        if fresh:
+            for name, dist in first_distributions(trials, fetched.deleted_numbers).items():
+                self.remember_distribution(study_id, name, dist)
+        return fetched
+
+    def name_scope(
+        self, study_id: int, name: str
+    ) -> tuple[int, list[int], tuple[int, BaseDistribution] | None]:
+        """Where the study's first trial carrying ``name`` may be, as (floor, ids, known):
+        among the trials above ``floor``, the trials ``ids`` and the deleted trials, or
+        ``known`` (the lowest of the other trials that carries it, as (trial id,
+        distribution); None: none does). The first is the lower of ``known`` and the lowest
+        of the trials asked about that carries it. With more than :data:`MAX_IN_LIST` ids,
+        the floor is below them instead (none listed)."""
+        with self._dicts_lock():
+            scope = self._name_scopes.get(study_id)
+        if scope is None:
+            return -1, [], None
+        known = scope.first.get(name)
+        if len(scope.unfinished) > MAX_IN_LIST:
+            return min(scope.unfinished) - 1, [], known
+        return scope.floor, sorted(scope.unfinished), known
 
     def _fetch(self, study_id: int, view: StudyTrials) -> Fetched:
         """The study's live trials above the view's cursor or unfinished in it, and its
@@ -247,16 +300,39 @@ class StudyCache(TrialCache):
         ids after). A note from an older probe only lowers the floor or keeps ids that have
         since left WAITING: the next probe reads a few more trials."""
         now_waiting = frozenset(tid for tid, state in seen if state == "WAITING")
-        floor = max((tid for tid, _ in seen), default=floor)
+        floor = max([floor, *(tid for tid, _ in seen)])  # listed ids may all be below
         with self._dicts_lock():
             self._waiting_probes[study_id] = _probe_pair(floor, now_waiting)
         return bool(now_waiting)
 
+    # -- stale checks -----------------------------------------------------------------------
+
+    def stale_check(self, study_id: int) -> tuple[int, list[int]]:
+        """Where the study's next stale check starts: (floor, ids), for a statement that
+        lists the study's trials above ``floor`` or among ``ids`` (every trial that may be
+        RUNNING, so stale: a finished trial never runs again)."""
+        with self._dicts_lock():
+            floor, unfinished = self._stale_checks.get(study_id, (-1, frozenset()))
+        return floor, sorted(unfinished)
+
+    def note_stale_check(self, study_id: int, floor: int, seen: list[tuple[int, str]]) -> None:
+        """Record what a stale check from ``floor`` saw (each trial's id and state): the
+        RUNNING and WAITING trials (a WAITING one may run later) are asked about again, and
+        the next check starts above the highest trial seen (or ``floor``, if higher).
+
+        Notes may come in any order from concurrent checks, and each leaves a true pair, as
+        with :meth:`note_probe`: a trial never returns from a finished state, and a new trial
+        gets a higher id than every trial already there."""
+        unfinished = frozenset(tid for tid, state in seen if state in ("RUNNING", "WAITING"))
+        floor = max([floor, *(tid for tid, _ in seen)])  # listed ids may all be below
+        with self._dicts_lock():
+            self._stale_checks[study_id] = _probe_pair(floor, unfinished)
+
 
 def _probe_pair(floor: int, waiting: frozenset[int]) -> tuple[int, frozenset[int]]:
     """The (floor, ids) to note after seeing every trial up to ``floor``, of which
-    ``waiting`` were WAITING: with too long a list of ids, a floor below them instead (the
-    next probe asks by range)."""
+    ``waiting`` were WAITING (or, for a stale check, unfinished): with too long a list of
+    ids, a floor below them instead (the next probe asks by range)."""
     if len(waiting) > MAX_IN_LIST:
         return min(waiting) - 1, frozenset()
     return floor, waiting

@@ -1,20 +1,40 @@
 """Creating a trial: in the dialect's fewest round trips (:func:`create_trial`), and, for
-``create_trial_or_list_waiting``, in one transaction of two round trips on PostgreSQL and
-MariaDB (:func:`create_or_list_waiting`) (private; see :class:`RDBStorage`)."""
+``create_trial_or_list_waiting``, in one transaction (:func:`create_or_list_waiting`): two
+round trips on PostgreSQL and MariaDB, one statement on SQLite (private; see
+:class:`RDBStorage`)."""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from trialstore._core import FrozenTrial
-from trialstore.storage.rdb import _fast_paths
+from trialstore.storage.rdb import _codec, _fast_paths
 from trialstore.storage.rdb._cache import StudyCache
+from trialstore.storage.rdb._dml import SQLITE_INSERT_TRIAL_UNLESS_WAITING
 from trialstore.storage.rdb._transactions import Transactions
 from trialstore.storage.rdb._trial_writes import TrialWrites
 
-__all__ = ["create_or_list_waiting", "create_trial"]
+__all__ = ["Path", "create_or_list_waiting", "create_trial", "fast_path"]
+
+#: Which statement :func:`create_or_list_waiting` sends.
+Path = Literal["postgresql", "mariadb", "sqlite"]
+
+
+def fast_path(dialect: sa.Dialect, template: FrozenTrial | None) -> Path | None:
+    """The path of :func:`create_or_list_waiting` on the engine's ``dialect`` for
+    ``template`` (checked), or None (list, then create, as ``BaseStorage`` does): PostgreSQL
+    where ``_fast_paths.pg_creates``, MariaDB through PyMySQL and SQLite without a
+    template."""
+    if _fast_paths.pg_creates(dialect.name, template):
+        return "postgresql"
+    if template is not None:
+        return None
+    if _fast_paths.mariadb_with_pymysql(dialect):
+        return "mariadb"
+    return "sqlite" if dialect.name == "sqlite" else None
 
 
 def create_trial(
@@ -48,13 +68,13 @@ def create_or_list_waiting(
     cache: StudyCache,
     study_id: int,
     template: FrozenTrial | None,
-    *,
-    pg: bool,
-) -> int | list[int]:
+    path: Path,
+) -> int | list[int] | None:
     """List the study's trials that may be WAITING (as :meth:`StudyCache.may_have_waiting`
-    does) and create a trial (from ``template``) unless one is, in one transaction: on
-    PostgreSQL with ``pg``, else on MariaDB with PyMySQL (no template). Return the new trial's
-    id, or the WAITING trials' ids by number.
+    does) and create a trial (from ``template``) unless one is, in one transaction, by
+    ``path`` (see :func:`fast_path`). Return the new trial's id, or the WAITING trials' ids
+    by number; on SQLite, which lists nothing, None when no trial was created (a trial may
+    be WAITING, or the study may not exist): the caller lists them as ``BaseStorage`` does.
 
     Raises:
         KeyError: no such study (the cache forgets it).
@@ -62,9 +82,11 @@ def create_or_list_waiting(
     # No study lock of this process: the database's lock on the study row orders the
     # creates, and concurrent probes may be noted in any order (see StudyCache.note_probe).
     probe = cache.probe(study_id)
+    if path == "sqlite":
+        return _sqlite_create(transactions, cache, study_id, probe)
 
     def body(connection: sa.Connection) -> list[tuple[Any, ...]]:
-        if pg:
+        if path == "postgresql":
             return _fast_paths.pg_create_trial(connection, study_id, template, probe)
         return _fast_paths.mariadb_create_trial(connection, study_id, probe)
 
@@ -81,3 +103,29 @@ def create_or_list_waiting(
         cache.note_created(study_id, trial_id, number)
         return trial_id
     return [tid for _, tid in sorted((n, tid) for tid, n, state in seen if state == "WAITING")]
+
+
+def _sqlite_create(
+    transactions: Transactions, cache: StudyCache, study_id: int, probe: tuple[int, list[int]]
+) -> int | None:
+    """SQLite: ``SQLITE_INSERT_TRIAL_UNLESS_WAITING`` in autocommit; the new trial's id, or
+    None. The new trial's id is above every trial's there (SQLite serializes writers, and
+    the ids are AUTOINCREMENT): none of them up to it is WAITING."""
+    floor, ids = probe
+    params = {
+        "study_id": study_id,
+        "floor": floor,
+        "ids": ids,
+        "start": _codec.to_stored_datetime(datetime.datetime.now()),
+    }
+    rows = transactions.run(
+        lambda c: c.execute(SQLITE_INSERT_TRIAL_UNLESS_WAITING, params).all(),
+        mode="none",
+        idempotent=False,
+    )
+    if not rows:
+        return None
+    trial_id, number = int(rows[0][0]), int(rows[0][1])
+    cache.note_probe(study_id, floor, [(trial_id, "RUNNING")])
+    cache.note_created(study_id, trial_id, number)
+    return trial_id

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 
 from trialstore._core import FrozenTrial, TrialState
-from trialstore.storage.rdb import _codec, _engine, _read_folded
+from trialstore.storage.rdb import _codec, _driver, _engine, _read_folded
 from trialstore.storage.rdb._dml import (
     MARIADB_INSERT_TRIAL_UNLESS_WAITING,
     PG_INSERT_TRIAL,
@@ -145,7 +145,7 @@ def _pg_error(
     connection: sa.Connection, raw: Any, statement: str, params: Any, error: Exception
 ) -> exc.DBAPIError:
     """Leave the connection idle (rolled back) or invalidated, and return ``error`` wrapped
-    as SQLAlchemy wraps driver errors."""
+    as SQLAlchemy wraps driver errors (see :func:`_driver.driver_error`)."""
     import psycopg
 
     lost = raw.closed or raw.broken
@@ -153,14 +153,8 @@ def _pg_error(
         try:
             raw.execute("ROLLBACK")
         except psycopg.Error:
-            lost = True
-    if lost:
-        connection.invalidate()
-    wrapped = exc.DBAPIError.instance(
-        statement, params, error, psycopg.Error, connection_invalidated=lost
-    )
-    assert isinstance(wrapped, exc.DBAPIError)  # psycopg errors are DBAPI errors
-    return wrapped
+            connection.invalidate()
+    return _driver.driver_error(connection, statement, params, error)
 
 
 def mariadb_create_trial(
@@ -185,7 +179,7 @@ def mariadb_create_trial(
         "start": _codec.to_stored_datetime(datetime.datetime.now()),
     }
     try:
-        rows = connection.exec_driver_sql(MARIADB_INSERT_TRIAL_UNLESS_WAITING, params).all()
+        rows = _driver.rows(connection, MARIADB_INSERT_TRIAL_UNLESS_WAITING, params)
         if not rows:
             raise KeyError(f"No study with id {study_id!r}.")
     except BaseException:
@@ -193,8 +187,8 @@ def mariadb_create_trial(
         # open (a missing study, an interrupt) before the connection goes back to the pool.
         roll_back(connection)
         raise
-    commit(lambda: connection.exec_driver_sql("COMMIT"))
-    return [tuple(row) for row in rows]
+    commit(lambda: _driver.rowcount(connection, "COMMIT", None))
+    return rows
 
 
 def read_folded_trials(

@@ -1,8 +1,9 @@
 """The heartbeats of the RDB storage (private): recorded and compared on the database's
 clock, so that the machines sharing a database need not agree on the time.
 
-Each function runs on one :class:`sqlalchemy.Connection` in a transaction of mode ``"none"``
-(one statement, a second one on the error path). Arguments are checked already.
+Each sends one statement (a second one on the error path) in a transaction of mode
+``"none"``: :func:`record_heartbeat` is the body of one, :func:`stale_trial_ids` runs its
+own. Arguments are checked already.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from trialstore.storage.rdb._cache import StudyCache
 from trialstore.storage.rdb._dml import Statements
+from trialstore.storage.rdb._transactions import Transactions
 
 __all__ = ["record_heartbeat", "stale_trial_ids"]
 
@@ -34,16 +37,28 @@ def record_heartbeat(
 
 
 def stale_trial_ids(
-    connection: sa.Connection, sql: Statements, study_id: int, grace_period: float
+    transactions: Transactions,
+    cache: StudyCache,
+    sql: Statements,
+    study_id: int,
+    grace_period: float,
 ) -> list[int]:
     """The ids of the study's RUNNING trials whose last heartbeat is more than
-    ``grace_period`` seconds old, by id.
+    ``grace_period`` seconds old, by id, by one statement in a transaction of its own.
+
+    The statement asks only about the trials that may be RUNNING: those above the floor of
+    :meth:`StudyCache.stale_check` and those it lists (concurrent calls are safe: see
+    :meth:`StudyCache.note_stale_check`).
 
     Raises:
-        KeyError: no such study.
+        KeyError: no such study (what was remembered of it is forgotten).
     """
-    rows = connection.execute(sql.stale, {"study_id": study_id, "grace": grace_period})
-    found = [int(r) for r in rows.scalars().all()]
-    if not found and connection.execute(sql.study_exists, {"study_id": study_id}).scalar() is None:
+    floor, unfinished = cache.stale_check(study_id)
+    params = {"study_id": study_id, "grace": grace_period, "floor": floor, "ids": unfinished}
+    rows = transactions.run(lambda c: c.execute(sql.stale, params).all(), mode="none")
+    if not rows:
+        cache.forget(study_id)
         raise KeyError(f"No study with id {study_id!r}.")
-    return found
+    seen = [(int(r[1]), r[2]) for r in rows if r[1] is not None]
+    cache.note_stale_check(study_id, floor, seen)
+    return sorted(int(r[1]) for r in rows if r[1] is not None and r[2] == "RUNNING" and r[3])

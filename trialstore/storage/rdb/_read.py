@@ -9,13 +9,14 @@ Two more SELECTs may join it: whether the study exists, and which trials were de
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from trialstore._core import FrozenTrial
+from trialstore._core import DistributionsInterner, FrozenTrial, TrialState
 from trialstore.distributions import BaseDistribution
 from trialstore.exceptions import TrialDeletedError
 from trialstore.storage.rdb import _codec
@@ -41,6 +42,7 @@ __all__ = [
     "read_trial",
     "read_trial_id",
     "select_trials",
+    "stored_trial",
     "trial_state",
 ]
 
@@ -325,6 +327,43 @@ def _collect(rows: Iterable[Sequence[Any]]) -> tuple[Loaded, dict[int, _Builder]
     return Loaded(study_seen, [], deleted), builders
 
 
+#: Trials with equal distributions share one dict (see FrozenTrial's sharing contract):
+#: ``parse_distribution`` gives one object per JSON text, so equal sets are the same objects.
+_DISTRIBUTIONS = DistributionsInterner()
+
+
+def stored_trial(
+    trial_id: int,
+    number: int,
+    state: TrialState,
+    values: list[float] | None,
+    datetime_start: datetime.datetime | None,
+    datetime_complete: datetime.datetime | None,
+    params: dict[str, Any],
+    distributions: dict[str, BaseDistribution],
+    user_attrs: dict[str, Any],
+    system_attrs: dict[str, Any],
+    intermediate_values: dict[int, float],
+) -> FrozenTrial:
+    """The FrozenTrial of what a read returned (the dicts are taken, not copied), compact
+    (see FrozenTrial): its distributions dict shared with the trials read that have equal
+    ones, no dict kept for what it lacks (params, attributes, intermediate values)."""
+    return FrozenTrial._compact(
+        number,
+        state,
+        values,
+        datetime_start,
+        datetime_complete,
+        _DISTRIBUTIONS.intern(distributions),
+        trial_id,
+        None,
+        params=params or None,
+        user_attrs=user_attrs or None,
+        system_attrs=system_attrs or None,
+        intermediate_values=intermediate_values or None,
+    )
+
+
 def _freeze(b: _Builder) -> FrozenTrial:
     params: dict[str, Any] = {}
     distributions: dict[str, BaseDistribution] = {}
@@ -335,21 +374,18 @@ def _freeze(b: _Builder) -> FrozenTrial:
             params[name] = dist.to_external_repr(internal)
             distributions[name] = dist
     values = [b.values[i] for i in sorted(b.values)] if b.values else None
-    user_attrs = attrs_from_rows(b.user_attrs)
-    system_attrs = attrs_from_rows(b.system_attrs)
-    return FrozenTrial(
-        number=b.number,
-        state=_codec.STATE_BY_NAME[b.state],
-        value=None,
-        values=values,
-        datetime_start=_codec.from_stored_datetime(b.datetime_start),
-        datetime_complete=_codec.from_stored_datetime(b.datetime_complete),
-        params=params,
-        distributions=distributions,
-        user_attrs=user_attrs,
-        system_attrs=system_attrs,
-        intermediate_values=b.intermediate,
-        trial_id=b.trial_id,
+    return stored_trial(
+        b.trial_id,
+        b.number,
+        _codec.STATE_BY_NAME[b.state],
+        values,
+        _codec.from_stored_datetime(b.datetime_start),
+        _codec.from_stored_datetime(b.datetime_complete),
+        params,
+        distributions,
+        attrs_from_rows(b.user_attrs),
+        attrs_from_rows(b.system_attrs),
+        b.intermediate,
     )
 
 

@@ -32,7 +32,13 @@ import sqlalchemy as sa
 from trialstore._core import FrozenTrial
 from trialstore.distributions import BaseDistribution
 from trialstore.storage.rdb import _codec
-from trialstore.storage.rdb._read import DELETED_ROW, STUDY_ROW, Loaded, attrs_from_rows
+from trialstore.storage.rdb._read import (
+    DELETED_ROW,
+    STUDY_ROW,
+    Loaded,
+    attrs_from_rows,
+    stored_trial,
+)
 from trialstore.storage.rdb._tables import (
     deleted_trials,
     studies,
@@ -173,17 +179,16 @@ def _freeze(trial: list[Any]) -> FrozenTrial:
         intermediate = {
             step: _codec.from_stored_intermediate(x, kind) for step, x, kind in intermediate_rows
         }
-    return FrozenTrial(
-        number=number,
-        state=_codec.STATE_BY_NAME[state],
-        value=None,
-        values=values,
-        datetime_start=_codec.from_stored_datetime(start),
-        datetime_complete=_codec.from_stored_datetime(complete),
-        params=params,
-        distributions=distributions,
-        user_attrs=attrs_from_rows(user_rows),
-        system_attrs=attrs_from_rows(system_rows),
-        intermediate_values=intermediate,
-        trial_id=trial_id,
+    return stored_trial(
+        trial_id,
+        number,
+        _codec.STATE_BY_NAME[state],
+        values,
+        _codec.from_stored_datetime(start),
+        _codec.from_stored_datetime(complete),
+        params,
+        distributions,
+        attrs_from_rows(user_rows),
+        attrs_from_rows(system_rows),
+        intermediate,
     )

@@ -21,14 +21,13 @@ from trialstore.storage.rdb import (
     _codec,
     _deletions,
     _engine,
-    _fast_paths,
     _heartbeats,
     _read,
     _schema,
 )
 from trialstore.storage.rdb import _studies as studies
 from trialstore.storage.rdb._cache import StudyCache, only_waiting
-from trialstore.storage.rdb._create_or_list import create_or_list_waiting, create_trial
+from trialstore.storage.rdb._create_or_list import create_or_list_waiting, create_trial, fast_path
 from trialstore.storage.rdb._dml import statements_for
 from trialstore.storage.rdb._tables import (
     max_integer,
@@ -162,7 +161,7 @@ class RDBStorage(BaseStorage):
         ``_deletions``) and what uses them: the cache and the trial writes."""
         self._sql = statements_for(self._dialect, self._deletions)
         self._cache = StudyCache(self._transactions, self._sql, self._snapshot_threshold)
-        self._writes = TrialWrites(self._sql, self._dialect, self._cache)
+        self._writes = TrialWrites(self._sql, self._engine.dialect, self._cache)
 
     def __getstate__(self) -> dict[str, Any]:
         state = {name: getattr(self, "_" + name) for name in _PICKLED}
@@ -304,18 +303,17 @@ class RDBStorage(BaseStorage):
     def create_trial_or_list_waiting(
         self, study_id: int, template_trial: FrozenTrial | None = None
     ) -> int | list[int]:
-        """See :meth:`BaseStorage.create_trial_or_list_waiting`. On PostgreSQL (with a
-        template that only sets system attributes, or none) and on MariaDB (with no template):
-        one transaction of two round trips, which lists the trials that may be WAITING (as
-        :meth:`StudyCache.may_have_waiting` does) and creates the trial unless one is."""
+        """See :meth:`BaseStorage.create_trial_or_list_waiting`; in one transaction on
+        PostgreSQL, MariaDB and SQLite (see :mod:`_create_or_list`)."""
         check.check_running_template(template_trial)
         template = None if template_trial is None else check.check_template(template_trial)
-        pg = _fast_paths.pg_creates(self._dialect, template)
-        mariadb = template is None and _fast_paths.mariadb_with_pymysql(self._engine.dialect)
-        if not (pg or mariadb):
-            return super().create_trial_or_list_waiting(study_id, template)
-        study_id = self._study_key(study_id)
-        return create_or_list_waiting(self._transactions, self._cache, study_id, template, pg=pg)
+        path = fast_path(self._engine.dialect, template)
+        if path is not None:
+            key = self._study_key(study_id)
+            found = create_or_list_waiting(self._transactions, self._cache, key, template, path)
+            if found is not None:
+                return found
+        return super().create_trial_or_list_waiting(study_id, template)
 
     def delete_trials(self, study_id: int, trial_ids: Sequence[int]) -> None:
         """Delete the trials, all or nothing, in one write transaction under the study row's
@@ -408,9 +406,9 @@ class RDBStorage(BaseStorage):
             check.check_values_count(checked_values, len(self._study_directions(study_id)))
         now = _codec.to_stored_datetime(datetime.datetime.now())
         body = self._writes.state_values(trial_id, state, checked_values, now)
-        # PostgreSQL finishes in one statement (no BEGIN/COMMIT round trips); the others in
-        # a transaction of an UPDATE and the values' upsert.
-        single = state == TrialState.RUNNING or self._dialect == "postgresql"
+        # PostgreSQL and MariaDB finish in one statement (no BEGIN/COMMIT round trips); the
+        # others in a transaction of an UPDATE and the values' upsert.
+        single = state == TrialState.RUNNING or self._writes.finishes_in_one_statement
         return self._run(body, mode="none" if single else "write")
 
     def set_trial_params_and_state_values(
@@ -421,7 +419,7 @@ class RDBStorage(BaseStorage):
         values: Sequence[float] | None = None,
     ) -> bool:
         """Finishing a trial with a batch of names this object already knows the study's
-        distributions of: on PostgreSQL one statement (``pg_params_then_finish``), so one
+        distributions of: on PostgreSQL and MariaDB (through PyMySQL) one statement, so one
         round trip and one commit instead of two; on MySQL and SQLite one transaction (the
         parameters' upserts, then the finish), so one commit instead of two. Otherwise the
         two calls."""
@@ -439,7 +437,7 @@ class RDBStorage(BaseStorage):
             check.check_values_count(checked_values, len(self._study_directions(study_id)))
         now = _codec.to_stored_datetime(datetime.datetime.now())
         body = self._writes.params_then_finish(trial_id, checked, state, checked_values, now)
-        return self._run(body, mode="none" if self._dialect == "postgresql" else "write")
+        return self._run(body, mode="none" if self._writes.finishes_in_one_statement else "write")
 
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
@@ -577,9 +575,8 @@ class RDBStorage(BaseStorage):
         if grace_period is None:
             self.get_study_directions(study_id)  # KeyError for a missing study
             return []
-        return self._run(
-            lambda c: _heartbeats.stale_trial_ids(c, self._sql, study_id, grace_period),
-            mode="none",
+        return _heartbeats.stale_trial_ids(
+            self._transactions, self._cache, self._sql, study_id, grace_period
         )
 
     def write_snapshot(self, study_id: int | None = None) -> int:

@@ -17,14 +17,14 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import exc
 
 from trialstore.exceptions import StorageInternalError
 from trialstore.storage._backoff import Backoff
-from trialstore.storage.rdb import _engine
+from trialstore.storage.rdb import _driver, _engine
 from trialstore.storage.rdb._engine import TxMode
 
 __all__ = [
@@ -141,7 +141,9 @@ class Transactions:
         ``mode``: ``"none"`` for a body of one statement (autocommit: atomic by itself, no
         BEGIN/COMMIT round trips), ``"read"`` for several reads from one snapshot, ``"write"``
         for a transaction that writes. ``idempotent``: whether running ``body`` again after a
-        commit cut off by a lost connection is harmless.
+        commit cut off by a lost connection is harmless. A :class:`_driver.Statement` (mode
+        ``"none"``) goes from the pool's DBAPI connection straight to the driver where
+        :func:`_driver.direct_engine` allows.
 
         Raises:
             StorageInternalError: still failing after ``retry_timeout`` seconds, or a commit of
@@ -149,10 +151,37 @@ class Transactions:
             Exception: what ``body`` raises, other than transient database errors.
         """
         self._check_fork()
+        if (
+            mode == "none"
+            and isinstance(body, _driver.Statement)
+            and not self._serialize
+            and _driver.direct_engine(self._engine)
+        ):
+            statement: _driver.Statement[_T] = body
+            return self._run_statement(statement, idempotent)
+        return self._retrying(lambda: self._attempt(body, mode), idempotent)
+
+    def _run_statement(self, body: _driver.Statement[_T], idempotent: bool) -> _T:
+        """:meth:`run` of a statement sent from the pool's DBAPI connection; a SQLAlchemy
+        connection is opened only when it wrote nothing (to tell why)."""
+
+        def attempt() -> Any:
+            body.attempts += 1
+            return _driver.run(self._engine, body)
+
+        if body.written(self._retrying(attempt, idempotent)):
+            return body.value
+        again = body.attempts > 1
+        return self._retrying(
+            lambda: self._attempt(lambda c: body.not_written(c, again), "none"), True
+        )
+
+    def _retrying(self, attempt: Callable[[], _T], idempotent: bool) -> _T:
+        """Run ``attempt`` until it does not fail transiently (see :meth:`run`)."""
         backoff = Backoff(self._retry_timeout)
         while True:
             try:
-                return self._attempt(body, mode)
+                return attempt()
             except AmbiguousCommit as e:
                 _engine.drop_pooled_connections(self._engine)
                 if not idempotent:

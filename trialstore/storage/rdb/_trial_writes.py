@@ -23,14 +23,16 @@ from trialstore._core import FrozenTrial, TrialState
 from trialstore.distributions import BaseDistribution, distribution_to_json
 from trialstore.exceptions import StorageInternalError, UpdateFinishedTrialError
 from trialstore.storage import validation as check
-from trialstore.storage.rdb import _codec, _read
+from trialstore.storage.rdb import _codec, _driver, _fast_paths, _read
 from trialstore.storage.rdb._cache import StudyCache
 from trialstore.storage.rdb._dml import (
     MAX_PARAMS_PER_STATEMENT,
-    PG_UPSERT_PARAMS,
+    PG_SCALAR_PARAMS,
     Statements,
+    mariadb_finish,
     pg_finish_with_values,
     pg_params_then_finish,
+    pg_upsert_params,
     upsert_params,
 )
 from trialstore.storage.rdb._tables import (
@@ -108,8 +110,8 @@ def _value_rows(trial_id: int, values: Sequence[float]) -> list[dict[str, Any]]:
     return rows
 
 
-def _pg_value_params(values: Sequence[float] | None) -> dict[str, Any]:
-    """The bound values of the trial values in a PostgreSQL finish (``value_<i>``,
+def _value_params(values: Sequence[float] | None) -> dict[str, Any]:
+    """The bound values of the trial values in a finish of one statement (``value_<i>``,
     ``type_<i>``)."""
     params: dict[str, Any] = {}
     for objective, value in enumerate(values or ()):
@@ -117,8 +119,11 @@ def _pg_value_params(values: Sequence[float] | None) -> dict[str, Any]:
     return params
 
 
-def _pg_param_arrays(checked: CheckedParams) -> dict[str, Any]:
-    """The bound values of ``PG_UPSERT_PARAMS`` (and ``pg_params_then_finish``)."""
+def _pg_param_values(checked: CheckedParams) -> dict[str, Any]:
+    """The bound values of ``checked`` in ``pg_param_rows``: scalars, or arrays for a large
+    batch."""
+    if len(checked) <= PG_SCALAR_PARAMS:
+        return _param_values(checked)
     return {
         "names": [name for name, _, _ in checked],
         "values": [internal for _, internal, _ in checked],
@@ -126,21 +131,53 @@ def _pg_param_arrays(checked: CheckedParams) -> dict[str, Any]:
     }
 
 
-def _execute(connection: sa.Connection, statement: Any, values: dict[str, Any]) -> Any:
+def _param_values(checked: CheckedParams) -> dict[str, Any]:
+    """The bound values ``n<i>``, ``v<i>``, ``d<i>`` of ``checked``, numbered from 0 (see
+    ``upsert_params``, ``mariadb_finish`` and ``pg_param_rows``)."""
+    bound: dict[str, Any] = {}
+    for i, (name, internal, distribution) in enumerate(checked):
+        bound[f"n{i}"] = name
+        bound[f"v{i}"] = internal
+        bound[f"d{i}"] = distribution_to_json(distribution)
+    return bound
+
+
+def _positive(rowcount: int) -> bool:
+    return rowcount > 0
+
+
+def _first_is_true(rows: list[tuple[Any, ...]]) -> bool:
+    return bool(rows[0][0])
+
+
+def _execute(connection: sa.Connection, statement: Any, values: dict[str, Any]) -> int:
+    """Run a write; return the rows it affected. A string is a driver-level statement (see
+    :mod:`_driver`)."""
     if isinstance(statement, str):
-        return connection.exec_driver_sql(statement, values)
-    return connection.execute(statement, values)
+        return _driver.rowcount(connection, statement, values)
+    return int(connection.execute(statement, values).rowcount)
 
 
 class TrialWrites:
     """The bodies of one storage object's trial writes: ``sql`` its statements, ``dialect``
-    its dialect (``postgresql``, ``mysql`` or ``sqlite``), ``cache`` what it remembers (the
-    distributions the studies stored). Safe for many threads (it holds no state of a call)."""
+    its engine's dialect, ``cache`` what it remembers (the distributions the studies
+    stored). Safe for many threads (it holds no state of a call)."""
 
-    def __init__(self, sql: Statements, dialect: str, cache: StudyCache) -> None:
+    def __init__(self, sql: Statements, dialect: sa.Dialect, cache: StudyCache) -> None:
         self._sql = sql
-        self._dialect = dialect
+        self._engine_dialect = dialect
+        self._dialect = "mysql" if dialect.name == "mariadb" else dialect.name
         self._cache = cache
+
+    @property
+    def finishes_in_one_statement(self) -> bool:
+        """Whether a finish (with or without parameters) is one statement, which needs no
+        transaction around it (run its body in mode ``"none"``): on PostgreSQL, and on
+        MariaDB through PyMySQL (a compound statement); elsewhere a write transaction. (The
+        engine tells MariaDB from MySQL once it has connected.)"""
+        return self._dialect == "postgresql" or _fast_paths.mariadb_with_pymysql(
+            self._engine_dialect
+        )
 
     # -- checks inside a transaction --------------------------------------------------------
 
@@ -169,14 +206,19 @@ class TrialWrites:
     def known_distribution(
         self, connection: sa.Connection, study_id: int, name: str
     ) -> BaseDistribution | None:
-        """The distribution the study stored first for ``name``, or None."""
+        """The distribution the study stored first for ``name`` (that of the lowest trial id
+        carrying it, deleted trials included), or None: remembered, else by one statement
+        that asks only about the trials this object's reads did not see finished (see
+        :meth:`StudyCache.name_scope`)."""
         cached = self._cache.distributions.get(study_id, {}).get(name)
         if cached is not None:
             return cached
-        text = connection.execute(
-            self._sql.known_distribution, {"study_id": study_id, "name": name}
-        ).scalar()
-        return None if text is None else _codec.parse_distribution(text)
+        floor, unfinished, known = self._cache.name_scope(study_id, name)
+        params = {"study_id": study_id, "name": name, "floor": floor, "ids": unfinished}
+        row = connection.execute(self._sql.known_distribution, params).first()
+        if row is not None and (known is None or int(row[0]) < known[0]):
+            return _codec.parse_distribution(row[1])
+        return None if known is None else known[1]
 
     def _check_new_names(
         self,
@@ -283,6 +325,22 @@ class TrialWrites:
             UpdateFinishedTrialError: the trial is finished.
             ValueError: a new name's distribution conflicts with the study's.
         """
+
+        def not_written(connection: sa.Connection, again: bool) -> None:
+            if again and self._stored_by_an_earlier_attempt(connection, trial_id, holds):
+                return
+            self._fail(connection, trial_id)
+
+        if new_names is None and len(writes) == 1 and isinstance(writes[0][0], str):
+            statement, values = writes[0]
+            return _driver.Statement(
+                statement,
+                values,
+                rows=False,
+                written=_positive,
+                value=None,
+                not_written=not_written,
+            )
         runs = Runs()
 
         def body(connection: sa.Connection) -> None:
@@ -290,10 +348,9 @@ class TrialWrites:
             if new_names is not None:
                 self._check_new_names(connection, trial_id, *new_names)
             for statement, values in writes:
-                if _execute(connection, statement, values).rowcount == 0:
-                    if again and self._stored_by_an_earlier_attempt(connection, trial_id, holds):
-                        return
-                    self._fail(connection, trial_id)
+                if _execute(connection, statement, values) == 0:
+                    not_written(connection, again)
+                    return
 
         return body
 
@@ -301,15 +358,12 @@ class TrialWrites:
         """The writes that upsert ``checked`` into the trial, in order: one statement on
         PostgreSQL, else one per ``MAX_PARAMS_PER_STATEMENT`` parameters."""
         if self._dialect == "postgresql":
-            return [(PG_UPSERT_PARAMS, {"tid": trial_id, **_pg_param_arrays(checked)})]
+            bound = {"tid": trial_id, **_pg_param_values(checked)}
+            return [(pg_upsert_params(len(checked)), bound)]
         writes = []
         for start in range(0, len(checked), MAX_PARAMS_PER_STATEMENT):
             chunk = checked[start : start + MAX_PARAMS_PER_STATEMENT]
-            bound: dict[str, Any] = {"tid": trial_id}
-            for i, (name, internal, distribution) in enumerate(chunk):
-                bound[f"n{i}"] = name
-                bound[f"v{i}"] = internal
-                bound[f"d{i}"] = distribution_to_json(distribution)
+            bound = {"tid": trial_id, **_param_values(chunk)}
             writes.append((upsert_params(self._dialect, len(chunk)), bound))
         return writes
 
@@ -320,8 +374,9 @@ class TrialWrites:
     ) -> Body[bool]:
         """The body of ``set_trial_state_values`` (``now``: the stored timestamp of this
         call, which tells a retry whether an earlier attempt did the write): returns what that
-        returns, raises what it raises. On PostgreSQL a finish is one statement; elsewhere an
-        UPDATE and the values' upsert (run it in a write transaction)."""
+        returns, raises what it raises. A finish is one statement where
+        :attr:`finishes_in_one_statement`; elsewhere an UPDATE and the values' upsert (run it
+        in a write transaction)."""
         if state == TrialState.RUNNING:
             return self._claim(trial_id, now)
         return self._finish(trial_id, state, values, now)
@@ -345,28 +400,17 @@ class TrialWrites:
     def _finish(
         self, trial_id: int, state: TrialState, values: list[float] | None, now: Any
     ) -> Body[bool]:
-        """Finish an unfinished trial in ``state`` at ``now``, with ``values``."""
+        """Finish an unfinished trial in ``state`` at ``now``, with ``values``: one statement
+        where :attr:`finishes_in_one_statement`, else an UPDATE and the values' upsert."""
+        if self.finishes_in_one_statement:
+            return self._one_statement_finish(trial_id, (), state, values, now)
         params: dict[str, Any] = {"tid": trial_id, "new_state": state.name, "now": now}
-        finish: Callable[[sa.Connection], bool]
-        value_rows: list[dict[str, Any]] = []
-        if self._dialect == "postgresql":  # the values in the same statement
-            statement = pg_finish_with_values(len(values or ()))
-            params.update(_pg_value_params(values))
-
-            def finish(connection: sa.Connection) -> bool:
-                return bool(connection.exec_driver_sql(statement, params).scalar_one())
-
-        else:
-            value_rows = _value_rows(trial_id, values or ())
-
-            def finish(connection: sa.Connection) -> bool:
-                return bool(connection.execute(self._sql.finish_trial, params).rowcount)
-
+        value_rows = _value_rows(trial_id, values or ())
         runs = Runs()
 
         def body(connection: sa.Connection) -> bool:
             again = runs.start()
-            if not finish(connection):
+            if not connection.execute(self._sql.finish_trial, params).rowcount:
                 if again and self._done_by_us(connection, trial_id, state, now):
                     return True
                 self._fail(connection, trial_id)
@@ -386,13 +430,13 @@ class TrialWrites:
         now: Any,
     ) -> Body[bool]:
         """The body that upserts the parameters (of names whose distributions this object
-        knows), then finishes the trial, as :meth:`state_values` does: on PostgreSQL one
-        statement (``pg_params_then_finish``), elsewhere a write transaction. An upsert finds
+        knows), then finishes the trial, as :meth:`state_values` does: one statement where
+        :attr:`finishes_in_one_statement`, else a write transaction. An upsert finds
         nothing to write once the trial is finished: on a retry, that is the earlier
         attempt's own finish (its timestamp ``now``) when its commit's reply was lost, as the
         writes committed together."""
-        if self._dialect == "postgresql":
-            return self._pg_params_then_finish(trial_id, checked, state, values, now)
+        if self.finishes_in_one_statement:
+            return self._one_statement_finish(trial_id, checked, state, values, now)
         writes = self.param_upserts(trial_id, checked)
         finish = self._finish(trial_id, state, values, now)
         runs = Runs()
@@ -400,7 +444,7 @@ class TrialWrites:
         def body(connection: sa.Connection) -> bool:
             again = runs.start()
             for statement, bound in writes:
-                if connection.execute(statement, bound).rowcount == 0:
+                if _execute(connection, statement, bound) == 0:
                     if again and self._done_by_us(connection, trial_id, state, now):
                         return True
                     self._fail(connection, trial_id)
@@ -408,7 +452,7 @@ class TrialWrites:
 
         return body
 
-    def _pg_params_then_finish(
+    def _one_statement_finish(
         self,
         trial_id: int,
         checked: CheckedParams,
@@ -416,25 +460,39 @@ class TrialWrites:
         values: list[float] | None,
         now: Any,
     ) -> Body[bool]:
-        statement = pg_params_then_finish(len(values or ()))
+        """Upsert ``checked`` (maybe none) and finish the trial, in one statement: on
+        PostgreSQL ``pg_finish_with_values`` or ``pg_params_then_finish``, on MariaDB
+        ``mariadb_finish``. Its result says whether it wrote; when it did not, a retry
+        tells the earlier attempt's own finish (its timestamp ``now``) from another one."""
+        n_values = len(values or ())
         bound: dict[str, Any] = {
             "tid": trial_id,
-            **_pg_param_arrays(checked),
             "new_state": state.name,
             "now": now,
-            **_pg_value_params(values),
+            **_value_params(values),
         }
-        runs = Runs()
+        if self._dialect != "postgresql":
+            statement = mariadb_finish(len(checked), n_values)
+            bound.update(_param_values(checked))
+        elif checked:
+            statement = pg_params_then_finish(len(checked), n_values)
+            bound.update(_pg_param_values(checked))
+        else:
+            statement = pg_finish_with_values(n_values)
 
-        def body(connection: sa.Connection) -> bool:
-            again = runs.start()
-            if connection.exec_driver_sql(statement, bound).scalar_one():
-                return True
+        def not_written(connection: sa.Connection, again: bool) -> bool:
             if again and self._done_by_us(connection, trial_id, state, now):
                 return True
             self._fail(connection, trial_id)
 
-        return body
+        return _driver.Statement(
+            statement,
+            bound,
+            rows=True,
+            written=_first_is_true,
+            value=True,
+            not_written=not_written,
+        )
 
 
 def _trial_row(study_id: int, number: int, template: FrozenTrial | None) -> dict[str, Any]:
