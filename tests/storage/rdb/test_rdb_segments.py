@@ -367,7 +367,8 @@ def test_a_storage_writes_segments_in_the_background_past_its_threshold(url: str
         storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [float(i)])
         storage.get_all_trials(study, deepcopy=False)
     storage._cache.segments.wait()
-    assert sum(n for _, _, _, n in _segment_rows(url, study)) >= 20
+    # What was read since the last segment's capture stays rows: fewer than the threshold.
+    assert sum(n for _, _, _, n in _segment_rows(url, study)) >= 25 - 9
     _assert_reads_agree(url, [study], through_segments=True)
     quiet = RDBStorage(url, snapshot_threshold=0)
     quiet.get_all_trials(study)
