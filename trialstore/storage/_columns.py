@@ -39,6 +39,7 @@ __all__ = [
     "dset_info",
     "encode_chunk",
     "merge_columns",
+    "plan_merge",
 ]
 
 INT_COLUMNS = ("id", "number", "state", "dset", "nval", "niv", "ivstep")
@@ -264,3 +265,29 @@ def build_chunk(
             if isinstance(attr[2], dict):  # 0: decoded from the columns
                 trial._param_dict = attr[2]
     return trials
+
+
+def plan_merge(segments: Sequence[tuple[int, int]], max_bytes: int) -> tuple[int, int] | None:
+    """The slice ``(start, end)`` of ``segments`` (each one's trial count and size in bytes,
+    oldest first) to merge into one segment, or None.
+
+    The trial counts stay strictly decreasing, as the digits of a binary counter: the last
+    segments are merged while the one before them holds no more trials than they do together
+    (so there are about log2(trials / trials per segment) segments, and each trial is copied
+    as often), and no merge makes a segment larger than ``max_bytes``.
+    """
+    if len(segments) < 2:
+        return None
+    start = len(segments) - 1
+    total, size = segments[start]
+    while (
+        start > 0
+        and segments[start - 1][0] <= total
+        and size + segments[start - 1][1] <= max_bytes
+    ):
+        start -= 1
+        total += segments[start][0]
+        size += segments[start][1]
+    if start == len(segments) - 1:
+        return None
+    return start, len(segments)

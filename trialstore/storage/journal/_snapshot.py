@@ -42,6 +42,7 @@ from trialstore.storage._columns import (
     array_of_ints,
     encode_chunk,
     merge_columns,
+    plan_merge,
 )
 from trialstore.storage.journal._base import SnapshotStore
 from trialstore.storage.journal._replay import ReplayState, SegmentChunk, Study, parse_row
@@ -364,21 +365,7 @@ def plan_merges(segments: list[SegmentRef]) -> tuple[int, int] | None:
     each trial is copied as often. No merge makes a segment larger than
     :data:`MAX_SEGMENT_BYTES` (beyond that size, segments stay as they are).
     """
-    if len(segments) < 2:
-        return None
-    start = len(segments) - 1
-    total, size = segments[start].trials, segments[start].size
-    while (
-        start > 0
-        and segments[start - 1].trials <= total
-        and size + segments[start - 1].size <= MAX_SEGMENT_BYTES
-    ):
-        start -= 1
-        total += segments[start].trials
-        size += segments[start].size
-    if start == len(segments) - 1:
-        return None
-    return start, len(segments)
+    return plan_merge([(ref.trials, ref.size) for ref in segments], MAX_SEGMENT_BYTES)
 
 
 _COLUMNS = frozenset(INT_COLUMNS + FLOAT_COLUMNS + JSON_COLUMNS)

@@ -55,6 +55,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 
 from trialstore._core import FrozenTrial
+from trialstore.storage import _columns
 from trialstore.storage._gc import gc_paused
 from trialstore.storage._trial_cache import StudyTrials, TrialCache
 from trialstore.storage.rdb import _segment_codec as codec
@@ -171,21 +172,7 @@ def plan_merge(chain: Sequence[Meta], max_bytes: int) -> tuple[int, int] | None:
     together (so a study has about log2(trials / threshold) segments, and each trial is
     copied as often), and no merge makes a segment larger than ``max_bytes``.
     """
-    if len(chain) < 2:
-        return None
-    start = len(chain) - 1
-    total, size = chain[start].n_trials, chain[start].size
-    while (
-        start > 0
-        and chain[start - 1].n_trials <= total
-        and size + chain[start - 1].size <= max_bytes
-    ):
-        start -= 1
-        total += chain[start].n_trials
-        size += chain[start].size
-    if start == len(chain) - 1:
-        return None
-    return start, len(chain)
+    return _columns.plan_merge([(meta.n_trials, meta.size) for meta in chain], max_bytes)
 
 
 def read_segments(connection: sa.Connection, study_id: int) -> list[Sequence[Any]]:
