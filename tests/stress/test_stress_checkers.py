@@ -231,3 +231,19 @@ def test_a_gap_no_deletion_explains_is_caught() -> None:
     ops = _deletion_history()[:6]  # no deletion
     found = violated(ops, final(trial(0, 0, "FAIL"), trial(2, 2, "RUNNING")))
     assert found.get("ids_unique_numbers_dense", 0) >= 1, found
+
+
+def test_a_trial_whose_create_was_cut_off_and_that_was_deleted_is_not_lost() -> None:
+    """A killed worker's create of unknown outcome made trial 0; another worker finished it
+    and then deleted it: the finish is checked with the deletion, not reported as lost."""
+    ops = [
+        op("a", 1, "create_trial", {"s": 0}, 1.0, None, outcome="unknown"),
+        op("b", 1, "read_all", {"s": 0}, 2.0, 2.1, result=[1, [[0, 0, "RUNNING", ""]], []]),
+        op("b", 2, "finish", {"t": 0, "state": "FAIL", "values": None}, 2.2, 2.3, result=True),
+        op("b", 3, "create_trial", {"s": 0}, 2.4, 2.5, result=1),
+        op("b", 4, "delete", {"s": 0, "ts": [0]}, 3.0, 3.1),
+    ]
+    assert violated(ops, final(trial(1, 1, "RUNNING"))) == {}
+    # without the deletion, the acknowledged finish of trial 0 is lost
+    found = violated(ops[:-1], final(trial(1, 1, "RUNNING")))
+    assert found.get("acknowledged_writes_present") == 1, found

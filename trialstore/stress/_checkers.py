@@ -497,6 +497,10 @@ class RunCheck:
         #: trial id -> (when, study, who created it): the first acknowledged create of the id
         #: (by invoke time, whatever the order the operations are routed in).
         self._created: dict[int, tuple[tuple[int, str, int], int, str]] = {}
+        #: trial id -> the study of a deletion (acknowledged or of unknown outcome) naming
+        #: it: the part of a trial no acknowledged create made (its create was cut off by a
+        #: kill) that a deletion then removed.
+        self._deleted_from: dict[int, int] = {}
         self._study_ops: list[Op] = []
 
     def route(self, op: Op) -> int | None:
@@ -519,12 +523,16 @@ class RunCheck:
                 )
             if first is None or when < first[0]:
                 self._created[op.result] = (when, op.args["s"], where)
+        if op.op == "delete" and op.outcome in (OK, UNKNOWN):
+            for tid in op.args["ts"]:
+                self._deleted_from.setdefault(tid, int(op.args["s"]))
         return self._part(op)
 
     def _part(self, op: Op) -> int:
         """The part of ``op``; :attr:`LATER` for an operation on a trial that is not in the
-        final contents (deleted, or lost), routed by its create once every create is known
-        (so that the part never depends on the order of routing)."""
+        final contents (deleted, or lost), routed by its create, or else by a deletion naming
+        it, once every operation is known (so that the part never depends on the order of
+        routing)."""
         if "s" in op.args:
             return int(op.args["s"])
         tid = op.args.get("t")
@@ -535,8 +543,12 @@ class RunCheck:
         """The part of an operation :meth:`route` returned :attr:`LATER` for."""
         part = self._part(op)
         if part == self.LATER:
-            created = self._created.get(op.args.get("t"))  # type: ignore[arg-type]
-            part = self.ORPHANS if created is None else created[1]
+            tid: int = op.args["t"]
+            created = self._created.get(tid)
+            if created is not None:
+                part = created[1]
+            else:
+                part = self._deleted_from.get(tid, self.ORPHANS)
         return part
 
     def split(self, ops: Iterable[Op], add: Callable[[int, Op], None]) -> None:
