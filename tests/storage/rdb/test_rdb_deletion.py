@@ -7,6 +7,8 @@ without the table."""
 from __future__ import annotations
 
 import datetime
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -283,4 +285,49 @@ def test_a_batch_longer_than_one_statement_is_all_or_nothing(
     storage.delete_trials(study_id, ids)
     assert storage.get_all_trials(study_id) == []
     assert storage.get_trial(storage.create_new_trial(study_id)).number == 5
+    storage.close()
+
+
+_LOCK_WAITS = {
+    "postgresql": "SELECT count(*) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    "mysql": "SELECT count(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'",
+}
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql"])
+def test_a_state_check_that_waited_for_a_deletion_finds_it(
+    dialect: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A write to a RUNNING trial found nothing to update; the check of why waits for the
+    lock of a deletion of the trial in flight: once the deletion commits, the check raises
+    TrialDeletedError, not UpdateFinishedTrialError for the FAIL the deletion wrote (on
+    PostgreSQL the check's row is newer than the snapshot of its deletion flag)."""
+    url = database_url(request, dialect, tmp_path)
+    storage = RDBStorage(url)
+    study_id = storage.create_new_study(MIN, "waited")
+    trial_id = storage.create_new_trial(study_id)
+    raised: list[BaseException] = []
+
+    def check() -> None:
+        try:
+            storage._run(lambda c: storage._writes.raise_not_updatable(c, trial_id), mode="none")
+        except BaseException as e:
+            raised.append(e)
+
+    deleter = sa.create_engine(url)
+    with deleter.connect() as connection:
+        now = datetime.datetime(2026, 1, 1)
+        _deletions.delete_trials(storage._sql, study_id, [trial_id], now)(connection)
+        checker = threading.Thread(target=check)
+        checker.start()
+        deadline = time.monotonic() + 30
+        with deleter.connect() as probe:
+            while not probe.execute(sa.text(_LOCK_WAITS[dialect])).scalar():
+                assert time.monotonic() < deadline, "the check never waited for the deletion"
+                time.sleep(0.02)
+        connection.commit()
+    checker.join(timeout=30)
+    deleter.dispose()
+    assert len(raised) == 1 and isinstance(raised[0], TrialDeletedError), raised
     storage.close()

@@ -158,6 +158,17 @@ class Statements:
         #: The same as a locking read: the newest committed state, also inside a MySQL
         #: transaction whose plain reads see its snapshot.
         self.trial_state_current = self.trial_state.with_for_update(read=True)
+        #: The deletion of the trial ``:tid`` (a row: deleted) as a locking read, which sees
+        #: the newest committed deletion where the deletion flag of
+        #: :attr:`trial_state_current` may not (see ``TrialWrites.raise_not_updatable``).
+        #: None without deletions.
+        self.deletion_current: sa.Select[Any] | None = (
+            sa.select(deleted_trials.c.trial_id)
+            .where(deleted_trials.c.trial_id == sa.bindparam("tid"))
+            .with_for_update(read=True)
+            if deletions
+            else None
+        )
         self.study_exists = sa.select(studies.c.study_id).where(
             studies.c.study_id == sa.bindparam("study_id")
         )

@@ -187,13 +187,23 @@ class TrialWrites:
         inside a MySQL/MariaDB transaction a plain read would see the transaction's snapshot,
         which may predate the finish (or deletion) that made a write find nothing to
         update. A deleted trial that was unfinished is FAIL, so no write finds it
-        updatable."""
-        row = connection.execute(self._sql.trial_state_current, {"tid": trial_id}).first()
+        updatable.
+
+        A finished trial is checked for a deletion once more: on PostgreSQL, a locking read
+        that waited for a deletion's transaction returns the trial row that transaction
+        wrote (FAIL) but evaluates the deletion flag with the snapshot taken before the
+        wait, which misses the deletion."""
+        params = {"tid": trial_id}
+        row = connection.execute(self._sql.trial_state_current, params).first()
         if row is None:
             raise KeyError(f"No trial with id {trial_id!r}.")
-        if row[2]:
+        finished = _codec.STATE_BY_NAME[row[0]].is_finished()
+        again = self._sql.deletion_current
+        if row[2] or (
+            finished and again is not None and connection.execute(again, params).first()
+        ):
             raise _read.deleted_trial(trial_id, row[1])
-        if _codec.STATE_BY_NAME[row[0]].is_finished():
+        if finished:
             raise UpdateFinishedTrialError(
                 f"Trial#{row[1]} has already finished and can not be updated."
             )
