@@ -70,12 +70,15 @@ def _with_carriers(
     without a look at each name."""
     top = max((held for held, _ in first.values()), default=-1)
     copied = False
+    covered: object = None  # a distributions dict whose names are all held (trials share them)
+    running, waiting = TrialState.RUNNING, TrialState.WAITING
     for trial in trials:
         trial_id, dists, state = trial._trial_id, trial._distributions, trial.state
-        if state is TrialState.RUNNING or state is TrialState.WAITING:
+        if state is running or state is waiting:
             unfinished.add(trial_id)
             continue
-        if trial_id >= top and dists.keys() <= first.keys():
+        if trial_id >= top and (dists is covered or dists.keys() <= first.keys()):
+            covered = dists
             continue
         for name, dist in dists.items():
             held = first.get(name)
@@ -98,11 +101,13 @@ def first_distributions(
     below = min(deleted_numbers, default=None)
     found: dict[str, tuple[int, BaseDistribution]] = {}
     top = -1
+    covered: object = None  # as in _with_carriers
     for trial in trials:
         if below is not None and trial.number >= below:
             continue
         trial_id, dists = trial._trial_id, trial._distributions
-        if trial_id >= top and dists.keys() <= found.keys():
+        if trial_id >= top and (dists is covered or dists.keys() <= found.keys()):
+            covered = dists
             continue
         for name, dist in dists.items():
             held = found.get(name)
