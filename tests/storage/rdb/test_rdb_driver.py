@@ -316,3 +316,45 @@ def test_a_driver_error_is_wrapped_as_sqlalchemy_wraps_it(
     storage.set_trial_param(trial_id, "x", 0.25, DIST)  # the connection went back usable
     assert storage.get_trial(trial_id).params == {"x": 0.25}
     storage.close()
+
+
+def _prepared_statements(storage: RDBStorage) -> list[str]:
+    """The statements prepared on the session of the storage's pooled connection (there is
+    one: the storage was used from this thread only)."""
+    assert storage._engine.pool.checkedin() == 1
+    fairy = storage._engine.raw_connection()
+    try:
+        cursor = fairy.driver_connection.cursor()
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+    finally:
+        fairy.close()
+
+
+@pytest.mark.parametrize("connect_args", [{}, {"prepare_threshold": None}])
+def test_psycopg_prepares_the_writes_of_one_trial_only(
+    postgres_url: str, connect_args: dict[str, Any]
+) -> None:
+    """On psycopg, the single-statement writes to a trial are prepared on the server once
+    per connection; reads and creates (range predicates, whose generic plans would scan) are
+    never, however often they run. ``prepare_threshold=None`` prepares nothing."""
+    storage = RDBStorage(postgres_url, engine_kwargs={"connect_args": connect_args})
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "prepared")
+    for i in range(8):
+        trial_id = storage.create_new_trial(study_id)
+        storage.set_trial_param(trial_id, "x", 0.5, DIST)
+        storage.set_trial_intermediate_value(trial_id, 0, 0.5)
+        storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [float(i)])
+        storage.get_all_trials(study_id)
+        storage.get_trial(trial_id)
+    prepared = _prepared_statements(storage)
+    if connect_args:
+        assert prepared == []
+    else:
+        starts = sorted(" ".join(text.split()[:3]) for text in prepared)
+        assert starts == [  # the parameter, the intermediate value and the finish
+            "INSERT INTO trial_intermediate_values",
+            "INSERT INTO trial_params",
+            "WITH finished AS",
+        ], prepared
+    storage.close()

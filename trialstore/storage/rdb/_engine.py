@@ -62,6 +62,9 @@ _INSTALL = {
 }
 
 _MAX_PORT = 65535
+#: psycopg's ``prepare_threshold`` that no statement reaches by being run: only statements
+#: executed with ``prepare=True`` are prepared.
+_NEVER_BY_COUNT = 2**62
 #: URL query parameters SQLAlchemy's SQLite driver passes to ``sqlite3.connect`` (other ones
 #: it ignores, unless ``uri=true``).
 _PYSQLITE_OPTIONS = (
@@ -306,10 +309,12 @@ def _with_connect_defaults(url: sa.URL, kwargs: dict[str, Any]) -> dict[str, Any
         if is_sqlite_memory(url):
             kwargs.setdefault("poolclass", pool.StaticPool)
     elif backend == "postgresql" and driver == "psycopg":
-        # No server-side prepared statements: their generic plans assume a range such as
-        # "trial_id > $1" matches a third of the table, and scan it all on every read.
+        # No statement is prepared on the server for being run often: generic plans assume
+        # a range such as "trial_id > $1" matches a third of the table, and scan it all on
+        # every read. Only the writes to one trial by id that _driver prepares explicitly
+        # are (None here would turn those off too).
         connect_args = dict(kwargs.pop("connect_args", {}))
-        connect_args.setdefault("prepare_threshold", None)
+        connect_args.setdefault("prepare_threshold", _NEVER_BY_COUNT)
         kwargs["connect_args"] = connect_args
     elif backend == "mysql" and driver == "pymysql" and _is_loopback(url):
         kwargs["connect_args"] = _without_loopback_tls(url, dict(kwargs.pop("connect_args", {})))
