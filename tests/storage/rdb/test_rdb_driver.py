@@ -321,10 +321,12 @@ def test_a_driver_error_is_wrapped_as_sqlalchemy_wraps_it(
 def _prepared_statements(storage: RDBStorage) -> list[str]:
     """The statements prepared on the session of the storage's pooled connection (there is
     one: the storage was used from this thread only)."""
-    assert storage._engine.pool.checkedin() == 1
+    pool: Any = storage._engine.pool
+    assert pool.checkedin() == 1
     fairy = storage._engine.raw_connection()
     try:
-        cursor = fairy.driver_connection.cursor()
+        raw: Any = fairy.driver_connection
+        cursor = raw.cursor()
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         return [row[0] for row in cursor.fetchall()]
     finally:
