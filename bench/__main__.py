@@ -267,10 +267,11 @@ def _run_limit(args: argparse.Namespace, urls: dict[str, str], n_trials: int) ->
         "'of floor': the share of commits/s / trialstore's own commits per trial "
         f"(immediate {COMMITS_PER_TRIAL['immediate']}, at_tell {COMMITS_PER_TRIAL['at_tell']})"
     )
+    print("cpu: the client process's CPU ms per trial (its own time, the server's not counted)")
     header = (
         f"{'mode':<12} {'backend':<11} {'commits/s':>10} {'commits/trial':>14} "
         f"{'bound':>8} {'trialstore':>11} {'share':>7} {'of floor':>9} {'optuna':>8} "
-        f"{'vs optuna':>10}"
+        f"{'vs optuna':>10} {'cpu':>6} {'optuna cpu':>11}"
     )
     print(header)
     print("-" * len(header))
@@ -285,7 +286,7 @@ def _run_limit(args: argparse.Namespace, urls: dict[str, str], n_trials: int) ->
                 continue
             location = make_location(backend, workdir, url)
             commits_per_s = commit_bound(location["url"])
-            optuna = _run(
+            optuna_run = _run(
                 {
                     "task": "optimize",
                     "n_trials": n_trials,
@@ -293,7 +294,8 @@ def _run_limit(args: argparse.Namespace, urls: dict[str, str], n_trials: int) ->
                     "location": make_location(backend, workdir, url),
                 },
                 args.timeout,
-            )["trials_per_s"]
+            )
+            optuna = optuna_run["trials_per_s"]
             for mode, assumed in COMMITS_PER_TRIAL.items():
                 bound = commits_per_s / REFERENCE_COMMITS[mode]
                 floor = commits_per_s / assumed
@@ -315,7 +317,8 @@ def _run_limit(args: argparse.Namespace, urls: dict[str, str], n_trials: int) ->
                 print(
                     f"{mode:<12} {backend:<11} {commits_per_s:>10.0f} {shown:>14} "
                     f"{bound:>8.0f} {rate:>11.1f} {rate / bound:>7.0%} {rate / floor:>9.0%} "
-                    f"{optuna:>8.1f} {rate / optuna:>9.2f}x"
+                    f"{optuna:>8.1f} {rate / optuna:>9.2f}x {result['cpu_ms']:>6.2f} "
+                    f"{optuna_run['cpu_ms']:>11.2f}"
                 )
                 sys.stdout.flush()
 

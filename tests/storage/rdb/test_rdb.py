@@ -244,12 +244,19 @@ def test_pickled_storage_works_in_a_child_process(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "system_attrs", [{}, {"trialstore:create_request_id": "ab12"}, {"a": [1, "x"], "b": None}]
+    "system_attrs",
+    [
+        {},
+        {"trialstore:create_request_id": "ab12"},
+        {"a": [1, "x"], "b": None},
+        # quoted on the client on PostgreSQL: quotes, array syntax, a backslash, SQL, unicode
+        {"it's {a,b}": 'say "hi"; DROP TABLE trials; -- \\ é', "NULL": "{}"},
+    ],
 )
 def test_running_template_with_system_attrs_only_reads_back(
     url: str, system_attrs: dict[str, Any]
 ) -> None:
-    """What the gRPC proxy sends for every create; PostgreSQL writes it in one pipelined
+    """What the gRPC proxy sends for every create; PostgreSQL writes it in one
     statement, the other dialects as any template."""
     storage = RDBStorage(url)
     study_id = storage.create_new_study([StudyDirection.MINIMIZE], "marked")

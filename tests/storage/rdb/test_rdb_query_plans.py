@@ -97,7 +97,8 @@ def _fill(url: str) -> None:
 @contextmanager
 def _capturing(dialect: str) -> Iterator[Captured]:
     """Record every statement sent while open: through SQLAlchemy, and on PostgreSQL also
-    those of the raw psycopg fast paths."""
+    those of the raw psycopg fast paths (a create's query string of several statements,
+    bound on the client, as its statements)."""
     captured: Captured = []
 
     def record(_c: Any, _cursor: Any, statement: str, params: Any, context: Any, _: Any) -> None:
@@ -110,15 +111,26 @@ def _capturing(dialect: str) -> Iterator[Captured]:
         import psycopg
 
         original = psycopg.Connection.execute
+        original_client = psycopg.ClientCursor.execute
 
         def execute(self: Any, query: Any, params: Any = None, **kw: Any) -> Any:
             captured.append((str(query), params, str(query)))
             return original(self, query, params, **kw)
 
+        def client_execute(self: Any, query: Any, params: Any = None, **kw: Any) -> Any:
+            captured.extend((part, params, part) for part in str(query).split("; "))
+            return original_client(self, query, params, **kw)
+
+        inherited = "execute" not in vars(psycopg.ClientCursor)
         psycopg.Connection.execute = execute  # type: ignore[method-assign]
+        psycopg.ClientCursor.execute = client_execute  # type: ignore[method-assign]
 
         def undo() -> None:
             psycopg.Connection.execute = original  # type: ignore[method-assign]
+            if inherited:
+                del psycopg.ClientCursor.execute
+            else:
+                psycopg.ClientCursor.execute = original_client  # type: ignore[method-assign]
 
     try:
         yield captured

@@ -4,9 +4,9 @@ dialect, in both ``param_writes`` modes (docs/performance.md, "Round trips per t
 A trial of the bench's shape (5 float parameters, then ``tell``; and the same with 2
 intermediate values reported) runs in a study that already has trials, after a warm-up
 (caches, parameter names and connections in place). What is counted is what reaches the
-DBAPI driver: on PostgreSQL psycopg's statements (a pipeline is one round trip) and
-commits, on MariaDB PyMySQL's queries (a compound statement is one), on SQLite the
-statements and commits SQLAlchemy sends to sqlite3 (in-process calls).
+DBAPI driver: on PostgreSQL psycopg's queries (a query string of several statements is one
+round trip) and commits, on MariaDB PyMySQL's queries (a compound statement is one), on
+SQLite the statements and commits SQLAlchemy sends to sqlite3 (in-process calls).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from trialstore.trial import Trial
 N_PARAMS = 5
 
 #: (dialect, param_writes, intermediate values reported) -> (round trips, statements).
-#: Creating the trial: PostgreSQL, BEGIN + study lock + insert-unless-WAITING in one
-#: pipeline, then COMMIT; MariaDB, a compound statement, then COMMIT; SQLite, one INSERT.
+#: Creating the trial: PostgreSQL, BEGIN + study lock + insert-unless-WAITING in one query
+#: string, then COMMIT; MariaDB, a compound statement, then COMMIT; SQLite, one INSERT.
 #: Then one statement per parameter (immediate) and per intermediate value; with at_tell the
 #: parameters are written with the finish, or before the first report. The finish: one
 #: statement on PostgreSQL and MariaDB; on SQLite BEGIN IMMEDIATE, the UPDATE, the values'
@@ -55,12 +55,12 @@ class Sent:
     def __init__(self) -> None:
         self.statements: list[str] = []
         self.round_trips = 0
-        self.pipelined = 0  # depth of psycopg pipelines in progress
 
-    def statement(self, text: Any) -> None:
-        self.statements.append(" ".join(str(text).split()[:4]))
-        if not self.pipelined:
-            self.round_trips += 1
+    def statement(self, text: Any, several: bool = False) -> None:
+        """One round trip of one statement, or of ``several`` in one query string."""
+        for each in str(text).split("; ") if several else [str(text)]:
+            self.statements.append(" ".join(each.split()[:4]))
+        self.round_trips += 1
 
 
 def _count_psycopg(monkeypatch: pytest.MonkeyPatch, sent: Sent) -> None:
@@ -68,10 +68,10 @@ def _count_psycopg(monkeypatch: pytest.MonkeyPatch, sent: Sent) -> None:
 
     execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
     commit, rollback = psycopg.Connection.commit, psycopg.Connection.rollback
-    pipeline = psycopg.Connection.pipeline
 
     def counted_execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        sent.statement(query)
+        # bound on the client: maybe several statements (bound on the server: only one)
+        sent.statement(query, several=isinstance(self, psycopg.ClientCursor))
         return execute(self, query, *args, **kwargs)
 
     def counted_executemany(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
@@ -86,21 +86,10 @@ def _count_psycopg(monkeypatch: pytest.MonkeyPatch, sent: Sent) -> None:
 
         return counted
 
-    @contextlib.contextmanager
-    def counted_pipeline(self: Any) -> Iterator[Any]:
-        sent.round_trips += 1  # the pipeline's sync
-        sent.pipelined += 1
-        try:
-            with pipeline(self) as p:
-                yield p
-        finally:
-            sent.pipelined -= 1
-
     monkeypatch.setattr(psycopg.Cursor, "execute", counted_execute)
     monkeypatch.setattr(psycopg.Cursor, "executemany", counted_executemany)
     monkeypatch.setattr(psycopg.Connection, "commit", ends(commit, "COMMIT"))
     monkeypatch.setattr(psycopg.Connection, "rollback", ends(rollback, "ROLLBACK"))
-    monkeypatch.setattr(psycopg.Connection, "pipeline", counted_pipeline)
 
 
 def _count_pymysql(monkeypatch: pytest.MonkeyPatch, sent: Sent) -> None:

@@ -453,10 +453,11 @@ def _driver_upsert(
     )
 
 
-#: PostgreSQL, pipelined in one round trip by ``RDBStorage.create_new_trial`` after a BEGIN:
-#: lock the study row (as Optuna does while numbering), then insert the trial numbered after
-#: the study's last one. In READ COMMITTED each statement takes a new snapshot when it starts,
-#: after the lock is granted, so MAX(number) sees every trial committed by an earlier holder.
+#: PostgreSQL, sent in one round trip after a BEGIN by ``_fast_paths.pg_create_trial``: lock
+#: the study row (as Optuna does while numbering), then insert the trial numbered after the
+#: study's last one. In READ COMMITTED each statement takes a new snapshot when it starts (in
+#: one query string too), after the lock is granted, so MAX(number) sees every trial
+#: committed by an earlier holder.
 #: No row from the INSERT: no such study. Parameters in psycopg's pyformat.
 PG_LOCK_STUDY = "SELECT study_id FROM studies WHERE study_id = %(study_id)s FOR NO KEY UPDATE"
 PG_INSERT_TRIAL = (
