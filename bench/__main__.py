@@ -325,7 +325,7 @@ def _run_limit(args: argparse.Namespace, urls: dict[str, str], n_trials: int) ->
 
 def _run_scale(args: argparse.Namespace, urls: dict[str, str], n: int, optuna_max: int) -> None:
     """The ``--scale`` run: per backend, a study of ``n`` trials and one of 1000."""
-    small, n_measure = 1000, 200
+    small, n_measure = 1000, 500
     n_optuna = min(n, optuna_max)
     note = (
         ""
