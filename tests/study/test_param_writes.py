@@ -1,7 +1,8 @@
 """Study.optimize with ``param_writes="at_tell"``: every trial's buffered parameters are
 written (one set_trial_params call) before it finishes, whatever its outcome; the trials are
-complete on every backend; and a trial costs fewer round trips than with immediate writes
-(counted on PostgreSQL and through the gRPC proxy)."""
+complete on every backend. (The round trips a trial costs in each mode are counted per
+backend: tests/storage/rdb/test_rdb_round_trips.py, tests/storage/grpc/test_grpc_round_trips.py
+and tests/storage/journal/test_journal_round_trips.py.)"""
 
 from __future__ import annotations
 
@@ -216,103 +217,3 @@ def test_optimize_at_tell_with_two_threads_gives_complete_trials(
         assert trial.state == TrialState.COMPLETE
         assert list(trial.params) == [f"x{i}" for i in range(N_PARAMS)]
         assert trial.value == _value(trial.params)
-
-
-# -- round trips -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def quiet() -> Iterator[None]:
-    """Log level WARNING, as in the benchmarks: the INFO line of each finished trial also
-    asks the storage for the best trial."""
-    level = trialstore.logging.get_verbosity()
-    trialstore.logging.set_verbosity(trialstore.logging.WARNING)
-    yield
-    trialstore.logging.set_verbosity(level)
-
-
-def _count_pg_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record every statement psycopg sends (SQLAlchemy's and the storage's own pipelined
-    ones, which SQLAlchemy's cursor events do not see)."""
-    import psycopg
-
-    sent: list[str] = []
-    original = psycopg.Cursor.execute
-
-    def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        sent.append(str(query).split(None, 1)[0].upper())
-        return original(self, query, *args, **kwargs)
-
-    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
-    return sent
-
-
-#: Statements a 5-parameter trial of optimize sends to PostgreSQL (after warm-up), by mode:
-#: immediate: BEGIN + lock + WAITING probe and INSERT (one pipelined round trip) + COMMIT,
-#: 5 parameter upserts, the finish; at_tell: the same, with the 5 parameters and the finish
-#: in one statement. (The trial's number comes from the create: no lookup.)
-PG_STATEMENTS = {"immediate": 10, "at_tell": 5}
-#: Calls a 5-parameter trial of optimize makes through the gRPC proxy (after warm-up):
-#: immediate: CreateTrialOrListWaiting (the create, or the ids of enqueued trials),
-#: 5 SetTrialParameter, SetTrialStateValues; at_tell: CreateTrialOrListWaiting and
-#: SetTrialParamsAndStateValues (the parameters with the finish).
-GRPC_CALLS = {"immediate": 7, "at_tell": 2}
-
-
-@pytest.mark.postgresql
-@pytest.mark.usefixtures("quiet")
-def test_round_trips_of_a_trial_on_postgresql(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    counts = {}
-    storage = trialstore.storage.get_storage(postgres_url)
-    try:
-        for mode in ("immediate", "at_tell"):
-            study = _study(storage, mode, study_name=mode)
-            study.optimize(_objective, n_trials=3)  # warm-up: caches, names, connections
-            with monkeypatch.context() as patch:
-                sent = _count_pg_statements(patch)
-                study.optimize(_objective, n_trials=1)
-            counts[mode] = len(sent)
-            assert len(study.trials[-1].params) == N_PARAMS
-    finally:
-        storage.close()
-    assert counts["at_tell"] < counts["immediate"]
-    assert counts == PG_STATEMENTS, counts
-
-
-@pytest.mark.usefixtures("quiet")
-def test_round_trips_of_a_trial_through_the_grpc_proxy() -> None:
-    pytest.importorskip("grpc")
-    import grpc
-
-    from trialstore.storage.grpc import GrpcProxyServer, GrpcStorageProxy
-    from trialstore.storage.grpc._transport import ChannelTransport
-
-    calls: list[str] = []
-
-    class Count(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]  # grpc: no types
-        def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-            calls.append(details.method.rsplit("/", 1)[-1])
-            return continuation(details, request)
-
-    counts = {}
-    with GrpcProxyServer(InMemoryStorage(), port=0) as server:
-        client = GrpcStorageProxy(port=server.port)
-        transport = client._transport
-        assert isinstance(transport, ChannelTransport)
-        transport._channel = grpc.intercept_channel(transport._channel, Count())
-        try:
-            for mode in ("immediate", "at_tell"):
-                study = _study(client, mode, study_name=mode)
-                study.optimize(_objective, n_trials=3)  # warm-up
-                calls.clear()
-                study.optimize(_objective, n_trials=1)
-                counts[mode] = Counter(calls)
-                assert len(study.trials[-1].params) == N_PARAMS
-        finally:
-            client.close()
-    totals = {mode: sum(c.values()) for mode, c in counts.items()}
-    assert totals["at_tell"] < totals["immediate"]
-    assert totals == GRPC_CALLS, counts
-    assert counts["at_tell"] == {"CreateTrialOrListWaiting": 1, "SetTrialParamsAndStateValues": 1}

@@ -119,7 +119,7 @@ def test_a_first_read_after_deletions_reads_no_deleted_trial(url: str) -> None:
 
 
 def test_numbers_count_on_from_the_highest_after_every_way_of_creating(url: str) -> None:
-    """Plain creates (PostgreSQL's pipelined one), create_trial_or_list_waiting (the
+    """Plain creates (PostgreSQL's one-round-trip one), create_trial_or_list_waiting (the
     PostgreSQL and MariaDB one-statement paths), templates (the portable transaction) and
     Optuna's own create all number on after a deleted highest trial."""
     storage = RDBStorage(url)

@@ -1,7 +1,7 @@
 """Dialect fast paths of the RDB storage (private).
 
 Each does what a portable transaction of :mod:`_storage` does, in fewer round trips, where the
-driver allows it: on PostgreSQL, raw psycopg pipelines that create a trial; on MariaDB through
+driver allows it: on PostgreSQL, one psycopg query string that creates a trial; on MariaDB through
 PyMySQL, a compound statement that creates a trial and a study's first read folded into JSON
 text by the server.
 """
