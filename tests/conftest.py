@@ -26,6 +26,8 @@ from collections.abc import Iterator
 import pytest
 from _required import require_or_skip
 
+import trialstore
+
 SERVER_ENV = {
     "postgresql": "TRIALSTORE_TEST_POSTGRES_URL",
     "mysql": "TRIALSTORE_TEST_MYSQL_URL",
@@ -118,3 +120,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"{kind}: not run. Enable with {SERVER_ENV[kind]}={SERVER_EXAMPLES[kind]}"
         )
     terminalreporter.write_line("(.ci/run sets all of them and requires every server.)")
+
+
+@pytest.fixture
+def quiet() -> Iterator[None]:
+    """Log level WARNING, as in the benchmarks (the INFO line of each finished trial also
+    asks the storage for the best trial), restored afterwards."""
+    level = trialstore.logging.get_verbosity()
+    trialstore.logging.set_verbosity(trialstore.logging.WARNING)
+    yield
+    trialstore.logging.set_verbosity(level)

@@ -8,18 +8,15 @@ Every call the client's transport sends is one unary RPC.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from _one_trial import N_PARAMS, objective
 
 import trialstore
 from trialstore.storage import InMemoryStorage
 from trialstore.storage.grpc import GrpcProxyServer, GrpcStorageProxy
 from trialstore.storage.grpc._transport import ChannelTransport
-from trialstore.trial import Trial
-
-N_PARAMS = 5
 
 #: (param_writes, intermediate values reported) -> the trial's calls, in order. The create
 #: (or the ids of enqueued trials) is one call; the parameters one call each (immediate),
@@ -36,24 +33,6 @@ EXPECTED = {
     + ["SetTrialIntermediateValue"] * 2
     + ["SetTrialStateValues"],
 }
-
-
-@pytest.fixture
-def quiet() -> Iterator[None]:
-    level = trialstore.logging.get_verbosity()
-    trialstore.logging.set_verbosity(trialstore.logging.WARNING)
-    yield
-    trialstore.logging.set_verbosity(level)
-
-
-def _objective(reports: int) -> Callable[[Trial], float]:
-    def objective(trial: Trial) -> float:
-        values = [trial.suggest_float(f"x{i}", -10.0, 10.0) for i in range(N_PARAMS)]
-        for step in range(reports):
-            trial.report(float(step), step)
-        return float(sum((value - i) ** 2 for i, value in enumerate(values)))
-
-    return objective
 
 
 @pytest.mark.usefixtures("quiet")
@@ -77,10 +56,10 @@ def test_calls_of_one_trial(monkeypatch: pytest.MonkeyPatch) -> None:
                     sampler=trialstore.samplers.RandomSampler(seed=0),
                     param_writes=mode,  # type: ignore[arg-type]  # from EXPECTED
                 )
-                objective = _objective(reports)
-                study.optimize(objective, n_trials=3)  # a study that has trials
+                run_trial = objective(reports)
+                study.optimize(run_trial, n_trials=3)  # a study that has trials
                 sent.clear()
-                study.optimize(objective, n_trials=1)
+                study.optimize(run_trial, n_trials=1)
                 counted_calls[(mode, reports)] = list(sent)
                 trial = study.trials[-1]
                 assert len(trial.params) == N_PARAMS

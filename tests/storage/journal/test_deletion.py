@@ -76,7 +76,7 @@ def test_the_record_is_a_study_system_attribute(tmp_path: Path) -> None:
 
 def _optuna_keeps_working(make_optuna: Any, make_ours: Any) -> None:
     ours = make_ours()
-    sid, ids = _fill(ours, "shared")
+    sid, ids = _fill(ours, "common")
     ours.delete_trials(sid, [ids[0], ids[5], ids[6]])  # the best, the WAITING, the RUNNING
     expected = _picture(ours)
 
@@ -85,7 +85,7 @@ def _optuna_keeps_working(make_optuna: Any, make_ours: Any) -> None:
     assert [t.number for t in listed] == list(range(7))
     assert theirs.get_study_system_attrs(sid) == {KEY: [ids[0], ids[5], ids[6]]}
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    study = optuna.load_study(study_name="shared", storage=theirs)
+    study = optuna.load_study(study_name="common", storage=theirs)
     study.optimize(lambda t: 10 + t.suggest_float("x", 0, 1), n_trials=3)
     # Optuna claimed and ran the WAITING trial deleted here (number 5), then two new ones;
     # to it the deleted RUNNING trial 6 is still running.

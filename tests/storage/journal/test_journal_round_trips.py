@@ -13,18 +13,15 @@ writer's own appends are already in its state.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _one_trial import N_PARAMS, objective
 
 import trialstore
 from trialstore.storage.journal import JournalFileBackend, JournalStorage
 from trialstore.storage.journal._records import JournalOp
-from trialstore.trial import Trial
-
-N_PARAMS = 5
 
 CREATE = JournalOp.CREATE_TRIAL
 PARAM = JournalOp.SET_TRIAL_PARAM
@@ -49,14 +46,6 @@ class Calls:
         self.writes = 0
         self.fsyncs = 0
         self.reads = 0
-
-
-@pytest.fixture
-def quiet() -> Iterator[None]:
-    level = trialstore.logging.get_verbosity()
-    trialstore.logging.set_verbosity(trialstore.logging.WARNING)
-    yield
-    trialstore.logging.set_verbosity(level)
 
 
 def _count(monkeypatch: pytest.MonkeyPatch, calls: Calls) -> None:
@@ -90,16 +79,6 @@ def _count(monkeypatch: pytest.MonkeyPatch, calls: Calls) -> None:
     monkeypatch.setattr(os, "read", counted_read)
 
 
-def _objective(reports: int) -> Callable[[Trial], float]:
-    def objective(trial: Trial) -> float:
-        values = [trial.suggest_float(f"x{i}", -10.0, 10.0) for i in range(N_PARAMS)]
-        for step in range(reports):
-            trial.report(float(step), step)
-        return float(sum((value - i) ** 2 for i, value in enumerate(values)))
-
-    return objective
-
-
 @pytest.mark.usefixtures("quiet")
 @pytest.mark.parametrize("fsync", [False, True])
 @pytest.mark.parametrize(("mode", "reports"), sorted(EXPECTED))
@@ -110,12 +89,12 @@ def test_appends_of_one_trial(tmp_path: Path, fsync: bool, mode: str, reports: i
         sampler=trialstore.samplers.RandomSampler(seed=0),
         param_writes=mode,  # type: ignore[arg-type]  # one of the two, from EXPECTED
     )
-    objective = _objective(reports)
-    study.optimize(objective, n_trials=3)  # a study that has trials
+    run_trial = objective(reports)
+    study.optimize(run_trial, n_trials=3)  # a study that has trials
     calls = Calls()
     with pytest.MonkeyPatch.context() as monkeypatch:
         _count(monkeypatch, calls)
-        study.optimize(objective, n_trials=1)
+        study.optimize(run_trial, n_trials=1)
     trial = study.trials[-1]
     assert len(trial.params) == N_PARAMS and len(trial.intermediate_values) == reports
     expected = EXPECTED[(mode, reports)]

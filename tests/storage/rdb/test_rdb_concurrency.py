@@ -117,9 +117,9 @@ def _opener(url: str, index: int, start: Any, errors: Any) -> None:
         start.wait(_START_TIMEOUT)
         storage = RDBStorage(url)
         try:
-            study_id = storage.create_new_study([StudyDirection.MINIMIZE], "shared")
+            study_id = storage.create_new_study([StudyDirection.MINIMIZE], "common")
         except Exception:
-            study_id = storage.get_study_id_from_name("shared")
+            study_id = storage.get_study_id_from_name("common")
         storage.create_new_trial(study_id)
         storage.close()
     except BaseException as e:
@@ -140,7 +140,7 @@ def test_16_processes_open_a_new_database_at_once(
     url = database_url(request, dialect, tmp_path)
     assert _run_processes([(_opener, (url, i)) for i in range(16)]) == []
     storage = RDBStorage(url)
-    study_id = storage.get_study_id_from_name("shared")
+    study_id = storage.get_study_id_from_name("common")
     assert [t.number for t in storage.get_all_trials(study_id)] == list(range(16))
     storage.close()
 

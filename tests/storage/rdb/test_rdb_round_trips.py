@@ -18,13 +18,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from _one_trial import N_PARAMS, objective
 from _rdb_helpers import DIALECTS, database_url
 
 import trialstore
 from trialstore.storage.rdb import RDBStorage, _engine
-from trialstore.trial import Trial
-
-N_PARAMS = 5
 
 #: (dialect, param_writes, intermediate values reported) -> (round trips, statements).
 #: Creating the trial: PostgreSQL, BEGIN + study lock + insert-unless-WAITING in one query
@@ -145,26 +143,6 @@ def _nothing() -> Iterator[None]:
     yield
 
 
-def _objective(reports: int) -> Callable[[Trial], float]:
-    def objective(trial: Trial) -> float:
-        values = [trial.suggest_float(f"x{i}", -10.0, 10.0) for i in range(N_PARAMS)]
-        for step in range(reports):
-            trial.report(float(step), step)
-        return float(sum((value - i) ** 2 for i, value in enumerate(values)))
-
-    return objective
-
-
-@pytest.fixture
-def quiet() -> Iterator[None]:
-    """Log level WARNING, as in the benchmarks: the INFO line of each finished trial also
-    asks the storage for the best trial."""
-    level = trialstore.logging.get_verbosity()
-    trialstore.logging.set_verbosity(trialstore.logging.WARNING)
-    yield
-    trialstore.logging.set_verbosity(level)
-
-
 @pytest.mark.usefixtures("quiet")
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_round_trips_of_one_trial(
@@ -183,10 +161,10 @@ def test_round_trips_of_one_trial(
                     sampler=trialstore.samplers.RandomSampler(seed=0),
                     param_writes=mode,
                 )
-                objective = _objective(reports)
-                study.optimize(objective, n_trials=3)  # warm-up
+                run_trial = objective(reports)
+                study.optimize(run_trial, n_trials=3)  # warm-up
                 with counting(storage, dialect) as sent:
-                    study.optimize(objective, n_trials=1)
+                    study.optimize(run_trial, n_trials=1)
                 counted[(dialect, mode, reports)] = (sent.round_trips, len(sent.statements))
                 trial = study.trials[-1]
                 assert len(trial.params) == N_PARAMS and trial.value is not None
