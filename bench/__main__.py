@@ -325,7 +325,10 @@ def _run_limit(args: argparse.Namespace, urls: dict[str, str], n_trials: int) ->
 
 def _run_scale(args: argparse.Namespace, urls: dict[str, str], n: int, optuna_max: int) -> None:
     """The ``--scale`` run: per backend, a study of ``n`` trials and one of 1000."""
-    small, n_measure = 1000, 500
+    # 2000 measured trials: one whole cycle of the RDB snapshot writer (it writes a segment
+    # once a process has read snapshot_threshold, 2000, finished trials as rows), so the
+    # window holds the segment writes a steady run pays, neither more nor fewer.
+    small, n_measure = 1000, 2000
     n_optuna = min(n, optuna_max)
     note = (
         ""
