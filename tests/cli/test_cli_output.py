@@ -177,4 +177,4 @@ def test_single_record_is_an_object() -> None:
     with pytest.raises(ValueError, match="single: expected one record, got 2"):
         render(RECORDS, "json", ["number"], single=True)
     with pytest.raises(ValueError, match="format: expected one of json, table, value, yaml"):
-        render(RECORDS, "xml", ["number"])
+        render(RECORDS, "xml", ["number"])  # type: ignore[arg-type]

@@ -26,16 +26,18 @@ import json
 import math
 import re
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
-__all__ = ["FORMATS", "add_common", "add_flatten", "emit", "render", "to_yaml"]
+__all__ = ["FORMATS", "Format", "add_common", "add_flatten", "emit", "render", "to_yaml"]
 
-#: The values of ``-f/--format``.
-FORMATS = ("json", "table", "value", "yaml")
+#: An output format: a value of ``-f/--format``.
+Format = Literal["json", "table", "value", "yaml"]
+#: The values of ``-f/--format``, in the order the help and the errors list them.
+FORMATS: tuple[Format, ...] = get_args(Format)
 
 
 def add_common(
-    parser: argparse.ArgumentParser, *, storage_required: bool = True, default: str = "table"
+    parser: argparse.ArgumentParser, *, storage_required: bool = True, default: Format = "table"
 ) -> None:
     """Add ``--storage`` and ``-f/--format`` (default ``default``) to a sub-command parser.
 
@@ -63,7 +65,7 @@ def add_flatten(parser: argparse.ArgumentParser, what: str) -> None:
 
 def emit(
     records: Sequence[Mapping[str, Any]],
-    fmt: str,
+    fmt: Format,
     columns: Sequence[str],
     *,
     flatten: bool = False,
@@ -98,7 +100,7 @@ def emit(
 
 def render(
     records: Sequence[Mapping[str, Any]],
-    fmt: str,
+    fmt: Format,
     columns: Sequence[str],
     *,
     flatten: bool = False,

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from trialstore.storage._callbacks import (
+    RetryFailedTrialCallback,
+    RetryHeartbeatStaleTrialCallback,
+)
 from trialstore.storage._copy import clone_study
 from trialstore.storage._memory import InMemoryStorage
 from trialstore.storage._url import (
@@ -21,10 +25,6 @@ from trialstore.storage._url import (
 from trialstore.storage.base import BaseStorage
 
 if TYPE_CHECKING:
-    from trialstore._callbacks import (
-        RetryFailedTrialCallback,
-        RetryHeartbeatStaleTrialCallback,
-    )
     from trialstore.storage.grpc import (
         GrpcProxyServer,
         GrpcStorageProxy,
@@ -58,12 +58,8 @@ __all__ = [
 ]
 
 #: Names served from optional sub-packages, imported on first use so that ``trialstore.storage``
-#: imports without their extras installed; and the two retry callbacks, which Optuna keeps in
-#: ``optuna.storages`` but which belong to the study layer (they take a Study): served from
-#: there on first use, so that nothing in the storage layer imports the floor above it.
+#: imports without their extras installed.
 _LAZY = {
-    "RetryFailedTrialCallback": "trialstore._callbacks",
-    "RetryHeartbeatStaleTrialCallback": "trialstore._callbacks",
     "GrpcProxyServer": "trialstore.storage.grpc",
     "GrpcStorageProxy": "trialstore.storage.grpc",
     "run_grpc_proxy_server": "trialstore.storage.grpc",

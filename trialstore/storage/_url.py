@@ -11,19 +11,20 @@ from trialstore.storage.base import BaseStorage
 __all__ = ["SCHEME_FACTORIES", "get_storage", "mask_password", "open_storage", "storage_factory"]
 
 #: URL scheme (the part before ``://``, lower-case, before any ``+driver``) -> the
-#: ``"module:function"`` that builds a storage from the whole URL (and keyword arguments).
+#: ``"module:function"`` that builds a storage from the whole URL (and keyword arguments); each
+#: names a public name of the backend's package.
 #: Imported lazily so that a plain install never imports an optional driver. Add an entry to
 #: make :func:`get_storage` (and every ``trialstore`` command) open your own backend's URLs.
 SCHEME_FACTORIES: dict[str, str] = {
     "grpc": "trialstore.storage.grpc:storage_from_url",
     "grpcs": "trialstore.storage.grpc:storage_from_url",
-    "journal": "trialstore.storage.journal._url:storage_from_url",
-    "journal+redis": "trialstore.storage.journal._url:storage_from_url",
-    "mariadb": "trialstore.storage.rdb._storage:RDBStorage",
-    "mysql": "trialstore.storage.rdb._storage:RDBStorage",
-    "postgres": "trialstore.storage.rdb._storage:RDBStorage",
-    "postgresql": "trialstore.storage.rdb._storage:RDBStorage",
-    "sqlite": "trialstore.storage.rdb._storage:RDBStorage",
+    "journal": "trialstore.storage.journal:storage_from_url",
+    "journal+redis": "trialstore.storage.journal:storage_from_url",
+    "mariadb": "trialstore.storage.rdb:RDBStorage",
+    "mysql": "trialstore.storage.rdb:RDBStorage",
+    "postgres": "trialstore.storage.rdb:RDBStorage",
+    "postgresql": "trialstore.storage.rdb:RDBStorage",
+    "sqlite": "trialstore.storage.rdb:RDBStorage",
 }
 
 
@@ -55,8 +56,8 @@ def get_storage(storage: str | BaseStorage | None, **kwargs: Any) -> BaseStorage
 #: Keyword arguments that make a factory of :data:`SCHEME_FACTORIES` open only what exists.
 #: A gRPC proxy always serves a storage that exists, so its factory needs none.
 _OPEN_EXISTING: dict[str, dict[str, Any]] = {
-    "trialstore.storage.journal._url:storage_from_url": {"create": False},
-    "trialstore.storage.rdb._storage:RDBStorage": {"skip_table_creation": True},
+    "trialstore.storage.journal:storage_from_url": {"create": False},
+    "trialstore.storage.rdb:RDBStorage": {"skip_table_creation": True},
 }
 
 

@@ -25,8 +25,10 @@ _RDB_SCHEMES = ("sqlite", "postgres", "postgresql", "mysql", "mariadb")
 
 
 def preload(config: dict[str, Any]) -> list[str]:
-    """Import what a worker of ``config`` needs: the worker, the storage backend and its
-    driver. Opens no connection and starts no thread. Returns warnings (failed imports; the
+    """Import what a worker of ``config`` needs: the worker, the storage backend's public
+    package (all of ``trialstore.storage.journal``; ``trialstore.storage.rdb`` with the
+    helpers its migration scripts import) and its driver. Opens no connection and starts no
+    thread. Returns warnings (failed imports; the
     worker then imports them itself and reports any error as it would without a zygote)."""
     from trialstore.stress import _worker  # noqa: F401  (the worker and what it imports)
     from trialstore.stress._target import StorageTarget
@@ -50,15 +52,11 @@ def preload(config: dict[str, Any]) -> list[str]:
     def backend() -> None:
         from trialstore.storage import storage_factory
 
-        storage_factory(url)
+        storage_factory(url)  # imports the package that SCHEME_FACTORIES names
 
     attempt("the storage backend", backend)
-    if scheme == "journal":
-        attempt("the journal file", lambda: importlib.import_module(
-            "trialstore.storage.journal._file"))  # fmt: skip
-    elif scheme == "journal+redis":
-        for module in ("trialstore.storage.journal._redis", "redis"):
-            attempt(module, lambda m=module: importlib.import_module(m))
+    if scheme == "journal+redis":
+        attempt("redis", lambda: importlib.import_module("redis"))
     elif scheme.split("+")[0] in _RDB_SCHEMES:
 
         def driver() -> None:
@@ -68,9 +66,6 @@ def preload(config: dict[str, Any]) -> list[str]:
             dialect.import_dbapi()
 
         attempt("the database driver", driver)
-        # imported by the migration scripts that opening a database reads
-        attempt("the migration helpers", lambda: importlib.import_module(
-            "trialstore.storage.rdb._migrate_helpers"))  # fmt: skip
     return warnings
 
 

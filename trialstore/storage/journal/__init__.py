@@ -18,7 +18,7 @@ from trialstore.storage.journal._file import (
 )
 from trialstore.storage.journal._redis import JournalRedisBackend
 from trialstore.storage.journal._storage import JournalStorage
-from trialstore.storage.journal._url import backend_from_url
+from trialstore.storage.journal._url import backend_from_url, storage_from_url
 
 __all__ = [
     "BaseJournalBackend",
@@ -31,4 +31,5 @@ __all__ = [
     "JournalStorage",
     "backend_from_url",
     "compact_journal",
+    "storage_from_url",
 ]

@@ -24,7 +24,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import exc
 
 from trialstore.exceptions import StorageInternalError, StorageNotFoundError
-from trialstore.storage.rdb import _hosts
+from trialstore.storage.rdb import (
+    _hosts,
+    # Imported by the migration scripts, which Alembic loads when it creates or upgrades a
+    # schema: imported with this package, so that the stress zygote's workers share it.
+    _migrate_helpers,  # noqa: F401
+)
 from trialstore.storage.rdb._engine import TX_MODE, is_sqlite_memory, masked
 from trialstore.storage.rdb._tables import (
     ALEMBIC_HEAD,

@@ -3,14 +3,21 @@ entry: ``trialstore.storage``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from trialstore._core import FrozenTrial, TrialState, create_trial
 
-if TYPE_CHECKING:
-    from trialstore.study import Study
+__all__ = ["RetryFailedTrialCallback", "RetryHeartbeatStaleTrialCallback", "TrialAdder"]
 
-__all__ = ["RetryFailedTrialCallback", "RetryHeartbeatStaleTrialCallback"]
+
+class TrialAdder(Protocol):
+    """What the retry callback needs of a study: a way to add a trial to it.
+
+    :class:`trialstore.study.Study` (and Optuna's ``Study``) satisfy it.
+    """
+
+    def add_trial(self, trial: FrozenTrial) -> None:
+        """Add ``trial`` (here a WAITING one) to the study."""
 
 
 class RetryHeartbeatStaleTrialCallback:
@@ -32,7 +39,7 @@ class RetryHeartbeatStaleTrialCallback:
         self._max_retry = max_retry
         self._inherit_intermediate_values = inherit_intermediate_values
 
-    def __call__(self, study: Study, trial: FrozenTrial) -> None:
+    def __call__(self, study: TrialAdder, trial: FrozenTrial) -> None:
         """Enqueue the retry of ``trial`` unless it has been retried ``max_retry`` times."""
         system_attrs: dict[str, Any] = {
             "failed_trial": trial.number,
