@@ -28,8 +28,8 @@ def preload(config: dict[str, Any]) -> list[str]:
     """Import what a worker of ``config`` needs: the worker, the storage backend's public
     package (all of ``trialstore.storage.journal``; ``trialstore.storage.rdb`` with the
     helpers its migration scripts import) and its driver. Opens no connection and starts no
-    thread. Returns warnings (failed imports; the
-    worker then imports them itself and reports any error as it would without a zygote)."""
+    thread. Returns warnings (failed imports; the worker then imports them itself and
+    reports any error as it would without a zygote)."""
     from trialstore.stress import _worker  # noqa: F401  (the worker and what it imports)
     from trialstore.stress._target import StorageTarget
 
