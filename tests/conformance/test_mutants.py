@@ -528,12 +528,12 @@ class DeletionBlindRDB(RDBStorage):
 
     def _setup_statements(self) -> None:
         super()._setup_statements()
-        fetch = self._cache._fetch
+        fetch = self._cache._fetch_and_learn
 
         def blind(study_id: int, view: Any) -> Any:
             return fetch(study_id, view)._replace(deleted_numbers=[])
 
-        self._cache._fetch = blind  # type: ignore[method-assign]
+        self._cache._fetch_trials = blind
 
 
 def _deletion_blind_outcomes(factory: Callable[..., BaseStorage]) -> set[str]:

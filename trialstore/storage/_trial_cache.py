@@ -275,7 +275,7 @@ class TrialCache:
     """
 
     def __init__(self, fetch: Fetch) -> None:
-        self._fetch = fetch
+        self._fetch_trials = fetch
         self._pid = os.getpid()
         #: Guards the dicts below; taken after a study's lock, never before; never held
         #: across a round trip.
@@ -416,7 +416,7 @@ class TrialCache:
         if view is None:
             view = StudyTrials()
         try:
-            got = self._fetch(study_id, view)
+            got = self._fetch_trials(study_id, view)
         except KeyError:
             self.forget(study_id)
             raise

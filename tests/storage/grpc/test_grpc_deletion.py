@@ -72,7 +72,7 @@ def _syncs(client: GrpcStorageProxy) -> list[tuple[int, int, list[int] | None]]:
         seen.append((cursor, len(fetched.trials), numbers))
         return fetched
 
-    client._trials._fetch = spy
+    client._trials._fetch_trials = spy
     return seen
 
 

@@ -70,7 +70,7 @@ def _statements(storage: RDBStorage) -> list[str]:
 def _syncs(storage: RDBStorage) -> list[tuple[int, int, int]]:
     """Each sync of ``storage``'s cache from now on: (cursor, trials fetched, deletions)."""
     seen: list[tuple[int, int, int]] = []
-    fetch = storage._cache._fetch
+    fetch = storage._cache._fetch_and_learn
 
     def spy(study_id: int, view: Any) -> Any:
         cursor = view.cursor()
@@ -78,7 +78,7 @@ def _syncs(storage: RDBStorage) -> list[tuple[int, int, int]]:
         seen.append((cursor, len(fetched.trials), len(fetched.deleted_numbers)))
         return fetched
 
-    storage._cache._fetch = spy  # type: ignore[method-assign]
+    storage._cache._fetch_trials = spy
     return seen
 
 

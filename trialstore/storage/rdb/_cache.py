@@ -153,8 +153,7 @@ class StudyCache(TrialCache):
         holds the study's lock: reads of a study are noted one at a time, in order."""
         cursor, listed = view.cursor(), frozenset(view.unfinished)
         fresh = cursor < 0 and view.deletions_seen < 0
-        # The method: TrialCache keeps this function as the instance attribute ``_fetch``.
-        fetched = StudyCache._fetch(self, study_id, view)
+        fetched = self._fetch(study_id, view)
         trials = fetched.trials
         with self._dicts_lock():
             scope = self._name_scopes.get(study_id)
