@@ -26,28 +26,49 @@ from trialstore.trial import TrialState
 
 SERVERS = ["postgresql", "mysql"]
 DIST = FloatDistribution(0, 1)
+UPSERT_PARAM = "INSERT INTO trial_params"
 
 
-def _cursor_class(dialect: str) -> Any:
+def _patch_send(
+    monkeypatch: pytest.MonkeyPatch,
+    dialect: str,
+    send: Callable[[Callable[[], Any], str, Any], Any],
+) -> None:
+    """Route every statement the driver sends through ``send(run, text, handle)``, where
+    ``run()`` sends it for real; ``handle``: the psycopg connection (whose statements go
+    through rdb/_pq.py, without a cursor) or the PyMySQL cursor."""
     if dialect == "postgresql":
-        import psycopg
+        from trialstore.storage.rdb import _pq
 
-        return psycopg.Cursor
+        execute = _pq.execute
+
+        def pq_execute(connection: Any, info: Any, statement: str, params: Any) -> Any:
+            run = lambda: execute(connection, info, statement, params)  # noqa: E731
+            return send(run, statement, connection)
+
+        monkeypatch.setattr(_pq, "execute", pq_execute)
+        return
     import pymysql
 
-    return pymysql.cursors.Cursor
+    cursor_execute = pymysql.cursors.Cursor.execute
+
+    def pymysql_execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        return send(lambda: cursor_execute(self, query, *args, **kwargs), str(query), self)
+
+    monkeypatch.setattr(pymysql.cursors.Cursor, "execute", pymysql_execute)
 
 
-def _lose_the_connection(dialect: str, cursor: Any) -> Exception:
-    """Close the cursor's connection under it and return the error a driver raises then."""
+def _lose_the_connection(dialect: str, handle: Any) -> Exception:
+    """Close the connection under ``handle`` (see :func:`_patch_send`) and return the error
+    a driver raises then."""
     if dialect == "postgresql":
         import psycopg
 
-        cursor.connection.close()
+        handle.close()
         return psycopg.OperationalError("server closed the connection unexpectedly")
     import pymysql
 
-    cursor.connection._force_close()
+    handle.connection._force_close()
     lost: Exception = pymysql.err.OperationalError(2013, "Lost connection to server during query")
     return lost
 
@@ -82,23 +103,20 @@ def _interfere(
     """On the first statement that ``match``es, run ``meanwhile`` (another process's
     write) and lose the connection, after the statement ran (``ran``) or before it was
     sent. Returns the list of the statements interfered with."""
-    cursor_class = _cursor_class(dialect)
-    execute = cursor_class.execute
     interfered: list[str] = []
 
-    def lossy(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        text = str(query)
+    def lossy(run: Callable[[], Any], text: str, handle: Any) -> Any:
         if interfered or not match(text):
-            return execute(self, query, *args, **kwargs)
+            return run()
         interfered.append(text)
         if ran:  # all of it, to the end of a compound statement
-            execute(self, query, *args, **kwargs)
-            while dialect == "mysql" and self.nextset():
+            run()
+            while dialect == "mysql" and handle.nextset():
                 pass
         meanwhile()
-        raise _lose_the_connection(dialect, self)
+        raise _lose_the_connection(dialect, handle)
 
-    monkeypatch.setattr(cursor_class, "execute", lossy)
+    _patch_send(monkeypatch, dialect, lossy)
     return interfered
 
 
@@ -249,13 +267,12 @@ def test_an_interrupted_statement_drops_its_connection(
     storage.set_trial_param(trial_id, "x", 0.5, DIST)
     invalidated: list[object] = []
     sa.event.listen(storage._engine, "invalidate", lambda *a: invalidated.append(a))
-    cursor_class = _cursor_class(dialect)
 
-    def interrupted(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def interrupted(run: Callable[[], Any], text: str, handle: Any) -> Any:
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(cursor_class, "execute", interrupted)
+        _patch_send(patch, dialect, interrupted)
         with pytest.raises(KeyboardInterrupt):
             storage.set_trial_param(trial_id, "x", 0.25, DIST)
     assert len(invalidated) == 1
@@ -302,11 +319,11 @@ def test_a_driver_error_is_wrapped_as_sqlalchemy_wraps_it(
 
         refused = pymysql.err.OperationalError(1142, "INSERT command denied")
 
-    def refuse(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def refuse(run: Callable[[], Any], text: str, handle: Any) -> Any:
         raise refused
 
     with monkeypatch.context() as patch:
-        patch.setattr(_cursor_class(dialect), "execute", refuse)
+        _patch_send(patch, dialect, refuse)
         with pytest.raises(sa.exc.DBAPIError) as raised:
             storage.set_trial_param(trial_id, "x", 0.123456789, DIST)
     assert raised.value.orig is refused
@@ -359,4 +376,40 @@ def test_psycopg_prepares_the_writes_of_one_trial_only(
             "INSERT INTO trial_params",
             "WITH finished AS",
         ], prepared
+    storage.close()
+
+
+def test_psycopg_prepares_again_what_was_deallocated(postgres_url: str) -> None:
+    """psycopg runs DEALLOCATE ALL on a connection after a ROLLBACK, DROP or ALTER when it
+    holds prepared statements of its own (its executemany prepares): the next write finds
+    its statement gone, prepares it again and succeeds, and nothing it wrote is lost."""
+    storage = RDBStorage(postgres_url)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "deallocated")
+    trial_id = storage.create_new_trial(study_id)
+    storage.set_trial_param(trial_id, "x", 0.5, DIST)
+    storage.set_trial_param(trial_id, "x", 0.25, DIST)
+    assert any(text.startswith(UPSERT_PARAM) for text in _prepared_statements(storage))
+    fairy = storage._engine.raw_connection()
+    try:
+        raw: Any = fairy.driver_connection
+        raw.execute("DEALLOCATE ALL")
+    finally:
+        fairy.close()
+    assert _prepared_statements(storage) == []
+    storage.set_trial_param(trial_id, "x", 0.75, DIST)
+    assert storage.get_trial(trial_id).params == {"x": 0.75}
+    assert any(text.startswith(UPSERT_PARAM) for text in _prepared_statements(storage))
+    storage.close()
+
+
+def test_psycopg_prepares_nothing_inside_a_transaction(postgres_url: str) -> None:
+    """A statement sent inside a transaction block is not prepared: a prepared statement
+    found gone there would abort the transaction."""
+    storage = RDBStorage(postgres_url)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "in a transaction")
+    trial_id = storage.create_new_trial(study_id)
+    storage.set_trial_param(trial_id, "x", 0.5, DIST)  # a name new to the storage object
+    assert _prepared_statements(storage) == []
+    storage.set_trial_param(trial_id, "x", 0.25, DIST)  # known now: one statement
+    assert len(_prepared_statements(storage)) == 1
     storage.close()

@@ -64,7 +64,10 @@ class Sent:
 def _count_psycopg(monkeypatch: pytest.MonkeyPatch, sent: Sent) -> None:
     import psycopg
 
+    from trialstore.storage.rdb import _pq
+
     execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
+    pq_execute, pq_query = _pq.execute, _pq.query
     commit, rollback = psycopg.Connection.commit, psycopg.Connection.rollback
 
     def counted_execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
@@ -84,10 +87,21 @@ def _count_psycopg(monkeypatch: pytest.MonkeyPatch, sent: Sent) -> None:
 
         return counted
 
+    def counted_pq_execute(connection: Any, info: Any, statement: str, params: Any) -> Any:
+        sent.statement(statement)
+        return pq_execute(connection, info, statement, params)
+
+    def counted_pq_query(connection: Any, info: Any, sql: str) -> Any:
+        sent.statement(sql, several=True)
+        return pq_query(connection, info, sql)
+
     monkeypatch.setattr(psycopg.Cursor, "execute", counted_execute)
     monkeypatch.setattr(psycopg.Cursor, "executemany", counted_executemany)
     monkeypatch.setattr(psycopg.Connection, "commit", ends(commit, "COMMIT"))
     monkeypatch.setattr(psycopg.Connection, "rollback", ends(rollback, "ROLLBACK"))
+    # statements sent through libpq without a cursor (rdb/_pq.py)
+    monkeypatch.setattr(_pq, "execute", counted_pq_execute)
+    monkeypatch.setattr(_pq, "query", counted_pq_query)
 
 
 def _count_pymysql(monkeypatch: pytest.MonkeyPatch, sent: Sent) -> None:

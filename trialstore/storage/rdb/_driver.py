@@ -11,11 +11,12 @@ other drivers, and while listeners of SQLAlchemy's cursor events are registered 
 engine or on all engines: instrumentation, tests that inject failures), the string runs
 through ``exec_driver_sql``, so that those listeners see every statement.
 
-On psycopg these statements are prepared on the server (parsed and planned once per
-connection, then only bound and executed: a parameter write's round trip is about a quarter
-shorter on a local server). Each is a write to one trial by its id, whose generic plan is the
-one a custom plan would be; the engine prepares nothing else (``prepare_threshold``, see
-``_engine``), and ``connect_args={"prepare_threshold": None}`` turns preparing off.
+On psycopg these statements go through :mod:`_pq` (libpq without a cursor) and are prepared
+on the server (parsed and planned once per connection, then only bound and executed: a
+parameter write's round trip is about a quarter shorter on a local server). Each is a write
+to one trial by its id, whose generic plan is the one a custom plan would be; the engine
+prepares nothing else (``prepare_threshold``, see ``_engine``), and
+``connect_args={"prepare_threshold": None}`` turns preparing off.
 
 A :class:`Statement` is a whole transaction body of one such statement, which
 ``Transactions`` runs on a connection from the pool without a SQLAlchemy connection; the
@@ -110,7 +111,7 @@ def rowcount(connection: sa.Connection, statement: str, params: dict[str, Any] |
         sqlalchemy.exc.DBAPIError: a database error (the connection invalidated if lost).
     """
     if direct(connection):
-        return _on_connection(connection, statement, params, _rowcount)
+        return int(_on_connection(connection, statement, params, False))
     return int(connection.exec_driver_sql(statement, params).rowcount)
 
 
@@ -123,7 +124,8 @@ def rows(
         sqlalchemy.exc.DBAPIError: a database error (the connection invalidated if lost).
     """
     if direct(connection):
-        return _on_connection(connection, statement, params, _fetchall)
+        rows: list[tuple[Any, ...]] = _on_connection(connection, statement, params, True)
+        return rows
     return [tuple(row) for row in connection.exec_driver_sql(statement, params).all()]
 
 
@@ -144,14 +146,11 @@ def run(engine: sa.Engine, body: Statement[Any]) -> Any:
         raise _wrapped(engine, None, None, e, lost) from e
     try:
         raw: Any = fairy.driver_connection
-        read = _fetchall if body.rows else _rowcount
-        cursor: Any = None
         try:
-            cursor = raw.cursor()
-            return _execute(cursor, body.statement, body.params, read, _prepares(dialect))
+            return _send(dialect, raw, fairy.info, body.statement, body.params, body.rows)
         except dialect.loaded_dbapi.Error as e:
             orig = e
-            lost = dialect.is_disconnect(orig, raw, cursor)
+            lost = dialect.is_disconnect(orig, raw, None)
             if lost:
                 fairy.invalidate(e)
             raise _wrapped(engine, body.statement, body.params, e, lost) from e
@@ -162,36 +161,28 @@ def run(engine: sa.Engine, body: Statement[Any]) -> Any:
         fairy.close()
 
 
-def _rowcount(cursor: Any) -> int:
-    return int(cursor.rowcount)
-
-
-def _fetchall(cursor: Any) -> list[tuple[Any, ...]]:
-    return [tuple(row) for row in cursor.fetchall()]
-
-
-def _prepares(dialect: sa.Dialect) -> bool:
-    """Whether statements with parameters are prepared on the server (psycopg)."""
-    return dialect.driver == "psycopg"
-
-
-def _execute(
-    cursor: Any,
+def _send(
+    dialect: sa.Dialect,
+    raw: Any,
+    info: dict[Any, Any],
     statement: str,
     params: dict[str, Any] | None,
-    read: Callable[[Any], _T],
-    prepare: bool,
-) -> _T:
-    """Execute on ``cursor`` (prepared on the server if ``prepare`` and it has parameters),
-    ``read`` it and close it. Closing the cursor reads what the statement sends after its
+    rows: bool,
+) -> Any:
+    """Run ``statement`` on the driver's connection ``raw`` (``info``: its pool record's);
+    return its rows (``rows``) or its rowcount. psycopg: through :mod:`_pq`; PyMySQL: on a
+    cursor, closed after its rows are read, which reads what the statement sends after its
     first result (a compound statement's end), so an error there is raised too; after an
     error, what closing raises is not (the first error is the one to handle)."""
+    if dialect.driver == "psycopg":
+        from trialstore.storage.rdb import _pq  # psycopg is imported only where it is used
+
+        reply = _pq.execute(raw, info, statement, params)
+        return reply.rows if rows else reply.rowcount
+    cursor = raw.cursor()
     try:
-        if prepare and params is not None:
-            cursor.execute(statement, params, prepare=True)
-        else:
-            cursor.execute(statement, params)
-        result = read(cursor)
+        cursor.execute(statement, params)
+        result = [tuple(row) for row in cursor.fetchall()] if rows else int(cursor.rowcount)
     except BaseException:
         with contextlib.suppress(Exception):
             cursor.close()
@@ -201,22 +192,18 @@ def _execute(
 
 
 def _on_connection(
-    connection: sa.Connection,
-    statement: str,
-    params: dict[str, Any] | None,
-    read: Callable[[Any], _T],
-) -> _T:
-    """:func:`_execute` on the DBAPI connection of ``connection``. Any exception but the
+    connection: sa.Connection, statement: str, params: dict[str, Any] | None, rows: bool
+) -> Any:
+    """:func:`_send` on the DBAPI connection of ``connection``. Any exception but the
     driver's (an interrupt) leaves the connection in an unknown state of its protocol: it is
     invalidated, never reused."""
     dialect = connection.dialect
-    raw: Any = connection.connection.driver_connection
-    cursor: Any = None
+    fairy = connection.connection
+    raw: Any = fairy.driver_connection
     try:
-        cursor = raw.cursor()
-        return _execute(cursor, statement, params, read, _prepares(dialect))
+        return _send(dialect, raw, fairy.info, statement, params, rows)
     except dialect.loaded_dbapi.Error as e:
-        raise driver_error(connection, statement, params, e, cursor) from e
+        raise driver_error(connection, statement, params, e) from e
     except BaseException:
         connection.invalidate()
         raise

@@ -100,7 +100,10 @@ def pg_create_trial(
     """
     import psycopg
 
+    from trialstore.storage.rdb import _pq
+
     raw: Any = connection.connection.driver_connection
+    info = connection.connection.info
     start = datetime.datetime.now() if template is None else template.datetime_start
     params: dict[str, Any] = {
         "study_id": study_id,
@@ -124,12 +127,12 @@ def pg_create_trial(
             cursor.nextset()  # the insert's
             rows = cursor.fetchall()
         if not rows:
-            raw.execute("ROLLBACK")
+            _pq.command(raw, info, "ROLLBACK")
             raise KeyError(f"No study with id {study_id!r}.")
     except psycopg.Error as e:
         raise _pg_error(connection, raw, statement, params, e) from e
     try:
-        raw.execute("COMMIT")
+        _pq.command(raw, info, "COMMIT")
     except psycopg.Error as e:
         error = _pg_error(connection, raw, "COMMIT", None, e)
         if _engine.classify_error(error) == "disconnect":
@@ -145,10 +148,12 @@ def _pg_error(
     as SQLAlchemy wraps driver errors (see :func:`_driver.driver_error`)."""
     import psycopg
 
+    from trialstore.storage.rdb import _pq
+
     lost = raw.closed or raw.broken
     if not lost and raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         try:
-            raw.execute("ROLLBACK")
+            _pq.command(raw, connection.connection.info, "ROLLBACK")
         except psycopg.Error:
             connection.invalidate()
     return _driver.driver_error(connection, statement, params, error)
