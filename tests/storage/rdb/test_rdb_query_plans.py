@@ -97,8 +97,8 @@ def _fill(url: str) -> None:
 @contextmanager
 def _capturing(dialect: str) -> Iterator[Captured]:
     """Record every statement sent while open: through SQLAlchemy, and on PostgreSQL also
-    those of the raw psycopg fast paths (a create's query string of several statements,
-    bound on the client, as its statements)."""
+    those of a create's query string of several statements, bound on the client
+    (``ClientCursor.mogrify``), each with its values in its text."""
     captured: Captured = []
 
     def record(_c: Any, _cursor: Any, statement: str, params: Any, context: Any, _: Any) -> None:
@@ -110,27 +110,18 @@ def _capturing(dialect: str) -> Iterator[Captured]:
     if dialect == "postgresql":
         import psycopg
 
-        original = psycopg.Connection.execute
-        original_client = psycopg.ClientCursor.execute
+        original = psycopg.ClientCursor.mogrify
 
-        def execute(self: Any, query: Any, params: Any = None, **kw: Any) -> Any:
-            captured.append((str(query), params, str(query)))
-            return original(self, query, params, **kw)
+        def mogrify(self: Any, query: Any, params: Any = None) -> str:
+            bound = original(self, query, params)
+            parts = zip(bound.split("; "), str(query).split("; "), strict=True)
+            captured.extend((part, None, origin) for part, origin in parts)
+            return bound
 
-        def client_execute(self: Any, query: Any, params: Any = None, **kw: Any) -> Any:
-            captured.extend((part, params, part) for part in str(query).split("; "))
-            return original_client(self, query, params, **kw)
-
-        inherited = "execute" not in vars(psycopg.ClientCursor)
-        psycopg.Connection.execute = execute  # type: ignore[method-assign]
-        psycopg.ClientCursor.execute = client_execute  # type: ignore[method-assign]
+        psycopg.ClientCursor.mogrify = mogrify  # type: ignore[method-assign]
 
         def undo() -> None:
-            psycopg.Connection.execute = original  # type: ignore[method-assign]
-            if inherited:
-                del psycopg.ClientCursor.execute
-            else:
-                psycopg.ClientCursor.execute = original_client  # type: ignore[method-assign]
+            psycopg.ClientCursor.mogrify = original  # type: ignore[method-assign]
 
     try:
         yield captured
