@@ -34,15 +34,29 @@ from bench._backends import (
     make_location,
     unavailable_reason,
 )
-from bench._limit import COMMITS_PER_TRIAL, REFERENCE_COMMITS, commit_bound, server_commits
+from bench._limit import (
+    BASELINE,
+    COMMITS_PER_TRIAL,
+    REFERENCE_COMMITS,
+    commit_bound,
+    export_code,
+    server_commits,
+)
 from bench._scale import parse_count
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _run(job: dict[str, Any], timeout: float) -> dict[str, Any]:
+def _run(job: dict[str, Any], timeout: float, code: str | None = None) -> dict[str, Any]:
+    """Run ``job`` in a fresh worker process; with ``code``, a directory holding another
+    ``trialstore`` package (see ``_limit.export_code``), the worker imports that one."""
+    command = [sys.executable, "-m", "bench._worker", json.dumps(job)]
+    if code is not None:
+        start = f"import sys, runpy; sys.path.insert(0, {code!r}); "
+        start += "runpy.run_module('bench._worker', run_name='__main__')"
+        command = [sys.executable, "-c", start, json.dumps(job)]
     out = subprocess.run(
-        [sys.executable, "-m", "bench._worker", json.dumps(job)],
+        command,
         cwd=_ROOT,
         capture_output=True,
         text=True,
@@ -115,6 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure (a) in both param_writes modes against the commit bound of the SQL "
         "servers (postgresql, mysql) instead of the usual workloads",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="REVISION",
+        default=BASELINE,
+        help="with --limit, also run trialstore as it was at this git revision, in the same "
+        f"run, and print the client CPU per trial against it (default {BASELINE}, the code "
+        "the goal of halving it was set on; 'none' skips it)",
     )
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument(
@@ -257,12 +279,13 @@ def _run_tpe(args: argparse.Namespace, workdir: str) -> None:
 
 
 def _run_limit(args: argparse.Namespace, urls: dict[str, str], n_trials: int) -> None:
-    """The ``--limit`` run: per SQL server, the commit bound, then (a) in both modes."""
+    """The ``--limit`` run: per SQL server and mode, the commit bound, then (a); then the
+    client CPU per trial against the ``--baseline`` revision's, measured in the same run."""
     goal = 0.6
     print(
         f"(a) optimize {n_trials} trials against the commit bound: bound = one-row INSERT "
-        "commits/s (one connection) / the commits of a storage that commits each step "
-        f"(immediate {REFERENCE_COMMITS['immediate']}, at_tell "
+        "commits/s (one connection, measured just before each row's run) / the commits of a "
+        f"storage that commits each step (immediate {REFERENCE_COMMITS['immediate']}, at_tell "
         f"{REFERENCE_COMMITS['at_tell']}); goal: trialstore >= {goal:.0%} of the bound. "
         "'of floor': the share of commits/s / trialstore's own commits per trial "
         f"(immediate {COMMITS_PER_TRIAL['immediate']}, at_tell {COMMITS_PER_TRIAL['at_tell']})"
@@ -275,7 +298,9 @@ def _run_limit(args: argparse.Namespace, urls: dict[str, str], n_trials: int) ->
     )
     print(header)
     print("-" * len(header))
+    cpu_rows: list[str] = []
     with tempfile.TemporaryDirectory(prefix="trialstore-bench-") as workdir:
+        code = _baseline_code(args.baseline, workdir)
         for backend in args.backends.split(","):
             if backend not in ("postgresql", "mysql"):
                 continue
@@ -284,43 +309,72 @@ def _run_limit(args: argparse.Namespace, urls: dict[str, str], n_trials: int) ->
             if reason is not None:
                 print(f"{'(all)':<12} {backend:<11} skipped: {reason}")
                 continue
+            job = {"task": "optimize", "n_trials": n_trials}
             location = make_location(backend, workdir, url)
-            commits_per_s = commit_bound(location["url"])
-            optuna_run = _run(
-                {
-                    "task": "optimize",
-                    "n_trials": n_trials,
-                    "lib": "optuna",
-                    "location": make_location(backend, workdir, url),
-                },
-                args.timeout,
-            )
-            optuna = optuna_run["trials_per_s"]
-            for mode, assumed in COMMITS_PER_TRIAL.items():
-                bound = commits_per_s / REFERENCE_COMMITS[mode]
-                floor = commits_per_s / assumed
-                location = make_location(backend, workdir, url)
-                before = server_commits(location["url"])
-                result = _run(
-                    {
-                        "task": "optimize",
-                        "n_trials": n_trials,
-                        "param_writes": mode,
-                        "lib": "trialstore",
-                        "location": location,
-                    },
-                    args.timeout,
-                )
-                measured = _commits_per_trial(location["url"], before, n_trials)
-                shown = f"{measured:.2f}" if measured is not None else f"({assumed})"
-                rate = result["trials_per_s"]
-                print(
-                    f"{mode:<12} {backend:<11} {commits_per_s:>10.0f} {shown:>14} "
-                    f"{bound:>8.0f} {rate:>11.1f} {rate / bound:>7.0%} {rate / floor:>9.0%} "
-                    f"{optuna:>8.1f} {rate / optuna:>9.2f}x {result['cpu_ms']:>6.2f} "
-                    f"{optuna_run['cpu_ms']:>11.2f}"
-                )
-                sys.stdout.flush()
+            optuna_run = _run({**job, "lib": "optuna", "location": location}, args.timeout)
+            for mode in COMMITS_PER_TRIAL:
+                job = {**job, "lib": "trialstore", "param_writes": mode}
+                cpu_ms = _limit_row(args, job, backend, workdir, url, optuna_run)
+                if code is not None:
+                    location = make_location(backend, workdir, url)
+                    then = _run({**job, "location": location}, args.timeout, code)
+                    cpu_rows.append(
+                        f"{mode:<12} {backend:<11} {then['cpu_ms']:>13.2f} {cpu_ms:>8.2f} "
+                        f"{cpu_ms / then['cpu_ms']:>7.2f}x {then['trials_per_s']:>14.1f}"
+                    )
+    if cpu_rows:
+        print(
+            f"\nclient CPU ms per trial against trialstore at {args.baseline} (same run, "
+            "each run of it just after the row's run above); goal: 0.5x"
+        )
+        header = f"{'mode':<12} {'backend':<11} {'baseline cpu':>13} {'cpu':>8} {'ratio':>8} "
+        header += f"{'baseline trials/s':>14}"
+        print(header)
+        print("-" * len(header))
+        print("\n".join(cpu_rows))
+
+
+def _baseline_code(revision: str, workdir: str) -> str | None:
+    """The directory holding trialstore at ``revision`` (``--baseline``), or None (with a
+    line saying why) when it is ``none`` or cannot be exported."""
+    if revision == "none":
+        return None
+    try:
+        return export_code(_ROOT, revision, os.path.join(workdir, "baseline"))
+    except RuntimeError as e:
+        print(f"(the baseline {revision} is skipped: {e})")
+        return None
+
+
+def _limit_row(
+    args: argparse.Namespace,
+    job: dict[str, Any],
+    backend: str,
+    workdir: str,
+    url: str | None,
+    optuna_run: dict[str, Any],
+) -> float:
+    """Measure the commit bound, then run ``job`` (trialstore's (a) in one mode) on a fresh
+    database; print its row and return its client CPU ms per trial."""
+    mode, n_trials = job["param_writes"], job["n_trials"]
+    location = make_location(backend, workdir, url)
+    commits_per_s = commit_bound(location["url"])
+    bound = commits_per_s / REFERENCE_COMMITS[mode]
+    floor = commits_per_s / COMMITS_PER_TRIAL[mode]
+    location = make_location(backend, workdir, url)
+    before = server_commits(location["url"])
+    result = _run({**job, "location": location}, args.timeout)
+    measured = _commits_per_trial(location["url"], before, n_trials)
+    shown = f"{measured:.2f}" if measured is not None else f"({COMMITS_PER_TRIAL[mode]})"
+    rate, optuna = result["trials_per_s"], optuna_run["trials_per_s"]
+    print(
+        f"{mode:<12} {backend:<11} {commits_per_s:>10.0f} {shown:>14} "
+        f"{bound:>8.0f} {rate:>11.1f} {rate / bound:>7.0%} {rate / floor:>9.0%} "
+        f"{optuna:>8.1f} {rate / optuna:>9.2f}x {result['cpu_ms']:>6.2f} "
+        f"{optuna_run['cpu_ms']:>11.2f}"
+    )
+    sys.stdout.flush()
+    return float(result["cpu_ms"])
 
 
 def _run_scale(args: argparse.Namespace, urls: dict[str, str], n: int, optuna_max: int) -> None:

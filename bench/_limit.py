@@ -9,11 +9,27 @@ divided by :data:`COMMITS_PER_TRIAL`, trialstore's own floor.
 
 from __future__ import annotations
 
+import io
 import statistics
+import subprocess
+import tarfile
 import time
 from typing import Any
 
-__all__ = ["COMMITS_PER_TRIAL", "REFERENCE_COMMITS", "commit_bound", "server_commits"]
+__all__ = [
+    "BASELINE",
+    "COMMITS_PER_TRIAL",
+    "REFERENCE_COMMITS",
+    "commit_bound",
+    "export_code",
+    "server_commits",
+]
+
+#: The revision whose client CPU per trial the ``--limit`` goal halves: the code issue 23
+#: ("Performance against the physical limit") was measured on (2.6 ms per default-mode
+#: trial on PostgreSQL then). ``--baseline`` runs it in the same run, so that the ratio does
+#: not move with the speed of the machine, which drifts by a third over a day here.
+BASELINE = "34bad54"
 
 #: Commits one trial of the bench objective (5 float parameters) needs from a storage that
 #: commits each step of a trial on its own, by ``param_writes``: the create, one per
@@ -77,3 +93,28 @@ def server_commits(url: str) -> int | None:
         return int(value)
     finally:
         engine.dispose()
+
+
+def export_code(root: str, revision: str, into: str) -> str:
+    """Export the ``trialstore`` package of the git repository at ``root`` as it was at
+    ``revision`` into the directory ``into`` (whose ``trialstore/`` a worker then imports
+    first); return ``into``.
+
+    Raises:
+        RuntimeError: git is missing, or the repository does not hold ``revision`` (a
+            shallow clone): the message says which.
+    """
+    try:
+        archive = subprocess.run(
+            ["git", "-C", root, "archive", "--format=tar", revision, "trialstore"],
+            capture_output=True,
+            check=False,
+        )
+    except OSError as e:
+        raise RuntimeError(f"git is not available ({e})") from None
+    if archive.returncode != 0:
+        reason = archive.stderr.decode(errors="replace").strip().splitlines()
+        raise RuntimeError(f"git archive {revision}: {reason[-1] if reason else 'failed'}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(into, filter="data")
+    return into

@@ -65,7 +65,9 @@ def test_scale_rejects_a_count_that_is_not_one() -> None:
 
 
 def test_limit_measures_each_mode_against_the_commit_bound() -> None:
-    out = _bench("--limit", "--factor", "0.05", "--backends", "postgresql,memory")
+    out = _bench(
+        "--limit", "--factor", "0.05", "--backends", "postgresql,memory", "--baseline", "none"
+    )
     assert out.returncode == 0, out.stderr
     rows = [line for line in out.stdout.splitlines() if " postgresql " in line]
     if rows and "skipped" in rows[0]:
@@ -74,3 +76,29 @@ def test_limit_measures_each_mode_against_the_commit_bound() -> None:
     assert [row.split()[0] for row in rows] == ["immediate", "at_tell"], out.stdout
     # the share of the bound and of trialstore's own floor
     assert all(len(re.findall(r"\s\d+%(?=\s)", row)) == 2 for row in rows), out.stdout
+    assert "against trialstore at" not in out.stdout
+
+
+def test_limit_compares_the_client_cpu_with_a_baseline_revision() -> None:
+    """``--baseline REV`` runs the package as it was at REV (here the checkout's own HEAD,
+    which any clone holds) in the same run, and prints a ratio per mode."""
+    out = _bench("--limit", "--factor", "0.05", "--backends", "postgresql", "--baseline", "HEAD")
+    assert out.returncode == 0, out.stderr
+    if "skipped: " in out.stdout:
+        assert "TRIALSTORE_TEST_POSTGRES_URL" in out.stdout
+        return
+    table = out.stdout.split("against trialstore at HEAD", 1)[1]
+    rows = [line.split() for line in table.splitlines() if " postgresql " in line]
+    assert [row[0] for row in rows] == ["immediate", "at_tell"], out.stdout
+    for row in rows:
+        baseline, now, ratio = float(row[2]), float(row[3]), float(row[4].rstrip("x"))
+        assert baseline > 0 and now > 0
+        assert abs(ratio - now / baseline) < 0.01
+
+
+def test_limit_names_a_baseline_it_cannot_export() -> None:
+    out = _bench(
+        "--limit", "--factor", "0.05", "--backends", "memory", "--baseline", "no-such-revision"
+    )
+    assert out.returncode == 0, out.stderr
+    assert "(the baseline no-such-revision is skipped: git archive no-such-revision:" in out.stdout
