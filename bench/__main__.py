@@ -12,7 +12,9 @@ with the reason.
 ``--limit`` measures against the database instead of Optuna: the server's one-row INSERT
 commits/s from one connection, divided by the commits of a storage that commits each step
 of a trial (7 by default, 3 with ``at_tell``), is the bound; (a) runs in both modes and prints
-its share of that bound, and of trialstore's own floor (its 7 and 2 commits per trial).
+its share of that bound, and of trialstore's own floor (its 7 and 2 commits per trial); then
+the client CPU per trial against trialstore as it was at ``--baseline`` (a git revision), run
+in the same run.
 """
 
 from __future__ import annotations

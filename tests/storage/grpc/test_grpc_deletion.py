@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,19 +34,6 @@ MIN = [StudyDirection.MINIMIZE]
 @pytest.fixture
 def backend() -> InMemoryStorage:
     return InMemoryStorage()
-
-
-@pytest.fixture
-def server(backend: InMemoryStorage) -> Iterator[GrpcProxyServer]:
-    with served(backend) as server:
-        yield server
-
-
-@pytest.fixture
-def client(server: GrpcProxyServer) -> Iterator[GrpcStorageProxy]:
-    client = GrpcStorageProxy(host="localhost", port=server.port, retry_timeout=5.0)
-    yield client
-    client.close()
 
 
 def _finished(storage: BaseStorage, study_id: int, n: int) -> list[int]:
