@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -50,6 +51,19 @@ DIST = FloatDistribution(0.0, 1.0)
 @pytest.fixture
 def backend() -> InMemoryStorage:
     return InMemoryStorage(heartbeat_interval=0.2, grace_period=0.5)
+
+
+@pytest.fixture
+def server(backend: InMemoryStorage) -> Iterator[GrpcProxyServer]:
+    with served(backend) as server:
+        yield server
+
+
+@pytest.fixture
+def client(server: GrpcProxyServer) -> Iterator[GrpcStorageProxy]:
+    client = GrpcStorageProxy(host="localhost", port=server.port, retry_timeout=5.0)
+    yield client
+    client.close()
 
 
 # -- errors: same type, same message -------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,19 @@ MIN = [StudyDirection.MINIMIZE]
 @pytest.fixture
 def backend() -> InMemoryStorage:
     return InMemoryStorage()
+
+
+@pytest.fixture
+def server(backend: InMemoryStorage) -> Iterator[GrpcProxyServer]:
+    with served(backend) as server:
+        yield server
+
+
+@pytest.fixture
+def client(server: GrpcProxyServer) -> Iterator[GrpcStorageProxy]:
+    client = GrpcStorageProxy(host="localhost", port=server.port, retry_timeout=5.0)
+    yield client
+    client.close()
 
 
 def _finished(storage: BaseStorage, study_id: int, n: int) -> list[int]:

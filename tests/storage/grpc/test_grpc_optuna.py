@@ -19,6 +19,7 @@ import pytest
 grpc = pytest.importorskip("grpc")
 optuna = pytest.importorskip("optuna")
 
+from _grpc_helpers import served  # noqa: E402
 
 from trialstore.distributions import CategoricalDistribution, FloatDistribution  # noqa: E402
 from trialstore.exceptions import (  # noqa: E402
@@ -37,6 +38,12 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 @pytest.fixture
 def backend() -> InMemoryStorage:
     return InMemoryStorage()
+
+
+@pytest.fixture
+def server(backend: InMemoryStorage) -> Iterator[GrpcProxyServer]:
+    with served(backend) as server:
+        yield server
 
 
 @pytest.fixture
