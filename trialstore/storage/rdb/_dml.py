@@ -689,7 +689,7 @@ def _mysql_upsert_params_of_locked_trial(indices: range) -> str:
     """MySQL/MariaDB: the INSERT of the parameters numbered ``indices`` (bound values as in
     :func:`_mysql_upsert_params`) into the trial ``%(tid)s``, for a transaction that holds
     that trial's row lock and has found it unfinished: plain rows, with no read of the trial
-    (on MariaDB 10.11 a 5-parameter finish takes 0.53 ms instead of 0.65 ms)."""
+    (the lock already guards them)."""
     rows = ", ".join(f"(%(tid)s, %(n{i})s, %(v{i})s, %(d{i})s)" for i in indices)
     return (
         "INSERT INTO trial_params (trial_id, param_name, param_value, distribution_json) "
