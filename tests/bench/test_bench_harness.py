@@ -93,7 +93,10 @@ def test_limit_compares_the_client_cpu_with_a_baseline_revision() -> None:
     for row in rows:
         baseline, now, ratio = float(row[2]), float(row[3]), float(row[4].rstrip("x"))
         assert baseline > 0 and now > 0
-        assert abs(ratio - now / baseline) < 0.01
+        # each figure is printed to 2 decimals: the ratio of the printed figures may differ
+        # from the printed ratio by their rounding (0.005 each) and its own
+        slack = 0.005 + 0.005 * (1 / baseline + now / baseline**2) + 1e-9
+        assert abs(ratio - now / baseline) <= slack
 
 
 def test_limit_names_a_baseline_it_cannot_export() -> None:
