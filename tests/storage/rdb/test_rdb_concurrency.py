@@ -153,12 +153,12 @@ def test_opening_retries_a_locked_schema(tmp_path: Path, monkeypatch: pytest.Mon
     real = _schema.ensure_schema
     calls: list[int] = []
 
-    def locked_twice(engine: sa.Engine, *, create: bool) -> None:
+    def locked_twice(engine: sa.Engine, *, create: bool) -> frozenset[str]:
         calls.append(1)
         if len(calls) <= 2:
             raise sa.exc.OperationalError("PRAGMA journal_mode", {}, sqlite3.OperationalError(
                 "database is locked"))  # fmt: skip
-        real(engine, create=create)
+        return real(engine, create=create)
 
     monkeypatch.setattr(_schema, "ensure_schema", locked_twice)
     storage = RDBStorage(f"sqlite:///{tmp_path / 'locked.db'}")
@@ -175,7 +175,7 @@ def test_opening_does_not_retry_other_errors(
 
     calls: list[int] = []
 
-    def broken(engine: sa.Engine, *, create: bool) -> None:
+    def broken(engine: sa.Engine, *, create: bool) -> frozenset[str]:
         calls.append(1)
         raise sa.exc.OperationalError("SELECT", {}, sqlite3.OperationalError("disk I/O error"))
 

@@ -35,18 +35,22 @@ def _patch_send(
     send: Callable[[Callable[[], Any], str, Any], Any],
 ) -> None:
     """Route every statement the driver sends through ``send(run, text, handle)``, where
-    ``run()`` sends it for real; ``handle``: the psycopg connection (whose statements go
-    through rdb/_pq.py, without a cursor) or the PyMySQL cursor."""
+    ``run()`` sends it for real; ``handle``: the psycopg connection (whose statements and
+    query strings go through rdb/_pq.py, without a cursor) or the PyMySQL cursor."""
     if dialect == "postgresql":
         from trialstore.storage.rdb import _pq
 
-        execute = _pq.execute
+        execute, query = _pq.execute, _pq.query
 
         def pq_execute(connection: Any, info: Any, statement: str, params: Any) -> Any:
             run = lambda: execute(connection, info, statement, params)  # noqa: E731
             return send(run, statement, connection)
 
+        def pq_query(connection: Any, info: Any, sql: str) -> Any:
+            return send(lambda: query(connection, info, sql), sql, connection)
+
         monkeypatch.setattr(_pq, "execute", pq_execute)
+        monkeypatch.setattr(_pq, "query", pq_query)
         return
     import pymysql
 
@@ -252,6 +256,40 @@ def test_a_finish_whose_reply_was_lost_is_told_apart(
     trial = other.get_trial(trial_id)
     assert trial.values == ([1.0] if ran else [2.0])
     assert trial.params == ({"x": 0.25} if ran and with_params else {})
+
+
+@pytest.mark.parametrize("ran", [True, False])
+@pytest.mark.parametrize("method", ["create_new_trial", "create_trial_or_list_waiting"])
+def test_a_create_whose_reply_was_lost_makes_one_trial(
+    pair: tuple[RDBStorage, RDBStorage], monkeypatch: pytest.MonkeyPatch, ran: bool, method: str
+) -> None:
+    """A create (one round trip that commits: PostgreSQL's query string, MariaDB's compound
+    statement) loses its connection while another process creates a trial: if it had
+    committed, the retry finds its token and returns that trial (numbered before the
+    other's); if not, the retry creates it (after the other's). Never a second trial, and
+    the call does not fail; the lost connection is dropped."""
+    storage, other = pair
+    dialect = _dialect(storage)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "lost create")
+    storage.create_new_trial(study_id)  # the study's directions known, the pool warm
+    made: list[int] = []
+    invalidated: list[object] = []
+    sa.event.listen(storage._engine, "invalidate", lambda *a: invalidated.append(a))
+    with monkeypatch.context() as patch:
+        interfered = _interfere(
+            patch,
+            dialect,
+            lambda text: text.startswith("BEGIN"),
+            lambda: made.append(other.create_new_trial(study_id)),
+            ran=ran,
+        )
+        created = getattr(storage, method)(study_id)
+    assert interfered and invalidated and isinstance(created, int)
+    trials = other.get_all_trials(study_id, deepcopy=False)
+    mine, theirs = (1, 2) if ran else (2, 1)
+    assert [t.number for t in trials] == [0, 1, 2]
+    assert trials[mine]._trial_id == created and trials[theirs]._trial_id == made[0]
+    assert trials[mine].state == TrialState.RUNNING
 
 
 def test_an_interrupted_statement_drops_its_connection(

@@ -270,7 +270,7 @@ def test_opening_waits_for_a_writable_server_only_with_several_hosts(
     ensure = _schema.ensure_schema
     calls: list[int] = []
 
-    def unreachable_twice(engine: sa.Engine, *, create: bool) -> bool:
+    def unreachable_twice(engine: sa.Engine, *, create: bool) -> frozenset[str]:
         calls.append(1)
         if len(calls) <= 2:
             raise exc.OperationalError(

@@ -17,7 +17,7 @@ from trialstore.distributions import (
     IntDistribution,
 )
 from trialstore.storage.rdb import RDBStorage
-from trialstore.storage.rdb._tables import DELETED_TRIALS_TABLE, SEGMENTS_TABLE
+from trialstore.storage.rdb._schema import OWN_TABLES
 from trialstore.study import StudyDirection
 from trialstore.trial import FrozenTrial, TrialState
 
@@ -241,7 +241,7 @@ def test_schema_equals_optunas(request: pytest.FixtureRequest, tmp_path: Path) -
         optuna.storages.RDBStorage(theirs_url).engine.dispose()
         ours, theirs = _schema(ours_url), _schema(theirs_url)
         # trialstore's tables of its own, which Optuna ignores
-        assert set(ours) == set(theirs) | {DELETED_TRIALS_TABLE, SEGMENTS_TABLE}, dialect
+        assert set(ours) == set(theirs) | OWN_TABLES, dialect
         for table in theirs:
             if table == "_rows":
                 assert ours[table] == theirs[table], dialect

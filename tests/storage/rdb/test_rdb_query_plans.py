@@ -276,7 +276,7 @@ def test_a_trial_costs_the_same_in_a_study_of_any_size(url: str) -> None:
     # the WAITING probe (alone or in a create) and the read with unfinished ids were measured
     probes = (
         sql.probe_waiting,
-        _dml.PG_INSERT_TRIAL_UNLESS_WAITING,
+        _dml.pg_insert_trial(False, True),
         _dml.MARIADB_INSERT_TRIAL_UNLESS_WAITING,
     )
     assert _ran(captured, *probes)

@@ -1,6 +1,6 @@
 """Creating a trial: in the dialect's fewest round trips (:func:`create_trial`), and, for
-``create_trial_or_list_waiting``, in one transaction (:func:`create_or_list_waiting`): two
-round trips on PostgreSQL and MariaDB, one statement on SQLite (private; see
+``create_trial_or_list_waiting``, in one transaction (:func:`create_or_list_waiting`): one
+round trip on PostgreSQL and MariaDB, one statement on SQLite (private; see
 :class:`RDBStorage`)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from trialstore._core import FrozenTrial
 from trialstore.storage.rdb import _codec, _fast_paths
 from trialstore.storage.rdb._cache import StudyCache
-from trialstore.storage.rdb._dml import SQLITE_INSERT_TRIAL_UNLESS_WAITING
-from trialstore.storage.rdb._transactions import Transactions
+from trialstore.storage.rdb._dml import SQLITE_INSERT_TRIAL_UNLESS_WAITING, Statements
+from trialstore.storage.rdb._transactions import Body, Transactions
 from trialstore.storage.rdb._trial_writes import TrialWrites
 
 __all__ = ["Path", "create_or_list_waiting", "create_trial", "fast_path"]
@@ -23,42 +23,50 @@ __all__ = ["Path", "create_or_list_waiting", "create_trial", "fast_path"]
 Path = Literal["postgresql", "mariadb", "sqlite"]
 
 
-def fast_path(dialect: sa.Dialect, template: FrozenTrial | None) -> Path | None:
-    """The path of :func:`create_or_list_waiting` on the engine's ``dialect`` for
-    ``template`` (checked), or None (list, then create, as ``BaseStorage`` does): PostgreSQL
-    where ``_fast_paths.pg_creates``, MariaDB through PyMySQL and SQLite without a
-    template."""
-    if _fast_paths.pg_creates(dialect.name, template):
+def fast_path(sql: Statements, dialect: sa.Dialect, template: FrozenTrial | None) -> Path | None:
+    """The path of :func:`create_or_list_waiting` on the engine's ``dialect`` (whose
+    statements are ``sql``) for ``template`` (checked), or None (list, then create, as
+    ``BaseStorage`` does): PostgreSQL where ``_fast_paths.pg_creates``, MariaDB through
+    PyMySQL (with the table of create tokens) and SQLite without a template."""
+    if _fast_paths.pg_creates(sql.dialect, sql.create_tokens, template):
         return "postgresql"
     if template is not None:
         return None
-    if _fast_paths.mariadb_with_pymysql(dialect):
+    if _fast_paths.mariadb_with_pymysql(dialect) and sql.create_tokens:
         return "mariadb"
     return "sqlite" if dialect.name == "sqlite" else None
+
+
+#: A probe that lists no trial: none has an id above it.
+_LISTS_NOTHING: tuple[int, list[int]] = (2**63 - 1, [])
 
 
 def create_trial(
     transactions: Transactions,
     writes: TrialWrites,
-    dialect: str,
+    sql: Statements,
+    dialect: sa.Dialect,
     study_id: int,
     template: FrozenTrial | None,
 ) -> tuple[int, int]:
     """Create the study's next trial (RUNNING, or as ``template`` says); return (trial id,
-    number). PostgreSQL where :func:`_fast_paths.pg_creates` holds: two round trips; else the
-    write transaction of :meth:`TrialWrites.create`. Not idempotent: a lost COMMIT raises.
+    number). Where :func:`fast_path` holds for ``template`` on PostgreSQL or MariaDB: one
+    round trip, retried after a lost connection without making a second trial; else the
+    write transaction of :meth:`TrialWrites.create`, which is not idempotent: a lost COMMIT
+    raises.
 
     Raises:
         KeyError: no such study.
         ValueError: a template distribution conflicts with the study's.
         StorageInternalError: the outcome is unknown (the COMMIT's reply was lost).
     """
-    if _fast_paths.pg_creates(dialect, template):
-        rows = transactions.run(
-            lambda c: _fast_paths.pg_create_trial(c, study_id, template),
-            mode="none",
-            idempotent=False,
-        )
+    path = fast_path(sql, dialect, template)
+    if path == "postgresql":
+        rows = transactions.run(_fast_paths.pg_create_trial(study_id, template), mode="none")
+        return int(rows[0][0]), int(rows[0][1])
+    if path == "mariadb":
+        statement = _fast_paths.mariadb_create_trial(study_id, _LISTS_NOTHING)
+        rows = transactions.run(statement, mode="none")
         return int(rows[0][0]), int(rows[0][1])
     return transactions.run(writes.create(study_id, template), mode="write", idempotent=False)
 
@@ -75,6 +83,7 @@ def create_or_list_waiting(
     ``path`` (see :func:`fast_path`). Return the new trial's id, or the WAITING trials' ids
     by number; on SQLite, which lists nothing, None when no trial was created (a trial may
     be WAITING, or the study may not exist): the caller lists them as ``BaseStorage`` does.
+    On PostgreSQL and MariaDB a lost connection is retried without making a second trial.
 
     Raises:
         KeyError: no such study (the cache forgets it).
@@ -84,14 +93,13 @@ def create_or_list_waiting(
     probe = cache.probe(study_id)
     if path == "sqlite":
         return _sqlite_create(transactions, cache, study_id, probe)
-
-    def body(connection: sa.Connection) -> list[tuple[Any, ...]]:
-        if path == "postgresql":
-            return _fast_paths.pg_create_trial(connection, study_id, template, probe)
-        return _fast_paths.mariadb_create_trial(connection, study_id, probe)
-
+    body: Body[list[tuple[Any, ...]]]
+    if path == "postgresql":
+        body = _fast_paths.pg_create_trial(study_id, template, probe)
+    else:
+        body = _fast_paths.mariadb_create_trial(study_id, probe)
     try:
-        rows = transactions.run(body, mode="none", idempotent=False)
+        rows = transactions.run(body, mode="none")
     except KeyError:
         cache.forget(study_id)
         raise

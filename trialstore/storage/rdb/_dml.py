@@ -15,6 +15,8 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from trialstore.storage.rdb import _read, _read_folded
 from trialstore.storage.rdb._tables import (
+    CREATE_TOKEN_LIFETIME,
+    CREATE_TOKENS_TABLE,
     deleted_trials,
     studies,
     trial_heartbeats,
@@ -29,15 +31,13 @@ from trialstore.storage.rdb._tables import (
 __all__ = [
     "MARIADB_INSERT_TRIAL_UNLESS_WAITING",
     "MAX_PARAMS_PER_STATEMENT",
-    "PG_INSERT_TRIAL",
-    "PG_INSERT_TRIAL_UNLESS_WAITING",
-    "PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS",
     "PG_LOCK_STUDY",
     "PG_SCALAR_PARAMS",
     "SQLITE_INSERT_TRIAL_UNLESS_WAITING",
     "Statements",
     "mariadb_finish",
     "pg_finish_with_values",
+    "pg_insert_trial",
     "pg_param_rows",
     "pg_params_then_finish",
     "pg_upsert_params",
@@ -80,12 +80,15 @@ class Statements:
     With ``deletions`` (the database holds ``trialstore_deleted_trials``), reads leave the
     deleted trials out and tell of them (see :meth:`_deletion_statements`); without it the
     statements never name that table (a database made by Optuna, opened without creating
-    tables), and ``delete_trials`` has none.
+    tables), and ``delete_trials`` has none. With ``create_tokens`` (it holds
+    ``trialstore_trial_creates``), trials may be created by the dialect's fast paths
+    (``_fast_paths``), which need that table.
     """
 
-    def __init__(self, dialect: str, deletions: bool = True) -> None:
+    def __init__(self, dialect: str, deletions: bool = True, create_tokens: bool = True) -> None:
         self.dialect = dialect
         self.deletions = deletions
+        self.create_tokens = create_tokens
         self.now = self._now()
         self.upsert_param = self._upsert_for_unfinished(
             trial_params, ("param_name", "param_value", "distribution_json"), ("param_name",)
@@ -453,63 +456,89 @@ def _driver_upsert(
     )
 
 
-#: PostgreSQL, sent in one round trip after a BEGIN by ``_fast_paths.pg_create_trial``: lock
-#: the study row (as Optuna does while numbering), then insert the trial numbered after the
-#: study's last one. In READ COMMITTED each statement takes a new snapshot when it starts (in
-#: one query string too), after the lock is granted, so MAX(number) sees every trial
-#: committed by an earlier holder.
-#: No row from the INSERT: no such study. Parameters in psycopg's pyformat.
+#: PostgreSQL, sent by ``_fast_paths.pg_create_trial`` after a BEGIN in the same query
+#: string: lock the study row (as Optuna does while numbering), so that the statement after
+#: it, which numbers the trial, runs alone per study. In READ COMMITTED each statement takes
+#: a new snapshot when it starts (in one query string too), after the lock is granted, so
+#: that statement sees every trial and token committed by an earlier holder.
 PG_LOCK_STUDY = "SELECT study_id FROM studies WHERE study_id = %(study_id)s FOR NO KEY UPDATE"
-PG_INSERT_TRIAL = (
+
+#: The trial inserted by a create: RUNNING, numbered after the study's last trial, none if the
+#: study does not exist; the caller appends the further conditions of its HAVING clause.
+_PG_NEXT_TRIAL = (
     "INSERT INTO trials (number, study_id, state, datetime_start, datetime_complete) "
     "SELECT COALESCE(MAX(number) + 1, 0), %(study_id)s, CAST('RUNNING' AS trialstate), "
     "%(start)s, NULL FROM trials WHERE study_id = %(study_id)s "
-    "HAVING EXISTS (SELECT 1 FROM studies WHERE study_id = %(study_id)s) "
-    "RETURNING trial_id, number"
-)
-#: ``PG_INSERT_TRIAL`` plus the trial's system attributes (``%(keys)s`` and their JSON texts
-#: ``%(values)s``, two lists of one length) in the same statement.
-PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS = (
-    f"WITH t AS ({PG_INSERT_TRIAL}), "
-    "a AS (INSERT INTO trial_system_attributes (trial_id, key, value_json) "
-    "SELECT t.trial_id, a.key, a.value_json FROM t CROSS JOIN "
-    "unnest(CAST(%(keys)s AS TEXT[]), CAST(%(values)s AS TEXT[])) AS a (key, value_json)) "
-    "SELECT trial_id, number FROM t"
-)
-
-#: ``create_trial_or_list_waiting`` in one statement: the study's trials above ``%(floor)s``
-#: and among ``%(ids)s`` (those the caller may not have seen leave WAITING: see
-#: ``StudyCache.may_have_waiting``) are listed, and a RUNNING trial is inserted (with the
-#: system attributes ``%(keys)s`` / ``%(values)s``, maybe none) unless one of them is WAITING.
-#: Rows: (trial id, number, state, whether inserted); none when the study does not exist.
-PG_INSERT_TRIAL_UNLESS_WAITING = (
-    "WITH seen AS (SELECT trial_id, number, state FROM trials "
-    "WHERE study_id = %(study_id)s "
-    "AND (trial_id > %(floor)s OR trial_id = ANY(CAST(%(ids)s AS INTEGER[])))), "
-    "t AS (INSERT INTO trials (number, study_id, state, datetime_start, datetime_complete) "
-    "SELECT COALESCE(MAX(number) + 1, 0), %(study_id)s, CAST('RUNNING' AS trialstate), "
-    "%(start)s, NULL FROM trials WHERE study_id = %(study_id)s "
-    "HAVING EXISTS (SELECT 1 FROM studies WHERE study_id = %(study_id)s) "
-    "AND NOT EXISTS (SELECT 1 FROM seen WHERE state = 'WAITING') "
-    "RETURNING trial_id, number), "
-    "a AS (INSERT INTO trial_system_attributes (trial_id, key, value_json) "
-    "SELECT t.trial_id, a.key, a.value_json FROM t CROSS JOIN "
-    "unnest(CAST(%(keys)s AS TEXT[]), CAST(%(values)s AS TEXT[])) AS a (key, value_json)) "
-    "SELECT trial_id, number, CAST('RUNNING' AS trialstate), TRUE FROM t "
-    "UNION ALL SELECT trial_id, number, state, FALSE FROM seen"
+    "HAVING EXISTS (SELECT 1 FROM studies WHERE study_id = %(study_id)s)"
 )
 
 
-#: MariaDB, one compound statement (``BEGIN NOT ATOMIC``: one round trip) that begins a
-#: transaction, locks the study row (as ``PG_LOCK_STUDY`` does), and inserts a RUNNING trial
-#: numbered after the study's last one unless a trial it lists is WAITING; the caller then
-#: sends COMMIT, so that a connection lost before it leaves nothing stored. The listed
-#: trials are those of the study above ``%(floor)s`` or in ``%(ids)s`` (never empty), and
-#: the new one: rows (trial_id, number, state, 1 for the new trial else 0); no row: no such
-#: study. The first read of the transaction (the WAITING check) comes after the lock is
-#: granted, so its snapshot, which the MAX(number) read shares, holds every trial committed
-#: by an earlier holder. An error rolls the transaction back and reaches the caller as the
-#: server raised it (deadlocks included). Parameters in PyMySQL's pyformat.
+@functools.cache
+def pg_insert_trial(system_attrs: bool, unless_waiting: bool) -> str:
+    """PostgreSQL, one statement (run after :data:`PG_LOCK_STUDY`) that creates a trial
+    unless its token ``%(token)s`` (32 characters) is in ``trialstore_trial_creates``: a
+    RUNNING trial (``%(start)s``) numbered after the study's last one, with the system
+    attributes ``%(keys)s`` and their JSON texts ``%(values)s`` (two lists of one length)
+    if ``system_attrs``, and the token. It deletes the study's tokens older than
+    ``CREATE_TOKEN_LIFETIME``. A token found means an earlier attempt of the same create
+    committed: its trial is returned as if inserted.
+
+    Rows: (trial id, number) of the trial; none when the study does not exist. With
+    ``unless_waiting``, the trial is not inserted if one of the study's trials above
+    ``%(floor)s`` or among ``%(ids)s`` (those the caller may not have seen leave WAITING:
+    see ``StudyCache.may_have_waiting``) is WAITING; the rows are then (trial id, number,
+    state, whether it is the created trial) of those and of the created one. Parameters in
+    psycopg's pyformat."""
+    conditions = " AND NOT EXISTS (SELECT 1 FROM found)"
+    with_ = (
+        "WITH found AS (SELECT c.trial_id, t.number, t.state "
+        f"FROM {CREATE_TOKENS_TABLE} AS c JOIN trials AS t ON t.trial_id = c.trial_id "
+        "WHERE c.token = %(token)s), "
+    )
+    if unless_waiting:
+        with_ += (
+            "seen AS (SELECT trial_id, number, state FROM trials "
+            "WHERE study_id = %(study_id)s "
+            "AND (trial_id > %(floor)s OR trial_id = ANY(CAST(%(ids)s AS INTEGER[])))), "
+        )
+        conditions += " AND NOT EXISTS (SELECT 1 FROM seen WHERE state = 'WAITING')"
+    with_ += f"t AS ({_PG_NEXT_TRIAL}{conditions} RETURNING trial_id, number), "
+    if system_attrs:
+        with_ += (
+            "a AS (INSERT INTO trial_system_attributes (trial_id, key, value_json) "
+            "SELECT t.trial_id, a.key, a.value_json FROM t CROSS JOIN "
+            "unnest(CAST(%(keys)s AS TEXT[]), CAST(%(values)s AS TEXT[])) "
+            "AS a (key, value_json)), "
+        )
+    with_ += (
+        f"c AS (INSERT INTO {CREATE_TOKENS_TABLE} (token, study_id, trial_id) "
+        "SELECT %(token)s, %(study_id)s, trial_id FROM t), "
+        f"x AS (DELETE FROM {CREATE_TOKENS_TABLE} WHERE study_id = %(study_id)s "
+        f"AND created_at < now() - INTERVAL '{CREATE_TOKEN_LIFETIME}') "
+    )
+    if not unless_waiting:
+        return with_ + (
+            "SELECT trial_id, number FROM t UNION ALL SELECT trial_id, number FROM found"
+        )
+    return with_ + (
+        "SELECT trial_id, number, CAST('RUNNING' AS trialstate), TRUE FROM t "
+        "UNION ALL SELECT trial_id, number, state, TRUE FROM found "
+        "UNION ALL SELECT trial_id, number, state, FALSE FROM seen "
+        "WHERE trial_id NOT IN (SELECT trial_id FROM found)"
+    )
+
+
+#: MariaDB, one compound statement (``BEGIN NOT ATOMIC``: one round trip, its COMMIT
+#: included) that, in one transaction, locks the study row (as ``PG_LOCK_STUDY`` does) and
+#: creates a RUNNING trial (``%(start)s``) numbered after the study's last one, with its token
+#: ``%(token)s`` (as ``pg_insert_trial`` does: a token found returns the trial of an earlier
+#: attempt), unless a trial it lists is WAITING. The listed trials are those of the study above
+#: ``%(floor)s`` or in ``%(ids)s`` (never empty), and the created one: rows (trial_id, number,
+#: state, 1 for the created trial else 0); no row: no such study. The first consistent read
+#: of the transaction (the token's) comes after the lock is granted, so its snapshot, which
+#: the later reads share, holds every trial and token committed by an earlier holder. An error
+#: rolls the transaction back and reaches the caller as the server raised it (deadlocks
+#: included). Parameters in PyMySQL's pyformat.
 MARIADB_INSERT_TRIAL_UNLESS_WAITING = (
     "BEGIN NOT ATOMIC "
     "DECLARE found INT; "
@@ -518,16 +547,24 @@ MARIADB_INSERT_TRIAL_UNLESS_WAITING = (
     "DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END; "
     "START TRANSACTION; "
     "SELECT COUNT(*) INTO found FROM studies WHERE study_id = %(study_id)s FOR UPDATE; "
-    "IF found = 1 AND NOT EXISTS (SELECT 1 FROM trials WHERE study_id = %(study_id)s "
+    f"SET created = (SELECT trial_id FROM {CREATE_TOKENS_TABLE} WHERE token = %(token)s); "
+    "IF found = 1 AND created IS NULL AND NOT EXISTS (SELECT 1 FROM trials "
+    "WHERE study_id = %(study_id)s "
     "AND state = 'WAITING' AND (trial_id > %(floor)s OR trial_id IN %(ids)s)) THEN "
     "SELECT COALESCE(MAX(number) + 1, 0) INTO next_number FROM trials "
     "WHERE study_id = %(study_id)s; "
     "INSERT INTO trials (number, study_id, state, datetime_start, datetime_complete) "
     "VALUES (next_number, %(study_id)s, 'RUNNING', %(start)s, NULL); "
     "SET created = LAST_INSERT_ID(); "
+    f"INSERT INTO {CREATE_TOKENS_TABLE} (token, study_id, trial_id) "
+    "VALUES (%(token)s, %(study_id)s, created); "
+    f"DELETE FROM {CREATE_TOKENS_TABLE} WHERE study_id = %(study_id)s "
+    f"AND created_at < NOW() - INTERVAL {CREATE_TOKEN_LIFETIME}; "
     "END IF; "
     "SELECT trial_id, number, state, trial_id <=> created FROM trials "
-    "WHERE study_id = %(study_id)s AND (trial_id > %(floor)s OR trial_id IN %(ids)s); "
+    "WHERE study_id = %(study_id)s "
+    "AND (trial_id > %(floor)s OR trial_id IN %(ids)s OR trial_id <=> created); "
+    "COMMIT; "
     "END"
 )
 
@@ -771,6 +808,6 @@ def mariadb_finish(n_params: int, n_values: int) -> str:
 
 
 @functools.cache
-def statements_for(dialect: str, deletions: bool = True) -> Statements:
+def statements_for(dialect: str, deletions: bool = True, create_tokens: bool = True) -> Statements:
     """Return the (shared, immutable) statements of ``dialect`` (see :class:`Statements`)."""
-    return Statements(dialect, deletions)
+    return Statements(dialect, deletions, create_tokens)

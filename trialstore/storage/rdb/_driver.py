@@ -64,10 +64,10 @@ def direct(connection: sa.Connection) -> bool:
 class Statement(Generic[_T]):
     """A transaction body of one driver-level write statement in autocommit mode (run it in
     mode ``"none"``): ``statement`` with ``params``, whose result is its rows (``rows``) or
-    its rowcount. ``written(result)``: whether it wrote; then the body returns ``value``.
-    Else ``not_written(connection, again)`` returns or raises what the call does (it may read
-    on ``connection``; ``again``: an earlier attempt of the statement may have taken effect
-    before its connection was lost).
+    its rowcount. ``written(result)``: whether it wrote; then the body returns
+    ``value(result)``. Else ``not_written(connection, again)`` returns or raises what the call
+    does (it may read on ``connection``; ``again``: an earlier attempt of the statement may
+    have taken effect before its connection was lost).
 
     Called with a SQLAlchemy connection, it is an ordinary body (the statement through
     :func:`rows` or :func:`rowcount`); ``Transactions`` may instead send the statement from
@@ -84,7 +84,7 @@ class Statement(Generic[_T]):
         *,
         rows: bool,
         written: Callable[[Any], bool],
-        value: _T,
+        value: Callable[[Any], _T],
         not_written: Callable[[sa.Connection, bool], _T],
     ) -> None:
         self.statement = statement
@@ -98,8 +98,9 @@ class Statement(Generic[_T]):
     def __call__(self, connection: sa.Connection) -> _T:
         self.attempts += 1
         run = rows if self.rows else rowcount
-        if self.written(run(connection, self.statement, self.params)):
-            return self.value
+        result = run(connection, self.statement, self.params)
+        if self.written(result):
+            return self.value(result)
         return self.not_written(connection, self.attempts > 1)
 
 

@@ -4,31 +4,38 @@ Each does what a portable transaction of :mod:`_storage` does, in fewer round tr
 driver allows it: on PostgreSQL, one psycopg query string that creates a trial; on MariaDB through
 PyMySQL, a compound statement that creates a trial and a study's first read folded into JSON
 text by the server.
+
+A create here commits in the same round trip, so that a connection lost before its reply
+leaves the trial created or not. Each create has a token, inserted with its trial in
+trialstore's table ``trialstore_trial_creates`` while the create holds the study row's lock
+(see ``_tables.trial_creates``): an attempt run again after such a loss finds the token if the
+lost one committed and returns its trial, so a create is retried like an idempotent write and
+never makes two trials.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import os
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc
 
 from trialstore._core import FrozenTrial, TrialState
-from trialstore.storage.rdb import _codec, _driver, _engine, _read_folded
+from trialstore.storage.rdb import _codec, _driver, _read_folded
 from trialstore.storage.rdb._dml import (
     MARIADB_INSERT_TRIAL_UNLESS_WAITING,
-    PG_INSERT_TRIAL,
-    PG_INSERT_TRIAL_UNLESS_WAITING,
-    PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS,
     PG_LOCK_STUDY,
+    pg_insert_trial,
 )
 from trialstore.storage.rdb._read import Loaded
-from trialstore.storage.rdb._transactions import AmbiguousCommit, commit, roll_back
+from trialstore.storage.rdb._transactions import Body
 
 __all__ = [
     "FOLDED_BATCH",
+    "MAX_RETRY_TIMEOUT",
     "mariadb_create_trial",
     "mariadb_with_pymysql",
     "pg_create_trial",
@@ -41,8 +48,14 @@ __all__ = [
 FOLDED_BATCH = 256
 
 
-#: What a create sends before its insert, in the same query string.
+#: What a create sends around its insert, in the same query string.
 _PG_BEGIN_AND_LOCK = f"BEGIN; {PG_LOCK_STUDY}; "
+_PG_COMMIT = "; COMMIT"
+
+#: The longest ``retry_timeout`` of a storage whose creates take the paths here: a create's
+#: token is kept for ``CREATE_TOKEN_LIFETIME`` (a day), and a retry after that could no
+#: longer find it.
+MAX_RETRY_TIMEOUT = 12 * 3600.0
 
 
 def _is_running_with_system_attrs_only(template: FrozenTrial) -> bool:
@@ -57,12 +70,15 @@ def _is_running_with_system_attrs_only(template: FrozenTrial) -> bool:
     )
 
 
-def pg_creates(dialect: str, template: FrozenTrial | None) -> bool:
+def pg_creates(dialect: str, create_tokens: bool, template: FrozenTrial | None) -> bool:
     """Whether :func:`pg_create_trial` creates the trial of ``template`` (None: a plain
-    RUNNING trial) on ``dialect``: PostgreSQL (psycopg), with no template or one that only
-    sets system attributes of a RUNNING trial."""
-    return dialect == "postgresql" and (
-        template is None or _is_running_with_system_attrs_only(template)
+    RUNNING trial) on ``dialect``: PostgreSQL (psycopg) where the database holds the table
+    of create tokens, with no template or one that only sets system attributes of a RUNNING
+    trial."""
+    return (
+        dialect == "postgresql"
+        and create_tokens
+        and (template is None or _is_running_with_system_attrs_only(template))
     )
 
 
@@ -74,70 +90,68 @@ def mariadb_with_pymysql(dialect: sa.Dialect) -> bool:
     return bool(getattr(dialect, "is_mariadb", False)) and dialect.driver == "pymysql"
 
 
+def _new_token() -> str:
+    """A create's token: 32 random hex digits, sent by each of its attempts."""
+    return os.urandom(16).hex()
+
+
 def pg_create_trial(
-    connection: sa.Connection,
     study_id: int,
     template: FrozenTrial | None,
     probe: tuple[int, list[int]] | None = None,
-) -> list[tuple[Any, ...]]:
-    """PostgreSQL, where :func:`pg_creates` holds: BEGIN, lock the study and insert the
-    numbered trial (with its attributes) in one round trip (one query string, see
-    ``PG_INSERT_TRIAL``), then COMMIT: two round trips instead of five. Returns
-    [(trial id, number)]. The body of a transaction of mode ``"none"``.
+) -> Body[list[tuple[Any, ...]]]:
+    """PostgreSQL, where :func:`pg_creates` holds: the body of a transaction of mode
+    ``"none"`` that sends BEGIN, the study's lock, the insert of the numbered trial (with
+    its system attributes and its token: ``pg_insert_trial``) and COMMIT as one query
+    string: one round trip instead of five. Returns [(trial id, number)]. Run again after
+    its connection was lost (committed or not), it returns the trial it created, if it did:
+    it may be retried like an idempotent write.
 
-    The query string holds three statements, so its parameters are bound by psycopg on the
+    The query string holds four statements, so its parameters are bound by psycopg on the
     client (``ClientCursor.mogrify``, quoted by libpq) and the string is sent as one simple
-    query (:mod:`_pq`): a pipeline of three statements bound on the server costs about
-    100 µs more client CPU here.
+    query (:mod:`_pq`): a pipeline of statements bound on the server costs about 100 µs more
+    client CPU here.
 
-    With ``probe`` (floor, ids), the insert is ``PG_INSERT_TRIAL_UNLESS_WAITING``'s, and
+    With ``probe`` (floor, ids), the insert is ``pg_insert_trial``'s ``unless_waiting``, and
     its rows are returned (possibly none inserted).
 
-    Raises:
+    The body raises:
         KeyError: no such study.
         sqlalchemy.exc.DBAPIError: a database error, wrapped as SQLAlchemy wraps it (so
             that conflicts and lost connections are retried as usual).
-        AmbiguousCommit: the connection was lost while committing.
     """
-    import psycopg
-
-    from trialstore.storage.rdb import _pq
-
-    raw: Any = connection.connection.driver_connection
-    info = connection.connection.info
     start = datetime.datetime.now() if template is None else template.datetime_start
+    attrs = {} if template is None else template.system_attrs
     params: dict[str, Any] = {
         "study_id": study_id,
         "start": _codec.to_stored_datetime(start),
+        "token": _new_token(),
     }
-    attrs = {} if template is None else template.system_attrs
     if probe is not None:
-        statement = PG_INSERT_TRIAL_UNLESS_WAITING
         params["floor"], params["ids"] = probe
-    elif attrs:
-        statement = PG_INSERT_TRIAL_WITH_SYSTEM_ATTRS
-    else:
-        statement = PG_INSERT_TRIAL
-    if statement != PG_INSERT_TRIAL:
+    if attrs:
         params["keys"] = list(attrs)
         params["values"] = [json.dumps(v) for v in attrs.values()]
-    try:
-        with psycopg.ClientCursor(raw) as cursor:
-            bound = cursor.mogrify(_PG_BEGIN_AND_LOCK + statement, params)
-        rows = _pq.query(raw, info, bound)[2].rows  # BEGIN's, the lock's, the insert's
+    statement = _PG_BEGIN_AND_LOCK + pg_insert_trial(bool(attrs), probe is not None) + _PG_COMMIT
+
+    def body(connection: sa.Connection) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        from trialstore.storage.rdb import _pq
+
+        raw: Any = connection.connection.driver_connection
+        try:
+            with psycopg.ClientCursor(raw) as cursor:
+                bound = cursor.mogrify(statement, params)
+            # BEGIN's, the lock's, the insert's, COMMIT's
+            rows = _pq.query(raw, connection.connection.info, bound)[2].rows
+        except psycopg.Error as e:
+            raise _pg_error(connection, raw, statement, params, e) from e
         if not rows:
-            _pq.command(raw, info, "ROLLBACK")
             raise KeyError(f"No study with id {study_id!r}.")
-    except psycopg.Error as e:
-        raise _pg_error(connection, raw, statement, params, e) from e
-    try:
-        _pq.command(raw, info, "COMMIT")
-    except psycopg.Error as e:
-        error = _pg_error(connection, raw, "COMMIT", None, e)
-        if _engine.classify_error(error) == "disconnect":
-            raise AmbiguousCommit() from error
-        raise error from e
-    return list(rows)
+        return list(rows)
+
+    return body
 
 
 def _pg_error(
@@ -159,18 +173,17 @@ def _pg_error(
 
 
 def mariadb_create_trial(
-    connection: sa.Connection, study_id: int, probe: tuple[int, list[int]]
-) -> list[tuple[Any, ...]]:
-    """MariaDB, no template: ``MARIADB_INSERT_TRIAL_UNLESS_WAITING`` (one round trip),
-    then COMMIT: two round trips instead of the six of a probe, then a transaction.
-    Returns the statement's rows (possibly none inserted). The body of a transaction of mode
-    ``"none"``.
+    study_id: int, probe: tuple[int, list[int]]
+) -> _driver.Statement[list[tuple[Any, ...]]]:
+    """MariaDB, no template: ``MARIADB_INSERT_TRIAL_UNLESS_WAITING`` with a new token, as a
+    transaction body of one statement (one round trip instead of the six of a probe, then a
+    transaction) that returns the statement's rows (possibly none inserted). Run again after
+    its connection was lost (committed or not), it returns the trial it created, if it did:
+    it may be retried like an idempotent write.
 
-    Raises:
+    The body raises:
         KeyError: no such study.
-        sqlalchemy.exc.DBAPIError: a database error (the transaction was rolled back, or
-            the connection was lost before COMMIT: nothing stored either way).
-        AmbiguousCommit: the connection was lost while committing.
+        sqlalchemy.exc.DBAPIError: a database error (the transaction was rolled back).
     """
     floor, ids = probe
     params = {
@@ -178,17 +191,23 @@ def mariadb_create_trial(
         "floor": floor,
         "ids": ids or [-1],  # IN () is not SQL; no trial has the id -1
         "start": _codec.to_stored_datetime(datetime.datetime.now()),
+        "token": _new_token(),
     }
-    try:
-        rows = _driver.rows(connection, MARIADB_INSERT_TRIAL_UNLESS_WAITING, params)
-        if not rows:
-            raise KeyError(f"No study with id {study_id!r}.")
-    except BaseException:
-        # The statement rolls back its own errors; this ends the transaction it left
-        # open (a missing study, an interrupt) before the connection goes back to the pool.
-        roll_back(connection)
-        raise
-    commit(lambda: _driver.rowcount(connection, "COMMIT", None))
+
+    def not_found(connection: sa.Connection, again: bool) -> list[tuple[Any, ...]]:
+        raise KeyError(f"No study with id {study_id!r}.")
+
+    return _driver.Statement(
+        MARIADB_INSERT_TRIAL_UNLESS_WAITING,
+        params,
+        rows=True,
+        written=bool,
+        value=_rows,
+        not_written=not_found,
+    )
+
+
+def _rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return rows
 
 

@@ -33,9 +33,11 @@ from trialstore.storage.rdb import (
 from trialstore.storage.rdb._engine import TX_MODE, is_sqlite_memory, masked
 from trialstore.storage.rdb._tables import (
     ALEMBIC_HEAD,
+    CREATE_TOKENS_TABLE,
     DELETED_TRIALS_TABLE,
     EXTRA_INDEXES,
     SCHEMA_VERSION,
+    SEGMENTS_TABLE,
     metadata,
     version_info,
 )
@@ -44,6 +46,7 @@ from trialstore.version import __version__
 
 __all__ = [
     "LIBRARY_VERSION",
+    "OWN_TABLES",
     "SchemaState",
     "alembic_config",
     "ensure_schema",
@@ -56,6 +59,9 @@ _logger = logging.getLogger(__name__)
 
 #: ``version_info.library_version`` written by trialstore.
 LIBRARY_VERSION = f"trialstore-{__version__}"
+#: trialstore's tables of its own, which a database made by Optuna lacks until trialstore
+#: opens it with table creation.
+OWN_TABLES = frozenset({CREATE_TOKENS_TABLE, DELETED_TRIALS_TABLE, SEGMENTS_TABLE})
 _ALEMBIC_DIR = Path(__file__).parent / "alembic"
 _PG_LOCK_KEY = 0x7472_6961_6C73  # "trials"
 _MYSQL_LOCK_TIMEOUT = 600
@@ -208,7 +214,7 @@ def _too_old(engine: sa.Engine, revision: str | None) -> StorageInternalError:
 
 def _complete_head(connection: sa.Connection, state: SchemaState) -> None:
     """Add what an at-head database may lack: tables Optuna creates on open (e.g.
-    ``trial_heartbeats`` after an upgrade) and trialstore's table of deleted trials, the
+    ``trial_heartbeats`` after an upgrade) and trialstore's own tables, the
     version_info row, trialstore's indexes."""
     metadata.create_all(connection, checkfirst=True)
     if "trials" in state.tables:
@@ -276,10 +282,10 @@ def check_sqlite_file(url: sa.URL) -> None:
         raise not_found(url, "the database holds no trialstore/Optuna tables")
 
 
-def ensure_schema(engine: sa.Engine, *, create: bool) -> bool:
+def ensure_schema(engine: sa.Engine, *, create: bool) -> frozenset[str]:
     """Make sure the database holds the current schema, creating it if it is empty. Return
-    whether it holds trialstore's table of deleted trials (always, unless ``create`` is False
-    and the database was made by Optuna or an older trialstore).
+    the names of trialstore's own tables it holds (:data:`OWN_TABLES`: all of them, unless
+    ``create`` is False and the database was made by Optuna or an older trialstore).
 
     Safe to call from many processes at once. With ``create=False`` nothing is written.
 
@@ -296,11 +302,11 @@ def ensure_schema(engine: sa.Engine, *, create: bool) -> bool:
     finally:
         TX_MODE.reset(token)
     if state.complete:
-        return True
+        return OWN_TABLES
     if not create:
         if state.revision == ALEMBIC_HEAD:
-            # only trialstore's optional indexes, or its table of deleted trials, are missing
-            return DELETED_TRIALS_TABLE in state.tables
+            # only trialstore's optional indexes, or some of its own tables, are missing
+            return OWN_TABLES & state.tables
         if state.empty:
             raise not_found(engine.url, "the database holds no trialstore/Optuna tables")
         raise _too_old(engine, state.revision)
@@ -327,15 +333,17 @@ def ensure_schema(engine: sa.Engine, *, create: bool) -> bool:
         _complete_head(connection, state)
 
     _locked(engine, body)
-    return True
+    return OWN_TABLES
 
 
-def open_schema(engine: sa.Engine, url: sa.URL, create: bool, retry_timeout: float) -> bool:
+def open_schema(
+    engine: sa.Engine, url: sa.URL, create: bool, retry_timeout: float
+) -> frozenset[str]:
     """:func:`ensure_schema` for a storage opening ``url``: lock conflicts with other openers
     (SQLite's "database is locked", deadlocks) are retried for up to ``retry_timeout``
     seconds, and so, with a URL of several hosts, is finding none that takes writes (a
     failover); other errors raise."""
-    found: list[bool] = []
+    found: list[frozenset[str]] = []
     retry_conflicts(
         lambda: found.append(ensure_schema(engine, create=create)),
         retry_timeout,

@@ -21,6 +21,7 @@ from trialstore.storage.rdb import (
     _codec,
     _deletions,
     _engine,
+    _fast_paths,
     _heartbeats,
     _read,
     _schema,
@@ -30,6 +31,8 @@ from trialstore.storage.rdb._cache import StudyCache, only_waiting
 from trialstore.storage.rdb._create_or_list import create_or_list_waiting, create_trial, fast_path
 from trialstore.storage.rdb._dml import statements_for
 from trialstore.storage.rdb._tables import (
+    CREATE_TOKENS_TABLE,
+    DELETED_TRIALS_TABLE,
     max_integer,
     study_system_attributes,
     study_user_attributes,
@@ -51,7 +54,7 @@ _PICKLED = (
     "grace_period",
     "skip_table_creation",
     "retry_timeout",
-    "deletions",
+    "own_tables",
     "snapshot_threshold",
 )
 
@@ -126,12 +129,13 @@ class RDBStorage(BaseStorage):
         self._snapshot_threshold = check.check_snapshot_threshold(snapshot_threshold)
         if skip_table_creation:
             _schema.check_sqlite_file(self._url)  # connecting would create the file
-        self._deletions = True
+        self._own_tables = _schema.OWN_TABLES
         self._setup()
         try:
             create = not skip_table_creation
-            if not _schema.open_schema(self._engine, self._url, create, self._retry_timeout):
-                self._deletions = False
+            found = _schema.open_schema(self._engine, self._url, create, self._retry_timeout)
+            if found != self._own_tables:
+                self._own_tables = found
                 self._setup_statements()
         except exc.DBAPIError as e:
             self._engine.dispose()
@@ -157,9 +161,15 @@ class RDBStorage(BaseStorage):
         self._setup_statements()
 
     def _setup_statements(self) -> None:
-        """The statements (with or without trialstore's table of deleted trials: see
-        ``_deletions``) and what uses them: the cache and the trial writes."""
-        self._sql = statements_for(self._dialect, self._deletions)
+        """The statements (for the trialstore tables the database holds: ``_own_tables``)
+        and what uses them: the cache and the trial writes."""
+        self._sql = statements_for(
+            self._dialect,
+            deletions=DELETED_TRIALS_TABLE in self._own_tables,
+            # (a create that retries longer than its token is kept takes the portable path)
+            create_tokens=CREATE_TOKENS_TABLE in self._own_tables
+            and self._retry_timeout <= _fast_paths.MAX_RETRY_TIMEOUT,
+        )
         self._cache = StudyCache(self._transactions, self._sql, self._snapshot_threshold)
         self._writes = TrialWrites(self._sql, self._engine.dialect, self._cache)
 
@@ -292,7 +302,7 @@ class RDBStorage(BaseStorage):
         if template is not None:
             self._cache.check_template(study_id, template, n_objectives)
         trial_id, number = create_trial(
-            self._transactions, self._writes, self._dialect, study_id, template
+            self._transactions, self._writes, self._sql, self._engine.dialect, study_id, template
         )
         self._cache.note_created(study_id, trial_id, number)
         if template is not None:
@@ -307,7 +317,7 @@ class RDBStorage(BaseStorage):
         PostgreSQL, MariaDB and SQLite (see :mod:`_create_or_list`)."""
         check.check_running_template(template_trial)
         template = None if template_trial is None else check.check_template(template_trial)
-        path = fast_path(self._engine.dialect, template)
+        path = fast_path(self._sql, self._engine.dialect, template)
         if path is not None:
             key = self._study_key(study_id)
             found = create_or_list_waiting(self._transactions, self._cache, key, template, path)

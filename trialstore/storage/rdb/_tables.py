@@ -1,11 +1,11 @@
 """The database schema: Optuna 5.0's tables (schema version 12, Alembic head ``v3.2.0.a``).
 
 Table, column, enum and constraint names are Optuna's, so that either library opens a database
-made by the other. trialstore adds indexes for its hot queries and one table of its own
-(``trialstore_deleted_trials``) and one table of snapshot segments
-(``trialstore_trial_segments``), which Optuna ignores, and on MySQL/MariaDB stores datetimes
-with microseconds and compares names byte-wise (a binary, no-pad collation); Optuna reads
-such databases unchanged.
+made by the other. trialstore adds indexes for its hot queries and three tables of its own,
+which Optuna ignores (``trialstore_deleted_trials``, the snapshot segments
+``trialstore_trial_segments`` and the creates' tokens ``trialstore_trial_creates``), and on
+MySQL/MariaDB stores datetimes with microseconds and compares names byte-wise (a binary,
+no-pad collation); Optuna reads such databases unchanged.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from sqlalchemy.ext.compiler import compiles
 
 __all__ = [
     "ALEMBIC_HEAD",
+    "CREATE_TOKENS_TABLE",
+    "CREATE_TOKEN_LIFETIME",
     "DELETED_TRIALS_TABLE",
     "EXTRA_INDEXES",
     "INTERMEDIATE_VALUE_TYPES",
@@ -33,6 +35,7 @@ __all__ = [
     "study_directions",
     "study_system_attributes",
     "study_user_attributes",
+    "trial_creates",
     "trial_heartbeats",
     "trial_intermediate_values",
     "trial_params",
@@ -49,9 +52,14 @@ SCHEMA_VERSION = 12
 #: The Alembic revision of the schema below (Optuna's revision id).
 ALEMBIC_HEAD = "v3.2.0.a"
 
-#: The names of trialstore's tables of its own (see ``deleted_trials``, ``trial_segments``).
+#: The names of trialstore's tables of its own (see ``deleted_trials``, ``trial_segments``,
+#: ``trial_creates``).
 DELETED_TRIALS_TABLE = "trialstore_deleted_trials"
 SEGMENTS_TABLE = "trialstore_trial_segments"
+CREATE_TOKENS_TABLE = "trialstore_trial_creates"
+#: How long a create's token is kept (SQL interval text, the same in PostgreSQL and MariaDB):
+#: a retry of the create must come sooner (see ``trial_creates``).
+CREATE_TOKEN_LIFETIME = "1 DAY"
 
 MAX_INDEXED_STRING_LENGTH = 512
 MAX_VERSION_LENGTH = 256
@@ -316,6 +324,32 @@ def _create_sqlite_segments_cascade(
 
 
 sa.event.listen(trial_segments, "after_create", _create_sqlite_segments_cascade)
+
+#: trialstore's table of the tokens of trial creates that commit in their own round trip (see
+#: ``_fast_paths``). A create inserts its token with the trial, in the same transaction, while
+#: it holds the study row's lock; run again after its connection was lost (its commit may or
+#: may not have happened), it takes the same lock, finds its token and returns that trial
+#: instead of creating a second. Each create deletes the study's tokens older than
+#: ``CREATE_TOKEN_LIFETIME`` (by the server's clock). Rows of a deleted study go with it.
+trial_creates = sa.Table(
+    CREATE_TOKENS_TABLE,
+    metadata,
+    sa.Column("token", sa.String(32), primary_key=True),
+    sa.Column(
+        "study_id",
+        sa.Integer,
+        sa.ForeignKey("studies.study_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("trial_id", sa.Integer, nullable=False),
+    sa.Column(
+        "created_at",
+        sa.DateTime(timezone=True),
+        server_default=sa.func.current_timestamp(),
+        nullable=False,
+    ),
+    sa.Index("ix_trialstore_trial_creates_study_id_created_at", "study_id", "created_at"),
+)
 
 version_info = sa.Table(
     "version_info",

@@ -169,8 +169,9 @@ class Transactions:
             body.attempts += 1
             return _driver.run(self._engine, body)
 
-        if body.written(self._retrying(attempt, idempotent)):
-            return body.value
+        result = self._retrying(attempt, idempotent)
+        if body.written(result):
+            return body.value(result)
         again = body.attempts > 1
         return self._retrying(
             lambda: self._attempt(lambda c: body.not_written(c, again), "none"), True

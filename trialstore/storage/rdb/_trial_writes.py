@@ -150,6 +150,14 @@ def _first_is_true(rows: list[tuple[Any, ...]]) -> bool:
     return bool(rows[0][0])
 
 
+def _none(result: object) -> None:
+    return None
+
+
+def _true(result: object) -> bool:
+    return True
+
+
 def _execute(connection: sa.Connection, statement: Any, values: dict[str, Any]) -> int:
     """Run a write; return the rows it affected. A string is a driver-level statement (see
     :mod:`_driver`)."""
@@ -348,7 +356,7 @@ class TrialWrites:
                 values,
                 rows=False,
                 written=_positive,
-                value=None,
+                value=_none,
                 not_written=not_written,
             )
         runs = Runs()
@@ -500,7 +508,7 @@ class TrialWrites:
             bound,
             rows=True,
             written=_first_is_true,
-            value=True,
+            value=_true,
             not_written=not_written,
         )
 
